@@ -1,0 +1,19 @@
+// The subcommands. Each make_*_command adds its options to the app and returns a runner that
+// main() calls when that subcommand was chosen.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace netpulse::cli {
+
+struct Command {
+  CLI::App* sub;
+  std::function<int()> run;
+};
+
+Command make_process_command(CLI::App& app);
+Command make_generate_command(CLI::App& app);
+
+}  // namespace netpulse::cli

@@ -1,0 +1,44 @@
+// netpulse: real-time network traffic monitor and anomaly detector. One binary, subcommands.
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+
+int main(int argc, char** argv) {
+  using namespace netpulse::cli;
+  CLI::App app{
+      "netpulse: continuous window queries over network flow records (who takes the bandwidth, "
+      "who stands out), a traffic generator, and anomaly detection.",
+      "netpulse"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  app.footer("Run 'netpulse SUBCOMMAND --help' for a subcommand's options.");
+
+  std::vector<Command> commands;
+  commands.push_back(make_process_command(app));
+  commands.push_back(make_generate_command(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "netpulse: %s (see --help)\n", e.what());
+    return kExitUsage;
+  }
+  try {
+    for (auto& c : commands)
+      if (c.sub->parsed()) return c.run();
+  } catch (const CommandError& e) {
+    std::fprintf(stderr, "netpulse: %s\n", e.what());
+    return e.exit_code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "netpulse: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

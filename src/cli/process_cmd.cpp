@@ -1,0 +1,175 @@
+// netpulse process: the six window queries over a stream of flow records.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "core/time.hpp"
+#include "engine/params.hpp"
+#include "engine/pipeline.hpp"
+#include "ingest/block_source.hpp"
+#include "ingest/flow_parser.hpp"
+#include "ingest/uri.hpp"
+#include "query/queries.hpp"
+#include "query/result_json.hpp"
+#include "server/control_server.hpp"
+
+namespace netpulse::cli {
+
+namespace {
+
+struct ProcessOptions {
+  std::string input;
+  std::string format = "line";
+  std::string output = "-";
+  std::string time_unit = "1s";
+  std::string ip_key = "src";
+  std::string control;
+  engine::QueryParams params;
+  engine::EngineConfig config;
+  bool quiet = false;
+};
+
+int run_process(const ProcessOptions& o) {
+  engine::EngineConfig config = o.config;
+  config.time_unit_ms = *core::parse_duration_ms(o.time_unit);
+  config.ip_key = *engine::parse_ip_key(o.ip_key);
+  if (auto why = engine::validate(config)) usage_error(*why);
+  if (auto why = engine::validate(o.params, config.max_window)) usage_error("--" + *why);
+  const ingest::Format format = *ingest::parse_format(o.format);
+
+  std::string why;
+  const auto in_uri = ingest::parse_uri(o.input, &why);
+  if (!in_uri) usage_error("--input '" + o.input + "': " + why);
+
+  std::optional<ingest::Uri> control_uri;
+  if (!o.control.empty()) {
+    control_uri = ingest::parse_uri(o.control, &why);
+    if (!control_uri || control_uri->kind != ingest::Uri::Kind::kTcp)
+      usage_error("--control '" + o.control + "': expected tcp://HOST:PORT");
+  }
+
+  const int out_fd = open_output(o.output);
+  ingest::SourceOptions source_options;
+  source_options.per_connection_header = format == ingest::Format::kCsv;
+  auto source = ingest::open_source(*in_uri, source_options, &why);
+  if (!source) io_error(why);
+
+  engine::EngineControl control(o.params, config.max_window);
+  on_termination([&control] { control.request_shutdown(); });
+
+  std::unique_ptr<server::ControlServer> control_server;
+  if (control_uri) {
+    control_server = server::ControlServer::start(
+        control_uri->host, control_uri->port,
+        [&control](std::string_view line) { return engine::handle_processor_command(line, control); },
+        &why);
+    if (!control_server) io_error(why);
+    if (!o.quiet)
+      std::fprintf(stderr, "netpulse: control port on %s:%u (start, stop, change H T k X)\n",
+                   control_uri->host.c_str(), control_server->port());
+  }
+
+  core::ProtocolTable protocols;
+  query::JsonLinesSink sink(out_fd);
+  query::SixQueries queries(protocols, sink);
+  engine::Pipeline pipeline(config, control, protocols, format, queries);
+  pipeline.on_malformed([&](const engine::MalformedReport& r) {
+    std::fprintf(stderr, "netpulse: %s line %llu: malformed record: %s%s%s%s\n",
+                 source->describe().c_str(), static_cast<unsigned long long>(r.line),
+                 ingest::describe(r.status), r.field.empty() ? "" : " '", r.field.c_str(),
+                 r.field.empty() ? "" : "'");
+  });
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto error = pipeline.run(*source);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  sink.flush();
+  if (control_server) control_server->stop();
+  if (out_fd != 1) ::close(out_fd);
+
+  const auto& c = pipeline.counters();
+  if (!o.quiet) {
+    const uint64_t read = c.records_read.load();
+    std::fprintf(stderr,
+                 "netpulse: %llu records read, %llu accepted, %llu late, %llu malformed; "
+                 "%llu windows; %.3f s, %srecords/s, %sB/s; peak memory %s\n",
+                 static_cast<unsigned long long>(read),
+                 static_cast<unsigned long long>(c.accepted.load()),
+                 static_cast<unsigned long long>(c.late.load()),
+                 static_cast<unsigned long long>(c.malformed.load()),
+                 static_cast<unsigned long long>(c.windows.load()), seconds,
+                 human_rate(seconds > 0 ? read / seconds : 0).c_str(),
+                 human_rate(seconds > 0 ? c.input_bytes.load() / seconds : 0).c_str(),
+                 human_bytes(static_cast<double>(peak_rss_bytes())).c_str());
+    if (c.malformed.load() > 10)
+      std::fprintf(stderr, "netpulse: (only the first 10 malformed lines were shown)\n");
+  }
+  if (!sink.ok()) io_error("--output '" + o.output + "': " + sink.error());
+  if (error) io_error(*error);
+  return 0;
+}
+
+}  // namespace
+
+Command make_process_command(CLI::App& app) {
+  auto o = std::make_shared<ProcessOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "process",
+      "Run the six window queries (protocol-share, protocol-topk, protocol-outliers, ip-share, "
+      "ip-topk, ip-outliers) over flow records; results as JSON lines.");
+  sub->add_option("--input,-i", o->input,
+                  "Where records come from: file:PATH or PATH, - (stdin), tcp://HOST:PORT "
+                  "(connect to a producer), tcp-listen://HOST:PORT (accept producers)")
+      ->required();
+  sub->add_option("--format", o->format, "Record format: line or csv (CSV has a header line)")
+      ->check(CLI::IsMember({"line", "csv"}))
+      ->capture_default_str();
+  sub->add_option("--T", o->params.T, "Window length in time units (changeable at run time)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
+      ->capture_default_str();
+  sub->add_option("--slide", o->config.slide, "Slide in time units: windows end at multiples of it")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
+      ->capture_default_str();
+  sub->add_option("--time-unit", o->time_unit, "The time unit: 100ms, 1s, 1m, ...")
+      ->check(duration_validator())
+      ->capture_default_str();
+  sub->add_option("--lateness", o->config.lateness,
+                  "Allowed lateness in time units: records older than the greatest event time "
+                  "seen minus this are late (counted, not used)")
+      ->check(CLI::Range(int64_t{0}, int64_t{10'000'000}))
+      ->capture_default_str();
+  sub->add_option("--max-window", o->config.max_window,
+                  "Largest T allowed at run time; panes are kept this many time units")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
+      ->capture_default_str();
+  sub->add_option("--H", o->params.H, "Share threshold in percent, 0 < H <= 100")
+      ->capture_default_str();
+  sub->add_option("--k", o->params.k, "How many keys the top-k queries list (>= 1)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
+      ->capture_default_str();
+  sub->add_option("--X", o->params.X, "Outliers: keys above mean + X standard deviations (X >= 0)")
+      ->check(CLI::Range(0.0, 1e9))
+      ->capture_default_str();
+  sub->add_option("--ip-key", o->ip_key,
+                  "Which address the ip-* queries key on: src, dst, or host (both; once if equal)")
+      ->check(CLI::IsMember({"src", "dst", "host"}))
+      ->capture_default_str();
+  sub->add_option("--threads", o->config.threads,
+                  "Worker threads (parsing and aggregation); output is identical for any count")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  sub->add_option("--output,-o", o->output, "Where results go: - (stdout), file:PATH or PATH")
+      ->capture_default_str();
+  sub->add_option("--control", o->control,
+                  "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
+                  "change H T k X)");
+  sub->add_flag("--quiet,-q", o->quiet, "No summary or notices on stderr (malformed lines still reported)");
+  return Command{sub, [o] { return run_process(*o); }};
+}
+
+}  // namespace netpulse::cli

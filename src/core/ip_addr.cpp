@@ -1,0 +1,200 @@
+#include "core/ip_addr.hpp"
+
+#include <cstring>
+
+namespace netpulse::core {
+
+bool parse_ipv4(const char* p, const char* end, uint32_t& out) {
+  uint32_t value = 0;
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0) {
+      if (p == end || *p != '.') return false;
+      ++p;
+    }
+    if (p == end || static_cast<unsigned>(*p - '0') > 9) return false;
+    unsigned v = static_cast<unsigned>(*p++ - '0');
+    int n = 1;
+    while (p != end && static_cast<unsigned>(*p - '0') <= 9) {
+      if (v == 0 || ++n > 3) return false;  // leading zero, or more than 3 digits
+      v = v * 10 + static_cast<unsigned>(*p++ - '0');
+    }
+    if (v > 255) return false;
+    value = (value << 8) | v;
+  }
+  if (p != end) return false;
+  out = value;
+  return true;
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool parse_ipv6(const char* p, const char* end, Ip6& out) {
+  uint16_t groups[8] = {};
+  int n = 0;            // groups written
+  int gap = -1;         // index in groups where "::" stands
+  if (p == end) return false;
+  if (*p == ':') {
+    if (end - p < 2 || p[1] != ':') return false;  // a lone leading ':'
+    gap = 0;
+    p += 2;
+    if (p == end) {
+      out = Ip6{};
+      return true;
+    }
+  }
+  while (true) {
+    // One group, or a trailing dotted quad.
+    const char* start = p;
+    unsigned v = 0;
+    int digits = 0;
+    while (p != end && digits < 5) {
+      const int h = hex_value(*p);
+      if (h < 0) break;
+      v = (v << 4) | static_cast<unsigned>(h);
+      ++digits;
+      ++p;
+    }
+    if (p != end && *p == '.') {
+      // Embedded IPv4 in the last 32 bits.
+      uint32_t v4;
+      if (n > 6 || !parse_ipv4(start, end, v4)) return false;
+      groups[n++] = static_cast<uint16_t>(v4 >> 16);
+      groups[n++] = static_cast<uint16_t>(v4 & 0xffff);
+      p = end;
+      break;
+    }
+    if (digits == 0 || digits > 4 || n == 8) return false;
+    groups[n++] = static_cast<uint16_t>(v);
+    if (p == end) break;
+    if (*p != ':') return false;
+    ++p;
+    if (p != end && *p == ':') {
+      if (gap >= 0) return false;  // a second "::"
+      gap = n;
+      ++p;
+      if (p == end) break;
+    } else if (p == end) {
+      return false;  // a trailing single ':'
+    }
+  }
+  if (gap >= 0) {
+    if (n > 7) return false;  // "::" must stand for at least one group
+    const int tail = n - gap;
+    std::memmove(groups + 8 - tail, groups + gap, static_cast<size_t>(tail) * sizeof(uint16_t));
+    std::memset(groups + gap, 0, static_cast<size_t>(8 - tail - gap) * sizeof(uint16_t));
+  } else if (n != 8) {
+    return false;
+  }
+  uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 4; ++i) hi = (hi << 16) | groups[i];
+  for (int i = 4; i < 8; ++i) lo = (lo << 16) | groups[i];
+  out = Ip6{hi, lo};
+  return true;
+}
+
+bool parse_ip(const char* begin, const char* end, IpAddr& out) {
+  // A ':' can only be in IPv6 text; look at the first 5 bytes (an IPv4 has a '.' by then).
+  for (const char* p = begin; p != end && p < begin + 5; ++p) {
+    if (*p == ':') {
+      out.is_v6 = true;
+      return parse_ipv6(begin, end, out.bits);
+    }
+    if (*p == '.') break;
+  }
+  uint32_t v4;
+  if (!parse_ipv4(begin, end, v4)) return false;
+  out = IpAddr::v4(v4);
+  return true;
+}
+
+std::optional<IpAddr> parse_ip(std::string_view text) {
+  IpAddr a;
+  if (!parse_ip(text.data(), text.data() + text.size(), a)) return std::nullopt;
+  return a;
+}
+
+namespace {
+
+char* put_dec(char* p, unsigned v) {
+  if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+  if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+  *p++ = static_cast<char>('0' + v % 10);
+  return p;
+}
+
+char* put_v4(char* p, uint32_t v) {
+  for (int i = 3; i >= 0; --i) {
+    p = put_dec(p, (v >> (8 * i)) & 0xff);
+    if (i) *p++ = '.';
+  }
+  return p;
+}
+
+char* put_hex(char* p, unsigned v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  bool started = false;
+  for (int shift = 12; shift >= 0; shift -= 4) {
+    const unsigned d = (v >> shift) & 0xf;
+    if (d || started || shift == 0) {
+      *p++ = kHex[d];
+      started = true;
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+char* format_ip(const IpAddr& a, char* p) {
+  if (!a.is_v6) return put_v4(p, a.v4_value());
+  uint16_t g[8];
+  for (int i = 0; i < 4; ++i) g[i] = static_cast<uint16_t>(a.bits.hi >> (48 - 16 * i));
+  for (int i = 0; i < 4; ++i) g[4 + i] = static_cast<uint16_t>(a.bits.lo >> (48 - 16 * i));
+  // RFC 5952 section 5: IPv4-mapped addresses keep the dotted quad.
+  if (a.bits.hi == 0 && (a.bits.lo >> 32) == 0xffff) {
+    std::memcpy(p, "::ffff:", 7);
+    return put_v4(p + 7, static_cast<uint32_t>(a.bits.lo));
+  }
+  // Section 4.2: compress the longest run of two or more zero groups, the first on a tie.
+  int best = -1, best_len = 1;
+  for (int i = 0; i < 8;) {
+    if (g[i] != 0) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && g[j] == 0) ++j;
+    if (j - i > best_len) {
+      best = i;
+      best_len = j - i;
+    }
+    i = j;
+  }
+  for (int i = 0; i < 8; ++i) {
+    if (i == best) {
+      *p++ = ':';
+      *p++ = ':';
+      i += best_len - 1;
+      continue;
+    }
+    if (i > 0 && i != best + best_len) *p++ = ':';
+    p = put_hex(p, g[i]);
+  }
+  return p;
+}
+
+std::string to_string(const IpAddr& a) {
+  char buf[kMaxIpText];
+  return std::string(buf, format_ip(a, buf));
+}
+
+}  // namespace netpulse::core

@@ -1,0 +1,373 @@
+#include "engine/pipeline.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+#include <thread>
+
+namespace netpulse::engine {
+
+using core::FlowRecord;
+using ingest::BlockSource;
+using ingest::ParseStatus;
+
+namespace {
+
+std::string printable(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : s.substr(0, 60)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  if (s.size() > 60) out += "...";
+  return out;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
+                   core::ProtocolTable& protocols, ingest::Format format, WindowQueries& queries)
+    : config_(config), control_(control), protocols_(protocols), format_(format),
+      queries_(queries), threads_(static_cast<size_t>(std::max(1, config.threads))) {
+  for (size_t i = 0; i < threads_; ++i) {
+    parsers_.push_back(std::make_unique<ingest::FlowParser>(protocols_, format_));
+    shards_.push_back(std::make_unique<WindowShard>(static_cast<uint32_t>(i),
+                                                    static_cast<uint32_t>(threads_), config_));
+  }
+  work_.resize(threads_);
+  blocks_.resize(threads_);
+  entering_max_.resize(threads_);
+  entering_has_.resize(threads_);
+  late_.resize(threads_);
+  header_done_ = format_ != ingest::Format::kCsv;
+}
+
+Pipeline::~Pipeline() = default;
+
+void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
+  malformed_handler_ = std::move(handler);
+  malformed_limit_ = limit;
+}
+
+std::optional<std::string> Pipeline::run(BlockSource& source) {
+  source_ = &source;
+  auto completion = [this]() noexcept { complete_phase(); };
+  std::barrier sync(static_cast<std::ptrdiff_t>(threads_), completion);
+  auto body = [&](size_t w) {
+    // Every thread goes through the same sequence of barriers; a failure on one is recorded
+    // and ends the run at the next fetch, so no thread is left waiting.
+    while (true) {
+      sync.arrive_and_wait();  // fetch
+      if (done_) return;
+      try {
+        if (!failed_) parse_block(w);
+      } catch (const std::exception& e) {
+        std::lock_guard lock(error_mu_);
+        worker_error_ = e.what();
+        failed_ = true;
+      }
+      sync.arrive_and_wait();  // after parse
+      try {
+        if (!failed_) {
+          late_[w] = 0;
+          for (size_t b = 0; b < nblocks_; ++b) {
+            core::TimeMs running = entering_max_[b];
+            bool has = entering_has_[b] != 0;
+            late_[w] += shards_[w]->consume(work_[b].records.data(), work_[b].records.size(),
+                                            running, has);
+          }
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lock(error_mu_);
+        worker_error_ = e.what();
+        failed_ = true;
+      }
+      sync.arrive_and_wait();  // after consume: the windows to emit are planned
+      for (size_t i = 0; i < windows_.size(); ++i) {
+        try {
+          if (!failed_) shards_[w]->move_window(windows_[i].lo, windows_[i].hi);
+        } catch (const std::exception& e) {
+          std::lock_guard lock(error_mu_);
+          worker_error_ = e.what();
+          failed_ = true;
+        }
+        sync.arrive_and_wait();  // window statistics merged, queries prepared
+        try {
+          if (!failed_) queries_.select(w, shards_[w]->window());
+        } catch (const std::exception& e) {
+          std::lock_guard lock(error_mu_);
+          worker_error_ = e.what();
+          failed_ = true;
+        }
+        sync.arrive_and_wait();  // window emitted
+      }
+      shards_[w]->evict_before(evict_bound_);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < threads_; ++w) pool.emplace_back(body, w);
+  body(0);
+  for (auto& t : pool) t.join();
+  queries_.flush();
+  if (failed_ && !error_) error_ = "internal error: " + worker_error_;
+  if (!error_ && !source.error().empty()) error_ = source.describe() + ": " + source.error();
+  return error_;
+}
+
+void Pipeline::complete_phase() noexcept {
+  try {
+    switch (phase_) {
+      case Phase::kFetch:
+        fetch();
+        phase_ = Phase::kAfterParse;
+        break;
+      case Phase::kAfterParse:
+        after_parse();
+        phase_ = Phase::kAfterConsume;
+        break;
+      case Phase::kAfterConsume:
+        after_consume();
+        window_index_ = 0;
+        phase_ = windows_.empty() ? Phase::kFetch : Phase::kWindowStats;
+        break;
+      case Phase::kWindowStats:
+        current_info_ = window_info(windows_[window_index_]);
+        if (!failed_) queries_.prepare(current_info_);
+        phase_ = Phase::kWindowFinish;
+        break;
+      case Phase::kWindowFinish:
+        if (!failed_) queries_.finish(current_info_);
+        counters_.windows.fetch_add(1, std::memory_order_relaxed);
+        ++window_index_;
+        phase_ = window_index_ < windows_.size() ? Phase::kWindowStats : Phase::kFetch;
+        break;
+    }
+  } catch (const std::exception& e) {
+    std::lock_guard lock(error_mu_);
+    worker_error_ = e.what();
+    failed_ = true;
+  }
+}
+
+void Pipeline::fetch() {
+  queries_.flush();
+  nblocks_ = 0;
+  if (failed_ || flushed_ || error_) {
+    done_ = true;
+    return;
+  }
+  // Wait for the first block (or the end, or a shutdown); then take what is ready, up to one
+  // block per thread, without waiting.
+  while (!input_ended_) {
+    if (control_.shutdown_requested()) {
+      source_->close();
+      input_ended_ = true;
+      break;
+    }
+    if (control_.paused()) {
+      control_.wait_while_paused(std::chrono::milliseconds(200));
+      continue;
+    }
+    ingest::Block b;
+    const auto r = source_->next(b, std::chrono::milliseconds(200));
+    if (r == BlockSource::Next::kBlock) {
+      blocks_[nblocks_++] = std::move(b);
+      break;
+    }
+    if (r == BlockSource::Next::kEnd) input_ended_ = true;
+  }
+  while (nblocks_ < threads_ && !input_ended_ && !control_.shutdown_requested()) {
+    ingest::Block b;
+    const auto r = source_->next(b, std::chrono::milliseconds(0));
+    if (r == BlockSource::Next::kBlock) {
+      blocks_[nblocks_++] = std::move(b);
+    } else {
+      if (r == BlockSource::Next::kEnd) input_ended_ = true;
+      break;
+    }
+  }
+  if (!header_done_ && !read_csv_header()) {
+    done_ = true;
+    return;
+  }
+}
+
+// The first non-blank line of a CSV stream is its header; it is cut from the blocks here so
+// the parallel parsers see only records.
+bool Pipeline::read_csv_header() {
+  for (size_t i = 0; i < nblocks_ && !header_done_; ++i) {
+    ingest::Block& b = blocks_[i];
+    while (b.size > 0) {
+      const char* nl = static_cast<const char*>(std::memchr(b.data, '\n', b.size));
+      const size_t len = nl ? static_cast<size_t>(nl - b.data) : b.size;
+      std::string_view line(b.data, len);
+      b.data += nl ? len + 1 : len;
+      b.size -= nl ? len + 1 : len;
+      ++line_base_;
+      counters_.lines.fetch_add(1, std::memory_order_relaxed);
+      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      if (auto why = parsers_[0]->read_header(line)) {
+        error_ = source_->describe() + ": " + *why;
+        return false;
+      }
+      for (size_t p = 1; p < threads_; ++p) parsers_[p]->copy_header_from(*parsers_[0]);
+      header_done_ = true;
+      break;
+    }
+  }
+  if (!header_done_ && input_ended_ && nblocks_ == 0) {
+    // An empty CSV input: no header, no records; nothing to do.
+    header_done_ = true;
+  }
+  return true;
+}
+
+void Pipeline::parse_block(size_t w) {
+  BlockWork& work = work_[w];
+  work.records.clear();
+  work.samples.clear();
+  work.lines = 0;
+  work.malformed = 0;
+  work.has_max = false;
+  work.bytes = 0;
+  if (w >= nblocks_) return;
+  const ingest::Block& block = blocks_[w];
+  work.bytes = block.size;
+  ingest::FlowParser& parser = *parsers_[w];
+  // A record per ~40 bytes at most for valid lines; reserve once, reuse across rounds.
+  if (work.records.capacity() < block.size / 40) work.records.reserve(block.size / 40);
+  const char* p = block.data;
+  const char* end = block.data + block.size;
+  core::TimeMs max_time = std::numeric_limits<core::TimeMs>::min();
+  uint64_t line = 0;
+  FlowRecord rec;
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    const char* line_end = nl ? nl : end;
+    ingest::ParseError err;
+    const ParseStatus s = parser.parse(p, line_end, rec, &err);
+    if (s == ParseStatus::kOk) {
+      work.records.push_back(rec);
+      if (rec.time > max_time) max_time = rec.time;
+    } else if (s != ParseStatus::kBlank) {
+      ++work.malformed;
+      if (work.samples.size() < malformed_limit_)
+        work.samples.push_back(MalformedReport{line, s, printable(err.field)});
+    }
+    ++line;
+    p = line_end + 1;
+  }
+  work.lines = line;
+  work.has_max = !work.records.empty();
+  work.max_time = max_time;
+}
+
+void Pipeline::after_parse() {
+  uint64_t read = 0, malformed = 0, lines = 0, bytes = 0;
+  for (size_t b = 0; b < nblocks_; ++b) {
+    BlockWork& work = work_[b];
+    entering_max_[b] = max_time_;
+    entering_has_[b] = has_max_;
+    if (work.has_max && (!has_max_ || work.max_time > max_time_)) {
+      max_time_ = work.max_time;
+      has_max_ = true;
+    }
+    for (auto& sample : work.samples) {
+      if (malformed_reported_ >= malformed_limit_) break;
+      ++malformed_reported_;
+      sample.line += line_base_ + 1;
+      if (malformed_handler_) malformed_handler_(sample);
+    }
+    line_base_ += work.lines;
+    lines += work.lines;
+    read += work.records.size();
+    malformed += work.malformed;
+    bytes += work.bytes;
+  }
+  counters_.lines.fetch_add(lines, std::memory_order_relaxed);
+  counters_.records_read.fetch_add(read + malformed, std::memory_order_relaxed);
+  counters_.malformed.fetch_add(malformed, std::memory_order_relaxed);
+  counters_.input_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void Pipeline::after_consume() {
+  // Every shard found the same late records; count them once.
+  const uint64_t late = late_[0];
+  uint64_t parsed = 0;
+  for (size_t b = 0; b < nblocks_; ++b) parsed += work_[b].records.size();
+  counters_.late.fetch_add(late, std::memory_order_relaxed);
+  counters_.accepted.fetch_add(parsed - late, std::memory_order_relaxed);
+
+  pane_scratch_.clear();
+  for (auto& shard : shards_) shard->take_pane_counts(pane_scratch_);
+  for (const auto& [index, n] : pane_scratch_) pane_records_[index] += n;
+
+  const int64_t lateness_ms = config_.lateness * config_.time_unit_ms;
+  if (has_max_) counters_.watermark_ms.store(max_time_ - lateness_ms, std::memory_order_relaxed);
+  plan_windows(input_ended_);
+  if (input_ended_) flushed_ = true;
+
+  size_t panes = 0, state = 0;
+  for (auto& shard : shards_) {
+    panes = std::max(panes, shard->pane_count());
+    state += shard->memory_bytes();
+  }
+  counters_.panes.store(panes, std::memory_order_relaxed);
+  counters_.state_bytes.store(state, std::memory_order_relaxed);
+}
+
+// Lists the windows that are final (their end at or below the watermark; at the end of input,
+// every window still holding a record), skipping windows that hold no record.
+void Pipeline::plan_windows(bool flush) {
+  windows_.clear();
+  if (pane_records_.empty()) return;
+  const QueryParams params = control_.params();
+  const int64_t S = config_.slide;
+  const int64_t T = params.T;
+  if (!has_next_end_) {
+    next_end_ = core::floor_div(pane_records_.begin()->first, S) * S + S;
+    has_next_end_ = true;
+  }
+  int64_t limit = std::numeric_limits<int64_t>::max();
+  if (!flush) {
+    if (!has_max_) return;
+    const int64_t watermark = max_time_ - config_.lateness * config_.time_unit_ms;
+    limit = core::floor_div(watermark, config_.time_unit_ms);
+  }
+  while (next_end_ <= limit) {
+    auto it = pane_records_.lower_bound(next_end_ - T);
+    if (it == pane_records_.end()) break;
+    if (it->first < next_end_) {
+      windows_.push_back(PlannedWindow{next_end_ - T, next_end_, params});
+      next_end_ += S;
+    } else {
+      next_end_ = core::floor_div(it->first, S) * S + S;  // no record before it: skip ahead
+    }
+  }
+  evict_bound_ = next_end_ - config_.max_window;
+  pane_records_.erase(pane_records_.begin(), pane_records_.lower_bound(evict_bound_));
+}
+
+WindowInfo Pipeline::window_info(const PlannedWindow& pw) const {
+  WindowInfo info;
+  info.start = pw.lo * config_.time_unit_ms;
+  info.end = pw.hi * config_.time_unit_ms;
+  info.params = pw.params;
+  info.shards = threads_;
+  for (const auto& shard : shards_) {
+    const WindowAggregate& w = shard->window();
+    info.records += w.records;
+    info.protocol += w.protocol;
+    info.ip += w.ip;
+  }
+  return info;
+}
+
+}  // namespace netpulse::engine

@@ -1,0 +1,150 @@
+// The stream engine: reads blocks of lines, parses them on N threads, decides lateness in input
+// order, adds accepted records to the panes of the shard that owns each key, and, as the
+// watermark passes window ends, has the queries evaluate each final window.
+//
+// It works in rounds. Each round: (1) one thread fetches up to N blocks; (2) each thread
+// parses one block; (3) one thread computes, per block, the greatest event time of everything
+// before it; (4) each thread walks all blocks of the round, finds late records from that
+// running maximum (so lateness is exactly what a single thread reading in order decides), and
+// aggregates the keys of its shard; (5) one thread advances the watermark and lists the final
+// windows; (6) per window, shards move their aggregates, the queries select per shard, and one
+// thread merges and emits. Output is therefore byte-identical for any thread count.
+//
+// Thread-safety: run() is called once, from one thread; counters() may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <barrier>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/flow_record.hpp"
+#include "core/protocol_table.hpp"
+#include "engine/params.hpp"
+#include "engine/window_queries.hpp"
+#include "engine/window_shard.hpp"
+#include "ingest/block_source.hpp"
+#include "ingest/flow_parser.hpp"
+
+namespace netpulse::engine {
+
+// Live counters, for the summary, /api/status and /metrics.
+struct Counters {
+  std::atomic<uint64_t> lines{0};
+  std::atomic<uint64_t> records_read{0};  // well-formed records
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> late{0};
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> windows{0};
+  std::atomic<uint64_t> input_bytes{0};
+  std::atomic<int64_t> watermark_ms{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> panes{0};
+  std::atomic<uint64_t> state_bytes{0};
+};
+
+struct MalformedReport {
+  uint64_t line = 0;  // 1-based line number in the input
+  ingest::ParseStatus status = ingest::ParseStatus::kOk;
+  std::string field;  // the offending text, cut to 60 bytes, control bytes escaped
+};
+
+class Pipeline {
+ public:
+  using MalformedHandler = std::function<void(const MalformedReport&)>;
+
+  Pipeline(const EngineConfig& config, EngineControl& control, core::ProtocolTable& protocols,
+           ingest::Format format, WindowQueries& queries);
+  ~Pipeline();
+
+  // Called for the first `limit` malformed lines (all are counted).
+  void on_malformed(MalformedHandler handler, size_t limit = 10);
+
+  // Runs until the input ends (or shutdown is requested), then emits every pending window.
+  // Returns a one-line error when the input cannot be processed at all (bad CSV header, an
+  // exception on a worker thread).
+  std::optional<std::string> run(ingest::BlockSource& source);
+
+  const Counters& counters() const { return counters_; }
+
+ private:
+  enum class Phase { kFetch, kAfterParse, kAfterConsume, kWindowStats, kWindowFinish };
+
+  struct PlannedWindow {
+    int64_t lo, hi;  // panes [lo, hi)
+    QueryParams params;
+  };
+
+  // What parsing one block produced.
+  struct BlockWork {
+    std::vector<core::FlowRecord> records;
+    uint64_t lines = 0;
+    uint64_t malformed = 0;
+    std::vector<MalformedReport> samples;  // line is the block-relative index here
+    bool has_max = false;
+    core::TimeMs max_time = 0;
+    uint64_t bytes = 0;
+  };
+
+  void worker(size_t w);
+  void complete_phase() noexcept;
+  void fetch();
+  void after_parse();
+  void after_consume();
+  void parse_block(size_t w);
+  bool read_csv_header();
+  void plan_windows(bool flush);
+  WindowInfo window_info(const PlannedWindow& pw) const;
+
+  EngineConfig config_;
+  EngineControl& control_;
+  core::ProtocolTable& protocols_;
+  ingest::Format format_;
+  WindowQueries& queries_;
+  size_t threads_;
+
+  std::vector<std::unique_ptr<ingest::FlowParser>> parsers_;
+  std::vector<std::unique_ptr<WindowShard>> shards_;
+  std::vector<BlockWork> work_;
+  std::vector<ingest::Block> blocks_;
+  size_t nblocks_ = 0;
+  std::vector<core::TimeMs> entering_max_;
+  std::vector<uint8_t> entering_has_;
+  std::vector<uint64_t> late_;
+
+  ingest::BlockSource* source_ = nullptr;
+  Phase phase_ = Phase::kFetch;
+  bool done_ = false;
+  bool input_ended_ = false;
+  bool flushed_ = false;
+  bool header_done_ = false;
+  std::optional<std::string> error_;
+  std::atomic<bool> failed_{false};
+  std::string worker_error_;
+  std::mutex error_mu_;
+
+  uint64_t line_base_ = 0;
+  bool has_max_ = false;
+  core::TimeMs max_time_ = 0;
+  std::map<int64_t, uint64_t> pane_records_;  // accepted records per held pane, all shards
+  std::vector<std::pair<int64_t, uint64_t>> pane_scratch_;
+  bool has_next_end_ = false;
+  int64_t next_end_ = 0;  // next window end to emit, in units
+  int64_t evict_bound_ = std::numeric_limits<int64_t>::min();
+  std::vector<PlannedWindow> windows_;
+  size_t window_index_ = 0;
+  WindowInfo current_info_;
+
+  MalformedHandler malformed_handler_;
+  size_t malformed_limit_ = 10;
+  size_t malformed_reported_ = 0;
+
+  Counters counters_;
+};
+
+}  // namespace netpulse::engine

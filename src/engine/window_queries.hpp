@@ -1,0 +1,36 @@
+// The seam between the engine and the queries: when a window is final, the pipeline hands its
+// global statistics to prepare() (one thread), lets every shard select its candidate rows in
+// parallel with select(), and then calls finish() (one thread) to merge and emit. The engine
+// stage defines it; the query stage implements it.
+#pragma once
+
+#include <cstddef>
+
+#include "core/time.hpp"
+#include "engine/params.hpp"
+#include "engine/window_shard.hpp"
+
+namespace netpulse::engine {
+
+struct WindowInfo {
+  core::TimeMs start = 0;  // window_start, ms
+  core::TimeMs end = 0;    // window_end, ms
+  QueryParams params;
+  uint64_t records = 0;
+  DimStats protocol;       // over protocol keys; protocol.s1 is total bytes
+  DimStats ip;             // over address keys
+  size_t shards = 1;
+};
+
+class WindowQueries {
+ public:
+  virtual ~WindowQueries() = default;
+  virtual void prepare(const WindowInfo& info) = 0;
+  // Called concurrently, once per shard, between prepare() and finish().
+  virtual void select(size_t shard, const WindowAggregate& window) = 0;
+  virtual void finish(const WindowInfo& info) = 0;
+  // End of a round of input: a good moment to flush buffered output.
+  virtual void flush() {}
+};
+
+}  // namespace netpulse::engine

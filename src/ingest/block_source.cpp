@@ -1,0 +1,433 @@
+#include "ingest/block_source.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/net.hpp"
+#include "ingest/flow_parser.hpp"
+
+namespace netpulse::ingest {
+
+namespace {
+
+// Cuts [data, data+size) into blocks of about block_size ending at line ends.
+size_t cut_at_line_end(const char* data, size_t size, size_t block_size) {
+  if (size <= block_size) return size;
+  const void* nl = std::memchr(data + block_size, '\n', size - block_size);
+  return nl ? static_cast<size_t>(static_cast<const char*>(nl) - data) + 1 : size;
+}
+
+class MemorySource final : public BlockSource {
+ public:
+  MemorySource(std::string data, size_t block_size)
+      : data_(std::make_shared<std::string>(std::move(data))), block_size_(block_size) {}
+
+  Next next(Block& out, std::chrono::milliseconds) override {
+    if (pos_ >= data_->size()) return Next::kEnd;
+    const size_t n = cut_at_line_end(data_->data() + pos_, data_->size() - pos_, block_size_);
+    out = Block{data_->data() + pos_, n, data_};
+    pos_ += n;
+    return Next::kBlock;
+  }
+  std::string describe() const override { return "memory"; }
+
+ private:
+  std::shared_ptr<std::string> data_;
+  size_t block_size_;
+  size_t pos_ = 0;
+};
+
+// A whole regular file, mapped once; blocks are views into the mapping (no copy).
+class MmapSource final : public BlockSource {
+ public:
+  struct Mapping {
+    void* addr = nullptr;
+    size_t size = 0;
+    ~Mapping() {
+      if (addr) munmap(addr, size);
+    }
+  };
+
+  MmapSource(std::shared_ptr<Mapping> m, size_t block_size, std::string name)
+      : map_(std::move(m)), block_size_(block_size), name_(std::move(name)) {}
+
+  Next next(Block& out, std::chrono::milliseconds) override {
+    const char* base = static_cast<const char*>(map_->addr);
+    if (pos_ >= map_->size) return Next::kEnd;
+    const size_t n = cut_at_line_end(base + pos_, map_->size - pos_, block_size_);
+    out = Block{base + pos_, n, map_};
+    pos_ += n;
+    return Next::kBlock;
+  }
+  std::string describe() const override { return name_; }
+
+ private:
+  std::shared_ptr<Mapping> map_;
+  size_t block_size_;
+  std::string name_;
+  size_t pos_ = 0;
+};
+
+// A bounded queue of blocks between reader threads and the pipeline; full means the readers
+// stop reading, which is how a paused engine pushes back on a TCP producer.
+class BlockQueue {
+ public:
+  explicit BlockQueue(size_t capacity) : capacity_(capacity) {}
+
+  // False when the queue was closed while waiting.
+  bool push(Block b, const std::atomic<bool>& stop) {
+    std::unique_lock lock(mu_);
+    while (q_.size() >= capacity_ && !stop.load()) not_full_.wait_for(lock, std::chrono::milliseconds(100));
+    if (stop.load()) return false;
+    q_.push_back(std::move(b));
+    not_empty_.notify_one();
+    return true;
+  }
+
+  BlockSource::Next pop(Block& out, std::chrono::milliseconds timeout, bool producers_done) {
+    std::unique_lock lock(mu_);
+    if (q_.empty() && !producers_done_ && !producers_done)
+      not_empty_.wait_for(lock, timeout, [&] { return !q_.empty() || producers_done_; });
+    if (!q_.empty()) {
+      out = std::move(q_.front());
+      q_.pop_front();
+      not_full_.notify_one();
+      return BlockSource::Next::kBlock;
+    }
+    return (producers_done_ || producers_done) ? BlockSource::Next::kEnd : BlockSource::Next::kTimeout;
+  }
+
+  void set_done() {
+    std::lock_guard lock(mu_);
+    producers_done_ = true;
+    not_empty_.notify_all();
+  }
+  void wake() { not_full_.notify_all(); not_empty_.notify_all(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<Block> q_;
+  size_t capacity_;
+  bool producers_done_ = false;
+};
+
+// Reusable read buffers, so a steady stream does not allocate (and fault in) a fresh megabyte
+// per block.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+ public:
+  explicit BufferPool(size_t size) : size_(size) {}
+  std::shared_ptr<std::vector<char>> get() {
+    std::vector<char>* raw = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      if (!free_.empty()) {
+        raw = free_.back();
+        free_.pop_back();
+      }
+    }
+    if (!raw) raw = new std::vector<char>(size_);
+    std::weak_ptr<BufferPool> weak = shared_from_this();
+    return std::shared_ptr<std::vector<char>>(raw, [weak](std::vector<char>* v) {
+      if (auto pool = weak.lock()) {
+        std::lock_guard lock(pool->mu_);
+        if (pool->free_.size() < 32) {
+          pool->free_.push_back(v);
+          return;
+        }
+      }
+      delete v;
+    });
+  }
+  ~BufferPool() {
+    for (auto* v : free_) delete v;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::vector<char>*> free_;
+  size_t size_;
+};
+
+// Reads one fd until EOF (or stop), pushing whole-line blocks into a queue. A line longer than
+// a buffer is cut to kMaxLineLength + 1 bytes (so the parser reports it as too long) and the
+// rest of it skipped.
+class LineReader {
+ public:
+  LineReader(int fd, BlockQueue& queue, std::shared_ptr<BufferPool> pool, size_t buffer_size,
+             const std::atomic<bool>& stop, bool drop_first_line)
+      : fd_(fd), queue_(queue), pool_(std::move(pool)), size_(buffer_size), stop_(stop),
+        dropping_(drop_first_line) {}
+
+  // Returns an error message, or empty at a clean EOF.
+  std::string run() {
+    auto buf = pool_->get();
+    size_t used = 0;
+    while (!stop_.load()) {
+      pollfd pfd{fd_, POLLIN, 0};
+      const int pr = ::poll(&pfd, 1, 100);
+      if (pr < 0 && errno != EINTR) return std::string("poll: ") + std::strerror(errno);
+      if (pr <= 0) continue;
+      const ssize_t n = ::read(fd_, buf->data() + used, size_ - used);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        if (errno == ECONNRESET) break;
+        return std::string("read: ") + std::strerror(errno);
+      }
+      if (n == 0) break;
+      size_t start = used;
+      used += static_cast<size_t>(n);
+      char* data = buf->data();
+      size_t begin = 0;
+      if (skipping_ || dropping_) {
+        // Discard up to and including the next '\n'.
+        const void* nl = std::memchr(data + start, '\n', used - start);
+        if (!nl) {
+          used = 0;
+          continue;
+        }
+        begin = static_cast<size_t>(static_cast<const char*>(nl) - data) + 1;
+        skipping_ = dropping_ = false;
+      }
+      // The last '\n' in the buffer ends the block.
+      size_t last = used;
+      while (last > begin && data[last - 1] != '\n') --last;
+      if (last > begin) {
+        auto next = pool_->get();
+        const size_t rest = used - last;
+        std::memcpy(next->data(), data + last, rest);
+        if (!queue_.push(Block{data + begin, last - begin, buf}, stop_)) return {};
+        buf = std::move(next);
+        used = rest;
+      } else if (begin > 0) {
+        std::memmove(data, data + begin, used - begin);
+        used -= begin;
+      } else if (used == size_) {
+        // One line fills the buffer: pass on a cut, over-long version and skip the rest.
+        auto next = pool_->get();
+        data[kMaxLineLength + 1] = '\n';
+        if (!queue_.push(Block{data, kMaxLineLength + 2, buf}, stop_)) return {};
+        buf = std::move(next);
+        used = 0;
+        skipping_ = true;
+      }
+    }
+    if (used > 0 && !skipping_ && !dropping_) queue_.push(Block{buf->data(), used, buf}, stop_);
+    return {};
+  }
+
+ private:
+  int fd_;
+  BlockQueue& queue_;
+  std::shared_ptr<BufferPool> pool_;
+  size_t size_;
+  const std::atomic<bool>& stop_;
+  bool dropping_;
+  bool skipping_ = false;
+};
+
+// A single byte stream: stdin, a pipe, a FIFO, a TCP connection.
+class StreamSource final : public BlockSource {
+ public:
+  StreamSource(int fd, bool owns_fd, size_t block_size, std::string name)
+      : fd_(fd), owns_(owns_fd), queue_(8), pool_(std::make_shared<BufferPool>(std::max(block_size, 2 * kMaxLineLength + 2))),
+        name_(std::move(name)) {
+    const size_t size = std::max(block_size, 2 * kMaxLineLength + 2);
+    thread_ = std::thread([this, size] {
+      LineReader reader(fd_, queue_, pool_, size, stop_, false);
+      std::string err = reader.run();
+      {
+        std::lock_guard lock(err_mu_);
+        error_ = std::move(err);
+      }
+      queue_.set_done();
+    });
+  }
+  ~StreamSource() override {
+    close();
+    if (owns_) ::close(fd_);
+  }
+  Next next(Block& out, std::chrono::milliseconds timeout) override {
+    return queue_.pop(out, timeout, false);
+  }
+  void close() override {
+    stop_ = true;
+    queue_.wake();
+    if (thread_.joinable()) thread_.join();
+    queue_.set_done();
+  }
+  std::string error() const override {
+    std::lock_guard lock(err_mu_);
+    return error_;
+  }
+  std::string describe() const override { return name_; }
+
+ private:
+  int fd_;
+  bool owns_;
+  std::atomic<bool> stop_{false};
+  BlockQueue queue_;
+  std::shared_ptr<BufferPool> pool_;
+  std::string name_;
+  mutable std::mutex err_mu_;
+  std::string error_;
+  std::thread thread_;
+};
+
+// Accepts producers on a TCP port; each connection's lines join one stream (whole lines, in
+// arrival order). Runs until close().
+class ListenSource final : public BlockSource {
+ public:
+  ListenSource(int listen_fd, size_t block_size, bool per_connection_header, std::string name)
+      : listen_fd_(listen_fd), size_(std::max(block_size, 2 * kMaxLineLength + 2)), queue_(16),
+        pool_(std::make_shared<BufferPool>(size_)), header_(per_connection_header),
+        name_(std::move(name)) {
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~ListenSource() override {
+    close();
+    ::close(listen_fd_);
+  }
+  Next next(Block& out, std::chrono::milliseconds timeout) override {
+    return queue_.pop(out, timeout, false);
+  }
+  void close() override {
+    stop_ = true;
+    queue_.wake();
+    if (accept_thread_.joinable()) accept_thread_.join();
+    std::list<std::thread> readers;
+    {
+      std::lock_guard lock(mu_);
+      readers.swap(readers_);
+    }
+    for (auto& t : readers) t.join();
+    queue_.set_done();
+  }
+  std::string describe() const override { return name_; }
+
+ private:
+  void accept_loop() {
+    bool first = true;
+    while (!stop_.load()) {
+      pollfd pfd{listen_fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 100) <= 0) continue;
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) continue;
+      const bool drop = header_ && !first;
+      first = false;
+      std::lock_guard lock(mu_);
+      readers_.emplace_back([this, fd, drop] {
+        LineReader reader(fd, queue_, pool_, size_, stop_, drop);
+        reader.run();  // a producer's read error ends only that producer
+        ::close(fd);
+      });
+    }
+  }
+
+  int listen_fd_;
+  size_t size_;
+  std::atomic<bool> stop_{false};
+  BlockQueue queue_;
+  std::shared_ptr<BufferPool> pool_;
+  bool header_;
+  std::string name_;
+  std::mutex mu_;
+  std::list<std::thread> readers_;
+  std::thread accept_thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& options,
+                                         std::string* why) {
+  std::string scratch;
+  if (!why) why = &scratch;
+  switch (uri.kind) {
+    case Uri::Kind::kStdio: {
+      struct stat st {};
+      if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        auto m = std::make_shared<MmapSource::Mapping>();
+        m->size = static_cast<size_t>(st.st_size);
+        m->addr = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, 0, 0);
+        if (m->addr != MAP_FAILED) {
+          ::madvise(m->addr, m->size, MADV_SEQUENTIAL);
+          return std::make_unique<MmapSource>(std::move(m), options.block_size, "stdin");
+        }
+        m->addr = nullptr;
+      }
+      return std::make_unique<StreamSource>(0, false, options.block_size, "stdin");
+    }
+    case Uri::Kind::kFile: {
+      const int fd = ::open(uri.path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        *why = uri.path + ": " + std::strerror(errno);
+        return nullptr;
+      }
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) {
+        *why = uri.path + ": " + std::strerror(errno);
+        ::close(fd);
+        return nullptr;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        *why = uri.path + ": is a directory";
+        ::close(fd);
+        return nullptr;
+      }
+      if (!S_ISREG(st.st_mode)) return std::make_unique<StreamSource>(fd, true, options.block_size, uri.text);
+      auto m = std::make_shared<MmapSource::Mapping>();
+      m->size = static_cast<size_t>(st.st_size);
+      if (m->size > 0) {
+        m->addr = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (m->addr == MAP_FAILED) {
+          m->addr = nullptr;
+          *why = uri.path + ": mmap: " + std::strerror(errno);
+          ::close(fd);
+          return nullptr;
+        }
+        ::madvise(m->addr, m->size, MADV_SEQUENTIAL);
+      }
+      ::close(fd);
+      return std::make_unique<MmapSource>(std::move(m), options.block_size, uri.text);
+    }
+    case Uri::Kind::kTcp: {
+      const int fd = core::connect_tcp(uri.host, uri.port, uri.text, why);
+      if (fd < 0) return nullptr;
+      return std::make_unique<StreamSource>(fd, true, options.block_size, uri.text);
+    }
+    case Uri::Kind::kTcpListen: {
+      const int fd = core::listen_tcp(uri.host, uri.port, uri.text, why);
+      if (fd < 0) return nullptr;
+      return std::make_unique<ListenSource>(fd, options.block_size, options.per_connection_header, uri.text);
+    }
+    case Uri::Kind::kKafka:
+      *why = uri.text + ": Kafka input is not built into this netpulse yet";
+      return nullptr;
+  }
+  *why = uri.text + ": unsupported input";
+  return nullptr;
+}
+
+std::unique_ptr<BlockSource> make_memory_source(std::string data, size_t block_size) {
+  return std::make_unique<MemorySource>(std::move(data), block_size);
+}
+
+}  // namespace netpulse::ingest

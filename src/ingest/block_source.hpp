@@ -1,0 +1,55 @@
+// Sources of raw input bytes, handed out as blocks of whole lines so that several threads can
+// parse blocks independently: a memory-mapped file, a byte stream (stdin, a pipe, a TCP
+// connection) read by a background thread, and a TCP listener that accepts many producers.
+// next() is called from one thread at a time; the background readers are internal.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ingest/uri.hpp"
+
+namespace netpulse::ingest {
+
+struct Block {
+  const char* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<const void> owner;  // keeps the bytes alive while the block is in use
+};
+
+class BlockSource {
+ public:
+  enum class Next { kBlock, kTimeout, kEnd };
+  virtual ~BlockSource() = default;
+  // The next run of whole lines (the last block of a stream may end without '\n').
+  // Waits up to `timeout` for data; kEnd once the input is exhausted.
+  virtual Next next(Block& out, std::chrono::milliseconds timeout) = 0;
+  // Stops background readers; next() then returns what is queued, then kEnd.
+  virtual void close() {}
+  // A read error that ended the stream early (empty when none).
+  virtual std::string error() const { return {}; }
+  // A short description for messages ("file:flows.txt", "tcp-listen://127.0.0.1:9000").
+  virtual std::string describe() const = 0;
+};
+
+// Default size of a block handed to a parsing thread.
+inline constexpr size_t kBlockSize = 1 << 20;
+
+struct SourceOptions {
+  size_t block_size = kBlockSize;
+  // CSV over tcp-listen: every producer sends its own header line; the first connection's
+  // header is passed on, the first line of each later connection is dropped.
+  bool per_connection_header = false;
+};
+
+// Opens an input; on failure returns nullptr and a one-line reason naming the input in *why.
+std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& options,
+                                         std::string* why);
+
+// A source over bytes in memory, cut at line ends into blocks of about block_size (for tests).
+std::unique_ptr<BlockSource> make_memory_source(std::string data, size_t block_size);
+
+}  // namespace netpulse::ingest

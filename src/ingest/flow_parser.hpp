@@ -1,0 +1,87 @@
+// Parsers for flow records in the line format and in CSV (spec section 1). This is the hot path:
+// no allocation, no iostreams, no regex; one pass over the bytes, addresses to binary, protocol
+// labels interned through a per-thread cache. A parser is not thread-safe: one per thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/flow_record.hpp"
+#include "core/protocol_table.hpp"
+
+namespace netpulse::ingest {
+
+enum class ParseStatus : uint8_t {
+  kOk,
+  kBlank,  // an empty or all-blank line: skipped, not a record
+  kTooLong,
+  kMissingField,
+  kExtraField,
+  kBadDate,
+  kBadTime,
+  kBadFraction,
+  kBadProtocol,
+  kBadSrc,
+  kBadDst,
+  kBadBytes,
+  kBytesRange,
+};
+
+// A short reason for a status, e.g. "bad source address".
+const char* describe(ParseStatus s);
+
+enum class Format : uint8_t { kLine, kCsv };
+std::optional<Format> parse_format(std::string_view name);
+
+// Longest line accepted; longer lines are malformed ("line too long").
+inline constexpr size_t kMaxLineLength = 4096;
+
+// Where a malformed line's problem is, for the error report.
+struct ParseError {
+  ParseStatus status = ParseStatus::kOk;
+  std::string_view field;  // the offending text inside the line (empty if none)
+};
+
+class FlowParser {
+ public:
+  FlowParser(core::ProtocolTable& protocols, Format format)
+      : protocols_(protocols), cache_(protocols), format_(format) {}
+
+  Format format() const { return format_; }
+
+  // CSV only: reads the header line. Returns an error message, or nullopt when the header names
+  // time, protocol, src, dst and bytes (in any order; other columns are ignored).
+  std::optional<std::string> read_header(std::string_view line);
+  bool has_header() const { return csv_columns_ > 0; }
+  // Copies the column layout from another parser of the same stream (parallel parsing).
+  void copy_header_from(const FlowParser& other);
+
+  // Parses one line without its '\n' (a trailing '\r' is allowed).
+  ParseStatus parse(const char* begin, const char* end, core::FlowRecord& out, ParseError* err = nullptr);
+
+ private:
+  ParseStatus parse_line(const char* p, const char* end, core::FlowRecord& out, ParseError* err);
+  ParseStatus parse_csv(const char* p, const char* end, core::FlowRecord& out, ParseError* err);
+  bool parse_time(const char*& p, const char* end, core::TimeMs& out, ParseStatus& status);
+  ParseStatus parse_fields(std::string_view time, std::string_view proto, std::string_view src,
+                           std::string_view dst, std::string_view bytes, core::FlowRecord& out,
+                           ParseError* err);
+
+  core::ProtocolTable& protocols_;
+  core::ProtocolCache cache_;
+  Format format_;
+
+  // The last "YYYY-MM-DD HH:MM" prefix seen and its time: most lines share it.
+  char prefix_[16] = {};
+  core::TimeMs prefix_time_ = 0;
+  bool prefix_valid_ = false;
+
+  // CSV column index of each field (time, protocol, src, dst, bytes), and the column count.
+  std::array<int, 5> csv_index_{};
+  int csv_columns_ = 0;
+};
+
+}  // namespace netpulse::ingest
