@@ -90,6 +90,16 @@ class AggMap {
     }
   }
 
+  // Hints the cache to fetch key's home slot (for loops that know their next keys early).
+  void prefetch(const K& key) const {
+    __builtin_prefetch(&slots_[key_hash(key) & (slots_.size() - 1)]);
+  }
+
+  // The raw slots, for scans that filter before touching a key (empty slots: records == 0,
+  // bytes == 0).
+  const Entry* slots_begin() const { return slots_.data(); }
+  const Entry* slots_end() const { return slots_.data() + slots_.size(); }
+
   template <class F>
   void for_each(F&& f) const {
     for (const Entry& e : slots_)

@@ -42,6 +42,7 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
                                                     static_cast<uint32_t>(threads_), config_));
   }
   work_.resize(threads_);
+  for (auto& w : work_) w.routes.resize(threads_);
   blocks_.resize(threads_);
   entering_max_.resize(threads_);
   entering_has_.resize(threads_);
@@ -78,10 +79,17 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
         if (!failed_) {
           late_[w] = 0;
           for (size_t b = 0; b < nblocks_; ++b) {
-            core::TimeMs running = entering_max_[b];
-            bool has = entering_has_[b] != 0;
-            late_[w] += shards_[w]->consume(work_[b].records.data(), work_[b].records.size(),
-                                            running, has);
+            const BlockWork& work = work_[b];
+            WindowShard::Input in;
+            in.records = work.records.data();
+            in.count = work.records.size();
+            in.entering_max = entering_has_[b] ? entering_max_[b] : WindowShard::kNoTime;
+            if (threads_ > 1) {
+              in.prefix_max = work.prefix_max.data();
+              in.routes = work.routes[w].data();
+              in.route_count = work.routes[w].size();
+            }
+            late_[w] += shards_[w]->consume(in);
           }
         }
       } catch (const std::exception& e) {
@@ -232,6 +240,8 @@ bool Pipeline::read_csv_header() {
 void Pipeline::parse_block(size_t w) {
   BlockWork& work = work_[w];
   work.records.clear();
+  work.prefix_max.clear();
+  for (auto& r : work.routes) r.clear();
   work.samples.clear();
   work.lines = 0;
   work.malformed = 0;
@@ -254,6 +264,7 @@ void Pipeline::parse_block(size_t w) {
     ingest::ParseError err;
     const ParseStatus s = parser.parse(p, line_end, rec, &err);
     if (s == ParseStatus::kOk) {
+      if (threads_ > 1) route(work, rec, max_time);
       work.records.push_back(rec);
       if (rec.time > max_time) max_time = rec.time;
     } else if (s != ParseStatus::kBlank) {
@@ -267,6 +278,28 @@ void Pipeline::parse_block(size_t w) {
   work.lines = line;
   work.has_max = !work.records.empty();
   work.max_time = max_time;
+}
+
+// Sends the record (about to be appended to work.records) to the shard that owns its address,
+// and, with --ip-key host, to the shard of its dst as well. Hashing here, on the parsing thread,
+// means each key is hashed once however many shards there are.
+void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_before) {
+  const auto index = static_cast<uint32_t>(work.records.size());
+  work.prefix_max.push_back(work.records.empty() ? WindowShard::kNoTime : max_before);
+  const auto shards = static_cast<uint32_t>(threads_);
+  const core::IpAddr& first = config_.ip_key == IpKey::kDst ? rec.dst : rec.src;
+  const uint32_t home = shard_of(first, shards);
+  if (config_.ip_key != IpKey::kHost) {
+    work.routes[home].push_back(index << 2 | WindowShard::kPrimary);
+    return;
+  }
+  const uint32_t other = shard_of(rec.dst, shards);
+  if (other == home) {
+    work.routes[home].push_back(index << 2 | WindowShard::kPrimary | WindowShard::kAlso);
+  } else {
+    work.routes[home].push_back(index << 2 | WindowShard::kPrimary);
+    work.routes[other].push_back(index << 2 | WindowShard::kSecondary);
+  }
 }
 
 void Pipeline::after_parse() {
@@ -355,18 +388,23 @@ void Pipeline::plan_windows(bool flush) {
   pane_records_.erase(pane_records_.begin(), pane_records_.lower_bound(evict_bound_));
 }
 
-WindowInfo Pipeline::window_info(const PlannedWindow& pw) const {
+WindowInfo Pipeline::window_info(const PlannedWindow& pw) {
   WindowInfo info;
   info.start = pw.lo * config_.time_unit_ms;
   info.end = pw.hi * config_.time_unit_ms;
   info.params = pw.params;
   info.shards = threads_;
+  // Addresses belong to one shard each, so their statistics add up. A protocol's bytes are
+  // spread over the shards (records go to the shard of their address): sum them per protocol,
+  // then take the statistics (there are few protocols).
+  protocol_scratch_.reset();
   for (const auto& shard : shards_) {
     const WindowAggregate& w = shard->window();
     info.records += w.records;
-    info.protocol += w.protocol;
     info.ip += w.ip;
+    w.keys.protocols.for_each([&](const auto& e) { protocol_scratch_.add(e.key, e.bytes, e.records); });
   }
+  protocol_scratch_.for_each([&](const auto& e) { info.protocol.on_add(Agg{}, e.bytes); });
   return info;
 }
 

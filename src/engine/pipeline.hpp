@@ -83,6 +83,8 @@ class Pipeline {
   // What parsing one block produced.
   struct BlockWork {
     std::vector<core::FlowRecord> records;
+    std::vector<core::TimeMs> prefix_max;       // with several shards: see WindowShard::Input
+    std::vector<std::vector<uint32_t>> routes;  // with several shards: per shard
     uint64_t lines = 0;
     uint64_t malformed = 0;
     std::vector<MalformedReport> samples;  // line is the block-relative index here
@@ -99,7 +101,8 @@ class Pipeline {
   void parse_block(size_t w);
   bool read_csv_header();
   void plan_windows(bool flush);
-  WindowInfo window_info(const PlannedWindow& pw) const;
+  WindowInfo window_info(const PlannedWindow& pw);
+  void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs max_before);
 
   EngineConfig config_;
   EngineControl& control_;
@@ -139,6 +142,7 @@ class Pipeline {
   std::vector<PlannedWindow> windows_;
   size_t window_index_ = 0;
   WindowInfo current_info_;
+  AggMap<uint32_t> protocol_scratch_;
 
   MalformedHandler malformed_handler_;
   size_t malformed_limit_ = 10;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <climits>
 #include <map>
 #include <utility>
 #include <vector>
@@ -61,17 +62,34 @@ struct WindowAggregate {
 inline uint32_t shard_of(uint64_t hash, uint32_t shards) {
   return static_cast<uint32_t>(((hash >> 32) * shards) >> 32);
 }
+inline uint32_t shard_of(const core::IpAddr& a, uint32_t shards) {
+  return shard_of(a.is_v6 ? key_hash(a.bits) : key_hash(a.v4_value()), shards);
+}
 
 class WindowShard {
  public:
   WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config);
 
-  // Adds the accepted records of a block that belong to this shard. The block's late records
-  // are found here with the running maximum event time (which enters as the maximum over all
-  // earlier blocks); every shard sees the same records and so finds the same late ones.
-  // Returns the number of late records.
-  uint64_t consume(const core::FlowRecord* records, size_t n, core::TimeMs& running_max,
-                   bool& has_max);
+  // Adds a block's accepted records. With one shard, pass routes = nullptr: every record, in
+  // input order, with the running maximum event time. With several, the parsing thread routed
+  // each record to the shard of its address (see Route); a record is late when its time is below
+  // max(entering_max, its prefix_max) - lateness, which is what one thread reading in order
+  // decides. Returns the late records among those routed here as primary.
+  struct Input {
+    const core::FlowRecord* records = nullptr;
+    size_t count = 0;
+    const core::TimeMs* prefix_max = nullptr;  // greatest time before each record in its block
+    const uint32_t* routes = nullptr;
+    size_t route_count = 0;
+    core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
+  };
+  uint64_t consume(const Input& in);
+
+  // Route entries: record index << 2 | flags. kPrimary: the shard of the record's first address
+  // (src; dst with --ip-key dst): it counts the record, its protocol and that address. kAlso:
+  // (--ip-key host) the dst belongs to the same shard. kSecondary: only the dst is this shard's.
+  static constexpr uint32_t kPrimary = 0, kAlso = 1, kSecondary = 2;
+  static constexpr core::TimeMs kNoTime = INT64_MIN;
 
   // Records this shard counted per pane since the last call (each record counts in exactly one
   // shard: the owner of its protocol). Clears the list.
@@ -96,6 +114,9 @@ class WindowShard {
 
   Pane& pane_for(core::TimeMs t);
   void add_ip(Pane& pane, const core::IpAddr& ip, uint32_t bytes);
+  void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here);
+  uint64_t consume_in_order(const Input& in);
+  uint64_t consume_routed(const Input& in);
   void fold(const Pane& pane, bool add);
   void fold_range(int64_t lo, int64_t hi, bool add);
 

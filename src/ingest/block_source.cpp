@@ -69,11 +69,24 @@ class MmapSource final : public BlockSource {
   MmapSource(std::shared_ptr<Mapping> m, size_t block_size, std::string name)
       : map_(std::move(m)), block_size_(block_size), name_(std::move(name)) {}
 
+  // When a block is released, its pages leave this process's resident set (they stay in the
+  // page cache): a file of any size is read with the memory of a few blocks.
+  struct Span {
+    std::shared_ptr<Mapping> map;
+    size_t begin, end;
+    ~Span() {
+      const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+      const size_t from = (begin + page - 1) / page * page;
+      const size_t to = end / page * page;
+      if (to > from) ::madvise(static_cast<char*>(map->addr) + from, to - from, MADV_DONTNEED);
+    }
+  };
+
   Next next(Block& out, std::chrono::milliseconds) override {
     const char* base = static_cast<const char*>(map_->addr);
     if (pos_ >= map_->size) return Next::kEnd;
     const size_t n = cut_at_line_end(base + pos_, map_->size - pos_, block_size_);
-    out = Block{base + pos_, n, map_};
+    out = Block{base + pos_, n, std::make_shared<Span>(Span{map_, pos_, pos_ + n})};
     pos_ += n;
     return Next::kBlock;
   }
@@ -396,7 +409,7 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
       auto m = std::make_shared<MmapSource::Mapping>();
       m->size = static_cast<size_t>(st.st_size);
       if (m->size > 0) {
-        m->addr = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        m->addr = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m->addr == MAP_FAILED) {
           m->addr = nullptr;
           *why = uri.path + ": mmap: " + std::strerror(errno);

@@ -50,6 +50,45 @@ bool valid_protocol(const char* p, const char* end) {
   return true;
 }
 
+// Reads a protocol label at p; returns its end when it is 1-32 label characters followed by a
+// blank or the end of the line, else nullptr.
+inline const char* scan_protocol(const char* p, const char* end) {
+  const char* q = p;
+  while (q != end && kClass[static_cast<uint8_t>(*q)] == kProtoChar) ++q;
+  if (q == p || q - p > static_cast<ptrdiff_t>(core::kMaxProtocolLength)) return nullptr;
+  if (q != end && !is_blank(*q)) return nullptr;
+  return q;
+}
+
+// Reads a dotted quad at p in one pass (the common case); returns its end when it is followed
+// by a blank or the end of the line, else nullptr (the caller then tries the general path,
+// which also handles IPv6 and explains errors).
+inline const char* scan_ipv4(const char* p, const char* end, core::IpAddr& out) {
+  uint32_t value = 0;
+  for (int octet = 0; octet < 4; ++octet) {
+    if (octet > 0) {
+      if (p == end || *p != '.') return nullptr;
+      ++p;
+    }
+    if (p == end) return nullptr;
+    unsigned v = digit(*p);
+    if (v > 9) return nullptr;
+    ++p;
+    if (p != end && digit(*p) <= 9) {
+      if (v == 0) return nullptr;  // leading zero
+      v = v * 10 + digit(*p++);
+      if (p != end && digit(*p) <= 9) {
+        v = v * 10 + digit(*p++);
+        if (v > 255) return nullptr;
+      }
+    }
+    value = (value << 8) | v;
+  }
+  if (p != end && !is_blank(*p)) return nullptr;
+  out = core::IpAddr::v4(value);
+  return p;
+}
+
 ParseStatus parse_bytes(const char* p, const char* end, uint32_t& out) {
   if (p == end) return ParseStatus::kBadBytes;
   uint64_t v = 0;
@@ -197,20 +236,28 @@ ParseStatus FlowParser::parse_line(const char* p, const char* end, FlowRecord& o
     return fail(status, time_begin, token_end(time_begin, end));
 
   p = skip_blanks(p, end);
-  const char* proto_end = token_end(p, end);
-  if (p == end) return fail(ParseStatus::kMissingField, p, p);
-  if (!valid_protocol(p, proto_end)) return fail(ParseStatus::kBadProtocol, p, proto_end);
+  const char* proto_end = scan_protocol(p, end);
+  if (!proto_end) {
+    if (p == end) return fail(ParseStatus::kMissingField, p, p);
+    return fail(ParseStatus::kBadProtocol, p, token_end(p, end));
+  }
   out.protocol = cache_.intern(p, static_cast<size_t>(proto_end - p));
 
   p = skip_blanks(proto_end, end);
-  const char* src_end = token_end(p, end);
-  if (p == end) return fail(ParseStatus::kMissingField, p, p);
-  if (!core::parse_ip(p, src_end, out.src)) return fail(ParseStatus::kBadSrc, p, src_end);
+  const char* src_end = scan_ipv4(p, end, out.src);
+  if (!src_end) {
+    src_end = token_end(p, end);
+    if (p == end) return fail(ParseStatus::kMissingField, p, p);
+    if (!core::parse_ip(p, src_end, out.src)) return fail(ParseStatus::kBadSrc, p, src_end);
+  }
 
   p = skip_blanks(src_end, end);
-  const char* dst_end = token_end(p, end);
-  if (p == end) return fail(ParseStatus::kMissingField, p, p);
-  if (!core::parse_ip(p, dst_end, out.dst)) return fail(ParseStatus::kBadDst, p, dst_end);
+  const char* dst_end = scan_ipv4(p, end, out.dst);
+  if (!dst_end) {
+    dst_end = token_end(p, end);
+    if (p == end) return fail(ParseStatus::kMissingField, p, p);
+    if (!core::parse_ip(p, dst_end, out.dst)) return fail(ParseStatus::kBadDst, p, dst_end);
+  }
 
   p = skip_blanks(dst_end, end);
   const char* bytes_end = token_end(p, end);

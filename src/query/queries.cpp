@@ -80,29 +80,37 @@ void SixQueries::select(size_t shard, const engine::WindowAggregate& window) {
   window.keys.protocols.for_each(
       [&](const auto& e) { out.protocols.emplace_back(e.key, e.bytes); });
 
-  const uint64_t share_min = ip_share_min_, outlier_min = ip_outlier_min_;
-  const uint64_t wanted = std::min(share_min, outlier_min);
+  // Most keys pass no filter: the loop compares each key's bytes with one gate (the least of
+  // the share and outlier thresholds and the current k-th best) and leaves the rest to
+  // take_candidate(), which runs for few keys.
   const size_t k = k_;
+  out.gate = 0;
+  auto scan = [&](const auto& map, auto to_addr) {
+    for (const auto* e = map.slots_begin(), *end = map.slots_end(); e != end; ++e) {
+      if (e->bytes < out.gate || e->records == 0) continue;
+      take_candidate(out, to_addr(e->key), e->bytes, k);
+    }
+  };
+  scan(window.keys.ip4, [](uint32_t v4) { return core::IpAddr::v4(v4); });
+  scan(window.keys.ip6, [](const core::Ip6& v6) { return core::IpAddr::v6(v6); });
+}
+
+void SixQueries::take_candidate(ShardRows& out, const core::IpAddr& key, uint64_t bytes, size_t k) {
+  if (bytes >= ip_share_min_) out.share.push_back({key, bytes});
+  if (bytes >= ip_outlier_min_) out.outliers.push_back({key, bytes});
   auto& heap = out.topk;  // the best k so far; the worst of them on top
   auto worse_first = [](const IpBytes& a, const IpBytes& b) {
     return better(a.bytes, a.key, b.bytes, b.key);
   };
-  auto visit = [&](const core::IpAddr& key, uint64_t bytes) {
-    if (bytes >= wanted) {
-      if (bytes >= share_min) out.share.push_back({key, bytes});
-      if (bytes >= outlier_min) out.outliers.push_back({key, bytes});
-    }
-    if (heap.size() < k) {
-      heap.push_back({key, bytes});
-      std::push_heap(heap.begin(), heap.end(), worse_first);
-    } else if (bytes >= heap.front().bytes && better(bytes, key, heap.front().bytes, heap.front().key)) {
-      std::pop_heap(heap.begin(), heap.end(), worse_first);
-      heap.back() = {key, bytes};
-      std::push_heap(heap.begin(), heap.end(), worse_first);
-    }
-  };
-  window.keys.ip4.for_each([&](const auto& e) { visit(core::IpAddr::v4(e.key), e.bytes); });
-  window.keys.ip6.for_each([&](const auto& e) { visit(core::IpAddr::v6(e.key), e.bytes); });
+  if (heap.size() < k) {
+    heap.push_back({key, bytes});
+    std::push_heap(heap.begin(), heap.end(), worse_first);
+  } else if (better(bytes, key, heap.front().bytes, heap.front().key)) {
+    std::pop_heap(heap.begin(), heap.end(), worse_first);
+    heap.back() = {key, bytes};
+    std::push_heap(heap.begin(), heap.end(), worse_first);
+  }
+  if (heap.size() >= k) out.gate = std::min({ip_share_min_, ip_outlier_min_, heap.front().bytes});
 }
 
 void SixQueries::finish(const engine::WindowInfo& info) {
@@ -131,9 +139,19 @@ void SixQueries::finish(const engine::WindowInfo& info) {
     std::string_view name;
     uint64_t bytes;
   };
+  // A protocol's bytes may be split over shards (records go to their address's shard): sum
+  // the parts per protocol id first.
+  std::vector<std::pair<uint32_t, uint64_t>> parts;
+  for (const ShardRows& s : shards_) parts.insert(parts.end(), s.protocols.begin(), s.protocols.end());
+  std::sort(parts.begin(), parts.end());
   std::vector<Named> protos;
-  for (const ShardRows& s : shards_)
-    for (const auto& [id, bytes] : s.protocols) protos.push_back({protocols_.name(id), bytes});
+  for (size_t i = 0; i < parts.size();) {
+    uint64_t bytes = 0;
+    size_t j = i;
+    for (; j < parts.size() && parts[j].first == parts[i].first; ++j) bytes += parts[j].second;
+    protos.push_back({protocols_.name(parts[i].first), bytes});
+    i = j;
+  }
   std::sort(protos.begin(), protos.end(), [](const Named& a, const Named& b) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.name < b.name;
   });

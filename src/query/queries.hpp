@@ -45,7 +45,10 @@ class SixQueries final : public engine::WindowQueries {
   struct ShardRows {
     std::vector<std::pair<uint32_t, uint64_t>> protocols;  // every protocol key (few)
     std::vector<IpBytes> share, outliers, topk;
+    uint64_t gate = 0;  // a key with fewer bytes cannot become a row
   };
+
+  void take_candidate(ShardRows& out, const core::IpAddr& key, uint64_t bytes, size_t k);
 
   const core::ProtocolTable& protocols_;
   ResultSink& sink_;
