@@ -1,7 +1,10 @@
 // netpulse process: the six window queries over a stream of flow records.
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <climits>
+#include <thread>
 #include <cstdio>
 #include <memory>
 
@@ -31,6 +34,7 @@ struct ProcessOptions {
   engine::QueryParams params;
   engine::EngineConfig config;
   bool quiet = false;
+  double progress = -1;
 };
 
 int run_process(const ProcessOptions& o) {
@@ -52,14 +56,16 @@ int run_process(const ProcessOptions& o) {
       usage_error("--control '" + o.control + "': expected tcp://HOST:PORT");
   }
 
+  // Signals first: every thread started after this (readers, control port) inherits the mask,
+  // so Ctrl-C reaches the handler that flushes pending windows.
+  engine::EngineControl control(o.params, config.max_window);
+  on_termination([&control] { control.request_shutdown(); });
+
   const int out_fd = open_output(o.output);
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
   auto source = ingest::open_source(*in_uri, source_options, &why);
   if (!source) io_error(why);
-
-  engine::EngineControl control(o.params, config.max_window);
-  on_termination([&control] { control.request_shutdown(); });
 
   std::unique_ptr<server::ControlServer> control_server;
   if (control_uri) {
@@ -85,7 +91,36 @@ int run_process(const ProcessOptions& o) {
   });
 
   const auto t0 = std::chrono::steady_clock::now();
+  // Progress on long runs: a line every --progress seconds (default: 10 when stderr is a
+  // terminal, never otherwise).
+  const double progress = o.progress >= 0 ? o.progress : (::isatty(2) ? 10.0 : 0.0);
+  std::atomic<bool> running{true};
+  std::thread progress_thread;
+  if (progress > 0 && !o.quiet) {
+    progress_thread = std::thread([&] {
+      auto next = t0;
+      while (running.load()) {
+        next += std::chrono::milliseconds(static_cast<int64_t>(progress * 1000));
+        while (running.load() && std::chrono::steady_clock::now() < next)
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        if (!running.load()) break;
+        const auto& c = pipeline.counters();
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const int64_t wm = c.watermark_ms.load();
+        std::fprintf(stderr, "netpulse: %llu records (%srecords/s), %llu late, %llu malformed, %llu windows, watermark %s%s\n",
+                     static_cast<unsigned long long>(c.records_read.load()),
+                     human_rate(c.records_read.load() / s).c_str(),
+                     static_cast<unsigned long long>(c.late.load()),
+                     static_cast<unsigned long long>(c.malformed.load()),
+                     static_cast<unsigned long long>(c.windows.load()),
+                     wm == INT64_MIN ? "none" : core::format_iso8601(wm).c_str(),
+                     control.paused() ? " (stopped)" : "");
+      }
+    });
+  }
   const auto error = pipeline.run(*source);
+  running = false;
+  if (progress_thread.joinable()) progress_thread.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   sink.flush();
@@ -168,6 +203,10 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
                   "change H T k X)");
+  sub->add_option("--progress", o->progress,
+                  "Print a progress line on stderr every this many seconds (0: never; default: "
+                  "10 when stderr is a terminal)")
+      ->check(CLI::Range(0.0, 86400.0));
   sub->add_flag("--quiet,-q", o->quiet, "No summary or notices on stderr (malformed lines still reported)");
   return Command{sub, [o] { return run_process(*o); }};
 }
