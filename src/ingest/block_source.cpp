@@ -66,8 +66,9 @@ class MmapSource final : public BlockSource {
     }
   };
 
-  MmapSource(std::shared_ptr<Mapping> m, size_t block_size, std::string name)
-      : map_(std::move(m)), block_size_(block_size), name_(std::move(name)) {}
+  // start: where the input begins in the file (stdin may have been read in part already).
+  MmapSource(std::shared_ptr<Mapping> m, size_t block_size, std::string name, size_t start = 0)
+      : map_(std::move(m)), block_size_(block_size), name_(std::move(name)), pos_(start) {}
 
   // When a block is released, its pages leave this process's resident set (they stay in the
   // page cache): a file of any size is read with the memory of a few blocks.
@@ -181,8 +182,8 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 };
 
 // Reads one fd until EOF (or stop), pushing whole-line blocks into a queue. A line longer than
-// a buffer is cut to kMaxLineLength + 1 bytes (so the parser reports it as too long) and the
-// rest of it skipped.
+// a buffer is cut to kMaxLineLength + 2 bytes (so the parser reports it as too long even when
+// the cut ends in a '\r' it takes for a line end) and the rest of it skipped.
 class LineReader {
  public:
   LineReader(int fd, BlockQueue& queue, std::shared_ptr<BufferPool> pool, size_t buffer_size,
@@ -236,8 +237,8 @@ class LineReader {
       } else if (used == size_) {
         // One line fills the buffer: pass on a cut, over-long version and skip the rest.
         auto next = pool_->get();
-        data[kMaxLineLength + 1] = '\n';
-        if (!queue_.push(Block{data, kMaxLineLength + 2, buf}, stop_)) return {};
+        data[kMaxLineLength + 2] = '\n';
+        if (!queue_.push(Block{data, kMaxLineLength + 3, buf}, stop_)) return {};
         buf = std::move(next);
         used = 0;
         skipping_ = true;
@@ -376,13 +377,17 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
   switch (uri.kind) {
     case Uri::Kind::kStdio: {
       struct stat st {};
-      if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      // A regular file is mapped from where stdin stands: an earlier reader (a shell's
+      // `read`, `head`) may have consumed part of it.
+      const off_t offset = ::lseek(0, 0, SEEK_CUR);
+      if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && offset >= 0) {
         auto m = std::make_shared<MmapSource::Mapping>();
         m->size = static_cast<size_t>(st.st_size);
         m->addr = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, 0, 0);
         if (m->addr != MAP_FAILED) {
           ::madvise(m->addr, m->size, MADV_SEQUENTIAL);
-          return std::make_unique<MmapSource>(std::move(m), options.block_size, "stdin");
+          return std::make_unique<MmapSource>(std::move(m), options.block_size, "stdin",
+                                              static_cast<size_t>(offset));
         }
         m->addr = nullptr;
       }

@@ -272,6 +272,8 @@ ParseStatus FlowParser::parse_line(const char* p, const char* end, FlowRecord& o
 
 std::optional<std::string> FlowParser::read_header(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // Spreadsheet programs start UTF-8 CSV files with a byte order mark.
+  if (line.substr(0, 3) == "\xef\xbb\xbf") line.remove_prefix(3);
   static constexpr const char* kNames[5] = {"time", "protocol", "src", "dst", "bytes"};
   std::array<int, 5> index{-1, -1, -1, -1, -1};
   int column = 0;

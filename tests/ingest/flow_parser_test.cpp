@@ -1,0 +1,1067 @@
+// Tests for ingest/flow_parser: every malformed case we could think of, line by line, then a
+// reference parser written here from spec section 1 (with glibc's inet_pton and timegm as the
+// references for addresses and times) that the real parser must agree with on random, mutated and
+// binary lines, including sequences that exercise the parser's "YYYY-MM-DD HH:MM" cache.
+#include "ingest/flow_parser.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+// Heap allocations made on this thread while counting is on (alloc_counter_test.cpp).
+namespace netpulse::ingest::testing {
+extern thread_local bool count_allocations;
+extern thread_local size_t allocations;
+}  // namespace netpulse::ingest::testing
+
+namespace netpulse::ingest {
+namespace {
+
+using core::FlowRecord;
+using core::IpAddr;
+using core::TimeMs;
+
+const TimeMs kBase = 1589056897000;  // 2020-05-09 20:41:37 UTC
+const char* const kValid = "2020-05-09 20:41:37.123 SOAP 222.186.237.75 53.215.218.189 6772";
+
+// The line format's five fields, to build variations of one line.
+struct Fields {
+  std::string date = "2020-05-09";
+  std::string time = "20:41:37.123";
+  std::string proto = "SOAP";
+  std::string src = "222.186.237.75";
+  std::string dst = "53.215.218.189";
+  std::string bytes = "6772";
+  std::string line(const char* sep = " ") const {
+    return date + sep + time + sep + proto + sep + src + sep + dst + sep + bytes;
+  }
+};
+
+class LineParserTest : public ::testing::Test {
+ protected:
+  ParseStatus parse(std::string_view line) {
+    rec_ = FlowRecord{};
+    err_ = ParseError{};
+    return parser_.parse(line.data(), line.data() + line.size(), rec_, &err_);
+  }
+  std::string proto() const { return std::string(table_.name(rec_.protocol)); }
+
+  core::ProtocolTable table_;
+  FlowParser parser_{table_, Format::kLine};
+  FlowRecord rec_;
+  ParseError err_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written cases
+
+TEST_F(LineParserTest, TheSpecExample) {
+  ASSERT_EQ(parse(kValid), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 123);
+  EXPECT_EQ(proto(), "SOAP");
+  EXPECT_EQ(rec_.src, *core::parse_ip("222.186.237.75"));
+  EXPECT_EQ(rec_.dst, *core::parse_ip("53.215.218.189"));
+  EXPECT_EQ(rec_.bytes, 6772u);
+  EXPECT_EQ(err_.status, ParseStatus::kOk);
+}
+
+TEST_F(LineParserTest, SeparatorsAreRunsOfSpacesAndTabs) {
+  for (const char* sep : {" ", "\t", "  ", "\t\t", " \t", "\t ", "     \t \t   "}) {
+    ASSERT_EQ(parse(Fields{}.line(sep)), ParseStatus::kOk) << '"' << sep << '"';
+    EXPECT_EQ(rec_.time, kBase + 123);
+    EXPECT_EQ(rec_.bytes, 6772u);
+  }
+  EXPECT_EQ(parse(std::string("  \t") + kValid + " \t "), ParseStatus::kOk);
+  EXPECT_EQ(rec_.bytes, 6772u);
+  // Other whitespace is not a separator.
+  for (const std::string& sep : {std::string("\v"), std::string("\f"), std::string("\r"),
+                                 std::string(","), std::string(";"), std::string("\xa0"),
+                                 std::string(1, '\0')}) {
+    Fields f;
+    const std::string line = f.date + " " + f.time + " " + f.proto + sep + f.src + " " + f.dst +
+                             " " + f.bytes;
+    EXPECT_EQ(parse(line), ParseStatus::kBadProtocol) << int(sep[0]);
+  }
+}
+
+TEST_F(LineParserTest, CrLfAndCarriageReturns) {
+  EXPECT_EQ(parse(std::string(kValid) + "\r"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.bytes, 6772u);
+  EXPECT_EQ(parse(std::string(kValid) + " \r"), ParseStatus::kOk);
+  EXPECT_EQ(parse(std::string(kValid) + "\t\r"), ParseStatus::kOk);
+  // Only one trailing '\r' is a line end; others are bytes of the last field.
+  EXPECT_EQ(parse(std::string(kValid) + "\r\r"), ParseStatus::kBadBytes);
+  EXPECT_EQ(parse(std::string(kValid) + "\r "), ParseStatus::kBadBytes);
+  // A '\r' inside the line is not a separator.
+  Fields f;
+  f.proto = "SO\rAP";
+  EXPECT_EQ(parse(f.line()), ParseStatus::kBadProtocol);
+  EXPECT_EQ(parse(Fields{}.line("\r")), ParseStatus::kBadDate);
+  EXPECT_EQ(parse("2020-05-09 20:41:37\r.123 SOAP 1.2.3.4 1.2.3.4 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse("2020-05-09 20:41:37.12\r3 SOAP 1.2.3.4 1.2.3.4 1"), ParseStatus::kBadFraction);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4\r 1.2.3.4 1"), ParseStatus::kBadSrc);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4 1.2.3.4\r 1"), ParseStatus::kBadDst);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4 1.2.3.4 1\r1"), ParseStatus::kBadBytes);
+}
+
+TEST_F(LineParserTest, BlankLines) {
+  for (const char* s : {"", " ", "\t", "  \t  ", "\r", " \r", "\t\r", " \t \t\r"}) {
+    EXPECT_EQ(parse(s), ParseStatus::kBlank) << '"' << s << '"';
+  }
+  EXPECT_EQ(parse("\r\r"), ParseStatus::kBadDate);  // not blank: a stray '\r'
+  EXPECT_EQ(parse("\v"), ParseStatus::kBadDate);
+  EXPECT_EQ(parse(std::string_view("\0", 1)), ParseStatus::kBadDate);
+  EXPECT_EQ(parse(" \f "), ParseStatus::kBadDate);
+}
+
+TEST_F(LineParserTest, LineLengthLimit) {
+  // A valid record padded with blanks to exactly kMaxLineLength bytes is accepted...
+  std::string line = kValid;
+  line.append(kMaxLineLength - line.size(), ' ');
+  ASSERT_EQ(line.size(), kMaxLineLength);
+  EXPECT_EQ(parse(line), ParseStatus::kOk);
+  EXPECT_EQ(parse(line + "\r"), ParseStatus::kOk);  // the '\r' is not part of the line
+  // ... one byte more is too long, whatever the bytes.
+  EXPECT_EQ(parse(line + " "), ParseStatus::kTooLong);
+  EXPECT_EQ(parse(line + " \r"), ParseStatus::kTooLong);
+  EXPECT_EQ(err_.status, ParseStatus::kTooLong);
+  EXPECT_TRUE(err_.field.empty());
+  EXPECT_EQ(parse(std::string(kMaxLineLength + 1, ' ')), ParseStatus::kTooLong);
+  EXPECT_EQ(parse(std::string(kMaxLineLength + 1, 'x')), ParseStatus::kTooLong);
+  EXPECT_EQ(parse(std::string(1 << 20, '7')), ParseStatus::kTooLong);
+  // Padding in the middle counts too.
+  std::string mid = "2020-05-09 20:41:37 SOAP" + std::string(kMaxLineLength, '\t') + "1.2.3.4 1.2.3.4 1";
+  EXPECT_EQ(parse(mid), ParseStatus::kTooLong);
+  // A long protocol is a bad protocol, not too long, while the line fits.
+  Fields f;
+  f.proto = std::string(4000, 'A');
+  EXPECT_EQ(parse(f.line()), ParseStatus::kBadProtocol);
+}
+
+TEST_F(LineParserTest, BadDates) {
+  for (const char* date :
+       {"2020-00-09", "2020-13-09", "2020-99-09", "2020-05-00", "2020-05-32", "2020-04-31",
+        "2020-06-31", "2020-09-31", "2020-11-31", "2021-02-29", "2023-02-29", "1900-02-29",
+        "2100-02-29", "2020-02-30", "0000-01-01", "0000-00-00", "2020/05/09", "2020.05.09",
+        "2020_05_09", "2020-5-09", "2020-05-9", "20-05-09", "202-05-09", "20200509", "2020-05-091",
+        "12020-05-09", "x020-05-09", "2020-0x-09", "2020-05-0a", "-020-05-09", "+020-05-09",
+        "2020-05-09T20:41:37", "2020-05-09Z", "2020--05-09", "2020-05--9", "2020-05-09-",
+        "\xef\xbc\x92" "020-05-09", "2O20-05-09", " 2020-05-0", "2020-05"}) {
+    Fields f;
+    f.date = date;
+    EXPECT_EQ(parse(f.line()), ParseStatus::kBadDate) << date;
+  }
+  // The error points at the date.
+  Fields f;
+  f.date = "2020-13-09";
+  const std::string line = f.line();  // err_.field points into it
+  ASSERT_EQ(parse(line), ParseStatus::kBadDate);
+  EXPECT_EQ(err_.status, ParseStatus::kBadDate);
+  EXPECT_EQ(err_.field, "2020-13-09");
+  // Short junk.
+  for (const char* s : {"2", "2020", "2020-05-0", "hello", "x", "-", ":", "."}) {
+    EXPECT_EQ(parse(s), ParseStatus::kBadDate) << s;
+  }
+}
+
+TEST_F(LineParserTest, ValidDatesAtTheEdges) {
+  const std::pair<const char*, TimeMs> cases[] = {
+      {"0001-01-01", -62135596800000}, {"1970-01-01", 0}, {"1969-12-31", -86400000},
+      {"2000-02-29", 951782400000},    {"2024-02-29", 1709164800000},
+      {"9999-12-31", 253402214400000}, {"2020-12-31", 1609372800000},
+      {"2020-01-31", 1580428800000},   {"2020-04-30", 1588204800000},
+  };
+  for (const auto& [date, day] : cases) {
+    Fields f;
+    f.date = date;
+    f.time = "00:00:00";
+    ASSERT_EQ(parse(f.line()), ParseStatus::kOk) << date;
+    EXPECT_EQ(rec_.time, day) << date;
+  }
+}
+
+TEST_F(LineParserTest, BadTimesOfDay) {
+  for (const char* t :
+       {"24:00:00", "25:00:00", "99:00:00", "20:60:00", "20:99:00", "20:41:60", "20:41:61",
+        "20:41:99", "2:41:37", "20:4:37", "20:41:3", "20:41", "20", "20:41:", "20-41-37",
+        "20.41.37", "20:41:37x", "20:41:37:00", "20:41:37,123", "20:41:37Z", "20:41:37+00",
+        "-1:41:37", "+1:41:37", "2a:41:37", "20:4a:37", "20:41:3a", "20::41:37", "T20:41:37",
+        "204137", "20:41 :37", "\xb2" "0:41:37", "SOAP"}) {
+    Fields f;
+    f.time = t;
+    EXPECT_EQ(parse(f.line()), ParseStatus::kBadTime) << t;
+  }
+  Fields f;
+  f.time = "24:00:00";
+  const std::string line = f.line();
+  ASSERT_EQ(parse(line), ParseStatus::kBadTime);
+  EXPECT_EQ(err_.status, ParseStatus::kBadTime);
+  EXPECT_FALSE(err_.field.empty());
+}
+
+TEST_F(LineParserTest, ValidTimesOfDay) {
+  const std::pair<const char*, TimeMs> cases[] = {
+      {"00:00:00", 0},        {"23:59:59", 86399000}, {"12:00:00", 43200000},
+      {"00:00:59", 59000},    {"00:59:00", 3540000},  {"23:59:59.999", 86399999},
+      {"09:05:07.5", 32707500},
+  };
+  for (const auto& [t, ms] : cases) {
+    Fields f;
+    f.time = t;
+    ASSERT_EQ(parse(f.line()), ParseStatus::kOk) << t;
+    EXPECT_EQ(rec_.time, 1588982400000 + ms) << t;
+  }
+}
+
+TEST_F(LineParserTest, FractionsOfOneToNineDigitsAreTruncated) {
+  const std::pair<const char*, int> cases[] = {
+      {"", 0},           {".0", 0},           {".1", 100},          {".12", 120},
+      {".123", 123},     {".1239", 123},      {".12399", 123},      {".123999", 123},
+      {".1239999", 123}, {".12399999", 123},  {".123999999", 123},  {".999999999", 999},
+      {".000000001", 0}, {".9", 900},         {".09", 90},          {".009", 9},
+      {".0009", 0},      {".5", 500},         {".999", 999},        {".000", 0},
+  };
+  for (const auto& [frac, ms] : cases) {
+    Fields f;
+    f.time = std::string("20:41:37") + frac;
+    ASSERT_EQ(parse(f.line()), ParseStatus::kOk) << frac;
+    EXPECT_EQ(rec_.time, kBase + ms) << frac;
+  }
+}
+
+TEST_F(LineParserTest, BadFractions) {
+  for (const char* frac : {".", ".1234567890", ".12345678901234567890", ".12a", ".a", "..1",
+                           ".1.2", ".-1", ".+1", ". 1", ".1e3", ".12:", ".\xb1"}) {
+    Fields f;
+    f.time = std::string("20:41:37") + frac;
+    EXPECT_EQ(parse(f.line()), ParseStatus::kBadFraction) << frac;
+  }
+  // A comma is not a decimal point.
+  Fields f;
+  f.time = "20:41:37,5";
+  EXPECT_EQ(parse(f.line()), ParseStatus::kBadTime);
+}
+
+TEST_F(LineParserTest, Protocols) {
+  const std::string max(core::kMaxProtocolLength, 'P');
+  for (const std::string& p : {std::string("A"), std::string("z"), std::string("0"), std::string("_"),
+                               std::string("."), std::string("-"), std::string("HTTP-2.0_x"),
+                               std::string("SOAP"), max}) {
+    Fields f;
+    f.proto = p;
+    ASSERT_EQ(parse(f.line()), ParseStatus::kOk) << p;
+    EXPECT_EQ(proto(), p);
+  }
+  for (const std::string& p :
+       {max + "P", std::string(100, 'A'), std::string("HT/TP"), std::string("HT+TP"),
+        std::string("HTTP!"), std::string("HT:TP"), std::string("H\x80"), std::string("\xff"),
+        std::string("H\0P", 3), std::string("\"HTTP\""), std::string("HT,TP"),
+        std::string("HTTP\v"), std::string("SO@P"), std::string("ÄÖ")}) {
+    Fields f;
+    f.proto = p;
+    const std::string line = f.line();
+    EXPECT_EQ(parse(line), ParseStatus::kBadProtocol) << p;
+    EXPECT_EQ(err_.field, p);
+  }
+}
+
+TEST_F(LineParserTest, ProtocolsAreInternedCaseSensitively) {
+  Fields f;
+  f.proto = "HTTP";
+  ASSERT_EQ(parse(f.line()), ParseStatus::kOk);
+  const uint32_t http = rec_.protocol;
+  f.proto = "http";
+  ASSERT_EQ(parse(f.line()), ParseStatus::kOk);
+  EXPECT_NE(rec_.protocol, http);
+  f.proto = "HTTP";
+  ASSERT_EQ(parse(f.line()), ParseStatus::kOk);
+  EXPECT_EQ(rec_.protocol, http);
+  // A second parser over the same table agrees.
+  FlowParser other(table_, Format::kLine);
+  const std::string line = f.line();
+  FlowRecord r;
+  ASSERT_EQ(other.parse(line.data(), line.data() + line.size(), r), ParseStatus::kOk);
+  EXPECT_EQ(r.protocol, http);
+}
+
+TEST_F(LineParserTest, Addresses) {
+  const char* good[] = {"0.0.0.0", "255.255.255.255", "10.0.0.1", "::", "::1", "2001:db8::1",
+                        "2001:DB8:0:0:0:0:0:1", "fe80::1:2:3:4", "::ffff:1.2.3.4",
+                        "1:2:3:4:5:6:7:8", "1::", "::1.2.3.4"};
+  for (const char* a : good) {
+    Fields f;
+    f.src = a;
+    f.dst = a;
+    ASSERT_EQ(parse(f.line()), ParseStatus::kOk) << a;
+    EXPECT_EQ(rec_.src, *core::parse_ip(a));
+    EXPECT_EQ(rec_.dst, rec_.src);
+  }
+  const char* bad[] = {"1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.04", "1.2.3.4:80",
+                       "1.2.3.4/32", "localhost", "-", "x", "1..2.3", "::1::", ":::", "1:2:3",
+                       "12345::", "fe80::1%eth0", "[::1]", "::ffff:1.2.3.256", "1.2.3.4::",
+                       "::g", "1:2:3:4:5:6:7:8:9", "\xff", "0x01020304", "16909060"};
+  for (const char* a : bad) {
+    Fields f;
+    f.src = a;
+    std::string line = f.line();
+    EXPECT_EQ(parse(line), ParseStatus::kBadSrc) << a;
+    EXPECT_EQ(err_.field, a);
+    f = Fields{};
+    f.dst = a;
+    line = f.line();
+    EXPECT_EQ(parse(line), ParseStatus::kBadDst) << a;
+    EXPECT_EQ(err_.field, a);
+  }
+  // Both bad: the source is reported.
+  Fields f;
+  f.src = f.dst = "1.2.3";
+  EXPECT_EQ(parse(f.line()), ParseStatus::kBadSrc);
+  // IPv4 and IPv4-mapped IPv6 stay different keys.
+  f = Fields{};
+  f.src = "1.2.3.4";
+  f.dst = "::ffff:1.2.3.4";
+  ASSERT_EQ(parse(f.line()), ParseStatus::kOk);
+  EXPECT_NE(rec_.src, rec_.dst);
+}
+
+TEST_F(LineParserTest, Bytes) {
+  const std::pair<const char*, uint32_t> good[] = {
+      {"0", 0}, {"1", 1}, {"4294967295", 4294967295u}, {"4294967294", 4294967294u},
+      {"007", 7}, {"0000000000000000000004294967295", 4294967295u}, {"1500", 1500}};
+  for (const auto& [b, v] : good) {
+    Fields f;
+    f.bytes = b;
+    ASSERT_EQ(parse(f.line()), ParseStatus::kOk) << b;
+    EXPECT_EQ(rec_.bytes, v) << b;
+  }
+  for (const char* b : {"4294967296", "4294967300", "9999999999", "18446744073709551615",
+                        "18446744073709551616", "99999999999999999999999999999999999"}) {
+    Fields f;
+    f.bytes = b;
+    const std::string line = f.line();
+    EXPECT_EQ(parse(line), ParseStatus::kBytesRange) << b;
+    EXPECT_EQ(err_.field, b);
+  }
+  for (const char* b : {"-1", "-0", "+1", "1.0", "1.", ".5", "1e3", "0x10", "12a", "a12", "1,000",
+                        "1_000", "99999999999x", "4294967296.0", "\xb1", "one"}) {
+    Fields f;
+    f.bytes = b;
+    const std::string line = f.line();
+    EXPECT_EQ(parse(line), ParseStatus::kBadBytes) << b;
+    EXPECT_EQ(err_.field, b);
+  }
+}
+
+TEST_F(LineParserTest, MissingAndExtraFields) {
+  EXPECT_EQ(parse("2020-05-09"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09   \t"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37.5 "), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 \t "), ParseStatus::kMissingField);
+  EXPECT_EQ(err_.status, ParseStatus::kMissingField);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 1 2"), ParseStatus::kExtraField);
+  EXPECT_EQ(err_.field, "2");
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 1 extra junk"),
+            ParseStatus::kExtraField);
+  EXPECT_EQ(err_.field, "extra");
+  // A field missing in the middle shifts the rest: reported as the field that is then wrong
+  // ("1.2.3.4" is a valid protocol label, "1" is not an address).
+  EXPECT_EQ(parse("2020-05-09 20:41:37 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadDst);
+  EXPECT_EQ(parse("2020-05-09 20:41:37 SOAP 5.6.7.8 1"), ParseStatus::kBadDst);
+  EXPECT_EQ(parse("20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadDate);
+  EXPECT_EQ(parse("2020-05-09 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+}
+
+TEST_F(LineParserTest, NulAndHighBytesAnywhereAreNeverAccepted) {
+  const std::string base = kValid;
+  for (char junk : {'\0', '\xff', '\x80', '\r', '\x7f', '\x01', '\n', '\v'}) {
+    for (size_t i = 0; i < base.size(); ++i) {
+      std::string replaced = base;
+      replaced[i] = junk;
+      // (A '\r' in place of the last byte is a line end: "... 677\r" is a valid record.)
+      if (!(junk == '\r' && i + 1 == base.size())) {
+        EXPECT_NE(parse(replaced), ParseStatus::kOk) << i << " " << int(junk);
+      }
+      std::string inserted = base;
+      inserted.insert(i, 1, junk);
+      EXPECT_NE(parse(inserted), ParseStatus::kOk) << i << " " << int(junk);
+    }
+  }
+}
+
+TEST_F(LineParserTest, ErrorFieldPointsIntoTheLine) {
+  const std::string line = "2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.999 1";
+  ASSERT_EQ(parser_.parse(line.data(), line.data() + line.size(), rec_, &err_),
+            ParseStatus::kBadDst);
+  EXPECT_EQ(err_.field, "5.6.7.999");
+  EXPECT_GE(err_.field.data(), line.data());
+  EXPECT_LE(err_.field.data() + err_.field.size(), line.data() + line.size());
+  // No error slot is fine too.
+  EXPECT_EQ(parser_.parse(line.data(), line.data() + line.size(), rec_), ParseStatus::kBadDst);
+}
+
+TEST_F(LineParserTest, DoesNotReadPastTheEnd) {
+  // The line is a prefix of a longer buffer: bytes after end must not change the answer.
+  const std::string full = std::string(kValid) + "9 more stuff";
+  const char* end = full.data() + std::strlen(kValid);
+  ASSERT_EQ(parser_.parse(full.data(), end, rec_, &err_), ParseStatus::kOk);
+  EXPECT_EQ(rec_.bytes, 6772u);
+  const size_t last_blank = std::string_view(kValid).rfind(' ');
+  for (size_t cut = 0; cut < std::strlen(kValid); ++cut) {
+    // Every prefix that ends before the bytes field is malformed (or blank), never a record;
+    // one that ends inside it is a record with fewer bytes.
+    const ParseStatus s = parser_.parse(full.data(), full.data() + cut, rec_, &err_);
+    if (cut <= last_blank + 1) {
+      EXPECT_NE(s, ParseStatus::kOk) << cut;
+      EXPECT_EQ(s == ParseStatus::kBlank, cut == 0) << cut;
+    } else {
+      ASSERT_EQ(s, ParseStatus::kOk) << cut;
+      EXPECT_EQ(std::to_string(rec_.bytes), std::string(kValid + last_blank + 1, kValid + cut));
+    }
+  }
+}
+
+TEST_F(LineParserTest, HeapCopiesOfEachLineAreParsedWithoutAllocating) {
+  // Warm up: the protocol is interned (which may allocate) once.
+  ASSERT_EQ(parse(kValid), ParseStatus::kOk);
+  std::vector<std::string> lines = {kValid, Fields{}.line("\t"), "2020-05-09 20:42:00 SOAP ::1 ::2 5",
+                                    "bad line", "", std::string(5000, 'x')};
+  testing::allocations = 0;
+  testing::count_allocations = true;
+  for (int i = 0; i < 1000; ++i)
+    for (const auto& l : lines) parser_.parse(l.data(), l.data() + l.size(), rec_, &err_);
+  testing::count_allocations = false;
+  EXPECT_EQ(testing::allocations, 0u);
+  // The counter works: a string that does not fit the small-string buffer allocates.
+  testing::count_allocations = true;
+  const std::string big(100, 'x');
+  testing::count_allocations = false;
+  EXPECT_EQ(testing::allocations, 1u);
+}
+
+TEST(ParseStatusText, EveryStatusIsDescribed) {
+  std::vector<std::string> seen;
+  for (int s = 0; s <= static_cast<int>(ParseStatus::kBytesRange); ++s) {
+    const std::string text = describe(static_cast<ParseStatus>(s));
+    EXPECT_FALSE(text.empty());
+    EXPECT_NE(text, "unknown") << s;
+    for (const auto& t : seen) EXPECT_NE(t, text);
+    seen.push_back(text);
+  }
+  EXPECT_EQ(parse_format("line"), Format::kLine);
+  EXPECT_EQ(parse_format("csv"), Format::kCsv);
+  EXPECT_EQ(parse_format("CSV"), std::nullopt);
+  EXPECT_EQ(parse_format(""), std::nullopt);
+  EXPECT_EQ(parse_format("json"), std::nullopt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The "YYYY-MM-DD HH:MM" cache: each line must get the same answer as from a fresh parser.
+
+class PrefixCacheTest : public LineParserTest {
+ protected:
+  // Parses with the long-lived parser and with a fresh one; both must agree.
+  ParseStatus parse_both(const std::string& line) {
+    const ParseStatus s = parse(line);
+    FlowParser fresh(table_, Format::kLine);
+    FlowRecord r;
+    const ParseStatus f = fresh.parse(line.data(), line.data() + line.size(), r);
+    EXPECT_EQ(s, f) << line;
+    if (s == ParseStatus::kOk && f == ParseStatus::kOk) {
+      EXPECT_EQ(rec_.time, r.time) << line;
+    }
+    return s;
+  }
+};
+
+TEST_F(PrefixCacheTest, SamePrefixThenInvalidSecond) {
+  ASSERT_EQ(parse_both("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:60 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:6 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:xx SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41.37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:411:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:37. SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadFraction);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:37x SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:3"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:37"), ParseStatus::kMissingField);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:59.999 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 22999);
+}
+
+TEST_F(PrefixCacheTest, SamePrefixDifferentSeparators) {
+  ASSERT_EQ(parse_both("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(parse_both("2020-05-09\t20:41:38 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 1000);
+  EXPECT_EQ(parse_both("2020-05-09  20:41:39 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 2000);
+  EXPECT_EQ(parse_both("2020-05-09 \t 20:41:40 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 3000);
+  EXPECT_EQ(parse_both("2020-05-09T20:41:40 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadDate);
+  EXPECT_EQ(parse_both("2020-05-09\r20:41:40 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadDate);
+  EXPECT_EQ(parse_both(std::string("2020-05-09") + '\0' + "20:41:40 SOAP 1.2.3.4 5.6.7.8 1"),
+            ParseStatus::kBadDate);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:41 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 4000);
+  // Leading blanks before a cached prefix.
+  EXPECT_EQ(parse_both(" \t2020-05-09 20:41:42 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 5000);
+}
+
+TEST_F(PrefixCacheTest, DifferentDateOrMinuteSameSecond) {
+  ASSERT_EQ(parse_both("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(parse_both("2020-05-10 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 86400000);
+  EXPECT_EQ(parse_both("2020-05-10 20:42:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 86400000 + 60000);
+  EXPECT_EQ(parse_both("2020-05-10 21:42:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 86400000 + 60000 + 3600000);
+  EXPECT_EQ(parse_both("2021-05-10 21:42:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(parse_both("2020-05-09 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase);
+}
+
+TEST_F(PrefixCacheTest, InvalidLinesDoNotPoisonTheCache) {
+  // A bad date, a bad hour, a bad minute, each after a good line with a near prefix.
+  ASSERT_EQ(parse_both("2020-02-28 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(parse_both("2020-02-30 20:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadDate);
+  EXPECT_EQ(parse_both("2020-02-28 24:41:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-02-28 20:61:37 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-02-28 20:41:37 SO/AP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadProtocol);
+  EXPECT_EQ(parse_both("2020-02-28 20:41:38 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  // A line whose date and hour:minute are valid but whose second is not caches its prefix;
+  // the next valid line with that prefix must still be right.
+  EXPECT_EQ(parse_both("2020-03-01 00:00:99 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-03-01 00:00:01 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, 1583020801000);
+  // Truncated after the prefix, then the full line.
+  EXPECT_EQ(parse_both("2020-03-01 00:01"), ParseStatus::kBadTime);
+  EXPECT_EQ(parse_both("2020-03-01 00:01:02 SOAP 1.2.3.4 5.6.7.8 1"), ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, 1583020862000);
+}
+
+TEST_F(PrefixCacheTest, CsvFieldsShareTheCache) {
+  FlowParser csv(table_, Format::kCsv);
+  ASSERT_EQ(csv.read_header("time,protocol,src,dst,bytes"), std::nullopt);
+  FlowRecord r;
+  auto run = [&](const std::string& l) { return csv.parse(l.data(), l.data() + l.size(), r); };
+  ASSERT_EQ(run("2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kOk);
+  EXPECT_EQ(run("2020-05-09 20:41:60,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kBadTime);
+  EXPECT_EQ(run("2020-05-09 20:41,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kBadTime);
+  EXPECT_EQ(run("2020-05-09 20:41:3,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kBadTime);
+  EXPECT_EQ(run("2020-05-09 20:41:37 x,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kBadTime);
+  EXPECT_EQ(run("2020-05-09 20:41:38,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kOk);
+  EXPECT_EQ(r.time, kBase + 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A reference parser, written from the spec with glibc as the address and time reference.
+
+struct Ref {
+  ParseStatus status = ParseStatus::kOk;
+  TimeMs time = 0;
+  std::string proto;
+  IpAddr src, dst;
+  uint32_t bytes = 0;
+};
+
+bool ref_ip(const std::string& tok, IpAddr& out) {
+  if (tok.find('\0') != std::string::npos) return false;
+  if (tok.find(':') != std::string::npos) {
+    in6_addr a{};
+    if (inet_pton(AF_INET6, tok.c_str(), &a) != 1) return false;
+    core::Ip6 v;
+    for (int i = 0; i < 8; ++i) v.hi = (v.hi << 8) | a.s6_addr[i];
+    for (int i = 8; i < 16; ++i) v.lo = (v.lo << 8) | a.s6_addr[i];
+    out = IpAddr::v6(v);
+    return true;
+  }
+  in_addr a{};
+  if (inet_pton(AF_INET, tok.c_str(), &a) != 1) return false;
+  out = IpAddr::v4(ntohl(a.s_addr));
+  return true;
+}
+
+bool all_digits(const std::string& s, size_t from, size_t to) {
+  if (from >= to) return false;
+  for (size_t i = from; i < to; ++i)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
+int num(const std::string& s, size_t from, size_t n) { return std::atoi(s.substr(from, n).c_str()); }
+
+// The date token: "YYYY-MM-DD", a real day of year 1 or later. Returns days since the epoch.
+bool ref_date(const std::string& t, int64_t& seconds) {
+  if (t.size() != 10 || t[4] != '-' || t[7] != '-' || !all_digits(t, 0, 4) ||
+      !all_digits(t, 5, 7) || !all_digits(t, 8, 10))
+    return false;
+  const int y = num(t, 0, 4), m = num(t, 5, 2), d = num(t, 8, 2);
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  seconds = timegm(&tm);
+  // timegm normalizes 2021-02-29 to March 1: a real date round-trips.
+  return tm.tm_mday == d && tm.tm_mon == m - 1;
+}
+
+// The time token: "HH:MM:SS" with an optional fraction of 1 to 9 digits.
+ParseStatus ref_time(const std::string& t, int64_t& ms) {
+  if (t.size() < 8 || t[2] != ':' || t[5] != ':' || !all_digits(t, 0, 2) ||
+      !all_digits(t, 3, 5) || !all_digits(t, 6, 8))
+    return ParseStatus::kBadTime;
+  const int h = num(t, 0, 2), mi = num(t, 3, 2), s = num(t, 6, 2);
+  if (h > 23 || mi > 59 || s > 59) return ParseStatus::kBadTime;
+  ms = (h * 3600 + mi * 60 + s) * 1000LL;
+  if (t.size() == 8) return ParseStatus::kOk;
+  if (t[8] != '.') return ParseStatus::kBadTime;
+  const size_t digits = t.size() - 9;
+  if (!all_digits(t, 9, t.size()) || digits > 9) return ParseStatus::kBadFraction;
+  ms += num(t + "00", 9, 3);
+  return ParseStatus::kOk;
+}
+
+Ref ref_parse(std::string line) {
+  Ref r;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  auto fail = [](ParseStatus s) {
+    Ref f;
+    f.status = s;
+    return f;
+  };
+  if (line.size() > kMaxLineLength) return fail(ParseStatus::kTooLong);
+  std::vector<std::string> tok;
+  for (size_t i = 0; i < line.size();) {
+    if (line[i] == ' ' || line[i] == '\t') {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+    tok.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  if (tok.empty()) return fail(ParseStatus::kBlank);
+  int64_t day_seconds = 0, ms = 0;
+  if (!ref_date(tok[0], day_seconds)) return fail(ParseStatus::kBadDate);
+  if (tok.size() < 2) return fail(ParseStatus::kMissingField);
+  if (ParseStatus s = ref_time(tok[1], ms); s != ParseStatus::kOk) return fail(s);
+  r.time = day_seconds * 1000 + ms;
+  if (tok.size() < 3) return fail(ParseStatus::kMissingField);
+  r.proto = tok[2];
+  if (r.proto.size() > core::kMaxProtocolLength ||
+      r.proto.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+          std::string::npos)
+    return fail(ParseStatus::kBadProtocol);
+  if (tok.size() < 4) return fail(ParseStatus::kMissingField);
+  if (!ref_ip(tok[3], r.src)) return fail(ParseStatus::kBadSrc);
+  if (tok.size() < 5) return fail(ParseStatus::kMissingField);
+  if (!ref_ip(tok[4], r.dst)) return fail(ParseStatus::kBadDst);
+  if (tok.size() < 6) return fail(ParseStatus::kMissingField);
+  const std::string& b = tok[5];
+  if (!all_digits(b, 0, b.size())) return fail(ParseStatus::kBadBytes);
+  const size_t nz = std::min(b.find_first_not_of('0'), b.size());
+  if (b.size() - nz > 10 || std::strtoull(b.c_str(), nullptr, 10) > 4294967295ULL)
+    return fail(ParseStatus::kBytesRange);
+  r.bytes = static_cast<uint32_t>(std::strtoull(b.c_str(), nullptr, 10));
+  if (tok.size() > 6) return fail(ParseStatus::kExtraField);
+  return r;
+}
+
+TEST(ReferenceParser, SanityOnHandWrittenLines) {
+  EXPECT_EQ(ref_parse(kValid).status, ParseStatus::kOk);
+  EXPECT_EQ(ref_parse(kValid).time, kBase + 123);
+  EXPECT_EQ(ref_parse("2021-02-29 00:00:00 A 1.2.3.4 1.2.3.4 1").status, ParseStatus::kBadDate);
+  EXPECT_EQ(ref_parse("2020-05-09 20:41:37.1234567890 A 1.2.3.4 1.2.3.4 1").status,
+            ParseStatus::kBadFraction);
+  EXPECT_EQ(ref_parse("2020-05-09 20:41:37 A 1.2.3.4 1.2.3.4 4294967296").status,
+            ParseStatus::kBytesRange);
+}
+
+// Formats a record the way the line format writes it, for the round-trip check.
+std::string format_record(const FlowRecord& r, const core::ProtocolTable& table) {
+  char buf[64];
+  std::string line(buf, core::format_line_time(r.time, buf));
+  line += ' ';
+  line += table.name(r.protocol);
+  line += ' ';
+  line += core::to_string(r.src);
+  line += ' ';
+  line += core::to_string(r.dst);
+  line += ' ';
+  line += std::to_string(r.bytes);
+  return line;
+}
+
+// Checks one line against the reference; on kOk also that re-formatting the record and parsing it
+// again gives the same record.
+void check_line(FlowParser& parser, const core::ProtocolTable& table, const std::string& line) {
+  FlowRecord rec;
+  ParseError err;
+  const ParseStatus got = parser.parse(line.data(), line.data() + line.size(), rec, &err);
+  const Ref want = ref_parse(line);
+  ASSERT_EQ(got, want.status) << "line: \"" << line << "\" (" << line.size() << " bytes)";
+  if (got != ParseStatus::kOk && got != ParseStatus::kBlank) {
+    ASSERT_EQ(err.status, got);
+    if (!err.field.empty()) {
+      ASSERT_GE(err.field.data(), line.data());
+      ASSERT_LE(err.field.data() + err.field.size(), line.data() + line.size());
+    }
+  }
+  if (got != ParseStatus::kOk) return;
+  ASSERT_EQ(rec.time, want.time) << line;
+  ASSERT_EQ(table.name(rec.protocol), want.proto) << line;
+  ASSERT_EQ(rec.src, want.src) << line;
+  ASSERT_EQ(rec.dst, want.dst) << line;
+  ASSERT_EQ(rec.bytes, want.bytes) << line;
+  const std::string again = format_record(rec, table);
+  FlowRecord rec2;
+  ASSERT_EQ(parser.parse(again.data(), again.data() + again.size(), rec2), ParseStatus::kOk)
+      << again;
+  ASSERT_EQ(rec2.time, rec.time) << again;
+  ASSERT_EQ(rec2.protocol, rec.protocol) << again;
+  ASSERT_EQ(rec2.src, rec.src) << again;
+  ASSERT_EQ(rec2.dst, rec.dst) << again;
+  ASSERT_EQ(rec2.bytes, rec.bytes) << again;
+}
+
+// A random valid line: few distinct minutes (so the prefix cache is hit and missed), both
+// address families, every fraction length, random separators and an optional '\r'.
+std::string random_line(std::mt19937_64& rng) {
+  static const char* const kProtos[] = {"HTTP", "HTTPS", "DNS", "SOAP", "x", "A-b_c.d",
+                                        "PPPPPPPPPPPPPPPPPPPPPPPPPPPPPPPP"};
+  static const char* const kSeps[] = {" ", " ", " ", "\t", "  ", " \t"};
+  auto sep = [&] { return std::string(kSeps[rng() % 6]); };
+  char buf[64];
+  const int year = rng() % 8 == 0 ? static_cast<int>(1 + rng() % 9999) : 2020;
+  const int month = rng() % 4 == 0 ? static_cast<int>(1 + rng() % 12) : 5;
+  const int day = rng() % 4 == 0 ? static_cast<int>(1 + rng() % 28) : 9;
+  const int minute = static_cast<int>(rng() % 3);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", year, month, day);
+  std::string line = (rng() % 10 == 0 ? sep() : "") + buf + sep();
+  std::snprintf(buf, sizeof buf, "20:%02d:%02d", minute, static_cast<int>(rng() % 60));
+  line += buf;
+  const int frac = static_cast<int>(rng() % 10);  // 0: none
+  if (frac > 0) {
+    line += '.';
+    for (int i = 0; i < frac; ++i) line += static_cast<char>('0' + rng() % 10);
+  }
+  line += sep() + kProtos[rng() % 7] + sep();
+  for (int a = 0; a < 2; ++a) {
+    if (rng() % 3 == 0) {
+      core::Ip6 v{rng() % 2 ? 0 : rng(), rng() % 2 ? rng() % 65536 : rng()};
+      line += core::to_string(IpAddr::v6(v));
+    } else {
+      line += core::to_string(IpAddr::v4(static_cast<uint32_t>(rng())));
+    }
+    line += sep();
+  }
+  line += std::to_string(rng() % 3 == 0 ? rng() % 100 : rng() % 4294967296ULL);
+  if (rng() % 10 == 0) line += sep();
+  if (rng() % 5 == 0) line += '\r';
+  return line;
+}
+
+TEST(FlowParserAgainstReference, RandomValidLines) {
+  core::ProtocolTable table;
+  FlowParser parser(table, Format::kLine);
+  std::mt19937_64 rng(21);
+  for (int i = 0; i < 30000; ++i) {
+    const std::string line = random_line(rng);
+    ASSERT_EQ(ref_parse(line).status, ParseStatus::kOk) << line;
+    ASSERT_NO_FATAL_FAILURE(check_line(parser, table, line));
+  }
+}
+
+TEST(FlowParserAgainstReference, MutatedLines) {
+  core::ProtocolTable table;
+  FlowParser parser(table, Format::kLine);
+  std::mt19937_64 rng(22);
+  static const char kJunk[] = {'\0', '\xff', '\x80', '\r', '\t', ' ', ':', '.', '-', '0', '9',
+                               '5', 'a', 'f', 'Z', '/', '\n', '_', '%', '+', '2', '3', '6', '1'};
+  int ok = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string line = random_line(rng);
+    const int mutations = static_cast<int>(rng() % 4);
+    for (int m = 0; m < mutations; ++m) {
+      const size_t pos = line.empty() ? 0 : rng() % line.size();
+      const char c = kJunk[rng() % sizeof kJunk];
+      switch (rng() % 5) {
+        case 0: if (!line.empty()) line[pos] = c; break;
+        case 1: line.insert(pos, 1, c); break;
+        case 2: if (!line.empty()) line.erase(pos, 1 + rng() % 3); break;
+        case 3: if (!line.empty()) line[pos] = static_cast<char>(line[pos] + (rng() % 2 ? 1 : -1)); break;
+        case 4: line.insert(pos, line.substr(pos, rng() % 6)); break;
+      }
+    }
+    ASSERT_NO_FATAL_FAILURE(check_line(parser, table, line));
+    ok += ref_parse(line).status == ParseStatus::kOk;
+  }
+  EXPECT_GT(ok, 10000);  // mutations leave a fair share of lines valid
+}
+
+TEST(FlowParserAgainstReference, RandomBytes) {
+  core::ProtocolTable table;
+  FlowParser parser(table, Format::kLine);
+  std::mt19937_64 rng(23);
+  for (int i = 0; i < 50000; ++i) {
+    std::string line(rng() % 80, '\0');
+    for (char& c : line) c = static_cast<char>(rng());
+    ASSERT_NO_FATAL_FAILURE(check_line(parser, table, line));
+  }
+  // Random bytes after a valid-looking start.
+  for (int i = 0; i < 50000; ++i) {
+    std::string line = random_line(rng);
+    line.resize(rng() % (line.size() + 1));
+    const size_t tail = rng() % 20;
+    for (size_t k = 0; k < tail; ++k) line += static_cast<char>(rng());
+    ASSERT_NO_FATAL_FAILURE(check_line(parser, table, line));
+  }
+}
+
+TEST(FlowParserAgainstReference, LinesAroundTheLengthLimit) {
+  core::ProtocolTable table;
+  FlowParser parser(table, Format::kLine);
+  std::mt19937_64 rng(24);
+  for (int i = 0; i < 2000; ++i) {
+    std::string line = random_line(rng);
+    const bool cr = !line.empty() && line.back() == '\r';
+    if (cr) line.pop_back();
+    const size_t target = kMaxLineLength - 2 + rng() % 5;  // 4094..4098
+    if (line.size() < target) {
+      // Pad in a random gap between fields (or at either end).
+      size_t at = rng() % 3 == 0 ? line.size() : line.find(' ', rng() % line.size());
+      if (at == std::string::npos) at = line.size();
+      line.insert(at, target - line.size(), rng() % 2 ? ' ' : '\t');
+    }
+    if (cr) line += '\r';
+    ASSERT_NO_FATAL_FAILURE(check_line(parser, table, line));
+  }
+}
+
+TEST(FlowParserAgainstReference, RandomTimesAgainstTimegm) {
+  core::ProtocolTable table;
+  FlowParser parser(table, Format::kLine);
+  std::mt19937_64 rng(25);
+  for (int i = 0; i < 50000; ++i) {
+    char line[128];
+    const int y = static_cast<int>(rng() % 10001), mo = static_cast<int>(rng() % 14),
+              d = static_cast<int>(rng() % 33), h = static_cast<int>(rng() % 25),
+              mi = static_cast<int>(rng() % 61), s = static_cast<int>(rng() % 61);
+    std::snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03d P 1.1.1.1 2.2.2.2 1", y,
+                  mo, d, h, mi, s, static_cast<int>(rng() % 1000));
+    ASSERT_NO_FATAL_FAILURE(check_line(parser, table, line));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+
+class CsvParserTest : public ::testing::Test {
+ protected:
+  ParseStatus parse(std::string_view line) {
+    rec_ = FlowRecord{};
+    err_ = ParseError{};
+    return parser_.parse(line.data(), line.data() + line.size(), rec_, &err_);
+  }
+  core::ProtocolTable table_;
+  FlowParser parser_{table_, Format::kCsv};
+  FlowRecord rec_;
+  ParseError err_;
+};
+
+TEST_F(CsvParserTest, HeaderInAnyOrderWithExtraColumns) {
+  EXPECT_FALSE(parser_.has_header());
+  ASSERT_EQ(parser_.read_header("id,bytes,dst,comment,src,protocol,time"), std::nullopt);
+  EXPECT_TRUE(parser_.has_header());
+  ASSERT_EQ(parse("7,6772,53.215.218.189,hi there,222.186.237.75,SOAP,2020-05-09 20:41:37.123"),
+            ParseStatus::kOk);
+  EXPECT_EQ(rec_.time, kBase + 123);
+  EXPECT_EQ(rec_.bytes, 6772u);
+  EXPECT_EQ(table_.name(rec_.protocol), "SOAP");
+  EXPECT_EQ(rec_.src, *core::parse_ip("222.186.237.75"));
+  EXPECT_EQ(rec_.dst, *core::parse_ip("53.215.218.189"));
+  // The ignored columns may hold anything, even empty.
+  EXPECT_EQ(parse(",6772,53.215.218.189,,222.186.237.75,SOAP,2020-05-09 20:41:37"), ParseStatus::kOk);
+}
+
+TEST_F(CsvParserTest, HeaderSpellings) {
+  for (const char* h : {"time,protocol,src,dst,bytes", "TIME,Protocol,SRC,Dst,BYTES",
+                        " time , protocol ,\tsrc,dst , bytes ", "\"time\",\"protocol\",\"src\",\"dst\",\"bytes\"",
+                        "time,protocol,src,dst,bytes\r", "bytes,time,dst,src,protocol",
+                        // A UTF-8 byte order mark, as spreadsheet programs write it.
+                        "\xef\xbb\xbftime,protocol,src,dst,bytes"}) {
+    FlowParser p(table_, Format::kCsv);
+    EXPECT_EQ(p.read_header(h), std::nullopt) << h;
+    EXPECT_TRUE(p.has_header());
+  }
+  for (const char* h : {"", "time", "time,protocol,src,dst", "time,protocol,source,dst,bytes",
+                        "time;protocol;src;dst;bytes", "time,protocol,src,dst,bytes,time",
+                        "time,protocol,src,src,dst,bytes", "2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1"}) {
+    FlowParser p(table_, Format::kCsv);
+    const auto why = p.read_header(h);
+    ASSERT_NE(why, std::nullopt) << h;
+    EXPECT_FALSE(why->empty());
+    EXPECT_FALSE(p.has_header()) << h;
+  }
+  FlowParser p(table_, Format::kCsv);
+  EXPECT_NE(p.read_header("time,protocol,src,dst")->find("bytes"), std::string::npos);
+  EXPECT_NE(p.read_header("time,protocol,src,dst,bytes,src")->find("src"), std::string::npos);
+}
+
+TEST_F(CsvParserTest, Rows) {
+  ASSERT_EQ(parser_.read_header("time,protocol,src,dst,bytes"), std::nullopt);
+  const std::pair<const char*, ParseStatus> cases[] = {
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kOk},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1\r", ParseStatus::kOk},
+      {" 2020-05-09 20:41:37 , SOAP ,\t1.2.3.4\t, 5.6.7.8 , 1 ", ParseStatus::kOk},
+      {"\"2020-05-09 20:41:37\",\"SOAP\",\"1.2.3.4\",\"5.6.7.8\",\"1\"", ParseStatus::kOk},
+      {"2020-05-09\t20:41:37.5,SOAP,::1,2001:db8::1,1", ParseStatus::kOk},
+      {"2020-05-09   20:41:37.123456789,SOAP,::ffff:1.2.3.4,1.2.3.4,4294967295", ParseStatus::kOk},
+      {"", ParseStatus::kBlank},
+      {" \t ", ParseStatus::kBlank},
+      {"\r", ParseStatus::kBlank},
+      {",,,,", ParseStatus::kMissingField},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8", ParseStatus::kMissingField},
+      {"2020-05-09 20:41:37", ParseStatus::kMissingField},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1,", ParseStatus::kExtraField},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1,2", ParseStatus::kExtraField},
+      {",SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kMissingField},
+      {"2020-05-09 20:41:37,,1.2.3.4,5.6.7.8,1", ParseStatus::kMissingField},
+      {"2020-05-09,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kMissingField},
+      {"2020-13-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadDate},
+      {"2020-05-09T20:41:37,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadDate},
+      {"2020-05-09 20:41:60,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadTime},
+      {"2020-05-09 20:41:37 junk,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadTime},
+      {"2020-05-09 20:41:37.,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadFraction},
+      {"2020-05-09 20:41:37.1234567890,SOAP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadFraction},
+      {"2020-05-09 20:41:37,SO AP,1.2.3.4,5.6.7.8,1", ParseStatus::kBadProtocol},
+      {"2020-05-09 20:41:37,\" SOAP\",1.2.3.4,5.6.7.8,1", ParseStatus::kBadProtocol},
+      {"2020-05-09 20:41:37,SOAP,1.2.3,5.6.7.8,1", ParseStatus::kBadSrc},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,::1::,1", ParseStatus::kBadDst},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,-1", ParseStatus::kBadBytes},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,4294967296", ParseStatus::kBytesRange},
+      {"2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1 2", ParseStatus::kBadBytes},
+  };
+  for (const auto& [line, want] : cases) EXPECT_EQ(parse(line), want) << line;
+  // Empty address and bytes fields are malformed whatever the reason given.
+  EXPECT_NE(parse("2020-05-09 20:41:37,SOAP,,5.6.7.8,1"), ParseStatus::kOk);
+  EXPECT_NE(parse("2020-05-09 20:41:37,SOAP,1.2.3.4,,1"), ParseStatus::kOk);
+  EXPECT_NE(parse("2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,"), ParseStatus::kOk);
+  // Too long, as in the line format.
+  std::string longline = "2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1";
+  longline.append(kMaxLineLength - longline.size(), ' ');
+  EXPECT_EQ(parse(longline), ParseStatus::kOk);
+  EXPECT_EQ(parse(longline + " "), ParseStatus::kTooLong);
+}
+
+TEST_F(CsvParserTest, ValuesMatchTheLineFormat) {
+  ASSERT_EQ(parser_.read_header("time,protocol,src,dst,bytes"), std::nullopt);
+  FlowParser line_parser(table_, Format::kLine);
+  std::mt19937_64 rng(26);
+  for (int i = 0; i < 20000; ++i) {
+    std::string line = random_line(rng);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    FlowRecord a;
+    ASSERT_EQ(line_parser.parse(line.data(), line.data() + line.size(), a), ParseStatus::kOk);
+    // The line's fields, joined by commas (date and time stay one field).
+    std::vector<std::string> tok;
+    for (size_t k = 0; k < line.size();) {
+      if (line[k] == ' ' || line[k] == '\t') { ++k; continue; }
+      size_t j = k;
+      while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+      tok.push_back(line.substr(k, j - k));
+      k = j;
+    }
+    ASSERT_EQ(tok.size(), 6u);
+    const std::string csv = tok[0] + " " + tok[1] + "," + tok[2] + "," + tok[3] + "," + tok[4] +
+                            "," + tok[5];
+    ASSERT_EQ(parse(csv), ParseStatus::kOk) << csv;
+    EXPECT_EQ(rec_.time, a.time);
+    EXPECT_EQ(rec_.protocol, a.protocol);
+    EXPECT_EQ(rec_.src, a.src);
+    EXPECT_EQ(rec_.dst, a.dst);
+    EXPECT_EQ(rec_.bytes, a.bytes);
+  }
+}
+
+TEST_F(CsvParserTest, WithoutAHeaderNothingIsARecord) {
+  EXPECT_NE(parse("2020-05-09 20:41:37,SOAP,1.2.3.4,5.6.7.8,1"), ParseStatus::kOk);
+  EXPECT_NE(parse("2020-05-09 20:41:37"), ParseStatus::kOk);
+  EXPECT_EQ(parse(""), ParseStatus::kBlank);
+}
+
+TEST_F(CsvParserTest, CopyHeaderFrom) {
+  ASSERT_EQ(parser_.read_header("bytes,dst,src,protocol,time"), std::nullopt);
+  FlowParser other(table_, Format::kCsv);
+  other.copy_header_from(parser_);
+  EXPECT_TRUE(other.has_header());
+  const std::string line = "5,1.1.1.1,2.2.2.2,DNS,2020-05-09 20:41:37";
+  FlowRecord r;
+  ASSERT_EQ(other.parse(line.data(), line.data() + line.size(), r), ParseStatus::kOk);
+  EXPECT_EQ(r.bytes, 5u);
+  EXPECT_EQ(r.src, *core::parse_ip("2.2.2.2"));
+  EXPECT_EQ(r.dst, *core::parse_ip("1.1.1.1"));
+}
+
+// Mutated CSV rows: whatever passes must be a valid record by the reference once each field is
+// unwrapped (blanks around it, then one pair of quotes) and the fields written as a line.
+TEST_F(CsvParserTest, MutatedRowsAgainstTheReference) {
+  ASSERT_EQ(parser_.read_header("time,protocol,src,dst,bytes"), std::nullopt);
+  std::mt19937_64 rng(27);
+  static const char kJunk[] = {'\0', '\xff', '\r', '\t', ' ', ',', '"', ':', '.', '-', '0', '7'};
+  int ok = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string line = "2020-05-09 20:41:37.5,SOAP,1.2.3.4,::1,77";
+    for (int m = static_cast<int>(rng() % 4); m > 0; --m) {
+      const size_t pos = rng() % line.size();
+      if (rng() % 2) line[pos] = kJunk[rng() % sizeof kJunk];
+      else line.insert(pos, 1, kJunk[rng() % sizeof kJunk]);
+    }
+    const ParseStatus s = parse(line);
+    if (s != ParseStatus::kOk) continue;
+    ++ok;
+    std::string body = line;
+    if (body.back() == '\r') body.pop_back();
+    std::vector<std::string> fields;
+    for (size_t k = 0;;) {
+      const size_t comma = body.find(',', k);
+      std::string f = body.substr(k, comma == std::string::npos ? std::string::npos : comma - k);
+      const size_t b = f.find_first_not_of(" \t"), e = f.find_last_not_of(" \t");
+      f = b == std::string::npos ? "" : f.substr(b, e - b + 1);
+      if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
+      fields.push_back(f);
+      if (comma == std::string::npos) break;
+      k = comma + 1;
+    }
+    ASSERT_EQ(fields.size(), 5u) << line;
+    const Ref want = ref_parse(fields[0] + " " + fields[1] + " " + fields[2] + " " + fields[3] +
+                               " " + fields[4]);
+    ASSERT_EQ(want.status, ParseStatus::kOk) << line;
+    EXPECT_EQ(rec_.time, want.time) << line;
+    EXPECT_EQ(table_.name(rec_.protocol), want.proto) << line;
+    EXPECT_EQ(rec_.src, want.src) << line;
+    EXPECT_EQ(rec_.dst, want.dst) << line;
+    EXPECT_EQ(rec_.bytes, want.bytes) << line;
+  }
+  EXPECT_GT(ok, 10000);
+}
+
+}  // namespace
+}  // namespace netpulse::ingest

@@ -1,0 +1,129 @@
+// Tests for ingest/uri: every form the CLI takes, and the reasons given for bad ones.
+#include "ingest/uri.hpp"
+
+#include <gtest/gtest.h>
+
+namespace netpulse::ingest {
+namespace {
+
+Uri ok(std::string_view text) {
+  std::string why;
+  auto u = parse_uri(text, &why);
+  EXPECT_TRUE(u.has_value()) << text << ": " << why;
+  return u.value_or(Uri{});
+}
+
+std::string bad(std::string_view text) {
+  std::string why;
+  auto u = parse_uri(text, &why);
+  EXPECT_FALSE(u.has_value()) << text;
+  EXPECT_FALSE(why.empty()) << text;
+  return why;
+}
+
+TEST(ParseUri, Stdio) {
+  for (const char* s : {"-", "stdin", "stdout"}) {
+    const Uri u = ok(s);
+    EXPECT_EQ(u.kind, Uri::Kind::kStdio) << s;
+    EXPECT_EQ(u.text, s);
+  }
+}
+
+TEST(ParseUri, Files) {
+  Uri u = ok("file:flows.txt");
+  EXPECT_EQ(u.kind, Uri::Kind::kFile);
+  EXPECT_EQ(u.path, "flows.txt");
+  EXPECT_EQ(u.text, "file:flows.txt");
+
+  u = ok("file:/tmp/flows.txt");
+  EXPECT_EQ(u.path, "/tmp/flows.txt");
+  u = ok("file:///tmp/flows.txt");
+  EXPECT_EQ(u.path, "/tmp/flows.txt");
+  u = ok("file:../a b/c.csv");
+  EXPECT_EQ(u.path, "../a b/c.csv");
+
+  // A bare path is a file, whatever it looks like, unless it has a scheme.
+  for (const char* s : {"flows.txt", "/tmp/flows.txt", "./-", "a:b", "C:\\flows.txt", "tcp:x",
+                        "host:80", "stdin.txt", "--"}) {
+    u = ok(s);
+    EXPECT_EQ(u.kind, Uri::Kind::kFile) << s;
+    EXPECT_EQ(u.path, s);
+  }
+
+  EXPECT_NE(bad("file:").find("path"), std::string::npos);
+  bad("file://");
+}
+
+TEST(ParseUri, Tcp) {
+  Uri u = ok("tcp://127.0.0.1:12302");
+  EXPECT_EQ(u.kind, Uri::Kind::kTcp);
+  EXPECT_EQ(u.host, "127.0.0.1");
+  EXPECT_EQ(u.port, 12302);
+
+  u = ok("tcp://localhost:0");
+  EXPECT_EQ(u.host, "localhost");
+  EXPECT_EQ(u.port, 0);
+
+  u = ok("tcp://example.com:65535");
+  EXPECT_EQ(u.port, 65535);
+
+  u = ok("tcp://[::1]:9000");
+  EXPECT_EQ(u.host, "::1");
+  EXPECT_EQ(u.port, 9000);
+
+  u = ok("tcp://[2001:db8::1]:1");
+  EXPECT_EQ(u.host, "2001:db8::1");
+  EXPECT_EQ(u.port, 1);
+
+  // Without brackets the last ':' splits.
+  u = ok("tcp://::1:9000");
+  EXPECT_EQ(u.host, "::1");
+  EXPECT_EQ(u.port, 9000);
+}
+
+TEST(ParseUri, TcpListen) {
+  Uri u = ok("tcp-listen://0.0.0.0:9000");
+  EXPECT_EQ(u.kind, Uri::Kind::kTcpListen);
+  EXPECT_EQ(u.host, "0.0.0.0");
+  EXPECT_EQ(u.port, 9000);
+  EXPECT_EQ(u.text, "tcp-listen://0.0.0.0:9000");
+
+  u = ok("tcp-listen://[::]:1234");
+  EXPECT_EQ(u.kind, Uri::Kind::kTcpListen);
+  EXPECT_EQ(u.host, "::");
+  EXPECT_EQ(u.port, 1234);
+}
+
+TEST(ParseUri, BadHostPort) {
+  for (const char* s :
+       {"tcp://", "tcp://host", "tcp://host:", "tcp://:80", "tcp://host:65536",
+        "tcp://host:99999999999", "tcp://host:-1", "tcp://host:+80", "tcp://host:80x",
+        "tcp://host:80/", "tcp://host: 80", "tcp://host:0x50", "tcp://[::1]", "tcp://[::1]80",
+        "tcp://[::1:80", "tcp://[]:80", "tcp-listen://", "tcp-listen://9000",
+        "tcp-listen://host:70000", "tcp-listen://[::1]:"}) {
+    bad(s);
+  }
+}
+
+TEST(ParseUri, Kafka) {
+  const Uri u = ok("kafka://b1:9092,b2:9092/flows");
+  EXPECT_EQ(u.kind, Uri::Kind::kKafka);
+  EXPECT_EQ(u.path, "b1:9092,b2:9092/flows");
+}
+
+TEST(ParseUri, UnknownSchemesAndEmpty) {
+  EXPECT_NE(bad("http://host:80").find("scheme"), std::string::npos);
+  bad("udp://127.0.0.1:9000");
+  bad("TCP://127.0.0.1:9000");  // schemes are lowercase
+  bad("://x");
+  EXPECT_NE(bad("").find("empty"), std::string::npos);
+}
+
+TEST(ParseUri, NullReasonIsAllowed) {
+  EXPECT_FALSE(parse_uri("tcp://host", nullptr).has_value());
+  EXPECT_FALSE(parse_uri("", nullptr).has_value());
+  EXPECT_TRUE(parse_uri("-", nullptr).has_value());
+}
+
+}  // namespace
+}  // namespace netpulse::ingest
