@@ -27,18 +27,18 @@ int open_output(const std::string& text) {
   return fd;
 }
 
-void on_termination(std::function<void()> on_signal) {
+void on_termination(std::function<void()> on_signal, const char* doing) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
-  std::thread([set, on_signal = std::move(on_signal)] {
+  std::thread([set, doing, on_signal = std::move(on_signal)] {
     int sig = 0;
     sigwait(&set, &sig);
-    std::fprintf(stderr, "netpulse: %s received, flushing pending windows (again to quit now)\n",
-                 sig == SIGINT ? "interrupt" : "termination request");
+    std::fprintf(stderr, "netpulse: %s received, %s (again to quit now)\n",
+                 sig == SIGINT ? "interrupt" : "termination request", doing);
     on_signal();
     sigwait(&set, &sig);
     std::_Exit(130);

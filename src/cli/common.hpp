@@ -28,8 +28,9 @@ struct CommandError : std::runtime_error {
 int open_output(const std::string& uri);
 
 // Runs on_signal (on a helper thread, not in the signal handler) at the first SIGINT or
-// SIGTERM; a second one ends the process at once. Call before starting other threads.
-void on_termination(std::function<void()> on_signal);
+// SIGTERM, after printing "netpulse: interrupt received, <doing>"; a second one ends the process
+// at once. Call before starting other threads.
+void on_termination(std::function<void()> on_signal, const char* doing = "stopping");
 
 // Peak resident memory of this process so far, in bytes.
 size_t peak_rss_bytes();

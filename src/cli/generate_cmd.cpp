@@ -1,12 +1,258 @@
-// netpulse generate: placeholder until the generator lands.
+// netpulse generate: the synthetic flow source (spec section 6), with the original's text
+// control port and several outputs.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "core/net.hpp"
+#include "core/time.hpp"
+#include "generate/control_command.hpp"
+#include "generate/generator.hpp"
+#include "generate/record_sink.hpp"
+#include "generate/scenario.hpp"
+#include "generate/tcp_broadcast_sink.hpp"
+#include "ingest/uri.hpp"
+#include "server/control_server.hpp"
 
 namespace netpulse::cli {
 
+namespace {
+
+using generate::Generator;
+using generate::GeneratorConfig;
+using generate::RunSummary;
+using generate::Skew;
+
+struct GenerateOptions {
+  uint64_t rate = generate::kDefaultRate;
+  uint64_t count = 0;
+  std::string duration;
+  uint32_t ips = generate::kBuiltinAddresses;
+  uint32_t protocols = generate::kMaxProtocols;
+  std::optional<double> ip_percent;
+  std::optional<double> protocol_percent;
+  std::optional<double> zipf;
+  uint64_t seed = 1;
+  std::string start_time;
+  bool realtime = false;
+  std::string format = "line";
+  std::string output = "-";
+  std::string control;
+  std::vector<std::string> scenarios;
+  bool quiet = false;
+};
+
+GeneratorConfig make_config(const GenerateOptions& o) {
+  GeneratorConfig c;
+  c.params.rate = o.rate;
+  c.params.ips = o.ips;
+  c.params.protocols = o.protocols;
+  // An explicit percent wins over --zipf for its dimension; --zipf covers the other.
+  if (o.ip_percent)
+    c.params.ip_skew = Skew::first_percent(*o.ip_percent);
+  else if (o.zipf)
+    c.params.ip_skew = Skew::zipf(*o.zipf);
+  if (o.protocol_percent)
+    c.params.protocol_skew = Skew::first_percent(*o.protocol_percent);
+  else if (o.zipf)
+    c.params.protocol_skew = Skew::zipf(*o.zipf);
+  c.seed = o.seed;
+  if (!o.start_time.empty()) {
+    c.start_time = core::parse_datetime(o.start_time);
+    if (!c.start_time)
+      usage_error("--start-time '" + o.start_time + "': expected \"YYYY-MM-DD HH:MM:SS\" (UTC)");
+  }
+  if (o.realtime && !c.start_time) usage_error("--realtime: only meaningful with --start-time");
+  c.realtime = o.realtime;
+  c.count = o.count;
+  if (!o.duration.empty()) c.duration_ms = *core::parse_duration_ms(o.duration);
+  c.format = o.format == "csv" ? generate::OutputFormat::kCsv : generate::OutputFormat::kLine;
+  for (const std::string& text : o.scenarios) {
+    std::string why;
+    auto s = generate::parse_scenario(text, &why);
+    if (!s) usage_error("--scenario '" + text + "': " + why);
+    c.scenarios.push_back(*s);
+  }
+  if (auto why = generate::validate(c)) usage_error("--" + *why);
+  return c;
+}
+
+// The output: a plain fd (stdout, file, tcp connect) or the broadcaster (tcp-listen).
+struct Output {
+  int fd = -1;  // owned unless stdout
+  std::unique_ptr<generate::RecordSink> fd_sink;
+  std::unique_ptr<generate::TcpBroadcastSink> broadcast;
+  bool is_stdout = false;
+  generate::RecordSink& sink() { return broadcast ? *broadcast : *fd_sink; }
+  ~Output() {
+    if (fd > 1) ::close(fd);
+  }
+};
+
+void open(Output& out, const std::string& text, bool quiet) {
+  std::string why;
+  const auto uri = ingest::parse_uri(text, &why);
+  if (!uri) usage_error("--output '" + text + "': " + why);
+  switch (uri->kind) {
+    case ingest::Uri::Kind::kStdio:
+    case ingest::Uri::Kind::kFile:
+      out.fd = open_output(text);
+      out.is_stdout = out.fd == 1;
+      out.fd_sink =
+          std::make_unique<generate::FdSink>(out.fd, out.is_stdout ? "stdout" : uri->path);
+      return;
+    case ingest::Uri::Kind::kTcp:
+      out.fd = core::connect_tcp(uri->host, uri->port, "--output " + text, &why);
+      if (out.fd < 0) io_error(why);
+      out.fd_sink = std::make_unique<generate::FdSink>(out.fd, text);
+      return;
+    case ingest::Uri::Kind::kTcpListen: {
+      generate::TcpBroadcastSink::Options options;
+      options.on_notice = [quiet](const std::string& line) {
+        if (!quiet) std::fprintf(stderr, "netpulse: %s\n", line.c_str());
+      };
+      out.broadcast = generate::TcpBroadcastSink::start(uri->host, uri->port, options, &why);
+      if (!out.broadcast) io_error("--output " + text + ": " + why);
+      if (!quiet)
+        std::fprintf(stderr, "netpulse: serving records on tcp-listen://%s:%u\n", uri->host.c_str(),
+                     out.broadcast->port());
+      return;
+    }
+    case ingest::Uri::Kind::kKafka:
+      usage_error("--output '" + text + "': kafka is not supported by generate yet");
+  }
+}
+
+int run_generate(const GenerateOptions& o) {
+  GeneratorConfig config = make_config(o);
+  std::optional<ingest::Uri> control_uri;
+  if (!o.control.empty()) {
+    std::string why;
+    control_uri = ingest::parse_uri(o.control, &why);
+    if (!control_uri || control_uri->kind != ingest::Uri::Kind::kTcp)
+      usage_error("--control '" + o.control + "': expected tcp://HOST:PORT");
+  }
+
+  Generator generator(std::move(config));
+  // Signals first: every thread started after this inherits the blocked mask.
+  on_termination([&generator] { generator.request_stop(); });
+
+  Output out;
+  open(out, o.output, o.quiet);
+
+  std::unique_ptr<server::ControlServer> control_server;
+  if (control_uri) {
+    std::string why;
+    control_server = server::ControlServer::start(
+        control_uri->host, control_uri->port,
+        [&generator](std::string_view line) {
+          return generate::handle_generator_command(line, generator);
+        },
+        &why);
+    if (!control_server) io_error(why);
+    if (!o.quiet)
+      std::fprintf(stderr,
+                   "netpulse: control port on %s:%u (start, stop, "
+                   "change_<rate>_<ipNum>_<protocolNum>_<ipPercent>_<protocolPercent>, status)\n",
+                   control_uri->host.c_str(), control_server->port());
+  }
+
+  const RunSummary summary = generator.run(out.sink());
+  if (control_server) control_server->stop();
+  generate::TcpBroadcastSink::Totals totals;
+  // Let consumers take what is queued: up to 5 s at the end of a finite run, 1 s after Ctrl-C.
+  if (out.broadcast)
+    totals =
+        out.broadcast->close(summary.end == RunSummary::End::kStopped ? std::chrono::seconds(1)
+                                                                      : std::chrono::seconds(5));
+
+  const bool finite = o.count != 0 || !o.duration.empty();
+  if (!o.quiet && (finite || summary.end == RunSummary::End::kStopped)) {
+    std::string extra;
+    if (out.broadcast)
+      extra = "; " + std::to_string(totals.consumers) + " consumers, " +
+              std::to_string(totals.dropped_records) + " records dropped for slow consumers";
+    const auto st = generator.status();
+    if (st.fell_behind > 0)
+      extra += "; the output could not keep up with the rate " + std::to_string(st.fell_behind) +
+               " times";
+    std::fprintf(stderr, "netpulse: generated %llu records (%s) in %.3f s, %srecords/s%s\n",
+                 static_cast<unsigned long long>(summary.records),
+                 human_bytes(static_cast<double>(summary.bytes)).c_str(), summary.seconds,
+                 human_rate(summary.seconds > 0 ? summary.records / summary.seconds : 0).c_str(),
+                 extra.c_str());
+  }
+  if (summary.end == RunSummary::End::kOutputError) io_error(summary.error);
+  if (summary.end == RunSummary::End::kReaderGone && !out.is_stdout) io_error(summary.error);
+  return 0;
+}
+
+}  // namespace
+
 Command make_generate_command(CLI::App& app) {
-  CLI::App* sub = app.add_subcommand("generate", "Generate synthetic flow records");
-  return Command{sub, [] { return 0; }};
+  auto o = std::make_shared<GenerateOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "generate",
+      "Generate synthetic flow records (line format or CSV) at a given rate, with skew, Zipf "
+      "laws, attack scenarios and a runtime control port.");
+  sub->add_option("--rate", o->rate,
+                  "Records per second of event time; 0 = as fast as possible. Without "
+                  "--start-time the rate is held in real time")
+      ->check(CLI::Range(uint64_t{0}, generate::kMaxRate))
+      ->capture_default_str();
+  sub->add_option("--count", o->count, "Stop after this many records (0 = no limit)")
+      ->capture_default_str();
+  sub->add_option("--duration", o->duration,
+                  "Stop after this long, e.g. 10s, 5m: wall-clock time, or event time with "
+                  "--start-time")
+      ->check(duration_validator());
+  sub->add_option("--ips", o->ips,
+                  "Use the first N addresses of the list (15 built in, more made up "
+                  "deterministically)")
+      ->check(CLI::Range(uint32_t{1}, static_cast<uint32_t>(generate::kMaxAddresses)))
+      ->capture_default_str();
+  sub->add_option("--protocols", o->protocols, "Use the first N of the 19 built-in protocols")
+      ->check(CLI::Range(uint32_t{1}, static_cast<uint32_t>(generate::kMaxProtocols)))
+      ->capture_default_str();
+  sub->add_option("--ip-percent", o->ip_percent,
+                  "Percent of records whose src is the first address; the rest uniform over the "
+                  "other addresses (default: all uniform)")
+      ->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--protocol-percent", o->protocol_percent,
+                  "Percent of records with the first protocol; the rest uniform over the others")
+      ->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--zipf", o->zipf,
+                  "Draw src addresses and protocols from a Zipf law with this exponent (rank 1 = "
+                  "the first of the list); an explicit --ip-percent/--protocol-percent wins for "
+                  "its dimension")
+      ->check(CLI::Range(0.0, generate::kMaxZipfExponent));
+  sub->add_option("--seed", o->seed, "Random seed: same seed and options, same records")
+      ->capture_default_str();
+  sub->add_option("--start-time", o->start_time,
+                  "Virtual event time \"YYYY-MM-DD HH:MM:SS\" (UTC): record i at start + i/rate, "
+                  "output as fast as possible and byte-for-byte repeatable");
+  sub->add_flag(
+      "--realtime", o->realtime,
+      "With --start-time: also hold the rate in real time (default: as fast as possible)");
+  sub->add_option("--format", o->format, "Record format: line or csv (CSV starts with a header)")
+      ->check(CLI::IsMember({"line", "csv"}))
+      ->capture_default_str();
+  sub->add_option("--output,-o", o->output,
+                  "Where records go: - (stdout), file:PATH or PATH, tcp://HOST:PORT (connect), "
+                  "tcp-listen://HOST:PORT (serve every consumer that connects)")
+      ->capture_default_str();
+  sub->add_option("--control", o->control,
+                  "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
+                  "change_<rate>_<ipNum>_<protocolNum>_<ipPercent>_<protocolPercent>, status)");
+  sub->add_option("--scenario", o->scenarios,
+                  "Mix in an attack: NAME@START+LENGTH of event time from the stream start, e.g. "
+                  "dos@30s+20s; NAME is dos, portscan, bruteforce or elephant (repeatable)");
+  sub->add_flag("--quiet,-q", o->quiet, "No summary or notices on stderr");
+  return Command{sub, [o] { return run_generate(*o); }};
 }
 
 }  // namespace netpulse::cli

@@ -1,0 +1,426 @@
+#include "generate/generator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "core/ip_addr.hpp"
+#include "ingest/flow_parser.hpp"
+
+namespace netpulse::generate {
+namespace {
+
+const core::TimeMs kStart = *core::parse_datetime("2020-05-09 00:00:00");
+
+GeneratorConfig virtual_config(uint64_t count, uint64_t rate = 1000) {
+  GeneratorConfig c;
+  c.params.rate = rate;
+  c.count = count;
+  c.seed = 1;
+  c.start_time = kStart;
+  return c;
+}
+
+std::string generate_text(const GeneratorConfig& c) {
+  Generator g(c);
+  StringSink sink;
+  const RunSummary s = g.run(sink);
+  EXPECT_EQ(s.records, sink.records);
+  return sink.text;
+}
+
+struct Parsed {
+  std::vector<core::FlowRecord> records;
+  std::vector<std::string> protocols;  // by record
+  uint64_t malformed = 0;
+};
+
+Parsed parse(const std::string& text, OutputFormat format = OutputFormat::kLine) {
+  core::ProtocolTable table;
+  ingest::FlowParser parser(
+      table, format == OutputFormat::kCsv ? ingest::Format::kCsv : ingest::Format::kLine);
+  Parsed out;
+  size_t pos = 0;
+  bool header = format == OutputFormat::kCsv;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    EXPECT_NE(nl, std::string::npos) << "output does not end with a newline";
+    if (nl == std::string::npos) break;
+    const std::string_view line(text.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (header) {
+      EXPECT_FALSE(parser.read_header(line));
+      header = false;
+      continue;
+    }
+    core::FlowRecord r;
+    if (parser.parse(line.data(), line.data() + line.size(), r) != ingest::ParseStatus::kOk) {
+      ++out.malformed;
+      continue;
+    }
+    out.records.push_back(r);
+    out.protocols.emplace_back(table.name(r.protocol));
+  }
+  return out;
+}
+
+// A sink that calls a hook after each write (to drive control calls at a known point).
+class HookSink final : public RecordSink {
+ public:
+  explicit HookSink(std::function<void(HookSink&)> hook) : hook_(std::move(hook)) {}
+  bool begin(std::string_view header) override {
+    text.append(header);
+    return true;
+  }
+  bool write(const char* data, size_t size, uint64_t records) override {
+    text.append(data, size);
+    this->records += records;
+    ++writes;
+    hook_(*this);
+    return ok;
+  }
+  bool reader_gone() const override { return gone; }
+  std::string error() const override { return ok ? "" : "test sink: closed"; }
+  std::string text;
+  uint64_t records = 0;
+  int writes = 0;
+  bool ok = true;
+  bool gone = false;
+
+ private:
+  std::function<void(HookSink&)> hook_;
+};
+
+// Time stands still until someone sleeps.
+class FakeClock : public Clock {
+ public:
+  int64_t steady_ns() override { return now_ns; }
+  core::TimeMs wall_ms() override { return wall0 + now_ns / 1'000'000; }
+  void sleep_until(int64_t deadline) override { now_ns = std::max(now_ns, deadline); }
+  int64_t now_ns = 0;
+  core::TimeMs wall0 = kStart;
+};
+
+TEST(Generator, SameSeedSameBytesOtherSeedOtherBytes) {
+  GeneratorConfig c = virtual_config(50'000);
+  c.params.ip_skew = Skew::first_percent(30);
+  c.scenarios = {Scenario{ScenarioKind::kDos, 10'000, 5'000}};
+  const std::string a = generate_text(c);
+  const std::string b = generate_text(c);
+  EXPECT_EQ(a, b);
+  c.seed = 2;
+  const std::string other = generate_text(c);
+  EXPECT_EQ(other.size() > 0, true);
+  EXPECT_NE(a, other);
+  // Same times, different draws: the first line differs after the time stamp.
+  EXPECT_EQ(a.substr(0, 24), other.substr(0, 24));
+}
+
+TEST(Generator, RecordIHasStartPlusIOverRate) {
+  const Parsed p = parse(generate_text(virtual_config(3000, 3)));
+  ASSERT_EQ(p.records.size(), 3000u);
+  for (size_t i = 0; i < p.records.size(); ++i)
+    ASSERT_EQ(p.records[i].time, kStart + static_cast<core::TimeMs>(i * 1000 / 3)) << i;
+}
+
+TEST(Generator, RateZeroWithStartTimeAdvancesOneMillisecondPerThousandRecords) {
+  const Parsed p = parse(generate_text(virtual_config(5000, 0)));
+  ASSERT_EQ(p.records.size(), 5000u);
+  EXPECT_EQ(p.records[999].time, kStart);
+  EXPECT_EQ(p.records[1000].time, kStart + 1);
+  EXPECT_EQ(p.records[4999].time, kStart + 4);
+}
+
+TEST(Generator, DurationWithStartTimeIsEventTime) {
+  GeneratorConfig c = virtual_config(0, 1000);
+  c.duration_ms = 2500;
+  Generator g(c);
+  StringSink sink;
+  const RunSummary s = g.run(sink);
+  EXPECT_EQ(s.end, RunSummary::End::kDuration);
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 2500u);
+  EXPECT_EQ(p.records.back().time, kStart + 2499);
+}
+
+TEST(Generator, IpPercentGivesTheFirstAddressThatShareOfSources) {
+  GeneratorConfig c = virtual_config(200'000);
+  c.params.ip_skew = Skew::first_percent(40);
+  c.params.protocol_skew = Skew::first_percent(25);
+  const Parsed p = parse(generate_text(c));
+  ASSERT_EQ(p.records.size(), 200'000u);
+  const core::IpAddr first = *core::parse_ip("222.186.237.75");
+  std::map<core::IpAddr, uint64_t> src;
+  uint64_t http = 0;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    ++src[p.records[i].src];
+    http += p.protocols[i] == "HTTP";
+    EXPECT_NE(p.records[i].src, p.records[i].dst);
+  }
+  EXPECT_EQ(src.size(), 15u);
+  EXPECT_NEAR(src[first] / 200'000.0, 0.40, 0.01);
+  for (const auto& [ip, n] : src)
+    if (ip != first) {
+      EXPECT_NEAR(n / 200'000.0, 0.60 / 14, 0.005) << core::to_string(ip);
+    }
+  EXPECT_NEAR(http / 200'000.0, 0.25, 0.01);
+}
+
+TEST(Generator, ZipfRanksFollowTheLaw) {
+  GeneratorConfig c = virtual_config(400'000);
+  c.params.ips = 1000;
+  c.params.ip_skew = Skew::zipf(1.0);
+  c.params.protocol_skew = Skew::zipf(1.0);
+  const Parsed p = parse(generate_text(c));
+  std::map<core::IpAddr, uint64_t> src;
+  std::map<std::string, uint64_t> proto;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    ++src[p.records[i].src];
+    ++proto[p.protocols[i]];
+  }
+  const double r12 = double(src[*core::parse_ip("222.186.237.75")]) /
+                     double(src[*core::parse_ip("53.215.218.189")]);
+  EXPECT_NEAR(r12, 2.0, 0.15);
+  EXPECT_NEAR(double(proto["HTTP"]) / double(proto["HTTPS"]), 2.0, 0.1);
+  EXPECT_NEAR(double(proto["HTTP"]) / double(proto["DNS"]), 3.0, 0.15);
+}
+
+TEST(Generator, EveryRecordParsesInBothFormatsWithScenariosOn) {
+  for (OutputFormat f : {OutputFormat::kLine, OutputFormat::kCsv}) {
+    GeneratorConfig c = virtual_config(120'000, 10'000);
+    c.format = f;
+    c.params.ips = 100'000;
+    c.params.ip_skew = Skew::zipf(1.1);
+    c.scenarios = {Scenario{ScenarioKind::kDos, 0, 3'000},
+                   Scenario{ScenarioKind::kPortscan, 2'000, 3'000},
+                   Scenario{ScenarioKind::kBruteforce, 4'000, 3'000},
+                   Scenario{ScenarioKind::kElephant, 6'000, 3'000}};
+    const std::string text = generate_text(c);
+    if (f == OutputFormat::kCsv) {
+      EXPECT_EQ(text.rfind("time,protocol,src,dst,bytes\n", 0), 0u);
+    }
+    const Parsed p = parse(text, f);
+    EXPECT_EQ(p.malformed, 0u);
+    EXPECT_EQ(p.records.size(), 120'000u);
+  }
+}
+
+TEST(Generator, ScenarioRecordsAppearOnlyInsideTheirInterval) {
+  GeneratorConfig c = virtual_config(60'000, 1000);
+  c.scenarios = {Scenario{ScenarioKind::kBruteforce, 20'000, 10'000}};
+  const Parsed p = parse(generate_text(c));
+  const core::IpAddr culprit = core::IpAddr::v4(profile(ScenarioKind::kBruteforce).culprit);
+  uint64_t inside = 0, outside = 0;
+  for (const auto& r : p.records) {
+    const bool in = r.time >= kStart + 20'000 && r.time < kStart + 30'000;
+    if (r.src == culprit) (in ? inside : outside)++;
+  }
+  EXPECT_EQ(outside, 0u);
+  EXPECT_NEAR(inside / 10'000.0, profile(ScenarioKind::kBruteforce).share, 0.02);
+}
+
+TEST(Generator, PauseAndResumeWithStartTimeLeaveTheStreamUnchanged) {
+  const GeneratorConfig c = virtual_config(100'000);
+  const std::string reference = generate_text(c);
+  Generator g(c);
+  std::thread resumer;
+  HookSink sink([&](HookSink& s) {
+    if (s.writes != 1) return;
+    g.pause();
+    const uint64_t at_pause = s.records;
+    resumer = std::thread([&g, at_pause] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      EXPECT_EQ(g.status().records, at_pause);  // nothing written while paused
+      g.resume();
+    });
+  });
+  g.run(sink);
+  resumer.join();
+  EXPECT_EQ(sink.text, reference);
+}
+
+TEST(Generator, ChangingTheRateCarriesEventTimeOn) {
+  GeneratorConfig c = virtual_config(40'000, 1000);
+  Generator g(c);
+  HookSink sink([&](HookSink& s) {
+    if (s.writes == 1) {
+      TrafficParams p = g.params();
+      p.rate = 10;
+      ASSERT_FALSE(g.set_params(p));
+    }
+  });
+  g.run(sink);
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 40'000u);
+  // Monotonic, no gap larger than the new spacing, and the spacing changed from 1 ms to 100 ms.
+  for (size_t i = 1; i < p.records.size(); ++i) {
+    ASSERT_GE(p.records[i].time, p.records[i - 1].time);
+    ASSERT_LE(p.records[i].time - p.records[i - 1].time, 100);
+  }
+  EXPECT_EQ(p.records[1].time - p.records[0].time, 1);
+  EXPECT_EQ(p.records.back().time - p.records[p.records.size() - 2].time, 100);
+}
+
+TEST(Generator, ChangingIpsAndSkewAppliesToLaterRecords) {
+  GeneratorConfig c = virtual_config(60'000, 1000);
+  Generator g(c);
+  uint64_t changed_after = 0;
+  HookSink sink([&](HookSink& s) {
+    if (s.writes == 1) {
+      TrafficParams p = g.params();
+      p.ips = 2;
+      p.ip_skew = Skew::first_percent(100);
+      ASSERT_FALSE(g.set_params(p));
+      changed_after = s.records;
+    }
+  });
+  g.run(sink);
+  const Parsed p = parse(sink.text);
+  const core::IpAddr first = *core::parse_ip("222.186.237.75");
+  // After the batch in flight, every source is the first address.
+  ASSERT_GT(changed_after, 1000u);
+  for (size_t i = changed_after; i < p.records.size(); ++i) ASSERT_EQ(p.records[i].src, first) << i;
+  uint64_t first_before = 0;
+  for (size_t i = 0; i < changed_after; ++i) first_before += p.records[i].src == first;
+  EXPECT_NEAR(first_before / double(changed_after), 1.0 / 15, 0.02);
+}
+
+TEST(Generator, RequestStopEndsTheRunWithWhatWasWritten) {
+  GeneratorConfig c = virtual_config(0);
+  Generator g(c);
+  HookSink sink([&](HookSink& s) {
+    if (s.writes == 3) g.request_stop();
+  });
+  const RunSummary r = g.run(sink);
+  EXPECT_EQ(r.end, RunSummary::End::kStopped);
+  EXPECT_EQ(r.records, sink.records);
+  EXPECT_EQ(parse(sink.text).records.size(), sink.records);
+}
+
+TEST(Generator, AClosedReaderEndsTheRun) {
+  Generator g(virtual_config(0));
+  HookSink sink([&](HookSink& s) {
+    s.ok = false;
+    s.gone = true;
+  });
+  const RunSummary r = g.run(sink);
+  EXPECT_EQ(r.end, RunSummary::End::kReaderGone);
+}
+
+TEST(Generator, PacedOnTheWallClockHoldsTheRateExactly) {
+  GeneratorConfig c;
+  c.params.rate = 1000;
+  c.duration_ms = 3000;
+  FakeClock clock;
+  Generator g(c, clock);
+  StringSink sink;
+  const RunSummary r = g.run(sink);
+  EXPECT_EQ(r.end, RunSummary::End::kDuration);
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 3000u);
+  for (size_t i = 0; i < p.records.size(); ++i)
+    ASSERT_EQ(p.records[i].time, kStart + static_cast<core::TimeMs>(i));
+  EXPECT_NEAR(r.seconds, 3.0, 0.002);
+}
+
+TEST(Generator, RealtimeHoldsTheRateWithVirtualEventTime) {
+  GeneratorConfig c = virtual_config(0, 1000);
+  c.start_time = kStart - 86'400'000;  // a day before the clock: event time stays virtual
+  c.realtime = true;
+  c.duration_ms = 2000;
+  FakeClock clock;
+  Generator g(c, clock);
+  StringSink sink;
+  const RunSummary r = g.run(sink);
+  EXPECT_EQ(r.end, RunSummary::End::kDuration);
+  EXPECT_NEAR(r.seconds, 2.0, 0.002);  // it waited for the records to fall due
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 2000u);
+  for (size_t i = 0; i < p.records.size(); ++i)
+    ASSERT_EQ(p.records[i].time, *c.start_time + static_cast<core::TimeMs>(i));
+  // The same records as without --realtime: pacing does not change the stream.
+  c.realtime = false;
+  EXPECT_EQ(sink.text, generate_text(c));
+}
+
+TEST(Generator, RateZeroOnTheWallClockStampsEachBatchWithTheClock) {
+  GeneratorConfig c;
+  c.params.rate = 0;
+  c.count = 10'000;
+  FakeClock clock;
+  clock.now_ns = 5'000'000'000;
+  Generator g(c, clock);
+  StringSink sink;
+  g.run(sink);
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 10'000u);
+  for (const auto& rec : p.records) ASSERT_EQ(rec.time, kStart + 5000);
+}
+
+TEST(Generator, PacingSleepsInSmallBatches) {
+  GeneratorConfig c;
+  c.params.rate = 100'000;
+  c.duration_ms = 1000;
+  struct CountingClock : FakeClock {
+    void sleep_until(int64_t d) override {
+      ++sleeps;
+      FakeClock::sleep_until(d);
+    }
+    int sleeps = 0;
+  } clock;
+  Generator g(c, clock);
+  StringSink sink;
+  g.run(sink);
+  EXPECT_EQ(sink.records, 100'000u);
+  EXPECT_GE(clock.sleeps, 900);   // about one wake-up per millisecond
+  EXPECT_LE(clock.sleeps, 1100);  // not one per record
+}
+
+TEST(Generator, PacingGivesUpCatchingUpAfterASlowOutput) {
+  GeneratorConfig c;
+  c.params.rate = 1000;
+  c.duration_ms = 10'000;
+  FakeClock clock;
+  Generator g(c, clock);
+  HookSink sink([&](HookSink& s) {
+    if (s.writes == 100) clock.now_ns += 5'000'000'000;  // the reader stalls for 5 s
+  });
+  g.run(sink);
+  EXPECT_EQ(g.status().fell_behind, 1u);
+  // No burst to catch up: about 5 s of records are missing.
+  EXPECT_NEAR(static_cast<double>(sink.records), 5000, 50);
+  const Parsed p = parse(sink.text);
+  for (size_t i = 1; i < p.records.size(); ++i) ASSERT_GE(p.records[i].time, p.records[i - 1].time);
+}
+
+TEST(Generator, StatusCountsWhatWasWritten) {
+  Generator g(virtual_config(12'345));
+  StringSink sink;
+  g.run(sink);
+  const GeneratorStatus s = g.status();
+  EXPECT_EQ(s.records, 12'345u);
+  EXPECT_EQ(s.bytes, sink.text.size());
+  EXPECT_EQ(s.event_time, kStart + 12'344);
+  EXPECT_FALSE(s.running);
+}
+
+TEST(Generator, InvalidParamsAreRefusedAndChangeNothing) {
+  Generator g(virtual_config(10));
+  const TrafficParams before = g.params();
+  TrafficParams p = before;
+  p.ips = 10'000'001;
+  EXPECT_TRUE(g.set_params(p));
+  p = before;
+  p.protocols = 20;
+  EXPECT_TRUE(g.set_params(p));
+  p = before;
+  p.ip_skew = Skew::first_percent(101);
+  EXPECT_TRUE(g.set_params(p));
+  EXPECT_EQ(g.params(), before);
+}
+
+}  // namespace
+}  // namespace netpulse::generate
