@@ -85,6 +85,9 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
             in.count = work.records.size();
             in.entering_max = entering_has_[b] ? entering_max_[b] : WindowShard::kNoTime;
             if (threads_ > 1) {
+              // Nothing routed here: skip the block. (An empty vector's data() may be null,
+              // and consume() reads a null route list as "one shard: take every record".)
+              if (work.routes[w].empty()) continue;
               in.prefix_max = work.prefix_max.data();
               in.routes = work.routes[w].data();
               in.route_count = work.routes[w].size();
@@ -331,8 +334,10 @@ void Pipeline::after_parse() {
 }
 
 void Pipeline::after_consume() {
-  // Every shard found the same late records; count them once.
-  const uint64_t late = late_[0];
+  // Each shard counts the late records routed to it as primary (one shard per record); with
+  // one shard, all of them.
+  uint64_t late = 0;
+  for (size_t w = 0; w < threads_; ++w) late += late_[w];
   uint64_t parsed = 0;
   for (size_t b = 0; b < nblocks_; ++b) parsed += work_[b].records.size();
   counters_.late.fetch_add(late, std::memory_order_relaxed);
@@ -364,24 +369,34 @@ void Pipeline::plan_windows(bool flush) {
   const QueryParams params = control_.params();
   const int64_t S = config_.slide;
   const int64_t T = params.T;
-  if (!has_next_end_) {
-    next_end_ = core::floor_div(pane_records_.begin()->first, S) * S + S;
-    has_next_end_ = true;
-  }
   int64_t limit = std::numeric_limits<int64_t>::max();
   if (!flush) {
     if (!has_max_) return;
     const int64_t watermark = max_time_ - config_.lateness * config_.time_unit_ms;
     limit = core::floor_div(watermark, config_.time_unit_ms);
   }
+  // Windows ending after `limit` are not final: a record at or above the watermark may still
+  // arrive in them. Skipping never jumps past the first of them (at the end of input, all are
+  // final).
+  const int64_t first_open =
+      flush ? std::numeric_limits<int64_t>::max() : core::floor_div(limit, S) * S + S;
+  const auto skip_to = [&](int64_t pane) {
+    return std::min(core::floor_div(pane, S) * S + S, first_open);
+  };
+  if (!has_next_end_) {
+    // Until a window is emitted, an accepted record may still land before the earliest pane
+    // held so far: start again from the earliest pane on every round.
+    next_end_ = skip_to(pane_records_.begin()->first);
+  }
   while (next_end_ <= limit) {
     auto it = pane_records_.lower_bound(next_end_ - T);
     if (it == pane_records_.end()) break;
     if (it->first < next_end_) {
       windows_.push_back(PlannedWindow{next_end_ - T, next_end_, params});
+      has_next_end_ = true;
       next_end_ += S;
     } else {
-      next_end_ = core::floor_div(it->first, S) * S + S;  // no record before it: skip ahead
+      next_end_ = skip_to(it->first);  // no record before it: skip ahead
     }
   }
   evict_bound_ = next_end_ - config_.max_window;
