@@ -15,5 +15,9 @@ struct Command {
 
 Command make_process_command(CLI::App& app);
 Command make_generate_command(CLI::App& app);
+Command make_train_command(CLI::App& app);
+Command make_evaluate_command(CLI::App& app);
+Command make_classify_command(CLI::App& app);
+Command make_detect_flows_command(CLI::App& app);
 
 }  // namespace netpulse::cli

@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
   std::vector<Command> commands;
   commands.push_back(make_process_command(app));
   commands.push_back(make_generate_command(app));
+  commands.push_back(make_train_command(app));
+  commands.push_back(make_evaluate_command(app));
+  commands.push_back(make_classify_command(app));
+  commands.push_back(make_detect_flows_command(app));
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,186 @@
+// netpulse train: fits a detector on labelled NSL-KDD rows and writes the model file.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "detect/dataset.hpp"
+#include "detect/trainer.hpp"
+
+namespace netpulse::cli {
+
+namespace {
+
+struct TrainCmdOptions {
+  std::string data;
+  std::string detector;
+  std::string algo = "tree";
+  std::string out;
+  detect::TrainOptions train;
+  int folds = 0;
+  std::vector<std::string> holdout_labels;
+  bool quiet = false;
+};
+
+// Loads a labelled data set, reporting malformed rows on stderr; ends the command when the
+// file cannot be read.
+detect::Dataset load_labelled(const std::string& path, bool quiet) {
+  std::string text, why;
+  if (!detect::read_file(path, text, &why)) io_error(why);
+  detect::Dataset ds = detect::parse_dataset(text);
+  for (const auto& m : ds.first_malformed)
+    std::fprintf(stderr, "netpulse: %s %s\n", path.c_str(), detect::describe(m).c_str());
+  if (ds.malformed > ds.first_malformed.size())
+    std::fprintf(stderr, "netpulse: %s: %llu malformed rows in all (only the first %zu shown)\n",
+                 path.c_str(), static_cast<unsigned long long>(ds.malformed),
+                 ds.first_malformed.size());
+  else if (ds.malformed > 0 && !quiet)
+    std::fprintf(stderr, "netpulse: %s: %llu malformed rows skipped\n", path.c_str(),
+                 static_cast<unsigned long long>(ds.malformed));
+  return ds;
+}
+
+void print_cv(const detect::CrossValidation& cv) {
+  auto line = [](const char* name, const detect::MeanSd& m) {
+    std::printf("  %-20s %.4f ± %.4f\n", name, m.mean, m.sd);
+  };
+  line("accuracy", cv.accuracy);
+  line("precision", cv.precision);
+  line("recall", cv.recall);
+  line("f1", cv.f1);
+  line("false_positive_rate", cv.false_positive_rate);
+}
+
+int run_train(const TrainCmdOptions& o) {
+  const auto detector = detect::parse_detector(o.detector);
+  const auto algo = detect::parse_algo(o.algo);
+  detect::TrainOptions options = o.train;
+  options.algo = *algo;
+  const auto t0 = std::chrono::steady_clock::now();
+  detect::Dataset all = load_labelled(o.data, o.quiet);
+  if (!o.holdout_labels.empty()) {
+    // Leave whole attack types out of training, to measure detection of attacks never seen.
+    std::vector<int> drop;
+    for (const auto& name : o.holdout_labels) {
+      const int l = detect::label_index(name);
+      if (l < 0) usage_error("--holdout-labels: unknown label '" + name + "'");
+      drop.push_back(l);
+    }
+    detect::Dataset kept;
+    kept.sha256 = all.sha256;
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (std::find(drop.begin(), drop.end(), all.labels[i]) != drop.end()) continue;
+      kept.rows.push_back(all.rows[i]);
+      kept.labels.push_back(all.labels[i]);
+    }
+    all = std::move(kept);
+  }
+  detect::Dataset data = all.select(*detector);
+  size_t positives = 0;
+  for (int16_t l : data.labels) positives += detect::detector_positive(*detector, l);
+  if (positives == 0 || positives == data.size())
+    io_error(o.data + ": needs both normal rows and " +
+             std::string(detect::detector_name(*detector)) + " rows to train the " +
+             std::string(detect::detector_name(*detector)) + " detector");
+  if (!o.quiet)
+    std::fprintf(stderr, "netpulse: training %s/%s on %zu rows (%zu positive) of %s\n",
+                 std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(), data.size(),
+                 positives, o.data.c_str());
+
+  nlohmann::json cv_json;
+  if (o.folds >= 2) {
+    const auto cv = detect::cross_validate(data, *detector, options, o.folds);
+    std::printf("%d-fold cross-validation of %s/%s on %s (%zu rows, %zu positive), mean ± sd:\n",
+                o.folds, std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(),
+                o.data.c_str(), data.size(), positives);
+    print_cv(cv);
+    std::fflush(stdout);
+    cv_json = cv.to_json();
+  }
+
+  detect::Model model = detect::train(data, *detector, options);
+  model.training["data"] = std::filesystem::path(o.data).filename().string();
+  if (!cv_json.is_null()) model.training["cross_validation"] = cv_json;
+  if (!o.holdout_labels.empty()) model.training["holdout_labels"] = o.holdout_labels;
+  const auto out_path = std::filesystem::path(o.out);
+  if (out_path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_path.parent_path(), ec);
+  }
+  std::string why;
+  if (!detect::save_model(model, o.out, &why)) io_error(why);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& m = model.training["training_set_metrics"];
+  std::printf(
+      "wrote %s: %s/%s, %zu tree(s), %zu nodes; training-set accuracy %.4f, recall %.4f; %.1f s\n",
+      o.out.c_str(), std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(),
+      model.trees.size(), model.training["nodes"].get<size_t>(), m["accuracy"].get<double>(),
+      m["recall"].get<double>(), seconds);
+  return 0;
+}
+
+}  // namespace
+
+Command make_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainCmdOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "train",
+      "Train an anomaly detector (decision tree, random forest or boosted trees) on labelled "
+      "NSL-KDD rows and write it as a JSON model file.");
+  sub->add_option("--data", o->data, "Labelled NSL-KDD rows (41 features, label, difficulty)")
+      ->required();
+  sub->add_option(
+         "--detector", o->detector,
+         "Which family to detect: dos, probe, r2l, u2r, bruteforce (guess_passwd) or attack "
+         "(any); trained on normal rows plus that family's rows")
+      ->required()
+      ->check(CLI::IsMember({"dos", "probe", "r2l", "u2r", "bruteforce", "attack"}));
+  sub->add_option("--algo", o->algo,
+                  "tree: one CART tree, pruning chosen by cross-validation; forest: random forest; "
+                  "boost: gradient-boosted trees")
+      ->check(CLI::IsMember({"tree", "forest", "boost"}))
+      ->capture_default_str();
+  sub->add_option("--max-depth", o->train.max_depth,
+                  "Deepest tree allowed (default: tree 30, forest 30, boost 6)")
+      ->check(CLI::Range(1, 200));
+  sub->add_option("--min-leaf", o->train.min_samples_leaf,
+                  "Fewest training rows in a leaf (default: 1; boost 5)")
+      ->check(CLI::Range(1, 1'000'000));
+  sub->add_option("--trees", o->train.trees, "Trees in a forest or boosted ensemble (default 100)")
+      ->check(CLI::Range(1, 10'000));
+  sub->add_option("--learning-rate", o->train.learning_rate, "Boosting shrinkage")
+      ->check(CLI::Range(1e-6, 1.0))
+      ->capture_default_str();
+  sub->add_option("--prune-folds", o->train.prune_folds,
+                  "tree: folds of the inner cross-validation that chooses the pruning level (0: no "
+                  "pruning)")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  sub->add_option(
+         "--folds", o->folds,
+         "Also run K-fold cross-validation and print mean ± sd of accuracy, precision, recall, F1")
+      ->check(CLI::Range(2, 100));
+  sub->add_option("--ratio", o->train.ratio,
+                  "Normal rows per attack row kept for training (0: all rows)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  sub->add_option("--seed", o->train.seed, "Seed for sampling, folds and forests")
+      ->capture_default_str();
+  sub->add_option("--threads", o->train.threads,
+                  "Threads for forest trees and cross-validation folds")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  sub->add_option("--holdout-labels", o->holdout_labels,
+                  "Leave these labels out of training (comma-separated), e.g. to measure how the "
+                  "model detects attack types it never saw")
+      ->delimiter(',');
+  sub->add_option("--out,-o", o->out, "Where to write the model, e.g. models/dos.json")->required();
+  sub->add_flag("--quiet,-q", o->quiet, "No notices on stderr (malformed rows still reported)");
+  return Command{sub, [o] { return run_train(*o); }};
+}
+
+}  // namespace netpulse::cli

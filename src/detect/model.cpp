@@ -1,0 +1,303 @@
+#include "detect/model.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace netpulse::detect {
+
+using nlohmann::json;
+
+std::optional<Algo> parse_algo(std::string_view name) {
+  if (name == "tree") return Algo::kTree;
+  if (name == "forest") return Algo::kForest;
+  if (name == "boost") return Algo::kBoost;
+  return std::nullopt;
+}
+
+std::string_view algo_name(Algo a) {
+  switch (a) {
+    case Algo::kTree:
+      return "tree";
+    case Algo::kForest:
+      return "forest";
+    case Algo::kBoost:
+      return "boost";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string_view output_name(Algo a) {
+  switch (a) {
+    case Algo::kTree:
+      return "leaf_fraction";
+    case Algo::kForest:
+      return "mean_leaf_fraction";
+    case Algo::kBoost:
+      return "sigmoid_of_sum";
+  }
+  return "?";
+}
+
+json tree_to_json(const Tree& t) {
+  json feature = json::array(), threshold = json::array(), cats = json::array(),
+       left = json::array(), right = json::array(), value = json::array(), weight = json::array(),
+       positive = json::array();
+  for (size_t i = 0; i < t.nodes.size(); ++i) {
+    const TreeNode& n = t.nodes[i];
+    feature.push_back(n.feature);
+    left.push_back(n.is_leaf() ? -1 : static_cast<int>(i + 1));
+    right.push_back(n.right);
+    value.push_back(n.value);
+    weight.push_back(n.weight);
+    positive.push_back(n.positive);
+    if (n.is_leaf()) {
+      threshold.push_back(nullptr);
+      cats.push_back(nullptr);
+      continue;
+    }
+    const FeatureInfo& info = feature_info(static_cast<size_t>(n.feature));
+    if (info.type == FeatureType::kNumeric) {
+      threshold.push_back(static_cast<double>(n.threshold));
+      cats.push_back(nullptr);
+    } else {
+      threshold.push_back(nullptr);
+      json names = json::array();
+      for (size_t c = 0; c < info.vocabulary.size(); ++c)
+        if (n.left_categories.has(static_cast<unsigned>(c))) names.push_back(info.vocabulary[c]);
+      cats.push_back(std::move(names));
+    }
+  }
+  return json{{"nodes", t.nodes.size()}, {"feature", feature}, {"threshold", threshold},
+              {"left_categories", cats}, {"left", left},       {"right", right},
+              {"value", value},          {"weight", weight},   {"positive", positive}};
+}
+
+struct TreeReader {
+  const json& j;
+  const std::vector<int>& feature_map;  // model feature index -> schema index
+  std::string* why;
+  Tree out;
+  size_t n = 0;
+
+  bool fail(const std::string& s) {
+    *why = s;
+    return false;
+  }
+
+  // Re-lays the nodes out in preorder (left child next) whatever order the file used.
+  bool copy(size_t i, int depth) {
+    if (i >= n) return fail("node index " + std::to_string(i) + " out of range");
+    if (depth > 256) return fail("tree deeper than 256 (a cycle?)");
+    TreeNode node;
+    const int f = j["feature"][i].get<int>();
+    node.value = j["value"][i].get<double>();
+    if (j.contains("weight")) node.weight = j["weight"][i].get<double>();
+    if (j.contains("positive")) node.positive = j["positive"][i].get<double>();
+    const size_t at = out.nodes.size();
+    if (f < 0) {
+      out.nodes.push_back(node);
+      return true;
+    }
+    if (static_cast<size_t>(f) >= feature_map.size()) return fail("feature index out of range");
+    node.feature = feature_map[static_cast<size_t>(f)];
+    const FeatureInfo& info = feature_info(static_cast<size_t>(node.feature));
+    if (info.type == FeatureType::kNumeric) {
+      if (!j["threshold"][i].is_number()) return fail("numeric split without a threshold");
+      node.threshold = static_cast<float>(j["threshold"][i].get<double>());
+    } else {
+      const json& names = j["left_categories"][i];
+      if (!names.is_array()) return fail("categorical split without left_categories");
+      for (const auto& name : names) {
+        const int c = category_index(static_cast<size_t>(node.feature), name.get<std::string>());
+        if (c < 0)
+          return fail("unknown category '" + name.get<std::string>() + "' of " +
+                      std::string(info.name));
+        node.left_categories.add(static_cast<unsigned>(c));
+      }
+    }
+    out.nodes.push_back(node);
+    const int l = j["left"][i].get<int>(), r = j["right"][i].get<int>();
+    if (l < 0 || r < 0) return fail("split node without two children");
+    if (!copy(static_cast<size_t>(l), depth + 1)) return false;
+    out.nodes[at].right = static_cast<int32_t>(out.nodes.size());
+    return copy(static_cast<size_t>(r), depth + 1);
+  }
+};
+
+}  // namespace
+
+double Model::score(const FeatureRow& x) const {
+  switch (algo) {
+    case Algo::kTree:
+      return trees.empty() ? 0.0 : trees[0].predict(x);
+    case Algo::kForest: {
+      double s = 0;
+      for (const Tree& t : trees) s += t.predict(x);
+      return trees.empty() ? 0.0 : s / static_cast<double>(trees.size());
+    }
+    case Algo::kBoost: {
+      double s = base_score;
+      for (const Tree& t : trees) s += t.predict(x);
+      return 1.0 / (1.0 + std::exp(-s));
+    }
+  }
+  return 0;
+}
+
+json to_json(const Model& m) {
+  json features = json::array();
+  for (const FeatureInfo& f : feature_infos()) {
+    json entry{{"name", f.name},
+               {"type", f.type == FeatureType::kNumeric ? "numeric" : "categorical"}};
+    if (f.type == FeatureType::kCategorical) {
+      json values = json::array();
+      for (auto v : f.vocabulary) values.push_back(v);
+      entry["values"] = std::move(values);
+    }
+    features.push_back(std::move(entry));
+  }
+  json trees = json::array();
+  for (const Tree& t : m.trees) trees.push_back(tree_to_json(t));
+  return json{{"format", kModelFormat},
+              {"version", kModelFormatVersion},
+              {"detector", detector_name(m.detector)},
+              {"algo", algo_name(m.algo)},
+              {"output", output_name(m.algo)},
+              {"base_score", m.base_score},
+              {"threshold", m.threshold},
+              {"features", std::move(features)},
+              {"training", m.training},
+              {"trees", std::move(trees)}};
+}
+
+std::optional<Model> model_from_json(const json& j, std::string* why) {
+  std::string scratch;
+  if (!why) why = &scratch;
+  try {
+    if (!j.is_object() || j.value("format", "") != kModelFormat) {
+      *why = "not a netpulse detector model (format is not \"netpulse-detector\")";
+      return std::nullopt;
+    }
+    const int version = j.at("version").get<int>();
+    if (version != kModelFormatVersion) {
+      *why = "model format version " + std::to_string(version) + " (this netpulse reads version " +
+             std::to_string(kModelFormatVersion) + ")";
+      return std::nullopt;
+    }
+    Model m;
+    const auto detector = parse_detector(j.at("detector").get<std::string>());
+    const auto algo = parse_algo(j.at("algo").get<std::string>());
+    if (!detector || !algo) {
+      *why = "unknown detector or algo";
+      return std::nullopt;
+    }
+    m.detector = *detector;
+    m.algo = *algo;
+    m.base_score = j.value("base_score", 0.0);
+    m.threshold = j.value("threshold", 0.5);
+    if (j.contains("training")) m.training = j["training"];
+
+    std::vector<int> feature_map;
+    for (const auto& f : j.at("features")) {
+      const std::string name = f.at("name").get<std::string>();
+      const int index = feature_index(name);
+      if (index < 0) {
+        *why = "unknown feature '" + name + "'";
+        return std::nullopt;
+      }
+      const bool categorical = f.at("type").get<std::string>() == "categorical";
+      if (categorical !=
+          (feature_info(static_cast<size_t>(index)).type == FeatureType::kCategorical)) {
+        *why = "feature '" + name + "' has the wrong type";
+        return std::nullopt;
+      }
+      feature_map.push_back(index);
+    }
+    for (const auto& tj : j.at("trees")) {
+      TreeReader reader{tj, feature_map, why, {}, 0};
+      reader.n = tj.at("feature").size();
+      for (const char* key : {"threshold", "left_categories", "left", "right", "value"})
+        if (tj.at(key).size() != reader.n) {
+          *why = std::string("tree array '") + key + "' has the wrong length";
+          return std::nullopt;
+        }
+      if (reader.n == 0) {
+        *why = "empty tree";
+        return std::nullopt;
+      }
+      if (!reader.copy(0, 0)) return std::nullopt;
+      m.trees.push_back(std::move(reader.out));
+    }
+    if (m.trees.empty()) {
+      *why = "model has no trees";
+      return std::nullopt;
+    }
+    return m;
+  } catch (const json::exception& e) {
+    *why = std::string("bad model JSON: ") + e.what();
+    return std::nullopt;
+  }
+}
+
+bool save_model(const Model& m, const std::string& path, std::string* why) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) {
+    if (why) *why = path + ": cannot open for writing";
+    return false;
+  }
+  // One key per line and one tree per line: readable at the top, compact where it is big.
+  const json j = to_json(m);
+  out << "{\n";
+  bool first = true;
+  for (const auto& [key, value] : j.items()) {
+    out << (first ? "" : ",\n") << json(key).dump() << ": ";
+    first = false;
+    if (key == "trees") {
+      out << "[\n";
+      for (size_t i = 0; i < value.size(); ++i)
+        out << "  " << value[i].dump() << (i + 1 < value.size() ? ",\n" : "\n");
+      out << " ]";
+    } else {
+      out << value.dump();
+    }
+  }
+  out << "\n}\n";
+  out.flush();
+  if (!out) {
+    if (why) *why = path + ": write error";
+    return false;
+  }
+  return true;
+}
+
+std::optional<Model> load_model(const std::string& path, std::string* why) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    if (why) *why = path + ": is a directory";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (why) *why = path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    if (why) *why = path + ": not a JSON model file (" + e.what() + ")";
+    return std::nullopt;
+  }
+  std::string reason;
+  auto m = model_from_json(j, &reason);
+  if (!m && why) *why = path + ": " + reason;
+  return m;
+}
+
+}  // namespace netpulse::detect
