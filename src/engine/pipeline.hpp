@@ -37,7 +37,7 @@ namespace netpulse::engine {
 // Live counters, for the summary, /api/status and /metrics.
 struct Counters {
   std::atomic<uint64_t> lines{0};
-  std::atomic<uint64_t> records_read{0};  // well-formed records
+  std::atomic<uint64_t> records_read{0};  // record lines: accepted + late + malformed
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> late{0};
   std::atomic<uint64_t> malformed{0};
