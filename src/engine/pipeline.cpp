@@ -85,9 +85,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
             in.count = work.records.size();
             in.entering_max = entering_has_[b] ? entering_max_[b] : WindowShard::kNoTime;
             if (threads_ > 1) {
-              // Nothing routed here: skip the block. (An empty vector's data() may be null,
-              // and consume() reads a null route list as "one shard: take every record".)
-              if (work.routes[w].empty()) continue;
+              in.routed = true;
               in.prefix_max = work.prefix_max.data();
               in.routes = work.routes[w].data();
               in.route_count = work.routes[w].size();

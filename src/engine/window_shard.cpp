@@ -49,7 +49,7 @@ inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r, bool dst_h
 }
 
 uint64_t WindowShard::consume(const Input& in) {
-  return in.routes ? consume_routed(in) : consume_in_order(in);
+  return in.routed ? consume_routed(in) : consume_in_order(in);
 }
 
 // The pane table outgrows the core's cache (tens of thousands of addresses per pane), so the

@@ -70,8 +70,8 @@ class WindowShard {
  public:
   WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config);
 
-  // Adds a block's accepted records. With one shard, pass routes = nullptr: every record, in
-  // input order, with the running maximum event time. With several, the parsing thread routed
+  // Adds a block's accepted records. With one shard (routed = false): every record, in input
+  // order, with the running maximum event time. With several, the parsing thread routed
   // each record to the shard of its address (see Route); a record is late when its time is below
   // max(entering_max, its prefix_max) - lateness, which is what one thread reading in order
   // decides. Returns the late records among those routed here as primary.
@@ -79,6 +79,7 @@ class WindowShard {
     const core::FlowRecord* records = nullptr;
     size_t count = 0;
     const core::TimeMs* prefix_max = nullptr;  // greatest time before each record in its block
+    bool routed = false;  // several shards: only the records listed in routes
     const uint32_t* routes = nullptr;
     size_t route_count = 0;
     core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
