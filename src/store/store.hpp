@@ -3,12 +3,14 @@
 // storing the same (query, window_end, params) again replaces the row, so a replay after a crash
 // does not duplicate. A Store is used from one thread at a time (the StoreWriter's thread, or a
 // request handler holding its own Store); open one per thread if needed.
+// Schema, time format and JSON handling: docs/store.md.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,45 +20,77 @@
 namespace netpulse::store {
 
 // One result object of spec section 4, with params and rows kept as JSON text.
+// Values above 2^63 - 1 in records, total_bytes or keys are not representable in either database.
 struct StoredResult {
   core::TimeMs window_start = 0;
   core::TimeMs window_end = 0;
   std::string query;        // "ip-topk", ...
-  std::string params_json;  // {"T":10,"k":3}
+  std::string params_json;  // {"T":10,"k":3}; read back canonical (docs/store.md)
   uint64_t records = 0;
   uint64_t total_bytes = 0;
   uint64_t keys = 0;
-  std::string rows_json;    // [{"key":...,"bytes":...,"share":...,"z":...}, ...]
+  std::string rows_json;  // [{"key":...,"bytes":...,"share":...,"z":...}, ...]
+  friend bool operator==(const StoredResult&, const StoredResult&) = default;
 };
 
-// A detector alert.
+// A detector alert. Idempotent on (time, detector, source).
 struct Alert {
-  core::TimeMs time = 0;        // event time (or wall-clock time of detection)
-  std::string detector;         // "dos", "bruteforce", ...
-  std::string source;           // what raised it: "row 1234", "10.0.0.5", ...
+  core::TimeMs time = 0;  // event time (or wall-clock time of detection)
+  std::string detector;   // "dos", "bruteforce", ...
+  std::string source;     // what raised it: "row 1234", "10.0.0.5", ...
   double score = 0;
-  std::string detail_json;      // deciding features etc., a JSON object
+  std::string detail_json;  // deciding features etc., a JSON object
+  friend bool operator==(const Alert&, const Alert&) = default;
 };
 
 struct ResultFilter {
+  // Which end of the range `limit` keeps. Rows always come back ordered by window_end ascending;
+  // kNewest gives "the last N windows" (a dashboard's first paint).
+  enum class Take : uint8_t { kOldest, kNewest };
+
   std::string query;
   std::optional<core::TimeMs> since;  // window_end >= since
   std::optional<core::TimeMs> until;  // window_end < until
-  size_t limit = 1000;
+  size_t limit = 1000;                // 0: no limit
+  Take take = Take::kOldest;
 };
 
+// Why a store call failed. kUnavailable: the database could not do it now (gone, locked, disk
+// full, schema missing); the same call may succeed later, so writers retry. kRejected: the data
+// itself was refused (malformed JSON, wrong JSON type, value too large); retrying cannot help.
+class StoreError : public std::runtime_error {
+ public:
+  enum class Kind : uint8_t { kUnavailable, kRejected };
+  StoreError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+// Every method throws StoreError on failure (the message is one line and names the store, never
+// a password); a failed put stores nothing of its call.
 class Store {
  public:
   virtual ~Store() = default;
   // Inserts or replaces (same query, window_end, params), in one transaction.
   virtual void put_results(std::span<const StoredResult> results) = 0;
   virtual void put_alerts(std::span<const Alert> alerts) = 0;
-  // Ordered by window_end ascending.
+  // Both in one transaction (the StoreWriter's batches). The default calls the two above.
+  virtual void put(std::span<const StoredResult> results, std::span<const Alert> alerts);
+  // Ordered by window_end ascending (ties: in the order first stored).
   virtual std::vector<StoredResult> results(const ResultFilter& filter) = 0;
+  // The row with the greatest window_end; nullopt when the query has none.
   virtual std::optional<StoredResult> latest(std::string_view query) = 0;
   // Returns how many rows were deleted.
   virtual uint64_t delete_results(std::string_view query) = 0;
+  // Alerts with time >= since, ordered by time ascending; limit 0: no limit.
   virtual std::vector<Alert> alerts(std::optional<core::TimeMs> since, size_t limit) = 0;
+  // The newest `limit` alerts (limit 0: all), ordered by time ascending.
+  virtual std::vector<Alert> latest_alerts(size_t limit);
+  // Rows stored for a query; an empty query counts every query's rows.
+  virtual uint64_t count_results(std::string_view query);
+  // "sqlite:/abs/path.db (WAL)", "postgresql://user@host:port/db"; never a password.
   virtual std::string describe() const = 0;
 };
 

@@ -1,0 +1,510 @@
+#include "store/postgres_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cstring>
+#include <vector>
+
+#include "store/json_text.hpp"
+
+namespace netpulse::store {
+namespace {
+
+// params is jsonb so that the unique key compares JSON values, not spellings; rows and detail are
+// json, which validates but keeps the text as sent, so both stores return the same rows text.
+// The advisory lock keeps two processes that start at once from racing on CREATE.
+constexpr const char* kSchema = R"sql(
+SELECT pg_advisory_xact_lock(7303620211);
+CREATE TABLE IF NOT EXISTS results (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  window_end BIGINT NOT NULL,
+  query TEXT NOT NULL,
+  params JSONB NOT NULL CHECK (jsonb_typeof(params) = 'object'),
+  records BIGINT NOT NULL,
+  total_bytes BIGINT NOT NULL,
+  keys BIGINT NOT NULL,
+  "rows" JSON NOT NULL CHECK (json_typeof("rows") = 'array'),
+  UNIQUE (query, window_end, params)
+);
+CREATE INDEX IF NOT EXISTS results_query_window_end ON results (query, window_end, id);
+CREATE TABLE IF NOT EXISTS alerts (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  "time" BIGINT NOT NULL,
+  detector TEXT NOT NULL,
+  source TEXT NOT NULL,
+  score DOUBLE PRECISION NOT NULL,
+  detail JSON NOT NULL CHECK (json_typeof(detail) = 'object'),
+  UNIQUE ("time", detector, source)
+);
+)sql";
+
+#define NP_RESULT_COLUMNS                                                              \
+  "SELECT window_start, window_end, query, params::text, records, total_bytes, keys, " \
+  "\"rows\"::text FROM results "
+#define NP_ALERT_COLUMNS "SELECT \"time\", detector, source, score, detail::text FROM alerts "
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+constexpr Statement kPutResult = {
+    "np_put_result",
+    "INSERT INTO results (window_start, window_end, query, params, records, total_bytes, keys, "
+    "\"rows\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (query, window_end, params) DO UPDATE SET "
+    "window_start = EXCLUDED.window_start, records = EXCLUDED.records, "
+    "total_bytes = EXCLUDED.total_bytes, keys = EXCLUDED.keys, \"rows\" = EXCLUDED.\"rows\""};
+constexpr Statement kPutAlert = {
+    "np_put_alert",
+    "INSERT INTO alerts (\"time\", detector, source, score, detail) VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (\"time\", detector, source) DO UPDATE SET "
+    "score = EXCLUDED.score, detail = EXCLUDED.detail"};
+constexpr Statement kResultsOldest = {"np_results_oldest", NP_RESULT_COLUMNS
+                                      "WHERE query = $1 AND window_end >= $2 AND window_end < $3 "
+                                      "ORDER BY window_end, id LIMIT $4"};
+constexpr Statement kResultsNewest = {"np_results_newest", NP_RESULT_COLUMNS
+                                      "WHERE query = $1 AND window_end >= $2 AND window_end < $3 "
+                                      "ORDER BY window_end DESC, id DESC LIMIT $4"};
+constexpr Statement kLatest = {
+    "np_latest", NP_RESULT_COLUMNS "WHERE query = $1 ORDER BY window_end DESC, id DESC LIMIT 1"};
+constexpr Statement kDelete = {"np_delete", "DELETE FROM results WHERE query = $1"};
+constexpr Statement kAlerts = {
+    "np_alerts", NP_ALERT_COLUMNS "WHERE \"time\" >= $1 ORDER BY \"time\", id LIMIT $2"};
+constexpr Statement kLatestAlerts = {"np_latest_alerts",
+                                     NP_ALERT_COLUMNS "ORDER BY \"time\" DESC, id DESC LIMIT $1"};
+constexpr Statement kCount = {"np_count", "SELECT count(*) FROM results WHERE query = $1"};
+constexpr Statement kCountAll = {"np_count_all", "SELECT count(*) FROM results"};
+constexpr Statement kStatements[] = {kPutResult, kPutAlert, kResultsOldest, kResultsNewest,
+                                     kLatest,    kDelete,   kAlerts,        kLatestAlerts,
+                                     kCount,     kCountAll};
+
+std::string one_line(std::string_view text) {
+  std::string out;
+  bool gap = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\r') {
+      gap = true;
+      continue;
+    }
+    if (gap && (c == ' ' || c == '\t')) continue;
+    if (gap && !out.empty()) out += "; ";
+    gap = false;
+    out += c;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';')) out.pop_back();
+  return out;
+}
+
+// Errors about the data itself are kRejected: class 22 (data exception: bad JSON, out of range),
+// 23 (integrity: a CHECK on the JSON type), 54 (program limit: a params value too large to
+// index). Everything else, including errors without a SQLSTATE (lost connection), may pass.
+StoreError::Kind kind_of(const PGresult* r) {
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  if (state == nullptr || std::strlen(state) < 2) return StoreError::Kind::kUnavailable;
+  const std::string_view cls(state, 2);
+  if (cls == "22" || cls == "23" || cls == "54") return StoreError::Kind::kRejected;
+  return StoreError::Kind::kUnavailable;
+}
+
+void silent_notice(void*, const char*) {}
+
+// The passwords the URI may carry: libpq's own parse, and by hand for a URI libpq cannot parse
+// (its error message then quotes the URI).
+std::vector<std::string> passwords_of(const std::string& uri) {
+  std::vector<std::string> out;
+  if (PQconninfoOption* options = PQconninfoParse(uri.c_str(), nullptr)) {
+    for (PQconninfoOption* o = options; o->keyword; ++o) {
+      if (std::strcmp(o->keyword, "password") == 0 && o->val && *o->val) out.push_back(o->val);
+    }
+    PQconninfoFree(options);
+  }
+  const size_t scheme = uri.find("://");
+  if (scheme != std::string::npos) {
+    const size_t start = scheme + 3;
+    const size_t at = uri.find('@', start);
+    const size_t colon = uri.find(':', start);
+    if (at != std::string::npos && colon < at && uri.find('/', start) > at) {
+      out.push_back(uri.substr(colon + 1, at - colon - 1));
+    }
+  }
+  for (size_t p = 0; (p = uri.find("password=", p)) != std::string::npos;) {
+    p += 9;
+    const size_t e = uri.find_first_of("& ", p);
+    out.push_back(uri.substr(p, e == std::string::npos ? std::string::npos : e - p));
+  }
+  return out;
+}
+
+// libpq echoes a URI it cannot parse; never let a password through.
+std::string scrub(std::string text, const std::string& uri) {
+  for (const std::string& password : passwords_of(uri)) {
+    if (password.empty()) continue;
+    for (size_t p = 0; (p = text.find(password, p)) != std::string::npos;) {
+      text.replace(p, password.size(), "***");
+      p += 3;
+    }
+  }
+  return text;
+}
+
+pg_conn* connect(const std::string& uri) {
+  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
+  const char* values[] = {"5", "netpulse", uri.c_str(), nullptr};
+  pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (conn) PQsetNoticeProcessor(conn, silent_notice, nullptr);
+  return conn;
+}
+
+// Text-format parameter values: each number written into its own NUL-terminated slot.
+class Numbers {
+ public:
+  const char* put(size_t slot, int64_t v) {
+    auto [end, ec] = std::to_chars(buf_[slot], buf_[slot] + kSize - 1, v);
+    *end = '\0';
+    return buf_[slot];
+  }
+  const char* put(size_t slot, double v) {
+    auto [end, ec] = std::to_chars(buf_[slot], buf_[slot] + kSize - 1, v);
+    *end = '\0';
+    return buf_[slot];
+  }
+
+ private:
+  static constexpr size_t kSize = 32;
+  char buf_[5][kSize];
+};
+
+int64_t to_int64(const PGresult* r, int row, int col) {
+  const char* p = PQgetvalue(r, row, col);
+  int64_t v = 0;
+  std::from_chars(p, p + PQgetlength(r, row, col), v);
+  return v;
+}
+
+std::string to_string(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+
+StoredResult read_result(const PGresult* r, int row) {
+  StoredResult out;
+  out.window_start = to_int64(r, row, 0);
+  out.window_end = to_int64(r, row, 1);
+  out.query = to_string(r, row, 2);
+  out.params_json = minify_json(to_string(r, row, 3));  // jsonb prints {"T": 10, "k": 3}
+  out.records = static_cast<uint64_t>(to_int64(r, row, 4));
+  out.total_bytes = static_cast<uint64_t>(to_int64(r, row, 5));
+  out.keys = static_cast<uint64_t>(to_int64(r, row, 6));
+  out.rows_json = to_string(r, row, 7);
+  return out;
+}
+
+Alert read_alert(const PGresult* r, int row) {
+  Alert a;
+  a.time = to_int64(r, row, 0);
+  a.detector = to_string(r, row, 1);
+  a.source = to_string(r, row, 2);
+  const char* p = PQgetvalue(r, row, 3);
+  std::from_chars(p, p + PQgetlength(r, row, 3), a.score);
+  a.detail_json = to_string(r, row, 4);
+  return a;
+}
+
+// limit 0 is "no limit": a NULL LIMIT.
+struct Limit {
+  explicit Limit(size_t limit) {
+    if (limit != 0) {
+      auto [end, ec] =
+          std::to_chars(text, text + sizeof text - 1, std::min<size_t>(limit, INT64_MAX));
+      *end = '\0';
+    }
+    value = limit == 0 ? nullptr : text;
+  }
+  char text[24] = {};
+  const char* value;
+};
+
+}  // namespace
+
+class PostgresStore::Result {
+ public:
+  explicit Result(PGresult* r) : r_(r) {}
+  const PGresult* get() const { return r_.get(); }
+  int rows() const { return PQntuples(r_.get()); }
+
+ private:
+  struct Clear {
+    void operator()(PGresult* r) const { PQclear(r); }
+  };
+  std::unique_ptr<PGresult, Clear> r_;
+};
+
+std::string redact_uri(std::string_view uri) {
+  std::string out(uri);
+  const size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const size_t start = scheme + 3;
+    size_t end = out.find_first_of("/?", start);
+    if (end == std::string::npos) end = out.size();
+    const size_t at = out.rfind('@', end);
+    if (at != std::string::npos && at >= start) {
+      const size_t colon = out.find(':', start);
+      if (colon < at) out.erase(colon, at - colon);
+    }
+  }
+  for (size_t p = 0; (p = out.find("password=", p)) != std::string::npos;) {
+    const size_t v = p + 9;
+    size_t e = out.find_first_of("& ", v);
+    if (e == std::string::npos) e = out.size();
+    out.replace(v, e - v, "***");
+    p = v + 3;
+  }
+  return out;
+}
+
+std::unique_ptr<PostgresStore> PostgresStore::open(const std::string& uri, std::string* why) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore());
+  store->uri_ = uri;
+  store->description_ = redact_uri(uri);
+  store->conn_ = connect(uri);
+  if (store->conn_ == nullptr) {
+    if (why) *why = store->description_ + ": out of memory";
+    return nullptr;
+  }
+  if (PQstatus(store->conn_) != CONNECTION_OK) {
+    if (why) *why = store->connection_error("connect").what();
+    return nullptr;
+  }
+  const char* host = PQhost(store->conn_);
+  store->description_ = std::string("postgresql://") + PQuser(store->conn_) + "@" +
+                        (host ? host : "") + ":" + PQport(store->conn_) + "/" + PQdb(store->conn_);
+  try {
+    store->ensure_ready();
+  } catch (const StoreError& e) {
+    if (why) *why = e.what();
+    return nullptr;
+  }
+  return store;
+}
+
+PostgresStore::~PostgresStore() {
+  if (conn_) PQfinish(conn_);
+}
+
+StoreError PostgresStore::connection_error(std::string_view doing) const {
+  std::string what = description_ + ": " + std::string(doing) + ": ";
+  what += conn_ ? one_line(PQerrorMessage(conn_)) : "out of memory";
+  return StoreError(StoreError::Kind::kUnavailable, scrub(what, uri_));
+}
+
+namespace {
+
+StoreError result_error(const std::string& description, std::string_view doing, const PGresult* r,
+                        pg_conn* conn) {
+  std::string what = description + ": " + std::string(doing) + ": ";
+  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  if (primary) {
+    what += primary;
+    if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)) {
+      what += " (" + one_line(detail) + ")";
+    }
+  } else {
+    what += one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+    if (what.back() == ' ') what += one_line(PQerrorMessage(conn));
+  }
+  return StoreError(kind_of(r), what);
+}
+
+}  // namespace
+
+void PostgresStore::ensure_ready() {
+  if (broken_ || PQstatus(conn_) != CONNECTION_OK) {
+    // A fresh connection rather than PQreset: it also leaves any half-read pipeline behind.
+    PQfinish(conn_);
+    conn_ = connect(uri_);
+    broken_ = false;
+    prepared_ = false;
+    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+      broken_ = true;
+      throw connection_error("connect");
+    }
+  }
+  if (prepared_) return;
+  // The schema again after a reconnect: the database may have been recreated meanwhile.
+  Result schema(PQexec(conn_, kSchema));
+  if (PQresultStatus(schema.get()) != PGRES_COMMAND_OK &&
+      PQresultStatus(schema.get()) != PGRES_TUPLES_OK) {
+    if (PQstatus(conn_) != CONNECTION_OK) broken_ = true;
+    throw result_error(description_, "create schema", schema.get(), conn_);
+  }
+  for (const Statement& s : kStatements) {
+    Result r(PQprepare(conn_, s.name, s.sql, 0, nullptr));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      broken_ = true;  // some statements may exist already: start over on a new connection
+      throw result_error(description_, "prepare", r.get(), conn_);
+    }
+  }
+  prepared_ = true;
+}
+
+PostgresStore::Result PostgresStore::exec(const char* statement, int n, const char* const* values,
+                                          std::string_view doing) {
+  // One retry on a fresh connection when the old one turns out to be gone (server restarted
+  // since the last call); every statement here is safe to run twice.
+  for (int attempt = 0;; ++attempt) {
+    ensure_ready();
+    Result r(PQexecPrepared(conn_, statement, n, values, nullptr, nullptr, 0));
+    const ExecStatusType status = PQresultStatus(r.get());
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) return r;
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      broken_ = true;
+      if (attempt == 0) continue;
+    }
+    throw result_error(description_, doing, r.get(), conn_);
+  }
+}
+
+void PostgresStore::put_results(std::span<const StoredResult> results) {
+  put(results, {});
+}
+
+void PostgresStore::put_alerts(std::span<const Alert> alerts) {
+  put({}, alerts);
+}
+
+void PostgresStore::put(std::span<const StoredResult> results, std::span<const Alert> alerts) {
+  if (results.empty() && alerts.empty()) return;
+  for (int attempt = 0;; ++attempt) {
+    ensure_ready();
+    // All upserts, then one Sync: the server runs them as one implicit transaction, and an
+    // error rolls back the whole call. Results are read only after the Sync (libpq buffers
+    // replies while sending, so a large pipeline cannot deadlock in blocking mode).
+    if (PQenterPipelineMode(conn_) != 1) {
+      broken_ = true;
+      throw connection_error("enter pipeline mode");
+    }
+    Numbers numbers;
+    std::string params;
+    size_t sent = 0;
+    bool connection_ok = true;
+    for (const StoredResult& r : results) {
+      params = canonical_object(r.params_json);
+      const char* values[8] = {numbers.put(0, r.window_start),
+                               numbers.put(1, r.window_end),
+                               r.query.c_str(),
+                               params.c_str(),
+                               numbers.put(2, static_cast<int64_t>(r.records)),
+                               numbers.put(3, static_cast<int64_t>(r.total_bytes)),
+                               numbers.put(4, static_cast<int64_t>(r.keys)),
+                               r.rows_json.c_str()};
+      if (!PQsendQueryPrepared(conn_, kPutResult.name, 8, values, nullptr, nullptr, 0)) {
+        connection_ok = false;
+        break;
+      }
+      ++sent;
+    }
+    for (const Alert& a : alerts) {
+      if (!connection_ok) break;
+      const char* values[5] = {numbers.put(0, a.time), a.detector.c_str(), a.source.c_str(),
+                               numbers.put(1, a.score), a.detail_json.c_str()};
+      if (!PQsendQueryPrepared(conn_, kPutAlert.name, 5, values, nullptr, nullptr, 0)) {
+        connection_ok = false;
+        break;
+      }
+      ++sent;
+    }
+    if (connection_ok && PQpipelineSync(conn_) != 1) connection_ok = false;
+
+    std::optional<StoreError> first_error;
+    size_t ends = 0;  // libpq ends each statement's results with a NULL
+    while (connection_ok) {
+      PGresult* raw = PQgetResult(conn_);
+      if (raw == nullptr) {
+        if (PQstatus(conn_) != CONNECTION_OK || ++ends > sent) connection_ok = false;
+        continue;
+      }
+      Result res(raw);
+      const ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_PIPELINE_SYNC) break;
+      if (status == PGRES_COMMAND_OK || status == PGRES_PIPELINE_ABORTED) continue;
+      if (!first_error) first_error = result_error(description_, "store", raw, conn_);
+      if (PQstatus(conn_) != CONNECTION_OK) connection_ok = false;
+    }
+    if (connection_ok && PQexitPipelineMode(conn_) == 1) {
+      if (first_error) throw *first_error;
+      return;
+    }
+    broken_ = true;
+    // Nothing was committed, or everything was; the upserts make a second run harmless.
+    if (attempt == 0) continue;
+    throw first_error ? *first_error : connection_error("store");
+  }
+}
+
+std::vector<StoredResult> PostgresStore::results(const ResultFilter& filter) {
+  const bool newest = filter.take == ResultFilter::Take::kNewest;
+  Numbers numbers;
+  const Limit limit(filter.limit);
+  const char* values[4] = {filter.query.c_str(), numbers.put(0, filter.since.value_or(INT64_MIN)),
+                           numbers.put(1, filter.until.value_or(INT64_MAX)), limit.value};
+  const Result r = exec(newest ? kResultsNewest.name : kResultsOldest.name, 4, values,
+                        "read " + filter.query + " results");
+  std::vector<StoredResult> out;
+  out.reserve(static_cast<size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_result(r.get(), i));
+  if (newest) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::optional<StoredResult> PostgresStore::latest(std::string_view query) {
+  const std::string q(query);
+  const char* values[1] = {q.c_str()};
+  const Result r = exec(kLatest.name, 1, values, "read latest " + q + " result");
+  if (r.rows() == 0) return std::nullopt;
+  return read_result(r.get(), 0);
+}
+
+uint64_t PostgresStore::delete_results(std::string_view query) {
+  const std::string q(query);
+  const char* values[1] = {q.c_str()};
+  const Result r = exec(kDelete.name, 1, values, "delete " + q + " results");
+  const char* n = PQcmdTuples(const_cast<PGresult*>(r.get()));
+  uint64_t deleted = 0;
+  std::from_chars(n, n + std::strlen(n), deleted);
+  return deleted;
+}
+
+std::vector<Alert> PostgresStore::alerts(std::optional<core::TimeMs> since, size_t limit) {
+  Numbers numbers;
+  const Limit lim(limit);
+  const char* values[2] = {numbers.put(0, since.value_or(INT64_MIN)), lim.value};
+  const Result r = exec(kAlerts.name, 2, values, "read alerts");
+  std::vector<Alert> out;
+  out.reserve(static_cast<size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_alert(r.get(), i));
+  return out;
+}
+
+std::vector<Alert> PostgresStore::latest_alerts(size_t limit) {
+  const Limit lim(limit);
+  const char* values[1] = {lim.value};
+  const Result r = exec(kLatestAlerts.name, 1, values, "read alerts");
+  std::vector<Alert> out;
+  out.reserve(static_cast<size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_alert(r.get(), i));
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+uint64_t PostgresStore::count_results(std::string_view query) {
+  const std::string q(query);
+  const char* values[1] = {q.c_str()};
+  const Result r = query.empty() ? exec(kCountAll.name, 0, nullptr, "count results")
+                                 : exec(kCount.name, 1, values, "count results");
+  return static_cast<uint64_t>(to_int64(r.get(), 0, 0));
+}
+
+}  // namespace netpulse::store

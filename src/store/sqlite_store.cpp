@@ -1,0 +1,377 @@
+#include "store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <climits>
+#include <filesystem>
+
+#include "store/json_text.hpp"
+
+namespace netpulse::store {
+namespace {
+
+// Version 1: the tables below. Kept in PRAGMA user_version so a later netpulse can migrate.
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS results (
+  id INTEGER PRIMARY KEY,
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  query TEXT NOT NULL,
+  params TEXT NOT NULL
+    CHECK (CASE WHEN json_valid(params) THEN json_type(params) = 'object' ELSE 0 END),
+  records INTEGER NOT NULL,
+  total_bytes INTEGER NOT NULL,
+  keys INTEGER NOT NULL,
+  "rows" TEXT NOT NULL
+    CHECK (CASE WHEN json_valid("rows") THEN json_type("rows") = 'array' ELSE 0 END),
+  UNIQUE (query, window_end, params)
+);
+CREATE INDEX IF NOT EXISTS results_query_window_end ON results (query, window_end);
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY,
+  "time" INTEGER NOT NULL,
+  detector TEXT NOT NULL,
+  source TEXT NOT NULL,
+  score REAL NOT NULL,
+  detail TEXT NOT NULL
+    CHECK (CASE WHEN json_valid(detail) THEN json_type(detail) = 'object' ELSE 0 END),
+  UNIQUE ("time", detector, source)
+);
+)sql";
+
+constexpr const char* kResultColumns =
+    "SELECT window_start, window_end, query, params, records, total_bytes, keys, \"rows\" "
+    "FROM results ";
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+// Errors that depend on the data (a CHECK on the JSON, a value too big) are kRejected; the rest
+// (busy, I/O, full disk, read-only file, schema gone) may pass, so kUnavailable.
+StoreError::Kind kind_of(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      return StoreError::Kind::kRejected;
+    default:
+      return StoreError::Kind::kUnavailable;
+  }
+}
+
+// Resets a statement when a call is done with it, error or not.
+class Use {
+ public:
+  explicit Use(const Stmt& s) : s_(s.get()) {}
+  ~Use() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  sqlite3_stmt* get() const { return s_; }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+void bind_text(sqlite3_stmt* s, int i, std::string_view text) {
+  // SQLITE_STATIC: the text outlives the step; Use clears the binding afterwards.
+  sqlite3_bind_text64(s, i, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+int64_t to_limit(size_t limit) {
+  return limit == 0 ? -1 : static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX));
+}
+
+std::string column_text(sqlite3_stmt* s, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+StoredResult read_result(sqlite3_stmt* s) {
+  StoredResult r;
+  r.window_start = sqlite3_column_int64(s, 0);
+  r.window_end = sqlite3_column_int64(s, 1);
+  r.query = column_text(s, 2);
+  r.params_json = column_text(s, 3);
+  r.records = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
+  r.total_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+  r.keys = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
+  r.rows_json = column_text(s, 7);
+  return r;
+}
+
+Alert read_alert(sqlite3_stmt* s) {
+  Alert a;
+  a.time = sqlite3_column_int64(s, 0);
+  a.detector = column_text(s, 1);
+  a.source = column_text(s, 2);
+  a.score = sqlite3_column_double(s, 3);
+  a.detail_json = column_text(s, 4);
+  return a;
+}
+
+}  // namespace
+
+struct SqliteStore::Statements {
+  Stmt begin, commit, rollback;
+  Stmt put_result, put_alert;
+  Stmt results_oldest, results_newest, latest, remove;
+  Stmt alerts, latest_alerts, count, count_all;
+};
+
+namespace {
+
+// The error of the last call on db, as one line naming the store.
+StoreError error(sqlite3* db, const std::string& description, std::string_view doing, int rc) {
+  std::string what = description + ": " + std::string(doing) + ": ";
+  what += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return StoreError(kind_of(rc), what);
+}
+
+}  // namespace
+
+std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::string* why) {
+  std::unique_ptr<SqliteStore> store(new SqliteStore());
+  store->path_ = path;
+  std::string shown = path;
+  if (path != ":memory:") {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(path, ec);
+    if (!ec) shown = absolute.string();
+  }
+  store->description_ = "sqlite:" + shown;
+
+  auto fail = [&](std::string_view doing, int rc) {
+    if (why) *why = error(store->db_, store->description_, doing, rc).what();
+    return nullptr;
+  };
+
+  int rc = sqlite3_open_v2(
+      path.c_str(), &store->db_,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+      nullptr);
+  if (rc != SQLITE_OK) return fail("open", rc);
+  sqlite3_busy_timeout(store->db_, static_cast<int>(kBusyTimeout.count()));
+
+  // WAL: readers see the last committed batch while the writer writes the next. NORMAL sync in
+  // WAL mode survives a crash of the process; a power cut may lose the last few batches.
+  {
+    sqlite3_stmt* raw = nullptr;
+    rc = sqlite3_prepare_v2(store->db_, "PRAGMA journal_mode=WAL", -1, &raw, nullptr);
+    if (rc != SQLITE_OK) return fail("set WAL mode", rc);
+    Stmt s(raw);
+    rc = sqlite3_step(raw);
+    if (rc != SQLITE_ROW) return fail("set WAL mode", rc);
+    store->journal_mode_ = column_text(raw, 0);
+  }
+  if (store->journal_mode_ == "wal") store->description_ += " (WAL)";
+  rc = sqlite3_exec(store->db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return fail("set synchronous", rc);
+
+  int version = 0;
+  {
+    sqlite3_stmt* raw = nullptr;
+    rc = sqlite3_prepare_v2(store->db_, "PRAGMA user_version", -1, &raw, nullptr);
+    if (rc != SQLITE_OK) return fail("read schema version", rc);
+    Stmt s(raw);
+    if (sqlite3_step(raw) == SQLITE_ROW) version = sqlite3_column_int(raw, 0);
+  }
+  if (version > kSchemaVersion) {
+    if (why) {
+      *why = store->description_ + ": schema version " + std::to_string(version) +
+             " is newer than this netpulse (" + std::to_string(kSchemaVersion) + ")";
+    }
+    return nullptr;
+  }
+  const std::string create = std::string("BEGIN IMMEDIATE;") + kSchema +
+                             "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";COMMIT;";
+  rc = sqlite3_exec(store->db_, create.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    auto result = fail("create schema", rc);
+    sqlite3_exec(store->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return result;
+  }
+
+  auto stmts = std::make_unique<Statements>();
+  struct Def {
+    Stmt* stmt;
+    std::string sql;
+  };
+  const std::string by_window = "WHERE query = ?1 AND window_end >= ?2 AND window_end < ?3 ";
+  const Def defs[] = {
+      {&stmts->begin, "BEGIN IMMEDIATE"},
+      {&stmts->commit, "COMMIT"},
+      {&stmts->rollback, "ROLLBACK"},
+      {&stmts->put_result,
+       "INSERT INTO results (window_start, window_end, query, params, records, total_bytes, "
+       "keys, \"rows\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+       "ON CONFLICT (query, window_end, params) DO UPDATE SET "
+       "window_start = excluded.window_start, records = excluded.records, "
+       "total_bytes = excluded.total_bytes, keys = excluded.keys, \"rows\" = excluded.\"rows\""},
+      {&stmts->put_alert,
+       "INSERT INTO alerts (\"time\", detector, source, score, detail) "
+       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (\"time\", detector, source) DO UPDATE SET "
+       "score = excluded.score, detail = excluded.detail"},
+      {&stmts->results_oldest, kResultColumns + by_window + "ORDER BY window_end, id LIMIT ?4"},
+      {&stmts->results_newest,
+       kResultColumns + by_window + "ORDER BY window_end DESC, id DESC LIMIT ?4"},
+      {&stmts->latest,
+       kResultColumns + std::string("WHERE query = ?1 ORDER BY window_end DESC, id DESC LIMIT 1")},
+      {&stmts->remove, "DELETE FROM results WHERE query = ?1"},
+      {&stmts->alerts,
+       "SELECT \"time\", detector, source, score, detail FROM alerts WHERE \"time\" >= ?1 "
+       "ORDER BY \"time\", id LIMIT ?2"},
+      {&stmts->latest_alerts,
+       "SELECT \"time\", detector, source, score, detail FROM alerts "
+       "ORDER BY \"time\" DESC, id DESC LIMIT ?1"},
+      {&stmts->count, "SELECT count(*) FROM results WHERE query = ?1"},
+      {&stmts->count_all, "SELECT count(*) FROM results"},
+  };
+  for (const Def& d : defs) {
+    sqlite3_stmt* raw = nullptr;
+    rc = sqlite3_prepare_v3(store->db_, d.sql.c_str(), static_cast<int>(d.sql.size()),
+                            SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) return fail("prepare", rc);
+    d.stmt->reset(raw);
+  }
+  store->stmts_ = std::move(stmts);
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  stmts_.reset();  // statements before the connection
+  if (db_) sqlite3_close_v2(db_);
+}
+
+void SqliteStore::put_results(std::span<const StoredResult> results) {
+  put(results, {});
+}
+
+void SqliteStore::put_alerts(std::span<const Alert> alerts) {
+  put({}, alerts);
+}
+
+void SqliteStore::put(std::span<const StoredResult> results, std::span<const Alert> alerts) {
+  if (results.empty() && alerts.empty()) return;
+  auto step_done = [&](sqlite3_stmt* s, std::string_view doing) {
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) throw error(db_, description_, doing, rc);
+  };
+  {
+    Use begin(stmts_->begin);
+    step_done(begin.get(), "begin");
+  }
+  try {
+    std::string params;
+    for (const StoredResult& r : results) {
+      Use use(stmts_->put_result);
+      sqlite3_stmt* s = use.get();
+      params = canonical_object(r.params_json);
+      sqlite3_bind_int64(s, 1, r.window_start);
+      sqlite3_bind_int64(s, 2, r.window_end);
+      bind_text(s, 3, r.query);
+      bind_text(s, 4, params);
+      sqlite3_bind_int64(s, 5, static_cast<int64_t>(r.records));
+      sqlite3_bind_int64(s, 6, static_cast<int64_t>(r.total_bytes));
+      sqlite3_bind_int64(s, 7, static_cast<int64_t>(r.keys));
+      bind_text(s, 8, r.rows_json);
+      step_done(s, "store " + r.query + " result");
+    }
+    for (const Alert& a : alerts) {
+      Use use(stmts_->put_alert);
+      sqlite3_stmt* s = use.get();
+      sqlite3_bind_int64(s, 1, a.time);
+      bind_text(s, 2, a.detector);
+      bind_text(s, 3, a.source);
+      sqlite3_bind_double(s, 4, a.score);
+      bind_text(s, 5, a.detail_json);
+      step_done(s, "store " + a.detector + " alert");
+    }
+    Use commit(stmts_->commit);
+    step_done(commit.get(), "commit");
+  } catch (...) {
+    Use rollback(stmts_->rollback);
+    sqlite3_step(rollback.get());
+    throw;
+  }
+}
+
+std::vector<StoredResult> SqliteStore::results(const ResultFilter& filter) {
+  const bool newest = filter.take == ResultFilter::Take::kNewest;
+  Use use(newest ? stmts_->results_newest : stmts_->results_oldest);
+  sqlite3_stmt* s = use.get();
+  bind_text(s, 1, filter.query);
+  sqlite3_bind_int64(s, 2, filter.since.value_or(INT64_MIN));
+  sqlite3_bind_int64(s, 3, filter.until.value_or(INT64_MAX));
+  sqlite3_bind_int64(s, 4, to_limit(filter.limit));
+  std::vector<StoredResult> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_result(s));
+  if (rc != SQLITE_DONE) throw error(db_, description_, "read " + filter.query + " results", rc);
+  if (newest) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::optional<StoredResult> SqliteStore::latest(std::string_view query) {
+  Use use(stmts_->latest);
+  sqlite3_stmt* s = use.get();
+  bind_text(s, 1, query);
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) return read_result(s);
+  if (rc != SQLITE_DONE) {
+    throw error(db_, description_, "read latest " + std::string(query) + " result", rc);
+  }
+  return std::nullopt;
+}
+
+uint64_t SqliteStore::delete_results(std::string_view query) {
+  Use use(stmts_->remove);
+  bind_text(use.get(), 1, query);
+  const int rc = sqlite3_step(use.get());
+  if (rc != SQLITE_DONE) {
+    throw error(db_, description_, "delete " + std::string(query) + " results", rc);
+  }
+  return static_cast<uint64_t>(sqlite3_changes64(db_));
+}
+
+std::vector<Alert> SqliteStore::alerts(std::optional<core::TimeMs> since, size_t limit) {
+  Use use(stmts_->alerts);
+  sqlite3_stmt* s = use.get();
+  sqlite3_bind_int64(s, 1, since.value_or(INT64_MIN));
+  sqlite3_bind_int64(s, 2, to_limit(limit));
+  std::vector<Alert> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_alert(s));
+  if (rc != SQLITE_DONE) throw error(db_, description_, "read alerts", rc);
+  return out;
+}
+
+std::vector<Alert> SqliteStore::latest_alerts(size_t limit) {
+  Use use(stmts_->latest_alerts);
+  sqlite3_stmt* s = use.get();
+  sqlite3_bind_int64(s, 1, to_limit(limit));
+  std::vector<Alert> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_alert(s));
+  if (rc != SQLITE_DONE) throw error(db_, description_, "read alerts", rc);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+uint64_t SqliteStore::count_results(std::string_view query) {
+  Use use(query.empty() ? stmts_->count_all : stmts_->count);
+  if (!query.empty()) bind_text(use.get(), 1, query);
+  const int rc = sqlite3_step(use.get());
+  if (rc != SQLITE_ROW) throw error(db_, description_, "count results", rc);
+  return static_cast<uint64_t>(sqlite3_column_int64(use.get(), 0));
+}
+
+}  // namespace netpulse::store

@@ -1,0 +1,54 @@
+// The embedded store: one SQLite file in WAL mode, so readers (API handlers with their own
+// SqliteStore on the same file) never wait for the writer. Prepared statements, one transaction
+// per put, a busy timeout for the moments two connections want the write lock. Not thread-safe:
+// one thread at a time per object (see Store).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "store/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace netpulse::store {
+
+class SqliteStore final : public Store {
+ public:
+  static constexpr std::chrono::milliseconds kBusyTimeout{5000};
+
+  // Opens or creates the file and the schema. ":memory:" gives a private in-memory database
+  // (no WAL). Returns nullptr with a one-line reason on failure.
+  static std::unique_ptr<SqliteStore> open(const std::string& path, std::string* why);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void put_results(std::span<const StoredResult> results) override;
+  void put_alerts(std::span<const Alert> alerts) override;
+  void put(std::span<const StoredResult> results, std::span<const Alert> alerts) override;
+  std::vector<StoredResult> results(const ResultFilter& filter) override;
+  std::optional<StoredResult> latest(std::string_view query) override;
+  uint64_t delete_results(std::string_view query) override;
+  std::vector<Alert> alerts(std::optional<core::TimeMs> since, size_t limit) override;
+  std::vector<Alert> latest_alerts(size_t limit) override;
+  uint64_t count_results(std::string_view query) override;
+  std::string describe() const override { return description_; }
+
+  // "wal" normally; "memory" for ":memory:".
+  const std::string& journal_mode() const { return journal_mode_; }
+
+ private:
+  struct Statements;
+  SqliteStore() = default;
+
+  std::string path_;
+  std::string description_;
+  std::string journal_mode_;
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statements> stmts_;
+};
+
+}  // namespace netpulse::store
