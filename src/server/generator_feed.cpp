@@ -1,0 +1,68 @@
+#include "server/generator_feed.hpp"
+
+namespace netpulse::server {
+
+bool GeneratorFeed::begin(std::string_view header) {
+  if (header.empty()) return true;
+  return write(header.data(), header.size(), 0);
+}
+
+bool GeneratorFeed::write(const char* data, size_t size, uint64_t records) {
+  std::unique_lock lock(mu_);
+  writable_.wait(lock, [&] { return closed_ || pending_.size() < capacity_; });
+  if (closed_) return false;
+  const bool was_empty = pending_.empty();
+  pending_.append(data, size);
+  records_ += records;
+  if (was_empty) readable_.notify_one();
+  return true;
+}
+
+std::string GeneratorFeed::error() const {
+  // One method serves both sides: for the engine a closed feed is a normal end, not a read
+  // error; for the generator reader_gone() says the engine went away.
+  return {};
+}
+
+bool GeneratorFeed::reader_gone() const {
+  std::lock_guard lock(mu_);
+  return closed_;
+}
+
+ingest::BlockSource::Next GeneratorFeed::next(ingest::Block& out,
+                                              std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  readable_.wait_for(lock, timeout, [&] { return closed_ || !pending_.empty(); });
+  if (pending_.empty()) return closed_ ? Next::kEnd : Next::kTimeout;
+  auto block = std::make_shared<std::string>();
+  block->swap(pending_);
+  pending_.reserve(std::min(block->capacity(), capacity_));
+  lock.unlock();
+  writable_.notify_all();
+  out.data = block->data();
+  out.size = block->size();
+  out.owner = std::move(block);
+  if (observer_) observer_(out);
+  return Next::kBlock;
+}
+
+void GeneratorFeed::close() {
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  readable_.notify_all();
+  writable_.notify_all();
+}
+
+size_t GeneratorFeed::pending_bytes() const {
+  std::lock_guard lock(mu_);
+  return pending_.size();
+}
+
+uint64_t GeneratorFeed::records_written() const {
+  std::lock_guard lock(mu_);
+  return records_;
+}
+
+}  // namespace netpulse::server

@@ -1,0 +1,75 @@
+#include "server/metrics.hpp"
+
+#include <cmath>
+
+#include "query/result_json.hpp"
+
+namespace netpulse::server {
+
+void MetricsRegistry::add(const std::string& name, const std::string& help, MetricType type,
+                          Reader read, const std::string& labels) {
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = families_.try_emplace(name, Family{help, type, {}});
+  for (Series& s : it->second.series) {
+    if (s.labels == labels) {
+      s.read = std::move(read);
+      return;
+    }
+  }
+  it->second.series.push_back({labels, std::move(read)});
+}
+
+void MetricsRegistry::remove(const std::string& name) {
+  std::lock_guard lock(mu_);
+  families_.erase(name);
+}
+
+namespace {
+
+void append_value(double v, std::string& out) {
+  if (std::isnan(v))
+    out += "NaN";
+  else if (std::isinf(v))
+    out += v > 0 ? "+Inf" : "-Inf";
+  else
+    query::append_number(v, out);
+}
+
+}  // namespace
+
+std::string MetricsRegistry::prometheus_text() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const auto& [name, family] : families_) {
+    out += "# HELP " + name + ' ' + family.help + '\n';
+    out += "# TYPE " + name + (family.type == MetricType::kCounter ? " counter\n" : " gauge\n");
+    for (const Series& s : family.series) {
+      out += name;
+      if (!s.labels.empty()) out += '{' + s.labels + '}';
+      out += ' ';
+      append_value(s.read(), out);
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+std::map<std::string, double> MetricsRegistry::values() const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, double> out;
+  for (const auto& [name, family] : families_)
+    for (const Series& s : family.series)
+      out[s.labels.empty() ? name : name + '{' + s.labels + '}'] = s.read();
+  return out;
+}
+
+double MetricsRegistry::value(const std::string& name, const std::string& labels) const {
+  std::lock_guard lock(mu_);
+  const auto it = families_.find(name);
+  if (it == families_.end()) return 0;
+  for (const Series& s : it->second.series)
+    if (s.labels == labels) return s.read();
+  return 0;
+}
+
+}  // namespace netpulse::server

@@ -1,0 +1,42 @@
+#include "server/result_fanout.hpp"
+
+#include "server/result_codec.hpp"
+
+namespace netpulse::server {
+
+void FanoutSink::emit(const query::WindowResult& r) {
+  if (out_.json_lines) out_.json_lines->emit(r);
+  if (out_.store_results || out_.hub) {
+    std::vector<store::StoredResult> rows;
+    rows.reserve(query::kQueryCount);
+    for (size_t q = 0; q < query::kQueryCount; ++q)
+      rows.push_back(to_stored(r, static_cast<query::QueryKind>(q)));
+    if (out_.hub)
+      for (const auto& row : rows) out_.hub->publish_result(result_json(row));
+    if (out_.store_results) out_.store_results(std::move(rows));
+  }
+  windows_.fetch_add(1, std::memory_order_relaxed);
+  results_.fetch_add(query::kQueryCount, std::memory_order_relaxed);
+}
+
+void FanoutSink::flush() {
+  if (out_.json_lines) out_.json_lines->flush();
+  if (out_.store_flush) out_.store_flush();
+}
+
+void FanoutSink::emit_alert(store::Alert alert) {
+  if (out_.hub) out_.hub->publish_alert(alert_json(alert));
+  if (out_.store_alert) out_.store_alert(std::move(alert));
+  alerts_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void FanoutSink::register_metrics(MetricsRegistry& m) {
+  m.add("netpulse_results_total", "Query results emitted (six per window)", MetricType::kCounter,
+        [this] { return static_cast<double>(results()); });
+  m.add("netpulse_result_windows_total", "Windows whose results were emitted", MetricType::kCounter,
+        [this] { return static_cast<double>(windows()); });
+  m.add("netpulse_alerts_total", "Detector alerts emitted", MetricType::kCounter,
+        [this] { return static_cast<double>(alerts()); });
+}
+
+}  // namespace netpulse::server

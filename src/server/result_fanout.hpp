@@ -1,0 +1,52 @@
+// The sink `netpulse run` and `netpulse process --store/--web` give the queries: each window's
+// results go, in window order, to the JSON-lines output (optional), to the store (as six
+// StoredResults per window, through the StoreWriter's bounded queue, which blocks the engine
+// rather than drop when the store falls behind) and to the WebSocket hub. Detector alerts take
+// the same way through emit_alert(). emit()/flush() are called from the engine's thread;
+// emit_alert() from any thread; the counters may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "query/result.hpp"
+#include "server/metrics.hpp"
+#include "server/ws_hub.hpp"
+#include "store/store.hpp"
+
+namespace netpulse::server {
+
+class FanoutSink final : public query::ResultSink {
+ public:
+  struct Outputs {
+    query::ResultSink* json_lines = nullptr;
+    // Queues one window's results for the store; may block (back-pressure). Empty: no store.
+    std::function<void(std::vector<store::StoredResult>&&)> store_results;
+    std::function<void(store::Alert&&)> store_alert;
+    std::function<void()> store_flush;
+    WsHub* hub = nullptr;
+  };
+
+  explicit FanoutSink(Outputs outputs) : out_(std::move(outputs)) {}
+
+  void emit(const query::WindowResult& r) override;
+  void flush() override;
+  void emit_alert(store::Alert alert);
+
+  uint64_t results() const { return results_.load(); }
+  uint64_t windows() const { return windows_.load(); }
+  uint64_t alerts() const { return alerts_.load(); }
+
+  // netpulse_results_total, netpulse_alerts_total.
+  void register_metrics(MetricsRegistry& registry);
+
+ private:
+  Outputs out_;
+  std::atomic<uint64_t> results_{0};
+  std::atomic<uint64_t> windows_{0};
+  std::atomic<uint64_t> alerts_{0};
+};
+
+}  // namespace netpulse::server

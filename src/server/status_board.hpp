@@ -1,0 +1,47 @@
+// What /api/status, the WebSocket status message and the dashboard show: parameters in force,
+// generator state, record counters, records/s, watermark, store queue; numbers come from the
+// metrics registry. tick() runs once a second (the server's timer) to measure rates.
+// Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "engine/pipeline.hpp"
+#include "server/control_api.hpp"
+#include "server/metrics.hpp"
+
+namespace netpulse::server {
+
+// Registers the engine's live counters: netpulse_records_total, ..._late_records_total, ...
+void register_engine_metrics(MetricsRegistry& registry, const engine::Counters& counters);
+
+class StatusBoard {
+ public:
+  // store_status: the store's part of the status ({"uri":...,"queue_depth":...}), or empty.
+  StatusBoard(MetricsRegistry& metrics, const ControlApi& control,
+              std::function<nlohmann::json()> store_status = {});
+
+  // Measures rates since the previous tick.
+  void tick();
+  nlohmann::json status() const;
+  double records_per_second() const;
+
+ private:
+  MetricsRegistry& metrics_;
+  const ControlApi& control_;
+  std::function<nlohmann::json()> store_status_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  mutable std::mutex mu_;
+  std::chrono::steady_clock::time_point last_tick_ = started_;
+  double last_records_ = 0;
+  double last_bytes_ = 0;
+  double records_per_second_ = 0;
+  double bytes_per_second_ = 0;
+};
+
+}  // namespace netpulse::server
