@@ -13,6 +13,7 @@ struct Command {
   std::function<int()> run;
 };
 
+Command make_run_command(CLI::App& app);
 Command make_process_command(CLI::App& app);
 Command make_generate_command(CLI::App& app);
 Command make_train_command(CLI::App& app);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.footer("Run 'netpulse SUBCOMMAND --help' for a subcommand's options.");
 
   std::vector<Command> commands;
+  commands.push_back(make_run_command(app));
   commands.push_back(make_process_command(app));
   commands.push_back(make_generate_command(app));
   commands.push_back(make_train_command(app));

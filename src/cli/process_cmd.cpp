@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <thread>
 #include <cstdio>
 #include <memory>
@@ -19,6 +20,10 @@
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/control_server.hpp"
+#include "server/result_fanout.hpp"
+#include "server/store_status.hpp"
+#include "server/web_app.hpp"
+#include "store/store_writer.hpp"
 
 namespace netpulse::cli {
 
@@ -31,6 +36,10 @@ struct ProcessOptions {
   std::string time_unit = "1s";
   std::string ip_key = "src";
   std::string control;
+  std::string store;     // --store: also persist results
+  std::string web;       // --web: HTTP API, WebSocket and dashboard
+  std::string token;     // --token or $NETPULSE_TOKEN
+  std::string web_root;  // --web-root
   engine::QueryParams params;
   engine::EngineConfig config;
   bool quiet = false;
@@ -59,7 +68,7 @@ int run_process(const ProcessOptions& o) {
   // Signals first: every thread started after this (readers, control port) inherits the mask,
   // so Ctrl-C reaches the handler that flushes pending windows.
   engine::EngineControl control(o.params, config.max_window);
-  on_termination([&control] { control.request_shutdown(); });
+  on_termination([&control] { control.request_shutdown(); }, "flushing pending windows");
 
   const int out_fd = open_output(o.output);
   ingest::SourceOptions source_options;
@@ -79,10 +88,61 @@ int run_process(const ProcessOptions& o) {
                    control_uri->host.c_str(), control_server->port());
   }
 
+  // --store and --web: results also go to the store and the WebSocket (server/result_fanout).
+  std::unique_ptr<store::StoreWriter> writer;
+  std::unique_ptr<store::Store> api_store;
+  if (!o.store.empty()) {
+    auto writer_store = store::open_store(o.store, &why);
+    if (!writer_store) io_error(why);
+    writer = std::make_unique<store::StoreWriter>(std::move(writer_store));
+    if (!o.web.empty()) {
+      api_store = store::open_store(o.store, &why);
+      if (!api_store) io_error(why);
+    }
+  }
+  server::MetricsRegistry metrics;
+  server::WsHub hub;
+
   core::ProtocolTable protocols;
   query::JsonLinesSink sink(out_fd);
-  query::SixQueries queries(protocols, sink);
+  server::FanoutSink::Outputs outputs;
+  outputs.json_lines = &sink;
+  if (writer) {
+    outputs.store_results = [&writer](std::vector<store::StoredResult>&& rows) {
+      for (auto& r : rows) writer->push(std::move(r));
+    };
+    outputs.store_alert = [&writer](store::Alert&& a) { writer->push(std::move(a)); };
+  }
+  if (!o.web.empty()) outputs.hub = &hub;
+  server::FanoutSink fanout(std::move(outputs));
+  const bool fan_out = writer || !o.web.empty();
+  query::SixQueries queries(protocols, fan_out ? static_cast<query::ResultSink&>(fanout) : sink);
   engine::Pipeline pipeline(config, control, protocols, format, queries);
+
+  std::unique_ptr<server::WebApp> web;
+  if (!o.web.empty()) {
+    hub.register_metrics(metrics);
+    fanout.register_metrics(metrics);
+    server::register_engine_metrics(metrics, pipeline.counters());
+    if (writer) server::register_store_metrics(metrics, *writer);
+    server::WebOptions web_options;
+    web_options.address = o.web;
+    web_options.token = o.token;
+    if (web_options.token.empty())
+      if (const char* env = std::getenv("NETPULSE_TOKEN")) web_options.token = env;
+    web_options.web_root = o.web_root;
+    server::WebParts parts;
+    parts.processor = &control;
+    parts.store = std::move(api_store);
+    if (writer) parts.store_status = [&writer] { return server::store_status(*writer); };
+    std::string notice;
+    web = server::WebApp::start(web_options, std::move(parts), metrics, hub, &why, &notice);
+    if (!web) io_error(why);
+    if (!o.quiet) {
+      if (!notice.empty()) std::fprintf(stderr, "netpulse: %s\n", notice.c_str());
+      std::fprintf(stderr, "netpulse: dashboard and API at %s\n", web->url().c_str());
+    }
+  }
   pipeline.on_malformed([&](const engine::MalformedReport& r) {
     std::fprintf(stderr, "netpulse: %s line %llu: malformed record: %s%s%s%s\n",
                  source->describe().c_str(), static_cast<unsigned long long>(r.line),
@@ -123,7 +183,10 @@ int run_process(const ProcessOptions& o) {
   if (progress_thread.joinable()) progress_thread.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  fanout.flush();
   sink.flush();
+  if (writer) writer->close();
+  if (web) web->stop();
   if (control_server) control_server->stop();
   if (out_fd != 1) ::close(out_fd);
 
@@ -203,6 +266,13 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
                   "change H T k X)");
+  sub->add_option("--store", o->store,
+                  "Also store every result: sqlite:PATH (or a path) or postgresql://...");
+  sub->add_option("--web", o->web,
+                  "Serve the HTTP API, WebSocket and dashboard on HOST:PORT (e.g. 127.0.0.1:8080)");
+  sub->add_option("--token", o->token,
+                  "With --web: require this token for control endpoints (default: $NETPULSE_TOKEN)");
+  sub->add_option("--web-root", o->web_root, "With --web: the dashboard's directory");
   sub->add_option("--progress", o->progress,
                   "Print a progress line on stderr every this many seconds (0: never; default: "
                   "10 when stderr is a terminal)")

@@ -1,0 +1,189 @@
+// Browser test of the dashboard (issue 4): starts `netpulse run` on a free 127.0.0.1 port with a
+// temporary store, opens the dashboard in real headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core; no chromedriver), sees results arrive, changes k from 3 to 5 and
+// sees both top-k charts grow to 5 bars, sees a DoS alert in the feed, stops the generator and sees the throughput fall to 0,
+// saves a screenshot, and stops the server by its PID (SIGINT: a clean shutdown).
+//
+// A second test runs `netpulse process --store --web` over stdin and reads its API.
+//
+// Usage: node tests/e2e/dashboard_test.mjs --binary build/netpulse [--screenshot PATH]
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..', '..');
+const require = createRequire(join(repo, 'package.json'));
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const binary = resolve(arg('--binary', process.env.NETPULSE_BINARY || join(repo, 'build', 'netpulse')));
+const screenshot = resolve(arg('--screenshot', join(dirname(binary), 'e2e', 'dashboard.png')));
+const CHROMIUM = '/usr/bin/chromium';
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+async function waitForHttp(url, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch (e) { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error('server did not answer ' + url);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function exited(child, ms) {
+  return new Promise((ok) => {
+    if (child.exitCode !== null) return ok(child.exitCode);
+    const timer = setTimeout(() => ok(null), ms);
+    child.once('exit', (code, signal) => { clearTimeout(timer); ok(code ?? signal); });
+  });
+}
+
+test('dashboard: live results, k 3 -> 5, generator stop, screenshot', { timeout: 120_000 }, async () => {
+  assert.ok(existsSync(binary), 'netpulse binary not found at ' + binary);
+  assert.ok(existsSync(CHROMIUM), 'Debian chromium is not installed (scripts/setup installs it)');
+  const { chromium } = require('playwright-core');  // installed by scripts/setup (npm ci)
+
+  const work = mkdtempSync(join(tmpdir(), 'netpulse-dashboard-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let stderr = '';
+  const server = spawn(binary, ['run', '--web', `127.0.0.1:${port}`, '--store', `sqlite:${join(work, 'test.db')}`,
+                                '--k', '3', '--T', '5', '--models', join(work, 'no-models'),
+                                '--scenario', 'dos@2s+4s'],
+                       { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stderr.on('data', (d) => { stderr += d; });
+  server.stdout.on('data', () => {});
+  let context;
+  try {
+    await waitForHttp(base + '/api/status', 15_000);
+
+    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1440, height: 1100 },
+    });
+    const page = context.pages()[0] || await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+
+    await page.goto(base + '/');
+    // The chart library was served by the binary (no CDN).
+    assert.equal(await page.evaluate(() => typeof window.echarts), 'object');
+
+    // Results arrive: both top-k charts show k = 3 bars.
+    await page.waitForSelector('#connection[data-state="open"]', { timeout: 10_000 });
+    await page.waitForSelector('#chart-ip-topk[data-bars="3"]', { timeout: 20_000 });
+    await page.waitForSelector('#chart-protocol-topk[data-bars="3"]', { timeout: 20_000 });
+    await page.waitForFunction(() => Number(document.getElementById('throughput').dataset.value) > 0, null,
+                               { timeout: 10_000 });
+
+    // The DoS interval of the generated traffic reaches the alert feed.
+    await page.waitForSelector('#alerts li b:text("dos")', { timeout: 20_000 });
+
+    // k from 3 to 5, through the form: the next windows have 5 bars.
+    await page.fill('#param-k', '5');
+    await page.click('#processor-apply');
+    await page.waitForSelector('#chart-ip-topk[data-bars="5"]', { timeout: 20_000 });
+    await page.waitForSelector('#chart-protocol-topk[data-bars="5"]', { timeout: 20_000 });
+    const status = await (await fetch(base + '/api/status')).json();
+    assert.equal(status.processor.params.k, 5);
+
+    // Stop the generator: the throughput falls to 0.
+    await page.click('#generator-stop');
+    await page.waitForFunction(() => document.getElementById('throughput').dataset.value === '0', null,
+                               { timeout: 15_000 });
+    await page.waitForSelector('#generator-state:text("stopped")', { timeout: 5_000 });
+
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
+    console.log('# screenshot: ' + screenshot);
+    assert.deepEqual(pageErrors, []);
+
+    // The store holds what was shown.
+    const latest = await (await fetch(base + '/api/results/ip-topk/latest')).json();
+    assert.equal(latest.params.k, 5);
+    assert.equal(latest.rows.length, 5);
+  } finally {
+    if (context) await context.close();
+    if (server.exitCode === null) server.kill('SIGINT');
+    const code = await exited(server, 15_000);
+    if (code === null) server.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    assert.equal(code, 0, 'netpulse run did not exit cleanly on SIGINT: ' + stderr);
+  }
+});
+
+test('process --store --web: the API over a stream read from stdin', { timeout: 60_000 }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'netpulse-process-web-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let stdout = '', stderr = '';
+  const proc = spawn(binary, ['process', '--input', '-', '--store', `sqlite:${join(work, 'p.db')}`,
+                              '--web', `127.0.0.1:${port}`, '--T', '10', '--k', '2'],
+                     { cwd: work, stdio: ['pipe', 'pipe', 'pipe'] });
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  try {
+    await waitForHttp(base + '/api/status', 15_000);
+    // 30 s of event time, 100 records a second, from four sources.
+    const t0 = Date.UTC(2020, 4, 9, 20, 41, 0);
+    let text = '';
+    for (let i = 0; i < 3000; i++) {
+      const t = new Date(t0 + i * 10).toISOString().replace('T', ' ').replace('Z', '');
+      text += `${t} HTTP 10.0.0.${i % 4} 10.0.1.1 ${100 + (i % 4) * 50}\n`;
+    }
+    proc.stdin.write(text);
+    let latest;
+    for (let i = 0; i < 100 && !latest; i++) {
+      const r = await fetch(base + '/api/results/ip-topk/latest');
+      if (r.ok) latest = await r.json();
+      else await new Promise((ok) => setTimeout(ok, 100));
+    }
+    assert.ok(latest, 'no result reached the API');
+    assert.equal(latest.params.k, 2);
+    assert.equal(latest.rows.length, 2);
+    assert.equal(latest.rows[0].key, '10.0.0.3');
+    const status = await (await fetch(base + '/api/status')).json();
+    assert.equal(status.generator, null);
+    assert.ok(status.records.read >= 3000);
+    const gen = await fetch(base + '/api/generator/stop', { method: 'POST' });
+    assert.equal(gen.status, 409);
+    const put = await fetch(base + '/api/processor/params', { method: 'PUT', body: '{"k":3}' });
+    assert.equal(put.status, 200);
+    proc.stdin.end();
+    const code = await exited(proc, 15_000);
+    assert.equal(code, 0, stderr);
+    // JSON lines still go to stdout, six per window.
+    const lines = stdout.trim().split('\n').filter(Boolean);
+    assert.ok(lines.length >= 6 * 20, `only ${lines.length} result lines`);
+    assert.equal(lines.length % 6, 0);
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
+});
