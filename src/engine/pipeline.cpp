@@ -35,7 +35,8 @@ std::string printable(std::string_view s) {
 Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
                    core::ProtocolTable& protocols, ingest::Format format, WindowQueries& queries)
     : config_(config), control_(control), protocols_(protocols), format_(format),
-      queries_(queries), threads_(static_cast<size_t>(std::max(1, config.threads))) {
+      queries_(queries), threads_(static_cast<size_t>(std::max(1, config.threads))),
+      planner_(config) {
   for (size_t i = 0; i < threads_; ++i) {
     parsers_.push_back(std::make_unique<ingest::FlowParser>(protocols_, format_));
     shards_.push_back(std::make_unique<WindowShard>(static_cast<uint32_t>(i),
@@ -117,7 +118,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
         }
         sync.arrive_and_wait();  // window emitted
       }
-      shards_[w]->evict_before(evict_bound_);
+      shards_[w]->evict_before(planner_.evict_bound());
     }
   };
   std::vector<std::thread> pool;
@@ -343,11 +344,17 @@ void Pipeline::after_consume() {
 
   pane_scratch_.clear();
   for (auto& shard : shards_) shard->take_pane_counts(pane_scratch_);
-  for (const auto& [index, n] : pane_scratch_) pane_records_[index] += n;
+  for (const auto& [index, n] : pane_scratch_) planner_.add(index, n);
 
   const int64_t lateness_ms = config_.lateness * config_.time_unit_ms;
   if (has_max_) counters_.watermark_ms.store(max_time_ - lateness_ms, std::memory_order_relaxed);
-  plan_windows(input_ended_);
+  windows_.clear();
+  if (input_ended_) {
+    planner_.plan(std::nullopt, control_.params(), windows_);
+  } else if (has_max_) {
+    planner_.plan(core::floor_div(max_time_ - lateness_ms, config_.time_unit_ms), control_.params(),
+                  windows_);
+  }
   if (input_ended_) flushed_ = true;
 
   size_t panes = 0, state = 0;
@@ -357,48 +364,6 @@ void Pipeline::after_consume() {
   }
   counters_.panes.store(panes, std::memory_order_relaxed);
   counters_.state_bytes.store(state, std::memory_order_relaxed);
-}
-
-// Lists the windows that are final (their end at or below the watermark; at the end of input,
-// every window still holding a record), skipping windows that hold no record.
-void Pipeline::plan_windows(bool flush) {
-  windows_.clear();
-  if (pane_records_.empty()) return;
-  const QueryParams params = control_.params();
-  const int64_t S = config_.slide;
-  const int64_t T = params.T;
-  int64_t limit = std::numeric_limits<int64_t>::max();
-  if (!flush) {
-    if (!has_max_) return;
-    const int64_t watermark = max_time_ - config_.lateness * config_.time_unit_ms;
-    limit = core::floor_div(watermark, config_.time_unit_ms);
-  }
-  // Windows ending after `limit` are not final: a record at or above the watermark may still
-  // arrive in them. Skipping never jumps past the first of them (at the end of input, all are
-  // final).
-  const int64_t first_open =
-      flush ? std::numeric_limits<int64_t>::max() : core::floor_div(limit, S) * S + S;
-  const auto skip_to = [&](int64_t pane) {
-    return std::min(core::floor_div(pane, S) * S + S, first_open);
-  };
-  if (!has_next_end_) {
-    // Until a window is emitted, an accepted record may still land before the earliest pane
-    // held so far: start again from the earliest pane on every round.
-    next_end_ = skip_to(pane_records_.begin()->first);
-  }
-  while (next_end_ <= limit) {
-    auto it = pane_records_.lower_bound(next_end_ - T);
-    if (it == pane_records_.end()) break;
-    if (it->first < next_end_) {
-      windows_.push_back(PlannedWindow{next_end_ - T, next_end_, params});
-      has_next_end_ = true;
-      next_end_ += S;
-    } else {
-      next_end_ = skip_to(it->first);  // no record before it: skip ahead
-    }
-  }
-  evict_bound_ = next_end_ - config_.max_window;
-  pane_records_.erase(pane_records_.begin(), pane_records_.lower_bound(evict_bound_));
 }
 
 WindowInfo Pipeline::window_info(const PlannedWindow& pw) {

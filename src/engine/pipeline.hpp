@@ -27,6 +27,7 @@
 #include "core/flow_record.hpp"
 #include "core/protocol_table.hpp"
 #include "engine/params.hpp"
+#include "engine/window_planner.hpp"
 #include "engine/window_queries.hpp"
 #include "engine/window_shard.hpp"
 #include "ingest/block_source.hpp"
@@ -75,11 +76,6 @@ class Pipeline {
  private:
   enum class Phase { kFetch, kAfterParse, kAfterConsume, kWindowStats, kWindowFinish };
 
-  struct PlannedWindow {
-    int64_t lo, hi;  // panes [lo, hi)
-    QueryParams params;
-  };
-
   // What parsing one block produced.
   struct BlockWork {
     std::vector<core::FlowRecord> records;
@@ -100,7 +96,6 @@ class Pipeline {
   void after_consume();
   void parse_block(size_t w);
   bool read_csv_header();
-  void plan_windows(bool flush);
   WindowInfo window_info(const PlannedWindow& pw);
   void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs max_before);
 
@@ -134,11 +129,8 @@ class Pipeline {
   uint64_t line_base_ = 0;
   bool has_max_ = false;
   core::TimeMs max_time_ = 0;
-  std::map<int64_t, uint64_t> pane_records_;  // accepted records per held pane, all shards
+  WindowPlanner planner_;  // accepted records per held pane, all shards
   std::vector<std::pair<int64_t, uint64_t>> pane_scratch_;
-  bool has_next_end_ = false;
-  int64_t next_end_ = 0;  // next window end to emit, in units
-  int64_t evict_bound_ = std::numeric_limits<int64_t>::min();
   std::vector<PlannedWindow> windows_;
   size_t window_index_ = 0;
   WindowInfo current_info_;

@@ -175,6 +175,12 @@ void WindowShard::fold_range(int64_t lo, int64_t hi, bool add) {
     fold(it->second, add);
 }
 
+KeySums& WindowShard::pane_sums(int64_t index) {
+  auto [it, inserted] = panes_.try_emplace(index);
+  if (inserted) it->second.index = index;
+  return it->second.sums;
+}
+
 void WindowShard::move_window(int64_t lo, int64_t hi) {
   if (!has_window_) {
     lo_ = hi_ = lo;

@@ -96,6 +96,10 @@ class WindowShard {
   // shard: the owner of its protocol). Clears the list.
   void take_pane_counts(std::vector<std::pair<int64_t, uint64_t>>& out);
 
+  // The sums of pane `index`, to be filled with sums computed elsewhere (`netpulse merge` adds
+  // up the panes that Kafka instances published). REQUIRES: no window moved over this pane yet.
+  KeySums& pane_sums(int64_t index);
+
   // Makes the window aggregate cover panes [lo, hi), adding and subtracting whole panes.
   void move_window(int64_t lo, int64_t hi);
   const WindowAggregate& window() const { return window_; }
