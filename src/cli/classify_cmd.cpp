@@ -19,6 +19,7 @@
 #include "detect/row_classifier.hpp"
 #include "ingest/block_source.hpp"
 #include "ingest/uri.hpp"
+#include "kafka/kafka_source.hpp"
 
 namespace netpulse::cli {
 
@@ -31,8 +32,29 @@ struct ClassifyOptions {
   int threads = 1;
   int delay_ms = 0;
   int path_features = 4;
+  std::vector<std::string> kafka_properties;
+  bool exit_at_end = false;
   bool quiet = false;
 };
+
+// A kafka:// input: a consumer in the URI's group. Arguments it cannot take are usage errors.
+std::unique_ptr<ingest::BlockSource> open_kafka_source(const ClassifyOptions& o,
+                                                       const ingest::Uri& uri) {
+  std::string why;
+  const auto kuri = kafka::parse_kafka_uri(uri.path, &why);
+  if (!kuri) usage_error("--input '" + o.input + "': " + why);
+  kafka::Properties overrides;
+  for (const std::string& p : o.kafka_properties) {
+    auto kv = kafka::parse_property(p, &why);
+    if (!kv) usage_error("--kafka-property: " + why);
+    overrides.push_back(std::move(*kv));
+  }
+  kafka::KafkaSource::Options options;
+  options.exit_at_end = o.exit_at_end;
+  auto source = kafka::KafkaSource::open(*kuri, overrides, options, &why);
+  if (!source) usage_error("--input '" + o.input + "': " + why);
+  return source;
+}
 
 // Writes all of [data, data + size) to fd; false on an error (EPIPE: the reader went away).
 bool write_all(int fd, const char* data, size_t size) {
@@ -173,14 +195,22 @@ int run_classify(const ClassifyOptions& o) {
   std::string why;
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
+  const bool kafka_input = in_uri->kind == ingest::Uri::Kind::kKafka;
+  if (!kafka_input && !o.kafka_properties.empty())
+    usage_error("--kafka-property: only with a kafka:// --input");
+  if (!kafka_input && o.exit_at_end) usage_error("--exit-at-end: only with a kafka:// --input");
 
   std::unique_ptr<ingest::BlockSource> source;
   on_termination([&source] {
     if (source) source->close();
   });
   const int out_fd = open_output(o.output);
-  source = ingest::open_source(*in_uri, ingest::SourceOptions{}, &why);
-  if (!source) io_error(why);
+  if (kafka_input) {
+    source = open_kafka_source(o, *in_uri);
+  } else {
+    source = ingest::open_source(*in_uri, ingest::SourceOptions{}, &why);
+    if (!source) io_error(why);
+  }
 
   const detect::RowClassifier rc(models, static_cast<size_t>(o.path_features));
   detect::ClassifyStats total;
@@ -294,7 +324,7 @@ Command make_classify_command(CLI::App& app) {
       ->required();
   sub->add_option("--input,-i", o->input,
                   "Where rows come from: file:PATH or PATH, - (stdin), tcp://HOST:PORT, "
-                  "tcp-listen://HOST:PORT")
+                  "tcp-listen://HOST:PORT, kafka://BROKERS/TOPIC?group=G (one row per message)")
       ->required();
   sub->add_option("--output,-o", o->output, "Where alerts go: - (stdout), file:PATH or PATH")
       ->capture_default_str();
@@ -309,6 +339,12 @@ Command make_classify_command(CLI::App& app) {
                   "How many features of the deciding path an alert shows")
       ->check(CLI::Range(0, 16))
       ->capture_default_str();
+  sub->add_flag("--exit-at-end", o->exit_at_end,
+                "With a kafka:// input: stop once every assigned partition has been read to its "
+                "end (a backfill), as kcat -e does; otherwise wait for new rows until Ctrl-C");
+  sub->add_option("--kafka-property", o->kafka_properties,
+                  "With a kafka:// input: a librdkafka consumer property K=V, e.g. "
+                  "session.timeout.ms=6000 (repeatable; wins over the defaults and the URI's ?K=V)");
   sub->add_flag("--quiet,-q", o->quiet, "No summary on stderr (malformed rows still reported)");
   return Command{sub, [o] { return run_classify(*o); }};
 }

@@ -2,6 +2,7 @@
 // control port and several outputs.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@
 #include "generate/scenario.hpp"
 #include "generate/tcp_broadcast_sink.hpp"
 #include "ingest/uri.hpp"
+#include "kafka/kafka_sink.hpp"
 #include "server/control_server.hpp"
 
 namespace netpulse::cli {
@@ -43,6 +45,7 @@ struct GenerateOptions {
   std::string output = "-";
   std::string control;
   std::vector<std::string> scenarios;
+  std::vector<std::string> kafka_properties;
   bool quiet = false;
 };
 
@@ -81,22 +84,31 @@ GeneratorConfig make_config(const GenerateOptions& o) {
   return c;
 }
 
-// The output: a plain fd (stdout, file, tcp connect) or the broadcaster (tcp-listen).
+// The output: a plain fd (stdout, file, tcp connect), the broadcaster (tcp-listen) or a Kafka
+// topic.
 struct Output {
   int fd = -1;  // owned unless stdout
   std::unique_ptr<generate::RecordSink> fd_sink;
   std::unique_ptr<generate::TcpBroadcastSink> broadcast;
+  std::unique_ptr<kafka::KafkaSink> kafka;
   bool is_stdout = false;
-  generate::RecordSink& sink() { return broadcast ? *broadcast : *fd_sink; }
+  generate::RecordSink& sink() {
+    if (kafka) return *kafka;
+    return broadcast ? *broadcast : *fd_sink;
+  }
   ~Output() {
     if (fd > 1) ::close(fd);
   }
 };
 
-void open(Output& out, const std::string& text, bool quiet) {
+void open(Output& out, const GenerateOptions& o) {
+  const std::string& text = o.output;
+  const bool quiet = o.quiet;
   std::string why;
   const auto uri = ingest::parse_uri(text, &why);
   if (!uri) usage_error("--output '" + text + "': " + why);
+  if (!o.kafka_properties.empty() && uri->kind != ingest::Uri::Kind::kKafka)
+    usage_error("--kafka-property: only with a kafka:// --output");
   switch (uri->kind) {
     case ingest::Uri::Kind::kStdio:
     case ingest::Uri::Kind::kFile:
@@ -122,8 +134,21 @@ void open(Output& out, const std::string& text, bool quiet) {
                      out.broadcast->port());
       return;
     }
-    case ingest::Uri::Kind::kKafka:
-      usage_error("--output '" + text + "': kafka is not supported by generate yet");
+    case ingest::Uri::Kind::kKafka: {
+      // One record per message: a CSV header would have no message to go in.
+      if (o.format != "line") usage_error("--format csv: a kafka:// output carries the line format only");
+      const auto kuri = kafka::parse_kafka_uri(uri->path, &why);
+      if (!kuri) usage_error("--output '" + text + "': " + why);
+      kafka::Properties overrides;
+      for (const std::string& p : o.kafka_properties) {
+        auto kv = kafka::parse_property(p, &why);
+        if (!kv) usage_error("--kafka-property: " + why);
+        overrides.push_back(std::move(*kv));
+      }
+      out.kafka = kafka::KafkaSink::open(*kuri, overrides, &why);
+      if (!out.kafka) usage_error("--output '" + text + "': " + why);
+      return;
+    }
   }
 }
 
@@ -142,7 +167,7 @@ int run_generate(const GenerateOptions& o) {
   on_termination([&generator] { generator.request_stop(); });
 
   Output out;
-  open(out, o.output, o.quiet);
+  open(out, o);
 
   std::unique_ptr<server::ControlServer> control_server;
   if (control_uri) {
@@ -162,6 +187,7 @@ int run_generate(const GenerateOptions& o) {
   }
 
   const RunSummary summary = generator.run(out.sink());
+  const auto kafka_flush_start = std::chrono::steady_clock::now();
   if (control_server) control_server->stop();
   generate::TcpBroadcastSink::Totals totals;
   // Let consumers take what is queued: up to 5 s at the end of a finite run, 1 s after Ctrl-C.
@@ -170,12 +196,22 @@ int run_generate(const GenerateOptions& o) {
         out.broadcast->close(summary.end == RunSummary::End::kStopped ? std::chrono::seconds(1)
                                                                       : std::chrono::seconds(5));
 
+  // Every record is delivered or has failed before the summary: a failure is an error.
+  const bool kafka_ok = !out.kafka || out.kafka->finish();
+  const double kafka_seconds = summary.seconds + std::chrono::duration<double>(
+      std::chrono::steady_clock::now() - kafka_flush_start).count();
+
   const bool finite = o.count != 0 || !o.duration.empty();
   if (!o.quiet && (finite || summary.end == RunSummary::End::kStopped)) {
     std::string extra;
     if (out.broadcast)
       extra = "; " + std::to_string(totals.consumers) + " consumers, " +
               std::to_string(totals.dropped_records) + " records dropped for slow consumers";
+    if (out.kafka)
+      extra += "; " + std::to_string(out.kafka->delivered()) + " delivered to Kafka, " +
+               std::to_string(out.kafka->failed()) + " failed, " +
+               human_rate(kafka_seconds > 0 ? out.kafka->delivered() / kafka_seconds : 0) +
+               "records/s delivered";
     const auto st = generator.status();
     if (st.fell_behind > 0)
       extra += "; the output could not keep up with the rate " + std::to_string(st.fell_behind) +
@@ -187,6 +223,7 @@ int run_generate(const GenerateOptions& o) {
                  extra.c_str());
   }
   if (summary.end == RunSummary::End::kOutputError) io_error(summary.error);
+  if (!kafka_ok) io_error(out.kafka->error());
   if (summary.end == RunSummary::End::kReaderGone && !out.is_stdout) io_error(summary.error);
   return 0;
 }
@@ -243,7 +280,9 @@ Command make_generate_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--output,-o", o->output,
                   "Where records go: - (stdout), file:PATH or PATH, tcp://HOST:PORT (connect), "
-                  "tcp-listen://HOST:PORT (serve every consumer that connects)")
+                  "tcp-listen://HOST:PORT (serve every consumer that connects), "
+                  "kafka://BROKERS/TOPIC (one message per record, keyed by source address; line "
+                  "format only)")
       ->capture_default_str();
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
@@ -251,6 +290,9 @@ Command make_generate_command(CLI::App& app) {
   sub->add_option("--scenario", o->scenarios,
                   "Mix in an attack: NAME@START+LENGTH of event time from the stream start, e.g. "
                   "dos@30s+20s; NAME is dos, portscan, bruteforce or elephant (repeatable)");
+  sub->add_option("--kafka-property", o->kafka_properties,
+                  "With a kafka:// output: a librdkafka producer property K=V, e.g. "
+                  "linger.ms=20 (repeatable; wins over the defaults and the URI's ?K=V)");
   sub->add_flag("--quiet,-q", o->quiet, "No summary or notices on stderr");
   return Command{sub, [o] { return run_generate(*o); }};
 }

@@ -1,0 +1,113 @@
+#include "kafka/client.hpp"
+
+#include <thread>
+
+namespace netpulse::kafka {
+
+void HandleDeleter::operator()(rd_kafka_t* rk) const {
+  if (rk == nullptr) return;
+  if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER) rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+}
+
+rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& defaults,
+                           const Properties& from_uri, const Properties& overrides,
+                           std::string* why) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  const auto set = [&](const std::string& k, const std::string& v) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      // Some of librdkafka's reasons (out of range values) end with a newline.
+      std::string reason = err;
+      while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+      *why = "Kafka property " + k + "=" + v + ": " + reason;
+      return false;
+    }
+    return true;
+  };
+  bool ok = set("bootstrap.servers", brokers);
+  for (const Properties* layer : {&defaults, &from_uri, &overrides}) {
+    for (const auto& [k, v] : *layer) ok = ok && set(k, v);
+  }
+  if (!ok) {
+    rd_kafka_conf_destroy(conf);
+    return nullptr;
+  }
+  return conf;
+}
+
+Handle open_consumer(rd_kafka_conf_t* conf, std::string* why) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    *why = std::string("cannot create a Kafka consumer: ") + err;
+    return nullptr;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return Handle(rk);
+}
+
+std::unique_ptr<Producer> Producer::open(rd_kafka_conf_t* conf, std::string* why) {
+  std::unique_ptr<Producer> p(new Producer());
+  rd_kafka_conf_set_opaque(conf, p.get());
+  rd_kafka_conf_set_dr_msg_cb(conf, &Producer::on_delivery);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    *why = std::string("cannot create a Kafka producer: ") + err;
+    return nullptr;
+  }
+  p->rk_.reset(rk);
+  return p;
+}
+
+Producer::~Producer() {
+  // Give queued messages a moment; callers that care have flushed already.
+  if (rk_) rd_kafka_flush(rk_.get(), 2000);
+}
+
+void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  auto* self = static_cast<Producer*>(opaque);
+  if (msg->err) {
+    ++self->failed_;
+    self->failed_since_flush_ = true;
+    if (self->error_.empty()) {
+      self->error_ = std::string("Kafka delivery failed: ") + rd_kafka_err2str(msg->err);
+    }
+  } else {
+    ++self->delivered_;
+  }
+}
+
+bool Producer::produce(const std::string& topic, int32_t partition, std::string_view key,
+                       std::string_view value) {
+  for (;;) {
+    const rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk_.get(), 10);  // serve delivery reports: that frees the queue
+      continue;
+    }
+    error_ = "Kafka produce to " + topic + ": " + rd_kafka_err2str(e);
+    return false;
+  }
+}
+
+bool Producer::flush(std::chrono::milliseconds timeout) {
+  const rd_kafka_resp_err_t e = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (error_.empty()) error_ = std::string("Kafka flush: ") + rd_kafka_err2str(e);
+    return false;
+  }
+  const bool ok = !failed_since_flush_;
+  failed_since_flush_ = false;
+  return ok;
+}
+
+}  // namespace netpulse::kafka

@@ -1,0 +1,80 @@
+// Thin RAII over librdkafka's C API (Debian librdkafka-dev; the C++ API adds nothing we need):
+// owned handles, configuration built in layers, and a producer that counts delivery reports.
+// A Producer is used from one thread at a time; librdkafka's own threads call back into it
+// only through rd_kafka_poll/flush on that thread.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "kafka/kafka_uri.hpp"
+
+namespace netpulse::kafka {
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const;
+};
+using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+// A configuration with bootstrap.servers = brokers, then each layer in order (a later layer
+// overrides an earlier one): the caller's defaults, the URI's ?k=v, then --kafka-property.
+// Returns nullptr with librdkafka's reason in *why for an unknown or invalid property.
+rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& defaults,
+                           const Properties& from_uri, const Properties& overrides,
+                           std::string* why);
+
+// A consumer in group uri.group (required), subscribed to nothing yet; its messages are polled
+// with rd_kafka_consumer_poll. `conf` is consumed.
+Handle open_consumer(rd_kafka_conf_t* conf, std::string* why);
+
+class Producer {
+ public:
+  // Opens a producer on `conf` (consumed). Returns nullptr with a reason in *why.
+  static std::unique_ptr<Producer> open(rd_kafka_conf_t* conf, std::string* why);
+  ~Producer();
+
+  // Queues one message (copied). partition = RD_KAFKA_PARTITION_UA lets the partitioner pick
+  // by key. While librdkafka's queue is full, serves delivery reports and retries (that is the
+  // back-pressure). Returns false when the message cannot be queued; error() says why.
+  bool produce(const std::string& topic, int32_t partition, std::string_view key,
+               std::string_view value);
+  // Serves delivery reports without blocking.
+  void poll() { rd_kafka_poll(rk_.get(), 0); }
+  // Waits until every queued message is delivered or failed. False on timeout or when any
+  // delivery failed since the last flush.
+  bool flush(std::chrono::milliseconds timeout);
+
+  uint64_t delivered() const { return delivered_; }
+  uint64_t failed() const { return failed_; }
+  std::string error() const { return error_; }
+  rd_kafka_t* get() const { return rk_.get(); }
+
+ private:
+  Producer() = default;
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque);
+
+  Handle rk_;
+  uint64_t delivered_ = 0;
+  uint64_t failed_ = 0;
+  bool failed_since_flush_ = false;
+  std::string error_;
+};
+
+}  // namespace netpulse::kafka
