@@ -16,6 +16,8 @@ struct Command {
 Command make_run_command(CLI::App& app);
 Command make_process_command(CLI::App& app);
 Command make_generate_command(CLI::App& app);
+Command make_merge_command(CLI::App& app);
+Command make_kafka_mock_command(CLI::App& app);
 Command make_train_command(CLI::App& app);
 Command make_evaluate_command(CLI::App& app);
 Command make_classify_command(CLI::App& app);

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   commands.push_back(make_run_command(app));
   commands.push_back(make_process_command(app));
   commands.push_back(make_generate_command(app));
+  commands.push_back(make_merge_command(app));
+  commands.push_back(make_kafka_mock_command(app));
   commands.push_back(make_train_command(app));
   commands.push_back(make_evaluate_command(app));
   commands.push_back(make_classify_command(app));

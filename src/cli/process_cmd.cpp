@@ -17,6 +17,7 @@
 #include "ingest/block_source.hpp"
 #include "ingest/flow_parser.hpp"
 #include "ingest/uri.hpp"
+#include "kafka/instance.hpp"
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/control_server.hpp"
@@ -44,7 +45,68 @@ struct ProcessOptions {
   engine::EngineConfig config;
   bool quiet = false;
   double progress = -1;
+  // Kafka input (src/kafka/instance.hpp)
+  std::string panes_topic;
+  std::vector<std::string> kafka_properties;
+  std::string idle_timeout = "10s";
+  bool exit_at_end = false;
 };
+
+// --input kafka://...: this process is one member of a consumer group; it publishes complete
+// panes for `netpulse merge`, which runs the queries.
+int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& config,
+                       const ingest::Uri& uri) {
+  std::string why;
+  kafka::InstanceOptions io;
+  auto k = kafka::parse_kafka_uri(uri.path, &why);
+  if (!k) usage_error("--input '" + o.input + "': " + why);
+  if (k->group.empty())
+    usage_error("--input '" + o.input + "': a consumer group is required (kafka://BROKERS/TOPIC?group=NAME)");
+  if (ingest::parse_format(o.format) != ingest::Format::kLine)
+    usage_error("--format csv: Kafka messages are single records in the line format");
+  io.input = *k;
+  io.panes_topic = o.panes_topic;
+  for (const auto& p : o.kafka_properties) {
+    auto kv = kafka::parse_property(p, &why);
+    if (!kv) usage_error("--kafka-property: " + why);
+    io.properties.push_back(*kv);
+  }
+  io.config = config;
+  io.exit_at_end = o.exit_at_end;
+  io.quiet = o.quiet;
+  io.idle_timeout = std::chrono::milliseconds(*core::parse_duration_ms(o.idle_timeout));
+  kafka::Instance instance(io);
+  on_termination([&instance] { instance.stop(); }, "committing and leaving the group");
+  instance.on_malformed([&](int32_t partition, int64_t offset, const char* reason, std::string_view text) {
+    std::fprintf(stderr, "netpulse: %s partition %d offset %lld: malformed record: %s '%.*s'\n",
+                 k->topic.c_str(), partition, static_cast<long long>(offset), reason,
+                 static_cast<int>(std::min<size_t>(text.size(), 60)), text.data());
+  });
+  if (!o.quiet)
+    std::fprintf(stderr, "netpulse: consuming %s as group %s; panes to %s\n", k->topic.c_str(),
+                 k->group.c_str(), (o.panes_topic.empty() ? k->topic + ".panes" : o.panes_topic).c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto error = instance.run();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& c = instance.counters();
+  if (!o.quiet) {
+    const uint64_t read = c.records_read.load();
+    std::fprintf(stderr,
+                 "netpulse: %llu records read, %llu accepted, %llu late, %llu malformed, %llu "
+                 "replayed (already published); %llu pane messages, %llu commits, %llu "
+                 "rebalances; %.3f s, %srecords/s\n",
+                 static_cast<unsigned long long>(read), static_cast<unsigned long long>(c.accepted.load()),
+                 static_cast<unsigned long long>(c.late.load()),
+                 static_cast<unsigned long long>(c.malformed.load()),
+                 static_cast<unsigned long long>(c.replayed.load()),
+                 static_cast<unsigned long long>(c.panes.load()),
+                 static_cast<unsigned long long>(c.commits.load()),
+                 static_cast<unsigned long long>(c.rebalances.load()), seconds,
+                 human_rate(seconds > 0 ? read / seconds : 0).c_str());
+  }
+  if (error) io_error(*error);
+  return 0;
+}
 
 int run_process(const ProcessOptions& o) {
   engine::EngineConfig config = o.config;
@@ -57,6 +119,7 @@ int run_process(const ProcessOptions& o) {
   std::string why;
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
+  if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
 
   std::optional<ingest::Uri> control_uri;
   if (!o.control.empty()) {
@@ -222,7 +285,9 @@ Command make_process_command(CLI::App& app) {
       "ip-topk, ip-outliers) over flow records; results as JSON lines.");
   sub->add_option("--input,-i", o->input,
                   "Where records come from: file:PATH or PATH, - (stdin), tcp://HOST:PORT "
-                  "(connect to a producer), tcp-listen://HOST:PORT (accept producers)")
+                  "(connect to a producer), tcp-listen://HOST:PORT (accept producers), "
+                  "kafka://BROKERS/TOPIC?group=G (a consumer group member: publishes complete "
+                  "panes for `netpulse merge`, which runs the queries)")
       ->required();
   sub->add_option("--format", o->format, "Record format: line or csv (CSV has a header line)")
       ->check(CLI::IsMember({"line", "csv"}))
@@ -277,6 +342,18 @@ Command make_process_command(CLI::App& app) {
                   "Print a progress line on stderr every this many seconds (0: never; default: "
                   "10 when stderr is a terminal)")
       ->check(CLI::Range(0.0, 86400.0));
+  sub->add_option("--panes-topic", o->panes_topic,
+                  "Kafka input: where complete panes go (default: the input topic + .panes)");
+  sub->add_option("--kafka-property", o->kafka_properties,
+                  "Kafka input: a librdkafka property K=V (repeatable), e.g. session.timeout.ms=6000");
+  sub->add_option("--idle-timeout", o->idle_timeout,
+                  "Kafka input: a partition at its end this long is marked idle, so merge does not "
+                  "wait for it (0: never)")
+      ->check(duration_validator())
+      ->capture_default_str();
+  sub->add_flag("--exit-at-end", o->exit_at_end,
+                "Kafka input: stop when every assigned partition reached its end, publishing "
+                "every pending pane (backfills, replays, tests)");
   sub->add_flag("--quiet,-q", o->quiet, "No summary or notices on stderr (malformed lines still reported)");
   return Command{sub, [o] { return run_process(*o); }};
 }

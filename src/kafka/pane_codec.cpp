@@ -1,0 +1,211 @@
+#include "kafka/pane_codec.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace netpulse::kafka {
+
+namespace {
+
+void append_header(std::string& s, const char* kind, const SourceInfo& src, int32_t partition) {
+  s += kind;
+  s += " 1 ";
+  s += src.topic;
+  s += ' ';
+  s += std::to_string(partition);
+  s += ' ';
+  s += std::to_string(src.partitions);
+  s += ' ';
+  s += std::to_string(src.unit_ms);
+  s += ' ';
+  s += engine::to_string(src.ip_key);
+}
+
+void append_num(std::string& s, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  s.append(buf, r.ptr);
+}
+
+// Splits the next space- or newline-terminated token off `in`.
+std::string_view token(std::string_view& in) {
+  const auto end = in.find_first_of(" \n");
+  std::string_view t = in.substr(0, end);
+  in = end == std::string_view::npos ? std::string_view{} : in.substr(end + 1);
+  return t;
+}
+
+template <class T>
+bool number(std::string_view t, T& out) {
+  if (t.empty()) return false;
+  auto r = std::from_chars(t.data(), t.data() + t.size(), out);
+  return r.ec == std::errc() && r.ptr == t.data() + t.size();
+}
+
+bool read_source(std::string_view& in, SourceInfo& src, int32_t& partition, std::string* why) {
+  if (token(in) != "1") {
+    *why = "unsupported message version";
+    return false;
+  }
+  src.topic = std::string(token(in));
+  if (!number(token(in), partition) || !number(token(in), src.partitions) ||
+      !number(token(in), src.unit_ms) || src.topic.empty() || partition < 0 ||
+      partition >= src.partitions || src.unit_ms <= 0) {
+    *why = "bad source fields";
+    return false;
+  }
+  auto key = engine::parse_ip_key(token(in));
+  if (!key) {
+    *why = "bad ip key";
+    return false;
+  }
+  src.ip_key = *key;
+  return true;
+}
+
+}  // namespace
+
+void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
+                 const engine::KeySums& sums, const core::ProtocolTable& protocols,
+                 std::vector<EncodedMessage>& out, size_t per_chunk) {
+  std::vector<std::pair<std::string_view, engine::Agg>> protos;
+  uint64_t records = 0;
+  sums.protocols.for_each([&](const auto& e) {
+    protos.emplace_back(protocols.name(e.key), engine::Agg{e.bytes, e.records});
+    records += e.records;
+  });
+  std::sort(protos.begin(), protos.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  // Sorted by address so that a replay encodes byte for byte the same messages.
+  std::vector<std::pair<core::IpAddr, engine::Agg>> addrs;
+  addrs.reserve(sums.ip4.size() + sums.ip6.size());
+  sums.ip4.for_each([&](const auto& e) {
+    addrs.emplace_back(core::IpAddr::v4(e.key), engine::Agg{e.bytes, e.records});
+  });
+  sums.ip6.for_each([&](const auto& e) {
+    core::IpAddr a;
+    a.is_v6 = true;
+    a.bits = e.key;
+    addrs.emplace_back(a, engine::Agg{e.bytes, e.records});
+  });
+  std::sort(addrs.begin(), addrs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  const size_t chunks = std::max<size_t>(1, (addrs.size() + per_chunk - 1) / per_chunk);
+  for (size_t c = 0; c < chunks; ++c) {
+    EncodedMessage m;
+    m.key = source.topic + "/" + std::to_string(partition) + "/" + std::to_string(pane) + "/" +
+            std::to_string(c);
+    std::string& s = m.value;
+    append_header(s, "netpulse-pane", source, partition);
+    s += ' ';
+    s += std::to_string(pane);
+    s += ' ';
+    append_num(s, c);
+    s += ' ';
+    append_num(s, chunks);
+    s += ' ';
+    append_num(s, records);
+    s += '\n';
+    if (c == 0) {
+      for (const auto& [name, agg] : protos) {
+        s += "p ";
+        s += name;
+        s += ' ';
+        append_num(s, agg.bytes);
+        s += ' ';
+        append_num(s, agg.records);
+        s += '\n';
+      }
+    }
+    const size_t end = std::min(addrs.size(), (c + 1) * per_chunk);
+    char buf[64];
+    for (size_t i = c * per_chunk; i < end; ++i) {
+      s += "a ";
+      s.append(buf, core::format_ip(addrs[i].first, buf));
+      s += ' ';
+      append_num(s, addrs[i].second.bytes);
+      s += ' ';
+      append_num(s, addrs[i].second.records);
+      s += '\n';
+    }
+    out.push_back(std::move(m));
+  }
+}
+
+EncodedMessage encode_mark(const SourceInfo& source, const Mark& mark) {
+  EncodedMessage m;
+  m.key = source.topic + "/" + std::to_string(mark.partition) + "/mark";
+  append_header(m.value, "netpulse-mark", source, mark.partition);
+  switch (mark.kind) {
+    case Mark::Kind::kCompleteBelow:
+      m.value += " complete-below " + std::to_string(mark.complete_below);
+      break;
+    case Mark::Kind::kIdle:
+      m.value += " idle";
+      break;
+    case Mark::Kind::kEnd:
+      m.value += " end";
+      break;
+  }
+  m.value += '\n';
+  return m;
+}
+
+std::optional<Decoded> decode(std::string_view in, std::string* why) {
+  Decoded d;
+  const std::string_view kind = token(in);
+  if (kind == "netpulse-mark") {
+    Mark m;
+    if (!read_source(in, m.source, m.partition, why)) return std::nullopt;
+    const std::string_view what = token(in);
+    if (what == "idle") {
+      m.kind = Mark::Kind::kIdle;
+    } else if (what == "end") {
+      m.kind = Mark::Kind::kEnd;
+    } else if (what == "complete-below" && number(token(in), m.complete_below)) {
+      m.kind = Mark::Kind::kCompleteBelow;
+    } else {
+      *why = "bad mark";
+      return std::nullopt;
+    }
+    d.mark = std::move(m);
+    return d;
+  }
+  if (kind != "netpulse-pane") {
+    *why = "not a netpulse pane or mark message";
+    return std::nullopt;
+  }
+  PaneChunk p;
+  if (!read_source(in, p.source, p.partition, why)) return std::nullopt;
+  if (!number(token(in), p.pane) || !number(token(in), p.chunk) || !number(token(in), p.chunks) ||
+      !number(token(in), p.records) || p.chunks == 0 || p.chunk >= p.chunks) {
+    *why = "bad pane header";
+    return std::nullopt;
+  }
+  while (!in.empty()) {
+    const std::string_view tag = token(in);
+    const std::string_view key = token(in);
+    uint64_t bytes = 0;
+    uint32_t records = 0;
+    if (!number(token(in), bytes) || !number(token(in), records) || records == 0) {
+      *why = "bad pane entry";
+      return std::nullopt;
+    }
+    if (tag == "p" && !key.empty()) {
+      p.protocols.push_back({std::string(key), bytes, records});
+    } else if (tag == "a") {
+      auto ip = core::parse_ip(key);
+      if (!ip) {
+        *why = "bad address in pane entry";
+        return std::nullopt;
+      }
+      p.addresses.push_back({*ip, bytes, records});
+    } else {
+      *why = "bad pane entry";
+      return std::nullopt;
+    }
+  }
+  d.pane = std::move(p);
+  return d;
+}
+
+}  // namespace netpulse::kafka

@@ -1,0 +1,86 @@
+// The messages Kafka instances of `netpulse process` publish for `netpulse merge`: the per-key
+// sums of one pane (one time unit) of one source partition, and marks saying how far a
+// partition is complete. Text, so `kcat` shows them as they are:
+//
+//   netpulse-pane 1 TOPIC PARTITION PARTITIONS UNIT_MS IP_KEY PANE CHUNK CHUNKS RECORDS
+//   p PROTOCOL BYTES RECORDS          (one line per protocol)
+//   a ADDRESS BYTES RECORDS           (one line per address)
+//
+//   netpulse-mark 1 TOPIC PARTITION PARTITIONS UNIT_MS IP_KEY complete-below PANE | idle | end
+//
+// A pane with many addresses is cut into chunks (a Kafka message has a size limit); entries
+// are sorted so a replayed pane encodes to exactly the same messages. Keys:
+// "TOPIC/PARTITION/PANE/CHUNK" and "TOPIC/PARTITION/mark". Pure; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ip_addr.hpp"
+#include "core/protocol_table.hpp"
+#include "engine/window_shard.hpp"
+
+namespace netpulse::kafka {
+
+// What every message says about where it comes from; merge checks that all agree.
+struct SourceInfo {
+  std::string topic;
+  int32_t partitions = 0;
+  int64_t unit_ms = 1000;
+  engine::IpKey ip_key = engine::IpKey::kSrc;
+  friend bool operator==(const SourceInfo&, const SourceInfo&) = default;
+};
+
+struct PaneChunk {
+  SourceInfo source;
+  int32_t partition = 0;
+  int64_t pane = 0;
+  uint32_t chunk = 0, chunks = 1;
+  uint64_t records = 0;  // the whole pane's accepted records (repeated in every chunk)
+  struct Protocol {
+    std::string name;
+    uint64_t bytes;
+    uint32_t records;
+  };
+  struct Address {
+    core::IpAddr ip;
+    uint64_t bytes;
+    uint32_t records;
+  };
+  std::vector<Protocol> protocols;  // all in chunk 0
+  std::vector<Address> addresses;
+};
+
+struct Mark {
+  enum class Kind { kCompleteBelow, kIdle, kEnd };
+  SourceInfo source;
+  int32_t partition = 0;
+  Kind kind = Kind::kCompleteBelow;
+  int64_t complete_below = 0;  // kCompleteBelow: every pane below it has been published
+};
+
+struct EncodedMessage {
+  std::string key;
+  std::string value;
+};
+
+// Addresses per chunk: about 40 bytes each, so a chunk stays well under Kafka's 1 MB default.
+inline constexpr size_t kAddressesPerChunk = 16384;
+
+// Encodes a pane's sums as one or more messages, appended to `out`.
+void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
+                 const engine::KeySums& sums, const core::ProtocolTable& protocols,
+                 std::vector<EncodedMessage>& out, size_t per_chunk = kAddressesPerChunk);
+EncodedMessage encode_mark(const SourceInfo& source, const Mark& mark);
+
+// Decodes one message. Returns the reason in *why on a malformed message.
+struct Decoded {
+  std::optional<PaneChunk> pane;
+  std::optional<Mark> mark;
+};
+std::optional<Decoded> decode(std::string_view value, std::string* why);
+
+}  // namespace netpulse::kafka

@@ -1,0 +1,163 @@
+#include "kafka/pane_merge.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace netpulse::kafka {
+
+PaneMerge::PaneMerge(const engine::EngineConfig& config, engine::EngineControl& control,
+                     core::ProtocolTable& protocols, engine::WindowQueries& queries)
+    : config_(config), control_(control), protocols_(protocols), queries_(queries),
+      planner_(config) {}
+
+std::optional<std::string> PaneMerge::check_source(const SourceInfo& s) {
+  if (!source_) {
+    source_ = s;
+    partitions_.assign(static_cast<size_t>(s.partitions), Partition{});
+    config_.time_unit_ms = s.unit_ms;
+    config_.ip_key = s.ip_key;
+    shard_ = std::make_unique<engine::WindowShard>(0, 1, config_);
+    return std::nullopt;
+  }
+  if (s == *source_) return std::nullopt;
+  return "message from topic " + s.topic + " (" + std::to_string(s.partitions) +
+         " partitions, unit " + std::to_string(s.unit_ms) + " ms, ip-key " +
+         engine::to_string(s.ip_key) + ") does not match the first one (" + source_->topic + ", " +
+         std::to_string(source_->partitions) + " partitions, unit " +
+         std::to_string(source_->unit_ms) + " ms, ip-key " + engine::to_string(source_->ip_key) +
+         "): instances must read one topic with the same --time-unit and --ip-key";
+}
+
+std::optional<std::string> PaneMerge::accept(Decoded&& d) {
+  const SourceInfo& s = d.mark ? d.mark->source : d.pane->source;
+  if (auto why = check_source(s)) {
+    counters_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return why;
+  }
+  if (d.mark) {
+    counters_.marks.fetch_add(1, std::memory_order_relaxed);
+    Partition& p = partitions_[static_cast<size_t>(d.mark->partition)];
+    switch (d.mark->kind) {
+      case Mark::Kind::kEnd:
+        p.state = State::kEnd;
+        break;
+      case Mark::Kind::kIdle:
+        if (p.state != State::kEnd) p.state = State::kIdle;
+        break;
+      case Mark::Kind::kCompleteBelow:
+        // A restarted instance replays from its checkpoint and marks lower bounds again: a
+        // partition's bound only moves up.
+        if (p.state != State::kEnd) p.state = State::kActive;
+        p.complete_below = std::max(p.complete_below, d.mark->complete_below);
+        break;
+    }
+    return std::nullopt;
+  }
+  PaneChunk& c = *d.pane;
+  counters_.pane_messages.fetch_add(1, std::memory_order_relaxed);
+  if (folded_below_ && c.pane < *folded_below_) {
+    counters_.ignored.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  Pending& pend = pending_[c.pane][c.partition];
+  if (pend.chunks.size() != c.chunks) pend.chunks.assign(c.chunks, std::nullopt);
+  // A replayed pane encodes to the same chunks: replacing one keeps the sums exact.
+  pend.chunks[c.chunk] = std::move(c);
+  return std::nullopt;
+}
+
+void PaneMerge::fold_below(int64_t bound) {
+  while (!pending_.empty() && pending_.begin()->first < bound) {
+    auto node = pending_.extract(pending_.begin());
+    const int64_t pane = node.key();
+    engine::KeySums& sums = shard_->pane_sums(pane);
+    uint64_t records = 0;
+    for (auto& [partition, pend] : node.mapped()) {
+      for (auto& chunk : pend.chunks) {
+        // Marks follow their panes on one partition of the panes topic, so a pane below a
+        // partition's mark is whole; a missing chunk would mean a lost message.
+        if (!chunk) continue;
+        if (chunk->chunk == 0) records += chunk->records;
+        for (const auto& p : chunk->protocols)
+          sums.protocols.add(protocols_.intern(p.name), p.bytes, p.records);
+        for (const auto& a : chunk->addresses) {
+          if (!a.ip.is_v6) sums.ip4.add(a.ip.v4_value(), a.bytes, a.records);
+          else sums.ip6.add(a.ip.bits, a.bytes, a.records);
+        }
+      }
+    }
+    if (records > 0) planner_.add(pane, records);
+    counters_.records.fetch_add(records, std::memory_order_relaxed);
+  }
+}
+
+void PaneMerge::emit(std::optional<int64_t> complete_below) {
+  windows_.clear();
+  planner_.plan(complete_below, control_.params(), windows_);
+  for (const auto& pw : windows_) {
+    shard_->move_window(pw.lo, pw.hi);
+    const engine::WindowAggregate& w = shard_->window();
+    engine::WindowInfo info;
+    info.start = pw.lo * config_.time_unit_ms;
+    info.end = pw.hi * config_.time_unit_ms;
+    info.params = pw.params;
+    info.records = w.records;
+    info.protocol = w.protocol;
+    info.ip = w.ip;
+    info.shards = 1;
+    queries_.prepare(info);
+    queries_.select(0, w);
+    queries_.finish(info);
+    counters_.windows.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!windows_.empty()) shard_->evict_before(planner_.evict_bound());
+  queries_.flush();
+}
+
+void PaneMerge::advance() {
+  if (!source_) return;
+  int64_t bound = std::numeric_limits<int64_t>::max();
+  bool any_active = false;
+  for (const Partition& p : partitions_) {
+    switch (p.state) {
+      case State::kUnknown:
+        return;  // not heard from yet: it may still hold the oldest records
+      case State::kActive:
+        bound = std::min(bound, p.complete_below);
+        any_active = true;
+        break;
+      case State::kIdle:
+      case State::kEnd:
+        break;
+    }
+  }
+  if (!any_active && !all_ended()) {
+    // Only idle and ended partitions: everything published so far is complete.
+    if (pending_.empty()) return;
+    bound = pending_.rbegin()->first + 1;
+  }
+  if (bound == std::numeric_limits<int64_t>::max()) {
+    finish();
+    return;
+  }
+  if (folded_below_ && bound <= *folded_below_) return;
+  fold_below(bound);
+  folded_below_ = bound;
+  counters_.watermark_ms.store(bound * config_.time_unit_ms, std::memory_order_relaxed);
+  emit(bound);
+}
+
+void PaneMerge::finish() {
+  if (!source_) return;
+  fold_below(std::numeric_limits<int64_t>::max());
+  emit(std::nullopt);
+  folded_below_ = std::numeric_limits<int64_t>::max();
+}
+
+bool PaneMerge::all_ended() const {
+  if (!source_) return false;
+  return std::all_of(partitions_.begin(), partitions_.end(),
+                     [](const Partition& p) { return p.state == State::kEnd; });
+}
+
+}  // namespace netpulse::kafka

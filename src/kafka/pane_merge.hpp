@@ -1,0 +1,81 @@
+// The heart of `netpulse merge`: adds up the panes that Kafka instances published for every
+// partition of the source topic and, once every partition has completed a pane (the watermark
+// is the minimum over partitions; idle partitions do not count, ended ones are complete), runs
+// the same window planner, window aggregation and queries as the in-process engine on them.
+// Integer sums throughout, so the results equal one process's, whatever the partitioning.
+// Pure (no Kafka calls), so it is tested on its own. Not thread-safe: one owner.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/protocol_table.hpp"
+#include "engine/params.hpp"
+#include "engine/window_planner.hpp"
+#include "engine/window_queries.hpp"
+#include "engine/window_shard.hpp"
+#include "kafka/pane_codec.hpp"
+
+namespace netpulse::kafka {
+
+struct MergeCounters {
+  std::atomic<uint64_t> pane_messages{0};
+  std::atomic<uint64_t> marks{0};
+  std::atomic<uint64_t> records{0};   // accepted records in the panes folded
+  std::atomic<uint64_t> ignored{0};   // panes of windows already emitted (replays, or late after idleness)
+  std::atomic<uint64_t> rejected{0};  // messages that do not fit (another source, unit, ...)
+  std::atomic<uint64_t> windows{0};
+  std::atomic<int64_t> watermark_ms{INT64_MIN};
+};
+
+class PaneMerge {
+ public:
+  PaneMerge(const engine::EngineConfig& config, engine::EngineControl& control,
+            core::ProtocolTable& protocols, engine::WindowQueries& queries);
+
+  // Takes one message. Returns why it was rejected (counted; nothing changes).
+  std::optional<std::string> accept(Decoded&& message);
+  // Folds every pane all partitions have completed and emits the windows that became final.
+  void advance();
+  // The input is over: folds and emits everything.
+  void finish();
+
+  // Every partition of the source has said it ended.
+  bool all_ended() const;
+  const MergeCounters& counters() const { return counters_; }
+  const std::optional<SourceInfo>& source() const { return source_; }
+
+ private:
+  enum class State { kUnknown, kActive, kIdle, kEnd };
+  struct Partition {
+    State state = State::kUnknown;
+    int64_t complete_below = INT64_MIN;
+  };
+  struct Pending {
+    std::vector<std::optional<PaneChunk>> chunks;
+  };
+
+  std::optional<std::string> check_source(const SourceInfo& s);
+  void fold_below(int64_t bound);
+  void emit(std::optional<int64_t> complete_below);
+
+  engine::EngineConfig config_;
+  engine::EngineControl& control_;
+  core::ProtocolTable& protocols_;
+  engine::WindowQueries& queries_;
+  std::optional<SourceInfo> source_;
+  std::vector<Partition> partitions_;
+  std::map<int64_t, std::map<int32_t, Pending>> pending_;
+  std::optional<int64_t> folded_below_;
+  std::unique_ptr<engine::WindowShard> shard_;
+  engine::WindowPlanner planner_;
+  std::vector<engine::PlannedWindow> windows_;
+  MergeCounters counters_;
+};
+
+}  // namespace netpulse::kafka

@@ -1,0 +1,193 @@
+// Scale-out on real Kafka clients against librdkafka's mock cluster: records produced by kcat
+// (a third-party client), `netpulse process` instances in one consumer group, `netpulse merge`
+// — and the merged results must be byte for byte those of one `netpulse process` on the file,
+// also when an instance is killed with SIGKILL mid-stream and when brokers fail.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "kafka_test_support.hpp"
+
+namespace netpulse::testkafka {
+namespace {
+
+const std::vector<std::string> kQuery = {"--T", "10", "--H", "5", "--k", "3", "--X", "1.5"};
+
+// A generated flow file of `count` records, with a few malformed lines in it.
+std::string make_flows(const TempDir& dir, int count, const std::string& name = "flows.txt") {
+  const std::string path = dir / name;
+  const auto g = run_netpulse({"generate", "--count", std::to_string(count), "--rate", "20000",
+                               "--seed", "11", "--start-time", "2020-05-09 20:41:00",
+                               "--output", "file:" + path},
+                              dir);
+  if (g.code != 0) throw std::runtime_error("generate: " + g.err);
+  std::string text = read_file(path);
+  const size_t mid = text.find('\n', text.size() / 2) + 1;
+  text.insert(mid, "not a record\n2020-05-09 20:41:01 TCP 1.2.3.4 5.6.7.8 -5\n");
+  write_file(path, text);
+  return path;
+}
+
+std::string expected_results(const TempDir& dir, const std::string& flows) {
+  std::vector<std::string> args{"process", "--input", flows, "--quiet"};
+  args.insert(args.end(), kQuery.begin(), kQuery.end());
+  const auto r = run_netpulse(args, dir);
+  if (r.code != 0) throw std::runtime_error("process: " + r.err);
+  return r.out;
+}
+
+std::vector<std::string> instance_args(const std::string& boot, const std::string& group,
+                                       bool exit_at_end) {
+  std::vector<std::string> a{"process", "--input", kafka_uri(boot, "flows", group)};
+  a.insert(a.end(), kConsumerArgs.begin(), kConsumerArgs.end());
+  if (exit_at_end) a.push_back("--exit-at-end");
+  return a;
+}
+
+std::vector<std::string> merge_args(const std::string& boot) {
+  std::vector<std::string> a{"merge", "--input", kafka_uri(boot, "flows.panes"), "--exit-at-end"};
+  a.insert(a.end(), kQuery.begin(), kQuery.end());
+  return a;
+}
+
+uint64_t records_read(const std::string& err) {
+  const auto pos = err.rfind(" records read");
+  if (pos == std::string::npos) return 0;
+  const auto start = err.rfind(' ', pos - 1);
+  return std::stoull(err.substr(start + 1, pos - start - 1));
+}
+
+// Splits the file's lines into `parts` consecutive pieces.
+std::vector<std::string> split_file(const TempDir& dir, const std::string& path, int parts) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  std::vector<std::string> out;
+  for (int p = 0; p < parts; ++p) {
+    std::string text;
+    for (size_t i = lines.size() * p / parts; i < lines.size() * (p + 1) / parts; ++i) text += lines[i] + "\n";
+    out.push_back(dir / ("part" + std::to_string(p)));
+    write_file(out.back(), text);
+  }
+  return out;
+}
+
+TEST(ScaleOut, TwoInstancesAndMergeGiveExactlyTheResultsOfOneProcess) {
+  TempDir dir;
+  auto mock = start_mock({{"flows", 8}, {"flows.panes", 1}});
+  const std::string boot = mock->bootstraps();
+  const std::string flows = make_flows(dir, 60000);
+  const std::string want = expected_results(dir, flows);
+  ASSERT_GT(want.size(), 1000u);
+
+  run_kcat_produce(boot, "flows", flows, true, dir);
+  Child a(instance_args(boot, "g", true), dir);
+  Child b(instance_args(boot, "g", true), dir);
+  Child merge(merge_args(boot), dir);
+  ASSERT_TRUE(merge.wait(std::chrono::seconds(90))) << merge.err();
+  ASSERT_TRUE(a.wait(std::chrono::seconds(30))) << a.err();
+  ASSERT_TRUE(b.wait(std::chrono::seconds(30))) << b.err();
+  EXPECT_EQ(a.exit_code(), 0) << a.err();
+  EXPECT_EQ(b.exit_code(), 0) << b.err();
+  EXPECT_EQ(merge.exit_code(), 0) << merge.err();
+  EXPECT_EQ(merge.out(), want) << "merge: " << merge.err() << "\nA: " << a.err() << "\nB: " << b.err();
+  // Both members were given partitions. (Which records each read depends on when each joined:
+  // on a loaded machine one may finish before the other is in; a rebalance makes the new owner
+  // read from the last commit again.)
+  EXPECT_NE(a.err().find("assigned partitions ["), std::string::npos) << a.err();
+  EXPECT_NE(b.err().find("assigned partitions ["), std::string::npos) << b.err();
+  EXPECT_GE(records_read(a.err()) + records_read(b.err()), 60002u);
+}
+
+TEST(ScaleOut, AnInstanceKilledMidStreamIsReplayedExactly) {
+  TempDir dir;
+  auto mock = start_mock({{"flows", 8}, {"flows.panes", 1}});
+  const std::string boot = mock->bootstraps();
+  const std::string flows = make_flows(dir, 90000);
+  const std::string want = expected_results(dir, flows);
+  const auto parts = split_file(dir, flows, 3);
+
+  run_kcat_produce(boot, "flows", parts[0], true, dir);
+  Child merge(merge_args(boot), dir);
+  auto a = std::make_unique<Child>(instance_args(boot, "g", false), dir);
+  Child b(instance_args(boot, "g", false), dir);
+  // Mid-stream: windows have come out of the merge, so both have published and committed.
+  ASSERT_TRUE(testref::wait_until([&] { return merge.out().size() > 0; }, std::chrono::seconds(30)))
+      << merge.err() << a->err() << b.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  a->signal(SIGKILL);
+  ASSERT_TRUE(a->wait());
+  run_kcat_produce(boot, "flows", parts[1], true, dir);
+  Child a2(instance_args(boot, "g", false), dir);  // the restart
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  run_kcat_produce(boot, "flows", parts[2], true, dir);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  // A graceful stop commits and leaves; a last member drains the rest and ends the stream.
+  b.signal(SIGTERM);
+  a2.signal(SIGTERM);
+  ASSERT_TRUE(b.wait());
+  ASSERT_TRUE(a2.wait());
+  EXPECT_EQ(b.exit_code(), 0) << b.err();
+  EXPECT_EQ(a2.exit_code(), 0) << a2.err();
+  Child drain(instance_args(boot, "g", true), dir);
+  ASSERT_TRUE(drain.wait(std::chrono::seconds(60))) << drain.err();
+  EXPECT_EQ(drain.exit_code(), 0) << drain.err();
+  ASSERT_TRUE(merge.wait(std::chrono::seconds(30))) << merge.err();
+  EXPECT_EQ(merge.exit_code(), 0) << merge.err();
+  EXPECT_EQ(merge.out(), want) << "merge: " << merge.err() << "\nB: " << b.err() << "\nA2: " << a2.err()
+                               << "\ndrain: " << drain.err();
+}
+
+TEST(ScaleOut, BrokerErrorsAreRetriedWithNothingLostOrDoubled) {
+  TempDir dir;
+  auto mock = start_mock({{"flows", 8}, {"flows.panes", 1}});
+  const std::string boot = mock->bootstraps();
+  const std::string flows = make_flows(dir, 60000);
+  run_kcat_produce(boot, "flows", flows, true, dir);
+  const std::string want = expected_results(dir, flows);
+
+  // Produce (panes), Fetch (records and panes) and OffsetCommit (8) requests fail for a while,
+  // and one broker goes away for a second and a half.
+  mock->push_request_errors(kafka::kApiProduce,
+                            {RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                             RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION});
+  mock->push_request_errors(kafka::kApiFetch,
+                            {RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR__TRANSPORT,
+                             RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART});
+  mock->push_request_errors(8, {RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
+                                RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT});
+  Child merge(merge_args(boot), dir);
+  Child a(instance_args(boot, "g", true), dir);
+  Child b(instance_args(boot, "g", true), dir);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(mock->set_broker_down(2, true));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(mock->set_broker_down(2, false));
+  ASSERT_TRUE(merge.wait(std::chrono::seconds(90))) << merge.err() << a.err() << b.err();
+  ASSERT_TRUE(a.wait(std::chrono::seconds(30))) << a.err();
+  ASSERT_TRUE(b.wait(std::chrono::seconds(30))) << b.err();
+  EXPECT_EQ(a.exit_code(), 0) << a.err();
+  EXPECT_EQ(b.exit_code(), 0) << b.err();
+  EXPECT_EQ(merge.exit_code(), 0) << merge.err();
+  EXPECT_EQ(merge.out(), want) << "merge: " << merge.err() << "\nA: " << a.err() << "\nB: " << b.err();
+}
+
+TEST(ScaleOut, BadKafkaArgumentsAreUsageErrors) {
+  TempDir dir;
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"process", "--input", "kafka://127.0.0.1:1/flows"},              // no group
+           {"process", "--input", "kafka://127.0.0.1:1"},                    // no topic
+           {"process", "--input", "kafka://127.0.0.1:1/t?group=g", "--format", "csv"},
+           {"process", "--input", "kafka://127.0.0.1:1/t?group=g", "--kafka-property", "oops"},
+           {"merge", "--input", "flows.txt"},
+       }) {
+    const auto r = run_netpulse(args, dir);
+    EXPECT_EQ(r.code, 2) << args[2] << ": " << r.err;
+    EXPECT_NE(r.err.find("netpulse: "), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace netpulse::testkafka
