@@ -74,7 +74,7 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
   io.config = config;
   io.exit_at_end = o.exit_at_end;
   io.quiet = o.quiet;
-  io.idle_timeout = std::chrono::milliseconds(*core::parse_duration_ms(o.idle_timeout));
+  io.idle_timeout = std::chrono::milliseconds(o.idle_timeout == "0" ? 0 : *core::parse_duration_ms(o.idle_timeout));
   kafka::Instance instance(io);
   on_termination([&instance] { instance.stop(); }, "committing and leaving the group");
   instance.on_malformed([&](int32_t partition, int64_t offset, const char* reason, std::string_view text) {
@@ -86,9 +86,33 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
     std::fprintf(stderr, "netpulse: consuming %s as group %s; panes to %s\n", k->topic.c_str(),
                  k->group.c_str(), (o.panes_topic.empty() ? k->topic + ".panes" : o.panes_topic).c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  const auto error = instance.run();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto& c = instance.counters();
+  // Progress on long runs, as for other inputs (--progress; default: every 10 s on a terminal).
+  const double progress = o.progress >= 0 ? o.progress : (::isatty(2) ? 10.0 : 0.0);
+  std::atomic<bool> running{true};
+  std::thread progress_thread;
+  if (progress > 0 && !o.quiet) {
+    progress_thread = std::thread([&] {
+      auto next = t0;
+      while (running.load()) {
+        next += std::chrono::milliseconds(static_cast<int64_t>(progress * 1000));
+        while (running.load() && std::chrono::steady_clock::now() < next)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (!running.load()) break;
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::fprintf(stderr, "netpulse: progress: %llu records read (%srecords/s), %llu late, %llu malformed, %llu pane messages\n",
+                     static_cast<unsigned long long>(c.records_read.load()),
+                     human_rate(c.records_read.load() / s).c_str(),
+                     static_cast<unsigned long long>(c.late.load()),
+                     static_cast<unsigned long long>(c.malformed.load()),
+                     static_cast<unsigned long long>(c.panes.load()));
+      }
+    });
+  }
+  const auto error = instance.run();
+  running = false;
+  if (progress_thread.joinable()) progress_thread.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!o.quiet) {
     const uint64_t read = c.records_read.load();
     std::fprintf(stderr,
@@ -349,7 +373,10 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--idle-timeout", o->idle_timeout,
                   "Kafka input: a partition at its end this long is marked idle, so merge does not "
                   "wait for it (0: never)")
-      ->check(duration_validator())
+      ->check([](const std::string& v) {
+        return v == "0" || core::parse_duration_ms(v) ? std::string()
+                                                      : "'" + v + "' is not 0 or a duration such as 500ms, 10s";
+      })
       ->capture_default_str();
   sub->add_flag("--exit-at-end", o->exit_at_end,
                 "Kafka input: stop when every assigned partition reached its end, publishing "

@@ -48,6 +48,30 @@ Handle open_consumer(rd_kafka_conf_t* conf, std::string* why) {
   return Handle(rk);
 }
 
+std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic,
+                                   std::chrono::milliseconds timeout, std::string* why) {
+  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  std::optional<int> count;
+  do {
+    const rd_kafka_metadata_t* md = nullptr;
+    e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (md->topic_cnt == 1 && md->topics[0].err == 0 && md->topics[0].partition_cnt > 0)
+        count = md->topics[0].partition_cnt;
+      else if (md->topic_cnt == 1)
+        e = md->topics[0].err;
+      rd_kafka_metadata_destroy(md);
+    }
+    if (count) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } while (std::chrono::steady_clock::now() < deadline);
+  rd_kafka_topic_destroy(t);
+  if (!count) *why = "topic " + topic + ": " + (e ? rd_kafka_err2str(e) : "no partitions");
+  return count;
+}
+
 std::unique_ptr<Producer> Producer::open(rd_kafka_conf_t* conf, std::string* why) {
   std::unique_ptr<Producer> p(new Producer());
   rd_kafka_conf_set_opaque(conf, p.get());

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,11 @@ rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& default
 // A consumer in group uri.group (required), subscribed to nothing yet; its messages are polled
 // with rd_kafka_consumer_poll. `conf` is consumed.
 Handle open_consumer(rd_kafka_conf_t* conf, std::string* why);
+
+// The number of partitions of `topic`, retrying until `timeout` (a topic the cluster is still
+// creating has none yet). Returns nullopt with the reason in *why.
+std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic,
+                                   std::chrono::milliseconds timeout, std::string* why);
 
 class Producer {
  public:

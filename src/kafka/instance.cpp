@@ -43,7 +43,8 @@ class Runner {
                            rd_kafka_topic_partition_list_t* parts, void* opaque);
   void assign(rd_kafka_topic_partition_list_t* parts);
   void revoke(rd_kafka_topic_partition_list_t* parts);
-  bool fetch_partition_count();
+  bool fetch_partition_counts();
+  int32_t panes_partition(int32_t source) const { return source % panes_partitions_; }
   void handle(const rd_kafka_message_t* m);
   bool publish_complete(int32_t partition, Assigned& a);
   bool publish_all_and_end();
@@ -66,6 +67,7 @@ class Runner {
   Handle consumer_;
   std::unique_ptr<Producer> producer_;
   SourceInfo source_;
+  int32_t panes_partitions_ = 1;
   std::map<int32_t, Assigned> assigned_;
   bool had_assignment_round_ = false;
   bool empty_assignment_ = false;  // the group gave this member no partition
@@ -140,30 +142,24 @@ void Runner::revoke(rd_kafka_topic_partition_list_t* parts) {
   for (int32_t p : leaving) assigned_.erase(p);
 }
 
-bool Runner::fetch_partition_count() {
-  rd_kafka_topic_t* t = rd_kafka_topic_new(consumer_.get(), o_.input.topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  const auto deadline = Clock::now() + std::chrono::seconds(15);
-  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-  while (Clock::now() < deadline && !stop_) {
-    e = rd_kafka_metadata(consumer_.get(), 0, t, &md, 5000);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 && md->topics[0].err == 0 &&
-        md->topics[0].partition_cnt > 0) {
-      source_.partitions = md->topics[0].partition_cnt;
-      rd_kafka_metadata_destroy(md);
-      rd_kafka_topic_destroy(t);
-      return true;
-    }
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      e = md->topics[0].err;
-      rd_kafka_metadata_destroy(md);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+bool Runner::fetch_partition_counts() {
+  std::string why;
+  auto n = partition_count(consumer_.get(), o_.input.topic, std::chrono::seconds(15), &why);
+  if (!n) {
+    fail(why + " (on " + o_.input.brokers + ")");
+    return false;
   }
-  rd_kafka_topic_destroy(t);
-  fail("topic " + o_.input.topic + " on " + o_.input.brokers + ": " +
-       (e ? rd_kafka_err2str(e) : "no partitions"));
-  return false;
+  source_.partitions = *n;
+  // Panes of source partition p go to panes partition p mod this: a partition's panes and marks
+  // stay in order on one panes partition, and several spread the load (and, on the mock
+  // cluster, its 5 MiB per partition limit).
+  auto m = partition_count(producer_->get(), o_.panes_topic, std::chrono::seconds(15), &why);
+  if (!m) {
+    fail(why + " (on " + o_.input.brokers + ")");
+    return false;
+  }
+  panes_partitions_ = *m;
+  return true;
 }
 
 void Runner::handle(const rd_kafka_message_t* m) {
@@ -224,7 +220,7 @@ bool Runner::publish_mark(int32_t partition, Mark::Kind kind, int64_t bound) {
   mk.kind = kind;
   mk.complete_below = bound;
   const EncodedMessage msg = encode_mark(source_, mk);
-  if (!producer_->produce(o_.panes_topic, 0, msg.key, msg.value)) {
+  if (!producer_->produce(o_.panes_topic, panes_partition(partition), msg.key, msg.value)) {
     fail(producer_->error());
     return false;
   }
@@ -239,7 +235,7 @@ bool Runner::publish_complete(int32_t partition, Assigned& a) {
   for (const auto& [index, sums] : panes_scratch_)
     encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
   for (const auto& msg : messages_scratch_) {
-    if (!producer_->produce(o_.panes_topic, 0, msg.key, msg.value)) {
+    if (!producer_->produce(o_.panes_topic, panes_partition(partition), msg.key, msg.value)) {
       fail(producer_->error());
       return false;
     }
@@ -256,7 +252,7 @@ bool Runner::publish_all_and_end() {
     for (const auto& [index, sums] : panes_scratch_)
       encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
     for (const auto& msg : messages_scratch_) {
-      if (!producer_->produce(o_.panes_topic, 0, msg.key, msg.value)) {
+      if (!producer_->produce(o_.panes_topic, panes_partition(partition), msg.key, msg.value)) {
         fail(producer_->error());
         return false;
       }
@@ -313,6 +309,12 @@ std::optional<std::string> Runner::run() {
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "true"},
       {"auto.offset.reset", "earliest"},
+      // librdkafka pauses fetching once this many messages are queued and resumes only on the
+      // broker thread's next wake-up (up to a second later): with one small record per
+      // message the default (100,000) made consumption stall a second at a time. The byte
+      // bound (queued.max.messages.kbytes, 64 MiB) still caps the memory.
+      {"queued.min.messages", "10000000"},
+      {"fetch.wait.max.ms", "100"},  // the end of a partition is seen sooner
   };
   rd_kafka_conf_t* cc =
       make_conf(o_.input.brokers, consumer_defaults, o_.input.properties, o_.properties, &why);
@@ -332,7 +334,10 @@ std::optional<std::string> Runner::run() {
         kv.first.rfind("max.poll", 0) != 0 && kv.first.rfind("fetch.", 0) != 0)
       producer_props.push_back(kv);
   rd_kafka_conf_t* pc = make_conf(o_.input.brokers,
-                                  {{"enable.idempotence", "true"}, {"linger.ms", "5"}},
+                                  {{"enable.idempotence", "true"}, {"linger.ms", "5"},
+                                   // Pane text repeats a lot (addresses, numbers): lz4 cuts the
+                                   // bytes on the wire and on the brokers about threefold.
+                                   {"compression.codec", "lz4"}},
                                   {}, producer_props, &why);
   if (!pc) return why;
   producer_ = Producer::open(pc, &why);
@@ -341,7 +346,7 @@ std::optional<std::string> Runner::run() {
   source_.topic = o_.input.topic;
   source_.unit_ms = o_.config.time_unit_ms;
   source_.ip_key = o_.config.ip_key;
-  if (!fetch_partition_count()) return error_;
+  if (!fetch_partition_counts()) return error_;
 
   PartitionList sub(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(sub.get(), o_.input.topic.c_str(), RD_KAFKA_PARTITION_UA);

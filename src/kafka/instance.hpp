@@ -23,7 +23,7 @@ namespace netpulse::kafka {
 
 struct InstanceOptions {
   KafkaUri input;           // topic and group (required)
-  std::string panes_topic;  // where panes go (partition 0); default: input.topic + ".panes"
+  std::string panes_topic;  // where panes go (source partition mod its partitions); default: input.topic + ".panes"
   Properties properties;    // --kafka-property, for the consumer and the producer
   engine::EngineConfig config;
   bool exit_at_end = false;

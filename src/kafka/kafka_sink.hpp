@@ -1,6 +1,7 @@
 // The generator's output to a Kafka topic: one message per record, the line without its '\n' as
 // the value and the record's source address as the key, so that all of one address's records
-// land in one partition, in order (the queries' merge relies on it). The producer is
+// land in one partition, in order (lateness is decided per partition, and an address's sums
+// are pre-aggregated by one instance). The producer is
 // idempotent: retries after broker errors neither lose nor duplicate records. Called from the
 // generating thread only, like every RecordSink.
 #pragma once

@@ -38,6 +38,10 @@ const Properties& KafkaSource::default_properties() {
       {"enable.auto.offset.store", "false"},
       // A new group reads the topic from its start: a backfill sees everything.
       {"auto.offset.reset", "earliest"},
+      // Keep fetching while messages are queued (see instance.cpp: the default stalls a
+      // second at a time on small messages); queued.max.messages.kbytes still bounds memory.
+      {"queued.min.messages", "10000000"},
+      {"fetch.wait.max.ms", "100"},
   };
   return p;
 }

@@ -1,6 +1,8 @@
 #include "kafka/merge.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <set>
 
 #include "kafka/client.hpp"
@@ -11,22 +13,29 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
                                      const std::atomic<bool>& stop,
                                      const std::function<void(const std::string&)>& on_reject) {
   std::string why;
-  // No group membership: merge reads the one partition itself and commits nothing.
+  // No group membership: merge reads every partition itself and commits nothing.
   Properties defaults = {{"group.id", "netpulse-merge"},
                          {"enable.auto.commit", "false"},
                          {"enable.partition.eof", "true"},
-                         {"auto.offset.reset", "earliest"}};
+                         {"auto.offset.reset", "earliest"},
+                         {"queued.min.messages", "10000000"},  // see instance.cpp
+                         {"fetch.wait.max.ms", "100"}};
   rd_kafka_conf_t* conf = make_conf(o.input.brokers, defaults, o.input.properties, o.properties, &why);
   if (!conf) return why;
   Handle rk = open_consumer(conf, &why);
   if (!rk) return why;
-  PartitionList parts(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(parts.get(), o.input.topic.c_str(), 0)->offset =
-      RD_KAFKA_OFFSET_BEGINNING;
+  // Every partition of the panes topic (instances spread source partitions over them).
+  const auto count = partition_count(rk.get(), o.input.topic, std::chrono::seconds(15), &why);
+  if (!count) return why + " (on " + o.input.brokers + ")";
+  PartitionList parts(rd_kafka_topic_partition_list_new(*count));
+  for (int p = 0; p < *count; ++p)
+    rd_kafka_topic_partition_list_add(parts.get(), o.input.topic.c_str(), p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
   if (auto e = rd_kafka_assign(rk.get(), parts.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR)
     return "cannot read " + o.input.topic + ": " + rd_kafka_err2str(e);
 
-  bool at_end = false;
+  std::vector<bool> at_end(static_cast<size_t>(*count), false);
+  const auto all_at_end = [&] { return std::all_of(at_end.begin(), at_end.end(), [](bool b) { return b; }); };
   std::set<std::string> logged;
   while (!stop) {
     bool got = false;
@@ -34,7 +43,7 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), n == 0 ? 100 : 0);
       if (m == nullptr) break;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        at_end = true;
+        if (m->partition >= 0 && m->partition < *count) at_end[static_cast<size_t>(m->partition)] = true;
       } else if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
           std::string e = rd_kafka_message_errstr(m);
@@ -44,7 +53,7 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
         if (logged.insert(std::to_string(m->err)).second)
           std::fprintf(stderr, "netpulse: Kafka consumer: %s (retrying)\n", rd_kafka_message_errstr(m));
       } else {
-        at_end = false;
+        if (m->partition >= 0 && m->partition < *count) at_end[static_cast<size_t>(m->partition)] = false;
         got = true;
         const std::string_view value(static_cast<const char*>(m->payload), m->len);
         auto d = decode(value, &why);
@@ -57,7 +66,7 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
       rd_kafka_message_destroy(m);
     }
     if (got) merge.advance();
-    if (o.exit_at_end && at_end && merge.all_ended()) break;
+    if (o.exit_at_end && all_at_end() && merge.all_ended()) break;
   }
   merge.finish();
   return std::nullopt;

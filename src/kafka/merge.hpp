@@ -1,5 +1,5 @@
 // `netpulse merge`: reads the panes topic that Kafka instances of `netpulse process` publish
-// (partition 0, from the beginning: the panes of the windows still open are needed again after
+// (every partition, from the beginning: the panes of the windows still open are needed again after
 // a restart, and emitting a window again stores the same row), and feeds PaneMerge.
 #pragma once
 
