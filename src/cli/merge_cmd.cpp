@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/query_options.hpp"
 #include "engine/params.hpp"
 #include "ingest/uri.hpp"
 #include "kafka/merge.hpp"
@@ -132,23 +133,7 @@ Command make_merge_command(CLI::App& app) {
                   "The panes topic: kafka://BROKERS/TOPIC (instances publish to TOPIC.panes of "
                   "their input topic unless told --panes-topic)")
       ->required();
-  sub->add_option("--T", o->params.T, "Window length in time units (changeable at run time)")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--slide", o->config.slide, "Slide in time units: windows end at multiples of it")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--max-window", o->config.max_window,
-                  "Largest T allowed at run time; panes are kept this many time units")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--H", o->params.H, "Share threshold in percent, 0 < H <= 100")->capture_default_str();
-  sub->add_option("--k", o->params.k, "How many keys the top-k queries list (>= 1)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
-      ->capture_default_str();
-  sub->add_option("--X", o->params.X, "Outliers: keys above mean + X standard deviations (X >= 0)")
-      ->check(CLI::Range(0.0, 1e9))
-      ->capture_default_str();
+  add_query_options(sub, o->params, o->config);
   sub->add_option("--output,-o", o->output, "Where results go: - (stdout), file:PATH or PATH")
       ->capture_default_str();
   sub->add_option("--store", o->store,

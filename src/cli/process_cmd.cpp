@@ -7,10 +7,12 @@
 #include <cstdlib>
 #include <thread>
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/query_options.hpp"
 #include "core/time.hpp"
 #include "engine/params.hpp"
 #include "engine/pipeline.hpp"
@@ -29,6 +31,43 @@
 namespace netpulse::cli {
 
 namespace {
+
+// Progress on long runs: calls report(seconds since start) every `period` seconds on its own
+// thread until stopped (period 0: never). --progress defaults to 10 s when stderr is a
+// terminal, never otherwise.
+class ProgressTicker {
+ public:
+  ProgressTicker(double period, std::function<void(double)> report)
+      : t0_(std::chrono::steady_clock::now()) {
+    if (period <= 0) return;
+    thread_ = std::thread([this, period, report = std::move(report)] {
+      auto next = t0_;
+      while (running_.load()) {
+        next += std::chrono::milliseconds(static_cast<int64_t>(period * 1000));
+        while (running_.load() && std::chrono::steady_clock::now() < next)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (!running_.load()) break;
+        report(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
+      }
+    });
+  }
+  ~ProgressTicker() { stop(); }
+  // Stops the thread; returns the seconds since start.
+  double stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  static double period(double option, bool quiet) {
+    if (quiet) return 0;
+    return option >= 0 ? option : (::isatty(2) ? 10.0 : 0.0);
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+  std::atomic<bool> running_{true};
+  std::thread thread_;
+};
 
 struct ProcessOptions {
   std::string input;
@@ -85,34 +124,17 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
   if (!o.quiet)
     std::fprintf(stderr, "netpulse: consuming %s as group %s; panes to %s\n", k->topic.c_str(),
                  k->group.c_str(), (o.panes_topic.empty() ? k->topic + ".panes" : o.panes_topic).c_str());
-  const auto t0 = std::chrono::steady_clock::now();
   const auto& c = instance.counters();
-  // Progress on long runs, as for other inputs (--progress; default: every 10 s on a terminal).
-  const double progress = o.progress >= 0 ? o.progress : (::isatty(2) ? 10.0 : 0.0);
-  std::atomic<bool> running{true};
-  std::thread progress_thread;
-  if (progress > 0 && !o.quiet) {
-    progress_thread = std::thread([&] {
-      auto next = t0;
-      while (running.load()) {
-        next += std::chrono::milliseconds(static_cast<int64_t>(progress * 1000));
-        while (running.load() && std::chrono::steady_clock::now() < next)
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        if (!running.load()) break;
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::fprintf(stderr, "netpulse: progress: %llu records read (%srecords/s), %llu late, %llu malformed, %llu pane messages\n",
-                     static_cast<unsigned long long>(c.records_read.load()),
-                     human_rate(c.records_read.load() / s).c_str(),
-                     static_cast<unsigned long long>(c.late.load()),
-                     static_cast<unsigned long long>(c.malformed.load()),
-                     static_cast<unsigned long long>(c.panes.load()));
-      }
-    });
-  }
+  ProgressTicker ticker(ProgressTicker::period(o.progress, o.quiet), [&c](double s) {
+    std::fprintf(stderr, "netpulse: progress: %llu records read (%srecords/s), %llu late, %llu malformed, %llu pane messages\n",
+                 static_cast<unsigned long long>(c.records_read.load()),
+                 human_rate(c.records_read.load() / s).c_str(),
+                 static_cast<unsigned long long>(c.late.load()),
+                 static_cast<unsigned long long>(c.malformed.load()),
+                 static_cast<unsigned long long>(c.panes.load()));
+  });
   const auto error = instance.run();
-  running = false;
-  if (progress_thread.joinable()) progress_thread.join();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = ticker.stop();
   if (!o.quiet) {
     const uint64_t read = c.records_read.load();
     std::fprintf(stderr,
@@ -237,39 +259,20 @@ int run_process(const ProcessOptions& o) {
                  r.field.empty() ? "" : "'");
   });
 
-  const auto t0 = std::chrono::steady_clock::now();
-  // Progress on long runs: a line every --progress seconds (default: 10 when stderr is a
-  // terminal, never otherwise).
-  const double progress = o.progress >= 0 ? o.progress : (::isatty(2) ? 10.0 : 0.0);
-  std::atomic<bool> running{true};
-  std::thread progress_thread;
-  if (progress > 0 && !o.quiet) {
-    progress_thread = std::thread([&] {
-      auto next = t0;
-      while (running.load()) {
-        next += std::chrono::milliseconds(static_cast<int64_t>(progress * 1000));
-        while (running.load() && std::chrono::steady_clock::now() < next)
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (!running.load()) break;
-        const auto& c = pipeline.counters();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const int64_t wm = c.watermark_ms.load();
-        std::fprintf(stderr, "netpulse: %llu records (%srecords/s), %llu late, %llu malformed, %llu windows, watermark %s%s\n",
-                     static_cast<unsigned long long>(c.records_read.load()),
-                     human_rate(c.records_read.load() / s).c_str(),
-                     static_cast<unsigned long long>(c.late.load()),
-                     static_cast<unsigned long long>(c.malformed.load()),
-                     static_cast<unsigned long long>(c.windows.load()),
-                     wm == INT64_MIN ? "none" : core::format_iso8601(wm).c_str(),
-                     control.paused() ? " (stopped)" : "");
-      }
-    });
-  }
+  ProgressTicker ticker(ProgressTicker::period(o.progress, o.quiet), [&](double s) {
+    const auto& c = pipeline.counters();
+    const int64_t wm = c.watermark_ms.load();
+    std::fprintf(stderr, "netpulse: %llu records (%srecords/s), %llu late, %llu malformed, %llu windows, watermark %s%s\n",
+                 static_cast<unsigned long long>(c.records_read.load()),
+                 human_rate(c.records_read.load() / s).c_str(),
+                 static_cast<unsigned long long>(c.late.load()),
+                 static_cast<unsigned long long>(c.malformed.load()),
+                 static_cast<unsigned long long>(c.windows.load()),
+                 wm == INT64_MIN ? "none" : core::format_iso8601(wm).c_str(),
+                 control.paused() ? " (stopped)" : "");
+  });
   const auto error = pipeline.run(*source);
-  running = false;
-  if (progress_thread.joinable()) progress_thread.join();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds = ticker.stop();
   fanout.flush();
   sink.flush();
   if (writer) writer->close();
@@ -316,12 +319,7 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--format", o->format, "Record format: line or csv (CSV has a header line)")
       ->check(CLI::IsMember({"line", "csv"}))
       ->capture_default_str();
-  sub->add_option("--T", o->params.T, "Window length in time units (changeable at run time)")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--slide", o->config.slide, "Slide in time units: windows end at multiples of it")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
+  add_query_options(sub, o->params, o->config);
   sub->add_option("--time-unit", o->time_unit, "The time unit: 100ms, 1s, 1m, ...")
       ->check(duration_validator())
       ->capture_default_str();
@@ -329,18 +327,6 @@ Command make_process_command(CLI::App& app) {
                   "Allowed lateness in time units: records older than the greatest event time "
                   "seen minus this are late (counted, not used)")
       ->check(CLI::Range(int64_t{0}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--max-window", o->config.max_window,
-                  "Largest T allowed at run time; panes are kept this many time units")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--H", o->params.H, "Share threshold in percent, 0 < H <= 100")
-      ->capture_default_str();
-  sub->add_option("--k", o->params.k, "How many keys the top-k queries list (>= 1)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
-      ->capture_default_str();
-  sub->add_option("--X", o->params.X, "Outliers: keys above mean + X standard deviations (X >= 0)")
-      ->check(CLI::Range(0.0, 1e9))
       ->capture_default_str();
   sub->add_option("--ip-key", o->ip_key,
                   "Which address the ip-* queries key on: src, dst, or host (both; once if equal)")

@@ -46,6 +46,7 @@ class Runner {
   bool fetch_partition_counts();
   int32_t panes_partition(int32_t source) const { return source % panes_partitions_; }
   void handle(const rd_kafka_message_t* m);
+  bool publish_taken(int32_t partition);
   bool publish_complete(int32_t partition, Assigned& a);
   bool publish_all_and_end();
   bool publish_mark(int32_t partition, Mark::Kind kind, int64_t bound = 0);
@@ -227,10 +228,8 @@ bool Runner::publish_mark(int32_t partition, Mark::Kind kind, int64_t bound) {
   return true;
 }
 
-bool Runner::publish_complete(int32_t partition, Assigned& a) {
-  panes_scratch_.clear();
-  const auto bound = a.state->take_complete(panes_scratch_);
-  if (!bound) return true;
+// Encodes and produces the panes in panes_scratch_ (taken from `partition`).
+bool Runner::publish_taken(int32_t partition) {
   messages_scratch_.clear();
   for (const auto& [index, sums] : panes_scratch_)
     encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
@@ -241,24 +240,21 @@ bool Runner::publish_complete(int32_t partition, Assigned& a) {
     }
   }
   c_.panes.fetch_add(messages_scratch_.size(), std::memory_order_relaxed);
-  return publish_mark(partition, Mark::Kind::kCompleteBelow, *bound);
+  return true;
+}
+
+bool Runner::publish_complete(int32_t partition, Assigned& a) {
+  panes_scratch_.clear();
+  const auto bound = a.state->take_complete(panes_scratch_);
+  if (!bound) return true;
+  return publish_taken(partition) && publish_mark(partition, Mark::Kind::kCompleteBelow, *bound);
 }
 
 bool Runner::publish_all_and_end() {
   for (auto& [partition, a] : assigned_) {
     panes_scratch_.clear();
     a.state->take_all(panes_scratch_);
-    messages_scratch_.clear();
-    for (const auto& [index, sums] : panes_scratch_)
-      encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
-    for (const auto& msg : messages_scratch_) {
-      if (!producer_->produce(o_.panes_topic, panes_partition(partition), msg.key, msg.value)) {
-        fail(producer_->error());
-        return false;
-      }
-    }
-    c_.panes.fetch_add(messages_scratch_.size(), std::memory_order_relaxed);
-    if (!publish_mark(partition, Mark::Kind::kEnd)) return false;
+    if (!publish_taken(partition) || !publish_mark(partition, Mark::Kind::kEnd)) return false;
   }
   return true;
 }
