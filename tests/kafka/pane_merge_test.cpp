@@ -250,6 +250,47 @@ TEST(PaneMerge, MergeWaitsForEveryPartition) {
   EXPECT_EQ(merge.counters().rejected.load(), 1u);
 }
 
+// merge --control: H, T, k, X changed while merge runs apply from the next window emitted, and
+// a larger T covers panes folded before the change (they are held up to --max-window).
+TEST(PaneMerge, ParameterChangesApplyFromTheNextWindow) {
+  engine::EngineConfig config;
+  engine::EngineControl control(engine::QueryParams{10, 2, 3, 1}, config.max_window);
+  core::ProtocolTable protocols;
+  CollectingSink sink;
+  query::SixQueries queries(protocols, sink);
+  PaneMerge merge(config, control, protocols, queries);
+  SourceInfo src{"flows", 1, 1000, engine::IpKey::kSrc};
+  core::ProtocolTable sender;
+  std::string why;
+  const auto feed = [&](int64_t from, int64_t to) {
+    std::vector<EncodedMessage> msgs;
+    for (int64_t pane = from; pane < to; ++pane) {
+      engine::KeySums sums;
+      sums.protocols.add(sender.intern("TCP"), 100, 1);
+      sums.ip4.add(static_cast<uint32_t>(pane), 100, 1);  // a new address each pane
+      encode_pane(src, 0, pane, sums, sender, msgs);
+    }
+    Mark m;
+    m.complete_below = to;
+    msgs.push_back(encode_mark(src, m));
+    for (auto& e : msgs) ASSERT_FALSE(merge.accept(std::move(*decode(e.value, &why))));
+    merge.advance();
+  };
+  feed(100, 110);
+  ASSERT_FALSE(sink.results.empty());
+  EXPECT_EQ(sink.results.back().params.T, 2);
+  EXPECT_EQ(sink.results.back().records, 2u);
+  const size_t before = sink.results.size();
+  ASSERT_FALSE(control.set_params(engine::QueryParams{20, 8, 5, 0.5}));
+  feed(110, 112);
+  ASSERT_GT(sink.results.size(), before);
+  for (size_t i = before; i < sink.results.size(); ++i) {
+    EXPECT_EQ(sink.results[i].params.T, 8);
+    EXPECT_EQ(sink.results[i].params.k, 5);
+    EXPECT_EQ(sink.results[i].records, 8u) << "the new T covers panes folded before the change";
+  }
+}
+
 TEST(PaneCodec, RoundTripsAndRejectsGarbage) {
   core::ProtocolTable protocols;
   engine::KeySums sums;
