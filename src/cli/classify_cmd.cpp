@@ -15,11 +15,10 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/rows_input.hpp"
 #include "detect/compiled_model.hpp"
 #include "detect/row_classifier.hpp"
 #include "ingest/block_source.hpp"
-#include "ingest/uri.hpp"
-#include "kafka/kafka_source.hpp"
 
 namespace netpulse::cli {
 
@@ -36,25 +35,6 @@ struct ClassifyOptions {
   bool exit_at_end = false;
   bool quiet = false;
 };
-
-// A kafka:// input: a consumer in the URI's group. Arguments it cannot take are usage errors.
-std::unique_ptr<ingest::BlockSource> open_kafka_source(const ClassifyOptions& o,
-                                                       const ingest::Uri& uri) {
-  std::string why;
-  const auto kuri = kafka::parse_kafka_uri(uri.path, &why);
-  if (!kuri) usage_error("--input '" + o.input + "': " + why);
-  kafka::Properties overrides;
-  for (const std::string& p : o.kafka_properties) {
-    auto kv = kafka::parse_property(p, &why);
-    if (!kv) usage_error("--kafka-property: " + why);
-    overrides.push_back(std::move(*kv));
-  }
-  kafka::KafkaSource::Options options;
-  options.exit_at_end = o.exit_at_end;
-  auto source = kafka::KafkaSource::open(*kuri, overrides, options, &why);
-  if (!source) usage_error("--input '" + o.input + "': " + why);
-  return source;
-}
 
 // Writes all of [data, data + size) to fd; false on an error (EPIPE: the reader went away).
 bool write_all(int fd, const char* data, size_t size) {
@@ -187,30 +167,16 @@ int run_classify(const ClassifyOptions& o) {
     const auto m = detect::load_model(path, &why);
     if (!m) io_error(why);
     models.emplace_back(*m);
-    std::string name(detect::detector_name(m->detector));
-    int dup = 1;
-    for (const auto& n : names) dup += n == name || n.rfind(name + "#", 0) == 0;
-    names.push_back(dup > 1 ? name + "#" + std::to_string(dup) : name);
+    names.push_back(detect::alert_name(detect::detector_name(m->detector), names));
   }
-  std::string why;
-  const auto in_uri = ingest::parse_uri(o.input, &why);
-  if (!in_uri) usage_error("--input '" + o.input + "': " + why);
-  const bool kafka_input = in_uri->kind == ingest::Uri::Kind::kKafka;
-  if (!kafka_input && !o.kafka_properties.empty())
-    usage_error("--kafka-property: only with a kafka:// --input");
-  if (!kafka_input && o.exit_at_end) usage_error("--exit-at-end: only with a kafka:// --input");
+  const RowsInput input = parse_rows_input("--input", o.input, o.kafka_properties, o.exit_at_end);
 
   std::unique_ptr<ingest::BlockSource> source;
   on_termination([&source] {
     if (source) source->close();
   });
   const int out_fd = open_output(o.output);
-  if (kafka_input) {
-    source = open_kafka_source(o, *in_uri);
-  } else {
-    source = ingest::open_source(*in_uri, ingest::SourceOptions{}, &why);
-    if (!source) io_error(why);
-  }
+  source = open_rows_input(input);
 
   const detect::RowClassifier rc(models, static_cast<size_t>(o.path_features));
   detect::ClassifyStats total;

@@ -1,20 +1,30 @@
 // netpulse run: the whole system in one process on 127.0.0.1: the generator (wall-clock event
-// time) feeding the engine in memory, the six queries, the SQLite store, and the HTTP API,
-// WebSocket and dashboard. Ctrl-C stops the generator, flushes the pending windows into the
-// store and exits.
+// time) feeding the engine in memory, the six queries, the flow detector, the NSL-KDD models of
+// models/ over an optional stream of connection rows (--rows), the SQLite store, and the HTTP
+// API, WebSocket and dashboard. Ctrl-C stops the generator and the row stream, flushes the
+// pending windows and alerts into the store and exits.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/query_options.hpp"
+#include "cli/rows_input.hpp"
 #include "core/protocol_table.hpp"
+#include "detect/compiled_model.hpp"
+#include "detect/model.hpp"
+#include "detect/row_classifier.hpp"
 #include "engine/params.hpp"
 #include "engine/pipeline.hpp"
 #include "generate/generator.hpp"
@@ -25,6 +35,7 @@
 #include "server/generator_feed.hpp"
 #include "server/metrics.hpp"
 #include "server/result_fanout.hpp"
+#include "server/row_alerts.hpp"
 #include "server/status_board.hpp"
 #include "server/store_status.hpp"
 #include "server/web_app.hpp"
@@ -43,6 +54,8 @@ struct RunOptions {
   std::string web_root;
   std::string output;  // optional JSON lines
   std::string models = "models";
+  std::string rows;  // optional stream of NSL-KDD connection rows for the models
+  int rows_delay_ms = 0;
   engine::QueryParams params;
   engine::EngineConfig config;
   uint64_t rate = generate::kDefaultRate;
@@ -56,6 +69,50 @@ struct RunOptions {
   int web_threads = 2;
   bool quiet = false;
 };
+
+// The NSL-KDD models of a directory: every *.json, in name order, loaded and compiled as
+// `netpulse classify` loads them; a second model of the same detector is called "dos#2" (as in
+// classify's summary). A missing or empty directory gives none; a file that is not a model
+// ends the command (exit 1) naming it. *listing: "attack (detector attack, forest, format v1),
+// dos (detector dos, tree, format v1)".
+std::vector<server::RowAlerts::Model> load_models(const std::string& dir, std::string* listing) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return {};
+  if (!fs::is_directory(dir, ec)) usage_error("--models '" + dir + "': not a directory");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".json" && !entry.is_directory()) files.push_back(entry.path());
+  if (ec) io_error("--models '" + dir + "': " + ec.message());
+  std::sort(files.begin(), files.end());
+  if (files.size() > detect::kMaxModels)
+    usage_error("--models '" + dir + "': " + std::to_string(files.size()) + " models, at most " +
+                std::to_string(detect::kMaxModels));
+  std::vector<server::RowAlerts::Model> models;
+  for (const fs::path& file : files) {
+    std::string why;
+    const auto m = detect::load_model(file.string(), &why);
+    if (!m) io_error(why);
+    std::vector<std::string> earlier;
+    for (const auto& other : models) earlier.push_back(other.detector);
+    models.push_back({file.stem().string(),
+                      detect::alert_name(detect::detector_name(m->detector), earlier),
+                      detect::CompiledModel(*m)});
+    *listing += (models.size() > 1 ? ", " : "") + models.back().name + " (detector " +
+                models.back().detector + ", " + std::string(detect::algo_name(m->algo)) +
+                ", format v" + std::to_string(detect::kModelFormatVersion) + ")";
+  }
+  return models;
+}
+
+// "300 rows, 2 malformed; alerts: attack 150, bruteforce 0, dos 120".
+std::string row_counts(const server::RowAlerts& r) {
+  std::string s =
+      std::to_string(r.rows()) + " rows, " + std::to_string(r.malformed()) + " malformed; alerts:";
+  for (size_t i = 0; i < r.model_count(); ++i)
+    s += (i ? ", " : " ") + r.detector(i) + " " + std::to_string(r.alerts(i));
+  return s;
+}
 
 int run_all(const RunOptions& o) {
   engine::EngineConfig config = o.config;
@@ -78,6 +135,15 @@ int run_all(const RunOptions& o) {
   }
   if (auto why = generate::validate(gconfig)) usage_error(*why);
 
+  // The NSL-KDD models, and the rows they classify (--rows): checked before anything is opened.
+  std::optional<RowsInput> rows_input;
+  if (!o.rows.empty()) rows_input = parse_rows_input("--rows", o.rows);
+  if (o.rows_delay_ms > 0 && !rows_input) usage_error("--rows-delay-ms: only with --rows");
+  std::string model_listing;
+  std::vector<server::RowAlerts::Model> models = load_models(o.models, &model_listing);
+  if (rows_input && models.empty())
+    usage_error("--rows: no models to run (" + o.models + " holds no *.json model; see --models)");
+
   std::string why;
   std::string token = o.token;
   if (token.empty())
@@ -88,13 +154,17 @@ int run_all(const RunOptions& o) {
   engine::EngineControl control(o.params, config.max_window);
   server::GeneratorFeed feed;
   generate::Generator generator(gconfig);
+  std::atomic<server::RowAlerts*> row_alerts_running{nullptr};
   on_termination(
       [&] {
         generator.request_stop();
         control.request_shutdown();
         feed.close();
+        if (server::RowAlerts* r = row_alerts_running.load()) r->request_stop();
       },
       "flushing pending windows");
+  std::unique_ptr<ingest::BlockSource> rows_source;
+  if (rows_input) rows_source = open_rows_input(*rows_input);
 
   auto writer_store = store::open_store(o.store, &why);
   if (!writer_store) io_error(why);
@@ -139,8 +209,6 @@ int run_all(const RunOptions& o) {
 
   // Detectors: the flow detector (DoS, port scan, brute force over the live records) reads
   // every block the engine reads, on its own thread; its alerts go where results go.
-  // models/ holds NSL-KDD models: they classify connection rows (`netpulse classify`), which
-  // flow records do not carry, so they are not loaded here.
   std::unique_ptr<server::AlertTap> tap;
   if (!o.no_detect) {
     tap = std::make_unique<server::AlertTap>(
@@ -148,14 +216,22 @@ int run_all(const RunOptions& o) {
     tap->register_metrics(metrics);
     feed.set_observer([t = tap.get()](const ingest::Block& b) { t->offer(b); });
   }
-  {
-    std::error_code ec;
-    if (!o.quiet && std::filesystem::is_directory(o.models, ec) &&
-        !std::filesystem::is_empty(o.models, ec))
+  // The NSL-KDD models classify connection rows, which flow records do not carry: they run on
+  // the --rows stream (started below, once the server is up), on their own thread.
+  if (!o.quiet) {
+    std::string dir = o.models;  // shown as "models/"
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (models.empty()) {
       std::fprintf(stderr,
-                   "netpulse: %s/ holds NSL-KDD models (for netpulse classify); live alerts come "
-                   "from the flow detector\n",
-                   o.models.c_str());
+                   "netpulse: no NSL-KDD models in %s/ (no row detection); live alerts come from "
+                   "the flow detector\n",
+                   dir.c_str());
+    } else {
+      const std::string use = rows_input ? "classifying the rows of " + rows_input->uri.text
+                                         : std::string("idle: --rows URI feeds them NSL-KDD rows");
+      std::fprintf(stderr, "netpulse: models in %s/: %s; %s\n", dir.c_str(), model_listing.c_str(),
+                   use.c_str());
+    }
   }
 
   server::WebOptions web;
@@ -179,6 +255,25 @@ int run_all(const RunOptions& o) {
   std::fflush(stdout);
 
   const auto t0 = std::chrono::steady_clock::now();
+  // The models over the --rows stream: every alert goes where the flow detector's go.
+  std::unique_ptr<server::RowAlerts> row_alerts;
+  if (rows_source) {
+    server::RowAlerts::Options ro;
+    ro.delay = std::chrono::milliseconds(o.rows_delay_ms);
+    ro.report = [](const std::string& line) {
+      std::fprintf(stderr, "netpulse: %s\n", line.c_str());
+    };
+    if (!o.quiet)
+      ro.on_end = [](const server::RowAlerts& r) {
+        std::fprintf(stderr, "netpulse: --rows %s ended: %s\n", r.describe().c_str(),
+                     row_counts(r).c_str());
+      };
+    row_alerts = std::make_unique<server::RowAlerts>(
+        std::move(rows_source), std::move(models),
+        [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); }, std::move(ro));
+    row_alerts->register_metrics(metrics);
+    row_alerts_running = row_alerts.get();
+  }
   generate::RunSummary gen_summary;
   std::thread gen_thread([&] {
     gen_summary = generator.run(feed);
@@ -190,6 +285,10 @@ int run_all(const RunOptions& o) {
   feed.close();
   gen_thread.join();
   if (tap) tap->stop();  // the last alerts, before the store is flushed
+  if (row_alerts) {
+    row_alerts->stop();  // the rows already read are classified, their alerts sent
+    row_alerts_running = nullptr;
+  }
   fanout.flush();
   writer.flush();
   app->stop();
@@ -211,6 +310,9 @@ int run_all(const RunOptions& o) {
         static_cast<unsigned long long>(c.malformed.load()),
         static_cast<unsigned long long>(c.windows.load()),
         static_cast<unsigned long long>(writer.stats().results_written), seconds);
+  if (!o.quiet && row_alerts)
+    std::fprintf(stderr, "netpulse: --rows %s: %s\n", row_alerts->describe().c_str(),
+                 row_counts(*row_alerts).c_str());
   if (json_lines && !json_lines->ok())
     io_error("--output '" + o.output + "': " + json_lines->error());
   if (error) io_error(*error);
@@ -255,20 +357,7 @@ Command make_run_command(CLI::App& app) {
                   "Mix attack traffic into the stream, NAME@START+LENGTH, e.g. dos@30s+20s "
                   "(dos, portscan, bruteforce, elephant; repeatable)");
   sub->add_flag("--no-detect", o->no_detect, "Do not run the flow detector (no alerts)");
-  sub->add_option("--T", o->params.T, "Window length in seconds (changeable at run time)")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
-  sub->add_option("--H", o->params.H, "Share threshold in percent, 0 < H <= 100")
-      ->capture_default_str();
-  sub->add_option("--k", o->params.k, "How many keys the top-k queries list (>= 1)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
-      ->capture_default_str();
-  sub->add_option("--X", o->params.X, "Outliers: keys above mean + X standard deviations (X >= 0)")
-      ->check(CLI::Range(0.0, 1e9))
-      ->capture_default_str();
-  sub->add_option("--max-window", o->config.max_window, "Largest T allowed at run time, in seconds")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}))
-      ->capture_default_str();
+  add_query_options(sub, o->params, o->config, /*slide=*/false, "seconds");
   sub->add_option("--threads", o->config.threads, "Engine worker threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -277,7 +366,18 @@ Command make_run_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--output,-o", o->output,
                   "Also write results as JSON lines: - (stdout), file:PATH or PATH");
-  sub->add_option("--models", o->models, "Directory of detector models")->capture_default_str();
+  sub->add_option("--models", o->models,
+                  "Directory of NSL-KDD detector models (*.json, as netpulse train writes them); "
+                  "all are loaded and run on the --rows stream")
+      ->capture_default_str();
+  sub->add_option("--rows", o->rows,
+                  "NSL-KDD connection rows for the models: file:PATH or PATH, - (stdin), "
+                  "tcp://HOST:PORT, tcp-listen://HOST:PORT, kafka://BROKERS/TOPIC?group=G; "
+                  "their alerts go to the store, the WebSocket and the dashboard");
+  sub->add_option("--rows-delay-ms", o->rows_delay_ms,
+                  "With --rows: pause this long after each row (replay at a fixed pace)")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
   sub->add_flag("--quiet,-q", o->quiet, "No notices or summary on stderr");
   return Command{sub, [o] { return run_all(*o); }};
 }

@@ -300,4 +300,11 @@ std::optional<Model> load_model(const std::string& path, std::string* why) {
   return m;
 }
 
+std::string alert_name(std::string_view detector, const std::vector<std::string>& earlier) {
+  const std::string name(detector);
+  int dup = 1;
+  for (const auto& n : earlier) dup += n == name || n.rfind(name + "#", 0) == 0;
+  return dup > 1 ? name + "#" + std::to_string(dup) : name;
+}
+
 }  // namespace netpulse::detect

@@ -45,4 +45,8 @@ std::optional<Model> model_from_json(const nlohmann::json& j, std::string* why);
 bool save_model(const Model& m, const std::string& path, std::string* why);
 std::optional<Model> load_model(const std::string& path, std::string* why);
 
+// The name a model's alerts carry, given the names of the models loaded before it: the
+// detector's name, or "dos#2", "dos#3" for the second and third model of one detector.
+std::string alert_name(std::string_view detector, const std::vector<std::string>& earlier);
+
 }  // namespace netpulse::detect

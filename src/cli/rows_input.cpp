@@ -1,0 +1,50 @@
+#include "cli/rows_input.hpp"
+
+#include "cli/common.hpp"
+#include "kafka/kafka_source.hpp"
+
+namespace netpulse::cli {
+
+namespace {
+
+// A kafka:// input: a consumer in the URI's group.
+std::unique_ptr<ingest::BlockSource> open_kafka_source(const RowsInput& in) {
+  std::string why;
+  const auto kuri = kafka::parse_kafka_uri(in.uri.path, &why);
+  if (!kuri) usage_error(in.option + " '" + in.uri.text + "': " + why);
+  kafka::Properties overrides;
+  for (const std::string& p : in.kafka_properties) {
+    auto kv = kafka::parse_property(p, &why);
+    if (!kv) usage_error("--kafka-property: " + why);
+    overrides.push_back(std::move(*kv));
+  }
+  kafka::KafkaSource::Options options;
+  options.exit_at_end = in.exit_at_end;
+  auto source = kafka::KafkaSource::open(*kuri, overrides, options, &why);
+  if (!source) usage_error(in.option + " '" + in.uri.text + "': " + why);
+  return source;
+}
+
+}  // namespace
+
+RowsInput parse_rows_input(const std::string& option, const std::string& text,
+                           std::vector<std::string> kafka_properties, bool exit_at_end) {
+  std::string why;
+  auto uri = ingest::parse_uri(text, &why);
+  if (!uri) usage_error(option + " '" + text + "': " + why);
+  const bool kafka = uri->kind == ingest::Uri::Kind::kKafka;
+  if (!kafka && !kafka_properties.empty())
+    usage_error("--kafka-property: only with a kafka:// " + option);
+  if (!kafka && exit_at_end) usage_error("--exit-at-end: only with a kafka:// " + option);
+  return RowsInput{option, std::move(*uri), std::move(kafka_properties), exit_at_end};
+}
+
+std::unique_ptr<ingest::BlockSource> open_rows_input(const RowsInput& in) {
+  if (in.uri.kind == ingest::Uri::Kind::kKafka) return open_kafka_source(in);
+  std::string why;
+  auto source = ingest::open_source(in.uri, ingest::SourceOptions{}, &why);
+  if (!source) io_error(why);
+  return source;
+}
+
+}  // namespace netpulse::cli
