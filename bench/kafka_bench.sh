@@ -39,7 +39,8 @@ for n in "${COUNTS[@]}"; do
   for i in $INSTANCES; do
     "$NETPULSE" kafka-mock --brokers 3 --topic "flows:$PARTITIONS" --topic "panes:$PARTITIONS" > "$OUT/mock.out" 2>/dev/null &
     mock=$!
-    trap 'kill $mock 2>/dev/null || true' EXIT
+    # On any failure, stop every child (instances, merge, mock), not just the cluster.
+    trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
     for _ in $(seq 100); do [ -s "$OUT/mock.out" ] && break; sleep 0.1; done
     boot=$(head -1 "$OUT/mock.out")
     pids=()
