@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/control_port.hpp"
 #include "cli/query_options.hpp"
 #include "engine/params.hpp"
 #include "ingest/uri.hpp"
@@ -52,12 +53,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
   }
   mo.exit_at_end = o.exit_at_end;
 
-  std::optional<ingest::Uri> control_uri;
-  if (!o.control.empty()) {
-    control_uri = ingest::parse_uri(o.control, &why);
-    if (!control_uri || control_uri->kind != ingest::Uri::Kind::kTcp)
-      usage_error("--control '" + o.control + "': expected tcp://HOST:PORT");
-  }
+  const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
   engine::EngineControl control(o.params, o.config.max_window);
   std::atomic<bool> stop{false};
   on_termination([&] { stop = true; }, "flushing pending windows");
@@ -69,14 +65,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
     if (!s) io_error(why);
     writer = std::make_unique<store::StoreWriter>(std::move(s));
   }
-  std::unique_ptr<server::ControlServer> control_server;
-  if (control_uri) {
-    control_server = server::ControlServer::start(
-        control_uri->host, control_uri->port,
-        [&control](std::string_view line) { return engine::handle_processor_command(line, control); },
-        &why);
-    if (!control_server) io_error(why);
-  }
+  auto control_server = open_control_port(control_uri, control, o.quiet);
 
   core::ProtocolTable protocols;
   query::JsonLinesSink sink(out_fd);

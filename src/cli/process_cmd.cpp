@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/control_port.hpp"
 #include "cli/query_options.hpp"
 #include "core/time.hpp"
 #include "engine/params.hpp"
@@ -167,12 +168,7 @@ int run_process(const ProcessOptions& o) {
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
 
-  std::optional<ingest::Uri> control_uri;
-  if (!o.control.empty()) {
-    control_uri = ingest::parse_uri(o.control, &why);
-    if (!control_uri || control_uri->kind != ingest::Uri::Kind::kTcp)
-      usage_error("--control '" + o.control + "': expected tcp://HOST:PORT");
-  }
+  const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
 
   // Signals first: every thread started after this (readers, control port) inherits the mask,
   // so Ctrl-C reaches the handler that flushes pending windows.
@@ -185,17 +181,7 @@ int run_process(const ProcessOptions& o) {
   auto source = ingest::open_source(*in_uri, source_options, &why);
   if (!source) io_error(why);
 
-  std::unique_ptr<server::ControlServer> control_server;
-  if (control_uri) {
-    control_server = server::ControlServer::start(
-        control_uri->host, control_uri->port,
-        [&control](std::string_view line) { return engine::handle_processor_command(line, control); },
-        &why);
-    if (!control_server) io_error(why);
-    if (!o.quiet)
-      std::fprintf(stderr, "netpulse: control port on %s:%u (start, stop, change H T k X)\n",
-                   control_uri->host.c_str(), control_server->port());
-  }
+  auto control_server = open_control_port(control_uri, control, o.quiet);
 
   // --store and --web: results also go to the store and the WebSocket (server/result_fanout).
   std::unique_ptr<store::StoreWriter> writer;
