@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/control_port.hpp"
+#include "cli/result_output.hpp"
 #include "cli/query_options.hpp"
 #include "engine/params.hpp"
 #include "ingest/uri.hpp"
@@ -58,7 +59,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
   std::atomic<bool> stop{false};
   on_termination([&] { stop = true; }, "flushing pending windows");
 
-  const int out_fd = open_output(o.output);
+  ResultOutput output(o.output, o.properties);
   std::unique_ptr<store::StoreWriter> writer;
   if (!o.store.empty()) {
     auto s = store::open_store(o.store, &why);
@@ -68,16 +69,15 @@ int run_merge_cmd(const MergeCliOptions& o) {
   auto control_server = open_control_port(control_uri, control, o.quiet);
 
   core::ProtocolTable protocols;
-  query::JsonLinesSink sink(out_fd);
   server::FanoutSink::Outputs outputs;
-  outputs.json_lines = &sink;
+  outputs.json_lines = &output.sink();
   if (writer) {
     outputs.store_results = [&writer](std::vector<store::StoredResult>&& rows) {
       for (auto& r : rows) writer->push(std::move(r));
     };
   }
   server::FanoutSink fanout(std::move(outputs));
-  query::SixQueries queries(protocols, writer ? static_cast<query::ResultSink&>(fanout) : sink);
+  query::SixQueries queries(protocols, writer ? static_cast<query::ResultSink&>(fanout) : output.sink());
   kafka::PaneMerge merge(o.config, control, protocols, queries);
 
   size_t rejected_shown = 0;
@@ -87,10 +87,9 @@ int run_merge_cmd(const MergeCliOptions& o) {
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fanout.flush();
-  sink.flush();
+  const auto output_error = output.close();
   if (writer) writer->close();
   if (control_server) control_server->stop();
-  if (out_fd != 1) ::close(out_fd);
   const auto& c = merge.counters();
   if (!o.quiet) {
     std::fprintf(stderr,
@@ -105,7 +104,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
                  static_cast<unsigned long long>(c.ignored.load()),
                  static_cast<unsigned long long>(c.rejected.load()), seconds);
   }
-  if (!sink.ok()) io_error("--output '" + o.output + "': " + sink.error());
+  if (output_error) io_error(*output_error);
   if (error) io_error(*error);
   return 0;
 }
@@ -123,7 +122,9 @@ Command make_merge_command(CLI::App& app) {
                   "their input topic unless told --panes-topic)")
       ->required();
   add_query_options(sub, o->params, o->config);
-  sub->add_option("--output,-o", o->output, "Where results go: - (stdout), file:PATH or PATH")
+  sub->add_option("--output,-o", o->output,
+                  "Where results go: - (stdout), file:PATH or PATH (JSON lines), or "
+                  "kafka://BROKERS/TOPIC (one message per result, keyed by query name)")
       ->capture_default_str();
   sub->add_option("--store", o->store,
                   "Also store every result: sqlite:PATH (or a path) or postgresql://... (a "

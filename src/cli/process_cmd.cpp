@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/control_port.hpp"
+#include "cli/result_output.hpp"
 #include "cli/query_options.hpp"
 #include "core/time.hpp"
 #include "engine/params.hpp"
@@ -175,7 +176,7 @@ int run_process(const ProcessOptions& o) {
   engine::EngineControl control(o.params, config.max_window);
   on_termination([&control] { control.request_shutdown(); }, "flushing pending windows");
 
-  const int out_fd = open_output(o.output);
+  ResultOutput output(o.output, o.kafka_properties);
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
   auto source = ingest::open_source(*in_uri, source_options, &why);
@@ -199,9 +200,8 @@ int run_process(const ProcessOptions& o) {
   server::WsHub hub;
 
   core::ProtocolTable protocols;
-  query::JsonLinesSink sink(out_fd);
   server::FanoutSink::Outputs outputs;
-  outputs.json_lines = &sink;
+  outputs.json_lines = &output.sink();
   if (writer) {
     outputs.store_results = [&writer](std::vector<store::StoredResult>&& rows) {
       for (auto& r : rows) writer->push(std::move(r));
@@ -211,7 +211,7 @@ int run_process(const ProcessOptions& o) {
   if (!o.web.empty()) outputs.hub = &hub;
   server::FanoutSink fanout(std::move(outputs));
   const bool fan_out = writer || !o.web.empty();
-  query::SixQueries queries(protocols, fan_out ? static_cast<query::ResultSink&>(fanout) : sink);
+  query::SixQueries queries(protocols, fan_out ? static_cast<query::ResultSink&>(fanout) : output.sink());
   engine::Pipeline pipeline(config, control, protocols, format, queries);
 
   std::unique_ptr<server::WebApp> web;
@@ -260,11 +260,10 @@ int run_process(const ProcessOptions& o) {
   const auto error = pipeline.run(*source);
   const double seconds = ticker.stop();
   fanout.flush();
-  sink.flush();
+  const auto output_error = output.close();
   if (writer) writer->close();
   if (web) web->stop();
   if (control_server) control_server->stop();
-  if (out_fd != 1) ::close(out_fd);
 
   const auto& c = pipeline.counters();
   if (!o.quiet) {
@@ -283,7 +282,7 @@ int run_process(const ProcessOptions& o) {
     if (c.malformed.load() > 10)
       std::fprintf(stderr, "netpulse: (only the first 10 malformed lines were shown)\n");
   }
-  if (!sink.ok()) io_error("--output '" + o.output + "': " + sink.error());
+  if (output_error) io_error(*output_error);
   if (error) io_error(*error);
   return 0;
 }
@@ -322,7 +321,9 @@ Command make_process_command(CLI::App& app) {
                   "Worker threads (parsing and aggregation); output is identical for any count")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  sub->add_option("--output,-o", o->output, "Where results go: - (stdout), file:PATH or PATH")
+  sub->add_option("--output,-o", o->output,
+                  "Where results go: - (stdout), file:PATH or PATH (JSON lines), or "
+                  "kafka://BROKERS/TOPIC (one message per result, keyed by query name)")
       ->capture_default_str();
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
@@ -341,7 +342,8 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--panes-topic", o->panes_topic,
                   "Kafka input: where complete panes go (default: the input topic + .panes)");
   sub->add_option("--kafka-property", o->kafka_properties,
-                  "Kafka input: a librdkafka property K=V (repeatable), e.g. session.timeout.ms=6000");
+                  "Kafka input or output: a librdkafka property K=V (repeatable), e.g. "
+                  "session.timeout.ms=6000");
   sub->add_option("--idle-timeout", o->idle_timeout,
                   "Kafka input: a partition at its end this long is marked idle, so merge does not "
                   "wait for it (0: never)")

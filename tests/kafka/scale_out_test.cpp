@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "kafka_test_support.hpp"
@@ -171,6 +172,37 @@ TEST(ScaleOut, BrokerErrorsAreRetriedWithNothingLostOrDoubled) {
   EXPECT_EQ(b.exit_code(), 0) << b.err();
   EXPECT_EQ(merge.exit_code(), 0) << merge.err();
   EXPECT_EQ(merge.out(), want) << "merge: " << merge.err() << "\nA: " << a.err() << "\nB: " << b.err();
+}
+
+// --output kafka://: every result object is one message, keyed by its query, in window order
+// per query; the same objects as the JSON lines.
+TEST(ScaleOut, ResultsGoToAKafkaTopic) {
+  TempDir dir;
+  auto mock = start_mock({{"results", 3}});
+  const std::string boot = mock->bootstraps();
+  const std::string flows = make_flows(dir, 20000);
+  const std::string want = expected_results(dir, flows);
+  std::vector<std::string> args{"process", "--input", flows, "--output", kafka_uri(boot, "results"), "--quiet"};
+  args.insert(args.end(), kQuery.begin(), kQuery.end());
+  const auto r = run_netpulse(args, dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  const std::string path = dir / "results.kcat";
+  run_kcat_consume(boot, "results", path, dir, "%k\t%s\n");
+  std::map<std::string, std::vector<std::string>> got, expected;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    const size_t tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    got[line.substr(0, tab)].push_back(line.substr(tab + 1));
+  }
+  std::istringstream lines(want);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t q = line.find("\"query\":\"") + 9;
+    expected[line.substr(q, line.find('"', q) - q)].push_back(line);
+  }
+  ASSERT_EQ(expected.size(), 6u);
+  EXPECT_EQ(got, expected);
 }
 
 TEST(ScaleOut, BadKafkaArgumentsAreUsageErrors) {

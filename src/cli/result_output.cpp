@@ -1,0 +1,48 @@
+#include "cli/result_output.hpp"
+
+#include <unistd.h>
+
+#include "cli/common.hpp"
+#include "ingest/uri.hpp"
+
+namespace netpulse::cli {
+
+ResultOutput::ResultOutput(const std::string& uri, const std::vector<std::string>& kafka_properties)
+    : uri_(uri) {
+  std::string why;
+  const auto parsed = ingest::parse_uri(uri, &why);
+  if (parsed && parsed->kind == ingest::Uri::Kind::kKafka) {
+    const auto k = kafka::parse_kafka_uri(parsed->path, &why);
+    if (!k) usage_error("--output '" + uri + "': " + why);
+    kafka::Properties props;
+    for (const auto& p : kafka_properties) {
+      auto kv = kafka::parse_property(p, &why);
+      if (!kv) usage_error("--kafka-property: " + why);
+      props.push_back(*kv);
+    }
+    kafka_ = kafka::KafkaResultSink::open(*k, props, &why);
+    if (!kafka_) usage_error("--output '" + uri + "': " + why);
+    return;
+  }
+  fd_ = open_output(uri);  // the errors for everything else
+  json_ = std::make_unique<query::JsonLinesSink>(fd_);
+}
+
+ResultOutput::~ResultOutput() { close(); }
+
+std::optional<std::string> ResultOutput::close() {
+  if (closed_) return std::nullopt;
+  closed_ = true;
+  std::optional<std::string> error;
+  if (kafka_) {
+    error = kafka_->finish();
+  } else {
+    json_->flush();
+    if (!json_->ok()) error = json_->error();
+    if (fd_ > 1) ::close(fd_);
+  }
+  if (error) return "--output '" + uri_ + "': " + *error;
+  return std::nullopt;
+}
+
+}  // namespace netpulse::cli
