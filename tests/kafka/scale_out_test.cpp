@@ -16,9 +16,10 @@ namespace {
 const std::vector<std::string> kQuery = {"--T", "10", "--H", "5", "--k", "3", "--X", "1.5"};
 
 // A generated flow file of `count` records, with a few malformed lines in it.
-std::string make_flows(const TempDir& dir, int count, const std::string& name = "flows.txt") {
+std::string make_flows(const TempDir& dir, int count, const std::string& name = "flows.txt",
+                       int rate = 20000) {
   const std::string path = dir / name;
-  const auto g = run_netpulse({"generate", "--count", std::to_string(count), "--rate", "20000",
+  const auto g = run_netpulse({"generate", "--count", std::to_string(count), "--rate", std::to_string(rate),
                                "--seed", "11", "--start-time", "2020-05-09 20:41:00",
                                "--output", "file:" + path},
                               dir);
@@ -172,6 +173,52 @@ TEST(ScaleOut, BrokerErrorsAreRetriedWithNothingLostOrDoubled) {
   EXPECT_EQ(b.exit_code(), 0) << b.err();
   EXPECT_EQ(merge.exit_code(), 0) << merge.err();
   EXPECT_EQ(merge.out(), want) << "merge: " << merge.err() << "\nA: " << a.err() << "\nB: " << b.err();
+}
+
+// Records in 2 of 8 partitions: the 6 empty ones hold the watermark (the minimum) back until
+// --idle-timeout marks them idle; with --idle-timeout 0, merge emits nothing.
+TEST(ScaleOut, IdlePartitionsDoNotStallResults) {
+  TempDir dir;
+  auto mock = start_mock({{"flows", 8}, {"flows.panes", 1}});
+  const std::string boot = mock->bootstraps();
+  // 20 s of event time: partition 0 holds the first 10 s, partition 5 the next 10 s, so
+  // partition 5's panes become complete while the records come in, and partition 0's too.
+  const std::string flows = make_flows(dir, 20000, "flows.txt", 1000);
+  const auto parts = split_file(dir, flows, 2);
+  run_kcat({"-P", "-b", boot, "-t", "flows", "-p", "0", "-l", parts[0]}, dir);
+  run_kcat({"-P", "-b", boot, "-t", "flows", "-p", "5", "-l", parts[1]}, dir);
+  for (const char* idle : {"0", "1s"}) {
+    SCOPED_TRACE(std::string("--idle-timeout ") + idle);
+    const std::string group = std::string("idle") + (idle[0] == '0' ? "0" : "1");
+    const std::string panes = "panes-" + group;
+    mock->create_topic(panes, 1, nullptr);
+    std::vector<std::string> args = instance_args(boot, group, false);
+    args.insert(args.end(), {"--idle-timeout", idle, "--panes-topic", panes});
+    Child instance(args, dir);
+    std::vector<std::string> m{"merge", "--input", kafka_uri(boot, panes)};
+    m.insert(m.end(), kQuery.begin(), kQuery.end());
+    Child merge(m, dir);
+    const bool emitted =
+        testref::wait_until([&] { return !merge.out().empty(); }, std::chrono::seconds(idle[0] == '0' ? 8 : 30));
+    if (idle[0] == '0') {
+      EXPECT_FALSE(emitted) << "six partitions never said anything: merge must wait";
+    } else {
+      EXPECT_TRUE(emitted) << merge.err() << instance.err();
+      // Every window up to the data's end comes out: the records' last pane is complete.
+      ASSERT_TRUE(testref::wait_until(
+          [&] {
+            const std::string out = merge.out();
+            return std::count(out.begin(), out.end(), '\n') >= 6 * 3;
+          },
+          std::chrono::seconds(20)));
+    }
+    instance.signal(SIGTERM);
+    merge.signal(SIGTERM);
+    ASSERT_TRUE(instance.wait());
+    ASSERT_TRUE(merge.wait());
+    EXPECT_EQ(instance.exit_code(), 0) << instance.err();
+    EXPECT_EQ(merge.exit_code(), 0) << merge.err();
+  }
 }
 
 // --output kafka://: every result object is one message, keyed by its query, in window order
