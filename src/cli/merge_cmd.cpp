@@ -56,6 +56,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
 
   const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
   engine::EngineControl control(o.params, o.config.max_window);
+  mo.control = &control;
   std::atomic<bool> stop{false};
   on_termination([&] { stop = true; }, "flushing pending windows");
 
@@ -130,7 +131,7 @@ Command make_merge_command(CLI::App& app) {
                   "Also store every result: sqlite:PATH (or a path) or postgresql://... (a "
                   "window emitted again after a restart replaces its row)");
   sub->add_option("--control", o->control,
-                  "Open the text control port, e.g. tcp://127.0.0.1:12302 (change H T k X)");
+                  "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, change H T k X)");
   sub->add_option("--kafka-property", o->properties,
                   "A librdkafka property K=V for the consumer (repeatable)");
   sub->add_flag("--exit-at-end", o->exit_at_end,

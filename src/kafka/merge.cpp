@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 #include <set>
+#include <thread>
 
 #include "kafka/client.hpp"
 
@@ -38,6 +39,11 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
   const auto all_at_end = [&] { return std::all_of(at_end.begin(), at_end.end(), [](bool b) { return b; }); };
   std::set<std::string> logged;
   while (!stop) {
+    if (o.control && o.control->paused()) {
+      // librdkafka keeps the group-less assignment while we do not poll.
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
     bool got = false;
     for (int n = 0; n < 10'000; ++n) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), n == 0 ? 100 : 0);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/params.hpp"
 #include "kafka/kafka_uri.hpp"
 #include "kafka/pane_merge.hpp"
 
@@ -17,6 +18,8 @@ struct MergeOptions {
   KafkaUri input;  // the panes topic
   Properties properties;
   bool exit_at_end = false;  // stop once every source partition ended and all panes are read
+  // The control port's "stop" pauses reading panes (nothing read is lost), "start" resumes.
+  const engine::EngineControl* control = nullptr;
 };
 
 // Runs until stop() or, with exit_at_end, the end; then emits every pending window. Returns a

@@ -219,6 +219,34 @@ TEST(ScaleOut, StoreAfterMergeIsKilledEqualsARunWithoutCrash) {
   EXPECT_EQ(dump_results(dir, dir / "merged.db"), want);
 }
 
+// merge --control: "stop" pauses reading panes (nothing is emitted meanwhile, nothing lost),
+// "start" resumes, and the results are the whole run's.
+TEST(ScaleOut, MergeControlPortStopsAndStarts) {
+  TempDir dir;
+  auto mock = start_mock({{"flows", 8}, {"flows.panes", 1}});
+  const std::string boot = mock->bootstraps();
+  const std::string flows = make_flows(dir, 30000);
+  const std::string want = expected_results(dir, flows);
+  const uint16_t port = testref::free_port();
+  std::vector<std::string> m = merge_args(boot);
+  m.insert(m.end(), {"--control", "tcp://127.0.0.1:" + std::to_string(port)});
+  Child merge(m, dir);
+  testref::Connection control(port);
+  ASSERT_TRUE(control.send("stop\n"));
+  EXPECT_EQ(control.read_line(), "ok");
+  run_kcat_produce(boot, "flows", flows, true, dir);
+  Child instance(instance_args(boot, "g", true), dir);
+  ASSERT_TRUE(instance.wait(std::chrono::seconds(60))) << instance.err();
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ(merge.out(), "") << "stopped, yet it emitted";
+  EXPECT_TRUE(merge.running());
+  ASSERT_TRUE(control.send("start\n"));
+  EXPECT_EQ(control.read_line(), "ok");
+  ASSERT_TRUE(merge.wait(std::chrono::seconds(60))) << merge.err();
+  EXPECT_EQ(merge.exit_code(), 0) << merge.err();
+  EXPECT_EQ(merge.out(), want);
+}
+
 // Records in 2 of 8 partitions: the 6 empty ones hold the watermark (the minimum) back until
 // --idle-timeout marks them idle; with --idle-timeout 0, merge emits nothing.
 TEST(ScaleOut, IdlePartitionsDoNotStallResults) {
