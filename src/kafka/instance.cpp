@@ -333,7 +333,13 @@ std::optional<std::string> Runner::run() {
                                   {{"enable.idempotence", "true"}, {"linger.ms", "5"},
                                    // Pane text repeats a lot (addresses, numbers): lz4 cuts the
                                    // bytes on the wire and on the brokers about threefold.
-                                   {"compression.codec", "lz4"}},
+                                   {"compression.codec", "lz4"},
+                                   // Marks must follow their panes. The idempotent producer
+                                   // keeps order on a real broker (it rejects out-of-sequence
+                                   // batches), but the mock cluster does not check sequences: a
+                                   // retried batch could land after a later one. One request
+                                   // in flight keeps the order anywhere; panes are few enough.
+                                   {"max.in.flight.requests.per.connection", "1"}},
                                   {}, producer_props, &why);
   if (!pc) return why;
   producer_ = Producer::open(pc, &why);
