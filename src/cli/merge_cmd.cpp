@@ -72,11 +72,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
   core::ProtocolTable protocols;
   server::FanoutSink::Outputs outputs;
   outputs.json_lines = &output.sink();
-  if (writer) {
-    outputs.store_results = [&writer](std::vector<store::StoredResult>&& rows) {
-      for (auto& r : rows) writer->push(std::move(r));
-    };
-  }
+  if (writer) server::FanoutSink::store_to(outputs, *writer);
   server::FanoutSink fanout(std::move(outputs));
   query::SixQueries queries(protocols, writer ? static_cast<query::ResultSink&>(fanout) : output.sink());
   kafka::PaneMerge merge(o.config, control, protocols, queries);

@@ -202,12 +202,7 @@ int run_process(const ProcessOptions& o) {
   core::ProtocolTable protocols;
   server::FanoutSink::Outputs outputs;
   outputs.json_lines = &output.sink();
-  if (writer) {
-    outputs.store_results = [&writer](std::vector<store::StoredResult>&& rows) {
-      for (auto& r : rows) writer->push(std::move(r));
-    };
-    outputs.store_alert = [&writer](store::Alert&& a) { writer->push(std::move(a)); };
-  }
+  if (writer) server::FanoutSink::store_to(outputs, *writer);
   if (!o.web.empty()) outputs.hub = &hub;
   server::FanoutSink fanout(std::move(outputs));
   const bool fan_out = writer || !o.web.empty();

@@ -183,15 +183,11 @@ int run_all(const RunOptions& o) {
   server::WsHub hub;
   hub.register_metrics(metrics);
   server::register_store_metrics(metrics, writer);
-  server::FanoutSink fanout(
-      {.json_lines = json_lines.get(),
-       .store_results =
-           [&writer](std::vector<store::StoredResult>&& rows) {
-             for (auto& r : rows) writer.push(std::move(r));
-           },
-       .store_alert = [&writer](store::Alert&& a) { writer.push(std::move(a)); },
-       .store_flush = {},
-       .hub = &hub});
+  server::FanoutSink::Outputs outputs;
+  outputs.json_lines = json_lines.get();
+  outputs.hub = &hub;
+  server::FanoutSink::store_to(outputs, writer);
+  server::FanoutSink fanout(std::move(outputs));
   fanout.register_metrics(metrics);
   metrics.add("netpulse_generator_records_total", "Records the generator wrote",
               server::MetricType::kCounter,

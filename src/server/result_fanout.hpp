@@ -15,6 +15,7 @@
 #include "server/metrics.hpp"
 #include "server/ws_hub.hpp"
 #include "store/store.hpp"
+#include "store/store_writer.hpp"
 
 namespace netpulse::server {
 
@@ -28,6 +29,15 @@ class FanoutSink final : public query::ResultSink {
     std::function<void()> store_flush;
     WsHub* hub = nullptr;
   };
+
+  // Points the store side of `outputs` at `writer`: results and alerts are pushed to it (a push
+  // waits while its queue is full, so nothing is dropped). `writer` outlives the sink.
+  static void store_to(Outputs& outputs, store::StoreWriter& writer) {
+    outputs.store_results = [&writer](std::vector<store::StoredResult>&& rows) {
+      for (auto& r : rows) writer.push(std::move(r));
+    };
+    outputs.store_alert = [&writer](store::Alert&& a) { writer.push(std::move(a)); };
+  }
 
   explicit FanoutSink(Outputs outputs) : out_(std::move(outputs)) {}
 
