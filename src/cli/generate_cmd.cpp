@@ -9,6 +9,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/control_port.hpp"
+#include "cli/kafka_options.hpp"
 #include "core/net.hpp"
 #include "core/time.hpp"
 #include "generate/control_command.hpp"
@@ -139,12 +141,7 @@ void open(Output& out, const GenerateOptions& o) {
       if (o.format != "line") usage_error("--format csv: a kafka:// output carries the line format only");
       const auto kuri = kafka::parse_kafka_uri(uri->path, &why);
       if (!kuri) usage_error("--output '" + text + "': " + why);
-      kafka::Properties overrides;
-      for (const std::string& p : o.kafka_properties) {
-        auto kv = kafka::parse_property(p, &why);
-        if (!kv) usage_error("--kafka-property: " + why);
-        overrides.push_back(std::move(*kv));
-      }
+      const kafka::Properties overrides = parse_kafka_properties(o.kafka_properties);
       out.kafka = kafka::KafkaSink::open(*kuri, overrides, &why);
       if (!out.kafka) usage_error("--output '" + text + "': " + why);
       return;
@@ -154,13 +151,7 @@ void open(Output& out, const GenerateOptions& o) {
 
 int run_generate(const GenerateOptions& o) {
   GeneratorConfig config = make_config(o);
-  std::optional<ingest::Uri> control_uri;
-  if (!o.control.empty()) {
-    std::string why;
-    control_uri = ingest::parse_uri(o.control, &why);
-    if (!control_uri || control_uri->kind != ingest::Uri::Kind::kTcp)
-      usage_error("--control '" + o.control + "': expected tcp://HOST:PORT");
-  }
+  const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
 
   Generator generator(std::move(config));
   // Signals first: every thread started after this inherits the blocked mask.

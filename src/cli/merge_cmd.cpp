@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/kafka_options.hpp"
 #include "cli/control_port.hpp"
 #include "cli/result_output.hpp"
 #include "cli/query_options.hpp"
@@ -47,11 +48,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
   auto k = kafka::parse_kafka_uri(uri->path, &why);
   if (!k) usage_error("--input '" + o.input + "': " + why);
   mo.input = *k;
-  for (const auto& p : o.properties) {
-    auto kv = kafka::parse_property(p, &why);
-    if (!kv) usage_error("--kafka-property: " + why);
-    mo.properties.push_back(*kv);
-  }
+  mo.properties = parse_kafka_properties(o.properties);
   mo.exit_at_end = o.exit_at_end;
 
   const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);

@@ -1,6 +1,7 @@
 // netpulse process: the six window queries over a stream of flow records.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -12,6 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/kafka_options.hpp"
 #include "cli/control_port.hpp"
 #include "cli/result_output.hpp"
 #include "cli/query_options.hpp"
@@ -91,7 +93,27 @@ struct ProcessOptions {
   std::vector<std::string> kafka_properties;
   std::string idle_timeout = "10s";
   bool exit_at_end = false;
+  std::vector<std::string> given;  // the options given on the command line, by name
 };
+
+// Options that one kind of input ignores are refused, so nothing is silently dropped.
+void check_options_fit_input(const ProcessOptions& o, bool kafka_input, bool kafka_output) {
+  const auto given = [&o](std::string_view name) {
+    return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
+  };
+  if (kafka_input) {
+    for (const char* name : {"--output", "--store", "--web", "--token", "--web-root", "--control",
+                             "--threads", "--T", "--H", "--k", "--X", "--slide", "--max-window"})
+      if (given(name))
+        usage_error(std::string(name) + ": with a kafka:// input, process publishes panes and "
+                    "`netpulse merge` runs the queries: give it to merge");
+    return;
+  }
+  for (const char* name : {"--panes-topic", "--idle-timeout", "--exit-at-end"})
+    if (given(name)) usage_error(std::string(name) + ": only with a kafka:// --input");
+  if (given("--kafka-property") && !kafka_output)
+    usage_error("--kafka-property: only with a kafka:// --input or --output");
+}
 
 // --input kafka://...: this process is one member of a consumer group; it publishes complete
 // panes for `netpulse merge`, which runs the queries.
@@ -107,11 +129,7 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
     usage_error("--format csv: Kafka messages are single records in the line format");
   io.input = *k;
   io.panes_topic = o.panes_topic;
-  for (const auto& p : o.kafka_properties) {
-    auto kv = kafka::parse_property(p, &why);
-    if (!kv) usage_error("--kafka-property: " + why);
-    io.properties.push_back(*kv);
-  }
+  io.properties = parse_kafka_properties(o.kafka_properties);
   io.config = config;
   io.exit_at_end = o.exit_at_end;
   io.quiet = o.quiet;
@@ -129,8 +147,8 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
   const auto& c = instance.counters();
   ProgressTicker ticker(ProgressTicker::period(o.progress, o.quiet), [&c](double s) {
     std::fprintf(stderr, "netpulse: progress: %llu records read (%srecords/s), %llu late, %llu malformed, %llu pane messages\n",
-                 static_cast<unsigned long long>(c.records_read.load()),
-                 human_rate(c.records_read.load() / s).c_str(),
+                 static_cast<unsigned long long>(c.records_read()),
+                 human_rate(c.records_read() / s).c_str(),
                  static_cast<unsigned long long>(c.late.load()),
                  static_cast<unsigned long long>(c.malformed.load()),
                  static_cast<unsigned long long>(c.panes.load()));
@@ -138,7 +156,7 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
   const auto error = instance.run();
   const double seconds = ticker.stop();
   if (!o.quiet) {
-    const uint64_t read = c.records_read.load();
+    const uint64_t read = c.records_read();
     std::fprintf(stderr,
                  "netpulse: %llu records read, %llu accepted, %llu late, %llu malformed, %llu "
                  "replayed (already published); %llu pane messages, %llu commits, %llu "
@@ -167,6 +185,8 @@ int run_process(const ProcessOptions& o) {
   std::string why;
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
+  const bool kafka_output = o.output.rfind("kafka://", 0) == 0;
+  check_options_fit_input(o, in_uri->kind == ingest::Uri::Kind::kKafka, kafka_output);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
 
   const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
@@ -351,7 +371,11 @@ Command make_process_command(CLI::App& app) {
                 "Kafka input: stop when every assigned partition reached its end, publishing "
                 "every pending pane (backfills, replays, tests)");
   sub->add_flag("--quiet,-q", o->quiet, "No summary or notices on stderr (malformed lines still reported)");
-  return Command{sub, [o] { return run_process(*o); }};
+  return Command{sub, [o, sub] {
+                   for (const CLI::Option* opt : sub->get_options())
+                     if (opt->count() > 0) o->given.push_back(opt->get_name());
+                   return run_process(*o);
+                 }};
 }
 
 }  // namespace netpulse::cli

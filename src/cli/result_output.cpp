@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include "cli/common.hpp"
+#include "cli/kafka_options.hpp"
 #include "ingest/uri.hpp"
+#include "kafka/client.hpp"
 
 namespace netpulse::cli {
 
@@ -14,13 +16,9 @@ ResultOutput::ResultOutput(const std::string& uri, const std::vector<std::string
   if (parsed && parsed->kind == ingest::Uri::Kind::kKafka) {
     const auto k = kafka::parse_kafka_uri(parsed->path, &why);
     if (!k) usage_error("--output '" + uri + "': " + why);
-    kafka::Properties props;
-    for (const auto& p : kafka_properties) {
-      auto kv = kafka::parse_property(p, &why);
-      if (!kv) usage_error("--kafka-property: " + why);
-      props.push_back(*kv);
-    }
-    kafka_ = kafka::KafkaResultSink::open(*k, props, &why);
+    // A producer: consumer-only properties of a shared --kafka-property list stay out.
+    kafka_ = kafka::KafkaResultSink::open(
+        *k, kafka::producer_properties(parse_kafka_properties(kafka_properties)), &why);
     if (!kafka_) usage_error("--output '" + uri + "': " + why);
     return;
   }

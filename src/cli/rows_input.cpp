@@ -1,6 +1,7 @@
 #include "cli/rows_input.hpp"
 
 #include "cli/common.hpp"
+#include "cli/kafka_options.hpp"
 #include "kafka/kafka_source.hpp"
 
 namespace netpulse::cli {
@@ -12,12 +13,7 @@ std::unique_ptr<ingest::BlockSource> open_kafka_source(const RowsInput& in) {
   std::string why;
   const auto kuri = kafka::parse_kafka_uri(in.uri.path, &why);
   if (!kuri) usage_error(in.option + " '" + in.uri.text + "': " + why);
-  kafka::Properties overrides;
-  for (const std::string& p : in.kafka_properties) {
-    auto kv = kafka::parse_property(p, &why);
-    if (!kv) usage_error("--kafka-property: " + why);
-    overrides.push_back(std::move(*kv));
-  }
+  const kafka::Properties overrides = parse_kafka_properties(in.kafka_properties);
   kafka::KafkaSource::Options options;
   options.exit_at_end = in.exit_at_end;
   auto source = kafka::KafkaSource::open(*kuri, overrides, options, &why);

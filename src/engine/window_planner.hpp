@@ -36,7 +36,6 @@ class WindowPlanner {
   // Panes below this are no longer needed by any window (the largest T may still grow to
   // max_window); the planner has dropped its own.
   int64_t evict_bound() const { return evict_bound_; }
-  bool empty() const { return pane_records_.empty(); }
 
  private:
   int64_t slide_;

@@ -1,5 +1,9 @@
 #include "kafka/client.hpp"
 
+#include <syslog.h>
+
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 namespace netpulse::kafka {
@@ -34,6 +38,51 @@ rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& default
     return nullptr;
   }
   return conf;
+}
+
+const Properties& consumer_defaults() {
+  static const Properties p = {
+      {"enable.partition.eof", "true"},
+      {"auto.offset.reset", "earliest"},
+      // librdkafka pauses fetching once this many messages are queued and resumes only on the
+      // broker thread's next wake-up (up to a second later): with one small record per message
+      // the default (100,000) made consumption stall a second at a time (85k records/s). The
+      // byte bound (queued.max.messages.kbytes, 64 MiB) still caps the memory.
+      {"queued.min.messages", "10000000"},
+      {"fetch.wait.max.ms", "100"},  // the end of a partition is seen sooner
+  };
+  return p;
+}
+
+Properties producer_properties(const Properties& all) {
+  static constexpr std::string_view kConsumerOnly[] = {
+      "session.", "heartbeat.", "group.", "auto.", "enable.auto", "partition.assignment",
+      "max.poll", "fetch.", "queued.", "enable.partition.eof", "isolation.level"};
+  Properties out;
+  for (const auto& kv : all) {
+    bool consumer_only = false;
+    for (std::string_view prefix : kConsumerOnly) consumer_only |= kv.first.starts_with(prefix);
+    if (!consumer_only) out.push_back(kv);
+  }
+  return out;
+}
+
+void quiet_log(const rd_kafka_t*, int level, const char* facility, const char* text) {
+  if (level <= LOG_CRIT || std::strcmp(facility, "CONFWARN") == 0)
+    std::fprintf(stderr, "netpulse: Kafka: %s\n", text);
+}
+
+void apply_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                     rd_kafka_topic_partition_list_t* partitions) {
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (cooperative) rd_kafka_incremental_assign(rk, partitions);
+    else rd_kafka_assign(rk, partitions);
+  } else if (cooperative) {
+    rd_kafka_incremental_unassign(rk, partitions);
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
 }
 
 Handle open_consumer(rd_kafka_conf_t* conf, std::string* why) {
@@ -105,11 +154,18 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opa
   }
 }
 
-bool Producer::produce(const std::string& topic, int32_t partition, std::string_view key,
+rd_kafka_topic_t* Producer::topic(const std::string& name) {
+  for (auto& [n, t] : topics_)
+    if (n == name) return t.get();
+  topics_.emplace_back(name, rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
+  return topics_.back().second.get();
+}
+
+bool Producer::produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key,
                        std::string_view value) {
   for (;;) {
     const rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -118,7 +174,7 @@ bool Producer::produce(const std::string& topic, int32_t partition, std::string_
       rd_kafka_poll(rk_.get(), 10);  // serve delivery reports: that frees the queue
       continue;
     }
-    error_ = "Kafka produce to " + topic + ": " + rd_kafka_err2str(e);
+    error_ = std::string("Kafka produce to ") + rd_kafka_topic_name(topic) + ": " + rd_kafka_err2str(e);
     return false;
   }
 }

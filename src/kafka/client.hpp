@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "kafka/kafka_uri.hpp"
 
@@ -41,6 +43,24 @@ rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& default
                            const Properties& from_uri, const Properties& overrides,
                            std::string* why);
 
+// Defaults every netpulse consumer starts from (callers add their group and commit settings):
+// end-of-partition events (--exit-at-end, idleness), a new group reads from the start, and
+// fetching does not pause on one-record messages (see client.cpp).
+const Properties& consumer_defaults();
+
+// The properties of a shared list (--kafka-property) that mean something to a producer:
+// consumer-only keys are left out, so librdkafka does not warn about them.
+Properties producer_properties(const Properties& all);
+
+// librdkafka's log, cut to configuration warnings and worse-than-error lines: broker trouble is
+// reported once per kind through error callbacks instead of once per broker and reconnect.
+void quiet_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
+
+// Applies a rebalance callback's assignment or revocation with the call the group's protocol
+// requires (incremental under COOPERATIVE, whole under EAGER).
+void apply_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                     rd_kafka_topic_partition_list_t* partitions);
+
 // A consumer in group uri.group (required), subscribed to nothing yet; its messages are polled
 // with rd_kafka_consumer_poll. `conf` is consumed.
 Handle open_consumer(rd_kafka_conf_t* conf, std::string* why);
@@ -56,10 +76,15 @@ class Producer {
   static std::unique_ptr<Producer> open(rd_kafka_conf_t* conf, std::string* why);
   ~Producer();
 
+  // The handle of `topic`, created on first use and kept for the producer's life: producing
+  // through it spares librdkafka a lookup by name per message, and creating it early fetches
+  // the topic's metadata with the first connection.
+  rd_kafka_topic_t* topic(const std::string& name);
+
   // Queues one message (copied). partition = RD_KAFKA_PARTITION_UA lets the partitioner pick
   // by key. While librdkafka's queue is full, serves delivery reports and retries (that is the
   // back-pressure). Returns false when the message cannot be queued; error() says why.
-  bool produce(const std::string& topic, int32_t partition, std::string_view key,
+  bool produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key,
                std::string_view value);
   // Serves delivery reports without blocking.
   void poll() { rd_kafka_poll(rk_.get(), 0); }
@@ -76,7 +101,13 @@ class Producer {
   Producer() = default;
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque);
 
+  struct TopicDeleter {
+    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+  };
+
   Handle rk_;
+  // Declared after rk_: destroyed before it, as librdkafka requires.
+  std::vector<std::pair<std::string, std::unique_ptr<rd_kafka_topic_t, TopicDeleter>>> topics_;
   uint64_t delivered_ = 0;
   uint64_t failed_ = 0;
   bool failed_since_flush_ = false;

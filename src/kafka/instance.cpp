@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <thread>
 #include <map>
 #include <memory>
 #include <set>
@@ -26,6 +25,7 @@ struct Assigned {
   bool at_end = false;
   Clock::time_point end_since{};
   bool idle_sent = false;
+  bool touched = false;  // records arrived in this batch: publish what became complete
   std::string committed;  // the last checkpoint committed (offset + metadata), to skip repeats
 };
 
@@ -69,6 +69,7 @@ class Runner {
   std::unique_ptr<Producer> producer_;
   SourceInfo source_;
   int32_t panes_partitions_ = 1;
+  rd_kafka_topic_t* panes_topic_ = nullptr;  // owned by producer_
   std::map<int32_t, Assigned> assigned_;
   bool had_assignment_round_ = false;
   bool empty_assignment_ = false;  // the group gave this member no partition
@@ -87,12 +88,14 @@ void Runner::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   auto* self = static_cast<Runner*>(opaque);
   self->c_.rebalances.fetch_add(1, std::memory_order_relaxed);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    self->assign(parts);
+    self->assign(parts);  // sets each partition's starting offset first
+    apply_rebalance(rk, err, parts);
     self->had_assignment_round_ = true;
-    self->empty_assignment_ = parts->cnt == 0;
+    // Eager: this is the whole assignment; cooperative: what was added to it.
+    self->empty_assignment_ = self->assigned_.empty();
   } else {
     self->revoke(parts);
-    rd_kafka_assign(rk, nullptr);
+    apply_rebalance(rk, err, parts);
   }
 }
 
@@ -124,7 +127,6 @@ void Runner::assign(rd_kafka_topic_partition_list_t* parts) {
     a.state = std::make_unique<PartitionState>(o_.config, cp);
     assigned_[tp.partition] = std::move(a);
   }
-  rd_kafka_assign(consumer_.get(), parts);
   if (!o_.quiet) {
     std::string list;
     for (int i = 0; i < parts->cnt; ++i)
@@ -160,6 +162,7 @@ bool Runner::fetch_partition_counts() {
     return false;
   }
   panes_partitions_ = *m;
+  panes_topic_ = producer_->topic(o_.panes_topic);
   return true;
 }
 
@@ -185,13 +188,17 @@ void Runner::handle(const rd_kafka_message_t* m) {
   Assigned& a = it->second;
   a.at_end = false;
   a.idle_sent = false;
-  c_.records_read.fetch_add(1, std::memory_order_relaxed);
+  a.touched = true;
   const char* begin = static_cast<const char*>(m->payload);
   const char* end = begin + m->len;
   while (end > begin && end[-1] == '\n') --end;  // a producer may send the newline too
   core::FlowRecord rec;
   ingest::ParseError perr;
   const ingest::ParseStatus st = parser_.parse(begin, end, rec, &perr);
+  if (st == ingest::ParseStatus::kBlank) {
+    a.state->skip(m->offset);  // not a record, as a blank line in a file is not
+    return;
+  }
   if (st != ingest::ParseStatus::kOk) {
     a.state->skip(m->offset);
     c_.malformed.fetch_add(1, std::memory_order_relaxed);
@@ -221,7 +228,7 @@ bool Runner::publish_mark(int32_t partition, Mark::Kind kind, int64_t bound) {
   mk.kind = kind;
   mk.complete_below = bound;
   const EncodedMessage msg = encode_mark(source_, mk);
-  if (!producer_->produce(o_.panes_topic, panes_partition(partition), msg.key, msg.value)) {
+  if (!producer_->produce(panes_topic_, panes_partition(partition), msg.key, msg.value)) {
     fail(producer_->error());
     return false;
   }
@@ -234,7 +241,7 @@ bool Runner::publish_taken(int32_t partition) {
   for (const auto& [index, sums] : panes_scratch_)
     encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
   for (const auto& msg : messages_scratch_) {
-    if (!producer_->produce(o_.panes_topic, panes_partition(partition), msg.key, msg.value)) {
+    if (!producer_->produce(panes_topic_, panes_partition(partition), msg.key, msg.value)) {
       fail(producer_->error());
       return false;
     }
@@ -299,36 +306,20 @@ bool Runner::commit(const std::set<int32_t>* only) {
 
 std::optional<std::string> Runner::run() {
   std::string why;
-  Properties consumer_defaults = {
-      {"group.id", o_.input.group},
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      {"enable.partition.eof", "true"},
-      {"auto.offset.reset", "earliest"},
-      // librdkafka pauses fetching once this many messages are queued and resumes only on the
-      // broker thread's next wake-up (up to a second later): with one small record per
-      // message the default (100,000) made consumption stall a second at a time. The byte
-      // bound (queued.max.messages.kbytes, 64 MiB) still caps the memory.
-      {"queued.min.messages", "10000000"},
-      {"fetch.wait.max.ms", "100"},  // the end of a partition is seen sooner
-  };
+  Properties consumer_props = consumer_defaults();
+  consumer_props.insert(consumer_props.end(), {{"group.id", o_.input.group},
+                                               // commits are ours, after delivery (commit())
+                                               {"enable.auto.commit", "false"},
+                                               {"enable.auto.offset.store", "false"}});
   rd_kafka_conf_t* cc =
-      make_conf(o_.input.brokers, consumer_defaults, o_.input.properties, o_.properties, &why);
+      make_conf(o_.input.brokers, consumer_props, o_.input.properties, o_.properties, &why);
   if (!cc) return why;
   rd_kafka_conf_set_opaque(cc, this);
+  rd_kafka_conf_set_log_cb(cc, &quiet_log);  // errors come with messages: log_once()
   rd_kafka_conf_set_rebalance_cb(cc, &Runner::on_rebalance);
   consumer_ = open_consumer(cc, &why);
   if (!consumer_) return why;
 
-  // The producer takes only the properties that make sense for it: consumer-only ones from the
-  // URI or --kafka-property are set on the consumer alone (librdkafka warns about the rest).
-  Properties producer_props;
-  for (const auto& kv : o_.properties)
-    if (kv.first.rfind("session.", 0) != 0 && kv.first.rfind("heartbeat.", 0) != 0 &&
-        kv.first.rfind("group.", 0) != 0 && kv.first.rfind("auto.", 0) != 0 &&
-        kv.first.rfind("enable.auto", 0) != 0 && kv.first.rfind("partition.assignment", 0) != 0 &&
-        kv.first.rfind("max.poll", 0) != 0 && kv.first.rfind("fetch.", 0) != 0)
-      producer_props.push_back(kv);
   rd_kafka_conf_t* pc = make_conf(o_.input.brokers,
                                   {{"enable.idempotence", "true"}, {"linger.ms", "5"},
                                    // Pane text repeats a lot (addresses, numbers): lz4 cuts the
@@ -340,7 +331,7 @@ std::optional<std::string> Runner::run() {
                                    // retried batch could land after a later one. One request
                                    // in flight keeps the order anywhere; panes are few enough.
                                    {"max.in.flight.requests.per.connection", "1"}},
-                                  {}, producer_props, &why);
+                                  {}, producer_properties(o_.properties), &why);
   if (!pc) return why;
   producer_ = Producer::open(pc, &why);
   if (!producer_) return why;
@@ -356,23 +347,21 @@ std::optional<std::string> Runner::run() {
     return std::string("cannot subscribe to ") + o_.input.topic + ": " + rd_kafka_err2str(e);
 
   auto last_commit = Clock::now();
-  std::set<int32_t> touched;
   bool finished = false;
   while (!stop_ && !error_) {
     // A batch: wait briefly for the first message, then take what is already there.
-    touched.clear();
     for (int n = 0; n < 20'000; ++n) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), n == 0 ? 100 : 0);
       if (m == nullptr) break;
-      if (!m->err) touched.insert(m->partition);
       handle(m);
       rd_kafka_message_destroy(m);
       if (error_) break;
     }
     if (error_) break;
-    for (int32_t p : touched) {
-      auto it = assigned_.find(p);
-      if (it != assigned_.end() && !publish_complete(p, it->second)) break;
+    for (auto& [p, a] : assigned_) {
+      if (!a.touched) continue;
+      a.touched = false;
+      if (!publish_complete(p, a)) break;
     }
     producer_->poll();
     const auto now = Clock::now();

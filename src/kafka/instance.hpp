@@ -33,7 +33,6 @@ struct InstanceOptions {
 };
 
 struct InstanceCounters {
-  std::atomic<uint64_t> records_read{0};  // accepted + late + malformed + replayed
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> late{0};
   std::atomic<uint64_t> malformed{0};
@@ -41,6 +40,10 @@ struct InstanceCounters {
   std::atomic<uint64_t> panes{0};     // pane messages published
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> rebalances{0};
+
+  uint64_t records_read() const {
+    return accepted.load() + late.load() + malformed.load() + replayed.load();
+  }
 };
 
 class Instance {

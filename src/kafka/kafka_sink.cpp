@@ -13,14 +13,6 @@ namespace {
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
-// Broker trouble (down, unreachable, refused) is reported through error_cb below; librdkafka's
-// own log repeats it for every broker and reconnect attempt. Keep only configuration warnings
-// and worse-than-error lines.
-void producer_log(const rd_kafka_t*, int level, const char* facility, const char* text) {
-  if (level <= LOG_CRIT || std::strcmp(facility, "CONFWARN") == 0)
-    std::fprintf(stderr, "netpulse: Kafka: %s\n", text);
-}
-
 // Errors the producer retries by itself: said once per kind for the whole process (records
 // are not lost while they last; a record that cannot be delivered in message.timeout.ms
 // fails, and that ends the run). Called on the producing thread, from rd_kafka_poll.
@@ -65,14 +57,14 @@ std::unique_ptr<KafkaSink> KafkaSink::open(const KafkaUri& uri, const Properties
                                            std::string* why) {
   rd_kafka_conf_t* conf = make_conf(uri.brokers, default_properties(), uri.properties, overrides, why);
   if (conf == nullptr) return nullptr;
-  rd_kafka_conf_set_log_cb(conf, &producer_log);
+  rd_kafka_conf_set_log_cb(conf, &quiet_log);
   rd_kafka_conf_set_error_cb(conf, &producer_error);
   std::unique_ptr<KafkaSink> sink(new KafkaSink());
   sink->producer_ = Producer::open(conf, why);
   if (!sink->producer_) return nullptr;
   // Known from the start, the topic's metadata comes with the first connection; otherwise the
   // first records wait for librdkafka's once-a-second topic scan (up to 1 s lost per run).
-  sink->topic_handle_.reset(rd_kafka_topic_new(sink->producer_->get(), uri.topic.c_str(), nullptr));
+  sink->topic_handle_ = sink->producer_->topic(uri.topic);
   sink->brokers_ = uri.brokers;
   sink->topic_ = uri.topic;
   return sink;
@@ -95,7 +87,7 @@ bool KafkaSink::write(const char* data, size_t size, uint64_t) {
     const std::string_view line(p, static_cast<size_t>(eol - p));
     p = eol + 1;
     if (line.empty()) continue;
-    if (!producer_->produce(topic_, RD_KAFKA_PARTITION_UA, record_key(line), line)) {
+    if (!producer_->produce(topic_handle_, RD_KAFKA_PARTITION_UA, record_key(line), line)) {
       char reason[512];
       if (rd_kafka_fatal_error(producer_->get(), reason, sizeof reason) != RD_KAFKA_RESP_ERR_NO_ERROR)
         error_ = describe() + ": the Kafka producer failed: " + reason;

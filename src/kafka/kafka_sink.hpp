@@ -53,12 +53,8 @@ class KafkaSink final : public generate::RecordSink {
   KafkaSink() = default;
   bool check_producer();
 
-  struct TopicDeleter {
-    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
-  };
-
   std::unique_ptr<Producer> producer_;
-  std::unique_ptr<rd_kafka_topic_t, TopicDeleter> topic_handle_;  // before the producer goes
+  rd_kafka_topic_t* topic_handle_ = nullptr;  // owned by producer_
   std::string brokers_, topic_;
   uint64_t produced_ = 0;
   std::string error_;

@@ -12,14 +12,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Consumer errors reach on_error() and are said once per kind there; librdkafka's log repeats
-// them for every broker and reconnect attempt. Keep only configuration warnings and
-// worse-than-error lines.
-void consumer_log(const rd_kafka_t*, int level, const char* facility, const char* text) {
-  if (level <= LOG_CRIT || std::strcmp(facility, "CONFWARN") == 0)
-    std::fprintf(stderr, "netpulse: Kafka: %s\n", text);
-}
-
 // A block is handed out at the latest this long after its first line arrived, even while a
 // steady trickle of messages keeps it from going idle.
 constexpr std::chrono::milliseconds kMaxBlockDelay{100};
@@ -29,20 +21,13 @@ constexpr std::chrono::milliseconds kMaxPoll{100};
 }  // namespace
 
 const Properties& KafkaSource::default_properties() {
-  static const Properties p = {
-      // End-of-partition events make --exit-at-end possible.
-      {"enable.partition.eof", "true"},
-      // Offsets are committed in the background (and at close), but only those next() has
-      // stored: see store_handed_out_offsets().
-      {"enable.auto.commit", "true"},
-      {"enable.auto.offset.store", "false"},
-      // A new group reads the topic from its start: a backfill sees everything.
-      {"auto.offset.reset", "earliest"},
-      // Keep fetching while messages are queued (see instance.cpp: the default stalls a
-      // second at a time on small messages); queued.max.messages.kbytes still bounds memory.
-      {"queued.min.messages", "10000000"},
-      {"fetch.wait.max.ms", "100"},
-  };
+  static const Properties p = [] {
+    Properties d = consumer_defaults();
+    // Offsets are committed in the background (and at close), but only those next() has
+    // stored: see store_handed_out_offsets().
+    d.insert(d.end(), {{"enable.auto.commit", "true"}, {"enable.auto.offset.store", "false"}});
+    return d;
+  }();
   return p;
 }
 
@@ -59,7 +44,7 @@ std::unique_ptr<KafkaSource> KafkaSource::open(const KafkaUri& uri, const Proper
   if (conf == nullptr) return nullptr;
 
   std::unique_ptr<KafkaSource> s(new KafkaSource());
-  rd_kafka_conf_set_log_cb(conf, &consumer_log);
+  rd_kafka_conf_set_log_cb(conf, &quiet_log);  // errors reach on_error(), once per kind
   rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
   rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
   rd_kafka_conf_set_opaque(conf, s.get());
@@ -90,19 +75,8 @@ KafkaSource::~KafkaSource() {
 
 void KafkaSource::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t* partitions, void* opaque) {
-  auto* self = static_cast<KafkaSource*>(opaque);
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    if (cooperative)
-      rd_kafka_incremental_assign(rk, partitions);
-    else
-      rd_kafka_assign(rk, partitions);
-  } else if (cooperative) {
-    rd_kafka_incremental_unassign(rk, partitions);
-  } else {
-    rd_kafka_assign(rk, nullptr);
-  }
-  self->rebalanced(err, partitions);
+  apply_rebalance(rk, err, partitions);
+  static_cast<KafkaSource*>(opaque)->rebalanced(err, partitions);
 }
 
 void KafkaSource::rebalanced(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* list) {
@@ -165,7 +139,6 @@ void KafkaSource::take(const rd_kafka_message_t& m) {
     failed(m.err, rd_kafka_message_errstr(&m));
     return;
   }
-  ++messages_;
   auto it = std::find_if(building_offsets_.begin(), building_offsets_.end(),
                          [&](const auto& po) { return po.first == m.partition; });
   if (it == building_offsets_.end())

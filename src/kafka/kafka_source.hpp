@@ -45,8 +45,6 @@ class KafkaSource final : public ingest::BlockSource {
   std::string error() const override { return error_; }
   std::string describe() const override { return describe_; }
 
-  uint64_t messages() const { return messages_; }
-
  private:
   KafkaSource() = default;
   static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -84,7 +82,6 @@ class KafkaSource final : public ingest::BlockSource {
   std::vector<PartitionState> partitions_;
   std::vector<int> reported_;  // error kinds already said on stderr
   std::string error_;
-  uint64_t messages_ = 0;
 };
 
 }  // namespace netpulse::kafka

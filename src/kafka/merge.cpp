@@ -15,14 +15,11 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
                                      const std::function<void(const std::string&)>& on_reject) {
   std::string why;
   // No group membership: merge reads every partition itself and commits nothing.
-  Properties defaults = {{"group.id", "netpulse-merge"},
-                         {"enable.auto.commit", "false"},
-                         {"enable.partition.eof", "true"},
-                         {"auto.offset.reset", "earliest"},
-                         {"queued.min.messages", "10000000"},  // see instance.cpp
-                         {"fetch.wait.max.ms", "100"}};
+  Properties defaults = consumer_defaults();
+  defaults.insert(defaults.end(), {{"group.id", "netpulse-merge"}, {"enable.auto.commit", "false"}});
   rd_kafka_conf_t* conf = make_conf(o.input.brokers, defaults, o.input.properties, o.properties, &why);
   if (!conf) return why;
+  rd_kafka_conf_set_log_cb(conf, &quiet_log);
   Handle rk = open_consumer(conf, &why);
   if (!rk) return why;
   // Every partition of the panes topic (instances spread source partitions over them).

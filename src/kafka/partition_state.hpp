@@ -52,9 +52,6 @@ class PartitionState {
   // What to commit now (call after the taken panes are delivered).
   Checkpoint checkpoint() const;
 
-  std::optional<int64_t> published() const { return published_; }
-  int64_t next_offset() const { return next_offset_; }
-  size_t held_panes() const { return panes_.size(); }
 
  private:
   struct Pane {

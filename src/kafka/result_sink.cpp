@@ -17,6 +17,7 @@ std::unique_ptr<KafkaResultSink> KafkaResultSink::open(const KafkaUri& uri,
   s->producer_ = Producer::open(conf, why);
   if (!s->producer_) return nullptr;
   s->topic_ = uri.topic;
+  s->topic_handle_ = s->producer_->topic(uri.topic);
   return s;
 }
 
@@ -25,11 +26,10 @@ void KafkaResultSink::emit(const query::WindowResult& r) {
   for (size_t q = 0; q < query::kQueryCount; ++q) {
     line_.clear();
     query::append_json(r, static_cast<query::QueryKind>(q), line_);
-    if (!producer_->produce(topic_, RD_KAFKA_PARTITION_UA, query::kQueryNames[q], line_)) {
+    if (!producer_->produce(topic_handle_, RD_KAFKA_PARTITION_UA, query::kQueryNames[q], line_)) {
       error_ = producer_->error();
       return;
     }
-    ++produced_;
   }
   producer_->poll();
 }

@@ -25,15 +25,13 @@ class KafkaResultSink final : public query::ResultSink {
   // Waits for every result to be delivered; the reason when some were not.
   std::optional<std::string> finish();
 
-  uint64_t produced() const { return produced_; }
-
  private:
   KafkaResultSink() = default;
 
   std::unique_ptr<Producer> producer_;
   std::string topic_;
+  rd_kafka_topic_t* topic_handle_ = nullptr;  // owned by producer_
   std::string line_;
-  uint64_t produced_ = 0;
   std::optional<std::string> error_;
 };
 

@@ -204,7 +204,7 @@ TEST(KafkaSource, HandsOutASlowStreamWithoutWaitingForAFullBlock) {
   ingest::Block b;
   bool first = false;
   for (int i = 0; i < 100 && !first; ++i) {
-    ASSERT_TRUE(producer->produce("slow", RD_KAFKA_PARTITION_UA, "k", "first"));
+    ASSERT_TRUE(producer->produce(producer->topic("slow"), RD_KAFKA_PARTITION_UA, "k", "first"));
     producer->flush(5s);
     first = source->next(b, 200ms) == ingest::BlockSource::Next::kBlock;
   }
@@ -213,7 +213,7 @@ TEST(KafkaSource, HandsOutASlowStreamWithoutWaitingForAFullBlock) {
   }
 
   // One more line: it comes out on its own, promptly, far short of a 1 MiB block.
-  ASSERT_TRUE(producer->produce("slow", RD_KAFKA_PARTITION_UA, "k", "2020-05-09 00:00:00 TCP 10.0.0.1 10.0.0.2 7"));
+  ASSERT_TRUE(producer->produce(producer->topic("slow"), RD_KAFKA_PARTITION_UA, "k", "2020-05-09 00:00:00 TCP 10.0.0.1 10.0.0.2 7"));
   ASSERT_TRUE(producer->flush(5s));
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_EQ(source->next(b, 5s), ingest::BlockSource::Next::kBlock);
