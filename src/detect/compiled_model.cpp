@@ -46,9 +46,8 @@ double CompiledModel::sigmoid(double s) {
   return 1.0 / (1.0 + std::exp(-s));
 }
 
-size_t CompiledModel::explain(const float* x, uint8_t* out, size_t max) const {
+size_t CompiledModel::explain(const float* x, bool alert, uint8_t* out, size_t max) const {
   // The deciding tree: for an alert the one with the highest leaf value, else the lowest.
-  const bool alert = score(x) >= alert_threshold_;
   uint32_t root = roots_[0];
   double best = 0;
   for (size_t t = 0; t < roots_.size(); ++t) {

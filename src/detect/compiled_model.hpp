@@ -19,7 +19,6 @@ class CompiledModel {
 
   Detector detector() const { return detector_; }
   double threshold() const { return alert_threshold_; }
-  size_t node_count() const { return feature_.size(); }
 
   double score(const float* x) const {
     switch (algo_) {
@@ -42,8 +41,9 @@ class CompiledModel {
 
   // The distinct features on the deciding path, root first, at most max of them (feature
   // indexes written to out; returns how many). For an ensemble the deciding path is that of
-  // the tree that votes most strongly for the outcome.
-  size_t explain(const float* x, uint8_t* out, size_t max) const;
+  // the tree that votes most strongly for the outcome; `alert`: the row's score reached the
+  // threshold (the caller has computed it already).
+  size_t explain(const float* x, bool alert, uint8_t* out, size_t max) const;
 
  private:
   static constexpr uint16_t kLeaf = 0xFFFF;

@@ -106,7 +106,8 @@ std::string to_json(const FlowAlert& a, const core::ProtocolTable& protocols) {
 }
 
 FlowDetector::FlowDetector(const FlowDetectorConfig& config, const core::ProtocolTable& protocols)
-    : config_(config), protocols_(protocols) {
+    : config_(config), protocols_(protocols),
+      scan_candidate_flows_(std::ceil(config.scan_min_destinations)) {
   slices_.resize(static_cast<size_t>(std::max<int64_t>(1, config_.window_ms / config_.slice_ms)));
 }
 
@@ -156,7 +157,7 @@ void FlowDetector::add(const core::FlowRecord& r, std::vector<FlowAlert>& out) {
   ++sw.flows;
   sw.small += small;
   sw.bytes += r.bytes;
-  if (static_cast<double>(sw.flows) == std::ceil(config_.scan_min_destinations))
+  if (static_cast<double>(sw.flows) == scan_candidate_flows_)
     src_candidates_.insert(r.src);
   if (is_login_protocol(r.protocol)) {
     const Triple t{r.src, r.dst, r.protocol};

@@ -136,6 +136,7 @@ class FlowDetector {
 
   FlowDetectorConfig config_;
   const core::ProtocolTable& protocols_;
+  double scan_candidate_flows_;  // a source becomes a scan candidate at this many flows
   std::vector<Slice> slices_;    // ring: slice n lives in slices_[n % size]
   int64_t current_ = INT64_MIN;  // the newest slice number seen
   // The window's sums (the live slices added, expired ones subtracted).

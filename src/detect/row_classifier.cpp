@@ -52,7 +52,9 @@ void RowClassifier::append_alert(uint64_t line, size_t model, double score, cons
   append_score(out, score);
   out.append(",\"path\":{");
   uint8_t features[16];
-  const size_t n = m.explain(x.data(), features, std::min<size_t>(path_features_, 16));
+  // The caller has the score: explain() need not compute it again.
+  const size_t n = m.explain(x.data(), score >= m.threshold(), features,
+                             std::min<size_t>(path_features_, 16));
   for (size_t k = 0; k < n; ++k) {
     const FeatureInfo& info = feature_info(features[k]);
     if (k) out.push_back(',');

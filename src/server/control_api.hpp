@@ -28,8 +28,6 @@ class ControlApi {
   ControlApi(engine::EngineControl* processor, generate::Generator* generator)
       : processor_(processor), generator_(generator) {}
 
-  bool has_processor() const { return processor_ != nullptr; }
-  bool has_generator() const { return generator_ != nullptr; }
 
   // {"H":..,"T":..,"k":..,"X":..}, any subset; answers the parameters now in force.
   ApiResult set_processor_params(const nlohmann::json& patch);

@@ -55,11 +55,6 @@ void GeneratorFeed::close() {
   writable_.notify_all();
 }
 
-size_t GeneratorFeed::pending_bytes() const {
-  std::lock_guard lock(mu_);
-  return pending_.size();
-}
-
 uint64_t GeneratorFeed::records_written() const {
   std::lock_guard lock(mu_);
   return records_;

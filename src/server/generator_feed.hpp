@@ -42,7 +42,6 @@ class GeneratorFeed final : public generate::RecordSink, public ingest::BlockSou
     observer_ = std::move(observer);
   }
 
-  size_t pending_bytes() const;
   uint64_t records_written() const;
 
  private:

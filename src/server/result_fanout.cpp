@@ -21,7 +21,6 @@ void FanoutSink::emit(const query::WindowResult& r) {
 
 void FanoutSink::flush() {
   if (out_.json_lines) out_.json_lines->flush();
-  if (out_.store_flush) out_.store_flush();
 }
 
 void FanoutSink::emit_alert(store::Alert alert) {

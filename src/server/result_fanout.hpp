@@ -26,7 +26,6 @@ class FanoutSink final : public query::ResultSink {
     // Queues one window's results for the store; may block (back-pressure). Empty: no store.
     std::function<void(std::vector<store::StoredResult>&&)> store_results;
     std::function<void(store::Alert&&)> store_alert;
-    std::function<void()> store_flush;
     WsHub* hub = nullptr;
   };
 

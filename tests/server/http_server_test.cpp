@@ -52,7 +52,6 @@ class ServerTest : public ::testing::Test {
             [this](store::Alert&& a) {
               store_->put_alerts({&a, 1});
             },
-        .store_flush = {},
         .hub = &hub_});
     fanout_->register_metrics(metrics_);
     WebOptions options;
