@@ -32,6 +32,14 @@ RowsInput parse_rows_input(const std::string& option, const std::string& text,
   if (!kafka && !kafka_properties.empty())
     usage_error("--kafka-property: only with a kafka:// " + option);
   if (!kafka && exit_at_end) usage_error("--exit-at-end: only with a kafka:// " + option);
+  if (kafka) {
+    // Checked here, before the command opens its output, so a bad argument truncates nothing.
+    const auto k = kafka::parse_kafka_uri(uri->path, &why);
+    if (!k) usage_error(option + " '" + text + "': " + why);
+    if (k->group.empty())
+      usage_error(option + " '" + text + "': a Kafka input needs a consumer group: add ?group=NAME");
+    parse_kafka_properties(kafka_properties);
+  }
   return RowsInput{option, std::move(*uri), std::move(kafka_properties), exit_at_end};
 }
 
