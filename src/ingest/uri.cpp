@@ -1,6 +1,7 @@
 #include "ingest/uri.hpp"
 
 #include <charconv>
+#include <tuple>
 
 namespace netpulse::ingest {
 
@@ -72,18 +73,65 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
     if (!split_host_port(text.substr(6), u, why)) return std::nullopt;
     return u;
   }
+  for (const auto& [scheme, kind, default_port] :
+       {std::tuple{std::string_view("netflow://"), Uri::Kind::kNetflow, uint16_t{2055}},
+        std::tuple{std::string_view("sflow://"), Uri::Kind::kSflow, uint16_t{6343}}}) {
+    if (!starts(scheme)) continue;
+    u.kind = kind;
+    std::string_view rest = text.substr(scheme.size());
+    if (const size_t q = rest.find('?'); q != std::string_view::npos) {
+      u.query = std::string(rest.substr(q + 1));
+      rest = rest.substr(0, q);
+    }
+    if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    // HOST, :PORT, HOST:PORT, [IPv6] or [IPv6]:PORT; a bare IPv6 address needs brackets.
+    const bool bracketed = !rest.empty() && rest.front() == '[';
+    const size_t close = bracketed ? rest.find(']') : std::string_view::npos;
+    if (bracketed && close == std::string_view::npos) {
+      *why = "expected [IPv6]:PORT";
+      return std::nullopt;
+    }
+    const size_t colon = bracketed ? (close + 1 < rest.size() ? close + 1 : std::string_view::npos)
+                                   : rest.rfind(':');
+    if (colon == std::string_view::npos) {
+      u.host = std::string(bracketed ? rest.substr(1, close - 1) : rest);
+      u.port = default_port;
+      return u;
+    }
+    std::string host(bracketed ? rest.substr(1, close - 1) : rest.substr(0, colon));
+    std::string with_port = "x:" + std::string(rest.substr(colon + 1));
+    if (rest[colon] != ':' || !split_host_port(with_port, u, why)) {
+      if (rest[colon] != ':') *why = "expected HOST:PORT";
+      return std::nullopt;
+    }
+    u.host = std::move(host);
+    return u;
+  }
   if (starts("kafka://")) {
     u.kind = Uri::Kind::kKafka;
     u.path = std::string(text.substr(8));
     return u;
   }
   if (text.find("://") != std::string_view::npos) {
-    *why = "unknown scheme (use file:, tcp://, tcp-listen://, kafka:// or -)";
+    *why = "unknown scheme (use file:, tcp://, tcp-listen://, kafka://, netflow://, sflow:// or -)";
     return std::nullopt;
   }
   u.kind = Uri::Kind::kFile;
   u.path = std::string(text);
   return u;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key)
+      return std::string(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
 }
 
 }  // namespace netpulse::ingest

@@ -1,5 +1,8 @@
 // Input and output addresses as the CLI takes them: file:PATH (or a bare path), "-" (stdin or
-// stdout), tcp://HOST:PORT, tcp-listen://HOST:PORT, kafka://BROKERS/TOPIC. Pure; thread-safe.
+// stdout), tcp://HOST:PORT, tcp-listen://HOST:PORT, kafka://BROKERS/TOPIC, and the flow-export
+// addresses netflow://HOST[:PORT][?opts] (default port 2055) and sflow://HOST[:PORT][?opts]
+// (default 6343), after GoFlow2's convention: an empty host (netflow://:2055) means every local
+// address. Pure; thread-safe.
 #pragma once
 
 #include <optional>
@@ -9,15 +12,19 @@
 namespace netpulse::ingest {
 
 struct Uri {
-  enum class Kind { kStdio, kFile, kTcp, kTcpListen, kKafka };
+  enum class Kind { kStdio, kFile, kTcp, kTcpListen, kKafka, kNetflow, kSflow };
   Kind kind = Kind::kStdio;
   std::string path;  // kFile: the path; kKafka: "BROKERS/TOPIC?..."
-  std::string host;  // kTcp, kTcpListen
+  std::string host;  // kTcp, kTcpListen, kNetflow, kSflow (empty: every local address)
   uint16_t port = 0;
+  std::string query;  // kNetflow, kSflow: what follows '?' ("version=9&..."), without the '?'
   std::string text;  // as given, for messages
 };
 
 // Returns the URI, or nullopt with a reason in *why.
 std::optional<Uri> parse_uri(std::string_view text, std::string* why);
+
+// The value of `key` in a URI query "a=1&b=2"; nullopt when absent.
+std::optional<std::string> query_value(std::string_view query, std::string_view key);
 
 }  // namespace netpulse::ingest
