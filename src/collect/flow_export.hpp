@@ -88,6 +88,12 @@ struct ExporterStats {
   uint64_t lost = 0;              // estimated from sequence-number gaps, in the protocol's unit
   uint64_t sequence_resets = 0;   // exporter restarts / big backwards jumps
   uint32_t sampling_rate = 0;     // the last sampling rate announced (0: none announced)
+  // sFlow: the agent address the datagrams state (`from` is where they came from; they differ
+  // behind NAT or a relay). Unset for the other protocols.
+  core::IpAddr agent;
+  // sFlow: well-formed flow samples with no IP packet to report (ARP, LLDP and other non-IP
+  // frames; headers cut before the end of the IP header; unknown header protocols). Not malformed.
+  uint64_t skipped_samples = 0;
 };
 
 }  // namespace netpulse::collect

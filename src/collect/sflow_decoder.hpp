@@ -4,6 +4,16 @@
 // skipped. sFlow samples carry no timestamp: start = end = received. bytes = the sampled
 // packet's IP length, packets = 1, sampling_rate from the sample. Sequence numbers per agent and
 // sub-agent give the loss estimate (in datagrams). Not thread-safe: one per receiving thread.
+//
+// Bytes are IP bytes, as the spec's records count them. nfdump's sfcapd and pmacct's sfacctd
+// count the sampled frame length instead (L2 header and FCS: 18 bytes more per packet on
+// untagged Ethernet, 22 with one VLAN tag); a comparison with them adds that on its side.
+// Counting: a sample or record that runs past its container, or a count promising more than is
+// there, is `malformed` (flows decoded before it are kept); a well-formed flow sample with no IP
+// packet to report (ARP and other non-IP frames, a header cut inside the IP header, a header
+// protocol other than Ethernet/IPv4/IPv6) is `skipped_samples`. Statistics are kept per (agent
+// address, sub-agent), at most max_agents of them (the one silent longest is forgotten); a
+// datagram too broken to name its agent counts against (UDP source address, sub-agent 0).
 #pragma once
 
 #include <cstddef>
