@@ -2,6 +2,7 @@
 // control port and several outputs.
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -11,6 +12,7 @@
 #include "cli/common.hpp"
 #include "cli/control_port.hpp"
 #include "cli/kafka_options.hpp"
+#include "collect/export_sink.hpp"
 #include "core/net.hpp"
 #include "core/time.hpp"
 #include "generate/control_command.hpp"
@@ -86,16 +88,62 @@ GeneratorConfig make_config(const GenerateOptions& o) {
   return c;
 }
 
-// The output: a plain fd (stdout, file, tcp connect), the broadcaster (tcp-listen) or a Kafka
-// topic.
+// The options of a netflow:// output, from its query: version=5|9|10 (default 10: IPFIX is the
+// IETF standard, carries IPv6, and its absolute ms times never wrap), domain=N (v9 source id /
+// IPFIX observation domain), sampling=N (announce 1:N and send 1 record in N), mtu=N (datagram
+// size). Anything else in the query is a usage error.
+collect::NetflowExportOptions netflow_options(const ingest::Uri& uri) {
+  const std::string bad = "--output '" + uri.text + "': ";
+  collect::NetflowExportOptions o;
+  std::string_view query = uri.query;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    const std::string_view text = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    const bool number = !text.empty() && ec == std::errc() && end == text.data() + text.size();
+    const auto need = [&](bool ok, const char* what) {
+      if (!ok || !number) usage_error(bad + std::string(key) + " must be " + what);
+    };
+    if (key == "version") {
+      need(value == 5 || value == 9 || value == 10, "5, 9 or 10 (IPFIX)");
+      o.encoder.version = static_cast<collect::ExportProtocol>(value);
+    } else if (key == "domain") {
+      need(value <= UINT32_MAX, "a number 0 to 4294967295");
+      o.encoder.domain = static_cast<uint32_t>(value);
+    } else if (key == "sampling") {
+      need(value >= 1 && value <= UINT32_MAX, "a rate of 1 or more (1 in N)");
+      o.encoder.sampling_rate = static_cast<uint32_t>(value);
+    } else if (key == "mtu") {
+      need(value >= collect::kMinDatagram && value <= collect::kMaxDatagram,
+           "a datagram size of 512 to 65507 bytes");
+      o.encoder.max_datagram = value;
+    } else {
+      usage_error(bad + "unknown option '" + std::string(key) +
+                  "' (version, domain, sampling or mtu)");
+    }
+  }
+  if (auto why = collect::validate(o.encoder)) usage_error(bad + *why);
+  return o;
+}
+
+// The output: a plain fd (stdout, file, tcp connect), the broadcaster (tcp-listen), a Kafka
+// topic or a flow collector (netflow://).
 struct Output {
   int fd = -1;  // owned unless stdout
   std::unique_ptr<generate::RecordSink> fd_sink;
   std::unique_ptr<generate::TcpBroadcastSink> broadcast;
   std::unique_ptr<kafka::KafkaSink> kafka;
+  std::unique_ptr<collect::NetflowExportSink> netflow;
   bool is_stdout = false;
   generate::RecordSink& sink() {
     if (kafka) return *kafka;
+    if (netflow) return *netflow;
     return broadcast ? *broadcast : *fd_sink;
   }
   ~Output() {
@@ -146,6 +194,19 @@ void open(Output& out, const GenerateOptions& o) {
       if (!out.kafka) usage_error("--output '" + text + "': " + why);
       return;
     }
+    case ingest::Uri::Kind::kNetflow: {
+      // The text format never reaches the wire: asking for CSV there is a mistake.
+      if (o.format != "line")
+        usage_error("--format csv: a netflow:// output sends flow records, not text");
+      if (uri->host.empty())
+        usage_error("--output '" + text + "': a netflow:// output needs a host");
+      out.netflow = collect::NetflowExportSink::open(uri->host, uri->port, netflow_options(*uri),
+                                                     collect::ServiceTable(), text, &why);
+      if (!out.netflow) io_error(why);
+      return;
+    }
+    case ingest::Uri::Kind::kSflow:
+      usage_error("--output '" + text + "': sflow:// is an input only");
   }
 }
 
@@ -189,6 +250,7 @@ int run_generate(const GenerateOptions& o) {
 
   // Every record is delivered or has failed before the summary: a failure is an error.
   const bool kafka_ok = !out.kafka || out.kafka->finish();
+  const bool netflow_ok = !out.netflow || out.netflow->finish();
   const double kafka_seconds = summary.seconds + std::chrono::duration<double>(
       std::chrono::steady_clock::now() - kafka_flush_start).count();
 
@@ -203,6 +265,18 @@ int run_generate(const GenerateOptions& o) {
                std::to_string(out.kafka->failed()) + " failed, " +
                human_rate(kafka_seconds > 0 ? out.kafka->delivered() / kafka_seconds : 0) +
                "records/s delivered";
+    if (out.netflow) {
+      const collect::NetflowExportCounters& c = out.netflow->counters();
+      extra += "; " + std::to_string(c.datagrams_sent) + " datagrams, " +
+               std::to_string(c.flows_sent) + " flows sent to " + o.output + ", " +
+               std::to_string(c.flows_skipped) + " flows skipped" +
+               (c.flows_skipped > 0 ? " (IPv6 cannot go over v5), " : ", ") +
+               std::to_string(c.send_errors) + " send errors";
+      if (c.refused > 0) extra += ", " + std::to_string(c.refused) + " refused (nothing listening)";
+      if (c.unknown_labels > 0)
+        extra += ", " + std::to_string(c.unknown_labels) + " unknown labels sent as TCP port 0";
+      if (c.sampled_out > 0) extra += ", " + std::to_string(c.sampled_out) + " sampled out";
+    }
     const auto st = generator.status();
     if (st.fell_behind > 0)
       extra += "; the output could not keep up with the rate " + std::to_string(st.fell_behind) +
@@ -215,6 +289,7 @@ int run_generate(const GenerateOptions& o) {
   }
   if (summary.end == RunSummary::End::kOutputError) io_error(summary.error);
   if (!kafka_ok) io_error(out.kafka->error());
+  if (!netflow_ok) io_error(out.netflow->error());
   if (summary.end == RunSummary::End::kReaderGone && !out.is_stdout) io_error(summary.error);
   return 0;
 }
@@ -273,7 +348,9 @@ Command make_generate_command(CLI::App& app) {
                   "Where records go: - (stdout), file:PATH or PATH, tcp://HOST:PORT (connect), "
                   "tcp-listen://HOST:PORT (serve every consumer that connects), "
                   "kafka://BROKERS/TOPIC (one message per record, keyed by source address; line "
-                  "format only)")
+                  "format only), netflow://HOST:PORT?version=5|9|10 (export datagrams with "
+                  "templates over UDP: v5, v9 or IPFIX, default 10; also domain=N, sampling=N, "
+                  "mtu=BYTES; default port 2055)")
       ->capture_default_str();
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
