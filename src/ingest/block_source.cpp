@@ -439,6 +439,11 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
     case Uri::Kind::kKafka:
       *why = uri.text + ": Kafka input is not built into this netpulse yet";
       return nullptr;
+    case Uri::Kind::kNetflow:
+    case Uri::Kind::kSflow:
+      // Datagrams, not text: the commands open these through collect::Collector.
+      *why = uri.text + ": not an input of this command";
+      return nullptr;
   }
   *why = uri.text + ": unsupported input";
   return nullptr;

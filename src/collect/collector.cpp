@@ -1,0 +1,218 @@
+#include "collect/collector.hpp"
+
+#include <poll.h>
+
+#include <chrono>
+#include <condition_variable>
+
+#include "collect/netflow_decoder.hpp"
+#include "collect/sflow_decoder.hpp"
+#include "collect/udp_receiver.hpp"
+
+namespace netpulse::collect {
+
+namespace {
+
+core::TimeMs wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string exporter_text(const ExporterAddress& a) {
+  const std::string ip = core::to_string(a.address);
+  return (a.address.is_v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(a.port);
+}
+
+// Text handed to the sink once this much is pending, and at the end of every poll pass, so a
+// trickle of flows reaches the engine within its poll period and a flood in large blocks.
+constexpr size_t kFlushBytes = 256 << 10;
+constexpr int kPollMs = 50;
+
+}  // namespace
+
+struct Collector::Impl {
+  CollectorOptions options;
+  std::vector<std::unique_ptr<UdpReceiver>> receivers;
+  std::vector<bool> is_sflow;
+  NetflowDecoder netflow;
+  SflowDecoder sflow;
+  FlowText text{options.services, options.flow_time, options.format};
+
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> running{false};
+  generate::RecordSink* sink = nullptr;
+  std::function<void(const std::string&)>* report = nullptr;
+  size_t reported = 0;
+
+  mutable std::mutex mu;  // guards snapshot and error
+  CollectorStats snapshot;
+  std::string error;
+  std::condition_variable ended;
+  bool finished = false;
+
+  // Receiving thread only.
+  CollectorStats live;
+  std::vector<Datagram> batch;
+  std::vector<ExportedFlow> flows;
+  std::string out;
+  uint64_t out_records = 0;
+  std::chrono::steady_clock::time_point last_snapshot{};
+
+  explicit Impl(CollectorOptions o) : options(std::move(o)) {}
+
+  bool flush() {
+    if (out.empty()) return true;
+    const bool ok = sink->write(out.data(), out.size(), out_records);
+    out.clear();
+    out_records = 0;
+    if (!ok) {
+      std::lock_guard lock(mu);
+      error = sink->error();
+    }
+    return ok;
+  }
+
+  void publish() {
+    CollectorStats s = live;
+    s.sockets.clear();
+    for (const auto& r : receivers) {
+      s.sockets.push_back({"", r->port(), r->buffer_bytes(), r->kernel_drops()});
+      s.kernel_drops += r->kernel_drops();
+    }
+    for (size_t i = 0; i < s.sockets.size(); ++i) s.sockets[i].input = options.inputs[i].text;
+    s.exporters = netflow.exporters();
+    auto more = sflow.exporters();
+    s.exporters.insert(s.exporters.end(), more.begin(), more.end());
+    s.lost = 0;
+    s.template_misses = 0;
+    for (const auto& e : s.exporters) {
+      s.lost += e.lost;
+      s.template_misses += e.template_misses;
+    }
+    std::lock_guard lock(mu);
+    snapshot = std::move(s);
+  }
+
+  // Decodes and formats one datagram. Returns false when the sink failed.
+  bool handle(size_t input, const Datagram& d, core::TimeMs received) {
+    ++live.datagrams;
+    live.datagram_bytes += d.size;
+    flows.clear();
+    const DecodeResult r = is_sflow[input]
+                               ? sflow.decode(d.data, d.size, d.from, received, flows)
+                               : netflow.decode(d.data, d.size, d.from, received, flows);
+    if (r.status != DecodeStatus::kOk || d.truncated) {
+      ++live.malformed;
+      if (report && *report && reported < options.report_limit) {
+        ++reported;
+        (*report)(options.inputs[input].text + ": exporter " + exporter_text(d.from) +
+                  ": malformed datagram (" + std::to_string(d.size) + " bytes): " +
+                  (d.truncated ? "longer than 65535 bytes" : describe(r.status)) +
+                  (r.flows ? "; " + std::to_string(r.flows) + " flows before it kept" : ""));
+      }
+    }
+    live.flows += flows.size();
+    for (const ExportedFlow& f : flows) {
+      const size_t n = text.append(f, out);
+      if (n == 0) ++live.implausible;
+      out_records += n;
+      live.records += n;
+    }
+    return out.size() < kFlushBytes || flush();
+  }
+
+  // Reads every socket until none has anything waiting (or the sink failed).
+  bool drain_ready(const std::vector<pollfd>* ready) {
+    bool more = true, ok = true;
+    while (more && ok) {
+      more = false;
+      for (size_t i = 0; i < receivers.size() && ok; ++i) {
+        if (ready && !((*ready)[i].revents & POLLIN)) continue;
+        std::string err;
+        const size_t n = receivers[i]->receive(batch, &err);
+        if (n == 0) continue;
+        more = true;
+        const core::TimeMs now = wall_clock_ms();
+        for (const Datagram& d : batch)
+          if (!(ok = handle(i, d, now))) break;
+      }
+      if (ready) break;  // one batch per ready socket per pass keeps exporters fair
+    }
+    return ok;
+  }
+
+  void run() {
+    std::vector<pollfd> fds;
+    for (const auto& r : receivers) fds.push_back(pollfd{r->fd(), POLLIN, 0});
+    bool ok = true;
+    while (ok && !stopping.load()) {
+      const int n = ::poll(fds.data(), fds.size(), kPollMs);
+      if (n > 0) ok = drain_ready(&fds);
+      if (ok) ok = flush();
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_snapshot > std::chrono::milliseconds(200)) {
+        publish();
+        last_snapshot = now;
+      }
+    }
+    // Everything the kernel already holds is decoded and written before the end.
+    if (ok) ok = drain_ready(nullptr);
+    if (ok) flush();
+    publish();
+    std::lock_guard lock(mu);
+    finished = true;
+    ended.notify_all();
+  }
+};
+
+Collector::Collector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Collector::~Collector() { stop(); }
+
+std::unique_ptr<Collector> Collector::open(CollectorOptions options, std::string* why) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  for (const ingest::Uri& u : impl->options.inputs) {
+    auto r = UdpReceiver::open(u.host, u.port, impl->options.udp_buffer, u.text, why);
+    if (!r) return nullptr;
+    impl->receivers.push_back(std::move(r));
+    impl->is_sflow.push_back(u.kind == ingest::Uri::Kind::kSflow);
+  }
+  impl->publish();
+  return std::unique_ptr<Collector>(new Collector(std::move(impl)));
+}
+
+void Collector::start(generate::RecordSink& sink) {
+  impl_->sink = &sink;
+  impl_->report = &report_;
+  sink.begin(impl_->text.header());
+  impl_->running = true;
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void Collector::request_stop() { impl_->stopping = true; }
+
+void Collector::stop() {
+  impl_->stopping = true;
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void Collector::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->ended.wait(lock, [this] { return impl_->finished || !impl_->running; });
+}
+
+std::string Collector::error() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->error;
+}
+
+CollectorStats Collector::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->snapshot;
+}
+
+std::vector<SocketStats> Collector::sockets() const { return stats().sockets; }
+
+}  // namespace netpulse::collect

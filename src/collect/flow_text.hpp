@@ -1,0 +1,43 @@
+// Writes exported flows as flow records in netpulse's line format or CSV (spec section 1): the
+// record's time chosen by --flow-time, the service table's label, src, dst and the bytes scaled
+// by the sampling rate. CSV keeps what the line format cannot carry (packets, ports, IP
+// protocol, TCP flags, interfaces, exporter, sampling rate, both flow times) in extra columns,
+// which netpulse's CSV reader ignores and the detectors and other tools can use. A flow of more
+// than 4294967295 bytes (the record's limit) becomes several records that add up to it, so no
+// byte is lost from a window. Not thread-safe: one per thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "collect/flow_export.hpp"
+#include "collect/service_table.hpp"
+
+namespace netpulse::collect {
+
+enum class FlowTime : uint8_t { kStart, kEnd, kReceived };
+std::optional<FlowTime> parse_flow_time(std::string_view text);
+
+enum class TextFormat : uint8_t { kLine, kCsv };
+
+class FlowText {
+ public:
+  FlowText(const ServiceTable& services, FlowTime flow_time, TextFormat format)
+      : services_(services), flow_time_(flow_time), format_(format) {}
+
+  // The CSV header line with its '\n' (empty for the line format).
+  std::string_view header() const;
+  // Appends the flow's record(s) to out and returns how many (a zero-byte flow is one record,
+  // as the exporter reported it). Returns 0 and appends nothing for an implausible flow of
+  // more than 4 TiB (after sampling), which the caller counts.
+  size_t append(const ExportedFlow& f, std::string& out) const;
+
+ private:
+  const ServiceTable& services_;
+  FlowTime flow_time_;
+  TextFormat format_;
+};
+
+}  // namespace netpulse::collect
