@@ -262,6 +262,28 @@
     }
   }
 
+  // A netflow:// or sflow:// input: one row per exporter, loss and errors highlighted.
+  function renderCollector(c) {
+    const panel = $('collector-panel');
+    if (!c) { panel.hidden = true; return; }
+    panel.hidden = false;
+    setText('collector-summary', fmtCount(c.flows) + ' flows from ' + fmtCount(c.datagrams) +
+      ' datagrams; ' + fmtCount(c.lost) + ' lost, ' + fmtCount(c.kernel_drops) +
+      ' dropped by the kernel, ' + fmtCount(c.malformed) + ' malformed');
+    const body = $('exporters').tBodies[0];
+    const rows = c.exporters.map((e) => [e.exporter, e.protocol, String(e.domain),
+      fmtCount(e.datagrams), fmtCount(e.flows), fmtCount(e.lost), fmtCount(e.malformed),
+      fmtCount(e.template_misses), '1:' + e.sampling_rate]);
+    while (body.rows.length > rows.length) body.deleteRow(-1);
+    rows.forEach((cells, i) => {
+      const tr = body.rows[i] || body.insertRow();
+      while (tr.cells.length < cells.length) tr.insertCell();
+      cells.forEach((text, j) => { if (tr.cells[j].textContent !== text) tr.cells[j].textContent = text; });
+      const bad = c.exporters[i].lost > 0 || c.exporters[i].malformed > 0;
+      tr.className = bad ? 'warn' : '';
+    });
+  }
+
   function onStatus(s) {
     state.status = s;
     const rps = s.records_per_second || 0;
@@ -281,6 +303,7 @@
       ps.className = 'pill ' + (s.processor.running ? 'pill-on' : 'pill-off');
       fillForm('param-', s.processor.params, ['H', 'T', 'k', 'X']);
     }
+    renderCollector(s.collector);
     const gs = $('generator-state');
     if (s.generator) {
       gs.textContent = s.generator.running ? 'running' : 'stopped';

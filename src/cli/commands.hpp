@@ -22,5 +22,6 @@ Command make_train_command(CLI::App& app);
 Command make_evaluate_command(CLI::App& app);
 Command make_classify_command(CLI::App& app);
 Command make_detect_flows_command(CLI::App& app);
+Command make_collect_command(CLI::App& app);
 
 }  // namespace netpulse::cli

@@ -1,5 +1,7 @@
 #include "cli/common.hpp"
 
+#include "core/size.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -77,6 +79,15 @@ const CLI::Validator& duration_validator() {
         return core::parse_duration_ms(s) ? std::string() : "'" + s + "' is not a duration such as 100ms, 1s, 1m, 1h";
       },
       "DURATION");
+  return v;
+}
+
+const CLI::Validator& size_validator() {
+  static const CLI::Validator v(
+      [](std::string& s) -> std::string {
+        return core::parse_size(s) ? std::string() : "'" + s + "' is not a size such as 1500, 512KiB, 64MiB, 2GiB";
+      },
+      "SIZE");
   return v;
 }
 

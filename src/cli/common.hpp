@@ -39,5 +39,7 @@ std::string human_rate(double per_second);
 
 // A CLI11 validator for "100ms", "1s", "2m" style durations.
 const CLI::Validator& duration_validator();
+// A CLI11 validator for "64MiB", "2GiB", "1500" style byte sizes (core/size.hpp).
+const CLI::Validator& size_validator();
 
 }  // namespace netpulse::cli

@@ -2,6 +2,8 @@
 // flow records; alerts as JSON lines, then a summary line.
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/flow_input.hpp"
 #include "detect/flow_detector.hpp"
 #include "ingest/block_source.hpp"
 #include "ingest/flow_parser.hpp"
@@ -25,6 +28,8 @@ struct DetectFlowsOptions {
   std::string format = "line";
   std::string output = "-";
   detect::FlowDetectorConfig config;
+  FlowInputOptions flow;
+  std::vector<std::string> given;
   bool quiet = false;
 };
 
@@ -48,15 +53,37 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const ingest::Format format = *ingest::parse_format(o.format);
-  std::unique_ptr<ingest::BlockSource> source;
-  on_termination([&source] {
-    if (source) source->close();
+  const bool flow_input = is_flow_export(*in_uri);
+  const auto given = [&o](std::string_view name) {
+    return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
+  };
+  if (!flow_input)
+    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
+      if (given(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
+  if (flow_input && given("--format"))
+    usage_error("--format: a netflow:// or sflow:// input is decoded from its datagrams, not read as text");
+  if (flow_input && !in_uri->query.empty())
+    usage_error("--input '" + o.input + "': unknown option '" + in_uri->query + "'");
+  std::atomic<ingest::BlockSource*> open_source{nullptr};
+  on_termination([&open_source] {
+    if (ingest::BlockSource* s = open_source.load()) s->close();
   });
   const int out_fd = open_output(o.output);
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
-  source = ingest::open_source(*in_uri, source_options, &why);
+  std::unique_ptr<ingest::BlockSource> source;
+  CollectorSource* flow_source = nullptr;
+  if (flow_input) {
+    auto collector = open_collector({*in_uri}, o.flow, collect::TextFormat::kLine, o.quiet);
+    if (!o.quiet) print_listening(*collector);
+    auto cs = std::make_unique<CollectorSource>(std::move(collector), in_uri->text);
+    flow_source = cs.get();
+    source = std::move(cs);
+  } else {
+    source = ingest::open_source(*in_uri, source_options, &why);
+  }
   if (!source) io_error(why);
+  open_source = source.get();
 
   core::ProtocolTable protocols;
   ingest::FlowParser parser(protocols, format);
@@ -117,6 +144,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string read_error = source->error();
   source->close();
+  if (flow_source && !o.quiet) print_collector_summary(flow_source->collector().stats(), seconds);
   const nlohmann::ordered_json summary = {{"summary",
                                            {{"flows", detector.flows()},
                                             {"late", detector.late()},
@@ -146,7 +174,9 @@ Command make_detect_flows_command(CLI::App& app) {
       "per-host traffic features); alerts as JSON lines, then a summary line.");
   sub->add_option(
          "--input,-i", o->input,
-         "Where records come from: file:PATH or PATH, -, tcp://HOST:PORT, tcp-listen://HOST:PORT")
+         "Where records come from: file:PATH or PATH, -, tcp://HOST:PORT, tcp-listen://HOST:PORT, "
+         "netflow://HOST:PORT (NetFlow v5/v9 and IPFIX over UDP; default port 2055) or "
+         "sflow://HOST:PORT (sFlow v5; default 6343)")
       ->required();
   sub->add_option("--format", o->format, "Record format: line or csv")
       ->check(CLI::IsMember({"line", "csv"}))
@@ -168,8 +198,13 @@ Command make_detect_flows_command(CLI::App& app) {
                   "Brute force: least login flows to one server")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}))
       ->capture_default_str();
+  add_flow_input_options(sub, o->flow);
   sub->add_flag("--quiet,-q", o->quiet, "No summary on stderr");
-  return Command{sub, [o] { return run_detect_flows(*o); }};
+  return Command{sub, [o, sub] {
+                   for (const CLI::Option* opt : sub->get_options())
+                     if (opt->count() > 0) o->given.push_back(opt->get_name());
+                   return run_detect_flows(*o);
+                 }};
 }
 
 }  // namespace netpulse::cli

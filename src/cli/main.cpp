@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   commands.push_back(make_evaluate_command(app));
   commands.push_back(make_classify_command(app));
   commands.push_back(make_detect_flows_command(app));
+  commands.push_back(make_collect_command(app));
 
   try {
     app.parse(argc, argv);

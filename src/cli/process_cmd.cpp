@@ -15,6 +15,7 @@
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
 #include "cli/control_port.hpp"
+#include "cli/flow_input.hpp"
 #include "cli/result_output.hpp"
 #include "cli/query_options.hpp"
 #include "core/time.hpp"
@@ -26,6 +27,7 @@
 #include "kafka/instance.hpp"
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
+#include "server/collector_status.hpp"
 #include "server/control_server.hpp"
 #include "server/result_fanout.hpp"
 #include "server/store_status.hpp"
@@ -93,14 +95,21 @@ struct ProcessOptions {
   std::vector<std::string> kafka_properties;
   std::string idle_timeout = "10s";
   bool exit_at_end = false;
+  FlowInputOptions flow;  // netflow:// and sflow:// inputs
   std::vector<std::string> given;  // the options given on the command line, by name
 };
 
 // Options that one kind of input ignores are refused, so nothing is silently dropped.
-void check_options_fit_input(const ProcessOptions& o, bool kafka_input, bool kafka_output) {
+void check_options_fit_input(const ProcessOptions& o, bool kafka_input, bool kafka_output,
+                             bool flow_input) {
   const auto given = [&o](std::string_view name) {
     return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
   };
+  if (!flow_input)
+    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
+      if (given(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
+  if (flow_input && given("--format"))
+    usage_error("--format: a netflow:// or sflow:// input is decoded from its datagrams, not read as text");
   if (kafka_input) {
     for (const char* name : {"--output", "--store", "--web", "--token", "--web-root", "--control",
                              "--threads", "--T", "--H", "--k", "--X", "--slide", "--max-window"})
@@ -186,7 +195,10 @@ int run_process(const ProcessOptions& o) {
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const bool kafka_output = o.output.rfind("kafka://", 0) == 0;
-  check_options_fit_input(o, in_uri->kind == ingest::Uri::Kind::kKafka, kafka_output);
+  const bool flow_input = is_flow_export(*in_uri);
+  check_options_fit_input(o, in_uri->kind == ingest::Uri::Kind::kKafka, kafka_output, flow_input);
+  if (flow_input && !in_uri->query.empty())
+    usage_error("--input '" + o.input + "': unknown option '" + in_uri->query + "'");
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
 
   const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
@@ -194,12 +206,28 @@ int run_process(const ProcessOptions& o) {
   // Signals first: every thread started after this (readers, control port) inherits the mask,
   // so Ctrl-C reaches the handler that flushes pending windows.
   engine::EngineControl control(o.params, config.max_window);
-  on_termination([&control] { control.request_shutdown(); }, "flushing pending windows");
+  // A flow-export input drains its sockets first: every datagram already received is counted.
+  std::atomic<CollectorSource*> flow_source{nullptr};
+  on_termination(
+      [&control, &flow_source] {
+        if (CollectorSource* f = flow_source.load()) f->close();
+        else control.request_shutdown();
+      },
+      "flushing pending windows");
 
   ResultOutput output(o.output, o.kafka_properties);
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
-  auto source = ingest::open_source(*in_uri, source_options, &why);
+  std::unique_ptr<ingest::BlockSource> source;
+  if (flow_input) {
+    auto collector = open_collector({*in_uri}, o.flow, collect::TextFormat::kLine, o.quiet);
+    if (!o.quiet) print_listening(*collector);
+    auto cs = std::make_unique<CollectorSource>(std::move(collector), in_uri->text);
+    flow_source = cs.get();
+    source = std::move(cs);
+  } else {
+    source = ingest::open_source(*in_uri, source_options, &why);
+  }
   if (!source) io_error(why);
 
   auto control_server = open_control_port(control_uri, control, o.quiet);
@@ -245,6 +273,10 @@ int run_process(const ProcessOptions& o) {
     parts.processor = &control;
     parts.store = std::move(api_store);
     if (writer) parts.store_status = [&writer] { return server::store_status(*writer); };
+    if (CollectorSource* f = flow_source.load()) {
+      server::register_collector_metrics(metrics, f->collector());
+      parts.collector_status = [f] { return server::collector_status(f->collector().stats()); };
+    }
     std::string notice;
     web = server::WebApp::start(web_options, std::move(parts), metrics, hub, &why, &notice);
     if (!web) io_error(why);
@@ -274,6 +306,10 @@ int run_process(const ProcessOptions& o) {
   });
   const auto error = pipeline.run(*source);
   const double seconds = ticker.stop();
+  if (CollectorSource* f = flow_source.load()) {
+    f->close();
+    if (!o.quiet) print_collector_summary(f->collector().stats(), seconds);
+  }
   fanout.flush();
   const auto output_error = output.close();
   if (writer) writer->close();
@@ -314,12 +350,15 @@ Command make_process_command(CLI::App& app) {
                   "Where records come from: file:PATH or PATH, - (stdin), tcp://HOST:PORT "
                   "(connect to a producer), tcp-listen://HOST:PORT (accept producers), "
                   "kafka://BROKERS/TOPIC?group=G (a consumer group member: publishes complete "
-                  "panes for `netpulse merge`, which runs the queries)")
+                  "panes for `netpulse merge`, which runs the queries), netflow://HOST:PORT "
+                  "(a NetFlow v5/v9 and IPFIX collector on that UDP port; default 2055) or "
+                  "sflow://HOST:PORT (an sFlow v5 collector; default 6343)")
       ->required();
   sub->add_option("--format", o->format, "Record format: line or csv (CSV has a header line)")
       ->check(CLI::IsMember({"line", "csv"}))
       ->capture_default_str();
   add_query_options(sub, o->params, o->config);
+  add_flow_input_options(sub, o->flow);
   sub->add_option("--time-unit", o->time_unit, "The time unit: 100ms, 1s, 1m, ...")
       ->check(duration_validator())
       ->capture_default_str();

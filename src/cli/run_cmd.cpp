@@ -19,6 +19,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/flow_input.hpp"
 #include "cli/query_options.hpp"
 #include "cli/rows_input.hpp"
 #include "core/protocol_table.hpp"
@@ -32,6 +33,7 @@
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/alert_tap.hpp"
+#include "server/collector_status.hpp"
 #include "server/generator_feed.hpp"
 #include "server/metrics.hpp"
 #include "server/result_fanout.hpp"
@@ -46,6 +48,10 @@
 namespace netpulse::cli {
 
 namespace {
+
+// Exporters flush flows at their own pace and several interleave theirs: records a few seconds
+// out of order are normal there, not late.
+constexpr int64_t kFlowLatenessSeconds = 10;
 
 struct RunOptions {
   std::string web = std::string(server::kDefaultWebAddress);
@@ -68,6 +74,29 @@ struct RunOptions {
   bool no_detect = false;
   int web_threads = 2;
   bool quiet = false;
+  std::string input;  // --input: a real source instead of the generator
+  FlowInputOptions flow;
+  std::vector<std::string> given;  // the options given on the command line, by name
+};
+
+// Hands every block an inner source yields to an observer (the flow detector's tap) as well.
+class ObservedSource final : public ingest::BlockSource {
+ public:
+  ObservedSource(std::unique_ptr<ingest::BlockSource> inner,
+                 std::function<void(const ingest::Block&)> observer)
+      : inner_(std::move(inner)), observer_(std::move(observer)) {}
+  Next next(ingest::Block& out, std::chrono::milliseconds timeout) override {
+    const Next r = inner_->next(out, timeout);
+    if (r == Next::kBlock && observer_) observer_(out);
+    return r;
+  }
+  void close() override { inner_->close(); }
+  std::string error() const override { return inner_->error(); }
+  std::string describe() const override { return inner_->describe(); }
+
+ private:
+  std::unique_ptr<ingest::BlockSource> inner_;
+  std::function<void(const ingest::Block&)> observer_;
 };
 
 // The NSL-KDD models of a directory: every *.json, in name order, loaded and compiled as
@@ -135,6 +164,30 @@ int run_all(const RunOptions& o) {
   }
   if (auto why = generate::validate(gconfig)) usage_error(*why);
 
+  // --input replaces the generator: its options would be silently ignored, so they are refused.
+  const auto given = [&o](std::string_view name) {
+    return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
+  };
+  std::optional<ingest::Uri> input_uri;
+  if (!o.input.empty()) {
+    std::string reason;
+    input_uri = ingest::parse_uri(o.input, &reason);
+    if (!input_uri) usage_error("--input '" + o.input + "': " + reason);
+    if (input_uri->kind == ingest::Uri::Kind::kKafka)
+      usage_error("--input '" + o.input + "': run reads files, tcp://, netflow:// and sflow://; "
+                  "for Kafka use process and merge");
+    if (is_flow_export(*input_uri) && !input_uri->query.empty())
+      usage_error("--input '" + o.input + "': unknown option '" + input_uri->query + "'");
+    for (const char* name : {"--rate", "--ips", "--protocols", "--ip-percent",
+                             "--protocol-percent", "--seed", "--scenario"})
+      if (given(name)) usage_error(std::string(name) + ": a generator option; --input replaces the generator");
+  }
+  const bool flow_input = input_uri && is_flow_export(*input_uri);
+  if (flow_input && !given("--lateness")) config.lateness = kFlowLatenessSeconds;
+  if (!flow_input)
+    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
+      if (given(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
+
   // The NSL-KDD models, and the rows they classify (--rows): checked before anything is opened.
   std::optional<RowsInput> rows_input;
   if (!o.rows.empty()) rows_input = parse_rows_input("--rows", o.rows);
@@ -155,14 +208,28 @@ int run_all(const RunOptions& o) {
   server::GeneratorFeed feed;
   generate::Generator generator(gconfig);
   std::atomic<server::RowAlerts*> row_alerts_running{nullptr};
+  std::atomic<CollectorSource*> flow_source{nullptr};
   on_termination(
       [&] {
         generator.request_stop();
-        control.request_shutdown();
+        // A flow-export input drains its sockets into the engine, which then ends by itself.
+        if (CollectorSource* f = flow_source.load()) f->close();
+        else control.request_shutdown();
         feed.close();
         if (server::RowAlerts* r = row_alerts_running.load()) r->request_stop();
       },
       "flushing pending windows");
+  std::unique_ptr<ingest::BlockSource> input_source;
+  if (flow_input) {
+    auto collector = open_collector({*input_uri}, o.flow, collect::TextFormat::kLine, o.quiet);
+    if (!o.quiet) print_listening(*collector);
+    auto cs = std::make_unique<CollectorSource>(std::move(collector), input_uri->text);
+    flow_source = cs.get();
+    input_source = std::move(cs);
+  } else if (input_uri) {
+    input_source = ingest::open_source(*input_uri, ingest::SourceOptions{}, &why);
+    if (!input_source) io_error(why);
+  }
   std::unique_ptr<ingest::BlockSource> rows_source;
   if (rows_input) rows_source = open_rows_input(*rows_input);
 
@@ -189,9 +256,12 @@ int run_all(const RunOptions& o) {
   server::FanoutSink::store_to(outputs, writer);
   server::FanoutSink fanout(std::move(outputs));
   fanout.register_metrics(metrics);
+  if (CollectorSource* f = flow_source.load()) server::register_collector_metrics(metrics, f->collector());
+  if (!input_uri)
   metrics.add("netpulse_generator_records_total", "Records the generator wrote",
               server::MetricType::kCounter,
               [&generator] { return static_cast<double>(generator.status().records); });
+  if (!input_uri)
   metrics.add("netpulse_generator_running", "1 while the generator runs, 0 while stopped",
               server::MetricType::kGauge, [&generator] {
                 const auto s = generator.status();
@@ -210,7 +280,10 @@ int run_all(const RunOptions& o) {
     tap = std::make_unique<server::AlertTap>(
         [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); });
     tap->register_metrics(metrics);
-    feed.set_observer([t = tap.get()](const ingest::Block& b) { t->offer(b); });
+    auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
+    if (CollectorSource* f = flow_source.load()) f->set_observer(observer);
+    else if (input_source) input_source = std::make_unique<ObservedSource>(std::move(input_source), observer);
+    else feed.set_observer(observer);
   }
   // The NSL-KDD models classify connection rows, which flow records do not carry: they run on
   // the --rows stream (started below, once the server is up), on their own thread.
@@ -237,7 +310,9 @@ int run_all(const RunOptions& o) {
   web.threads = o.web_threads;
   server::WebParts parts;
   parts.processor = &control;
-  parts.generator = &generator;
+  parts.generator = input_uri ? nullptr : &generator;
+  if (CollectorSource* f = flow_source.load())
+    parts.collector_status = [f] { return server::collector_status(f->collector().stats()); };
   parts.store = std::move(api_store);
   parts.store_status = [&writer] { return server::store_status(writer); };
   std::string notice;
@@ -271,15 +346,18 @@ int run_all(const RunOptions& o) {
     row_alerts_running = row_alerts.get();
   }
   generate::RunSummary gen_summary;
-  std::thread gen_thread([&] {
-    gen_summary = generator.run(feed);
-    feed.close();  // the engine drains what is left, then ends
-  });
-  const auto error = pipeline.run(feed);
+  std::thread gen_thread;
+  if (!input_source)
+    gen_thread = std::thread([&] {
+      gen_summary = generator.run(feed);
+      feed.close();  // the engine drains what is left, then ends
+    });
+  const auto error = pipeline.run(input_source ? *input_source : static_cast<ingest::BlockSource&>(feed));
   // The engine is done (Ctrl-C, or the generator ended): stop the generator if it still runs.
   generator.request_stop();
   feed.close();
-  gen_thread.join();
+  if (gen_thread.joinable()) gen_thread.join();
+  if (input_source) input_source->close();
   if (tap) tap->stop();  // the last alerts, before the store is flushed
   if (row_alerts) {
     row_alerts->stop();  // the rows already read are classified, their alerts sent
@@ -306,6 +384,8 @@ int run_all(const RunOptions& o) {
         static_cast<unsigned long long>(c.malformed.load()),
         static_cast<unsigned long long>(c.windows.load()),
         static_cast<unsigned long long>(writer.stats().results_written), seconds);
+  if (CollectorSource* f = flow_source.load(); f && !o.quiet)
+    print_collector_summary(f->collector().stats(), seconds);
   if (!o.quiet && row_alerts)
     std::fprintf(stderr, "netpulse: --rows %s: %s\n", row_alerts->describe().c_str(),
                  row_counts(*row_alerts).c_str());
@@ -321,11 +401,23 @@ Command make_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* sub = app.add_subcommand(
       "run",
-      "Run everything in one process: the traffic generator, the six window queries, the SQLite "
-      "store and the live dashboard (HTTP API and WebSocket).");
+      "Run everything in one process: the traffic generator (or a real network with --input "
+      "netflow:// or sflow://), the six window queries, the detectors, the SQLite store and the "
+      "live dashboard (HTTP API and WebSocket).");
   sub->add_option("--web", o->web,
                   "Where the dashboard and API listen, HOST:PORT (port 0: any free port)")
       ->capture_default_str();
+  sub->add_option("--input,-i", o->input,
+                  "Watch a real source instead of the generator: netflow://HOST:PORT (NetFlow "
+                  "v5/v9 and IPFIX over UDP; default port 2055), sflow://HOST:PORT (sFlow v5; "
+                  "default 6343), or flow records from file:PATH, tcp://HOST:PORT, "
+                  "tcp-listen://HOST:PORT");
+  add_flow_input_options(sub, o->flow);
+  sub->add_option("--lateness", o->config.lateness,
+                  "Allowed lateness in seconds: records older than the newest seen minus this are "
+                  "late (counted, not used). Default 0 for the generator, 10 for a netflow:// or "
+                  "sflow:// input, whose exporters interleave their flows");
+
   sub->add_option("--store", o->store, "Where results are stored: sqlite:PATH or postgresql://...")
       ->capture_default_str();
   sub->add_option("--token", o->token,
@@ -375,7 +467,11 @@ Command make_run_command(CLI::App& app) {
       ->check(CLI::Range(0, 3'600'000))
       ->capture_default_str();
   sub->add_flag("--quiet,-q", o->quiet, "No notices or summary on stderr");
-  return Command{sub, [o] { return run_all(*o); }};
+  return Command{sub, [o, sub] {
+                   for (const CLI::Option* opt : sub->get_options())
+                     if (opt->count() > 0) o->given.push_back(opt->get_name());
+                   return run_all(*o);
+                 }};
 }
 
 }  // namespace netpulse::cli

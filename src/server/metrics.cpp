@@ -9,7 +9,7 @@ namespace netpulse::server {
 void MetricsRegistry::add(const std::string& name, const std::string& help, MetricType type,
                           Reader read, const std::string& labels) {
   std::lock_guard lock(mu_);
-  auto [it, inserted] = families_.try_emplace(name, Family{help, type, {}});
+  auto [it, inserted] = families_.try_emplace(name, Family{help, type, {}, {}});
   for (Series& s : it->second.series) {
     if (s.labels == labels) {
       s.read = std::move(read);
@@ -17,6 +17,22 @@ void MetricsRegistry::add(const std::string& name, const std::string& help, Metr
     }
   }
   it->second.series.push_back({labels, std::move(read)});
+}
+
+void MetricsRegistry::add_family(const std::string& name, const std::string& help,
+                                 MetricType type, FamilyReader read) {
+  std::lock_guard lock(mu_);
+  families_[name] = Family{help, type, {}, std::move(read)};
+}
+
+std::vector<std::pair<std::string, double>> MetricsRegistry::read_all(const Family& f) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const Series& s : f.series) out.emplace_back(s.labels, s.read());
+  if (f.dynamic) {
+    auto more = f.dynamic();
+    out.insert(out.end(), more.begin(), more.end());
+  }
+  return out;
 }
 
 void MetricsRegistry::remove(const std::string& name) {
@@ -43,11 +59,11 @@ std::string MetricsRegistry::prometheus_text() const {
   for (const auto& [name, family] : families_) {
     out += "# HELP " + name + ' ' + family.help + '\n';
     out += "# TYPE " + name + (family.type == MetricType::kCounter ? " counter\n" : " gauge\n");
-    for (const Series& s : family.series) {
+    for (const auto& [labels, value] : read_all(family)) {
       out += name;
-      if (!s.labels.empty()) out += '{' + s.labels + '}';
+      if (!labels.empty()) out += '{' + labels + '}';
       out += ' ';
-      append_value(s.read(), out);
+      append_value(value, out);
       out += '\n';
     }
   }
@@ -58,8 +74,8 @@ std::map<std::string, double> MetricsRegistry::values() const {
   std::lock_guard lock(mu_);
   std::map<std::string, double> out;
   for (const auto& [name, family] : families_)
-    for (const Series& s : family.series)
-      out[s.labels.empty() ? name : name + '{' + s.labels + '}'] = s.read();
+    for (const auto& [labels, value] : read_all(family))
+      out[labels.empty() ? name : name + '{' + labels + '}'] = value;
   return out;
 }
 

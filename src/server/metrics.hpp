@@ -23,6 +23,11 @@ class MetricsRegistry {
   // are used.
   void add(const std::string& name, const std::string& help, MetricType type, Reader read,
            const std::string& labels = "");
+  // A family whose series come and go (one per exporter, say): `read` returns every current
+  // (labels, value) pair at each scrape.
+  using FamilyReader = std::function<std::vector<std::pair<std::string, double>>()>;
+  void add_family(const std::string& name, const std::string& help, MetricType type,
+                  FamilyReader read);
   // Removes every series of a name (a component that stops before the registry).
   void remove(const std::string& name);
 
@@ -42,7 +47,10 @@ class MetricsRegistry {
     std::string help;
     MetricType type;
     std::vector<Series> series;
+    FamilyReader dynamic;  // set for add_family()
   };
+  // Every (labels, value) of a family right now.
+  static std::vector<std::pair<std::string, double>> read_all(const Family& f);
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
 };

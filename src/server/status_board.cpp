@@ -32,8 +32,11 @@ void register_engine_metrics(MetricsRegistry& m, const engine::Counters& c) {
 }
 
 StatusBoard::StatusBoard(MetricsRegistry& metrics, const ControlApi& control,
-                         std::function<json()> store_status)
-    : metrics_(metrics), control_(control), store_status_(std::move(store_status)) {
+                         std::function<json()> store_status, std::function<json()> collector_status)
+    : metrics_(metrics),
+      control_(control),
+      store_status_(std::move(store_status)),
+      collector_status_(std::move(collector_status)) {
   metrics_.add("netpulse_records_per_second", "Records read per second, over the last second",
                MetricType::kGauge, [this] { return records_per_second(); });
   metrics_.add(
@@ -93,6 +96,7 @@ json StatusBoard::status() const {
                        : json(nullptr);
   s["state_bytes"] = count("netpulse_state_bytes");
   s["store"] = store_status_ ? store_status_() : json(nullptr);
+  s["collector"] = collector_status_ ? collector_status_() : json(nullptr);
   s["websocket_clients"] = count("netpulse_websocket_clients");
   s["metrics"] = v;
   return s;

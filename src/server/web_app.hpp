@@ -47,6 +47,7 @@ struct WebParts {
   generate::Generator* generator = nullptr;
   std::unique_ptr<store::Store> store;           // the API's own connection; may be null
   std::function<nlohmann::json()> store_status;  // the writer's queue, for the status
+  std::function<nlohmann::json()> collector_status;  // a netflow:// or sflow:// input's figures
 };
 
 class WebApp {

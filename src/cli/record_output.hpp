@@ -1,0 +1,43 @@
+// Where flow-record text goes, for the commands that write records (generate, collect): stdout,
+// a file, a TCP connection, every consumer of a tcp-listen:// port, or a Kafka topic (one
+// message per record, keyed by source address). Opened from the --output address; errors end
+// the command (exit 2 for a bad address, 1 when it cannot be opened). Used from one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "generate/record_sink.hpp"
+#include "generate/tcp_broadcast_sink.hpp"
+#include "kafka/kafka_sink.hpp"
+
+namespace netpulse::cli {
+
+class RecordOutput {
+ public:
+  // `csv`: the records are CSV (refused for Kafka, whose messages are single records).
+  RecordOutput(const std::string& text, bool csv, const std::vector<std::string>& kafka_properties,
+               bool quiet);
+  ~RecordOutput();
+  RecordOutput(const RecordOutput&) = delete;
+  RecordOutput& operator=(const RecordOutput&) = delete;
+
+  generate::RecordSink& sink();
+  bool is_stdout() const { return is_stdout_; }
+
+  // Ends the output: lets tcp-listen consumers take what is queued (up to `grace`), waits for
+  // Kafka deliveries. Returns the summary's extra text ("; 2 consumers, ..."), and a one-line
+  // error in *error when records were not delivered.
+  std::string finish(std::chrono::milliseconds grace, std::string* error);
+
+ private:
+  int fd_ = -1;  // owned unless stdout
+  bool is_stdout_ = false;
+  std::unique_ptr<generate::RecordSink> fd_sink_;
+  std::unique_ptr<generate::TcpBroadcastSink> broadcast_;
+  std::unique_ptr<kafka::KafkaSink> kafka_;
+  std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace netpulse::cli
