@@ -1,13 +1,16 @@
 // Where flow-record text goes, for the commands that write records (generate, collect): stdout,
-// a file, a TCP connection, every consumer of a tcp-listen:// port, or a Kafka topic (one
-// message per record, keyed by source address). Opened from the --output address; errors end
+// a file, a TCP connection, every consumer of a tcp-listen:// port, a Kafka topic (one message
+// per record, keyed by source address), or (generate) a flow collector as NetFlow v5/v9 or
+// IPFIX datagrams (netflow://HOST:PORT?version=5|9|10&domain=N&sampling=N&mtu=N). Opened from the --output address; errors end
 // the command (exit 2 for a bad address, 1 when it cannot be opened). Used from one thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "collect/export_sink.hpp"
 #include "generate/record_sink.hpp"
 #include "generate/tcp_broadcast_sink.hpp"
 #include "kafka/kafka_sink.hpp"
@@ -17,8 +20,9 @@ namespace netpulse::cli {
 class RecordOutput {
  public:
   // `csv`: the records are CSV (refused for Kafka, whose messages are single records).
+  // `allow_netflow`: netflow:// is an output here (else a usage error).
   RecordOutput(const std::string& text, bool csv, const std::vector<std::string>& kafka_properties,
-               bool quiet);
+               bool quiet, bool allow_netflow = false);
   ~RecordOutput();
   RecordOutput(const RecordOutput&) = delete;
   RecordOutput& operator=(const RecordOutput&) = delete;
@@ -37,6 +41,8 @@ class RecordOutput {
   std::unique_ptr<generate::RecordSink> fd_sink_;
   std::unique_ptr<generate::TcpBroadcastSink> broadcast_;
   std::unique_ptr<kafka::KafkaSink> kafka_;
+  std::unique_ptr<collect::NetflowExportSink> netflow_;
+  std::string text_;
   std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now();
 };
 
