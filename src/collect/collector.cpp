@@ -78,6 +78,7 @@ struct Collector::Impl {
     CollectorStats s = live;
     s.sockets.clear();
     for (const auto& r : receivers) {
+      r->refresh_drops();
       s.sockets.push_back({"", r->port(), r->buffer_bytes(), r->kernel_drops()});
       s.kernel_drops += r->kernel_drops();
     }

@@ -1,6 +1,7 @@
 #include "collect/udp_receiver.hpp"
 
 #include <arpa/inet.h>
+#include <linux/sock_diag.h>
 #include <netdb.h>
 #include <unistd.h>
 
@@ -139,10 +140,12 @@ size_t UdpReceiver::receive(std::vector<Datagram>& out, std::string* error) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
         uint32_t total = 0;
         std::memcpy(&total, CMSG_DATA(c), sizeof total);
-        if (has_overflow_ || total != 0)
+        // The counter as it was when this datagram was queued: it only grows (mod 2^32), and
+        // refresh_drops() may already have read a later value.
+        if (static_cast<int32_t>(total - last_overflow_) > 0) {
           kernel_drops_.fetch_add(total - last_overflow_, std::memory_order_relaxed);
-        last_overflow_ = total;
-        has_overflow_ = true;
+          last_overflow_ = total;
+        }
       }
     }
     Datagram d;
@@ -153,6 +156,19 @@ size_t UdpReceiver::receive(std::vector<Datagram>& out, std::string* error) {
     out.push_back(d);
   }
   return static_cast<size_t>(n);
+}
+
+void UdpReceiver::refresh_drops() {
+  // SO_MEMINFO reads the socket's drop counter now; SO_RXQ_OVFL only reports it on the next
+  // datagram, so drops at the end of a burst would stay invisible until the exporter sends again.
+  uint32_t info[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, info, &len) == 0 &&
+      len > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+    const uint32_t total = info[SK_MEMINFO_DROPS];
+    kernel_drops_.fetch_add(total - last_overflow_, std::memory_order_relaxed);
+    last_overflow_ = total;
+  }
 }
 
 }  // namespace netpulse::collect

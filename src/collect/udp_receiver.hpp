@@ -1,6 +1,7 @@
 // One bound UDP socket that flow exports arrive on, read in batches with recvmmsg(2). It asks
 // the kernel for the count of datagrams it dropped because the receive buffer was full
-// (SO_RXQ_OVFL), so loss before netpulse ever saw a datagram is visible too. Not thread-safe:
+// (SO_RXQ_OVFL on each datagram, SO_MEMINFO when asked), so loss before netpulse ever saw a
+// datagram is visible too. Not thread-safe:
 // one thread receives; kernel_drops() may be read from any thread.
 #pragma once
 
@@ -48,8 +49,11 @@ class UdpReceiver {
   // until the next call. Returns the count (0: nothing waiting, or an error in *error).
   size_t receive(std::vector<Datagram>& out, std::string* error);
 
-  // Datagrams the kernel dropped on this socket since it was opened.
+  // Datagrams the kernel dropped on this socket since it was opened, as of the last receive()
+  // or refresh_drops().
   uint64_t kernel_drops() const { return kernel_drops_.load(std::memory_order_relaxed); }
+  // Reads the kernel's drop counter now (SO_MEMINFO). Receiving thread only.
+  void refresh_drops();
 
  private:
   UdpReceiver() = default;
@@ -66,8 +70,7 @@ class UdpReceiver {
   std::vector<iovec> iovecs_;
   std::vector<sockaddr_storage> addresses_;
   std::vector<char> controls_;
-  uint32_t last_overflow_ = 0;
-  bool has_overflow_ = false;
+  uint32_t last_overflow_ = 0;  // the kernel's drop counter (mod 2^32) last seen
   std::atomic<uint64_t> kernel_drops_{0};
 };
 

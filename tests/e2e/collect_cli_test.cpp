@@ -97,6 +97,39 @@ TEST(CollectCli, GeneratedExportsComeBackAsTheGeneratedRecords) {
   }
 }
 
+// --output tcp://: the records go to a consumer that listens, which sees the stream end when
+// the collector stops.
+TEST(CollectCli, ForwardsRecordsOverTcp) {
+  TempDir dir;
+  const auto expected = run_netpulse(kGenerate, dir);
+  ASSERT_EQ(expected.code, 0);
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  const uint16_t udp = free_udp_port();
+  Child collect({"collect", "--input", "netflow://127.0.0.1:" + std::to_string(udp), "--output",
+                 "tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port))},
+                dir);
+  const int conn = accept(listener, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  wait_listening(collect);
+  ASSERT_EQ(run_netpulse(generate_to("netflow://127.0.0.1:" + std::to_string(udp) + "?version=5"), dir).code, 0);
+  collect.signal(SIGTERM);
+  std::string received;
+  char buf[65536];
+  for (ssize_t n; (n = read(conn, buf, sizeof buf)) > 0;) received.append(buf, size_t(n));
+  close(conn);
+  close(listener);
+  ASSERT_TRUE(collect.wait());
+  EXPECT_EQ(collect.exit_code(), 0) << collect.err();
+  EXPECT_EQ(sorted_lines(received), sorted_lines(expected.out));
+}
+
 TEST(CollectCli, CsvCarriesTheFlowFields) {
   TempDir dir;
   const uint16_t port = free_udp_port();

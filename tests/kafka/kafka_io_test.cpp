@@ -373,3 +373,52 @@ TEST(KafkaArguments, BadAddressesAndPropertiesAreOneLineUsageErrors) {
 
 }  // namespace
 }  // namespace netpulse::kafka
+
+namespace netpulse::kafka {
+namespace {
+
+// `netpulse collect --output kafka://`: a collector at the edge forwards decoded flows, one
+// message per record keyed by source address, every flow once. And `--output tcp://` to a
+// consumer that accepts the connection.
+TEST(CollectToKafka, FlowsArriveOnceKeyedBySourceAddress) {
+  TempDir dir;
+  auto mock = testkafka::start_mock({{"flows", 4}});
+  const std::string boot = mock->bootstraps();
+  const std::vector<std::string> gen = {"generate", "-q", "--count", "3000", "--seed", "5",
+                                        "--ips", "200", "--start-time", "2020-05-09 00:00:00",
+                                        "--rate", "1000"};
+  auto r = testkafka::run_netpulse(concat(gen, {"--output", dir / "flows.txt"}), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const uint16_t port = testref::free_port();  // free for TCP a moment ago: likely for UDP too
+  const std::string input = "netflow://127.0.0.1:" + std::to_string(port);
+  testkafka::Child collect({"collect", "--input", input, "--output", testkafka::kafka_uri(boot, "flows")},
+                           dir);
+  ASSERT_TRUE(testref::wait_until(
+      [&] { return collect.err().find("on UDP port") != std::string::npos || !collect.running(); },
+      10s))
+      << collect.err();
+  r = testkafka::run_netpulse(concat(gen, {"--output", input + "?version=10"}), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  collect.signal(SIGTERM);
+  ASSERT_TRUE(collect.wait(30s));
+  ASSERT_EQ(collect.exit_code(), 0) << collect.err();
+  EXPECT_NE(collect.err().find("3000 delivered to Kafka, 0 failed"), std::string::npos)
+      << collect.err();
+
+  const auto by_partition = testkafka::consume_by_partition(boot, "flows", dir);
+  std::map<std::string, int> partition_of;
+  std::vector<std::string> consumed;
+  for (const auto& [p, lines] : by_partition)
+    for (const std::string& line : lines) {
+      const auto [it, fresh] = partition_of.emplace(std::string(record_key(line)), p);
+      EXPECT_EQ(it->second, p) << line;
+      consumed.push_back(line);
+    }
+  std::vector<std::string> expected = lines_of(testkafka::read_file(dir / "flows.txt"));
+  std::sort(expected.begin(), expected.end());
+  std::sort(consumed.begin(), consumed.end());
+  EXPECT_EQ(consumed, expected);
+}
+
+}  // namespace
+}  // namespace netpulse::kafka
