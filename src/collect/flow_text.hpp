@@ -7,6 +7,7 @@
 // byte is lost from a window. Not thread-safe: one per thread.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "collect/flow_export.hpp"
 #include "collect/service_table.hpp"
+#include "core/time.hpp"
 
 namespace netpulse::collect {
 
@@ -32,12 +34,18 @@ class FlowText {
   // Appends the flow's record(s) to out and returns how many (a zero-byte flow is one record,
   // as the exporter reported it). Returns 0 and appends nothing for an implausible flow of
   // more than 4 TiB (after sampling), which the caller counts.
-  size_t append(const ExportedFlow& f, std::string& out) const;
+  size_t append(const ExportedFlow& f, std::string& out);
 
  private:
+  // Writes "YYYY-MM-DD HH:MM:SS.mmm" at p (the date and second cached: flows of one export
+  // share them); returns the end.
+  char* put_time(char* p, core::TimeMs t);
+
   const ServiceTable& services_;
   FlowTime flow_time_;
   TextFormat format_;
+  int64_t cached_second_ = INT64_MIN;
+  char prefix_[20] = {};  // the cached second, as YYYY-MM-DD HH:MM:SS and a dot
 };
 
 }  // namespace netpulse::collect

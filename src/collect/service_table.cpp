@@ -45,7 +45,14 @@ bool valid_label(std::string_view s) {
 
 }  // namespace
 
-ServiceTable::ServiceTable() : tcp_(65536, 0), udp_(65536, 0), sctp_(65536, 0), transport_(256) {
+ServiceTable::ServiceTable()
+    : tcp_(65536, 0),
+      udp_(65536, 0),
+      sctp_(65536, 0),
+      tcp_named_(1024, 0),
+      udp_named_(1024, 0),
+      sctp_named_(1024, 0),
+      transport_(256) {
   for (int p = 0; p < 256; ++p) transport_[size_t(p)] = "IP-" + std::to_string(p);
   transport_[1] = "ICMP";
   transport_[6] = "TCP";
@@ -64,6 +71,10 @@ void ServiceTable::add(uint8_t ip_protocol, uint16_t port, std::string_view name
                                  : ip_protocol == kSctp ? &sctp_
                                                         : nullptr;
   if (!index) return;
+  std::vector<uint64_t>& named = ip_protocol == kTcp ? tcp_named_
+                                 : ip_protocol == kUdp ? udp_named_
+                                                       : sctp_named_;
+  named[port >> 6] |= uint64_t{1} << (port & 63);
   uint16_t label = 0;
   for (size_t i = 0; i < labels_.size(); ++i)
     if (labels_[i] == name) label = static_cast<uint16_t>(i + 1);
@@ -132,7 +143,12 @@ std::string_view ServiceTable::name(uint8_t ip_protocol, uint16_t src_port, uint
                                        : ip_protocol == kSctp ? &sctp_
                                                               : nullptr;
   if (index) {
-    const uint16_t d = (*index)[dst_port], s = (*index)[src_port];
+    const std::vector<uint64_t>& named = ip_protocol == kTcp ? tcp_named_
+                                         : ip_protocol == kUdp ? udp_named_
+                                                               : sctp_named_;
+    const auto has = [&named](uint16_t port) { return (named[port >> 6] >> (port & 63)) & 1; };
+    const uint16_t d = has(dst_port) ? (*index)[dst_port] : 0;
+    const uint16_t s = has(src_port) ? (*index)[src_port] : 0;
     // Both ends named (HTTP client on 8080 talking to 80): the lower port is the server's.
     if (d && s) return labels_[(dst_port <= src_port ? d : s) - 1u];
     if (d) return labels_[d - 1u];

@@ -42,6 +42,9 @@ class ServiceTable {
   void add(uint8_t ip_protocol, uint16_t port, std::string_view name);
   // Index by (tcp/udp/sctp/other) x port -> label index + 1 (0: none).
   std::vector<uint16_t> tcp_, udp_, sctp_;
+  // Which ports have a name, one bit each (8 KiB per transport, stays in L1): most flows have
+  // one ephemeral port, whose lookup in the 128 KiB index would miss the cache.
+  std::vector<uint64_t> tcp_named_, udp_named_, sctp_named_;
   std::vector<std::string> labels_;
   std::vector<Service> services_;  // for find(), in insertion order
   std::vector<std::string> transport_;  // 256 fallback labels
