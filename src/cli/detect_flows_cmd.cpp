@@ -54,16 +54,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const ingest::Format format = *ingest::parse_format(o.format);
   const bool flow_input = is_flow_export(*in_uri);
-  const auto given = [&o](std::string_view name) {
-    return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
-  };
-  if (!flow_input)
-    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
-      if (given(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
-  if (flow_input && given("--format"))
-    usage_error("--format: a netflow:// or sflow:// input is decoded from its datagrams, not read as text");
-  if (flow_input && !in_uri->query.empty())
-    usage_error("--input '" + o.input + "': unknown option '" + in_uri->query + "'");
+  check_flow_input_options(*in_uri, o.given, "--format");
   std::atomic<ingest::BlockSource*> open_source{nullptr};
   on_termination([&open_source] {
     if (ingest::BlockSource* s = open_source.load()) s->close();
@@ -74,9 +65,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   std::unique_ptr<ingest::BlockSource> source;
   CollectorSource* flow_source = nullptr;
   if (flow_input) {
-    auto collector = open_collector({*in_uri}, o.flow, collect::TextFormat::kLine, o.quiet);
-    if (!o.quiet) print_listening(*collector);
-    auto cs = std::make_unique<CollectorSource>(std::move(collector), in_uri->text);
+    auto cs = open_flow_source(*in_uri, o.flow, o.quiet);
     flow_source = cs.get();
     source = std::move(cs);
   } else {

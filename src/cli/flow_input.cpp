@@ -1,5 +1,6 @@
 #include "cli/flow_input.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/common.hpp"
@@ -24,6 +25,30 @@ void add_flow_input_options(CLI::App* sub, FlowInputOptions& o) {
                   "input, e.g. 64MiB; bursts beyond it are dropped by the kernel and counted")
       ->check(size_validator())
       ->capture_default_str();
+}
+
+void check_flow_input_options(const ingest::Uri& input, const std::vector<std::string>& given,
+                              const char* format_option) {
+  const auto has = [&given](std::string_view name) {
+    return std::find(given.begin(), given.end(), name) != given.end();
+  };
+  if (!is_flow_export(input)) {
+    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
+      if (has(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
+    return;
+  }
+  if (format_option && has(format_option))
+    usage_error(std::string(format_option) +
+                ": a netflow:// or sflow:// input is decoded from its datagrams, not read as text");
+  if (!input.query.empty())
+    usage_error("--input '" + input.text + "': unknown option '" + input.query + "'");
+}
+
+std::unique_ptr<CollectorSource> open_flow_source(const ingest::Uri& input,
+                                                  const FlowInputOptions& o, bool quiet) {
+  auto collector = open_collector({input}, o, collect::TextFormat::kLine, quiet);
+  if (!quiet) print_listening(*collector);
+  return std::make_unique<CollectorSource>(std::move(collector), input.text);
 }
 
 std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri>& inputs,

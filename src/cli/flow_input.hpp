@@ -30,6 +30,12 @@ inline bool is_flow_export(const ingest::Uri& u) {
   return u.kind == ingest::Uri::Kind::kNetflow || u.kind == ingest::Uri::Kind::kSflow;
 }
 
+// Refuses (exit 2) the flow-input options without a flow-export input, --format with one
+// (`format_option`: "--format" where the command has it, else nullptr), and query options on
+// the URI. `given`: the options given on the command line, by name.
+void check_flow_input_options(const ingest::Uri& input, const std::vector<std::string>& given,
+                              const char* format_option);
+
 // Opens the collector's sockets (exit 2 for bad options, 1 when a port cannot be bound).
 std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri>& inputs,
                                                    const FlowInputOptions& o,
@@ -39,6 +45,11 @@ std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri
 void print_listening(const collect::Collector& c);
 // The collector's summary: totals, then one line per exporter.
 void print_collector_summary(const collect::CollectorStats& s, double seconds);
+
+class CollectorSource;
+// open_collector() for one input, said on stderr unless quiet, as an engine input.
+std::unique_ptr<CollectorSource> open_flow_source(const ingest::Uri& input,
+                                                  const FlowInputOptions& o, bool quiet);
 
 // An engine input over a collector: flows become line-format text in a bounded feed the
 // engine reads like any other BlockSource. close() (from any thread, e.g. on Ctrl-C) drains

@@ -100,16 +100,12 @@ struct ProcessOptions {
 };
 
 // Options that one kind of input ignores are refused, so nothing is silently dropped.
-void check_options_fit_input(const ProcessOptions& o, bool kafka_input, bool kafka_output,
-                             bool flow_input) {
+void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, bool kafka_output) {
+  const bool kafka_input = input.kind == ingest::Uri::Kind::kKafka;
   const auto given = [&o](std::string_view name) {
     return std::find(o.given.begin(), o.given.end(), name) != o.given.end();
   };
-  if (!flow_input)
-    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
-      if (given(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
-  if (flow_input && given("--format"))
-    usage_error("--format: a netflow:// or sflow:// input is decoded from its datagrams, not read as text");
+  check_flow_input_options(input, o.given, "--format");
   if (kafka_input) {
     for (const char* name : {"--output", "--store", "--web", "--token", "--web-root", "--control",
                              "--threads", "--T", "--H", "--k", "--X", "--slide", "--max-window"})
@@ -196,9 +192,7 @@ int run_process(const ProcessOptions& o) {
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const bool kafka_output = o.output.rfind("kafka://", 0) == 0;
   const bool flow_input = is_flow_export(*in_uri);
-  check_options_fit_input(o, in_uri->kind == ingest::Uri::Kind::kKafka, kafka_output, flow_input);
-  if (flow_input && !in_uri->query.empty())
-    usage_error("--input '" + o.input + "': unknown option '" + in_uri->query + "'");
+  check_options_fit_input(o, *in_uri, kafka_output);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
 
   const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
@@ -220,9 +214,7 @@ int run_process(const ProcessOptions& o) {
   source_options.per_connection_header = format == ingest::Format::kCsv;
   std::unique_ptr<ingest::BlockSource> source;
   if (flow_input) {
-    auto collector = open_collector({*in_uri}, o.flow, collect::TextFormat::kLine, o.quiet);
-    if (!o.quiet) print_listening(*collector);
-    auto cs = std::make_unique<CollectorSource>(std::move(collector), in_uri->text);
+    auto cs = open_flow_source(*in_uri, o.flow, o.quiet);
     flow_source = cs.get();
     source = std::move(cs);
   } else {

@@ -176,8 +176,6 @@ int run_all(const RunOptions& o) {
     if (input_uri->kind == ingest::Uri::Kind::kKafka)
       usage_error("--input '" + o.input + "': run reads files, tcp://, netflow:// and sflow://; "
                   "for Kafka use process and merge");
-    if (is_flow_export(*input_uri) && !input_uri->query.empty())
-      usage_error("--input '" + o.input + "': unknown option '" + input_uri->query + "'");
     for (const char* name : {"--rate", "--ips", "--protocols", "--ip-percent",
                              "--protocol-percent", "--seed", "--scenario"})
       if (given(name)) usage_error(std::string(name) + ": a generator option; --input replaces the generator");
@@ -221,9 +219,7 @@ int run_all(const RunOptions& o) {
       "flushing pending windows");
   std::unique_ptr<ingest::BlockSource> input_source;
   if (flow_input) {
-    auto collector = open_collector({*input_uri}, o.flow, collect::TextFormat::kLine, o.quiet);
-    if (!o.quiet) print_listening(*collector);
-    auto cs = std::make_unique<CollectorSource>(std::move(collector), input_uri->text);
+    auto cs = open_flow_source(*input_uri, o.flow, o.quiet);
     flow_source = cs.get();
     input_source = std::move(cs);
   } else if (input_uri) {
