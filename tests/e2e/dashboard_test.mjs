@@ -187,3 +187,65 @@ test('process --store --web: the API over a stream read from stdin', { timeout: 
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+// `run --input netflow://`: the generator exports IPFIX into netpulse; the dashboard's Exporters
+// panel appears with the exporter's row and its flow count, and the charts fill.
+test('run --input netflow://: the Exporters panel', { timeout: 90_000 }, async () => {
+  const { chromium } = require('playwright-core');
+  const work = mkdtempSync(join(tmpdir(), 'netpulse-collector-web-'));
+  const port = await freePort();
+  const udp = await freePort();  // free for TCP a moment ago: likely for UDP too
+  const base = `http://127.0.0.1:${port}`;
+  let stderr = '';
+  const server = spawn(binary, ['run', '--web', `127.0.0.1:${port}`, '--store', `sqlite:${join(work, 'c.db')}`,
+                                '--input', `netflow://127.0.0.1:${udp}`, '--k', '3', '--T', '2',
+                                '--lateness', '1',
+                                '--models', join(work, 'no-models')],
+                       { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stderr.on('data', (d) => { stderr += d; });
+  server.stdout.on('data', () => {});
+  let context, exporter;
+  try {
+    await waitForHttp(base + '/api/status', 15_000);
+    // Wall-clock event time at 1,500 records/s for 6 s: windows close while it runs.
+    exporter = spawn(binary, ['generate', '-q', '--rate', '1500', '--count', '9000',
+                              '--output', `netflow://127.0.0.1:${udp}?version=10`],
+                     { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
+    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1440, height: 1400 },
+    });
+    const page = context.pages()[0] || await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.goto(base + '/');
+    await page.waitForSelector('#collector-panel:not([hidden])', { timeout: 15_000 });
+    await page.waitForSelector('#exporters tbody tr td:text("ipfix")', { timeout: 15_000 });
+    await page.waitForSelector('#chart-ip-topk[data-bars="3"]', { timeout: 20_000 });
+    assert.equal(await exited(exporter, 20_000), 0);
+    // Every flow the generator sent is counted on the exporter's row (fmtCount: "9000").
+    await page.waitForFunction(() => {
+      const row = document.querySelector('#exporters tbody tr');
+      return row && row.cells[4].textContent === '9000';
+    }, null, { timeout: 15_000 });
+    const cells = await page.$$eval('#exporters tbody tr td', (tds) => tds.map((td) => td.textContent));
+    assert.match(cells[0], /^127\.0\.0\.1:\d+$/);
+    assert.equal(cells[5], '0');  // lost
+    assert.equal(cells[6], '0');  // malformed
+    // No generator in this run: the panel says so.
+    assert.equal(await page.$eval('#generator-state', (e) => e.textContent), 'none');
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-collector.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    if (context) await context.close();
+    if (exporter && exporter.exitCode === null) exporter.kill('SIGKILL');
+    if (server.exitCode === null) server.kill('SIGINT');
+    const code = await exited(server, 15_000);
+    if (code === null) server.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    assert.equal(code, 0, 'netpulse run did not exit cleanly on SIGINT: ' + stderr);
+  }
+});
