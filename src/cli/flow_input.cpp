@@ -83,7 +83,7 @@ void print_collector_summary(const collect::CollectorStats& s, double seconds) {
   std::fprintf(stderr,
                "netpulse: collected %llu flows (%llu records) from %llu datagrams of %zu "
                "exporters in %.3f s, %sflows/s; %llu lost (sequence numbers), %llu dropped by "
-               "the kernel, %llu malformed, %llu template misses%s\n",
+               "the kernel, %llu malformed, %llu template misses%s%s\n",
                static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.records),
                static_cast<unsigned long long>(s.datagrams), s.exporters.size(), seconds,
                human_rate(seconds > 0 ? s.flows / seconds : 0).c_str(),
@@ -93,7 +93,10 @@ void print_collector_summary(const collect::CollectorStats& s, double seconds) {
                static_cast<unsigned long long>(s.template_misses),
                s.implausible ? ("; " + std::to_string(s.implausible) +
                                 " flows over 4 TiB refused").c_str()
-                             : "");
+                             : "",
+               s.future ? ("; " + std::to_string(s.future) +
+                           " flows refused for a time over an hour after their arrival").c_str()
+                        : "");
   for (const auto& e : s.exporters) {
     const std::string ip = core::to_string(e.from.address);
     std::fprintf(stderr,

@@ -28,6 +28,11 @@ std::string exporter_text(const ExporterAddress& a) {
 // trickle of flows reaches the engine within its poll period and a flood in large blocks.
 constexpr size_t kFlushBytes = 256 << 10;
 constexpr int kPollMs = 50;
+// A flow whose record time lies this far after its arrival is a lying or broken exporter clock:
+// one such record would move the engine's watermark into the future and make every honest
+// record late. Refused and counted instead. (Flows from the past are only late, and counted
+// as such by the engine.)
+constexpr core::TimeMs kMaxAheadMs = 3600 * 1000;
 
 }  // namespace
 
@@ -116,6 +121,10 @@ struct Collector::Impl {
     }
     live.flows += flows.size();
     for (const ExportedFlow& f : flows) {
+      if (text.time_of(f) - received > kMaxAheadMs) {
+        ++live.future;
+        continue;
+      }
       const size_t n = text.append(f, out);
       if (n == 0) ++live.implausible;
       out_records += n;

@@ -50,6 +50,7 @@ struct CollectorStats {
   uint64_t records = 0;      // written (a flow over 4 GiB is several records)
   uint64_t malformed = 0;    // datagrams, or parts of them, that could not be decoded
   uint64_t implausible = 0;  // flows refused for a byte count no link carries
+  uint64_t future = 0;       // flows refused for a time more than an hour after their arrival
   uint64_t template_misses = 0;
   uint64_t lost = 0;         // sum over exporters of the sequence-number estimates
   uint64_t kernel_drops = 0;

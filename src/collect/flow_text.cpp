@@ -49,9 +49,7 @@ char* FlowText::put_time(char* p, core::TimeMs t) {
 }
 
 size_t FlowText::append(const ExportedFlow& f, std::string& out) {
-  const core::TimeMs time = flow_time_ == FlowTime::kStart ? f.start
-                            : flow_time_ == FlowTime::kEnd ? f.end
-                                                           : f.received;
+  const core::TimeMs time = time_of(f);
   const std::string_view label = services_.name(f.ip_protocol, f.src_port, f.dst_port);
   const char sep = format_ == TextFormat::kLine ? ' ' : ',';
   // Saturating: a lying exporter's 2^64 bytes times its sampling rate stays a (huge) number.

@@ -35,6 +35,12 @@ class FlowText {
   // as the exporter reported it). Returns 0 and appends nothing for an implausible flow of
   // more than 4 TiB (after sampling), which the caller counts.
   size_t append(const ExportedFlow& f, std::string& out);
+  // The record time --flow-time picks for a flow.
+  core::TimeMs time_of(const ExportedFlow& f) const {
+    return flow_time_ == FlowTime::kStart ? f.start
+           : flow_time_ == FlowTime::kEnd ? f.end
+                                          : f.received;
+  }
 
  private:
   // Writes "YYYY-MM-DD HH:MM:SS.mmm" at p (the date and second cached: flows of one export

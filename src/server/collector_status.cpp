@@ -63,6 +63,7 @@ json collector_status(const collect::CollectorStats& s) {
               {"records", s.records},      {"lost", s.lost},
               {"kernel_drops", s.kernel_drops}, {"malformed", s.malformed},
               {"template_misses", s.template_misses}, {"implausible", s.implausible},
+              {"future", s.future},
               {"sockets", sockets},        {"exporters", exporters}};
 }
 

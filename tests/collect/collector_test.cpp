@@ -44,12 +44,13 @@ constexpr uint32_t kUnixSecs = 1704067210;
 constexpr uint32_t kUnixNsecs = 250'000'000;
 constexpr uint32_t kUptime = 100'000;
 
-std::vector<uint8_t> v5_datagram(const std::vector<V5Flow>& flows, uint32_t sequence) {
+std::vector<uint8_t> v5_datagram(const std::vector<V5Flow>& flows, uint32_t sequence,
+                                 uint32_t unix_secs = kUnixSecs) {
   std::vector<uint8_t> b;
   put16(b, 5);
   put16(b, uint16_t(flows.size()));
   put32(b, kUptime);
-  put32(b, kUnixSecs);
+  put32(b, unix_secs);
   put32(b, kUnixNsecs);
   put32(b, sequence);
   b.push_back(0);
@@ -281,6 +282,23 @@ TEST(Collector, KernelDropsAreCountedExactly) {
   // Sequence numbers see a drop only when a later datagram arrives (these were the last ones).
   ASSERT_EQ(s.exporters.size(), 1u);
   EXPECT_LE(s.exporters[0].lost, s.kernel_drops);
+}
+
+// An exporter whose clock says 2100 would move the watermark a century ahead and make every
+// honest record late: its flows are refused and counted; the others' are written.
+TEST(Collector, FlowsFromTheFutureAreRefusedAndCounted) {
+  auto c = open_on_loopback();
+  LockedSink sink;
+  c->start(sink);
+  Exporter liar(c->sockets()[0].port), honest(c->sockets()[0].port);
+  liar.send(v5_datagram({{1, 2, 3, 4, 6, 1, 1, 1, 1}, {1, 2, 3, 4, 6, 1, 1, 1, 1}}, 0, 4102444800u));
+  honest.send(v5_datagram({{0x0a000001, 0x0a000002, 51000, 80, 6, 3, 4000, 5000, 750}}, 0));
+  c->stop();
+  EXPECT_EQ(sink.text(), "2024-01-01 00:00:09.500 HTTP 10.0.0.1 10.0.0.2 4000\n");
+  const CollectorStats s = c->stats();
+  EXPECT_EQ(s.flows, 3u);  // decoded
+  EXPECT_EQ(s.future, 2u);
+  EXPECT_EQ(s.records, 1u);
 }
 
 TEST(Collector, RefusesAPortInUseNamingTheInput) {
