@@ -271,7 +271,8 @@
       ' datagrams; ' + fmtCount(c.lost) + ' lost, ' + fmtCount(c.kernel_drops) +
       ' dropped by the kernel, ' + fmtCount(c.malformed) + ' malformed');
     const body = $('exporters').tBodies[0];
-    const rows = c.exporters.map((e) => [e.exporter, e.protocol, String(e.domain),
+    const rows = c.exporters.map((e) => [e.agent ? e.exporter + ' (agent ' + e.agent + ')' : e.exporter,
+      e.protocol, String(e.domain),
       fmtCount(e.datagrams), fmtCount(e.flows), fmtCount(e.lost), fmtCount(e.malformed),
       fmtCount(e.template_misses), '1:' + e.sampling_rate]);
     while (body.rows.length > rows.length) body.deleteRow(-1);

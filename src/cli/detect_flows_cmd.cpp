@@ -132,7 +132,10 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string read_error = source->error();
-  source->close();
+  // A collector may be waiting for room in its feed (when the output failed): end the feed
+  // first. A signal's close() has already drained it.
+  if (flow_source) flow_source->abandon();
+  else source->close();
   if (flow_source && !o.quiet) print_collector_summary(flow_source->collector().stats(), seconds);
   const nlohmann::ordered_json summary = {{"summary",
                                            {{"flows", detector.flows()},

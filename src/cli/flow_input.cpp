@@ -62,6 +62,7 @@ std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri
   std::string why;
   if (!o.services.empty()) {
     auto table = collect::ServiceTable::load(o.services, &why);
+    if (!table && why.find("cannot open") != std::string::npos) io_error(why);
     if (!table) usage_error(why);
     options.services = std::move(*table);
   }
@@ -95,7 +96,7 @@ void print_collector_summary(const collect::CollectorStats& s, double seconds) {
                                 " flows over 4 TiB refused").c_str()
                              : "",
                s.future ? ("; " + std::to_string(s.future) +
-                           " flows refused for a time over an hour after their arrival").c_str()
+                           " flows refused for a time before 1970 or over an hour after their arrival").c_str()
                         : "");
   for (const auto& e : s.exporters) {
     const std::string ip = core::to_string(e.from.address);
@@ -116,15 +117,19 @@ void print_collector_summary(const collect::CollectorStats& s, double seconds) {
 CollectorSource::CollectorSource(std::unique_ptr<collect::Collector> collector,
                                  std::string description)
     : collector_(std::move(collector)), description_(std::move(description)) {
+  // The stream ends when the collector has written its last record: the engine reads it all.
+  collector_->on_end([this] { feed_.close(); });
   collector_->start(feed_);
 }
 
-CollectorSource::~CollectorSource() { close(); }
+CollectorSource::~CollectorSource() { abandon(); }
 
-void CollectorSource::close() {
-  std::call_once(closed_, [this] {
-    collector_->stop();  // drains into the feed (the engine keeps reading meanwhile)
-    feed_.close();
+void CollectorSource::close() { collector_->request_stop(); }
+
+void CollectorSource::abandon() {
+  std::call_once(abandoned_, [this] {
+    feed_.close();  // a collector waiting for room in the feed gives up at once
+    collector_->stop();
   });
 }
 

@@ -52,8 +52,11 @@ std::unique_ptr<CollectorSource> open_flow_source(const ingest::Uri& input,
                                                   const FlowInputOptions& o, bool quiet);
 
 // An engine input over a collector: flows become line-format text in a bounded feed the
-// engine reads like any other BlockSource. close() (from any thread, e.g. on Ctrl-C) drains
-// the sockets first, so every datagram already received reaches the engine.
+// engine reads like any other BlockSource. close() (from any thread, e.g. on Ctrl-C) asks the
+// collector to drain the sockets and returns at once; the feed ends when the collector has
+// written its last record, so every datagram already received reaches the engine, which then
+// ends by itself. abandon(), once the engine no longer reads: ends the feed first, then waits
+// for the collector (which may be waiting for room in it).
 class CollectorSource final : public ingest::BlockSource {
  public:
   CollectorSource(std::unique_ptr<collect::Collector> collector, std::string description);
@@ -62,6 +65,7 @@ class CollectorSource final : public ingest::BlockSource {
     return feed_.next(out, timeout);
   }
   void close() override;
+  void abandon();
   std::string error() const override { return collector_->error(); }
   std::string describe() const override { return description_; }
   collect::Collector& collector() { return *collector_; }
@@ -74,7 +78,7 @@ class CollectorSource final : public ingest::BlockSource {
   server::GeneratorFeed feed_{64 << 20};
   std::unique_ptr<collect::Collector> collector_;
   std::string description_;
-  std::once_flag closed_;
+  std::once_flag abandoned_;
 };
 
 }  // namespace netpulse::cli

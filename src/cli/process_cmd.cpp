@@ -204,8 +204,13 @@ int run_process(const ProcessOptions& o) {
   std::atomic<CollectorSource*> flow_source{nullptr};
   on_termination(
       [&control, &flow_source] {
-        if (CollectorSource* f = flow_source.load()) f->close();
-        else control.request_shutdown();
+        if (CollectorSource* f = flow_source.load()) {
+          f->close();  // returns at once; the engine ends when the drained records are in
+          // A paused engine reads nothing: draining into it would wait for ever.
+          if (control.paused()) control.request_shutdown();
+        } else {
+          control.request_shutdown();
+        }
       },
       "flushing pending windows");
 
@@ -299,7 +304,7 @@ int run_process(const ProcessOptions& o) {
   const auto error = pipeline.run(*source);
   const double seconds = ticker.stop();
   if (CollectorSource* f = flow_source.load()) {
-    f->close();
+    f->abandon();  // the engine has stopped reading (normally: the feed has already ended)
     if (!o.quiet) print_collector_summary(f->collector().stats(), seconds);
   }
   fanout.flush();

@@ -211,8 +211,13 @@ int run_all(const RunOptions& o) {
       [&] {
         generator.request_stop();
         // A flow-export input drains its sockets into the engine, which then ends by itself.
-        if (CollectorSource* f = flow_source.load()) f->close();
-        else control.request_shutdown();
+        if (CollectorSource* f = flow_source.load()) {
+          f->close();  // returns at once; the engine ends when the drained records are in
+          // A paused engine reads nothing: draining into it would wait for ever.
+          if (control.paused()) control.request_shutdown();
+        } else {
+          control.request_shutdown();
+        }
         feed.close();
         if (server::RowAlerts* r = row_alerts_running.load()) r->request_stop();
       },
@@ -353,7 +358,8 @@ int run_all(const RunOptions& o) {
   generator.request_stop();
   feed.close();
   if (gen_thread.joinable()) gen_thread.join();
-  if (input_source) input_source->close();
+  if (CollectorSource* f = flow_source.load()) f->abandon();  // the engine no longer reads
+  else if (input_source) input_source->close();
   if (tap) tap->stop();  // the last alerts, before the store is flushed
   if (row_alerts) {
     row_alerts->stop();  // the rows already read are classified, their alerts sent

@@ -28,7 +28,8 @@ std::string exporter_text(const ExporterAddress& a) {
 // trickle of flows reaches the engine within its poll period and a flood in large blocks.
 constexpr size_t kFlushBytes = 256 << 10;
 constexpr int kPollMs = 50;
-// A flow whose record time lies this far after its arrival is a lying or broken exporter clock:
+// A flow whose times lie this far after its arrival (or before 1970) is a lying or broken
+// exporter clock:
 // one such record would move the engine's watermark into the future and make every honest
 // record late. Refused and counted instead. (Flows from the past are only late, and counted
 // as such by the engine.)
@@ -49,6 +50,7 @@ struct Collector::Impl {
   std::atomic<bool> running{false};
   generate::RecordSink* sink = nullptr;
   std::function<void(const std::string&)>* report = nullptr;
+  std::function<void()>* on_end = nullptr;
   size_t reported = 0;
 
   mutable std::mutex mu;  // guards snapshot and error
@@ -121,7 +123,10 @@ struct Collector::Impl {
     }
     live.flows += flows.size();
     for (const ExportedFlow& f : flows) {
-      if (text.time_of(f) - received > kMaxAheadMs) {
+      // Before 1970 or over an hour after arrival: a broken clock or a lying datagram (the
+      // comparisons cannot overflow: received is a wall-clock time).
+      const auto bad = [&](core::TimeMs t) { return t < 0 || t > received + kMaxAheadMs; };
+      if (bad(f.start) || bad(f.end)) {
         ++live.future;
         continue;
       }
@@ -133,10 +138,13 @@ struct Collector::Impl {
     return out.size() < kFlushBytes || flush();
   }
 
-  // Reads every socket until none has anything waiting (or the sink failed).
-  bool drain_ready(const std::vector<pollfd>* ready) {
+  // Reads every socket until none has anything waiting (or the sink failed, or the deadline
+  // passed).
+  bool drain_ready(const std::vector<pollfd>* ready,
+                   std::chrono::steady_clock::time_point deadline = {}) {
     bool more = true, ok = true;
     while (more && ok) {
+      if (!ready && std::chrono::steady_clock::now() > deadline) break;
       more = false;
       for (size_t i = 0; i < receivers.size() && ok; ++i) {
         if (ready && !((*ready)[i].revents & POLLIN)) continue;
@@ -168,9 +176,10 @@ struct Collector::Impl {
       }
     }
     // Everything the kernel already holds is decoded and written before the end.
-    if (ok) ok = drain_ready(nullptr);
+    if (ok) ok = drain_ready(nullptr, std::chrono::steady_clock::now() + kMaxDrain);
     if (ok) flush();
     publish();
+    if (on_end && *on_end) (*on_end)();
     std::lock_guard lock(mu);
     finished = true;
     ended.notify_all();
@@ -196,6 +205,7 @@ std::unique_ptr<Collector> Collector::open(CollectorOptions options, std::string
 void Collector::start(generate::RecordSink& sink) {
   impl_->sink = &sink;
   impl_->report = &report_;
+  impl_->on_end = &on_end_;
   sink.begin(impl_->text.header());
   impl_->running = true;
   impl_->thread = std::thread([this] { impl_->run(); });

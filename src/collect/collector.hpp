@@ -5,12 +5,14 @@
 // figures an operator needs to trust it: per exporter (datagrams, flows, sequence loss,
 // malformed datagrams, template misses) and per socket (kernel receive-buffer drops).
 //
-// Thread-safety: start() and stop() from one controlling thread; stats() from any thread.
-// stop() drains: every datagram the kernel already holds is decoded and written before the
-// sink is told the stream ended.
+// Thread-safety: start() and stop() from one controlling thread; request_stop() and stats()
+// from any thread. A stop drains: every datagram the kernel holds when it is asked is decoded
+// and written before the thread ends (on a link that never pauses, the drain ends after
+// kMaxDrain, so a stop always finishes).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,6 +28,10 @@
 #include "ingest/uri.hpp"
 
 namespace netpulse::collect {
+
+// How long a stop may keep reading datagrams that keep arriving: a full 32 MiB buffer (about
+// 22,000 datagrams) takes well under 100 ms to decode.
+inline constexpr std::chrono::milliseconds kMaxDrain{1000};
 
 struct CollectorOptions {
   std::vector<ingest::Uri> inputs;  // kNetflow or kSflow
@@ -50,7 +56,7 @@ struct CollectorStats {
   uint64_t records = 0;      // written (a flow over 4 GiB is several records)
   uint64_t malformed = 0;    // datagrams, or parts of them, that could not be decoded
   uint64_t implausible = 0;  // flows refused for a byte count no link carries
-  uint64_t future = 0;       // flows refused for a time more than an hour after their arrival
+  uint64_t future = 0;  // flows refused for a time before 1970 or over an hour after arrival
   uint64_t template_misses = 0;
   uint64_t lost = 0;         // sum over exporters of the sequence-number estimates
   uint64_t kernel_drops = 0;
@@ -67,6 +73,10 @@ class Collector {
   // Called on the receiving thread with a one-line report of each of the first few malformed
   // datagrams. Set before start().
   void on_report(std::function<void(const std::string&)> report) { report_ = std::move(report); }
+
+  // Called on the receiving thread once it has written its last record (after a stop's drain,
+  // or a sink failure): e.g. to close an in-process feed. Set before start().
+  void on_end(std::function<void()> done) { on_end_ = std::move(done); }
 
   // Starts receiving on a thread; writes to sink (begin() is called first with the CSV header).
   void start(generate::RecordSink& sink);
@@ -87,6 +97,7 @@ class Collector {
   explicit Collector(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   std::function<void(const std::string&)> report_;
+  std::function<void()> on_end_;
 };
 
 }  // namespace netpulse::collect

@@ -24,7 +24,7 @@ class ServiceTable {
   // The built-in table.
   ServiceTable();
   // The built-in table, then the entries of a services file on top (same port: the file wins).
-  // File lines: "NAME PORT/PROTO" (PROTO: tcp, udp, sctp or a number), '#' comments, blank
+  // File lines: "NAME PORT/PROTO" (PROTO: tcp, udp or sctp), '#' comments, blank
   // lines; /etc/services syntax is accepted (aliases ignored). Returns nullopt with a one-line
   // reason naming the file and line in *why.
   static std::optional<ServiceTable> load(const std::string& path, std::string* why);

@@ -78,6 +78,17 @@ std::unique_ptr<UdpReceiver> UdpReceiver::open(const std::string& host, uint16_t
     break;
   }
   ::freeaddrinfo(res);
+  if (r->fd_ < 0 && host.empty()) {
+    // No IPv6 in this kernel (ipv6.disable=1): every IPv4 address instead.
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_port = htons(port);
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0)
+      r->fd_ = fd;
+    else if (fd >= 0)
+      ::close(fd);
+  }
   if (r->fd_ < 0) {
     *why = label + ": cannot listen: " + last_error;
     return nullptr;

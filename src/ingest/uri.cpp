@@ -93,12 +93,18 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
     }
     const size_t colon = bracketed ? (close + 1 < rest.size() ? close + 1 : std::string_view::npos)
                                    : rest.rfind(':');
+    std::string host(bracketed ? rest.substr(1, close - 1)
+                     : colon == std::string_view::npos ? rest : rest.substr(0, colon));
+    // An IPv6 address needs its brackets ("fe80::1:2055" has no one reading); "[]" is no host.
+    if ((bracketed && host.empty()) || (!bracketed && host.find(':') != std::string::npos)) {
+      *why = "an IPv6 address goes in brackets: [ADDRESS]:PORT";
+      return std::nullopt;
+    }
     if (colon == std::string_view::npos) {
-      u.host = std::string(bracketed ? rest.substr(1, close - 1) : rest);
+      u.host = std::move(host);
       u.port = default_port;
       return u;
     }
-    std::string host(bracketed ? rest.substr(1, close - 1) : rest.substr(0, colon));
     std::string with_port = "x:" + std::string(rest.substr(colon + 1));
     if (rest[colon] != ':' || !split_host_port(with_port, u, why)) {
       if (rest[colon] != ':') *why = "expected HOST:PORT";

@@ -30,9 +30,15 @@ std::string label_value(const std::string& s) {
   return out;
 }
 
+// sFlow statistics are per agent (and sub-agent, in `domain`): two switches relayed through
+// one host share the UDP source, so the agent address keeps their series apart.
 std::string exporter_labels(const collect::ExporterStats& e) {
-  return "exporter=\"" + label_value(exporter_key(e)) + "\",protocol=\"" +
-         collect::to_string(e.protocol) + "\",domain=\"" + std::to_string(e.domain) + "\"";
+  std::string labels = "exporter=\"" + label_value(exporter_key(e)) + "\",protocol=\"" +
+                       collect::to_string(e.protocol) + "\",domain=\"" +
+                       std::to_string(e.domain) + "\"";
+  if (e.protocol == collect::ExportProtocol::kSflowV5)
+    labels += ",agent=\"" + core::to_string(e.agent) + "\"";
+  return labels;
 }
 
 }  // namespace
@@ -47,6 +53,9 @@ json collector_status(const collect::CollectorStats& s) {
   json exporters = json::array();
   for (const auto& e : s.exporters)
     exporters.push_back({{"exporter", exporter_key(e)},
+                         {"agent", e.protocol == collect::ExportProtocol::kSflowV5
+                                       ? json(core::to_string(e.agent))
+                                       : json(nullptr)},
                          {"protocol", collect::to_string(e.protocol)},
                          {"domain", e.domain},
                          {"datagrams", e.datagrams},

@@ -259,6 +259,47 @@ TEST(CollectCli, RunWatchesANetflowInputAndShowsItsExporters) {
   EXPECT_NE(run.err().find("collected 4000 flows"), std::string::npos) << run.err();
 }
 
+// Ctrl-C must end a process whose engine was paused (stop on the control port), and one whose
+// exporter never pauses: the drain is bounded.
+TEST(CollectCli, CtrlCEndsAPausedEngineAndANonStopExporter) {
+  TempDir dir;
+  const uint16_t udp = free_udp_port(), control = free_port();
+  Child process({"process", "--input", "netflow://127.0.0.1:" + std::to_string(udp), "--control",
+                 "tcp://127.0.0.1:" + std::to_string(control), "--output", dir / "out.json"},
+                dir);
+  wait_listening(process);
+  Connection c(control);
+  EXPECT_EQ(c.command("stop"), "ok");
+  // An exporter that keeps sending for longer than the test waits.
+  Child exporter({"generate", "-q", "--rate", "20000", "--duration", "60s", "--output",
+                  "netflow://127.0.0.1:" + std::to_string(udp) + "?version=9"},
+                 dir);
+  std::this_thread::sleep_for(500ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  process.signal(SIGINT);
+  ASSERT_TRUE(process.wait(10s)) << "still running 10 s after Ctrl-C: " << process.err();
+  EXPECT_EQ(process.exit_code(), 0) << process.err();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  exporter.signal(SIGINT);
+  ASSERT_TRUE(exporter.wait());
+
+  // And collect, whose output never pauses, with an exporter that never does either.
+  const uint16_t udp2 = free_udp_port();
+  Child collect({"collect", "--input", "netflow://127.0.0.1:" + std::to_string(udp2), "--output",
+                 dir / "c.txt"},
+                dir);
+  wait_listening(collect);
+  Child exporter2({"generate", "-q", "--rate", "0", "--duration", "60s", "--output",
+                   "netflow://127.0.0.1:" + std::to_string(udp2) + "?version=5"},
+                  dir);
+  std::this_thread::sleep_for(500ms);
+  collect.signal(SIGTERM);
+  ASSERT_TRUE(collect.wait(10s)) << "still running 10 s after SIGTERM: " << collect.err();
+  EXPECT_EQ(collect.exit_code(), 0) << collect.err();
+  exporter2.signal(SIGINT);
+  ASSERT_TRUE(exporter2.wait());
+}
+
 TEST(CollectCli, BadArgumentsExit2AndBusyPortsExit1NamingThem) {
   TempDir dir;
   write_file(dir / "r.txt", "2024-01-01 00:00:00 HTTP 10.0.0.1 10.0.0.2 100\n");

@@ -127,3 +127,48 @@ TEST(ParseUri, NullReasonIsAllowed) {
 
 }  // namespace
 }  // namespace netpulse::ingest
+
+namespace netpulse::ingest {
+namespace {
+
+// netflow:// and sflow:// after GoFlow2: default ports, an empty host for every address,
+// brackets for IPv6, a query kept for the command to check.
+TEST(ParseUri, FlowExports) {
+  std::string why;
+  auto u = parse_uri("netflow://127.0.0.1:9995", &why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->kind, Uri::Kind::kNetflow);
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 9995);
+  u = parse_uri("netflow://:2056", &why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->host, "");
+  EXPECT_EQ(u->port, 2056);
+  u = parse_uri("netflow://collector.example", &why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->host, "collector.example");
+  EXPECT_EQ(u->port, 2055);
+  u = parse_uri("sflow://[::1]", &why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->kind, Uri::Kind::kSflow);
+  EXPECT_EQ(u->host, "::1");
+  EXPECT_EQ(u->port, 6343);
+  u = parse_uri("sflow://[::1]:7000/", &why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->port, 7000);
+  u = parse_uri("netflow://127.0.0.1:2055?version=9&mtu=1500", &why);
+  ASSERT_TRUE(u) << why;
+  EXPECT_EQ(u->query, "version=9&mtu=1500");
+  EXPECT_EQ(query_value(u->query, "mtu"), "1500");
+  EXPECT_EQ(query_value(u->query, "version"), "9");
+  EXPECT_FALSE(query_value(u->query, "domain").has_value());
+  for (const char* bad : {"netflow://fe80::1", "netflow://::1:2055", "netflow://[]:2055",
+                          "netflow://[::1", "netflow://host:70000", "netflow://host:x",
+                          "sflow://[::1]x"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_FALSE(parse_uri(bad, &why));
+  }
+}
+
+}  // namespace
+}  // namespace netpulse::ingest
