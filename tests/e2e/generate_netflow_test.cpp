@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../support/export_datagrams.hpp"
+#include "../support/shell.hpp"
 #include "collect/service_table.hpp"
 #include "core/protocol_table.hpp"
 #include "ingest/flow_parser.hpp"
@@ -30,30 +31,8 @@ using netpulse::testing::WireReader;
 const std::string kBinary = NETPULSE_BINARY;
 const std::string kArgs = "--count 2000 --seed 7 --start-time '2024-01-01 00:00:00' --rate 1000";
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-// Runs a shell command line; stdout and stderr captured separately.
-Result shell(const std::string& command) {
-  char err_path[] = "/tmp/netpulse-netflow-e2e-XXXXXX";
-  const int err_fd = ::mkstemp(err_path);
-  ::close(err_fd);
-  Result r;
-  FILE* p = ::popen(("{ " + command + "; } 2>" + err_path).c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  if (FILE* f = std::fopen(err_path, "r")) {
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.err.append(buf, n);
-    std::fclose(f);
-  }
-  ::unlink(err_path);
-  return r;
-}
+using Result = netpulse::testing::ShellResult;
+using netpulse::testing::shell;
 
 // A UDP socket on 127.0.0.1 and a thread keeping every datagram that arrives.
 class Collector {

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/shell.hpp"
 #include "core/net.hpp"
 #include "ingest/flow_parser.hpp"
 
@@ -30,30 +31,8 @@ using namespace std::chrono_literals;
 
 const std::string kBinary = NETPULSE_BINARY;
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
-
-// Runs a shell command line; stdout and stderr (of every command in it) captured separately.
-Result shell(const std::string& command) {
-  char err_path[] = "/tmp/netpulse-gen-e2e-XXXXXX";
-  const int err_fd = ::mkstemp(err_path);
-  ::close(err_fd);
-  Result r;
-  FILE* p = ::popen(("{ " + command + "; } 2>" + err_path).c_str(), "r");
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  if (FILE* f = std::fopen(err_path, "r")) {
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.err.append(buf, n);
-    std::fclose(f);
-  }
-  ::unlink(err_path);
-  return r;
-}
+using Result = netpulse::testing::ShellResult;
+using netpulse::testing::shell;
 
 std::string generate(const std::string& args) {
   return kBinary + " generate " + args;
