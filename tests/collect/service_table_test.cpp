@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -53,7 +55,10 @@ TEST(ServiceTable, EveryGeneratorLabelHasAPortThatMapsBack) {
 
 class ServicesFile : public ::testing::Test {
  protected:
-  std::string path_ = ::testing::TempDir() + "/services_test.txt";
+  // One file per test and process: ctest runs the tests of this fixture in parallel.
+  std::string path_ = ::testing::TempDir() + "/services_test." +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name() + "." +
+                      std::to_string(::getpid()) + ".txt";
   void write(const std::string& text) { std::ofstream(path_) << text; }
   void TearDown() override { std::remove(path_.c_str()); }
 };
