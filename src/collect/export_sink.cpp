@@ -191,8 +191,11 @@ bool NetflowExportSink::write(const char* data, size_t size, uint64_t) {
     encoder_.add(flow);
     counters_.flows_skipped += encoder_.stats().skipped_ipv6 - skipped_before;
   }
-  if (failed_) return false;
+  return poll();
+}
 
+bool NetflowExportSink::poll() {
+  if (failed_) return false;
   // Real exporters send a partly filled datagram after a while instead of holding it forever.
   if (encoder_.pending_flows() == 0 || options_.flush_after_ms <= 0) {
     pending_since_ms_.reset();
@@ -203,6 +206,28 @@ bool NetflowExportSink::write(const char* data, size_t size, uint64_t) {
     else if (now - *pending_since_ms_ >= options_.flush_after_ms)
       encoder_.flush();
   }
+  return !failed_;
+}
+
+bool NetflowExportSink::add_flow(const ExportedFlow& f) {
+  if (failed_) return false;
+  ++counters_.records;
+  const uint32_t sampling = options_.encoder.sampling_rate;
+  if (sampling > 1) {
+    const bool take = sample_phase_ == 0;
+    if (++sample_phase_ == sampling) sample_phase_ = 0;
+    if (!take) {
+      ++counters_.sampled_out;
+      return true;
+    }
+  }
+  ExportedFlow flow = f;
+  flow.sampling_rate = sampling;
+  flow.domain = options_.encoder.domain;
+  flow.protocol = options_.encoder.version;
+  const uint64_t skipped_before = encoder_.stats().skipped_ipv6;
+  encoder_.add(flow);
+  counters_.flows_skipped += encoder_.stats().skipped_ipv6 - skipped_before;
   return !failed_;
 }
 

@@ -62,7 +62,7 @@ struct NetflowExportOptions {
 };
 
 struct NetflowExportCounters {
-  uint64_t records = 0;          // records read from the generator's lines
+  uint64_t records = 0;          // records read from the generator's lines (or add_flow calls)
   uint64_t malformed_lines = 0;  // lines that did not parse (skipped)
   uint64_t datagrams_sent = 0;
   uint64_t flows_sent = 0;      // flow records in the datagrams sent (v5 splits count each)
@@ -90,6 +90,13 @@ class NetflowExportSink final : public generate::RecordSink {
   bool begin(std::string_view header) override;
   bool write(const char* data, size_t size, uint64_t records) override;
   std::string error() const override { return error_; }
+
+  // A flow probe's flow, sent as it is (its ports, IP protocol, flags, packets and times; the
+  // sink's sampling applies). Returns false when the output has failed. Call poll() after a
+  // batch of flows, and now and then when none come, so a partly filled datagram goes out.
+  bool add_flow(const ExportedFlow& flow);
+  // Sends the partly filled datagram once it has waited flush_after_ms. False when failed.
+  bool poll();
 
   // Sends the partly filled datagram. Returns false when the output has failed (error() says
   // why). Call once at the end of the run; the destructor calls it if nobody did.

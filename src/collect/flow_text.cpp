@@ -11,6 +11,7 @@ namespace {
 
 constexpr uint64_t kMaxRecordBytes = 4294967295ULL;
 constexpr uint64_t kMaxSplit = 1024;
+constexpr size_t kMaxLabel = 32;
 // The longest record: time 23, label 32, two IPv6 addresses 2 x 45, bytes 10, and in CSV the
 // extra columns (numbers up to 20 digits, an address, two times), with separators.
 constexpr size_t kMaxText = 23 + 33 + 2 * 46 + 11 + 2 * 21 + 6 * 11 + 46 + 11 + 2 * 24 + 2;
@@ -49,8 +50,12 @@ char* FlowText::put_time(char* p, core::TimeMs t) {
 }
 
 size_t FlowText::append(const ExportedFlow& f, std::string& out) {
+  return append(f, services_.name(f.ip_protocol, f.src_port, f.dst_port), out);
+}
+
+size_t FlowText::append(const ExportedFlow& f, std::string_view label, std::string& out) {
+  if (label.size() > kMaxLabel) label = label.substr(0, kMaxLabel);
   const core::TimeMs time = time_of(f);
-  const std::string_view label = services_.name(f.ip_protocol, f.src_port, f.dst_port);
   const char sep = format_ == TextFormat::kLine ? ' ' : ',';
   // Saturating: a lying exporter's 2^64 bytes times its sampling rate stays a (huge) number.
   uint64_t left = f.sampling_rate > 1 && f.bytes > UINT64_MAX / f.sampling_rate

@@ -35,6 +35,9 @@ class FlowText {
   // as the exporter reported it). Returns 0 and appends nothing for an implausible flow of
   // more than 4 TiB (after sampling), which the caller counts.
   size_t append(const ExportedFlow& f, std::string& out);
+  // The same with the label given (packet capture: nDPI's name). REQUIRES: label is 1 to 32
+  // characters of the record label alphabet (a longer one is cut at 32).
+  size_t append(const ExportedFlow& f, std::string_view label, std::string& out);
   // The record time --flow-time picks for a flow.
   core::TimeMs time_of(const ExportedFlow& f) const {
     return flow_time_ == FlowTime::kStart ? f.start

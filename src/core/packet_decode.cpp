@@ -103,6 +103,7 @@ PacketStatus decode_ipv4(const uint8_t* data, size_t caplen, size_t off, PacketI
   out.tos = p[1];
   out.ttl = p[8];
   out.ip_protocol = p[9];
+  out.ip_id = be16(p + 4);
   out.src = IpAddr::v4(be32(p + 12));
   out.dst = IpAddr::v4(be32(p + 16));
   out.l3_offset = static_cast<uint32_t>(off);
@@ -218,6 +219,7 @@ PacketStatus decode_ipv6(const uint8_t* data, size_t caplen, size_t off, PacketI
       const uint16_t frag_offset = be16(h + 2) >> 3;
       out.is_fragment = true;
       out.first_fragment = frag_offset == 0;
+      out.ip_id = be32(h + 4);
       if (frag_offset != 0) {
         // What follows is the middle of the original payload, not a header.
         out.ip_protocol = h[0];

@@ -58,6 +58,9 @@ struct PacketInfo {
   uint32_t l3_offset = 0;
   uint32_t l4_offset = 0;
   uint32_t payload_offset = 0;
+  // IPv4 identification, or the identification of an IPv6 fragment header (0 without one):
+  // with the addresses and protocol it names the packet a later fragment belongs to.
+  uint32_t ip_id = 0;
   uint16_t src_port = 0;
   uint16_t dst_port = 0;     // ICMP and ICMPv6: type * 256 + code
   uint16_t vlan = 0;         // outermost VLAN ID (0: untagged or priority-tagged)

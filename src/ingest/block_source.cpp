@@ -441,7 +441,10 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
       return nullptr;
     case Uri::Kind::kNetflow:
     case Uri::Kind::kSflow:
-      // Datagrams, not text: the commands open these through collect::Collector.
+    case Uri::Kind::kPcap:
+    case Uri::Kind::kPcapLive:
+      // Datagrams and packets, not text: the commands open these through collect::Collector
+      // and capture::Capture.
       *why = uri.text + ": not an input of this command";
       return nullptr;
   }

@@ -113,13 +113,34 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
     u.host = std::move(host);
     return u;
   }
+  // Packet captures: pcap:FILE and pcap-live:IFACE, each with an optional ?query.
+  for (const auto& [scheme, kind] :
+       {std::pair{std::string_view("pcap:"), Uri::Kind::kPcap},
+        std::pair{std::string_view("pcap-live:"), Uri::Kind::kPcapLive}}) {
+    if (!starts(scheme)) continue;
+    u.kind = kind;
+    std::string_view rest = text.substr(scheme.size());
+    if (const size_t q = rest.find('?'); q != std::string_view::npos) {
+      u.query = std::string(rest.substr(q + 1));
+      rest = rest.substr(0, q);
+    }
+    if (kind == Uri::Kind::kPcap && rest.substr(0, 2) == "//") rest.remove_prefix(2);
+    if (rest.empty()) {
+      *why = kind == Uri::Kind::kPcap ? "pcap: needs a file (pcap:PATH, or pcap:- for stdin)"
+                                      : "pcap-live: needs an interface (pcap-live:eth0)";
+      return std::nullopt;
+    }
+    u.path = std::string(rest);
+    return u;
+  }
   if (starts("kafka://")) {
     u.kind = Uri::Kind::kKafka;
     u.path = std::string(text.substr(8));
     return u;
   }
   if (text.find("://") != std::string_view::npos) {
-    *why = "unknown scheme (use file:, tcp://, tcp-listen://, kafka://, netflow://, sflow:// or -)";
+    *why = "unknown scheme (use file:, tcp://, tcp-listen://, kafka://, netflow://, sflow://, "
+           "pcap:, pcap-live: or -)";
     return std::nullopt;
   }
   u.kind = Uri::Kind::kFile;

@@ -2,7 +2,8 @@
 // stdout), tcp://HOST:PORT, tcp-listen://HOST:PORT, kafka://BROKERS/TOPIC, and the flow-export
 // addresses netflow://HOST[:PORT][?opts] (default port 2055) and sflow://HOST[:PORT][?opts]
 // (default 6343), after GoFlow2's convention: an empty host (netflow://:2055) means every local
-// address. Pure; thread-safe.
+// address; and the packet captures pcap:FILE[?speed=N] (a pcap or pcapng file) and
+// pcap-live:IFACE (a live interface). Pure; thread-safe.
 #pragma once
 
 #include <optional>
@@ -12,12 +13,14 @@
 namespace netpulse::ingest {
 
 struct Uri {
-  enum class Kind { kStdio, kFile, kTcp, kTcpListen, kKafka, kNetflow, kSflow };
+  enum class Kind { kStdio, kFile, kTcp, kTcpListen, kKafka, kNetflow, kSflow, kPcap, kPcapLive };
   Kind kind = Kind::kStdio;
-  std::string path;  // kFile: the path; kKafka: "BROKERS/TOPIC?..."
+  std::string path;  // kFile, kPcap: the path; kPcapLive: the interface; kKafka: "BROKERS/TOPIC?..."
   std::string host;  // kTcp, kTcpListen, kNetflow, kSflow (empty: every local address)
   uint16_t port = 0;
-  std::string query;  // kNetflow, kSflow: what follows '?' ("version=9&..."), without the '?'
+  // kNetflow, kSflow, kPcap, kPcapLive: what follows '?' ("version=9&...", "speed=2"), without
+  // the '?'.
+  std::string query;
   std::string text;  // as given, for messages
 };
 
