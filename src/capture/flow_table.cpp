@@ -1,0 +1,106 @@
+#include "capture/flow_table.hpp"
+
+namespace netpulse::capture {
+
+namespace {
+
+// One multiply-fold round (as in wyhash): each output bit depends on all input bits of both words.
+inline uint64_t mix(uint64_t a, uint64_t b) {
+  const unsigned __int128 r =
+      static_cast<unsigned __int128>(a ^ 0xa0761d6478bd642fULL) * (b ^ 0xe7037ed1a0b428dbULL);
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
+}  // namespace
+
+FlowKey make_flow_key(const core::PacketInfo& info, uint16_t src_port, uint16_t dst_port,
+                      bool* a_to_b) {
+  FlowKey k;
+  const core::Ip6& s = info.src.bits;
+  const core::Ip6& d = info.dst.bits;
+  const bool forward = s < d || (s == d && src_port <= dst_port);
+  if (forward) {
+    k.addr_a = s;
+    k.addr_b = d;
+    k.port_a = src_port;
+    k.port_b = dst_port;
+  } else {
+    k.addr_a = d;
+    k.addr_b = s;
+    k.port_a = dst_port;
+    k.port_b = src_port;
+  }
+  k.vlan = info.vlan;
+  k.inner_vlan = info.inner_vlan;
+  k.ip_protocol = info.ip_protocol;
+  k.ip_version = info.ip_version;
+  *a_to_b = forward;
+  return k;
+}
+
+uint64_t hash_flow_key(const FlowKey& k) {
+  const uint64_t small = uint64_t{k.port_a} | uint64_t{k.port_b} << 16 | uint64_t{k.vlan} << 32 |
+                         uint64_t{k.inner_vlan} << 44 | uint64_t{k.ip_protocol} << 56;
+  const uint64_t h1 = mix(k.addr_a.lo ^ k.ip_version, k.addr_b.lo);
+  const uint64_t h2 = mix(k.addr_a.hi, k.addr_b.hi ^ small);
+  return mix(h1, h2 ^ small);
+}
+
+EndedFlowLabels::EndedFlowLabels(size_t flows) {
+  size_t n = 64;
+  while (n < flows && n < 65536) n *= 2;
+  slots_.resize(n);
+}
+
+void EndedFlowLabels::remember(const FlowKey& key, uint32_t hash32, std::string_view label,
+                               int64_t last_seen_ms) {
+  Slot& s = slots_[hash32 & (slots_.size() - 1)];
+  s.key = key;
+  s.label = label;
+  s.time_ms = last_seen_ms;
+}
+
+std::string_view EndedFlowLabels::find(const FlowKey& key, uint32_t hash32, int64_t now_ms) const {
+  const Slot& s = slots_[hash32 & (slots_.size() - 1)];
+  if (s.label.empty() || !(s.key == key) || now_ms - s.time_ms > kLifetimeMs) return {};
+  return s.label;
+}
+
+void EndedFlowLabels::clear() {
+  for (Slot& s : slots_) s = Slot{};
+}
+
+size_t FragmentPorts::slot_of(const core::PacketInfo& info) {
+  const uint64_t h =
+      mix(info.src.bits.lo ^ info.src.bits.hi,
+          info.dst.bits.lo ^ info.dst.bits.hi ^ (uint64_t{info.ip_id} << 8 | info.ip_protocol));
+  return static_cast<size_t>(h) & (kSlots - 1);
+}
+
+void FragmentPorts::remember(const core::PacketInfo& info, int64_t now_ms) {
+  Slot& s = slots_[slot_of(info)];
+  s.src = info.src;
+  s.dst = info.dst;
+  s.time_ms = now_ms;
+  s.ip_id = info.ip_id;
+  s.src_port = info.src_port;
+  s.dst_port = info.dst_port;
+  s.vlan = info.vlan;
+  s.ip_protocol = info.ip_protocol;
+  s.used = true;
+}
+
+bool FragmentPorts::find(const core::PacketInfo& info, int64_t now_ms, uint16_t* src_port,
+                         uint16_t* dst_port) const {
+  const Slot& s = slots_[slot_of(info)];
+  if (!s.used || s.ip_id != info.ip_id || s.ip_protocol != info.ip_protocol ||
+      s.vlan != info.vlan || !(s.src == info.src) || !(s.dst == info.dst) ||
+      now_ms - s.time_ms > kLifetimeMs) {
+    return false;
+  }
+  *src_port = s.src_port;
+  *dst_port = s.dst_port;
+  return true;
+}
+
+}  // namespace netpulse::capture
