@@ -1,6 +1,8 @@
-// netpulse collect: a flow collector at the edge. Receives NetFlow v5/v9, IPFIX and sFlow v5
-// exports over UDP and forwards them as flow records (line format or CSV) to stdout, a file,
-// TCP or Kafka, so the Kafka scale-out (or any netpulse process) does the rest.
+// netpulse collect: a flow collector and probe at the edge. Receives NetFlow v5/v9, IPFIX and
+// sFlow v5 exports over UDP, or captures packets from a file or an interface (nDPI names their
+// protocols), and forwards them as flow records (line format or CSV) to stdout, a file, TCP or
+// Kafka, so the Kafka scale-out (or any netpulse process) does the rest. With a capture and
+// --records flows it is a flow probe: --output netflow://HOST:PORT exports IPFIX, v9 or v5.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -25,7 +27,58 @@ struct CollectOptions {
   FlowInputOptions flow;
   std::vector<std::string> kafka_properties;
   bool quiet = false;
+  std::vector<std::string> given;  // the options given on the command line, by name
 };
+
+// collect --input pcap:FILE or pcap-live:IFACE: records as text, or flows to a collector.
+int run_capture(const CollectOptions& o, const ingest::Uri& input, bool csv) {
+  const bool probe = o.output.rfind("netflow://", 0) == 0;
+  if (probe && o.flow.records != "flows")
+    usage_error("--output '" + o.output + "': a flow probe exports flows: add --records flows");
+  std::atomic<bool> stop_now{false};
+  on_termination([&] { stop_now = true; }, "processing what was captured");
+
+  RecordOutput output(o.output, csv, o.kafka_properties, o.quiet, /*allow_netflow=*/probe);
+  auto capture = open_capture(input, o.flow, csv ? collect::TextFormat::kCsv : collect::TextFormat::kLine,
+                              o.quiet);
+  std::atomic<bool> ended{false};
+  capture->on_end([&ended] { ended = true; });
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t duration_ms = o.duration.empty() ? 0 : *core::parse_duration_ms(o.duration);
+  const double progress = o.progress >= 0 ? o.progress : 0;
+  if (probe) capture->start(*output.netflow());
+  else capture->start(output.sink());
+  auto next_progress = t0 + std::chrono::milliseconds(static_cast<int64_t>(progress * 1000));
+  while (!stop_now.load() && !ended.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto now = std::chrono::steady_clock::now();
+    if (duration_ms > 0 && now - t0 >= std::chrono::milliseconds(duration_ms)) break;
+    if (progress > 0 && !o.quiet && now >= next_progress) {
+      next_progress += std::chrono::milliseconds(static_cast<int64_t>(progress * 1000));
+      const auto s = capture->stats();
+      std::fprintf(stderr,
+                   "netpulse: progress: %llu packets, %llu records, %llu flows tracked, %llu "
+                   "dropped by the kernel\n",
+                   static_cast<unsigned long long>(s.processor.packets),
+                   static_cast<unsigned long long>(s.processor.records),
+                   static_cast<unsigned long long>(s.processor.flows_active),
+                   static_cast<unsigned long long>(s.pcap.kernel_drops));
+    }
+  }
+  capture->stop();  // drains the ring (live), ends every flow: nothing captured is left out
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string output_error;
+  const std::string extra = output.finish(std::chrono::seconds(1), &output_error);
+  if (!o.quiet) {
+    print_capture_summary(capture->stats(), seconds);
+    if (!extra.empty()) std::fprintf(stderr, "netpulse: output%s\n", extra.c_str());
+  }
+  const std::string error = capture->error();
+  if (!error.empty() && !(output.sink().reader_gone() && output.is_stdout())) io_error(error);
+  if (!output_error.empty()) io_error(output_error);
+  return 0;
+}
 
 int run_collect(const CollectOptions& o) {
   std::vector<ingest::Uri> inputs;
@@ -33,13 +86,17 @@ int run_collect(const CollectOptions& o) {
     std::string why;
     auto uri = ingest::parse_uri(text, &why);
     if (!uri) usage_error("--input '" + text + "': " + why);
-    if (!is_flow_export(*uri))
-      usage_error("--input '" + text + "': collect takes netflow://HOST:PORT or sflow://HOST:PORT");
-    if (!uri->query.empty())
-      usage_error("--input '" + text + "': unknown option '" + uri->query + "'");
+    if (!is_live_input(*uri))
+      usage_error("--input '" + text + "': collect takes netflow://HOST:PORT, sflow://HOST:PORT, "
+                  "pcap:FILE or pcap-live:IFACE");
+    check_flow_input_options(*uri, o.given, nullptr);
     inputs.push_back(std::move(*uri));
   }
   const bool csv = o.format == "csv";
+  const bool capture = is_capture(inputs.front());
+  if (capture && inputs.size() > 1)
+    usage_error("--input: one packet capture per collect (run one collect per interface)");
+  if (capture) return run_capture(o, inputs.front(), csv);
 
   std::unique_ptr<collect::Collector> collector;
   std::atomic<bool> stop_now{false};
@@ -96,20 +153,26 @@ Command make_collect_command(CLI::App& app) {
   auto o = std::make_shared<CollectOptions>();
   CLI::App* sub = app.add_subcommand(
       "collect",
-      "Collect NetFlow v5/v9, IPFIX and sFlow v5 exports over UDP and forward them as flow "
-      "records (line format or CSV) to stdout, a file, TCP or Kafka. Stops on Ctrl-C or SIGTERM "
-      "after decoding every datagram already received; then prints per-exporter figures.");
+      "Collect NetFlow v5/v9, IPFIX and sFlow v5 exports over UDP, or capture packets from a "
+      "file or an interface (protocols named by nDPI), and forward them as flow records (line "
+      "format or CSV) to stdout, a file, TCP or Kafka; or, as a flow probe, export the "
+      "captured flows to a collector (--records flows --output netflow://HOST:PORT). Stops on "
+      "Ctrl-C or SIGTERM after processing everything already received (a capture file also at "
+      "its end); then prints per-exporter or capture figures.");
   sub->add_option("--input,-i", o->inputs,
-                  "A UDP port to collect on (repeatable): netflow://HOST:PORT (NetFlow v5, v9 "
-                  "and IPFIX, told apart per datagram; default port 2055) or sflow://HOST:PORT "
-                  "(sFlow v5; default port 6343). An empty HOST (netflow://:2055) listens on "
-                  "every local address")
+                  "What to collect (repeatable for UDP ports): netflow://HOST:PORT (NetFlow v5, "
+                  "v9 and IPFIX, told apart per datagram; default port 2055), sflow://HOST:PORT "
+                  "(sFlow v5; default port 6343); an empty HOST (netflow://:2055) listens on "
+                  "every local address. Or one packet capture: pcap:FILE (pcap or pcapng; "
+                  "pcap:FILE?speed=1 replays it at its original pace, speed=N N times faster) or "
+                  "pcap-live:IFACE (a live interface; needs root or CAP_NET_RAW)")
       ->required();
   sub->add_option("--output,-o", o->output,
                   "Where records go: - (stdout), file:PATH or PATH, tcp://HOST:PORT, "
                   "tcp-listen://HOST:PORT (serve every consumer that connects), "
                   "kafka://BROKERS/TOPIC (one message per record, keyed by source address; line "
-                  "format only)")
+                  "format only); with a capture and --records flows also "
+                  "netflow://HOST:PORT?version=10|9|5 (a flow probe: IPFIX by default)")
       ->capture_default_str();
   sub->add_option("--format", o->format,
                   "Record format: line, or csv (a header, then the record's five columns and the "
@@ -125,7 +188,11 @@ Command make_collect_command(CLI::App& app) {
   sub->add_option("--kafka-property", o->kafka_properties,
                   "With a kafka:// output: a librdkafka producer property K=V (repeatable)");
   sub->add_flag("--quiet,-q", o->quiet, "No notices, reports or summary on stderr");
-  return Command{sub, [o] { return run_collect(*o); }};
+  return Command{sub, [o, sub] {
+    for (const CLI::Option* opt : sub->get_options())
+      if (opt->count() > 0) o->given.push_back(opt->get_name());
+    return run_collect(*o);
+  }};
 }
 
 }  // namespace netpulse::cli

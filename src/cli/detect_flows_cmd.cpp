@@ -53,7 +53,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const ingest::Format format = *ingest::parse_format(o.format);
-  const bool flow_input = is_flow_export(*in_uri);
+  const bool flow_input = is_live_input(*in_uri);
   check_flow_input_options(*in_uri, o.given, "--format");
   std::atomic<ingest::BlockSource*> open_source{nullptr};
   on_termination([&open_source] {
@@ -63,9 +63,9 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
   std::unique_ptr<ingest::BlockSource> source;
-  CollectorSource* flow_source = nullptr;
+  LiveSource* flow_source = nullptr;
   if (flow_input) {
-    auto cs = open_flow_source(*in_uri, o.flow, o.quiet);
+    auto cs = open_live_source(*in_uri, o.flow, o.quiet);
     flow_source = cs.get();
     source = std::move(cs);
   } else {
@@ -136,7 +136,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   // first. A signal's close() has already drained it.
   if (flow_source) flow_source->abandon();
   else source->close();
-  if (flow_source && !o.quiet) print_collector_summary(flow_source->collector().stats(), seconds);
+  if (flow_source && !o.quiet) flow_source->print_summary(seconds);
   const nlohmann::ordered_json summary = {{"summary",
                                            {{"flows", detector.flows()},
                                             {"late", detector.late()},

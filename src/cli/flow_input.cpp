@@ -5,25 +5,70 @@
 
 #include "cli/common.hpp"
 #include "core/size.hpp"
+#include "core/time.hpp"
+#include "server/capture_status.hpp"
+#include "server/collector_status.hpp"
 
 namespace netpulse::cli {
 
 void add_flow_input_options(CLI::App* sub, FlowInputOptions& o) {
   sub->add_option("--flow-time", o.flow_time,
-                  "netflow:// and sflow:// inputs: a flow's record time: end (its last packet; "
-                  "the default), start (its first packet: long flows then arrive late by up to "
-                  "the exporter's active timeout, so raise --lateness to match) or received "
-                  "(when the datagram arrived)")
+                  "netflow://, sflow:// and pcap (--records flows) inputs: a flow's record time: "
+                  "end (its last packet; the default), start (its first packet: long flows then "
+                  "arrive late by up to the active timeout, so raise --lateness to match) or "
+                  "received (when the datagram, or the packet that ended the flow, arrived)")
       ->check(CLI::IsMember({"start", "end", "received"}))
       ->capture_default_str();
   sub->add_option("--services", o.services,
-                  "netflow:// and sflow:// inputs: a services file (NAME PORT/PROTO lines, "
-                  "/etc/services syntax) naming protocols by port, on top of the built-in table")
+                  "netflow://, sflow:// and pcap inputs: a services file (NAME PORT/PROTO lines, "
+                  "/etc/services syntax) naming protocols by port, on top of the built-in table "
+                  "(captures use it with --no-ndpi, and when nDPI has no guess)")
       ->check(CLI::ExistingFile);
   sub->add_option("--udp-buffer", o.udp_buffer,
                   "netflow:// and sflow:// inputs: the socket receive buffer (SO_RCVBUF) per "
                   "input, e.g. 64MiB; bursts beyond it are dropped by the kernel and counted")
       ->check(size_validator())
+      ->capture_default_str();
+  sub->add_option("--records", o.records,
+                  "pcap: and pcap-live: inputs: packets (one record per IP packet: capture time, "
+                  "IP length) or flows (one record per direction of each finished flow, with "
+                  "active and idle timeouts, as a flow exporter would)")
+      ->check(CLI::IsMember({"packets", "flows"}))
+      ->capture_default_str();
+  sub->add_option("--filter", o.filter,
+                  "pcap: and pcap-live: inputs: a BPF filter expression (tcpdump syntax), e.g. "
+                  "'tcp port 443 or udp port 53'");
+  sub->add_option("--snaplen", o.snaplen,
+                  "pcap-live: bytes kept of each packet (the IP length is still counted in full; "
+                  "nDPI sees what is kept)")
+      ->check(CLI::Range(64, 262144))
+      ->capture_default_str();
+  sub->add_option("--promisc", o.promisc,
+                  "pcap-live: promiscuous mode (on: every packet the interface sees, as on a "
+                  "mirror port; off: only this host's)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  sub->add_option("--capture-buffer", o.capture_buffer,
+                  "pcap-live: the kernel's capture ring, e.g. 256MiB; bursts beyond it are "
+                  "dropped by the kernel and counted")
+      ->check(size_validator())
+      ->capture_default_str();
+  sub->add_flag("--no-ndpi", o.no_ndpi,
+                "pcap: and pcap-live: label by IP protocol and port (the service table) instead "
+                "of nDPI's application protocol; faster");
+  sub->add_option("--flow-idle-timeout", o.idle_timeout,
+                  "pcap: and pcap-live: a flow with no packet for this long ends, e.g. 30s")
+      ->check(duration_validator())
+      ->capture_default_str();
+  sub->add_option("--flow-active-timeout", o.active_timeout,
+                  "pcap: and pcap-live: with --records flows, a long flow is exported at least "
+                  "this often, e.g. 60s")
+      ->check(duration_validator())
+      ->capture_default_str();
+  sub->add_option("--max-flows", o.max_flows,
+                  "pcap: and pcap-live: flows tracked at most (about 1 KiB each with nDPI); past "
+                  "it the least recently seen flow ends early, and is counted")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 26))
       ->capture_default_str();
 }
 
@@ -32,20 +77,124 @@ void check_flow_input_options(const ingest::Uri& input, const std::vector<std::s
   const auto has = [&given](std::string_view name) {
     return std::find(given.begin(), given.end(), name) != given.end();
   };
-  if (!is_flow_export(input)) {
-    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
-      if (has(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
-    return;
-  }
+  if (!is_live_input(input))
+    for (const char* name : {"--flow-time", "--services"})
+      if (has(name))
+        usage_error(std::string(name) + ": only with a netflow://, sflow://, pcap: or pcap-live: --input");
+  if (!is_flow_export(input) && has("--udp-buffer"))
+    usage_error("--udp-buffer: only with a netflow:// or sflow:// --input");
+  if (!is_capture(input))
+    for (const char* name : {"--records", "--filter", "--snaplen", "--promisc", "--no-ndpi",
+                             "--flow-idle-timeout", "--flow-active-timeout", "--max-flows",
+                             "--capture-buffer"})
+      if (has(name)) usage_error(std::string(name) + ": only with a pcap: or pcap-live: --input");
+  if (input.kind == ingest::Uri::Kind::kPcap)
+    for (const char* name : {"--snaplen", "--promisc", "--capture-buffer"})
+      if (has(name))
+        usage_error(std::string(name) + ": only with a live interface (pcap-live:IFACE); a file "
+                    "keeps what it holds");
+  if (!is_live_input(input)) return;
   if (format_option && has(format_option))
-    usage_error(std::string(format_option) +
-                ": a netflow:// or sflow:// input is decoded from its datagrams, not read as text");
-  if (!input.query.empty())
+    usage_error(std::string(format_option) + ": a " +
+                (is_capture(input) ? "packet capture is decoded from its packets"
+                                   : "netflow:// or sflow:// input is decoded from its datagrams") +
+                ", not read as text");
+  if (is_flow_export(input) && !input.query.empty())
     usage_error("--input '" + input.text + "': unknown option '" + input.query + "'");
+  if (is_capture(input)) {
+    capture::CaptureOptions probe;
+    probe.input = input;
+    if (auto bad = capture::apply_query(probe)) usage_error("--input '" + input.text + "': " + *bad);
+  }
 }
 
-std::unique_ptr<CollectorSource> open_flow_source(const ingest::Uri& input,
-                                                  const FlowInputOptions& o, bool quiet) {
+capture::CaptureOptions capture_options(const ingest::Uri& input, const FlowInputOptions& o,
+                                        collect::TextFormat format) {
+  capture::CaptureOptions c;
+  c.input = input;
+  if (auto bad = capture::apply_query(c)) usage_error("--input '" + input.text + "': " + *bad);
+  c.pcap.filter = o.filter;
+  c.pcap.snaplen = o.snaplen;
+  c.pcap.promiscuous = o.promisc == "on";
+  c.pcap.buffer_bytes = static_cast<size_t>(*core::parse_size(o.capture_buffer));
+  c.processor.mode = o.records == "flows" ? capture::RecordMode::kFlows : capture::RecordMode::kPackets;
+  c.processor.ndpi = !o.no_ndpi;
+  c.processor.max_flows = o.max_flows;
+  c.processor.idle_timeout_ms = *core::parse_duration_ms(o.idle_timeout);
+  c.processor.active_timeout_ms = *core::parse_duration_ms(o.active_timeout);
+  if (c.processor.idle_timeout_ms <= 0 || c.processor.active_timeout_ms <= 0)
+    usage_error("--flow-idle-timeout and --flow-active-timeout must be above 0");
+  c.flow_time = *collect::parse_flow_time(o.flow_time);
+  c.format = format;
+  if (!o.services.empty()) {
+    std::string why;
+    auto table = collect::ServiceTable::load(o.services, &why);
+    if (!table && why.find("cannot open") != std::string::npos) io_error(why);
+    if (!table) usage_error(why);
+    c.services = std::move(*table);
+  }
+  return c;
+}
+
+std::unique_ptr<capture::Capture> open_capture(const ingest::Uri& input, const FlowInputOptions& o,
+                                               collect::TextFormat format, bool quiet) {
+  std::string why;
+  auto c = capture::Capture::open(capture_options(input, o, format), &why);
+  if (!c) {
+    // A filter that does not compile is the user's typo, not the machine's state.
+    if (why.find("--filter") != std::string::npos) usage_error(why);
+    io_error(why);
+  }
+  if (!quiet) print_capturing(*c);
+  return c;
+}
+
+void print_capturing(const capture::Capture& c) {
+  const capture::CaptureStats s = c.stats();
+  const capture::CaptureOptions& o = c.options();
+  char speed[64];
+  std::snprintf(speed, sizeof speed, "replayed at %gx its pace", s.speed);
+  const std::string pace = s.live ? "live" : s.speed > 0 ? speed : "as fast as possible";
+  std::fprintf(stderr, "netpulse: capturing %s (link %s, %s), records: %s, protocols: %s%s%s\n",
+               s.input.c_str(), s.link.c_str(), pace.c_str(),
+               o.processor.mode == capture::RecordMode::kFlows ? "flows" : "packets",
+               o.processor.ndpi ? "nDPI" : "ports (--no-ndpi)",
+               o.pcap.filter.empty() ? "" : ", filter: ", o.pcap.filter.c_str());
+}
+
+void print_capture_summary(const capture::CaptureStats& s, double seconds) {
+  const capture::ProcessorStats& p = s.processor;
+  std::fprintf(stderr,
+               "netpulse: captured %llu packets (%s of IP) in %.3f s, %spackets/s; %llu "
+               "records, %llu labelled by a port guess; %llu not IP, %llu truncated, %llu bad "
+               "headers, %llu fragments; %llu dropped by the kernel, %llu by the interface\n",
+               static_cast<unsigned long long>(p.packets),
+               human_bytes(static_cast<double>(p.ip_bytes)).c_str(), seconds,
+               human_rate(seconds > 0 ? p.packets / seconds : 0).c_str(),
+               static_cast<unsigned long long>(p.records),
+               static_cast<unsigned long long>(p.guessed_records),
+               static_cast<unsigned long long>(p.not_ip),
+               static_cast<unsigned long long>(p.truncated),
+               static_cast<unsigned long long>(p.bad_header),
+               static_cast<unsigned long long>(p.fragments),
+               static_cast<unsigned long long>(s.pcap.kernel_drops),
+               static_cast<unsigned long long>(s.pcap.if_drops));
+  std::fprintf(stderr,
+               "netpulse:   flows: %llu tracked, %llu detected by nDPI, %llu guessed, %llu "
+               "ended idle, %llu cut by the active timeout, %llu evicted (table full)\n",
+               static_cast<unsigned long long>(p.flows_created),
+               static_cast<unsigned long long>(p.flows_detected),
+               static_cast<unsigned long long>(p.flows_guessed),
+               static_cast<unsigned long long>(p.flows_idle),
+               static_cast<unsigned long long>(p.flows_active_timeouts),
+               static_cast<unsigned long long>(p.flows_evicted));
+  if (!s.warning.empty()) std::fprintf(stderr, "netpulse: warning: %s: %s\n", s.input.c_str(), s.warning.c_str());
+}
+
+std::unique_ptr<LiveSource> open_live_source(const ingest::Uri& input, const FlowInputOptions& o,
+                                             bool quiet) {
+  if (is_capture(input))
+    return std::make_unique<CaptureSource>(open_capture(input, o, collect::TextFormat::kLine, quiet));
   auto collector = open_collector({input}, o, collect::TextFormat::kLine, quiet);
   if (!quiet) print_listening(*collector);
   return std::make_unique<CollectorSource>(std::move(collector), input.text);
@@ -131,6 +280,47 @@ void CollectorSource::abandon() {
     feed_.close();  // a collector waiting for room in the feed gives up at once
     collector_->stop();
   });
+}
+
+nlohmann::json CollectorSource::status() const {
+  return {{"collector", server::collector_status(collector_->stats())}};
+}
+
+void CollectorSource::register_metrics(server::MetricsRegistry& registry) const {
+  server::register_collector_metrics(registry, *collector_);
+}
+
+void CollectorSource::print_summary(double seconds) const {
+  print_collector_summary(collector_->stats(), seconds);
+}
+
+CaptureSource::CaptureSource(std::unique_ptr<capture::Capture> capture)
+    : capture_(std::move(capture)) {
+  capture_->on_end([this] { feed_.close(); });
+  capture_->start(feed_);
+}
+
+CaptureSource::~CaptureSource() { abandon(); }
+
+void CaptureSource::close() { capture_->request_stop(); }
+
+void CaptureSource::abandon() {
+  std::call_once(abandoned_, [this] {
+    feed_.close();  // a capture waiting for room in the feed gives up at once
+    capture_->stop();
+  });
+}
+
+nlohmann::json CaptureSource::status() const {
+  return {{"capture", server::capture_status(capture_->stats())}};
+}
+
+void CaptureSource::register_metrics(server::MetricsRegistry& registry) const {
+  server::register_capture_metrics(registry, *capture_);
+}
+
+void CaptureSource::print_summary(double seconds) const {
+  print_capture_summary(capture_->stats(), seconds);
 }
 
 }  // namespace netpulse::cli

@@ -27,7 +27,6 @@
 #include "kafka/instance.hpp"
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
-#include "server/collector_status.hpp"
 #include "server/control_server.hpp"
 #include "server/result_fanout.hpp"
 #include "server/store_status.hpp"
@@ -191,7 +190,7 @@ int run_process(const ProcessOptions& o) {
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const bool kafka_output = o.output.rfind("kafka://", 0) == 0;
-  const bool flow_input = is_flow_export(*in_uri);
+  const bool flow_input = is_live_input(*in_uri);
   check_options_fit_input(o, *in_uri, kafka_output);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
 
@@ -201,10 +200,10 @@ int run_process(const ProcessOptions& o) {
   // so Ctrl-C reaches the handler that flushes pending windows.
   engine::EngineControl control(o.params, config.max_window);
   // A flow-export input drains its sockets first: every datagram already received is counted.
-  std::atomic<CollectorSource*> flow_source{nullptr};
+  std::atomic<LiveSource*> flow_source{nullptr};
   on_termination(
       [&control, &flow_source] {
-        if (CollectorSource* f = flow_source.load()) {
+        if (LiveSource* f = flow_source.load()) {
           f->close();  // returns at once; the engine ends when the drained records are in
           // A paused engine reads nothing: draining into it would wait for ever.
           if (control.paused()) control.request_shutdown();
@@ -219,7 +218,7 @@ int run_process(const ProcessOptions& o) {
   source_options.per_connection_header = format == ingest::Format::kCsv;
   std::unique_ptr<ingest::BlockSource> source;
   if (flow_input) {
-    auto cs = open_flow_source(*in_uri, o.flow, o.quiet);
+    auto cs = open_live_source(*in_uri, o.flow, o.quiet);
     flow_source = cs.get();
     source = std::move(cs);
   } else {
@@ -270,9 +269,9 @@ int run_process(const ProcessOptions& o) {
     parts.processor = &control;
     parts.store = std::move(api_store);
     if (writer) parts.store_status = [&writer] { return server::store_status(*writer); };
-    if (CollectorSource* f = flow_source.load()) {
-      server::register_collector_metrics(metrics, f->collector());
-      parts.collector_status = [f] { return server::collector_status(f->collector().stats()); };
+    if (LiveSource* f = flow_source.load()) {
+      f->register_metrics(metrics);
+      parts.input_status = [f] { return f->status(); };
     }
     std::string notice;
     web = server::WebApp::start(web_options, std::move(parts), metrics, hub, &why, &notice);
@@ -303,9 +302,9 @@ int run_process(const ProcessOptions& o) {
   });
   const auto error = pipeline.run(*source);
   const double seconds = ticker.stop();
-  if (CollectorSource* f = flow_source.load()) {
+  if (LiveSource* f = flow_source.load()) {
     f->abandon();  // the engine has stopped reading (normally: the feed has already ended)
-    if (!o.quiet) print_collector_summary(f->collector().stats(), seconds);
+    if (!o.quiet) f->print_summary(seconds);
   }
   fanout.flush();
   const auto output_error = output.close();

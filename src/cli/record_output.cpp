@@ -115,6 +115,9 @@ RecordOutput::RecordOutput(const std::string& text, bool csv,
     }
     case ingest::Uri::Kind::kSflow:
       usage_error("--output '" + text + "': sflow:// is an input only");
+    case ingest::Uri::Kind::kPcap:
+    case ingest::Uri::Kind::kPcapLive:
+      usage_error("--output '" + text + "': packet captures are inputs only");
   }
 }
 

@@ -28,6 +28,8 @@ class RecordOutput {
   RecordOutput& operator=(const RecordOutput&) = delete;
 
   generate::RecordSink& sink();
+  // The netflow:// output (nullptr for the others): a flow probe hands it flows directly.
+  collect::NetflowExportSink* netflow() { return netflow_.get(); }
   bool is_stdout() const { return is_stdout_; }
 
   // Ends the output: lets tcp-listen consumers take what is queued (up to `grace`), waits for

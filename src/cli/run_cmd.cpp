@@ -33,7 +33,6 @@
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/alert_tap.hpp"
-#include "server/collector_status.hpp"
 #include "server/generator_feed.hpp"
 #include "server/metrics.hpp"
 #include "server/result_fanout.hpp"
@@ -174,17 +173,30 @@ int run_all(const RunOptions& o) {
     input_uri = ingest::parse_uri(o.input, &reason);
     if (!input_uri) usage_error("--input '" + o.input + "': " + reason);
     if (input_uri->kind == ingest::Uri::Kind::kKafka)
-      usage_error("--input '" + o.input + "': run reads files, tcp://, netflow:// and sflow://; "
+      usage_error("--input '" + o.input + "': run reads files, tcp://, netflow://, sflow://, pcap: and pcap-live:; "
                   "for Kafka use process and merge");
     for (const char* name : {"--rate", "--ips", "--protocols", "--ip-percent",
                              "--protocol-percent", "--seed", "--scenario"})
       if (given(name)) usage_error(std::string(name) + ": a generator option; --input replaces the generator");
   }
-  const bool flow_input = input_uri && is_flow_export(*input_uri);
-  if (flow_input && !given("--lateness")) config.lateness = kFlowLatenessSeconds;
-  if (!flow_input)
-    for (const char* name : {"--flow-time", "--services", "--udp-buffer"})
-      if (given(name)) usage_error(std::string(name) + ": only with a netflow:// or sflow:// --input");
+  const bool flow_input = input_uri && is_live_input(*input_uri);
+  if (flow_input && !given("--lateness")) {
+    config.lateness = kFlowLatenessSeconds;
+    // A captured flow's record is written when the flow ends: up to the idle timeout after its
+    // last packet (--flow-time end), or the active timeout after its first (start).
+    if (is_capture(*input_uri) && o.flow.records == "flows") {
+      const int64_t wait_ms = *core::parse_duration_ms(
+          o.flow.flow_time == "start" ? o.flow.active_timeout : o.flow.idle_timeout);
+      config.lateness = std::max<int64_t>(config.lateness, (wait_ms + 999) / 1000 + 1);
+    }
+  }
+  if (input_uri) check_flow_input_options(*input_uri, o.given, nullptr);
+  else
+    for (const char* name : {"--flow-time", "--services", "--udp-buffer", "--records", "--filter",
+                             "--snaplen", "--promisc", "--no-ndpi", "--flow-idle-timeout",
+                             "--flow-active-timeout", "--max-flows", "--capture-buffer"})
+      if (given(name))
+        usage_error(std::string(name) + ": only with a netflow://, sflow://, pcap: or pcap-live: --input");
 
   // The NSL-KDD models, and the rows they classify (--rows): checked before anything is opened.
   std::optional<RowsInput> rows_input;
@@ -206,12 +218,12 @@ int run_all(const RunOptions& o) {
   server::GeneratorFeed feed;
   generate::Generator generator(gconfig);
   std::atomic<server::RowAlerts*> row_alerts_running{nullptr};
-  std::atomic<CollectorSource*> flow_source{nullptr};
+  std::atomic<LiveSource*> flow_source{nullptr};
   on_termination(
       [&] {
         generator.request_stop();
         // A flow-export input drains its sockets into the engine, which then ends by itself.
-        if (CollectorSource* f = flow_source.load()) {
+        if (LiveSource* f = flow_source.load()) {
           f->close();  // returns at once; the engine ends when the drained records are in
           // A paused engine reads nothing: draining into it would wait for ever.
           if (control.paused()) control.request_shutdown();
@@ -224,7 +236,7 @@ int run_all(const RunOptions& o) {
       "flushing pending windows");
   std::unique_ptr<ingest::BlockSource> input_source;
   if (flow_input) {
-    auto cs = open_flow_source(*input_uri, o.flow, o.quiet);
+    auto cs = open_live_source(*input_uri, o.flow, o.quiet);
     flow_source = cs.get();
     input_source = std::move(cs);
   } else if (input_uri) {
@@ -257,7 +269,7 @@ int run_all(const RunOptions& o) {
   server::FanoutSink::store_to(outputs, writer);
   server::FanoutSink fanout(std::move(outputs));
   fanout.register_metrics(metrics);
-  if (CollectorSource* f = flow_source.load()) server::register_collector_metrics(metrics, f->collector());
+  if (LiveSource* f = flow_source.load()) f->register_metrics(metrics);
   if (!input_uri)
   metrics.add("netpulse_generator_records_total", "Records the generator wrote",
               server::MetricType::kCounter,
@@ -282,7 +294,7 @@ int run_all(const RunOptions& o) {
         [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); });
     tap->register_metrics(metrics);
     auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
-    if (CollectorSource* f = flow_source.load()) f->set_observer(observer);
+    if (LiveSource* f = flow_source.load()) f->set_observer(observer);
     else if (input_source) input_source = std::make_unique<ObservedSource>(std::move(input_source), observer);
     else feed.set_observer(observer);
   }
@@ -312,8 +324,7 @@ int run_all(const RunOptions& o) {
   server::WebParts parts;
   parts.processor = &control;
   parts.generator = input_uri ? nullptr : &generator;
-  if (CollectorSource* f = flow_source.load())
-    parts.collector_status = [f] { return server::collector_status(f->collector().stats()); };
+  if (LiveSource* f = flow_source.load()) parts.input_status = [f] { return f->status(); };
   parts.store = std::move(api_store);
   parts.store_status = [&writer] { return server::store_status(writer); };
   std::string notice;
@@ -358,7 +369,7 @@ int run_all(const RunOptions& o) {
   generator.request_stop();
   feed.close();
   if (gen_thread.joinable()) gen_thread.join();
-  if (CollectorSource* f = flow_source.load()) f->abandon();  // the engine no longer reads
+  if (LiveSource* f = flow_source.load()) f->abandon();  // the engine no longer reads
   else if (input_source) input_source->close();
   if (tap) tap->stop();  // the last alerts, before the store is flushed
   if (row_alerts) {
@@ -386,8 +397,7 @@ int run_all(const RunOptions& o) {
         static_cast<unsigned long long>(c.malformed.load()),
         static_cast<unsigned long long>(c.windows.load()),
         static_cast<unsigned long long>(writer.stats().results_written), seconds);
-  if (CollectorSource* f = flow_source.load(); f && !o.quiet)
-    print_collector_summary(f->collector().stats(), seconds);
+  if (LiveSource* f = flow_source.load(); f && !o.quiet) f->print_summary(seconds);
   if (!o.quiet && row_alerts)
     std::fprintf(stderr, "netpulse: --rows %s: %s\n", row_alerts->describe().c_str(),
                  row_counts(*row_alerts).c_str());

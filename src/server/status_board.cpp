@@ -32,11 +32,11 @@ void register_engine_metrics(MetricsRegistry& m, const engine::Counters& c) {
 }
 
 StatusBoard::StatusBoard(MetricsRegistry& metrics, const ControlApi& control,
-                         std::function<json()> store_status, std::function<json()> collector_status)
+                         std::function<json()> store_status, std::function<json()> input_status)
     : metrics_(metrics),
       control_(control),
       store_status_(std::move(store_status)),
-      collector_status_(std::move(collector_status)) {
+      input_status_(std::move(input_status)) {
   metrics_.add("netpulse_records_per_second", "Records read per second, over the last second",
                MetricType::kGauge, [this] { return records_per_second(); });
   metrics_.add(
@@ -96,7 +96,10 @@ json StatusBoard::status() const {
                        : json(nullptr);
   s["state_bytes"] = count("netpulse_state_bytes");
   s["store"] = store_status_ ? store_status_() : json(nullptr);
-  s["collector"] = collector_status_ ? collector_status_() : json(nullptr);
+  s["collector"] = nullptr;
+  s["capture"] = nullptr;
+  if (input_status_)
+    for (auto& [key, value] : input_status_().items()) s[key] = value;
   s["websocket_clients"] = count("netpulse_websocket_clients");
   s["metrics"] = v;
   return s;

@@ -22,10 +22,11 @@ void register_engine_metrics(MetricsRegistry& registry, const engine::Counters& 
 class StatusBoard {
  public:
   // store_status: the store's part of the status ({"uri":...,"queue_depth":...}), or empty.
-  // collector_status: a flow-export input's figures ({"exporters":[...],...}), or empty.
+  // input_status: a live input's figures as an object merged into the status
+  // ({"collector": {"exporters": [...], ...}} or {"capture": {...}}), or empty.
   StatusBoard(MetricsRegistry& metrics, const ControlApi& control,
               std::function<nlohmann::json()> store_status = {},
-              std::function<nlohmann::json()> collector_status = {});
+              std::function<nlohmann::json()> input_status = {});
 
   // Measures rates since the previous tick.
   void tick();
@@ -36,7 +37,7 @@ class StatusBoard {
   MetricsRegistry& metrics_;
   const ControlApi& control_;
   std::function<nlohmann::json()> store_status_;
-  std::function<nlohmann::json()> collector_status_;
+  std::function<nlohmann::json()> input_status_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex mu_;

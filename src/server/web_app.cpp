@@ -42,7 +42,7 @@ WebApp::WebApp(const WebOptions& options, WebParts parts, MetricsRegistry& metri
       control_(parts.processor, parts.generator),
       results_(std::move(parts.store),
                [&hub](const store::StoredResult& r) { hub.publish_result(result_json(r)); }),
-      status_(metrics, control_, std::move(parts.store_status), std::move(parts.collector_status)),
+      status_(metrics, control_, std::move(parts.store_status), std::move(parts.input_status)),
       routes_(options.token) {}
 
 WebApp::~WebApp() {

@@ -47,7 +47,9 @@ struct WebParts {
   generate::Generator* generator = nullptr;
   std::unique_ptr<store::Store> store;           // the API's own connection; may be null
   std::function<nlohmann::json()> store_status;  // the writer's queue, for the status
-  std::function<nlohmann::json()> collector_status;  // a netflow:// or sflow:// input's figures
+  // A live input's figures, as an object merged into /api/status: {"collector": {...}} for
+  // netflow:// and sflow://, {"capture": {...}} for pcap: and pcap-live:.
+  std::function<nlohmann::json()> input_status;
 };
 
 class WebApp {
