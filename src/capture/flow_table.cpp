@@ -77,8 +77,20 @@ size_t FragmentPorts::slot_of(const core::PacketInfo& info) {
   return static_cast<size_t>(h) & (kSlots - 1);
 }
 
-void FragmentPorts::remember(const core::PacketInfo& info, int64_t now_ms) {
+bool FragmentPorts::same_datagram(const core::PacketInfo& a, const core::PacketInfo& b) {
+  return a.ip_id == b.ip_id && a.ip_protocol == b.ip_protocol && a.vlan == b.vlan &&
+         a.src == b.src && a.dst == b.dst;
+}
+
+bool FragmentPorts::remember(const core::PacketInfo& info, int64_t now_ms, Held* held) {
   Slot& s = slots_[slot_of(info)];
+  bool had = false;
+  if (s.holding && same_datagram(s.held.info, info)) {
+    *held = s.held;
+    s.holding = false;
+    --held_count_;
+    had = true;
+  }
   s.src = info.src;
   s.dst = info.dst;
   s.time_ms = now_ms;
@@ -88,6 +100,7 @@ void FragmentPorts::remember(const core::PacketInfo& info, int64_t now_ms) {
   s.vlan = info.vlan;
   s.ip_protocol = info.ip_protocol;
   s.used = true;
+  return had;
 }
 
 bool FragmentPorts::find(const core::PacketInfo& info, int64_t now_ms, uint16_t* src_port,
@@ -101,6 +114,26 @@ bool FragmentPorts::find(const core::PacketInfo& info, int64_t now_ms, uint16_t*
   *src_port = s.src_port;
   *dst_port = s.dst_port;
   return true;
+}
+
+bool FragmentPorts::hold(const core::PacketInfo& info, int64_t now_ms, Held* evicted) {
+  Slot& s = slots_[slot_of(info)];
+  bool out = false;
+  if (s.holding && !same_datagram(s.held.info, info)) {
+    *evicted = s.held;
+    s.holding = false;
+    --held_count_;
+    out = true;
+  }
+  if (!s.holding) {
+    s.holding = true;
+    ++held_count_;
+    s.held = Held{info, 0, 0, now_ms, now_ms};
+  }
+  s.held.bytes += info.ip_length;
+  ++s.held.packets;
+  s.held.last_ms = now_ms;
+  return out;
 }
 
 }  // namespace netpulse::capture

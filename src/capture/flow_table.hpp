@@ -249,13 +249,41 @@ class FragmentPorts {
   static constexpr size_t kSlots = 4096;  // a power of two
   static constexpr int64_t kLifetimeMs = 30'000;
 
+  // Later fragments that came before their first fragment (a sender may send a datagram's
+  // fragments last first): their packet and what they add up to, until the first fragment
+  // tells their ports.
+  struct Held {
+    core::PacketInfo info;  // the first of them to arrive
+    uint64_t bytes = 0;
+    uint64_t packets = 0;
+    int64_t first_ms = 0;
+    int64_t last_ms = 0;
+  };
+
   FragmentPorts() : slots_(kSlots) {}
 
   // A first fragment of (info.src, info.dst, info.ip_id, info.ip_protocol) had these ports.
-  void remember(const core::PacketInfo& info, int64_t now_ms);
+  // Returns true with *held filled when later fragments of the datagram were held.
+  bool remember(const core::PacketInfo& info, int64_t now_ms, Held* held);
   // The ports of a later fragment's first fragment, if remembered.
   bool find(const core::PacketInfo& info, int64_t now_ms, uint16_t* src_port,
             uint16_t* dst_port) const;
+  // Holds a later fragment whose first fragment has not come. Returns true with *evicted
+  // filled when the slot held another datagram's fragments (which the caller then counts
+  // without ports).
+  bool hold(const core::PacketInfo& info, int64_t now_ms, Held* evicted);
+  // Hands out (and forgets) the held fragments older than kLifetimeMs at now_ms, or all of
+  // them when now_ms is INT64_MAX.
+  template <typename Fn>
+  void expire_held(int64_t now_ms, Fn&& fn) {
+    if (held_count_ == 0) return;
+    for (Slot& s : slots_)
+      if (s.holding && (now_ms == INT64_MAX || now_ms - s.held.last_ms > kLifetimeMs)) {
+        s.holding = false;
+        --held_count_;
+        fn(s.held);
+      }
+  }
 
  private:
   struct Slot {
@@ -267,10 +295,14 @@ class FragmentPorts {
     uint16_t dst_port = 0;
     uint16_t vlan = 0;
     uint8_t ip_protocol = 0;
-    bool used = false;
+    bool used = false;     // holds a first fragment's ports
+    bool holding = false;  // holds later fragments waiting for their first
+    Held held;
   };
   static size_t slot_of(const core::PacketInfo& info);
+  static bool same_datagram(const core::PacketInfo& a, const core::PacketInfo& b);
   std::vector<Slot> slots_;
+  size_t held_count_ = 0;
 };
 
 }  // namespace netpulse::capture

@@ -17,7 +17,7 @@
 // - Other IP protocols (ICMP, ICMPv6, GRE, ESP, ...): nDPI names them by the protocol number,
 //   not by dissection, so its answer after the first packet is final and not a guess.
 // - Before detection a record carries nDPI's guess from addresses and ports (guessed = true);
-//   when nDPI has none, the service table's name.
+//   when nDPI has none, its name for that: "Unknown" (ndpiReader's name for such flows too).
 // - TCP FIN and RST do not end a flow: it ends by the idle timeout, as in ndpiReader, so a
 //   connection's last ACKs and retransmissions keep its label instead of starting a flow of
 //   their own. A new connection reusing the same ports within the idle timeout joins the old
@@ -27,8 +27,10 @@
 //   beginning, where detection happens, will not come again; ndpiReader, whose flows hardly
 //   ever expire within a file, gives such packets the detected name too.
 // - Later fragments are never given to nDPI (it cannot dissect them; ndpiReader drops them) and
-//   do not count towards the give-up limits. Packet records of later fragments carry the ports
-//   of their first fragment (0 when it was not seen).
+//   do not count towards the give-up limits. They join their first fragment's flow (and label);
+//   their packet records carry no ports, as on the wire. In flows mode, later fragments that
+//   come before their first fragment are held (bounded, 30 s) until it tells their ports, so a
+//   datagram sent last fragment first is still one flow (as reassembly sees it).
 // - Packet records carry the packet's own capture time; flow state and expiry use the newest
 //   time seen, so a late packet cannot make a flow end before it began.
 #include "capture/packet_processor.hpp"
@@ -109,6 +111,13 @@ struct PacketProcessor::Impl {
     now_ms = ms;
     have_time = true;
     expire();
+    // Held fragments whose first fragment never came count without ports (checked once a
+    // second of capture time: a scan of the fragment slots).
+    if (now_ms - held_checked_ms >= 1000) {
+      held_checked_ms = now_ms;
+      fragments.expire_held(now_ms,
+                            [this](const FragmentPorts::Held& h) { credit_held(h, 0, 0); });
+    }
   }
 
   void expire() {
@@ -208,8 +217,7 @@ struct PacketProcessor::Impl {
   std::string_view guess_label(const FlowKey& key, bool a_to_b) {
     const Endpoints e = first_packet_endpoints(key, a_to_b);
     const NdpiProtocol p = ndpi->guess(key.ip_protocol, e.src, e.src_port, e.dst, e.dst_port);
-    if (p.known()) return ndpi->label(p);
-    return services.name(key.ip_protocol, e.src_port, e.dst_port);
+    return ndpi->label(p);  // "Unknown" when nDPI has no guess, as ndpiReader says
   }
 
   void make_final(FlowState& f) {
@@ -229,7 +237,7 @@ struct PacketProcessor::Impl {
       ++stats.flows_guessed;
   }
 
-  // nDPI's last word on a flow it has not detected: its guess, else the service table's name.
+  // nDPI's last word on a flow it has not detected: its guess, else "Unknown".
   // Returns whether nDPI named the flow.
   bool give_up(uint32_t id) {
     FlowState& f = table[id].value;
@@ -241,9 +249,9 @@ struct PacketProcessor::Impl {
       f.guessed = was_guessed;
       return true;
     }
-    const Endpoints e = first_packet_endpoints(table[id].key, f.first_a_to_b);
-    f.label = f.ndpi != nullptr ? services.name(table[id].key.ip_protocol, e.src_port, e.dst_port)
-                                : guess_label(table[id].key, f.first_a_to_b);  // nDPI saw no packet
+    // nDPI's name for it, as ndpiReader reports such a flow: "Unknown" after it saw packets,
+    // its port guess when it saw none (a flow of later fragments only).
+    f.label = f.ndpi != nullptr ? ndpi->label(p) : guess_label(table[id].key, f.first_a_to_b);
     f.guessed = true;
     return false;
   }
@@ -391,34 +399,31 @@ struct PacketProcessor::Impl {
     uint16_t src_port = info.src_port;
     uint16_t dst_port = info.dst_port;
     bool later_fragment = false;
+    FragmentPorts::Held held;
+    bool have_held = false;
     if (info.is_fragment) {
       ++stats.fragments;
       if (info.first_fragment) {
-        fragments.remember(info, now_ms);
+        have_held = fragments.remember(info, now_ms, &held);
       } else {
         later_fragment = true;
-        if (!fragments.find(info, now_ms, &src_port, &dst_port)) src_port = dst_port = 0;
+        if (!fragments.find(info, now_ms, &src_port, &dst_port)) {
+          src_port = dst_port = 0;
+          // Flows mode: held until the first fragment says whose they are (or, after a while,
+          // counted without ports). A packet record goes out now, without ports.
+          if (flows_mode()) {
+            FragmentPorts::Held evicted;
+            if (fragments.hold(info, now_ms, &evicted)) credit_held(evicted, 0, 0);
+            return;
+          }
+        }
       }
     }
 
-    bool a_to_b;
-    const FlowKey key = make_flow_key(info, src_port, dst_port, &a_to_b);
-    const uint64_t hash = hash_flow_key(key);
-    uint32_t id = table.find(key, hash);
-    if (id == kNoFlow) {
-      id = create_flow(key, hash, a_to_b);
-    } else {
-      table.touch(id, now_ms);
-    }
+    const uint32_t id = credit(info, src_port, dst_port, info.ip_length, 1, now_ms, now_ms);
+    if (have_held) credit_held(held, src_port, dst_port);
 
     FlowState& f = table[id].value;
-    DirectionCounters& c = f.dir[a_to_b == f.first_a_to_b ? 0 : 1];
-    if (c.packets == 0) c.first_ms = now_ms;
-    c.last_ms = now_ms;
-    c.bytes += info.ip_length;
-    ++c.packets;
-    c.tcp_flags |= info.tcp_flags;
-
     if (!f.final && !later_fragment) classify(id, data, caplen);
 
     if (!flows_mode()) {
@@ -426,8 +431,9 @@ struct PacketProcessor::Impl {
       r.start = r.end = r.received = packet_ms;
       r.src = info.src;
       r.dst = info.dst;
-      r.src_port = src_port;
-      r.dst_port = dst_port;
+      // A later fragment's record has no ports, as on the wire; its label is its datagram's.
+      r.src_port = info.src_port;
+      r.dst_port = info.dst_port;
       r.bytes = info.ip_length;
       r.packets = 1;
       r.ip_protocol = info.ip_protocol;
@@ -437,7 +443,35 @@ struct PacketProcessor::Impl {
     }
   }
 
+  // Adds packets of (pi's addresses, these ports) to their flow, creating it; returns its id.
+  uint32_t credit(const core::PacketInfo& pi, uint16_t src_port, uint16_t dst_port,
+                  uint64_t bytes, uint64_t packets, int64_t first_ms, int64_t last_ms) {
+    bool a_to_b;
+    const FlowKey key = make_flow_key(pi, src_port, dst_port, &a_to_b);
+    const uint64_t hash = hash_flow_key(key);
+    uint32_t id = table.find(key, hash);
+    if (id == kNoFlow) {
+      id = create_flow(key, hash, a_to_b);
+    } else {
+      table.touch(id, now_ms);
+    }
+    FlowState& f = table[id].value;
+    DirectionCounters& c = f.dir[a_to_b == f.first_a_to_b ? 0 : 1];
+    if (c.packets == 0 || first_ms < c.first_ms) c.first_ms = first_ms;
+    if (c.packets == 0 || last_ms > c.last_ms) c.last_ms = last_ms;
+    c.bytes += bytes;
+    c.packets += packets;
+    c.tcp_flags |= pi.tcp_flags;
+    return id;
+  }
+
+  void credit_held(const FragmentPorts::Held& h, uint16_t src_port, uint16_t dst_port) {
+    credit(h.info, src_port, dst_port, h.bytes, h.packets, h.first_ms, h.last_ms);
+  }
+
   void finish() {
+    fragments.expire_held(INT64_MAX,
+                          [this](const FragmentPorts::Held& h) { credit_held(h, 0, 0); });
     uint32_t id;
     while ((id = table.oldest()) != kNoFlow) end_flow(id);
     ended_labels.clear();  // its labels live in the module
@@ -453,6 +487,7 @@ struct PacketProcessor::Impl {
   FlowTable<FlowState> table;
   EndedFlowLabels ended_labels;
   FragmentPorts fragments;
+  int64_t held_checked_ms = INT64_MIN / 2;
   int64_t now_ms = 0;  // the newest packet time seen (expiry never goes back)
   bool have_time = false;
   uint32_t active_oldest = kNoFlow;

@@ -161,7 +161,8 @@ TEST(FragmentPorts, RemembersFirstFragments) {
   FragmentPorts map;
   core::PacketInfo first = packet(1, 2, 5353, 53, 17);
   first.ip_id = 9;
-  map.remember(first, 1000);
+  FragmentPorts::Held held;
+  EXPECT_FALSE(map.remember(first, 1000, &held));
   core::PacketInfo later = packet(1, 2, 0, 0, 17);
   later.ip_id = 9;
   uint16_t s = 0, d = 0;
@@ -175,6 +176,39 @@ TEST(FragmentPorts, RemembersFirstFragments) {
   EXPECT_FALSE(map.find(later, 1001, &s, &d));
   later.dst = core::IpAddr::v4(2);
   EXPECT_FALSE(map.find(later, 1000 + FragmentPorts::kLifetimeMs + 1, &s, &d));  // too old
+}
+
+TEST(FragmentPorts, HoldsLaterFragmentsUntilTheirFirstComes) {
+  FragmentPorts map;
+  core::PacketInfo later = packet(1, 2, 0, 0, 17);
+  later.ip_id = 9;
+  later.ip_length = 500;
+  FragmentPorts::Held out;
+  EXPECT_FALSE(map.hold(later, 1000, &out));
+  EXPECT_FALSE(map.hold(later, 1002, &out));
+  core::PacketInfo first = packet(1, 2, 5353, 53, 17);
+  first.ip_id = 9;
+  ASSERT_TRUE(map.remember(first, 1003, &out));
+  EXPECT_EQ(out.bytes, 1000u);
+  EXPECT_EQ(out.packets, 2u);
+  EXPECT_EQ(out.first_ms, 1000);
+  EXPECT_EQ(out.last_ms, 1002);
+  EXPECT_FALSE(map.remember(first, 1004, &out));  // handed out once
+
+  // Never claimed: handed out by expiry, or all at once at the end.
+  later.ip_id = 11;
+  EXPECT_FALSE(map.hold(later, 2000, &out));
+  int expired = 0;
+  map.expire_held(2000 + FragmentPorts::kLifetimeMs, [&](const FragmentPorts::Held&) { ++expired; });
+  EXPECT_EQ(expired, 0);
+  map.expire_held(2001 + FragmentPorts::kLifetimeMs, [&](const FragmentPorts::Held& h) {
+    ++expired;
+    EXPECT_EQ(h.info.ip_id, 11u);
+  });
+  EXPECT_EQ(expired, 1);
+  EXPECT_FALSE(map.hold(later, 9000, &out));
+  map.expire_held(INT64_MAX, [&](const FragmentPorts::Held&) { ++expired; });
+  EXPECT_EQ(expired, 2);
 }
 
 }  // namespace
