@@ -67,6 +67,7 @@ class PcapSource {
   PcapSource(pcap_t* p, bool live, const PcapOptions& o);
   bool setup(const PcapOptions& o, const std::string& name, std::string* why);
 
+  std::unique_ptr<char[]> file_buffer_;  // the capture file's stdio buffer (outlives pcap_)
   pcap_t* pcap_ = nullptr;
   bool live_ = false;
   core::LinkType link_ = core::LinkType::kEthernet;
