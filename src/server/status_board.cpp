@@ -98,8 +98,10 @@ json StatusBoard::status() const {
   s["store"] = store_status_ ? store_status_() : json(nullptr);
   s["collector"] = nullptr;
   s["capture"] = nullptr;
-  if (input_status_)
-    for (auto& [key, value] : input_status_().items()) s[key] = value;
+  if (input_status_) {
+    const json input = input_status_();  // kept: a temporary's items() would dangle
+    for (const auto& [key, value] : input.items()) s[key] = value;
+  }
   s["websocket_clients"] = count("netpulse_websocket_clients");
   s["metrics"] = v;
   return s;

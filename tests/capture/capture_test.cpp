@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../collect/sflow_builder.hpp"
+#include "../support/pcap_writer.hpp"
 
 namespace netpulse::capture {
 namespace {
@@ -23,33 +24,8 @@ using test::Bytes;
 using test::cat;
 using test::ip4;
 
-struct Packet {
-  int64_t time_us;
-  Bytes bytes;
-  uint32_t wire_len = 0;  // 0: the captured size
-};
-
-// A classic pcap file (microsecond stamps, little-endian) of the given link type.
-std::string pcap_file(const std::vector<Packet>& packets, uint32_t linktype = 1) {
-  std::string out;
-  const auto put32 = [&out](uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
-  const auto put16 = [&out](uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); };
-  put32(0xa1b2c3d4);
-  put16(2);
-  put16(4);
-  put32(0);
-  put32(0);
-  put32(65535);
-  put32(linktype);
-  for (const Packet& p : packets) {
-    put32(static_cast<uint32_t>(p.time_us / 1'000'000));
-    put32(static_cast<uint32_t>(p.time_us % 1'000'000));
-    put32(static_cast<uint32_t>(p.bytes.size()));
-    put32(p.wire_len ? p.wire_len : static_cast<uint32_t>(p.bytes.size()));
-    out.append(reinterpret_cast<const char*>(p.bytes.data()), p.bytes.size());
-  }
-  return out;
-}
+using Packet = test::PcapPacket;
+using test::pcap_file;
 
 // A file of its own per test (ctest runs a binary's tests in parallel).
 class TempFile {
