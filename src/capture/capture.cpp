@@ -28,15 +28,8 @@ int64_t system_now_us() {
 }  // namespace
 
 std::optional<std::string> apply_query(CaptureOptions& options) {
-  std::string_view query = options.input.query;
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string value(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+  for (const auto& [key, text] : ingest::query_pairs(options.input.query)) {
+    const std::string value(text);
     if (key != "speed")
       return "unknown option '" + std::string(key) + "' (pcap: takes speed=N)";
     if (options.input.kind != ingest::Uri::Kind::kPcap)

@@ -21,15 +21,7 @@ namespace {
 collect::NetflowExportOptions netflow_options(const ingest::Uri& uri) {
   const std::string bad = "--output '" + uri.text + "': ";
   collect::NetflowExportOptions o;
-  std::string_view query = uri.query;
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    const std::string_view text = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+  for (const auto& [key, text] : ingest::query_pairs(uri.query)) {
     uint64_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     const bool number = !text.empty() && ec == std::errc() && end == text.data() + text.size();

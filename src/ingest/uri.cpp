@@ -148,16 +148,23 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
   return u;
 }
 
-std::optional<std::string> query_value(std::string_view query, std::string_view key) {
+std::vector<std::pair<std::string_view, std::string_view>> query_pairs(std::string_view query) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
   while (!query.empty()) {
     const size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
     const size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == key)
-      return std::string(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
+    out.emplace_back(pair.substr(0, eq),
+                     eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
   }
+  return out;
+}
+
+std::optional<std::string> query_value(std::string_view query, std::string_view key) {
+  for (const auto& [k, v] : query_pairs(query))
+    if (k == key) return std::string(v);
   return std::nullopt;
 }
 

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace netpulse::ingest {
 
@@ -26,6 +28,10 @@ struct Uri {
 
 // Returns the URI, or nullopt with a reason in *why.
 std::optional<Uri> parse_uri(std::string_view text, std::string* why);
+
+// The key=value pairs of a URI query "a=1&b=2" in order (empty pairs skipped; a key without
+// '=' has an empty value). The views point into `query`.
+std::vector<std::pair<std::string_view, std::string_view>> query_pairs(std::string_view query);
 
 // The value of `key` in a URI query "a=1&b=2"; nullopt when absent.
 std::optional<std::string> query_value(std::string_view query, std::string_view key);

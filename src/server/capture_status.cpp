@@ -10,18 +10,8 @@ namespace {
 
 using json = nlohmann::json;
 
-// Prometheus label values escape backslash, quote and newline; the input is the user's text.
 std::string input_label(const std::string& s) {
-  std::string out = "input=\"";
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
+  return "input=\"" + prometheus_label_value(s) + "\"";
 }
 
 }  // namespace

@@ -15,20 +15,8 @@ std::string exporter_key(const collect::ExporterStats& e) {
   return (e.from.address.is_v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(e.from.port);
 }
 
-// Prometheus label values escape backslash, quote and newline; exporter text has none of them,
-// but the input URI is the user's.
-std::string label_value(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
+// Exporter text needs no escaping, but the input URI is the user's.
+std::string label_value(const std::string& s) { return prometheus_label_value(s); }
 
 // sFlow statistics are per agent (and sub-agent, in `domain`): two switches relayed through
 // one host share the UDP source, so the agent address keeps their series apart.

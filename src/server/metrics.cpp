@@ -6,6 +6,19 @@
 
 namespace netpulse::server {
 
+std::string prometheus_label_value(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 void MetricsRegistry::add(const std::string& name, const std::string& help, MetricType type,
                           Reader read, const std::string& labels) {
   std::lock_guard lock(mu_);

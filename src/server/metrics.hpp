@@ -14,6 +14,9 @@ namespace netpulse::server {
 
 enum class MetricType : unsigned char { kCounter, kGauge };
 
+// A label value in the exposition format: backslash, double quote and newline escaped.
+std::string prometheus_label_value(const std::string& s);
+
 class MetricsRegistry {
  public:
   using Reader = std::function<double()>;

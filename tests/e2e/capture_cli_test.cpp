@@ -27,15 +27,6 @@ using test::Bytes;
 using test::cat;
 using test::ip4;
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 Bytes udp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, size_t payload) {
   return cat({test::ethernet(0x0800), test::ipv4(src, dst, 17, 8 + payload),
@@ -152,15 +143,7 @@ TEST(CaptureCli, RunReplaysACaptureAndShowsItInStatusAndMetrics) {
   Child run({"run", "--web", "127.0.0.1:0", "--store", "sqlite:" + (dir / "np.db"), "--input",
              input, "--models", dir / "no-models"},
             dir);
-  uint16_t web = 0;
-  const std::regex url(R"(dashboard at http://127\.0\.0\.1:(\d+)/)");
-  ASSERT_TRUE(eventually([&] {
-    std::smatch m;
-    const std::string out = run.out();
-    if (!std::regex_search(out, m, url)) return !run.running();
-    web = static_cast<uint16_t>(std::stoi(m[1]));
-    return true;
-  })) << run.err();
+  const uint16_t web = dashboard_port(run);
   ASSERT_NE(web, 0) << run.err();
   nlohmann::json status = http(web, "GET", "/api/status").json();
   ASSERT_TRUE(status["capture"].is_object()) << status.dump();

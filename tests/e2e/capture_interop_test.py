@@ -46,6 +46,8 @@ import tempfile
 import time
 import unittest
 
+import e2e_support
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
@@ -914,15 +916,7 @@ class BadInputTest(CaptureTestCase):
 
 def main():
     global NETPULSE
-    argv = list(sys.argv)
-    if "--binary" in argv:
-        i = argv.index("--binary")
-        NETPULSE = argv[i + 1]
-        del argv[i:i + 2]
-    else:
-        NETPULSE = os.environ.get("NETPULSE_BINARY")
-    if NETPULSE:
-        NETPULSE = os.path.abspath(NETPULSE)
+    NETPULSE, argv = e2e_support.binary_from_argv(sys.argv)
     unittest.main(argv=argv)
 
 

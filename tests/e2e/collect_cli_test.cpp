@@ -22,16 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using server::testing::http;
 
-// Polls until pred() or the timeout; returns pred().
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 // A UDP port on 127.0.0.1 that was free a moment ago.
 uint16_t free_udp_port() {
@@ -216,15 +206,7 @@ TEST(CollectCli, RunWatchesANetflowInputAndShowsItsExporters) {
   Child run({"run", "--web", "127.0.0.1:0", "--store", "sqlite:" + (dir / "np.db"), "--input",
              "netflow://127.0.0.1:" + std::to_string(udp), "--models", dir / "no-models"},
             dir);
-  uint16_t web = 0;
-  const std::regex url(R"(dashboard at http://127\.0\.0\.1:(\d+)/)");
-  ASSERT_TRUE(eventually([&] {
-    std::smatch m;
-    const std::string out = run.out();
-    if (!std::regex_search(out, m, url)) return !run.running();
-    web = static_cast<uint16_t>(std::stoi(m[1]));
-    return true;
-  })) << run.err();
+  const uint16_t web = dashboard_port(run);
   ASSERT_NE(web, 0) << run.err();
   // Wall-clock-ish times, so the run's windows close: now, at 1,000 records/s of event time.
   ASSERT_EQ(run_netpulse({"generate", "-q", "--count", "4000", "--rate", "2000", "--output",

@@ -39,6 +39,8 @@ import tempfile
 import time
 import unittest
 
+import e2e_support
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("NETPULSE_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 NETPULSE = None  # set in main(): --binary or NETPULSE_BINARY
@@ -1371,15 +1373,7 @@ class ServiceTableCopyTest(unittest.TestCase):
 
 def main():
     global NETPULSE
-    argv = list(sys.argv)
-    if "--binary" in argv:
-        i = argv.index("--binary")
-        NETPULSE = argv[i + 1]
-        del argv[i:i + 2]
-    else:
-        NETPULSE = os.environ.get("NETPULSE_BINARY")
-    if NETPULSE:
-        NETPULSE = os.path.abspath(NETPULSE)
+    NETPULSE, argv = e2e_support.binary_from_argv(sys.argv)
     unittest.main(argv=argv)
 
 

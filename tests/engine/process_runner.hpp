@@ -20,6 +20,7 @@
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -140,6 +141,34 @@ class Child {
   bool exited_ = false;
   int code_ = 0;
 };
+
+// Polls until pred() or the timeout; returns pred().
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+// The port of a `run --web 127.0.0.1:0` from its "dashboard at http://127.0.0.1:PORT/" line;
+// 0 when it ended first or did not say in time.
+inline uint16_t dashboard_port(Child& run, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const std::regex url(R"(dashboard at http://127\.0\.0\.1:(\d+)/)");
+  uint16_t port = 0;
+  eventually(
+      [&] {
+        std::smatch m;
+        const std::string out = run.out();
+        if (!std::regex_search(out, m, url)) return !run.running();
+        port = static_cast<uint16_t>(std::stoi(m[1]));
+        return true;
+      },
+      timeout);
+  return port;
+}
 
 // Runs the binary to completion.
 struct Finished {

@@ -196,31 +196,5 @@ TEST(ParseUri, FlowExports) {
   }
 }
 
-// Packet captures: pcap:FILE (with file:-style // allowed and a ?query) and pcap-live:IFACE.
-TEST(ParseUri, PacketCaptures) {
-  std::string why;
-  auto u = parse_uri("pcap:/tmp/trace.pcapng", &why);
-  ASSERT_TRUE(u) << why;
-  EXPECT_EQ(u->kind, Uri::Kind::kPcap);
-  EXPECT_EQ(u->path, "/tmp/trace.pcapng");
-  EXPECT_EQ(u->query, "");
-  u = parse_uri("pcap://tmp/x.pcap?speed=2.5", &why);
-  ASSERT_TRUE(u) << why;
-  EXPECT_EQ(u->path, "tmp/x.pcap");
-  EXPECT_EQ(query_value(u->query, "speed"), "2.5");
-  u = parse_uri("pcap:relative.pcap", &why);
-  ASSERT_TRUE(u) << why;
-  EXPECT_EQ(u->path, "relative.pcap");
-  u = parse_uri("pcap-live:eth0", &why);
-  ASSERT_TRUE(u) << why;
-  EXPECT_EQ(u->kind, Uri::Kind::kPcapLive);
-  EXPECT_EQ(u->path, "eth0");
-  for (const char* bad : {"pcap:", "pcap-live:", "pcap:?speed=1"}) {
-    SCOPED_TRACE(bad);
-    EXPECT_FALSE(parse_uri(bad, &why));
-    EXPECT_NE(why.find("needs"), std::string::npos) << why;
-  }
-}
-
 }  // namespace
 }  // namespace netpulse::ingest
