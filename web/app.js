@@ -285,6 +285,22 @@
     });
   }
 
+  // A pcap: or pcap-live: input: what was captured, what nDPI guessed, what the kernel dropped.
+  function renderCapture(c) {
+    const panel = $('capture-panel');
+    if (!c) { panel.hidden = true; return; }
+    panel.hidden = false;
+    const guessed = c.records > 0 ? (100 * c.guessed_records / c.records).toFixed(1) + '%' : '0%';
+    setText('capture-summary', (c.live ? 'live' : c.speed ? 'replay at ' + c.speed + 'x' : 'file') +
+      (c.finished ? ', ended' : '') + (c.warning ? '; ' + c.warning : ''));
+    const cells = [c.input, c.link, fmtCount(c.packets), fmtCount(c.ip_bytes), fmtCount(c.records),
+      guessed, fmtCount(c.flows_active), fmtCount(c.flows_evicted),
+      fmtCount(c.not_ip + c.truncated + c.bad_header), fmtCount(c.kernel_drops + c.interface_drops)];
+    const tr = $('capture').tBodies[0].rows[0];
+    cells.forEach((text, j) => { if (tr.cells[j].textContent !== text) tr.cells[j].textContent = text; });
+    tr.className = c.kernel_drops + c.interface_drops > 0 ? 'warn' : '';
+  }
+
   function onStatus(s) {
     state.status = s;
     const rps = s.records_per_second || 0;
@@ -305,6 +321,7 @@
       fillForm('param-', s.processor.params, ['H', 'T', 'k', 'X']);
     }
     renderCollector(s.collector);
+    renderCapture(s.capture);
     const gs = $('generator-state');
     if (s.generator) {
       gs.textContent = s.generator.running ? 'running' : 'stopped';

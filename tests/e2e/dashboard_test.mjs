@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -242,6 +242,96 @@ test('run --input netflow://: the Exporters panel', { timeout: 90_000 }, async (
   } finally {
     if (context) await context.close();
     if (exporter && exporter.exitCode === null) exporter.kill('SIGKILL');
+    if (server.exitCode === null) server.kill('SIGINT');
+    const code = await exited(server, 15_000);
+    if (code === null) server.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+    assert.equal(code, 0, 'netpulse run did not exit cleanly on SIGINT: ' + stderr);
+  }
+});
+
+// A pcap file of UDP/53 and TCP/80 packets from `sources` hosts, `count` packets evenly over
+// `seconds` from `t0Ms`, then one more packet 60 s later (so a replay at its pace is still
+// running while the test looks).
+function writeCapture(path, t0Ms, seconds, count, sources) {
+  const packets = [];
+  const frame = (src, tcp, payload) => {
+    const l4 = tcp ? 20 : 8;
+    const ipLen = 20 + l4 + payload;
+    const b = Buffer.alloc(14 + ipLen);
+    b.writeUInt16BE(0x0800, 12);
+    b[14] = 0x45; b.writeUInt16BE(ipLen, 16); b[22] = 64; b[23] = tcp ? 6 : 17;
+    b.writeUInt32BE((10 << 24 | 2 << 16 | src) >>> 0, 26);
+    b.writeUInt32BE((192 << 24 | 0 << 16 | 2 << 8 | 1) >>> 0, 30);
+    b.writeUInt16BE(40000 + src, 34); b.writeUInt16BE(tcp ? 80 : 53, 36);
+    if (tcp) { b[46] = 0x50; b[47] = 0x18; } else { b.writeUInt16BE(l4 + payload, 38); }
+    return b;
+  };
+  for (let i = 0; i <= count; ++i) {
+    const t = i < count ? t0Ms + (i * seconds * 1000) / count : t0Ms + 60_000;
+    packets.push([t, frame(1 + (i % sources), i % 2 === 0, 100 + (i % 7) * 50)]);
+  }
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0); header.writeUInt16LE(2, 4); header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(65535, 16); header.writeUInt32LE(1, 20);
+  const parts = [header];
+  for (const [t, b] of packets) {
+    const rec = Buffer.alloc(16);
+    rec.writeUInt32LE(Math.floor(t / 1000), 0); rec.writeUInt32LE(Math.floor(t % 1000) * 1000, 4);
+    rec.writeUInt32LE(b.length, 8); rec.writeUInt32LE(b.length, 12);
+    parts.push(rec, b);
+  }
+  writeFileSync(path, Buffer.concat(parts));
+}
+
+// `run --input pcap:FILE?speed=1`: a capture replayed at its pace drives the dashboard; the
+// Capture panel shows the input, its packets and no drops, and the charts fill.
+test('run --input pcap:FILE?speed=1: the Capture panel', { timeout: 90_000 }, async () => {
+  const { chromium } = require('playwright-core');
+  const work = mkdtempSync(join(tmpdir(), 'netpulse-capture-web-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const capture = join(work, 'replay.pcap');
+  writeCapture(capture, Date.now(), 5, 1500, 6);
+  let stderr = '';
+  const server = spawn(binary, ['run', '--web', `127.0.0.1:${port}`, '--store', `sqlite:${join(work, 'p.db')}`,
+                                '--input', `pcap:${capture}?speed=1`, '--k', '3', '--T', '2',
+                                '--lateness', '0', '--models', join(work, 'no-models')],
+                       { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stderr.on('data', (d) => { stderr += d; });
+  server.stdout.on('data', () => {});
+  let context;
+  try {
+    await waitForHttp(base + '/api/status', 15_000);
+    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      viewport: { width: 1440, height: 1400 },
+    });
+    const page = context.pages()[0] || await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.goto(base + '/');
+    await page.waitForSelector('#capture-panel:not([hidden])', { timeout: 15_000 });
+    await page.waitForSelector('#chart-protocol-topk[data-bars="2"]', { timeout: 20_000 });
+    await page.waitForSelector('#chart-ip-topk[data-bars="3"]', { timeout: 20_000 });
+    // Every packet of the 5 s is counted (fmtCount: "1500"); the one a minute later is not yet.
+    await page.waitForFunction(() => {
+      const row = document.querySelector('#capture tbody tr');
+      return row && row.cells[2].textContent === '1500';
+    }, null, { timeout: 20_000 });
+    const cells = await page.$$eval('#capture tbody tr td', (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells[0], `pcap:${capture}?speed=1`);
+    assert.equal(cells[1], 'EN10MB');
+    assert.equal(cells[4], '1500');  // records: one per packet
+    assert.equal(cells[9], '0');     // kernel drops
+    assert.match(await page.$eval('#capture-summary', (e) => e.textContent), /^replay at 1x/);
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-capture.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    if (context) await context.close();
     if (server.exitCode === null) server.kill('SIGINT');
     const code = await exited(server, 15_000);
     if (code === null) server.kill('SIGKILL');
