@@ -108,6 +108,11 @@ void check_flow_input_options(const ingest::Uri& input, const std::vector<std::s
   }
 }
 
+int64_t capture_flow_wait_ms(const ingest::Uri& input, const FlowInputOptions& o) {
+  if (!is_capture(input) || o.records != "flows") return 0;
+  return *core::parse_duration_ms(o.flow_time == "start" ? o.active_timeout : o.idle_timeout);
+}
+
 capture::CaptureOptions capture_options(const ingest::Uri& input, const FlowInputOptions& o,
                                         collect::TextFormat format) {
   capture::CaptureOptions c;

@@ -57,6 +57,11 @@ inline bool is_live_input(const ingest::Uri& u) { return is_flow_export(u) || is
 void check_flow_input_options(const ingest::Uri& input, const std::vector<std::string>& given,
                               const char* format_option);
 
+// How late a record of this input can come after its time, in ms: with a capture and
+// --records flows, a flow's record is written when the flow ends, up to the idle timeout after
+// its last packet (--flow-time end) or the active timeout after its first (start); else 0.
+int64_t capture_flow_wait_ms(const ingest::Uri& input, const FlowInputOptions& o);
+
 // The capture's options from the command line (exit 2 when they do not fit together).
 capture::CaptureOptions capture_options(const ingest::Uri& input, const FlowInputOptions& o,
                                         collect::TextFormat format);

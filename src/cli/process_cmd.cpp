@@ -193,6 +193,18 @@ int run_process(const ProcessOptions& o) {
   const bool flow_input = is_live_input(*in_uri);
   check_options_fit_input(o, *in_uri, kafka_output);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
+  // A captured flow's record comes when the flow ends, after records of flows that ended
+  // sooner: unless told otherwise, allow that much lateness, or most of them would be late.
+  if (const int64_t wait_ms = capture_flow_wait_ms(*in_uri, o.flow);
+      wait_ms > 0 && std::find(o.given.begin(), o.given.end(), "--lateness") == o.given.end()) {
+    config.lateness = (wait_ms + config.time_unit_ms - 1) / config.time_unit_ms + 1;
+    if (auto why = engine::validate(config)) usage_error("--records flows: " + *why + "; give --lateness");
+    if (!o.quiet)
+      std::fprintf(stderr,
+                   "netpulse: --records flows: lateness %lld time units (a flow's record comes "
+                   "when it ends; --lateness sets it)\n",
+                   static_cast<long long>(config.lateness));
+  }
 
   const std::optional<ingest::Uri> control_uri = parse_control_option(o.control);
 
@@ -360,7 +372,8 @@ Command make_process_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--lateness", o->config.lateness,
                   "Allowed lateness in time units: records older than the greatest event time "
-                  "seen minus this are late (counted, not used)")
+                  "seen minus this are late (counted, not used); with a capture and --records "
+                  "flows the default covers the flow timeout")
       ->check(CLI::Range(int64_t{0}, int64_t{10'000'000}))
       ->capture_default_str();
   sub->add_option("--ip-key", o->ip_key,

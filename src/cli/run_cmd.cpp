@@ -182,13 +182,9 @@ int run_all(const RunOptions& o) {
   const bool flow_input = input_uri && is_live_input(*input_uri);
   if (flow_input && !given("--lateness")) {
     config.lateness = kFlowLatenessSeconds;
-    // A captured flow's record is written when the flow ends: up to the idle timeout after its
-    // last packet (--flow-time end), or the active timeout after its first (start).
-    if (is_capture(*input_uri) && o.flow.records == "flows") {
-      const int64_t wait_ms = *core::parse_duration_ms(
-          o.flow.flow_time == "start" ? o.flow.active_timeout : o.flow.idle_timeout);
+    // A captured flow's record is written when the flow ends.
+    if (const int64_t wait_ms = capture_flow_wait_ms(*input_uri, o.flow); wait_ms > 0)
       config.lateness = std::max<int64_t>(config.lateness, (wait_ms + 999) / 1000 + 1);
-    }
   }
   if (input_uri) check_flow_input_options(*input_uri, o.given, nullptr);
   else

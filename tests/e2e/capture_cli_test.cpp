@@ -129,6 +129,35 @@ TEST(CaptureCli, WindowsHoldWhatAPlainSumOverThePacketsSays) {
   EXPECT_TRUE(seen) << r.out;
 }
 
+// Flows mode: a flow's records come when it ends, after those of flows that ended sooner.
+// process allows the flow timeout as lateness unless told otherwise, so none is late and
+// the windows hold every byte.
+TEST(CaptureCli, FlowRecordsAreNotLateByDefault) {
+  TempDir dir;
+  const Traffic t = traffic(kT0, 4, 1500);
+  write_file(dir / "t.pcap", test::pcap_file(t.packets));
+  uint64_t total = 0;
+  for (const auto& e : t.expected) total += e.second;
+  const auto r = run_netpulse({"process", "--input", "pcap:" + dir / "t.pcap", "--records",
+                               "flows", "--T", "60", "--k", "1"},
+                              dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("--records flows: lateness 31 time units"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" 0 late"), std::string::npos) << r.err;
+  uint64_t seen = 0;
+  for (const std::string& line : split_lines(r.out)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["query"] == "protocol-topk") seen = std::max(seen, j["total_bytes"].get<uint64_t>());
+  }
+  EXPECT_EQ(seen, total);
+  // Told otherwise, it is told otherwise.
+  const auto strict = run_netpulse({"process", "--input", "pcap:" + dir / "t.pcap", "--records",
+                                    "flows", "--lateness", "0"},
+                                   dir);
+  ASSERT_EQ(strict.code, 0) << strict.err;
+  EXPECT_EQ(strict.err.find("lateness 31"), std::string::npos) << strict.err;
+}
+
 TEST(CaptureCli, RunReplaysACaptureAndShowsItInStatusAndMetrics) {
   TempDir dir;
   // Stamped from now on, 600 packets over 3 s replayed at their pace, then one more a minute
