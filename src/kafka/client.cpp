@@ -74,7 +74,12 @@ void quiet_log(const rd_kafka_t*, int level, const char* facility, const char* t
 
 void apply_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                      rd_kafka_topic_partition_list_t* partitions) {
-  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  // NULL once the group sub-system has terminated: rd_kafka_consumer_close() can still serve a
+  // rebalance queued before (seen while brokers were failing: strcmp(NULL) crashed `process`).
+  // The group has dropped its assignment itself; there is nothing left to apply.
+  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  if (protocol == nullptr) return;
+  const bool cooperative = std::strcmp(protocol, "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (cooperative) rd_kafka_incremental_assign(rk, partitions);
     else rd_kafka_assign(rk, partitions);

@@ -57,7 +57,8 @@ Properties producer_properties(const Properties& all);
 void quiet_log(const rd_kafka_t* rk, int level, const char* facility, const char* text);
 
 // Applies a rebalance callback's assignment or revocation with the call the group's protocol
-// requires (incremental under COOPERATIVE, whole under EAGER).
+// requires (incremental under COOPERATIVE, whole under EAGER). Does nothing once the
+// consumer's group has terminated (librdkafka then knows no protocol).
 void apply_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                      rd_kafka_topic_partition_list_t* partitions);
 
