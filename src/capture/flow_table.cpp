@@ -91,14 +91,8 @@ bool FragmentPorts::remember(const core::PacketInfo& info, int64_t now_ms, Held*
     --held_count_;
     had = true;
   }
-  s.src = info.src;
-  s.dst = info.dst;
+  s.first = info;
   s.time_ms = now_ms;
-  s.ip_id = info.ip_id;
-  s.src_port = info.src_port;
-  s.dst_port = info.dst_port;
-  s.vlan = info.vlan;
-  s.ip_protocol = info.ip_protocol;
   s.used = true;
   return had;
 }
@@ -106,13 +100,9 @@ bool FragmentPorts::remember(const core::PacketInfo& info, int64_t now_ms, Held*
 bool FragmentPorts::find(const core::PacketInfo& info, int64_t now_ms, uint16_t* src_port,
                          uint16_t* dst_port) const {
   const Slot& s = slots_[slot_of(info)];
-  if (!s.used || s.ip_id != info.ip_id || s.ip_protocol != info.ip_protocol ||
-      s.vlan != info.vlan || !(s.src == info.src) || !(s.dst == info.dst) ||
-      now_ms - s.time_ms > kLifetimeMs) {
-    return false;
-  }
-  *src_port = s.src_port;
-  *dst_port = s.dst_port;
+  if (!s.used || !same_datagram(s.first, info) || now_ms - s.time_ms > kLifetimeMs) return false;
+  *src_port = s.first.src_port;
+  *dst_port = s.first.dst_port;
   return true;
 }
 

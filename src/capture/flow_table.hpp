@@ -287,14 +287,8 @@ class FragmentPorts {
 
  private:
   struct Slot {
-    core::IpAddr src;
-    core::IpAddr dst;
+    core::PacketInfo first;  // the first fragment: its datagram's identity and ports
     int64_t time_ms = 0;
-    uint32_t ip_id = 0;
-    uint16_t src_port = 0;
-    uint16_t dst_port = 0;
-    uint16_t vlan = 0;
-    uint8_t ip_protocol = 0;
     bool used = false;     // holds a first fragment's ports
     bool holding = false;  // holds later fragments waiting for their first
     Held held;

@@ -186,13 +186,8 @@ int run_all(const RunOptions& o) {
     if (const int64_t wait_ms = capture_flow_wait_ms(*input_uri, o.flow); wait_ms > 0)
       config.lateness = std::max<int64_t>(config.lateness, (wait_ms + 999) / 1000 + 1);
   }
-  if (input_uri) check_flow_input_options(*input_uri, o.given, nullptr);
-  else
-    for (const char* name : {"--flow-time", "--services", "--udp-buffer", "--records", "--filter",
-                             "--snaplen", "--promisc", "--no-ndpi", "--flow-idle-timeout",
-                             "--flow-active-timeout", "--max-flows", "--capture-buffer"})
-      if (given(name))
-        usage_error(std::string(name) + ": only with a netflow://, sflow://, pcap: or pcap-live: --input");
+  // Without --input (the generator), every live-input option is refused as out of place.
+  check_flow_input_options(input_uri ? *input_uri : ingest::Uri{}, o.given, nullptr);
 
   // The NSL-KDD models, and the rows they classify (--rows): checked before anything is opened.
   std::optional<RowsInput> rows_input;

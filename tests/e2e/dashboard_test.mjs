@@ -29,6 +29,19 @@ const binary = resolve(arg('--binary', process.env.NETPULSE_BINARY || join(repo,
 const screenshot = resolve(arg('--screenshot', join(dirname(binary), 'e2e', 'dashboard.png')));
 const CHROMIUM = '/usr/bin/chromium';
 
+// Debian's Chromium, headless, driven by playwright-core (installed by scripts/setup: npm ci),
+// with a profile in the test's directory and nothing reaching out of the machine.
+function launchBrowser(work, height) {
+  const { chromium } = require('playwright-core');
+  return chromium.launchPersistentContext(join(work, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1440, height },
+  });
+}
+
 function freePort() {
   return new Promise((ok, fail) => {
     const s = createServer();
@@ -63,7 +76,6 @@ function exited(child, ms) {
 test('dashboard: live results, k 3 -> 5, generator stop, screenshot', { timeout: 120_000 }, async () => {
   assert.ok(existsSync(binary), 'netpulse binary not found at ' + binary);
   assert.ok(existsSync(CHROMIUM), 'Debian chromium is not installed (scripts/setup installs it)');
-  const { chromium } = require('playwright-core');  // installed by scripts/setup (npm ci)
 
   const work = mkdtempSync(join(tmpdir(), 'netpulse-dashboard-'));
   const port = await freePort();
@@ -79,13 +91,7 @@ test('dashboard: live results, k 3 -> 5, generator stop, screenshot', { timeout:
   try {
     await waitForHttp(base + '/api/status', 15_000);
 
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 1100 },
-    });
+    context = await launchBrowser(work, 1100);
     const page = context.pages()[0] || await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -191,7 +197,6 @@ test('process --store --web: the API over a stream read from stdin', { timeout: 
 // `run --input netflow://`: the generator exports IPFIX into netpulse; the dashboard's Exporters
 // panel appears with the exporter's row and its flow count, and the charts fill.
 test('run --input netflow://: the Exporters panel', { timeout: 90_000 }, async () => {
-  const { chromium } = require('playwright-core');
   const work = mkdtempSync(join(tmpdir(), 'netpulse-collector-web-'));
   const port = await freePort();
   const udp = await freePort();  // free for TCP a moment ago: likely for UDP too
@@ -211,13 +216,7 @@ test('run --input netflow://: the Exporters panel', { timeout: 90_000 }, async (
     exporter = spawn(binary, ['generate', '-q', '--rate', '1500', '--count', '9000',
                               '--output', `netflow://127.0.0.1:${udp}?version=10`],
                      { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 1400 },
-    });
+    context = await launchBrowser(work, 1400);
     const page = context.pages()[0] || await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -287,7 +286,6 @@ function writeCapture(path, t0Ms, seconds, count, sources) {
 // `run --input pcap:FILE?speed=1`: a capture replayed at its pace drives the dashboard; the
 // Capture panel shows the input, its packets and no drops, and the charts fill.
 test('run --input pcap:FILE?speed=1: the Capture panel', { timeout: 90_000 }, async () => {
-  const { chromium } = require('playwright-core');
   const work = mkdtempSync(join(tmpdir(), 'netpulse-capture-web-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -303,13 +301,7 @@ test('run --input pcap:FILE?speed=1: the Capture panel', { timeout: 90_000 }, as
   let context;
   try {
     await waitForHttp(base + '/api/status', 15_000);
-    context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1440, height: 1400 },
-    });
+    context = await launchBrowser(work, 1400);
     const page = context.pages()[0] || await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
