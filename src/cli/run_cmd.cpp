@@ -92,6 +92,7 @@ class ObservedSource final : public ingest::BlockSource {
   void close() override { inner_->close(); }
   std::string error() const override { return inner_->error(); }
   std::string describe() const override { return inner_->describe(); }
+  bool read_ahead_ok() const override { return inner_->read_ahead_ok(); }
 
  private:
   std::unique_ptr<ingest::BlockSource> inner_;

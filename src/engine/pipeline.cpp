@@ -42,11 +42,13 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
     shards_.push_back(std::make_unique<WindowShard>(static_cast<uint32_t>(i),
                                                     static_cast<uint32_t>(threads_), config_));
   }
-  work_.resize(threads_);
-  for (auto& w : work_) w.routes.resize(threads_);
+  for (Round& round : rounds_) {
+    round.work.resize(threads_);
+    for (auto& w : round.work) w.routes.resize(threads_);
+    round.entering_max.resize(threads_);
+    round.entering_has.resize(threads_);
+  }
   blocks_.resize(threads_);
-  entering_max_.resize(threads_);
-  entering_has_.resize(threads_);
   late_.resize(threads_);
   header_done_ = format_ != ingest::Format::kCsv;
 }
@@ -60,62 +62,39 @@ void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
 
 std::optional<std::string> Pipeline::run(BlockSource& source) {
   source_ = &source;
+  pipelined_ = threads_ > 1 && source.read_ahead_ok();
   auto completion = [this]() noexcept { complete_phase(); };
   std::barrier sync(static_cast<std::ptrdiff_t>(threads_), completion);
+  // Runs one step of a worker; a failure is recorded and ends the run at the next fetch.
+  auto guarded = [&](auto&& step) {
+    try {
+      if (!failed_) step();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(error_mu_);
+      worker_error_ = e.what();
+      failed_ = true;
+    }
+  };
   auto body = [&](size_t w) {
-    // Every thread goes through the same sequence of barriers; a failure on one is recorded
-    // and ends the run at the next fetch, so no thread is left waiting.
+    // Every thread goes through the same sequence of barriers, so no thread is left waiting.
     while (true) {
       sync.arrive_and_wait();  // fetch
       if (done_) return;
-      try {
-        if (!failed_) parse_block(w);
-      } catch (const std::exception& e) {
-        std::lock_guard lock(error_mu_);
-        worker_error_ = e.what();
-        failed_ = true;
+      guarded([&] {
+        parse_block(w);
+        // Pipelined: the shards take the previous round while this one is parsed.
+        if (consume_round_ >= 0) consume_round(static_cast<size_t>(consume_round_), w);
+      });
+      sync.arrive_and_wait();  // after parse (pipelined: the windows to emit are planned)
+      if (!pipelined_) {
+        guarded([&] { consume_round(static_cast<size_t>(parse_round_), w); });
+        sync.arrive_and_wait();  // after consume: the windows to emit are planned
       }
-      sync.arrive_and_wait();  // after parse
-      try {
-        if (!failed_) {
-          late_[w] = 0;
-          for (size_t b = 0; b < nblocks_; ++b) {
-            const BlockWork& work = work_[b];
-            WindowShard::Input in;
-            in.records = work.records.data();
-            in.count = work.records.size();
-            in.entering_max = entering_has_[b] ? entering_max_[b] : WindowShard::kNoTime;
-            if (threads_ > 1) {
-              in.routed = true;
-              in.prefix_max = work.prefix_max.data();
-              in.routes = work.routes[w].data();
-              in.route_count = work.routes[w].size();
-            }
-            late_[w] += shards_[w]->consume(in);
-          }
-        }
-      } catch (const std::exception& e) {
-        std::lock_guard lock(error_mu_);
-        worker_error_ = e.what();
-        failed_ = true;
-      }
-      sync.arrive_and_wait();  // after consume: the windows to emit are planned
+      guarded([&] { shards_[w]->close_before(complete_below_); });
       for (size_t i = 0; i < windows_.size(); ++i) {
-        try {
-          if (!failed_) shards_[w]->move_window(windows_[i].lo, windows_[i].hi);
-        } catch (const std::exception& e) {
-          std::lock_guard lock(error_mu_);
-          worker_error_ = e.what();
-          failed_ = true;
-        }
+        guarded([&] { shards_[w]->move_window(windows_[i].lo, windows_[i].hi); });
         sync.arrive_and_wait();  // window statistics merged, queries prepared
-        try {
-          if (!failed_) queries_.select(w, shards_[w]->window());
-        } catch (const std::exception& e) {
-          std::lock_guard lock(error_mu_);
-          worker_error_ = e.what();
-          failed_ = true;
-        }
+        guarded([&] { queries_.select(w, *shards_[w]); });
         sync.arrive_and_wait();  // window emitted
       }
       shards_[w]->evict_before(planner_.evict_bound());
@@ -131,6 +110,25 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   return error_;
 }
 
+void Pipeline::consume_round(size_t r, size_t w) {
+  const Round& round = rounds_[r];
+  late_[w] = 0;
+  for (size_t b = 0; b < round.nblocks; ++b) {
+    const BlockWork& work = round.work[b];
+    WindowShard::Input in;
+    in.records = work.records.data();
+    in.count = work.records.size();
+    in.entering_max = round.entering_has[b] ? round.entering_max[b] : WindowShard::kNoTime;
+    if (threads_ > 1) {
+      in.routed = true;
+      in.prefix_max = work.prefix_max.data();
+      in.routes = work.routes[w].data();
+      in.route_count = work.routes[w].size();
+    }
+    late_[w] += shards_[w]->consume(in);
+  }
+}
+
 void Pipeline::complete_phase() noexcept {
   try {
     switch (phase_) {
@@ -138,12 +136,28 @@ void Pipeline::complete_phase() noexcept {
         fetch();
         phase_ = Phase::kAfterParse;
         break;
-      case Phase::kAfterParse:
-        after_parse();
-        phase_ = Phase::kAfterConsume;
+      case Phase::kAfterParse: {
+        const bool parsed = rounds_[parse_round_].nblocks > 0;
+        if (pipelined_) {
+          // Plan from the watermark of what the shards hold (the previous round), before this
+          // round's times move it.
+          const bool last = input_ended_ && !parsed;
+          windows_.clear();
+          if (consume_round_ >= 0 || last) after_consume(consume_round_, last);
+          after_parse(parse_round_);
+          // A parsed round waits for the next fetch to be consumed.
+          consume_round_ = parsed ? static_cast<int>(parse_round_) : -1;
+          if (parsed) parse_round_ ^= 1;
+          window_index_ = 0;
+          phase_ = windows_.empty() ? Phase::kFetch : Phase::kWindowStats;
+        } else {
+          after_parse(parse_round_);
+          phase_ = Phase::kAfterConsume;
+        }
         break;
+      }
       case Phase::kAfterConsume:
-        after_consume();
+        after_consume(static_cast<int>(parse_round_), input_ended_);
         window_index_ = 0;
         phase_ = windows_.empty() ? Phase::kFetch : Phase::kWindowStats;
         break;
@@ -168,7 +182,8 @@ void Pipeline::complete_phase() noexcept {
 
 void Pipeline::fetch() {
   queries_.flush();
-  nblocks_ = 0;
+  size_t& nblocks = rounds_[parse_round_].nblocks;
+  nblocks = 0;
   if (failed_ || flushed_ || error_) {
     done_ = true;
     return;
@@ -181,29 +196,34 @@ void Pipeline::fetch() {
       input_ended_ = true;
       break;
     }
+    // A parsed round waiting for the shards (pipelined) is let through rather than held while
+    // the input is quiet or paused: its windows should not wait for more input.
+    const bool pending = consume_round_ >= 0;
     if (control_.paused()) {
+      if (pending) break;
       control_.wait_while_paused(std::chrono::milliseconds(200));
       continue;
     }
     ingest::Block b;
-    const auto r = source_->next(b, std::chrono::milliseconds(200));
+    const auto r = source_->next(b, std::chrono::milliseconds(pending ? 10 : 200));
     if (r == BlockSource::Next::kBlock) {
-      blocks_[nblocks_++] = std::move(b);
+      blocks_[nblocks++] = std::move(b);
       break;
     }
     if (r == BlockSource::Next::kEnd) input_ended_ = true;
+    if (r == BlockSource::Next::kTimeout && pending) break;
   }
-  while (nblocks_ < threads_ && !input_ended_ && !control_.shutdown_requested()) {
+  while (nblocks < threads_ && !input_ended_ && !control_.shutdown_requested()) {
     ingest::Block b;
     const auto r = source_->next(b, std::chrono::milliseconds(0));
     if (r == BlockSource::Next::kBlock) {
-      blocks_[nblocks_++] = std::move(b);
+      blocks_[nblocks++] = std::move(b);
     } else {
       if (r == BlockSource::Next::kEnd) input_ended_ = true;
       break;
     }
   }
-  if (!header_done_ && !read_csv_header()) {
+  if (!header_done_ && !read_csv_header(nblocks)) {
     done_ = true;
     return;
   }
@@ -211,8 +231,8 @@ void Pipeline::fetch() {
 
 // The first non-blank line of a CSV stream is its header; it is cut from the blocks here so
 // the parallel parsers see only records.
-bool Pipeline::read_csv_header() {
-  for (size_t i = 0; i < nblocks_ && !header_done_; ++i) {
+bool Pipeline::read_csv_header(size_t nblocks) {
+  for (size_t i = 0; i < nblocks && !header_done_; ++i) {
     ingest::Block& b = blocks_[i];
     while (b.size > 0) {
       const char* nl = static_cast<const char*>(std::memchr(b.data, '\n', b.size));
@@ -232,7 +252,7 @@ bool Pipeline::read_csv_header() {
       break;
     }
   }
-  if (!header_done_ && input_ended_ && nblocks_ == 0) {
+  if (!header_done_ && input_ended_ && nblocks == 0) {
     // An empty CSV input: no header, no records; nothing to do.
     header_done_ = true;
   }
@@ -240,7 +260,8 @@ bool Pipeline::read_csv_header() {
 }
 
 void Pipeline::parse_block(size_t w) {
-  BlockWork& work = work_[w];
+  const size_t nblocks = rounds_[parse_round_].nblocks;
+  BlockWork& work = rounds_[parse_round_].work[w];
   work.records.clear();
   work.prefix_max.clear();
   for (auto& r : work.routes) r.clear();
@@ -249,7 +270,7 @@ void Pipeline::parse_block(size_t w) {
   work.malformed = 0;
   work.has_max = false;
   work.bytes = 0;
-  if (w >= nblocks_) return;
+  if (w >= nblocks) return;
   const ingest::Block& block = blocks_[w];
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
@@ -304,12 +325,13 @@ void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_be
   }
 }
 
-void Pipeline::after_parse() {
+void Pipeline::after_parse(size_t r) {
+  Round& round = rounds_[r];
   uint64_t read = 0, malformed = 0, lines = 0, bytes = 0;
-  for (size_t b = 0; b < nblocks_; ++b) {
-    BlockWork& work = work_[b];
-    entering_max_[b] = max_time_;
-    entering_has_[b] = has_max_;
+  for (size_t b = 0; b < round.nblocks; ++b) {
+    BlockWork& work = round.work[b];
+    round.entering_max[b] = max_time_;
+    round.entering_has[b] = has_max_;
     if (work.has_max && (!has_max_ || work.max_time > max_time_)) {
       max_time_ = work.max_time;
       has_max_ = true;
@@ -332,15 +354,18 @@ void Pipeline::after_parse() {
   counters_.input_bytes.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-void Pipeline::after_consume() {
-  // Each shard counts the late records routed to it as primary (one shard per record); with
-  // one shard, all of them.
-  uint64_t late = 0;
-  for (size_t w = 0; w < threads_; ++w) late += late_[w];
-  uint64_t parsed = 0;
-  for (size_t b = 0; b < nblocks_; ++b) parsed += work_[b].records.size();
-  counters_.late.fetch_add(late, std::memory_order_relaxed);
-  counters_.accepted.fetch_add(parsed - late, std::memory_order_relaxed);
+void Pipeline::after_consume(int r, bool last) {
+  if (r >= 0) {
+    // Each shard counts the late records routed to it as primary (one shard per record); with
+    // one shard, all of them.
+    uint64_t late = 0;
+    for (size_t w = 0; w < threads_; ++w) late += late_[w];
+    uint64_t parsed = 0;
+    const Round& round = rounds_[static_cast<size_t>(r)];
+    for (size_t b = 0; b < round.nblocks; ++b) parsed += round.work[b].records.size();
+    counters_.late.fetch_add(late, std::memory_order_relaxed);
+    counters_.accepted.fetch_add(parsed - late, std::memory_order_relaxed);
+  }
 
   pane_scratch_.clear();
   for (auto& shard : shards_) shard->take_pane_counts(pane_scratch_);
@@ -349,13 +374,13 @@ void Pipeline::after_consume() {
   const int64_t lateness_ms = config_.lateness * config_.time_unit_ms;
   if (has_max_) counters_.watermark_ms.store(max_time_ - lateness_ms, std::memory_order_relaxed);
   windows_.clear();
-  if (input_ended_) {
+  if (has_max_) complete_below_ = core::floor_div(max_time_ - lateness_ms, config_.time_unit_ms);
+  if (last) {
     planner_.plan(std::nullopt, control_.params(), windows_);
   } else if (has_max_) {
-    planner_.plan(core::floor_div(max_time_ - lateness_ms, config_.time_unit_ms), control_.params(),
-                  windows_);
+    planner_.plan(complete_below_, control_.params(), windows_);
   }
-  if (input_ended_) flushed_ = true;
+  if (last) flushed_ = true;
 
   size_t panes = 0, state = 0;
   for (auto& shard : shards_) {

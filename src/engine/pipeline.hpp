@@ -89,13 +89,23 @@ class Pipeline {
     uint64_t bytes = 0;
   };
 
-  void worker(size_t w);
+  // One round of input: up to one block per thread, parsed in parallel.
+  struct Round {
+    std::vector<BlockWork> work;  // per block
+    size_t nblocks = 0;
+    std::vector<core::TimeMs> entering_max;  // per block: greatest time in all earlier blocks
+    std::vector<uint8_t> entering_has;
+  };
+
   void complete_phase() noexcept;
   void fetch();
-  void after_parse();
-  void after_consume();
+  void after_parse(size_t r);
+  // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
+  // final; `last`: the input has ended and every round is consumed, so all windows are.
+  void after_consume(int r, bool last);
   void parse_block(size_t w);
-  bool read_csv_header();
+  void consume_round(size_t r, size_t w);
+  bool read_csv_header(size_t nblocks);
   WindowInfo window_info(const PlannedWindow& pw);
   void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs max_before);
 
@@ -108,11 +118,16 @@ class Pipeline {
 
   std::vector<std::unique_ptr<ingest::FlowParser>> parsers_;
   std::vector<std::unique_ptr<WindowShard>> shards_;
-  std::vector<BlockWork> work_;
+  // With several threads and an input that is all there already (BlockSource::read_ahead_ok),
+  // the rounds are pipelined: while round n + 1 is parsed, the shards consume round n, so the
+  // parse and the shard work overlap across threads and neither waits for the slower half of
+  // the other. One thread consumes each round right after parsing it (its records are still in
+  // cache); so does a stream, whose windows must go out before more input is awaited.
+  bool pipelined_ = false;
+  Round rounds_[2];
+  size_t parse_round_ = 0;   // the round fetched and parsed in this iteration
+  int consume_round_ = -1;   // pipelined: the round the shards consume in this iteration
   std::vector<ingest::Block> blocks_;
-  size_t nblocks_ = 0;
-  std::vector<core::TimeMs> entering_max_;
-  std::vector<uint8_t> entering_has_;
   std::vector<uint64_t> late_;
 
   ingest::BlockSource* source_ = nullptr;
@@ -129,6 +144,8 @@ class Pipeline {
   uint64_t line_base_ = 0;
   bool has_max_ = false;
   core::TimeMs max_time_ = 0;
+  // Panes below this receive no more records (from the watermark); they are compacted.
+  int64_t complete_below_ = std::numeric_limits<int64_t>::min();
   WindowPlanner planner_;  // accepted records per held pane, all shards
   std::vector<std::pair<int64_t, uint64_t>> pane_scratch_;
   std::vector<PlannedWindow> windows_;

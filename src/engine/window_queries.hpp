@@ -26,8 +26,9 @@ class WindowQueries {
  public:
   virtual ~WindowQueries() = default;
   virtual void prepare(const WindowInfo& info) = 0;
-  // Called concurrently, once per shard, between prepare() and finish().
-  virtual void select(size_t shard, const WindowAggregate& window) = 0;
+  // Called concurrently, once per shard, between prepare() and finish(). Non-const: a shard
+  // keeps its candidate keys up to date as queries read them.
+  virtual void select(size_t shard, WindowShard& window) = 0;
   virtual void finish(const WindowInfo& info) = 0;
   // End of a round of input: a good moment to flush buffered output.
   virtual void flush() {}

@@ -7,43 +7,65 @@ namespace netpulse::engine {
 using core::FlowRecord;
 using core::TimeMs;
 
+namespace {
+
+// Spare tables and flat arrays kept for reuse. Open panes are the newest lateness + 1 units
+// (more with out-of-order input); flat arrays turn over one per slide.
+constexpr size_t kMaxPooled = 8;
+
+}  // namespace
+
 WindowShard::WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config)
     : index_(index), shards_(shards), unit_ms_(config.time_unit_ms),
       lateness_ms_(config.lateness * config.time_unit_ms), ip_key_(config.ip_key) {}
 
-WindowShard::Pane& WindowShard::pane_for(TimeMs t) {
-  if (t >= cur_start_ && t < cur_end_ && cur_) return *cur_;
+WindowShard::~WindowShard() = default;
+
+WindowShard::Pane& WindowShard::pane_slow(TimeMs t) {
   const int64_t index = core::floor_div(t, unit_ms_);
   auto [it, inserted] = panes_.try_emplace(index);
-  if (inserted) {
-    it->second.index = index;
-    // Size the new pane like the last one so it does not rehash its way up.
-    it->second.sums.ip4.reserve(last_pane_ip_keys_);
-  }
-  cur_ = &it->second;
+  Pane& pane = it->second;
+  if (inserted) pane.index = index;
+  open_sums(pane);
+  cur_ = &pane;
   cur_start_ = index * unit_ms_;
   cur_end_ = cur_start_ + unit_ms_;
-  return *cur_;
+  return pane;
 }
 
-inline void WindowShard::add_ip(Pane& pane, const core::IpAddr& ip, uint32_t bytes) {
-  if (!ip.is_v6) pane.sums.ip4.add(ip.v4_value(), bytes, 1);
-  else pane.sums.ip6.add(ip.bits, bytes, 1);
+KeySums& WindowShard::open_sums(Pane& pane) {
+  if (!pane.open) {
+    if (!table_pool_.empty()) {
+      pane.open = std::move(table_pool_.back());
+      table_pool_.pop_back();
+    } else {
+      pane.open = std::make_unique<KeySums>();
+    }
+    // Size the table like the last pane so it does not rehash its way up.
+    pane.open->ip4.reserve(last_pane_ip_keys_);
+  }
+  return *pane.open;
+}
+
+inline void WindowShard::add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+  if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
+  else sums.ip6.add(ip.bits, bytes, 1);
 }
 
 inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r, bool dst_here) {
-  pane.sums.protocols.add(r.protocol, r.bytes, 1);
+  KeySums& sums = *pane.open;
+  sums.protocols.add(r.protocol, r.bytes, 1);
   if (pane.round_records++ == 0) touched_.push_back(&pane);
   switch (ip_key_) {
     case IpKey::kSrc:
-      add_ip(pane, r.src, r.bytes);
+      add_ip(sums, r.src, r.bytes);
       break;
     case IpKey::kDst:
-      add_ip(pane, r.dst, r.bytes);
+      add_ip(sums, r.dst, r.bytes);
       break;
     case IpKey::kHost:
-      add_ip(pane, r.src, r.bytes);
-      if (dst_here && !(r.dst == r.src)) add_ip(pane, r.dst, r.bytes);
+      add_ip(sums, r.src, r.bytes);
+      if (dst_here && !(r.dst == r.src)) add_ip(sums, r.dst, r.bytes);
       break;
   }
 }
@@ -66,7 +88,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       const FlowRecord& next = records[i + kAhead];
       const core::IpAddr& a = ip_key_ == IpKey::kDst ? next.dst : next.src;
       if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
-        cur_->sums.ip4.prefetch(a.v4_value());
+        cur_->open->ip4.prefetch(a.v4_value());
     }
     const FlowRecord& r = records[i];
     if (running_max != kNoTime && r.time < running_max - lateness_ms_) {
@@ -90,7 +112,7 @@ uint64_t WindowShard::consume_routed(const Input& in) {
       const FlowRecord& next = records[route >> 2];
       const core::IpAddr& a = (ip_key_ == IpKey::kDst || (route & kSecondary)) ? next.dst : next.src;
       if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
-        cur_->sums.ip4.prefetch(a.v4_value());
+        cur_->open->ip4.prefetch(a.v4_value());
     }
     const uint32_t route = routes[i];
     const FlowRecord& r = records[route >> 2];
@@ -100,7 +122,7 @@ uint64_t WindowShard::consume_routed(const Input& in) {
       continue;
     }
     Pane& pane = pane_for(r.time);
-    if (route & kSecondary) add_ip(pane, r.dst, r.bytes);
+    if (route & kSecondary) add_ip(*pane.open, r.dst, r.bytes);
     else add_primary(pane, r, (route & kAlso) != 0);
   }
   return late;
@@ -114,19 +136,68 @@ void WindowShard::take_pane_counts(std::vector<std::pair<int64_t, uint64_t>>& ou
   touched_.clear();
 }
 
+KeySums& WindowShard::pane_sums(int64_t index) {
+  auto [it, inserted] = panes_.try_emplace(index);
+  if (inserted) it->second.index = index;
+  return open_sums(it->second);
+}
+
+void WindowShard::close_before(int64_t bound) {
+  for (auto it = panes_.begin(); it != panes_.end() && it->first < bound; ++it) {
+    Pane& pane = it->second;
+    if (!pane.open) continue;
+    if (cur_ == &pane) {
+      cur_ = nullptr;
+      cur_start_ = cur_end_ = 0;
+    }
+    // Entries already flat (a pane reopened by out-of-order input after closing, which the
+    // watermark rules out today) stay: folding a key twice adds the same sums.
+    if (pane.flat.ip4.empty() && pane.flat.ip6.empty() && pane.flat.protocols.empty() &&
+        !flat_pool_.empty()) {
+      pane.flat = std::move(flat_pool_.back());
+      flat_pool_.pop_back();
+    }
+    KeySums& s = *pane.open;
+    // Room to spare: pooled arrays then fit the next panes, which vary a little in size,
+    // without being reallocated (and their fresh pages faulted in) each time.
+    auto make_room = [](auto& v, size_t more) {
+      if (v.size() + more > v.capacity()) v.reserve((v.size() + more) * 5 / 4);
+    };
+    make_room(pane.flat.protocols, s.protocols.size());
+    make_room(pane.flat.ip4, s.ip4.size());
+    make_room(pane.flat.ip6, s.ip6.size());
+    s.protocols.drain([&](const Entry4& e) { pane.flat.protocols.push_back(e); });
+    s.ip4.drain([&](const Entry4& e) { pane.flat.ip4.push_back(e); });
+    s.ip6.drain([&](const Entry6& e) { pane.flat.ip6.push_back(e); });
+    if (table_pool_.size() < kMaxPooled) table_pool_.push_back(std::move(pane.open));
+    pane.open.reset();
+  }
+}
+
 namespace {
 
-// Applies f to every key of a pane's map while prefetching the window slot of a key a few
+// Applies f to each entry of a closed pane while prefetching the window slot of an entry a few
 // steps ahead: the window table is large (all keys of T panes) and each access is otherwise a
 // cache miss; prefetching lets many misses overlap.
+template <class E, class K, class F>
+void for_each_flat(const std::vector<E>& entries, const AggMap<K>& window, F&& f) {
+  constexpr size_t kFlatAhead = 16;
+  const size_t n = entries.size();
+  const E* e = entries.data();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kFlatAhead < n) window.prefetch(e[i + kFlatAhead].key);
+    f(e[i]);
+  }
+}
+
+// The same for an open pane's table (merge's panes, and panes still open at the end of input).
 template <class K, class F>
-void for_each_prefetched(const AggMap<K>& pane, const AggMap<K>& window, F&& f) {
-  constexpr size_t kAhead = 16;
+void for_each_open(const AggMap<K>& pane, const AggMap<K>& window, F&& f) {
+  constexpr size_t kOpenAhead = 16;
   const auto* begin = pane.slots_begin();
   const auto* end = pane.slots_end();
   const auto* ahead = begin;
   size_t found = 0;
-  // Keep `ahead` kAhead occupied slots in front of the slot being applied.
   auto advance_ahead = [&] {
     while (ahead != end && ahead->records == 0) ++ahead;
     if (ahead != end) {
@@ -134,7 +205,7 @@ void for_each_prefetched(const AggMap<K>& pane, const AggMap<K>& window, F&& f) 
       ++ahead;
     }
   };
-  for (; found < kAhead; ++found) advance_ahead();
+  for (; found < kOpenAhead; ++found) advance_ahead();
   for (const auto* e = begin; e != end; ++e) {
     if (e->records == 0) continue;
     advance_ahead();
@@ -146,26 +217,55 @@ void for_each_prefetched(const AggMap<K>& pane, const AggMap<K>& window, F&& f) 
 
 void WindowShard::fold(const Pane& pane, bool add) {
   WindowAggregate& w = window_;
+  const uint64_t level = level_;
+  // An address key enters or leaves the candidate set when its bytes cross the level.
+  auto add_proto = [&](const Entry4& e) {
+    w.protocol.on_add(w.keys.protocols.add(e.key, e.bytes, e.records), e.bytes);
+    w.records += e.records;
+  };
+  auto sub_proto = [&](const Entry4& e) {
+    w.protocol.on_sub(w.keys.protocols.sub(e.key, e.bytes, e.records), e.bytes, e.records);
+    w.records -= e.records;
+  };
+  auto add4 = [&](const Entry4& e) {
+    const Agg before = w.keys.ip4.add(e.key, e.bytes, e.records);
+    w.ip.on_add(before, e.bytes);
+    if (before.bytes < level && before.bytes + e.bytes >= level) cand4_.add(e.key, 0, 1);
+  };
+  auto sub4 = [&](const Entry4& e) {
+    const Agg before = w.keys.ip4.sub(e.key, e.bytes, e.records);
+    w.ip.on_sub(before, e.bytes, e.records);
+    if (before.bytes >= level && before.bytes - e.bytes < level) cand4_.sub(e.key, 0, 1);
+  };
+  auto add6 = [&](const Entry6& e) {
+    const Agg before = w.keys.ip6.add(e.key, e.bytes, e.records);
+    w.ip.on_add(before, e.bytes);
+    if (before.bytes < level && before.bytes + e.bytes >= level) cand6_.add(e.key, 0, 1);
+  };
+  auto sub6 = [&](const Entry6& e) {
+    const Agg before = w.keys.ip6.sub(e.key, e.bytes, e.records);
+    w.ip.on_sub(before, e.bytes, e.records);
+    if (before.bytes >= level && before.bytes - e.bytes < level) cand6_.sub(e.key, 0, 1);
+  };
+  const FlatSums& f = pane.flat;
   if (add) {
-    pane.sums.protocols.for_each([&](const auto& e) {
-      w.protocol.on_add(w.keys.protocols.add(e.key, e.bytes, e.records), e.bytes);
-      w.records += e.records;
-    });
-    for_each_prefetched(pane.sums.ip4, w.keys.ip4, [&](const auto& e) {
-      w.ip.on_add(w.keys.ip4.add(e.key, e.bytes, e.records), e.bytes);
-    });
-    pane.sums.ip6.for_each([&](const auto& e) { w.ip.on_add(w.keys.ip6.add(e.key, e.bytes, e.records), e.bytes); });
+    for (const Entry4& e : f.protocols) add_proto(e);
+    for_each_flat(f.ip4, w.keys.ip4, add4);
+    for_each_flat(f.ip6, w.keys.ip6, add6);
+    if (pane.open) {
+      pane.open->protocols.for_each(add_proto);
+      for_each_open(pane.open->ip4, w.keys.ip4, add4);
+      for_each_open(pane.open->ip6, w.keys.ip6, add6);
+    }
   } else {
-    pane.sums.protocols.for_each([&](const auto& e) {
-      w.protocol.on_sub(w.keys.protocols.sub(e.key, e.bytes, e.records), e.bytes, e.records);
-      w.records -= e.records;
-    });
-    for_each_prefetched(pane.sums.ip4, w.keys.ip4, [&](const auto& e) {
-      w.ip.on_sub(w.keys.ip4.sub(e.key, e.bytes, e.records), e.bytes, e.records);
-    });
-    pane.sums.ip6.for_each([&](const auto& e) {
-      w.ip.on_sub(w.keys.ip6.sub(e.key, e.bytes, e.records), e.bytes, e.records);
-    });
+    for (const Entry4& e : f.protocols) sub_proto(e);
+    for_each_flat(f.ip4, w.keys.ip4, sub4);
+    for_each_flat(f.ip6, w.keys.ip6, sub6);
+    if (pane.open) {
+      pane.open->protocols.for_each(sub_proto);
+      for_each_open(pane.open->ip4, w.keys.ip4, sub4);
+      for_each_open(pane.open->ip6, w.keys.ip6, sub6);
+    }
   }
 }
 
@@ -173,12 +273,6 @@ void WindowShard::fold_range(int64_t lo, int64_t hi, bool add) {
   if (lo >= hi) return;
   for (auto it = panes_.lower_bound(lo); it != panes_.end() && it->first < hi; ++it)
     fold(it->second, add);
-}
-
-KeySums& WindowShard::pane_sums(int64_t index) {
-  auto [it, inserted] = panes_.try_emplace(index);
-  if (inserted) it->second.index = index;
-  return it->second.sums;
 }
 
 void WindowShard::move_window(int64_t lo, int64_t hi) {
@@ -194,8 +288,23 @@ void WindowShard::move_window(int64_t lo, int64_t hi) {
   lo_ = lo;
   hi_ = hi;
   // The newest pane's size predicts the next one's.
-  if (auto it = panes_.lower_bound(hi - 1); it != panes_.end() && it->first == hi - 1)
-    last_pane_ip_keys_ = it->second.sums.ip4.size();
+  if (auto it = panes_.lower_bound(hi - 1); it != panes_.end() && it->first == hi - 1) {
+    const Pane& p = it->second;
+    last_pane_ip_keys_ = p.open ? p.open->ip4.size() : p.flat.ip4.size();
+  }
+}
+
+void WindowShard::retire(Pane& pane) {
+  if (pane.open) {
+    pane.open->protocols.drain([](const Entry4&) {});
+    pane.open->ip4.drain([](const Entry4&) {});
+    pane.open->ip6.drain([](const Entry6&) {});
+    if (table_pool_.size() < kMaxPooled) table_pool_.push_back(std::move(pane.open));
+  }
+  if (flat_pool_.size() < kMaxPooled && pane.flat.ip4.capacity() != 0) {
+    pane.flat.clear();
+    flat_pool_.push_back(std::move(pane.flat));
+  }
 }
 
 void WindowShard::evict_before(int64_t bound) {
@@ -205,17 +314,91 @@ void WindowShard::evict_before(int64_t bound) {
       cur_ = nullptr;
       cur_start_ = cur_end_ = 0;
     }
+    retire(it->second);
     it = panes_.erase(it);
   }
 }
 
 size_t WindowShard::memory_bytes() const {
   size_t total = window_.keys.protocols.memory_bytes() + window_.keys.ip4.memory_bytes() +
-                 window_.keys.ip6.memory_bytes();
-  for (const auto& [index, pane] : panes_)
-    total += pane.sums.protocols.memory_bytes() + pane.sums.ip4.memory_bytes() +
-             pane.sums.ip6.memory_bytes() + 64;
+                 window_.keys.ip6.memory_bytes() + cand4_.memory_bytes() + cand6_.memory_bytes();
+  auto flat_bytes = [](const FlatSums& f) {
+    return f.protocols.capacity() * sizeof(Entry4) + f.ip4.capacity() * sizeof(Entry4) +
+           f.ip6.capacity() * sizeof(Entry6);
+  };
+  auto table_bytes = [](const KeySums& s) {
+    return s.protocols.memory_bytes() + s.ip4.memory_bytes() + s.ip6.memory_bytes();
+  };
+  for (const auto& [index, pane] : panes_) {
+    total += flat_bytes(pane.flat) + 64;
+    if (pane.open) total += table_bytes(*pane.open);
+  }
+  for (const auto& t : table_pool_) total += table_bytes(*t);
+  for (const auto& f : flat_pool_) total += flat_bytes(f);
   return total;
+}
+
+// --- Candidate tracking ----------------------------------------------------------------------
+//
+// h[b] counts keys whose bytes have bit width b (b = 0 for 0 bytes; b >= 1 means bytes in
+// [2^(b-1), 2^b)). The level is a power of two at least two bit widths below both the floor and
+// the k-th largest key, so the thresholds can fall by half before the set must be rebuilt.
+
+uint64_t WindowShard::pick_level(uint64_t floor, size_t k, const Histogram& h) {
+  if (floor == 0 || k == 0) return UINT64_MAX;
+  // kb: the greatest width such that at least k keys have that width or more.
+  int kb = 0;
+  uint64_t above = 0;
+  for (int b = static_cast<int>(h.size()) - 1; b >= 1; --b) {
+    above += h[static_cast<size_t>(b)];
+    if (above >= k) {
+      kb = b;
+      break;
+    }
+  }
+  if (kb == 0) return UINT64_MAX;  // fewer than k keys with bytes: scan them all
+  const int m = std::min(kb, static_cast<int>(std::bit_width(floor)));
+  return m >= 3 ? uint64_t{1} << (m - 3) : 1;
+}
+
+void WindowShard::retrack(uint64_t floor, size_t k, const Histogram& h) {
+  uint64_t level = pick_level(floor, k, h);
+  if (level != UINT64_MAX) {
+    uint64_t keys = 0, tracked = 0;
+    for (size_t b = 0; b < h.size(); ++b) {
+      keys += h[b];
+      if (b >= 1 && (uint64_t{1} << (b - 1)) >= level) tracked += h[b];
+    }
+    // Tracking pays when the set is a small part of the window; otherwise keep scanning.
+    if (keys < 1024 || tracked * 4 > keys) level = UINT64_MAX;
+  }
+  level_ = level;
+  cand4_.drain([](const Entry4&) {});
+  cand6_.drain([](const Entry6&) {});
+  if (level_ == UINT64_MAX) return;
+  window_.keys.ip4.for_each([&](const Entry4& e) {
+    if (e.bytes >= level_) cand4_.add(e.key, 0, 1);
+  });
+  window_.keys.ip6.for_each([&](const Entry6& e) {
+    if (e.bytes >= level_) cand6_.add(e.key, 0, 1);
+  });
+}
+
+void WindowShard::maybe_raise(uint64_t floor, size_t k, const Histogram& h) {
+  const uint64_t level = pick_level(floor, k, h);
+  if (level == UINT64_MAX || level < level_ * 16 || candidate_count() < 256) return;
+  // The thresholds grew well past the level: drop the keys below the new one.
+  drop4_.clear();
+  drop6_.clear();
+  cand4_.for_each([&](const Entry4& c) {
+    if (window_.keys.ip4.find(c.key)->bytes < level) drop4_.push_back(c.key);
+  });
+  cand6_.for_each([&](const Entry6& c) {
+    if (window_.keys.ip6.find(c.key)->bytes < level) drop6_.push_back(c.key);
+  });
+  for (uint32_t key : drop4_) cand4_.sub(key, 0, 1);
+  for (const core::Ip6& key : drop6_) cand6_.sub(key, 0, 1);
+  level_ = level;
 }
 
 }  // namespace netpulse::engine

@@ -2,11 +2,24 @@
 // aggregate of the current window for the keys this shard owns. With --threads N there are N
 // shards; a key (protocol or address) belongs to exactly one, chosen by hash, so shards never
 // share a key and their per-window statistics add up exactly. Not thread-safe: one owner thread.
+//
+// A pane is open (a hash table that records are added to) until the watermark passes its end;
+// then close_before() copies it into a flat array in slot order and gives the table back to a
+// pool, so the tables are allocated once and reused, and each fold reads a dense array in the
+// window table's own order.
+//
+// The address queries only ever look at keys above a threshold (share, outliers) or at the top
+// k. The shard keeps, as the window moves, the set of keys whose bytes reach a level chosen
+// below those thresholds; a query then visits that set instead of every key of the window, so
+// the work per window is proportional to the keys that changed, not to all keys held.
 #pragma once
 
-#include <cstdint>
+#include <array>
+#include <bit>
 #include <climits>
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -58,7 +71,7 @@ struct WindowAggregate {
   uint64_t records = 0;
 };
 
-// Which shard owns a key: high hash bits (the maps index with the low ones).
+// Which shard owns a key: high hash bits (the maps index with the low ones, rotated).
 inline uint32_t shard_of(uint64_t hash, uint32_t shards) {
   return static_cast<uint32_t>(((hash >> 32) * shards) >> 32);
 }
@@ -69,6 +82,7 @@ inline uint32_t shard_of(const core::IpAddr& a, uint32_t shards) {
 class WindowShard {
  public:
   WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config);
+  ~WindowShard();
 
   // Adds a block's accepted records. With one shard (routed = false): every record, in input
   // order, with the running maximum event time. With several, the parsing thread routed
@@ -100,30 +114,69 @@ class WindowShard {
   // up the panes that Kafka instances published). REQUIRES: no window moved over this pane yet.
   KeySums& pane_sums(int64_t index);
 
+  // Panes below `bound` receive no more records (the watermark passed them): compact them.
+  void close_before(int64_t bound);
+
   // Makes the window aggregate cover panes [lo, hi), adding and subtracting whole panes.
   void move_window(int64_t lo, int64_t hi);
   const WindowAggregate& window() const { return window_; }
+
+  // Calls f(const core::IpAddr&, uint64_t bytes) for a set of the window's address keys that
+  // holds every key with at least `floor` bytes and this shard's `k` keys with the most bytes
+  // (those a top-k can take from it), and maybe others. Visits the tracked candidates when
+  // they are enough; otherwise every key, and then picks a new level to track.
+  template <class F>
+  void for_each_candidate(uint64_t floor, size_t k, F&& f);
 
   // Drops panes below `bound` that the window no longer covers.
   void evict_before(int64_t bound);
 
   size_t pane_count() const { return panes_.size(); }
   size_t memory_bytes() const;
+  // Keys tracked as candidates (tests and statistics).
+  size_t candidate_count() const { return cand4_.size() + cand6_.size(); }
 
  private:
+  using Entry4 = AggMap<uint32_t>::Entry;
+  using Entry6 = AggMap<core::Ip6>::Entry;
+
+  // A closed pane: its entries in slot order.
+  struct FlatSums {
+    std::vector<Entry4> protocols, ip4;
+    std::vector<Entry6> ip6;
+    void clear() {
+      protocols.clear();
+      ip4.clear();
+      ip6.clear();
+    }
+  };
+
   struct Pane {
-    KeySums sums;
     int64_t index = 0;
+    std::unique_ptr<KeySums> open;  // while records may arrive; from the pool
+    FlatSums flat;                  // after close (may also hold entries while open: see close)
     uint64_t round_records = 0;
   };
 
-  Pane& pane_for(core::TimeMs t);
-  void add_ip(Pane& pane, const core::IpAddr& ip, uint32_t bytes);
+  Pane& pane_for(core::TimeMs t) {
+    if (cur_ && t >= cur_start_ && t < cur_end_) return *cur_;
+    return pane_slow(t);
+  }
+  Pane& pane_slow(core::TimeMs t);
+  KeySums& open_sums(Pane& pane);
+  void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes);
   void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here);
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
   void fold(const Pane& pane, bool add);
   void fold_range(int64_t lo, int64_t hi, bool add);
+  void retire(Pane& pane);
+
+  // Candidate tracking (see for_each_candidate).
+  using Histogram = std::array<uint64_t, 66>;  // keys per bit width of their bytes
+  void retrack(uint64_t floor, size_t k, const Histogram& h);
+  void maybe_raise(uint64_t floor, size_t k, const Histogram& h);
+  static uint64_t pick_level(uint64_t floor, size_t k, const Histogram& h);
 
   uint32_t index_;
   uint32_t shards_;
@@ -136,10 +189,51 @@ class WindowShard {
   core::TimeMs cur_start_ = 0, cur_end_ = 0;
   std::vector<Pane*> touched_;
   size_t last_pane_ip_keys_ = 0;
+  std::vector<std::unique_ptr<KeySums>> table_pool_;
+  std::vector<FlatSums> flat_pool_;
 
   WindowAggregate window_;
   bool has_window_ = false;
   int64_t lo_ = 0, hi_ = 0;
+
+  // Every window key with bytes >= level_ is in cand4_/cand6_ (as a key with one record);
+  // level_ == UINT64_MAX: not tracking.
+  uint64_t level_ = UINT64_MAX;
+  AggMap<uint32_t> cand4_;
+  AggMap<core::Ip6> cand6_;
+  std::vector<uint32_t> drop4_;
+  std::vector<core::Ip6> drop6_;
 };
+
+template <class F>
+void WindowShard::for_each_candidate(uint64_t floor, size_t k, F&& f) {
+  Histogram h{};
+  const WindowAggregate& w = window_;
+  if (level_ != UINT64_MAX && level_ <= floor && candidate_count() >= k) {
+    cand4_.for_each([&](const Entry4& c) {
+      const uint64_t bytes = w.keys.ip4.find(c.key)->bytes;
+      ++h[std::bit_width(bytes)];
+      f(core::IpAddr::v4(c.key), bytes);
+    });
+    cand6_.for_each([&](const Entry6& c) {
+      const uint64_t bytes = w.keys.ip6.find(c.key)->bytes;
+      ++h[std::bit_width(bytes)];
+      f(core::IpAddr::v6(c.key), bytes);
+    });
+    maybe_raise(floor, k, h);
+    return;
+  }
+  for (const Entry4* e = w.keys.ip4.slots_begin(), *end = w.keys.ip4.slots_end(); e != end; ++e) {
+    if (e->records == 0) continue;
+    ++h[std::bit_width(e->bytes)];
+    f(core::IpAddr::v4(e->key), e->bytes);
+  }
+  for (const Entry6* e = w.keys.ip6.slots_begin(), *end = w.keys.ip6.slots_end(); e != end; ++e) {
+    if (e->records == 0) continue;
+    ++h[std::bit_width(e->bytes)];
+    f(core::IpAddr::v6(e->key), e->bytes);
+  }
+  retrack(floor, k, h);
+}
 
 }  // namespace netpulse::engine

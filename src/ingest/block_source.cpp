@@ -48,6 +48,7 @@ class MemorySource final : public BlockSource {
     return Next::kBlock;
   }
   std::string describe() const override { return "memory"; }
+  bool read_ahead_ok() const override { return true; }
 
  private:
   std::shared_ptr<std::string> data_;
@@ -70,16 +71,20 @@ class MmapSource final : public BlockSource {
   MmapSource(std::shared_ptr<Mapping> m, size_t block_size, std::string name, size_t start = 0)
       : map_(std::move(m)), block_size_(block_size), name_(std::move(name)), pos_(start) {}
 
-  // When a block is released, its pages leave this process's resident set (they stay in the
-  // page cache): a file of any size is read with the memory of a few blocks.
+  // Read pages leave this process's resident set (they stay in the page cache) a chunk at a
+  // time: a file of any size is read with the memory of a few chunks. The block that crosses a
+  // chunk boundary releases the whole chunk before it; releasing per block instead would cost
+  // a TLB shootdown on every core each megabyte. A page released while another block still
+  // reads it is only mapped again from the page cache.
+  static constexpr size_t kReleaseChunk = size_t{32} << 20;
   struct Span {
     std::shared_ptr<Mapping> map;
     size_t begin, end;
     ~Span() {
-      const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-      const size_t from = (begin + page - 1) / page * page;
-      const size_t to = end / page * page;
-      if (to > from) ::madvise(static_cast<char*>(map->addr) + from, to - from, MADV_DONTNEED);
+      const size_t boundary = end / kReleaseChunk * kReleaseChunk;
+      if (boundary <= begin || boundary < kReleaseChunk) return;
+      ::madvise(static_cast<char*>(map->addr) + (boundary - kReleaseChunk), kReleaseChunk,
+                MADV_DONTNEED);
     }
   };
 
@@ -92,6 +97,7 @@ class MmapSource final : public BlockSource {
     return Next::kBlock;
   }
   std::string describe() const override { return name_; }
+  bool read_ahead_ok() const override { return true; }
 
  private:
   std::shared_ptr<Mapping> map_;

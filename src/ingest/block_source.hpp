@@ -33,6 +33,11 @@ class BlockSource {
   virtual std::string error() const { return {}; }
   // A short description for messages ("file:flows.txt", "tcp-listen://127.0.0.1:9000").
   virtual std::string describe() const = 0;
+  // True when all the input is already there (a file, bytes in memory): the engine may then
+  // read a block ahead of the one it is adding to windows, which nobody can observe. A stream
+  // says false: each block is taken in full, and its final windows emitted, before the next
+  // one is read, so a window goes out as soon as its last record has arrived.
+  virtual bool read_ahead_ok() const { return false; }
 };
 
 // Default size of a block handed to a parsing thread.

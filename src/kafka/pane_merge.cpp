@@ -106,7 +106,7 @@ void PaneMerge::emit(std::optional<int64_t> complete_below) {
     info.ip = w.ip;
     info.shards = 1;
     queries_.prepare(info);
-    queries_.select(0, w);
+    queries_.select(0, *shard_);
     queries_.finish(info);
     counters_.windows.fetch_add(1, std::memory_order_relaxed);
   }

@@ -71,28 +71,24 @@ void SixQueries::prepare(const engine::WindowInfo& info) {
   k_ = static_cast<size_t>(info.params.k);
 }
 
-void SixQueries::select(size_t shard, const engine::WindowAggregate& window) {
+void SixQueries::select(size_t shard, engine::WindowShard& window) {
   ShardRows& out = shards_[shard];
   out.protocols.clear();
   out.share.clear();
   out.outliers.clear();
   out.topk.clear();
-  window.keys.protocols.for_each(
+  window.window().keys.protocols.for_each(
       [&](const auto& e) { out.protocols.emplace_back(e.key, e.bytes); });
 
-  // Most keys pass no filter: the loop compares each key's bytes with one gate (the least of
-  // the share and outlier thresholds and the current k-th best) and leaves the rest to
-  // take_candidate(), which runs for few keys.
+  // The shard hands over its candidates (every key at or above the lesser threshold, and at
+  // least its own top k). Most fail one comparison with the gate (the least of the share and
+  // outlier thresholds and the current k-th best); take_candidate() runs for few keys.
   const size_t k = k_;
   out.gate = 0;
-  auto scan = [&](const auto& map, auto to_addr) {
-    for (const auto* e = map.slots_begin(), *end = map.slots_end(); e != end; ++e) {
-      if (e->bytes < out.gate || e->records == 0) continue;
-      take_candidate(out, to_addr(e->key), e->bytes, k);
-    }
-  };
-  scan(window.keys.ip4, [](uint32_t v4) { return core::IpAddr::v4(v4); });
-  scan(window.keys.ip6, [](const core::Ip6& v6) { return core::IpAddr::v6(v6); });
+  window.for_each_candidate(std::min(ip_share_min_, ip_outlier_min_), k,
+                            [&](const core::IpAddr& key, uint64_t bytes) {
+                              if (bytes >= out.gate) take_candidate(out, key, bytes, k);
+                            });
 }
 
 void SixQueries::take_candidate(ShardRows& out, const core::IpAddr& key, uint64_t bytes, size_t k) {

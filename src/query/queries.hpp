@@ -33,7 +33,7 @@ class SixQueries final : public engine::WindowQueries {
       : protocols_(protocols), sink_(sink) {}
 
   void prepare(const engine::WindowInfo& info) override;
-  void select(size_t shard, const engine::WindowAggregate& window) override;
+  void select(size_t shard, engine::WindowShard& window) override;
   void finish(const engine::WindowInfo& info) override;
   void flush() override { sink_.flush(); }
 

@@ -1,0 +1,163 @@
+// WindowShard on its own: closed panes fold like open ones, and the candidate keys it hands to
+// the queries always hold every key at or above the floor and the shard's top k, while in a
+// steady stream it visits far fewer keys than the window holds.
+#include "engine/window_shard.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+
+namespace netpulse::engine {
+namespace {
+
+EngineConfig config() {
+  EngineConfig c;
+  c.time_unit_ms = 1000;
+  c.lateness = 0;
+  c.ip_key = IpKey::kSrc;
+  return c;
+}
+
+// The reference: per pane, per key bytes; the window is a sum over panes.
+using PaneBytes = std::map<int64_t, std::map<uint32_t, uint64_t>>;
+
+std::map<uint32_t, uint64_t> window_sums(const PaneBytes& panes, int64_t lo, int64_t hi) {
+  std::map<uint32_t, uint64_t> out;
+  for (auto it = panes.lower_bound(lo); it != panes.end() && it->first < hi; ++it)
+    for (const auto& [key, bytes] : it->second) out[key] += bytes;
+  return out;
+}
+
+// Checks that what for_each_candidate visits covers every key >= floor and the top k, with the
+// window's true bytes. Returns how many keys it visited.
+size_t check_candidates(WindowShard& shard, const std::map<uint32_t, uint64_t>& truth,
+                        uint64_t floor, size_t k) {
+  std::map<uint32_t, uint64_t> seen;
+  shard.for_each_candidate(floor, k, [&](const core::IpAddr& a, uint64_t bytes) {
+    EXPECT_FALSE(a.is_v6);
+    EXPECT_TRUE(seen.emplace(a.v4_value(), bytes).second) << "visited twice: " << a.v4_value();
+  });
+  for (const auto& [key, bytes] : seen) {
+    auto it = truth.find(key);
+    EXPECT_TRUE(it != truth.end()) << key;
+    if (it != truth.end()) EXPECT_EQ(bytes, it->second) << key;
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> ranked;
+  for (const auto& [key, bytes] : truth) {
+    if (bytes >= floor) EXPECT_TRUE(seen.count(key)) << "missing key above the floor: " << key;
+    ranked.emplace_back(bytes, key);
+  }
+  std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (size_t i = 0; i < std::min(k, ranked.size()); ++i)
+    EXPECT_TRUE(seen.count(ranked[i].second)) << "missing top-" << k << " key " << ranked[i].second;
+  return seen.size();
+}
+
+TEST(WindowShard, CandidatesCoverThresholdsAndTopKAsTheWindowSlides) {
+  std::mt19937_64 rng(7);
+  WindowShard shard(0, 1, config());
+  PaneBytes panes;
+  const int64_t T = 10;
+  size_t last_visited = 0;
+  size_t window_keys = 0;
+  for (int64_t pane = 0; pane < 80; ++pane) {
+    // 20,000 small keys, and a few heavy ones whose weight drifts (some rise, some fall out).
+    KeySums& sums = shard.pane_sums(pane);
+    auto& ref = panes[pane];
+    for (int i = 0; i < 3000; ++i) {
+      const uint32_t key = 1000 + static_cast<uint32_t>(rng() % 20000);
+      const uint64_t bytes = 40 + rng() % 1500;
+      sums.ip4.add(key, bytes, 1);
+      ref[key] += bytes;
+    }
+    for (uint32_t h = 0; h < 30; ++h) {
+      const uint64_t bytes = (h + 1) * 20000 + static_cast<uint64_t>((pane * 7919 + h * 104729) % 50000);
+      if ((pane / 20 + h) % 3 == 0) continue;  // heavy keys come and go
+      sums.ip4.add(h + 1, bytes, 1);
+      ref[h + 1] += bytes;
+    }
+    sums.protocols.add(0, 1, 1);
+    shard.close_before(pane - 1);  // panes close a little behind, as with lateness
+    if (pane + 1 < T) continue;
+    shard.move_window(pane + 1 - T, pane + 1);
+    const auto truth = window_sums(panes, pane + 1 - T, pane + 1);
+    window_keys = truth.size();
+    // Vary the floor and k as H, X and k would.
+    const uint64_t floor = pane % 25 == 0 ? 5000 : 150000 + static_cast<uint64_t>(pane % 5) * 40000;
+    const size_t k = pane % 17 == 0 ? 40 : 10;
+    last_visited = check_candidates(shard, truth, floor, k);
+    shard.evict_before(pane + 1 - T);
+    if (::testing::Test::HasFailure()) return;
+  }
+  // In the steady state the queries see the tracked keys, not the whole window.
+  EXPECT_GT(window_keys, 15000u);
+  EXPECT_LT(last_visited, window_keys / 20);
+  EXPECT_LT(shard.candidate_count(), window_keys / 20);
+}
+
+TEST(WindowShard, LargeKOrZeroFloorVisitsEveryKey) {
+  WindowShard shard(0, 1, config());
+  PaneBytes panes;
+  for (int64_t pane = 0; pane < 3; ++pane) {
+    KeySums& sums = shard.pane_sums(pane);
+    for (uint32_t key = 0; key < 5000; ++key) {
+      const uint64_t bytes = key % 7 == 0 ? 0 : key;  // some keys with 0 bytes
+      sums.ip4.add(key, bytes, 1);
+      panes[pane][key] += bytes;
+    }
+  }
+  shard.close_before(3);
+  shard.move_window(0, 3);
+  const auto truth = window_sums(panes, 0, 3);
+  // k above the number of keys with bytes: every key, 0-byte ones included, is a candidate.
+  EXPECT_EQ(check_candidates(shard, truth, 1, 6000), truth.size());
+  EXPECT_EQ(check_candidates(shard, truth, 0, 1), truth.size());
+}
+
+TEST(WindowShard, ClosedPanesFoldLikeOpenOnes) {
+  std::mt19937_64 rng(11);
+  WindowShard open_shard(0, 1, config()), closed_shard(0, 1, config());
+  for (int64_t pane = 0; pane < 12; ++pane) {
+    KeySums& a = open_shard.pane_sums(pane);
+    KeySums& b = closed_shard.pane_sums(pane);
+    for (int i = 0; i < 2000; ++i) {
+      const uint32_t key = static_cast<uint32_t>(rng() % 3000);
+      const core::Ip6 key6{rng() % 5, rng() % 300};
+      const uint64_t bytes = rng() % 100000;
+      a.ip4.add(key, bytes, 1);
+      b.ip4.add(key, bytes, 1);
+      a.ip6.add(key6, bytes, 2);
+      b.ip6.add(key6, bytes, 2);
+      a.protocols.add(key % 5, bytes, 1);
+      b.protocols.add(key % 5, bytes, 1);
+    }
+    closed_shard.close_before(pane + 1);
+    if (pane < 4) continue;
+    open_shard.move_window(pane - 4, pane + 1);
+    closed_shard.move_window(pane - 4, pane + 1);
+    const WindowAggregate& x = open_shard.window();
+    const WindowAggregate& y = closed_shard.window();
+    EXPECT_EQ(x.records, y.records);
+    EXPECT_EQ(x.protocol.s1, y.protocol.s1);
+    EXPECT_EQ(x.ip.n, y.ip.n);
+    EXPECT_EQ(x.ip.s1, y.ip.s1);
+    EXPECT_TRUE(x.ip.s2 == y.ip.s2);
+    EXPECT_EQ(x.keys.ip4.size(), y.keys.ip4.size());
+    x.keys.ip4.for_each([&](const auto& e) {
+      const auto* f = y.keys.ip4.find(e.key);
+      ASSERT_NE(f, nullptr);
+      EXPECT_EQ(f->bytes, e.bytes);
+      EXPECT_EQ(f->records, e.records);
+    });
+    open_shard.evict_before(pane - 4);
+    closed_shard.evict_before(pane - 4);
+  }
+}
+
+}  // namespace
+}  // namespace netpulse::engine
