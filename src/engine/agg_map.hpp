@@ -85,6 +85,7 @@ class AggMap {
     std::swap(capacity_, o.capacity_);
     std::swap(shift_, o.shift_);
     std::swap(size_, o.size_);
+    std::swap(mapped_, o.mapped_);
   }
 
   size_t size() const { return size_; }
@@ -181,21 +182,31 @@ class AggMap {
 
  private:
   static constexpr size_t kMinSlots = 16;
-  // Tables from this size on are placed on huge pages (2 MiB aligned, madvise).
+  // Tables from this size on are mapped on their own, on huge pages.
   static constexpr size_t kHugeBytes = size_t{4} << 20;
   static constexpr size_t kHugeAlign = size_t{2} << 20;
 
   size_t home(const K& key) const { return static_cast<size_t>(slot_order(key) >> shift_); }
 
+  // Large tables come straight from mmap, 2 MiB aligned and advised onto huge pages; the
+  // kernel hands them over zeroed, so they are not cleared a second time.
   void allocate(size_t slots) {
     const size_t bytes = slots * sizeof(Entry);
     void* p = nullptr;
-    if (bytes >= kHugeBytes) {
-      if (posix_memalign(&p, kHugeAlign, bytes) != 0) throw std::bad_alloc();
+    mapped_ = bytes >= kHugeBytes;
+    if (mapped_) {
+      void* raw = ::mmap(nullptr, bytes + kHugeAlign, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (raw == MAP_FAILED) throw std::bad_alloc();
+      const auto start = reinterpret_cast<uintptr_t>(raw);
+      const uintptr_t aligned = (start + kHugeAlign - 1) / kHugeAlign * kHugeAlign;
+      if (aligned > start) ::munmap(raw, aligned - start);
+      const uintptr_t tail = aligned + bytes, end = start + bytes + kHugeAlign;
+      if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
+      p = reinterpret_cast<void*>(aligned);
 #ifdef MADV_HUGEPAGE
-      madvise(p, bytes, MADV_HUGEPAGE);
+      ::madvise(p, bytes, MADV_HUGEPAGE);
 #endif
-      std::memset(p, 0, bytes);
     } else {
       p = std::calloc(slots, sizeof(Entry));
       if (!p) throw std::bad_alloc();
@@ -205,7 +216,8 @@ class AggMap {
     shift_ = 64 - std::countr_zero(slots);
   }
   void release() {
-    std::free(slots_);
+    if (mapped_) ::munmap(slots_, capacity_ * sizeof(Entry));
+    else std::free(slots_);
     slots_ = nullptr;
   }
 
@@ -214,6 +226,7 @@ class AggMap {
   void rehash(size_t want) {
     Entry* old = slots_;
     const size_t old_capacity = capacity_;
+    const bool old_mapped = mapped_;
     allocate(want);
     const size_t mask = capacity_ - 1;
     for (const Entry* e = old; e != old + old_capacity; ++e) {
@@ -222,7 +235,8 @@ class AggMap {
       while (slots_[i].records != 0) i = (i + 1) & mask;
       slots_[i] = *e;
     }
-    std::free(old);
+    if (old_mapped) ::munmap(old, old_capacity * sizeof(Entry));
+    else std::free(old);
   }
 
   // Backward-shift deletion: pull later members of the probe run into the hole.
@@ -250,6 +264,7 @@ class AggMap {
   size_t capacity_ = 0;
   int shift_ = 64;
   size_t size_ = 0;
+  bool mapped_ = false;
 };
 
 }  // namespace netpulse::engine

@@ -249,6 +249,13 @@ void WindowShard::fold(const Pane& pane, bool add) {
   };
   const FlatSums& f = pane.flat;
   if (add) {
+    // Room for every key of the pane first: its keys come in slot order, and a table that grew
+    // while taking them would see them pile up behind one long probe run (all homes of the
+    // smaller table in a row), which made a big pane's fold quadratic.
+    const size_t open4 = pane.open ? pane.open->ip4.size() : 0;
+    const size_t open6 = pane.open ? pane.open->ip6.size() : 0;
+    w.keys.ip4.reserve(w.keys.ip4.size() + f.ip4.size() + open4);
+    w.keys.ip6.reserve(w.keys.ip6.size() + f.ip6.size() + open6);
     for (const Entry4& e : f.protocols) add_proto(e);
     for_each_flat(f.ip4, w.keys.ip4, add4);
     for_each_flat(f.ip6, w.keys.ip6, add6);
@@ -376,28 +383,36 @@ void WindowShard::retrack(uint64_t floor, size_t k, const Histogram& h) {
   cand4_.drain([](const Entry4&) {});
   cand6_.drain([](const Entry6&) {});
   if (level_ == UINT64_MAX) return;
+  // Collected first and the sets sized once: keys in slot order into a growing table would
+  // pile up (see fold).
+  scratch4_.clear();
+  scratch6_.clear();
   window_.keys.ip4.for_each([&](const Entry4& e) {
-    if (e.bytes >= level_) cand4_.add(e.key, 0, 1);
+    if (e.bytes >= level_) scratch4_.push_back(e.key);
   });
   window_.keys.ip6.for_each([&](const Entry6& e) {
-    if (e.bytes >= level_) cand6_.add(e.key, 0, 1);
+    if (e.bytes >= level_) scratch6_.push_back(e.key);
   });
+  cand4_.reserve(scratch4_.size());
+  cand6_.reserve(scratch6_.size());
+  for (uint32_t key : scratch4_) cand4_.add(key, 0, 1);
+  for (const core::Ip6& key : scratch6_) cand6_.add(key, 0, 1);
 }
 
 void WindowShard::maybe_raise(uint64_t floor, size_t k, const Histogram& h) {
   const uint64_t level = pick_level(floor, k, h);
   if (level == UINT64_MAX || level < level_ * 16 || candidate_count() < 256) return;
   // The thresholds grew well past the level: drop the keys below the new one.
-  drop4_.clear();
-  drop6_.clear();
+  scratch4_.clear();
+  scratch6_.clear();
   cand4_.for_each([&](const Entry4& c) {
-    if (window_.keys.ip4.find(c.key)->bytes < level) drop4_.push_back(c.key);
+    if (window_.keys.ip4.find(c.key)->bytes < level) scratch4_.push_back(c.key);
   });
   cand6_.for_each([&](const Entry6& c) {
-    if (window_.keys.ip6.find(c.key)->bytes < level) drop6_.push_back(c.key);
+    if (window_.keys.ip6.find(c.key)->bytes < level) scratch6_.push_back(c.key);
   });
-  for (uint32_t key : drop4_) cand4_.sub(key, 0, 1);
-  for (const core::Ip6& key : drop6_) cand6_.sub(key, 0, 1);
+  for (uint32_t key : scratch4_) cand4_.sub(key, 0, 1);
+  for (const core::Ip6& key : scratch6_) cand6_.sub(key, 0, 1);
   level_ = level;
 }
 

@@ -201,8 +201,8 @@ class WindowShard {
   uint64_t level_ = UINT64_MAX;
   AggMap<uint32_t> cand4_;
   AggMap<core::Ip6> cand6_;
-  std::vector<uint32_t> drop4_;
-  std::vector<core::Ip6> drop6_;
+  std::vector<uint32_t> scratch4_;
+  std::vector<core::Ip6> scratch6_;
 };
 
 template <class F>
