@@ -51,6 +51,8 @@ struct GenerateOptions {
   std::string control;
   std::vector<std::string> scenarios;
   std::vector<std::string> kafka_properties;
+  double ipv6_percent = 0;
+  std::string time_digits = "3";
   bool quiet = false;
 };
 
@@ -79,6 +81,8 @@ GeneratorConfig make_config(const GenerateOptions& o) {
   c.count = o.count;
   if (!o.duration.empty()) c.duration_ms = *core::parse_duration_ms(o.duration);
   c.format = o.format == "csv" ? generate::OutputFormat::kCsv : generate::OutputFormat::kLine;
+  c.ipv6_percent = o.ipv6_percent;
+  c.time_digits = o.time_digits == "mixed" ? generate::kMixedTimeDigits : std::stoi(o.time_digits);
   for (const std::string& text : o.scenarios) {
     std::string why;
     auto s = generate::parse_scenario(text, &why);
@@ -183,6 +187,18 @@ Command make_generate_command(CLI::App& app) {
                   "the first of the list); an explicit --ip-percent/--protocol-percent wins for "
                   "its dimension")
       ->check(CLI::Range(0.0, generate::kMaxZipfExponent));
+  sub->add_option("--ipv6-percent", o->ipv6_percent,
+                  "Percent of the made-up addresses (beyond the 15 built in) that are IPv6, for "
+                  "src and dst alike: chosen by a hash of the address's index, so spread over "
+                  "the whole list and the Zipf ranks; written in canonical RFC 5952 text")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  sub->add_option("--time-digits", o->time_digits,
+                  "Fraction digits of the printed time: 0 to 9 (0: no '.'; fewer than 3 "
+                  "truncate the time, so the text is the record's time; digits past the "
+                  "millisecond are random filler), or mixed: 0 to 9 drawn per record")
+      ->check(CLI::IsMember({"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "mixed"}))
+      ->capture_default_str();
   sub->add_option("--seed", o->seed, "Random seed: same seed and options, same records")
       ->capture_default_str();
   sub->add_option("--start-time", o->start_time,

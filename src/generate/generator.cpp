@@ -30,6 +30,9 @@ uint64_t mix_seed(uint64_t seed) {
 std::optional<std::string> validate(const GeneratorConfig& c) {
   if (auto why = validate(c.params)) return why;
   if (c.duration_ms < 0) return "duration must be positive";
+  if (!(c.ipv6_percent >= 0 && c.ipv6_percent <= 100)) return "ipv6-percent must be from 0 to 100";
+  if (c.time_digits != kMixedTimeDigits && (c.time_digits < 0 || c.time_digits > kMaxTimeDigits))
+    return "time-digits must be from 0 to 9, or mixed";
   for (const Scenario& s : c.scenarios)
     if (s.start_ms < 0 || s.length_ms <= 0) return "scenario " + to_string(s) + ": bad interval";
   return std::nullopt;
@@ -42,8 +45,12 @@ struct Generator::Loop {
         sink(sink),
         fmt(g.config_.format),
         rng(mix_seed(g.config_.seed)),
+        time_rng(mix_seed(g.config_.seed) ^ 0x74696D6564696769ULL),  // "timedigi"
         mixer(g.config_.scenarios),
-        buffer(kBufferSize) {
+        extended(g.config_.ipv6_percent > 0 || g.config_.time_digits != kDefaultTimeDigits),
+        max_record_text(extended ? RecordFormatter::kMaxExtendedRecordText
+                                 : RecordFormatter::kMaxRecordText),
+        buffer(std::max(kBufferSize, 2 * kBatch * max_record_text)) {
     for (size_t i = 0; i < kMaxProtocols; ++i) small_protocol[i] = is_small_packet_protocol(i);
   }
 
@@ -103,6 +110,7 @@ struct Generator::Loop {
   }
 
   char* stage_format(char* out, size_t n) {
+    if (extended) return stage_format_extended(out, n);
     const uint32_t* addresses = model->addresses->data();
     for (size_t k = 0; k < n; ++k) {
       const Staged& st = stage[k];
@@ -110,6 +118,33 @@ struct Generator::Loop {
       const uint32_t src = st.by_index ? addresses[f.src] : f.src;
       const uint32_t dst = st.by_index ? addresses[f.dst] : f.dst;
       out = fmt.write(out, st.time, f.protocol, src, dst, f.bytes);
+    }
+    if (n > 0) last_time = stage[n - 1].time;
+    return out;
+  }
+
+  // The same with IPv6 addresses and any number of fraction digits. Out of line, so that the
+  // default loop above is compiled as it was before this path existed.
+  [[gnu::noinline]] char* stage_format_extended(char* out, size_t n) {
+    const AddressList& list = *model->addresses;
+    const uint32_t* addresses = list.data();
+    const bool has_v6 = list.ipv6_count() > 0;
+    const int fixed_digits = gen.config_.time_digits;
+    auto address = [&](bool by_index, uint32_t field) -> RecordFormatter::Address {
+      if (!by_index) return {field, nullptr};
+      const uint32_t entry = addresses[field];
+      if (has_v6 && AddressList::is_v6_entry(entry)) return {0, &list.v6_text(entry)};
+      return {entry, nullptr};
+    };
+    for (size_t k = 0; k < n; ++k) {
+      const Staged& st = stage[k];
+      const RecordFields& f = st.fields;
+      const uint64_t r = time_rng.next();
+      const int digits = fixed_digits == kMixedTimeDigits
+                             ? static_cast<int>(scale32(low32(r), kMaxTimeDigits + 1))
+                             : fixed_digits;
+      out = fmt.write_extended(out, st.time, digits, scale32(high32(r), 1'000'000), f.protocol,
+                               address(st.by_index, f.src), address(st.by_index, f.dst), f.bytes);
     }
     if (n > 0) last_time = stage[n - 1].time;
     return out;
@@ -159,7 +194,10 @@ struct Generator::Loop {
   std::array<Staged, kStage> stage{};
   RecordFormatter fmt;
   SplitMix64 rng;
+  SplitMix64 time_rng;  // fraction digits: their count (mixed) and those past the millisecond
   ScenarioMixer mixer;
+  const bool extended;  // IPv6 addresses or fraction digits other than 3: stage_format_extended
+  const size_t max_record_text;
   std::array<uint8_t, kMaxProtocols> small_protocol{};  // 1: small-packet mix
   std::vector<char> buffer;
   char* end = nullptr;  // of the text in buffer
@@ -177,7 +215,7 @@ struct Generator::Loop {
 
 Generator::Generator(GeneratorConfig config, Clock& clock)
     : config_(std::move(config)), clock_(clock) {
-  model_ = std::make_shared<const TrafficModel>(config_.params, nullptr);
+  model_ = std::make_shared<const TrafficModel>(config_.params, nullptr, config_.ipv6_percent);
 }
 
 Generator::~Generator() = default;
@@ -190,7 +228,7 @@ std::optional<std::string> Generator::set_params(const TrafficParams& p) {
     std::lock_guard lock(mu_);
     addresses = model_->addresses;
   }
-  auto fresh = std::make_shared<const TrafficModel>(p, std::move(addresses));
+  auto fresh = std::make_shared<const TrafficModel>(p, std::move(addresses), config_.ipv6_percent);
   {
     std::lock_guard lock(mu_);
     model_ = std::move(fresh);
@@ -288,7 +326,7 @@ RunSummary Generator::run(RecordSink& sink) {
                              ? start_ns + config_.duration_ms * 1'000'000
                              : INT64_MAX;
 
-  const size_t flush_at = kBufferSize - kBatch * RecordFormatter::kMaxRecordText;
+  const size_t flush_at = loop.buffer.size() - kBatch * loop.max_record_text;
   static_assert(kBufferSize > 2 * kBatch * RecordFormatter::kMaxRecordText);
 
   while (true) {

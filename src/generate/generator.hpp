@@ -40,6 +40,12 @@ struct GeneratorConfig {
                             // with start_time
   OutputFormat format = OutputFormat::kLine;
   std::vector<Scenario> scenarios;
+  // Percent of the made-up addresses that are IPv6 (AddressList); 0: IPv4 only.
+  double ipv6_percent = 0;
+  // Fraction digits of the printed time, 0 to 9, or kMixedTimeDigits (0 to 9 per record).
+  // Digits past the millisecond come from a random stream of their own, so the records' other
+  // fields do not depend on this setting.
+  int time_digits = kDefaultTimeDigits;
 };
 
 // Returns why a configuration is invalid (one line), or nullopt.

@@ -21,16 +21,18 @@ std::string to_string(const TrafficParams& p) {
 
 namespace {
 
-std::shared_ptr<const AddressList> enough(std::shared_ptr<const AddressList> have, uint32_t n) {
-  if (have && have->size() >= n) return have;
-  return std::make_shared<const AddressList>(n);
+std::shared_ptr<const AddressList> enough(std::shared_ptr<const AddressList> have, uint32_t n,
+                                          double ipv6_percent) {
+  if (have && have->size() >= n && have->ipv6_percent() == ipv6_percent) return have;
+  return std::make_shared<const AddressList>(n, ipv6_percent);
 }
 
 }  // namespace
 
-TrafficModel::TrafficModel(const TrafficParams& p, std::shared_ptr<const AddressList> have)
+TrafficModel::TrafficModel(const TrafficParams& p, std::shared_ptr<const AddressList> have,
+                           double ipv6_percent)
     : params(p),
-      addresses(enough(std::move(have), p.ips)),
+      addresses(enough(std::move(have), p.ips, ipv6_percent)),
       src(p.ips, p.ip_skew),
       protocol(p.protocols, p.protocol_skew) {}
 

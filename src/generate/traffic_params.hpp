@@ -36,9 +36,11 @@ std::string to_string(const TrafficParams& p);
 
 // Everything the generating loop reads per record, built once per parameter change.
 struct TrafficModel {
-  // REQUIRES: validate(p) is nullopt. Reuses `addresses` when it holds at least p.ips of them
-  // (the list is the same for every run, so a longer one serves a shorter request).
-  TrafficModel(const TrafficParams& p, std::shared_ptr<const AddressList> addresses);
+  // REQUIRES: validate(p) is nullopt, 0 <= ipv6_percent <= 100. Reuses `addresses` when it
+  // holds at least p.ips of them at this IPv6 percent (the list is the same for every run, so
+  // a longer one serves a shorter request).
+  TrafficModel(const TrafficParams& p, std::shared_ptr<const AddressList> addresses,
+               double ipv6_percent = 0);
 
   TrafficParams params;
   std::shared_ptr<const AddressList> addresses;  // at least params.ips entries

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -420,6 +421,130 @@ TEST(Generator, InvalidParamsAreRefusedAndChangeNothing) {
   p.ip_skew = Skew::first_percent(101);
   EXPECT_TRUE(g.set_params(p));
   EXPECT_EQ(g.params(), before);
+}
+
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+// Without the IPv6 and time-digits options the output is byte-for-byte what it was before they
+// existed (the hashes are of that generator's output for the same options).
+TEST(Generator, DefaultOutputIsUnchangedByTheNewOptions) {
+  GeneratorConfig a = virtual_config(50'000, 1000);
+  a.params.ips = 2000;
+  a.params.ip_skew = Skew::zipf(1.0);
+  a.params.protocol_skew = Skew::zipf(1.0);
+  a.scenarios = {Scenario{ScenarioKind::kDos, 10'000, 5'000}};
+  EXPECT_EQ(fnv1a(generate_text(a)), 0x374e4a729e5d88c9ULL);
+  a.ipv6_percent = 0;
+  a.time_digits = 3;
+  EXPECT_EQ(fnv1a(generate_text(a)), 0x374e4a729e5d88c9ULL);
+
+  GeneratorConfig b = virtual_config(50'000, 0);
+  b.seed = 3;
+  b.params.ips = 100'000;
+  b.params.ip_skew = Skew::first_percent(30);
+  b.format = OutputFormat::kCsv;
+  EXPECT_EQ(fnv1a(generate_text(b)), 0xc54392c450271d32ULL);
+}
+
+GeneratorConfig issue_shape(uint64_t count) {
+  GeneratorConfig c = virtual_config(count, 20'000);
+  c.params.ips = 2000;
+  c.params.ip_skew = Skew::zipf(1.0);
+  c.ipv6_percent = 3;
+  c.time_digits = kMixedTimeDigits;
+  return c;
+}
+
+TEST(Generator, SameSeedAndOptionsSameBytesWithIpv6AndMixedDigits) {
+  GeneratorConfig c = issue_shape(60'000);
+  c.scenarios = {Scenario{ScenarioKind::kPortscan, 1'000, 1'000}};
+  const std::string a = generate_text(c);
+  EXPECT_EQ(a, generate_text(c));
+  c.seed = 2;
+  EXPECT_NE(a, generate_text(c));
+}
+
+// The time-digits option changes the time's text only: same records otherwise, and the text
+// is the record's time (truncated below three digits).
+TEST(Generator, TimeDigitsChangeOnlyTheTimeText) {
+  GeneratorConfig c = issue_shape(80'000);
+  c.ipv6_percent = 0;
+  c.time_digits = 3;
+  const std::string base_text = generate_text(c);
+  c.time_digits = kMixedTimeDigits;
+  const std::string mixed_text = generate_text(c);
+  const Parsed base = parse(base_text), mixed = parse(mixed_text);
+  ASSERT_EQ(mixed.malformed, 0u);
+  ASSERT_EQ(base.records.size(), mixed.records.size());
+  std::map<int, uint64_t> digit_counts;
+  size_t pos = 0;
+  for (size_t i = 0; i < base.records.size(); ++i) {
+    const size_t end = mixed_text.find(' ', mixed_text.find(' ', pos) + 1);
+    const std::string time_text = mixed_text.substr(pos, end - pos);
+    pos = mixed_text.find('\n', pos) + 1;
+    const int digits = time_text.size() == 19 ? 0 : static_cast<int>(time_text.size()) - 20;
+    ++digit_counts[digits];
+    const core::TimeMs unit = digits == 0 ? 1000 : digits == 1 ? 100 : digits == 2 ? 10 : 1;
+    const core::FlowRecord& a = base.records[i];
+    const core::FlowRecord& b = mixed.records[i];
+    ASSERT_EQ(b.time, a.time - a.time % unit) << time_text;
+    ASSERT_EQ(b.src, a.src);
+    ASSERT_EQ(b.dst, a.dst);
+    ASSERT_EQ(b.bytes, a.bytes);
+    ASSERT_EQ(mixed.protocols[i], base.protocols[i]);
+  }
+  ASSERT_EQ(digit_counts.size(), 10u);
+  for (const auto& [digits, n] : digit_counts)
+    EXPECT_NEAR(static_cast<double>(n) / base.records.size(), 0.1, 0.01) << digits;
+
+  for (int digits : {0, 1, 7, 9}) {
+    c.time_digits = digits;
+    const std::string text = generate_text(c);
+    const std::string first = text.substr(0, text.find(' ', 11));
+    EXPECT_EQ(first.size(), digits == 0 ? 19u : 20u + digits) << first;
+    EXPECT_EQ(parse(text).records.size(), base.records.size());
+  }
+}
+
+TEST(Generator, Ipv6PercentMakesThatShareOfSourcesAndDestinationsIpv6) {
+  GeneratorConfig c = issue_shape(200'000);
+  c.params.ip_skew = Skew::uniform();
+  c.ipv6_percent = 20;
+  c.time_digits = 3;
+  const Parsed p = parse(generate_text(c));
+  ASSERT_EQ(p.malformed, 0u);
+  ASSERT_EQ(p.records.size(), 200'000u);
+  const AddressList list(2000, 20);
+  const double share = static_cast<double>(list.ipv6_count()) / list.size();
+  uint64_t src6 = 0, dst6 = 0;
+  for (const core::FlowRecord& r : p.records) {
+    src6 += r.src.is_v6;
+    dst6 += r.dst.is_v6;
+  }
+  EXPECT_NEAR(static_cast<double>(src6) / p.records.size(), share, 0.01);
+  EXPECT_NEAR(static_cast<double>(dst6) / p.records.size(), share, 0.01);
+}
+
+// Zipf over a list with IPv6 in it: IPv6 addresses among the heavy ranks too, not only the tail.
+TEST(Generator, Ipv6AddressesAreSpreadOverTheZipfRanks) {
+  GeneratorConfig c = issue_shape(300'000);
+  c.params.ips = 100'000;
+  c.ipv6_percent = 3;
+  const Parsed p = parse(generate_text(c));
+  ASSERT_EQ(p.malformed, 0u);
+  std::map<core::IpAddr, uint64_t> src;
+  for (const core::FlowRecord& r : p.records) ++src[r.src];
+  std::vector<std::pair<uint64_t, core::IpAddr>> ranked;
+  for (const auto& [a, n] : src) ranked.emplace_back(n, a);
+  std::sort(ranked.rbegin(), ranked.rend());
+  size_t v6_top = 0;
+  for (size_t i = 0; i < 500 && i < ranked.size(); ++i) v6_top += ranked[i].second.is_v6;
+  EXPECT_GE(v6_top, 5u);
+  EXPECT_LE(v6_top, 40u);
 }
 
 }  // namespace
