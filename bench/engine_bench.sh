@@ -5,20 +5,36 @@
 # on 1 and 2 threads, best of RUNS, and prints records/s, peak RSS and, as the I/O ceiling, the
 # time of `wc -l` on the same file.
 #
+# PRESET=issue12 takes issue 12's data shape instead: 5 million records, 100,000 records per
+# second of event time, Zipf over 1 million source addresses of which 3% IPv6, 0 to 9 fraction
+# digits per record (bench/data/flows-issue12-5m.txt).
+#
 #   bench/engine_bench.sh                 # uses build/netpulse, bench/data/flows-20m.txt
 #   COUNT=2000000 RUNS=1 bench/engine_bench.sh
+#   PRESET=issue12 bench/engine_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NETPULSE=${NETPULSE:-build/netpulse}
-COUNT=${COUNT:-20000000}
+PRESET=${PRESET:-}
 RUNS=${RUNS:-3}
-DATA=${DATA:-bench/data/flows-$((COUNT / 1000000))m.txt}
+case "$PRESET" in
+  "")
+    COUNT=${COUNT:-20000000}
+    DATA=${DATA:-bench/data/flows-$((COUNT / 1000000))m.txt}
+    SHAPE=(--rate 200000 --ips 1000000 --zipf 1.0 --protocols 19) ;;
+  issue12)
+    COUNT=${COUNT:-5000000}
+    DATA=${DATA:-bench/data/flows-issue12-$((COUNT / 1000000))m.txt}
+    SHAPE=(--rate 100000 --ips 1000000 --zipf 1.0 --protocols 19 --ipv6-percent 3
+           --time-digits mixed) ;;
+  *) echo "engine_bench: unknown PRESET '$PRESET' (issue12)" >&2; exit 2 ;;
+esac
 [ -x "$NETPULSE" ] || { echo "engine_bench: $NETPULSE not built (run scripts/build)" >&2; exit 1; }
 mkdir -p "$(dirname "$DATA")"
 
 if [ ! -s "$DATA" ]; then
   echo "engine_bench: generating $COUNT records into $DATA" >&2
-  "$NETPULSE" generate --count "$COUNT" --rate 200000 --ips 1000000 --zipf 1.0 --protocols 19 \
+  "$NETPULSE" generate --count "$COUNT" "${SHAPE[@]}" \
     --seed 1 --start-time "2020-05-09 00:00:00" --output "file:$DATA"
 fi
 
