@@ -1,5 +1,7 @@
 #include "core/protocol_table.hpp"
 
+#include <algorithm>
+
 namespace netpulse::core {
 
 uint32_t ProtocolTable::intern(std::string_view name) {
@@ -21,25 +23,48 @@ size_t ProtocolTable::size() const {
   return names_.size();
 }
 
-uint32_t ProtocolCache::insert(const Key& key, size_t slot) {
-  const uint32_t id = table_.intern(std::string_view(key.bytes, key.size));
-  if ((used_ + 1) * 2 > slots_.size()) {
-    std::vector<Slot> old(slots_.size() * 2);
-    old.swap(slots_);
-    const size_t mask = slots_.size() - 1;
-    for (const Slot& s : old) {
-      if (s.key.size == 0) continue;
-      size_t i = hash(s.key) & mask;
-      while (slots_[i].key.size != 0) i = (i + 1) & mask;
-      slots_[i] = s;
-    }
-    slot = hash(key) & mask;
-    while (slots_[slot].key.size != 0) slot = (slot + 1) & mask;
+uint32_t ProtocolCache::intern_slow(const Key& key) {
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash(key, seed_) & mask;; i = (i + 1) & mask) {
+    if (slots_[i].key == key) return slots_[i].id;
+    if (slots_[i].key.size == 0) break;
   }
-  slots_[slot].key = key;
-  slots_[slot].id = id;
-  ++used_;
+  const auto name = std::string_view(reinterpret_cast<const char*>(key.words), key.size);
+  const uint32_t id = table_.intern(name);
+  labels_.push_back(Slot{key, id});
+  place_all();
   return id;
+}
+
+void ProtocolCache::place_all() {
+  if (labels_.size() <= kMaxPerfectLabels) {
+    // Each label in its own home slot: from 4 slots a label on, a few seeds per size.
+    size_t size = kMinSlots;
+    while (size < 4 * labels_.size()) size *= 2;
+    std::vector<size_t> homes(labels_.size());
+    for (; size <= kMaxPerfectSlots; size *= 2) {
+      for (uint64_t seed = 0; seed < kSeedsPerSize; ++seed) {
+        for (size_t i = 0; i < labels_.size(); ++i)
+          homes[i] = hash(labels_[i].key, seed) & (size - 1);
+        std::sort(homes.begin(), homes.end());
+        if (std::adjacent_find(homes.begin(), homes.end()) != homes.end()) continue;
+        slots_.assign(size, Slot{});
+        seed_ = seed;
+        for (const Slot& l : labels_) slots_[hash(l.key, seed_) & (size - 1)] = l;
+        return;
+      }
+    }
+  }
+  // Linear probing, at most half full.
+  size_t size = kMinSlots;
+  while (size < 2 * labels_.size()) size *= 2;
+  slots_.assign(size, Slot{});
+  seed_ = 0;
+  for (const Slot& l : labels_) {
+    size_t i = hash(l.key, seed_) & (size - 1);
+    while (slots_[i].key.size != 0) i = (i + 1) & (size - 1);
+    slots_[i] = l;
+  }
 }
 
 }  // namespace netpulse::core

@@ -3,6 +3,7 @@
 // per-thread cache (ProtocolCache) so the mutex is touched once per new label per thread.
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -29,57 +30,74 @@ class ProtocolTable {
   std::unordered_map<std::string_view, uint32_t> ids_;
 };
 
-// A per-thread, lock-free front for ProtocolTable: open addressing over labels of at most 32
-// bytes, compared as two 16-byte words. Not thread-safe; one per parsing thread.
+// A per-thread, lock-free front for ProtocolTable: a hash table over labels of at most 32 bytes,
+// held zero-padded in four 64-bit words. Whenever a label is added, for up to kMaxPerfectLabels
+// labels, its size and hash seed are chosen so that every label sits in its own home slot: a
+// lookup is then one slot and one branch that always goes the same way, where probing would
+// mispredict on whichever labels collide. More labels go to linear probing. Not thread-safe;
+// one per parsing thread.
 class ProtocolCache {
  public:
-  explicit ProtocolCache(ProtocolTable& table) : table_(table) { slots_.resize(kInitialSlots); }
+  explicit ProtocolCache(ProtocolTable& table) : table_(table) { slots_.resize(kMinSlots); }
 
   // REQUIRES: 1 <= size <= kMaxProtocolLength.
   uint32_t intern(const char* data, size_t size) {
+    assert(size >= 1 && size <= kMaxProtocolLength);
     Key key{};
-    std::memcpy(key.bytes, data, size);
+    std::memcpy(key.words, data, size);
     key.size = static_cast<uint8_t>(size);
-    const uint64_t h = hash(key);
-    size_t mask = slots_.size() - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      Slot& s = slots_[i];
-      if (s.key.size == 0) return insert(key, i);
-      if (s.key == key) return s.id;
-    }
+    const Slot& s = slots_[hash(key, seed_) & (slots_.size() - 1)];
+    return s.key == key ? s.id : intern_slow(key);
+  }
+
+  // The same for a label of at most 16 bytes already in two words (the bytes in memory order,
+  // as a little-endian load gives them), the bytes past size zero. The parser's fast path
+  // loads labels this way, so no copy per record.
+  // REQUIRES: 1 <= size <= 16; the bytes of lo and hi from size on are zero.
+  uint32_t intern16(uint64_t lo, uint64_t hi, size_t size) {
+    assert(size >= 1 && size <= 16);
+    const Slot& s = slots_[hash(lo, hi, size, seed_) & (slots_.size() - 1)];
+    if (s.key.words[0] == lo && s.key.words[1] == hi && s.key.size == size) return s.id;
+    return intern_slow(Key{{lo, hi, 0, 0}, static_cast<uint8_t>(size)});
   }
 
  private:
   struct Key {
-    char bytes[kMaxProtocolLength];
-    uint8_t size;
+    uint64_t words[kMaxProtocolLength / 8];  // the label, zero-padded
+    uint8_t size;                            // 0: an empty slot
     bool operator==(const Key& o) const {
-      return size == o.size && std::memcmp(bytes, o.bytes, kMaxProtocolLength) == 0;
+      return size == o.size && words[0] == o.words[0] && words[1] == o.words[1] &&
+             words[2] == o.words[2] && words[3] == o.words[3];
     }
   };
   struct Slot {
     Key key{};
     uint32_t id = 0;
   };
-  static constexpr size_t kInitialSlots = 64;
+  static constexpr size_t kMinSlots = 64;
+  static constexpr size_t kMaxPerfectLabels = 64;
+  static constexpr size_t kMaxPerfectSlots = 4096;
+  static constexpr uint64_t kSeedsPerSize = 8;
 
-  static uint64_t hash(const Key& k) {
-    uint64_t a, b;
-    std::memcpy(&a, k.bytes, 8);
-    std::memcpy(&b, k.bytes + 8, 8);
-    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ k.size) * 0xff51afd7ed558ccdULL;
-    if (k.size > 16) {
-      std::memcpy(&a, k.bytes + 16, 8);
-      std::memcpy(&b, k.bytes + 24, 8);
-      h ^= (a + b * 0xc4ceb9fe1a85ec53ULL) * 0x9E3779B97F4A7C15ULL;
-    }
+  static uint64_t hash(uint64_t a, uint64_t b, size_t size, uint64_t seed) {
+    const uint64_t h =
+        (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ size) * (0xff51afd7ed558ccdULL + 2 * seed);
     return h ^ (h >> 29);
   }
-  uint32_t insert(const Key& key, size_t slot);
+  static uint64_t hash(const Key& k, uint64_t seed) {
+    uint64_t h = hash(k.words[0], k.words[1], k.size, seed);
+    if (k.size > 16) h ^= (k.words[2] + k.words[3] * 0xc4ceb9fe1a85ec53ULL) * 0x9E3779B97F4A7C15ULL;
+    return h;
+  }
+  // A label not in its home slot: probes, and adds it if it is new.
+  uint32_t intern_slow(const Key& key);
+  // Lays the labels out again, each in its home slot if a size and seed allow.
+  void place_all();
 
   ProtocolTable& table_;
   std::vector<Slot> slots_;
-  size_t used_ = 0;
+  uint64_t seed_ = 0;
+  std::vector<Slot> labels_;  // every label added, in order
 };
 
 }  // namespace netpulse::core

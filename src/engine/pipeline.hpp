@@ -79,6 +79,7 @@ class Pipeline {
   // What parsing one block produced.
   struct BlockWork {
     std::vector<core::FlowRecord> records;
+    std::vector<uint32_t> line_ends;  // offsets of the block's '\n's
     std::vector<core::TimeMs> prefix_max;       // with several shards: see WindowShard::Input
     std::vector<std::vector<uint32_t>> routes;  // with several shards: per shard
     uint64_t lines = 0;

@@ -92,7 +92,7 @@ class MmapSource final : public BlockSource {
     const char* base = static_cast<const char*>(map_->addr);
     if (pos_ >= map_->size) return Next::kEnd;
     const size_t n = cut_at_line_end(base + pos_, map_->size - pos_, block_size_);
-    out = Block{base + pos_, n, std::make_shared<Span>(Span{map_, pos_, pos_ + n})};
+    out = Block{base + pos_, n, std::make_shared<Span>(Span{map_, pos_, pos_ + n}), true};
     pos_ += n;
     return Next::kBlock;
   }
@@ -460,6 +460,19 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
 
 std::unique_ptr<BlockSource> make_memory_source(std::string data, size_t block_size) {
   return std::make_unique<MemorySource>(std::move(data), block_size);
+}
+
+void prefault(const Block& block) {
+#ifdef MADV_POPULATE_READ
+  if (!block.mapped || block.size == 0) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto from = reinterpret_cast<uintptr_t>(block.data) / page * page;
+  const auto to = reinterpret_cast<uintptr_t>(block.data) + block.size;
+  // Older kernels refuse the advice (EINVAL); the pages then fault in as they are read.
+  ::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);
+#else
+  (void)block;
+#endif
 }
 
 }  // namespace netpulse::ingest

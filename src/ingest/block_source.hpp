@@ -18,7 +18,12 @@ struct Block {
   const char* data = nullptr;
   size_t size = 0;
   std::shared_ptr<const void> owner;  // keeps the bytes alive while the block is in use
+  bool mapped = false;  // a view into a mapped file: its pages may not be mapped in yet
 };
+
+// Maps a mapped block's pages in with one system call instead of a page fault every 16 pages
+// (each fault costs microseconds in a virtual machine). Called by the thread about to read it.
+void prefault(const Block& block);
 
 class BlockSource {
  public:

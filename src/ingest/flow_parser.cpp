@@ -1,6 +1,11 @@
 #include "ingest/flow_parser.hpp"
 
+#include <cassert>
 #include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace netpulse::ingest {
 
@@ -178,7 +183,7 @@ bool FlowParser::parse_time(const char*& p, const char* end, TimeMs& out, ParseS
     minute_time = core::days_from_civil(year, static_cast<unsigned>(mo), static_cast<unsigned>(d)) *
                       86'400'000 +
                   h * 3'600'000LL + mi * 60'000LL;
-    if (q - sep == 1 && *sep == ' ') {
+    if (q - sep == 1) {
       std::memcpy(prefix_, date, 16);
       prefix_time_ = minute_time;
       prefix_valid_ = true;
@@ -209,8 +214,14 @@ bool FlowParser::parse_time(const char*& p, const char* end, TimeMs& out, ParseS
   return true;
 }
 
-ParseStatus FlowParser::parse(const char* begin, const char* end, FlowRecord& out,
-                              ParseError* err) {
+ParseStatus FlowParser::parse(const char* begin, const char* end, const char* readable_end,
+                              FlowRecord& out, ParseError* err) {
+  assert(begin <= end && end <= readable_end);
+#if defined(__x86_64__)
+  if (fast_) return parse_line_x86(begin, end, readable_end, out, err);
+#else
+  (void)readable_end;
+#endif
   if (end != begin && end[-1] == '\r') --end;
   if (static_cast<size_t>(end - begin) > kMaxLineLength) {
     if (err) *err = ParseError{ParseStatus::kTooLong, {}};
@@ -270,6 +281,339 @@ ParseStatus FlowParser::parse_line(const char* p, const char* end, FlowRecord& o
   return ParseStatus::kOk;
 }
 
+#if defined(__x86_64__)
+
+// The fast path, for the usual line: "YYYY-MM-DD HH:MM" as cached, the rest of the line within
+// the 64 bytes after "HH:MM:SS", a protocol of at most 15 bytes. Those 64 bytes are compared
+// with AVX2 into bit masks (bit i for byte i: not blank, digit, dot); the four fields after the
+// time start where a run of blanks ends, all found at once, and each ends where its own class
+// of bytes does, which must be at a blank or the line's end. Bits at or past the end are
+// cleared, so bytes loaded from there never count. Anything else returns false, for parse_line
+// to judge. Compiled for AVX2 with a target attribute and used when the CPU has it.
+#define NETPULSE_AVX2 __attribute__((target("avx2,bmi,bmi2,popcnt")))
+
+namespace {
+
+// The vector constants, in memory: GCC 12 builds a broadcast constant in registers with three
+// instructions each time it is used; read through opaque_constants(), a constant is one operand
+// of the instruction that uses it.
+struct alignas(32) Bytes32 {
+  char b[32];
+};
+constexpr Bytes32 splat(char c) {
+  Bytes32 v{};
+  for (char& x : v.b) x = c;
+  return v;
+}
+constexpr Bytes32 repeat4(char a, char b, char c, char d) {
+  Bytes32 v{};
+  for (int i = 0; i < 32; i += 4) v.b[i] = a, v.b[i + 1] = b, v.b[i + 2] = c, v.b[i + 3] = d;
+  return v;
+}
+struct Constants {
+  Bytes32 space = splat(' ');
+  Bytes32 tab = splat('\t');
+  Bytes32 dot = splat('.');
+  Bytes32 slash = splat('/');  // '0' - 1
+  Bytes32 nine = splat('9');
+  Bytes32 zero = splat('0');
+  Bytes32 case_bit = splat(0x20);
+  Bytes32 before_a = splat('a' - 1);
+  Bytes32 z = splat('z');
+  Bytes32 f = splat('f');
+  Bytes32 colon = splat(':');
+  Bytes32 underscore = splat('_');
+  Bytes32 dash = splat('-');
+  Bytes32 index = {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}};
+  Bytes32 weights = repeat4(100, 10, 1, 0);                      // digit places in an octet
+  Bytes32 ones16 = repeat4(1, 0, 1, 0);                          // 16-bit lanes of 1
+  Bytes32 max_octet = repeat4(static_cast<char>(255), 0, 0, 0);  // 32-bit lanes of 255
+  Bytes32 octet_order = {{12, 8, 4, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}};
+};
+constexpr Constants kConstants;
+inline const Constants& opaque_constants() {
+  const Constants* c = &kConstants;
+  asm("" : "+r"(c));  // the compiler no longer knows the values, so it reads them
+  return *c;
+}
+
+NETPULSE_AVX2 inline __m128i load16(const void* p) {
+  return _mm_loadu_si128(static_cast<const __m128i*>(p));
+}
+NETPULSE_AVX2 inline __m256i load32(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+NETPULSE_AVX2 inline __m128i v16(const Bytes32& c) {
+  return _mm_load_si128(reinterpret_cast<const __m128i*>(c.b));
+}
+NETPULSE_AVX2 inline __m256i v32(const Bytes32& c) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(c.b));
+}
+NETPULSE_AVX2 inline uint32_t bits(__m128i v) {
+  return static_cast<uint32_t>(_mm_movemask_epi8(v));
+}
+NETPULSE_AVX2 inline uint32_t bits(__m256i v) {
+  return static_cast<uint32_t>(_mm256_movemask_epi8(v));
+}
+NETPULSE_AVX2 inline uint64_t bits(__m256i lo, __m256i hi) {
+  return bits(lo) | static_cast<uint64_t>(bits(hi)) << 32;
+}
+// Trailing zeros; 64 for 0.
+NETPULSE_AVX2 inline uint64_t tz(uint64_t m) {
+  return _tzcnt_u64(m);
+}
+// '0' to '9'; the signed compare puts bytes >= 0x80 below '0'.
+NETPULSE_AVX2 inline __m256i digit32(__m256i v, const Constants& c) {
+  return _mm256_andnot_si256(_mm256_cmpgt_epi8(v, v32(c.nine)), _mm256_cmpgt_epi8(v, v32(c.slash)));
+}
+NETPULSE_AVX2 inline __m256i blank32(__m256i v, const Constants& c) {
+  return _mm256_or_si256(_mm256_cmpeq_epi8(v, v32(c.space)), _mm256_cmpeq_epi8(v, v32(c.tab)));
+}
+
+// Up to 8 digit bytes (first digit in the low byte) to their value.
+// REQUIRES: 1 <= n <= 8; the first n bytes of x are digits.
+inline uint32_t eight_digits(uint64_t x, uint64_t n) {
+  x = (x & 0x0F0F0F0F0F0F0F0FULL) << (8 * (8 - n));  // the rest shifted out, leading zeros in
+  x = x * 10 + (x >> 8);                             // pairs of digits
+  x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+       (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
+      32;
+  return static_cast<uint32_t>(x);
+}
+
+// A dotted quad's shape: where its dots are and where it ends, as a key with a bit at each dot
+// and one at its end (81 shapes: octets of 1-3 digits). A multiplicative hash, checked perfect
+// on the 81 keys at compile time, indexes the shapes; each holds the byte shuffle that puts
+// octet k's digits right-aligned in bytes 4k..4k+2 (zeros before) and the least value each
+// octet may have without a leading zero.
+struct Ipv4Shape {
+  alignas(16) int8_t shuffle[16];
+  alignas(16) int32_t least[4];
+  uint64_t key;  // 0: no shape hashes here
+};
+constexpr uint64_t ipv4_shape_slot(uint64_t key) {
+  return (key * 0xbd4097f63aca8183ULL) >> 56;
+}
+constexpr std::array<Ipv4Shape, 256> make_ipv4_shapes() {
+  std::array<Ipv4Shape, 256> shapes{};
+  for (int i = 0; i < 81; ++i) {
+    const int len[4] = {i / 27 + 1, i / 9 % 3 + 1, i / 3 % 3 + 1, i % 3 + 1};
+    Ipv4Shape s{};
+    int start = 0;
+    for (int k = 0; k < 4; ++k) {
+      for (int j = 0; j < 4; ++j) s.shuffle[4 * k + j] = -1;  // -1: a zero byte
+      for (int j = 0; j < len[k]; ++j)
+        s.shuffle[4 * k + 3 - len[k] + j] = static_cast<int8_t>(start + j);
+      s.least[k] = len[k] == 1 ? 0 : len[k] == 2 ? 10 : 100;
+      start += len[k];
+      s.key |= 1ULL << start;  // the dot after the octet, or the end
+      ++start;
+    }
+    Ipv4Shape& slot = shapes[ipv4_shape_slot(s.key)];
+    if (slot.key != 0) throw "the shape hash is not perfect";  // fails the constant evaluation
+    slot = s;
+  }
+  return shapes;
+}
+constexpr std::array<Ipv4Shape, 256> kIpv4Shapes = make_ipv4_shapes();
+
+// An IPv6 address of n bytes at p: groups of 1-4 hex digits, one "::" at most, no dotted quad
+// (those go to core::parse_ip, which also judges every invalid text). The checks are masks of
+// the token's bytes, so a valid address costs few branches: the scalar parser mispredicts
+// several times per address on the lengths of its groups.
+// REQUIRES: n <= 32; 32 bytes readable from p and 3 before it.
+NETPULSE_AVX2 inline bool scan_ipv6(const char* p, uint64_t n, const Constants& c, core::Ip6& out) {
+  const __m256i v = load32(p);
+  const uint32_t token = _bzhi_u32(~0U, static_cast<unsigned>(n));
+  const __m256i lower = _mm256_or_si256(v, v32(c.case_bit));
+  const __m256i letter = _mm256_andnot_si256(_mm256_cmpgt_epi8(lower, v32(c.f)),
+                                             _mm256_cmpgt_epi8(lower, v32(c.before_a)));
+  const uint32_t hex = bits(_mm256_or_si256(digit32(v, c), letter)) & token;
+  const uint32_t colons = bits(_mm256_cmpeq_epi8(v, v32(c.colon))) & token;
+  const uint32_t pairs = colons & (colons >> 1);  // "::" starting at the bit
+  const uint32_t starts = hex & ~(hex << 1), lasts = hex & ~(hex >> 1);
+  const auto groups = static_cast<unsigned>(_mm_popcnt_u32(starts));
+  const bool lone_first = (colons & ~pairs) & 1;
+  const bool lone_last = ((colons & ~(pairs << 1)) >> (n - 1)) & 1;
+  const bool long_group = (hex & (hex >> 1) & (hex >> 2) & (hex >> 3) & (hex >> 4)) != 0;
+  // (":::" has two pairs.)
+  if (((colons | hex) != token) | (_mm_popcnt_u32(pairs) > 1) | lone_first | lone_last |
+      long_group | (pairs == 0 ? groups != 8 : groups > 7))
+    return false;
+  // The groups, first one highest; then those after "::" moved to the bottom.
+  unsigned __int128 all = 0;
+  for (uint32_t s = starts, l = lasts; s != 0; s = _blsr_u32(s), l = _blsr_u32(l)) {
+    const uint32_t first = _tzcnt_u32(s), last = _tzcnt_u32(l);
+    uint32_t x;
+    std::memcpy(&x, p + last - 3, 4);                    // the 4 bytes up to its last digit
+    x = (x & 0x0F0F0F0F) + 9 * ((x >> 6) & 0x01010101);  // hex digit values
+    x &= ~0U << (8 * (3 - (last - first)));              // only the group's own
+    const uint32_t pairs_of_digits = (x << 4) | (x >> 8);
+    all = all << 16 | ((pairs_of_digits & 0xFF) << 8) | ((pairs_of_digits >> 16) & 0xFF);
+  }
+  if (pairs != 0) {
+    const unsigned before =
+        static_cast<unsigned>(_mm_popcnt_u32(starts & _bzhi_u32(~0U, _tzcnt_u32(pairs))));
+    const unsigned after = groups - before;
+    const unsigned __int128 tail = all & ((static_cast<unsigned __int128>(1) << (16 * after)) - 1);
+    all = before == 0 ? tail : (all >> (16 * after)) << (16 * (8 - before)) | tail;
+  }
+  out = core::Ip6{static_cast<uint64_t>(all >> 64), static_cast<uint64_t>(all)};
+  return true;
+}
+
+// An address at p, given the window's masks shifted to p: a dotted quad (same rules as
+// core::parse_ipv4) or an IPv6 address read here, anything else through core::parse_ip.
+// Returns true when the token is a valid address.
+NETPULSE_AVX2 inline bool scan_ip(const char* p, uint64_t field, uint64_t digits, uint64_t dots,
+                                  const Constants& c, core::IpAddr& out) {
+  const uint64_t n = tz(~(digits | dots));  // below 64: the masks end with the line
+  const uint64_t key = _bzhi_u64(dots, static_cast<unsigned>(n)) | 1ULL << n;
+  const Ipv4Shape& shape = kIpv4Shapes[ipv4_shape_slot(key)];
+  if (shape.key != key || ((field >> n) & 1)) {
+    const uint64_t size = tz(~field);
+    core::Ip6 v6;
+    if (size <= 32 && scan_ipv6(p, size, c, v6)) {
+      out = core::IpAddr::v6(v6);
+      return true;
+    }
+    return core::parse_ip(p, p + size, out);
+  }
+  const __m128i placed =
+      _mm_shuffle_epi8(_mm_sub_epi8(load16(p), v16(c.zero)), load16(shape.shuffle));
+  const __m128i octets = _mm_madd_epi16(_mm_maddubs_epi16(placed, v16(c.weights)), v16(c.ones16));
+  const __m128i bad = _mm_or_si128(_mm_cmpgt_epi32(load16(shape.least), octets),
+                                   _mm_cmpgt_epi32(octets, v16(c.max_octet)));
+  if (!_mm_testz_si128(bad, bad)) return false;  // a leading zero, or above 255
+  // Octet 1 to the top byte.
+  const auto value = _mm_cvtsi128_si32(_mm_shuffle_epi8(octets, v16(c.octet_order)));
+  out = core::IpAddr::v4(static_cast<uint32_t>(value));
+  return true;
+}
+
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+         __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
+}
+
+}  // namespace
+
+bool FlowParser::fast_path_available() {
+  static const bool available = cpu_has_avx2();
+  return available;
+}
+
+// (Inlined into parse_line_x86, its only caller.)
+NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_fast(
+    const char* p, const char* end, FlowRecord& out) {
+  const ptrdiff_t size = end - p;
+  if (!prefix_valid_ || size <= 19 || size >= static_cast<ptrdiff_t>(kFastMaxSize)) return false;
+  const Constants& c = opaque_constants();
+
+  // "YYYY-MM-DD HH:MM" as cached (parse_time's rule), then ":SS".
+  const __m256i head = load32(p);
+  const uint32_t head_digits = bits(digit32(head, c));
+  if (bits(_mm_cmpeq_epi8(_mm256_castsi256_si128(head), load16(prefix_))) != 0xFFFF ||
+      p[16] != ':' || ((head_digits >> 17) & 3) != 3)
+    return false;
+  const uint32_t s = static_cast<uint32_t>(p[17] - '0') * 10 + static_cast<uint32_t>(p[18] - '0');
+
+  // The rest of the line: masks of the 64 bytes after "HH:MM:SS".
+  const char* w = p + 19;
+  const __m256i lo = load32(w), hi = load32(w + 32);
+  const uint64_t live = _bzhi_u64(~0ULL, static_cast<unsigned>(size - 19));
+  const uint64_t field = ~bits(blank32(lo, c), blank32(hi, c)) & live;  // not blank, not past end
+  const uint64_t digits = bits(digit32(lo, c), digit32(hi, c)) & live;
+  const uint64_t dots =
+      bits(_mm256_cmpeq_epi8(lo, v32(c.dot)), _mm256_cmpeq_epi8(hi, v32(c.dot))) & live;
+
+  // The fraction: 1-9 digits after a '.'. No branch: lines with and without one come mixed.
+  const uint64_t point = dots & 1;
+  const uint64_t f = tz(~(digits >> 1)) & (0 - point);  // its digits
+  uint32_t first3;
+  std::memcpy(&first3, w + 1, 4);
+  first3 = _bzhi_u32(first3 & 0x0F0F0F, static_cast<unsigned>(8 * f));  // 0 when f is
+  const uint32_t ms = (first3 & 0xFF) * 100 + (first3 >> 8 & 0xFF) * 10 + (first3 >> 16);
+  const uint64_t time_end = point + f;
+  if ((s > 59) | (point & (f - 1 > 8)) | ((field >> time_end) & 1)) return false;
+
+  // Four more fields, each starting where a run of blanks ends.
+  uint64_t starts = field & ~(field << 1) & ~1ULL;  // (bit 0 is the fraction's '.')
+  if (_mm_popcnt_u64(starts) != 4) return false;
+  const uint64_t a_proto = tz(starts);
+  starts = _blsr_u64(starts);
+  const uint64_t a_src = tz(starts);
+  starts = _blsr_u64(starts);
+  const uint64_t a_dst = tz(starts);
+  const uint64_t a_bytes = tz(_blsr_u64(starts));
+
+  // Protocol: 1-15 label characters (longer ones go the general way).
+  const __m128i label = load16(w + a_proto);
+  const __m128i lower = _mm_or_si128(label, v16(c.case_bit));
+  const __m128i letter =
+      _mm_andnot_si128(_mm_cmpgt_epi8(lower, v16(c.z)), _mm_cmpgt_epi8(lower, v16(c.before_a)));
+  const __m128i other = _mm_or_si128(
+      _mm_or_si128(_mm_cmpeq_epi8(label, v16(c.underscore)), _mm_cmpeq_epi8(label, v16(c.dot))),
+      _mm_cmpeq_epi8(label, v16(c.dash)));
+  const uint64_t label_bytes =
+      (bits(_mm_or_si128(letter, other)) | (digits >> a_proto)) & (field >> a_proto);
+  const uint64_t n = tz(~label_bytes);
+  if (n >= 16 || ((field >> (a_proto + n)) & 1)) return false;
+
+  // Bytes: digits up to the line's end or blanks.
+  const uint64_t n_bytes = tz(~(digits >> a_bytes));
+  if ((field >> (a_bytes + n_bytes)) & 1) return false;
+
+  if (!scan_ip(w + a_src, field >> a_src, digits >> a_src, dots >> a_src, c, out.src) ||
+      !scan_ip(w + a_dst, field >> a_dst, digits >> a_dst, dots >> a_dst, c, out.dst))
+    return false;
+  if (n_bytes <= 8) {
+    uint64_t x;
+    std::memcpy(&x, w + a_bytes, 8);
+    out.bytes = eight_digits(x, n_bytes);
+  } else if (parse_bytes(w + a_bytes, w + a_bytes + n_bytes, out.bytes) != ParseStatus::kOk) {
+    return false;
+  }
+  const __m128i word =
+      _mm_and_si128(label, _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(n)), v16(c.index)));
+  out.protocol = cache_.intern16(static_cast<uint64_t>(_mm_cvtsi128_si64(word)),
+                                 static_cast<uint64_t>(_mm_extract_epi64(word, 1)), n);
+  out.time = prefix_time_ + s * 1000 + ms;
+  return true;
+}
+
+NETPULSE_AVX2 ParseStatus FlowParser::parse_line_x86(const char* begin, const char* end,
+                                                     const char* readable_end, FlowRecord& out,
+                                                     ParseError* err) {
+  if (end != begin && end[-1] == '\r') --end;
+  const auto size = static_cast<size_t>(end - begin);
+  if (size < kFastMaxSize) {
+    const char* p = begin;
+    char copy[kFastReadable];
+    if (readable_end - begin < kFastReadable) {
+      // Too near the end of what may be read: the fast path reads a copy. It never points into
+      // its input (errors are left to parse_line, on the line itself).
+      std::memcpy(copy, begin, size);
+      std::memset(copy + size, 0, kFastReadable - size);
+      p = copy;
+    }
+    if (parse_line_fast(p, p + size, out)) return ParseStatus::kOk;
+  } else if (size > kMaxLineLength) {
+    if (err) *err = ParseError{ParseStatus::kTooLong, {}};
+    return ParseStatus::kTooLong;
+  }
+  return parse_line(begin, end, out, err);
+}
+
+#else
+
+bool FlowParser::fast_path_available() {
+  return false;
+}
+
+#endif  // __x86_64__
+
 std::optional<std::string> FlowParser::read_header(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   // Spreadsheet programs start UTF-8 CSV files with a byte order mark.
@@ -280,7 +624,8 @@ std::optional<std::string> FlowParser::read_header(std::string_view line) {
   size_t pos = 0;
   while (true) {
     const size_t comma = line.find(',', pos);
-    std::string name(trim(line.substr(pos, comma == std::string_view::npos ? line.npos : comma - pos)));
+    std::string name(
+        trim(line.substr(pos, comma == std::string_view::npos ? line.npos : comma - pos)));
     for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     for (int f = 0; f < 5; ++f) {
       if (name != kNames[f]) continue;
@@ -314,7 +659,8 @@ ParseStatus FlowParser::parse_csv(const char* p, const char* end, FlowRecord& ou
   for (const char* q = p;; ++q) {
     if (q == end || *q == ',') {
       for (int f = 0; f < 5; ++f)
-        if (csv_index_[f] == column) fields[f] = trim(std::string_view(field, static_cast<size_t>(q - field)));
+        if (csv_index_[f] == column)
+          fields[f] = trim(std::string_view(field, static_cast<size_t>(q - field)));
       ++column;
       if (q == end) break;
       field = q + 1;

@@ -1,21 +1,29 @@
 // Tests for ingest/flow_parser: every malformed case we could think of, line by line, then a
 // reference parser written here from spec section 1 (with glibc's inet_pton and timegm as the
 // references for addresses and times) that the real parser must agree with on random, mutated and
-// binary lines, including sequences that exercise the parser's "YYYY-MM-DD HH:MM" cache.
+// binary lines, including sequences that exercise the parser's "YYYY-MM-DD HH:MM" cache; and last
+// the parser as it was before its SIMD fast path (flow_parser_reference.hpp), which the new one
+// must match exactly on every input, with and without readable bytes after the line.
 #include "ingest/flow_parser.hpp"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <new>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "flow_parser_reference.hpp"
 
 // Heap allocations made on this thread while counting is on (alloc_counter_test.cpp).
 namespace netpulse::ingest::testing {
@@ -1061,6 +1069,356 @@ TEST_F(CsvParserTest, MutatedRowsAgainstTheReference) {
     EXPECT_EQ(rec_.bytes, want.bytes) << line;
   }
   EXPECT_GT(ok, 10000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the parser as it was before its fast path (flow_parser_reference.hpp): the same status,
+// the same record (also what a failed parse leaves in it), the same error field and the same
+// protocol ids, line after line, with nothing readable past the line and with garbage after it.
+
+std::string random_ipv4(std::mt19937_64& rng) {
+  char buf[32];
+  unsigned o[4];
+  for (unsigned& x : o) {
+    const unsigned r = static_cast<unsigned>(rng() % 4);
+    x = r == 0   ? static_cast<unsigned>(rng() % 10)
+        : r == 1 ? static_cast<unsigned>(rng() % 100)
+                 : static_cast<unsigned>(rng() % 256);
+  }
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", o[0], o[1], o[2], o[3]);
+  return buf;
+}
+
+std::string random_ipv6(std::mt19937_64& rng) {
+  core::Ip6 v{rng(), rng()};
+  if (rng() % 2) v.hi &= 0xFFFF0000FFFF0000ULL;  // zero groups, for "::"
+  if (rng() % 2) v.lo &= rng() % 2 ? 0xFFFFULL : 0xFFFF0000FFFFULL;
+  char buf[64];
+  switch (rng() % 7) {
+    case 0: {  // all eight groups, some with leading zeros
+      std::string t;
+      for (int i = 0; i < 8; ++i) {
+        const unsigned g = static_cast<unsigned>(
+            (i < 4 ? v.hi >> (48 - 16 * i) : v.lo >> (112 - 16 * i)) & 0xFFFF);
+        std::snprintf(buf, sizeof buf, rng() % 2 ? "%x" : "%04x", g);
+        t += (i ? ":" : "") + std::string(buf);
+      }
+      return t;
+    }
+    case 1: {  // upper case
+      std::string t = core::to_string(IpAddr::v6(v));
+      for (char& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      return t;
+    }
+    case 2:  // a dotted quad in the last 32 bits
+      return (rng() % 2 ? "::ffff:" : "64:ff9b::") + random_ipv4(rng);
+    case 3: {
+      static const char* const kShort[] = {"::", "::1", "1::", "fe80::1", "::a:b", "a::b:c"};
+      return kShort[rng() % 6];
+    }
+    case 4:  // the realistic kind
+      std::snprintf(buf, sizeof buf, "2001:db8:%x:%x::%x", static_cast<unsigned>(rng() % 65536),
+                    static_cast<unsigned>(rng() % 65536), static_cast<unsigned>(rng() % 65536));
+      return buf;
+    default:
+      return core::to_string(IpAddr::v6(v));
+  }
+}
+
+// A line near the usual shape: mostly one space between fields and the same minutes (so the
+// fast path and the prefix cache are used), fractions of 0 to 10 digits, both address
+// families, protocols and byte counts of every length around the limits, sometimes other
+// separators, other dates, blanks at either end and a '\r'.
+std::string random_flow_line(std::mt19937_64& rng) {
+  static const char* const kProtos[] = {"HTTP",   "HTTPS", "DNS",     "SOAP", "SSH", "MQTT",
+                                        "Telnet", "x",     "A-b_c.d", "9",    "_.-"};
+  static const size_t kLongProtos[] = {15, 16, 17, 32, 33};  // around the limits
+  static const char* const kSeps[] = {" ", " ", " ", " ", " ", " ", "\t", "  ", " \t", "\t\t "};
+  auto sep = [&] { return std::string(rng() % 4 ? " " : kSeps[rng() % 10]); };
+  char buf[64];
+  std::string line = rng() % 20 == 0 ? sep() : "";
+  if (rng() % 10 == 0) {
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", static_cast<int>(rng() % 10000),
+                  static_cast<int>(rng() % 14), static_cast<int>(rng() % 32));
+  } else {
+    std::snprintf(buf, sizeof buf, "2020-05-%02d",
+                  rng() % 8 ? 9 : static_cast<int>(1 + rng() % 31));
+  }
+  line += buf;
+  line += rng() % 8 ? " " : sep();
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d", rng() % 8 ? 20 : static_cast<int>(rng() % 25),
+                static_cast<int>(rng() % 3), static_cast<int>(rng() % 61));
+  line += buf;
+  const int frac = static_cast<int>(rng() % 11);  // 0: none; 10: too many
+  if (frac > 0) {
+    line += '.';
+    for (int i = 0; i < frac; ++i) line += static_cast<char>('0' + rng() % 10);
+  }
+  const size_t proto = rng() % 16;
+  line += sep() + (proto < 11 ? kProtos[proto] : std::string(kLongProtos[proto - 11], 'P')) + sep();
+  line += (rng() % 7 == 0 ? random_ipv6(rng) : random_ipv4(rng)) + sep();
+  line += rng() % 7 == 0 ? random_ipv6(rng) : random_ipv4(rng);
+  line += sep();
+  const int digits = rng() % 4 ? static_cast<int>(1 + rng() % 5) : static_cast<int>(1 + rng() % 12);
+  for (int i = 0; i < digits; ++i) line += static_cast<char>('0' + rng() % 10);
+  if (rng() % 10 == 0) line += sep();
+  if (rng() % 10 == 0) line += '\r';
+  return line;
+}
+
+// Byte flips, deletions, insertions, truncations, repeats, extra fields and huge numbers.
+void mutate(std::string& line, std::mt19937_64& rng) {
+  static const char kJunk[] = {'\0', '\xff', '\x80', '\r', '\t', ' ', ':',    '.',
+                               '-',  '0',    '9',    '5',  'a',  'f', 'F',    'Z',
+                               '/',  '\n',   '_',    '%',  '+',  '2', '\x0b', '1'};
+  for (int m = static_cast<int>(rng() % 4); m > 0; --m) {
+    const size_t pos = line.empty() ? 0 : rng() % line.size();
+    const char c = kJunk[rng() % sizeof kJunk];
+    switch (rng() % 8) {
+      case 0:
+        if (!line.empty()) line[pos] = c;
+        break;
+      case 1:
+        line.insert(pos, 1, c);
+        break;
+      case 2:
+        if (!line.empty()) line.erase(pos, 1 + rng() % 3);
+        break;
+      case 3:
+        if (!line.empty()) line[pos] = static_cast<char>(line[pos] + (rng() % 2 ? 1 : -1));
+        break;
+      case 4:
+        line.insert(pos, line.substr(pos, rng() % 6));
+        break;
+      case 5:
+        line.resize(pos);
+        break;
+      case 6:
+        line += rng() % 2 ? " x" : "\t77";
+        break;
+      case 7:
+        line.insert(pos, std::string(1 + rng() % 25, static_cast<char>('0' + rng() % 10)));
+        break;
+    }
+  }
+}
+
+FlowRecord poisoned_record() {
+  FlowRecord r;
+  r.time = 0x5A5A5A5A5A5A;
+  r.protocol = 0xA5A5A5A5;
+  r.bytes = 0x5A5A5A5A;
+  r.src = IpAddr::v6(core::Ip6{0x1111, 0x2222});
+  r.dst = IpAddr::v4(0x33333333);
+  return r;
+}
+
+// The new parser and the reference side by side, each with its own protocol table, fed the same
+// lines in the same order.
+class Differential {
+ public:
+  explicit Differential(Format format) : parser_(table_, format), ref_(ref_table_, format) {}
+
+  void read_header(const std::string& h) { ASSERT_EQ(parser_.read_header(h), ref_.read_header(h)); }
+
+  // Parses [begin, end) with both, the new one allowed to read up to readable_end.
+  void check(const char* begin, const char* end, const char* readable_end) {
+    FlowRecord got = poisoned_record(), want = poisoned_record();
+    ParseError got_err, want_err;
+    const ParseStatus s = parser_.parse(begin, end, readable_end, got, &got_err);
+    const ParseStatus w = ref_.parse(begin, end, want, &want_err);
+    const std::string line(begin, end);
+    ASSERT_EQ(s, w) << "\"" << line << "\"";
+    ASSERT_EQ(got.time, want.time) << line;
+    ASSERT_EQ(got.protocol, want.protocol) << line;
+    ASSERT_EQ(got.src, want.src) << line;
+    ASSERT_EQ(got.dst, want.dst) << line;
+    ASSERT_EQ(got.bytes, want.bytes) << line;
+    ASSERT_EQ(got_err.status, want_err.status) << line;
+    ASSERT_EQ(got_err.field.data(), want_err.field.data()) << line;
+    ASSERT_EQ(got_err.field.size(), want_err.field.size()) << line;
+    if (s == ParseStatus::kOk) {
+      ASSERT_EQ(table_.name(got.protocol), ref_table_.name(want.protocol));
+    }
+    ++checked_;
+    ok_ += s == ParseStatus::kOk;
+  }
+
+  // The line alone in an allocation of its size, then followed by `after` bytes of garbage.
+  void check(const std::string& line, size_t after, std::mt19937_64& rng) {
+    const std::unique_ptr<char[]> exact(new char[line.size()]);
+    std::memcpy(exact.get(), line.data(), line.size());
+    ASSERT_NO_FATAL_FAILURE(
+        check(exact.get(), exact.get() + line.size(), exact.get() + line.size()));
+    std::string buf = line;
+    for (size_t i = 0; i < after; ++i) {
+      // Garbage that looks like more of a line: its own bytes, digits, dots, blanks, line ends.
+      static const char kMore[] = "0123456789. \t\n\r:abcdef";
+      buf += rng() % 3 == 0 && !line.empty() ? line[rng() % line.size()]
+                                             : kMore[rng() % (sizeof kMore - 1)];
+    }
+    ASSERT_NO_FATAL_FAILURE(check(buf.data(), buf.data() + line.size(), buf.data() + buf.size()));
+  }
+
+  size_t checked() const { return checked_; }
+  size_t ok() const { return ok_; }
+
+ private:
+  core::ProtocolTable table_, ref_table_;
+  FlowParser parser_;
+  testref::RefFlowParser ref_;
+  size_t checked_ = 0, ok_ = 0;
+};
+
+TEST(FlowParserAgainstOldParser, ValidAndMutatedLines) {
+  Differential d(Format::kLine);
+  std::mt19937_64 rng(41);
+  for (int i = 0; i < 150000; ++i) {
+    std::string line = random_flow_line(rng);
+    if (rng() % 3 == 0) mutate(line, rng);
+    const size_t after = rng() % 3 == 0 ? rng() % 16 : 16 + rng() % 200;
+    ASSERT_NO_FATAL_FAILURE(d.check(line, after, rng));
+  }
+  // Most lines are records, most of them of the usual shape.
+  EXPECT_GT(d.ok(), d.checked() / 3);
+}
+
+TEST(FlowParserAgainstOldParser, EveryPrefixOfValidLines) {
+  Differential d(Format::kLine);
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 3000; ++i) {
+    const std::string line = random_flow_line(rng);
+    for (size_t cut = 0; cut <= line.size(); ++cut)
+      ASSERT_NO_FATAL_FAILURE(d.check(line.substr(0, cut), rng() % 2 ? 0 : 128, rng));
+  }
+}
+
+TEST(FlowParserAgainstOldParser, EveryByteAtEveryPosition) {
+  Differential d(Format::kLine);
+  std::mt19937_64 rng(43);
+  const std::string base =
+      "2020-05-09 00:00:01.123456789 LDAP 100.11.136.40 2001:db8:9a:1f3c::5 1478";
+  for (size_t pos = 0; pos < base.size(); ++pos) {
+    for (int c = 0; c < 256; ++c) {
+      std::string line = base;
+      line[pos] = static_cast<char>(c);
+      ASSERT_NO_FATAL_FAILURE(d.check(line, 200, rng));
+    }
+  }
+}
+
+TEST(FlowParserAgainstOldParser, RandomBytes) {
+  Differential d(Format::kLine);
+  std::mt19937_64 rng(44);
+  for (int i = 0; i < 30000; ++i) {
+    std::string line(rng() % 100, '\0');
+    for (char& c : line) c = static_cast<char>(rng() % 4 ? "0123456789 .:-\t"[rng() % 15] : rng());
+    if (rng() % 2) line = "2020-05-09 20:00:0" + std::to_string(rng() % 10) + line;
+    ASSERT_NO_FATAL_FAILURE(d.check(line, rng() % 2 ? 0 : 200, rng));
+  }
+}
+
+TEST(FlowParserAgainstOldParser, CsvRows) {
+  Differential d(Format::kCsv);
+  std::mt19937_64 rng(45);
+  ASSERT_NO_FATAL_FAILURE(d.read_header("bytes,time,x,src,dst,protocol"));
+  for (int i = 0; i < 50000; ++i) {
+    std::string line = random_flow_line(rng);
+    std::vector<std::string> tok;
+    for (size_t k = 0; k < line.size();) {
+      if (line[k] == ' ' || line[k] == '\t') {
+        ++k;
+        continue;
+      }
+      size_t j = k;
+      while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+      tok.push_back(line.substr(k, j - k));
+      k = j;
+    }
+    tok.resize(6);
+    std::string row = tok[5] + "," + (rng() % 4 ? "" : "\"") + tok[0] + " " + tok[1] +
+                      (rng() % 4 ? "" : "\"") + ",x," + tok[3] + (rng() % 5 ? "" : " ") + "," +
+                      tok[4] + "," + tok[2];
+    if (rng() % 3 == 0) mutate(row, rng);
+    ASSERT_NO_FATAL_FAILURE(d.check(row, rng() % 2 ? 0 : 200, rng));
+  }
+  EXPECT_GT(d.ok(), d.checked() / 4);
+}
+
+// core::parse_ip (which the parser uses for IPv6) against its old version, on address-like text.
+TEST(FlowParserAgainstOldParser, Addresses) {
+  std::mt19937_64 rng(47);
+  static const char kAlphabet[] = "0123456789abcdefABCDEF:.:::g% ";
+  for (int i = 0; i < 300000; ++i) {
+    std::string text;
+    switch (rng() % 3) {
+      case 0:
+        text = random_ipv6(rng);
+        break;
+      case 1:
+        text = random_ipv4(rng);
+        break;
+      default:
+        text.resize(rng() % 45);
+        for (char& c : text) c = kAlphabet[rng() % (sizeof kAlphabet - 1)];
+    }
+    if (rng() % 2) mutate(text, rng);
+    IpAddr got = IpAddr::v4(0x01020304), want = got;
+    const bool g = core::parse_ip(text.data(), text.data() + text.size(), got);
+    const bool w = testref::ref_parse_ip(text.data(), text.data() + text.size(), want);
+    ASSERT_EQ(g, w) << text;
+    ASSERT_EQ(got, want) << text;
+  }
+}
+
+// Short tokens of address characters as the addresses of usual lines: every shape of groups,
+// colons and dots the fast path must either read right or leave to the general parser.
+TEST(FlowParserAgainstOldParser, AddressLikeTokensInLines) {
+  Differential d(Format::kLine);
+  std::mt19937_64 rng(48);
+  static const char kChars[] = "::::00001aF.g";
+  auto token = [&] {
+    std::string t(1 + rng() % 24, ' ');
+    for (char& c : t) c = kChars[rng() % (sizeof kChars - 1)];
+    return t;
+  };
+  for (int i = 0; i < 200000; ++i) {
+    const std::string src = rng() % 2 ? token() : random_ipv6(rng);
+    const std::string dst = rng() % 2 ? token() : random_ipv4(rng);
+    const std::string line =
+        "2020-05-09 20:00:01.5 DNS " + (rng() % 2 ? src + " " + dst : dst + " " + src) + " 40";
+    ASSERT_NO_FATAL_FAILURE(d.check(line, 200, rng));
+  }
+  EXPECT_GT(d.ok(), d.checked() / 10);
+}
+
+// A line ending exactly where an inaccessible page starts: with readable_end == end the parser
+// must read nothing past the line (it crashes if it does); with readable_end at the page end,
+// lines nearer the end than the fast path's reach are copied first.
+TEST(FlowParserAgainstOldParser, LinesAtTheEndOfAPage) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* m = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  char* const base = static_cast<char*>(m);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  char* const page_end = base + page;
+  Differential d(Format::kLine);
+  std::mt19937_64 rng(46);
+  for (int i = 0; i < 20000; ++i) {
+    std::string line = random_flow_line(rng);
+    if (rng() % 4 == 0) mutate(line, rng);
+    if (line.size() > page / 2) continue;
+    // At the very end, then up to 200 bytes before it with the page's end readable.
+    const size_t gap = rng() % 2 ? 0 : rng() % 200;
+    char* begin = page_end - gap - line.size();
+    std::memcpy(begin, line.data(), line.size());
+    for (char* q = begin + line.size(); q < page_end; ++q)
+      *q = static_cast<char>("9. \n"[rng() % 4]);
+    char* end = begin + line.size();
+    ASSERT_NO_FATAL_FAILURE(d.check(begin, end, end));
+    ASSERT_NO_FATAL_FAILURE(d.check(begin, end, page_end));
+  }
+  munmap(base, 2 * page);
 }
 
 }  // namespace
