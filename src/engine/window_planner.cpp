@@ -23,8 +23,11 @@ void WindowPlanner::plan(std::optional<int64_t> complete_below, const QueryParam
   };
   if (!has_next_end_) {
     // Until a window is emitted, an accepted record may still land before the earliest pane
-    // held so far: start again from the earliest pane every time.
+    // held so far: start again from the earliest pane every time, but never at a window that
+    // an earlier call already found final (and empty): T may have grown since, and a window is
+    // decided once, with the parameters of the moment it became final.
     next_end_ = skip_to(pane_records_.begin()->first);
+    if (has_decided_ && next_end_ <= decided_end_) next_end_ = decided_end_ + S;
   }
   while (next_end_ <= limit) {
     auto it = pane_records_.lower_bound(next_end_ - T);
@@ -36,6 +39,12 @@ void WindowPlanner::plan(std::optional<int64_t> complete_below, const QueryParam
     } else {
       next_end_ = skip_to(it->first);  // no record before it: skip ahead
     }
+  }
+  if (!flush) {
+    // Every window ending at or before the limit has been emitted or found empty.
+    const int64_t decided = core::floor_div(limit, S) * S;
+    if (!has_decided_ || decided > decided_end_) decided_end_ = decided;
+    has_decided_ = true;
   }
   evict_bound_ = next_end_ - max_window_;
   pane_records_.erase(pane_records_.begin(), pane_records_.lower_bound(evict_bound_));

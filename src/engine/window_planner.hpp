@@ -43,6 +43,8 @@ class WindowPlanner {
   std::map<int64_t, uint64_t> pane_records_;  // accepted records per held pane
   bool has_next_end_ = false;
   int64_t next_end_ = 0;  // next window end to emit, in units
+  bool has_decided_ = false;
+  int64_t decided_end_ = 0;  // every window ending here or before is final (emitted or empty)
   int64_t evict_bound_ = std::numeric_limits<int64_t>::min();
 };
 
