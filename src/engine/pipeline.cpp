@@ -124,8 +124,8 @@ void Pipeline::consume_round(size_t r, size_t w) {
     if (threads_ > 1) {
       in.routed = true;
       in.prefix_max = work.prefix_max.data();
-      in.routes = work.routes[w].data();
-      in.route_count = work.routes[w].size();
+      in.routes = work.routes[w].v.data();
+      in.route_count = work.routes[w].v.size();
     }
     late_[w] += shards_[w]->consume(in);
   }
@@ -266,7 +266,7 @@ void Pipeline::parse_block(size_t w) {
   BlockWork& work = rounds_[parse_round_].work[w];
   work.records.clear();
   work.prefix_max.clear();
-  for (auto& r : work.routes) r.clear();
+  for (auto& r : work.routes) r.v.clear();
   work.samples.clear();
   work.lines = 0;
   work.malformed = 0;
@@ -319,15 +319,15 @@ void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_be
   const core::IpAddr& first = config_.ip_key == IpKey::kDst ? rec.dst : rec.src;
   const uint32_t home = shard_of(first, shards);
   if (config_.ip_key != IpKey::kHost) {
-    work.routes[home].push_back(index << 2 | WindowShard::kPrimary);
+    work.routes[home].v.push_back(index << 2 | WindowShard::kPrimary);
     return;
   }
   const uint32_t other = shard_of(rec.dst, shards);
   if (other == home) {
-    work.routes[home].push_back(index << 2 | WindowShard::kPrimary | WindowShard::kAlso);
+    work.routes[home].v.push_back(index << 2 | WindowShard::kPrimary | WindowShard::kAlso);
   } else {
-    work.routes[home].push_back(index << 2 | WindowShard::kPrimary);
-    work.routes[other].push_back(index << 2 | WindowShard::kSecondary);
+    work.routes[home].v.push_back(index << 2 | WindowShard::kPrimary);
+    work.routes[other].v.push_back(index << 2 | WindowShard::kSecondary);
   }
 }
 
