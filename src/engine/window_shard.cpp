@@ -227,26 +227,25 @@ void WindowShard::fold(const Pane& pane, bool add) {
     w.protocol.on_sub(w.keys.protocols.sub(e.key, e.bytes, e.records), e.bytes, e.records);
     w.records -= e.records;
   };
-  auto add4 = [&](const Entry4& e) {
-    const Agg before = w.keys.ip4.add(e.key, e.bytes, e.records);
-    w.ip.on_add(before, e.bytes);
-    if (before.bytes < level && before.bytes + e.bytes >= level) cand4_.add(e.key, 0, 1);
+  // One address table and its candidate set: IPv4 and IPv6 are folded alike.
+  auto adder = [&](auto& table, auto& cand) {
+    return [&, level](const auto& e) {
+      const Agg before = table.add(e.key, e.bytes, e.records);
+      w.ip.on_add(before, e.bytes);
+      if (before.bytes < level && before.bytes + e.bytes >= level) cand.add(e.key, 0, 1);
+    };
   };
-  auto sub4 = [&](const Entry4& e) {
-    const Agg before = w.keys.ip4.sub(e.key, e.bytes, e.records);
-    w.ip.on_sub(before, e.bytes, e.records);
-    if (before.bytes >= level && before.bytes - e.bytes < level) cand4_.sub(e.key, 0, 1);
+  auto subtracter = [&](auto& table, auto& cand) {
+    return [&, level](const auto& e) {
+      const Agg before = table.sub(e.key, e.bytes, e.records);
+      w.ip.on_sub(before, e.bytes, e.records);
+      if (before.bytes >= level && before.bytes - e.bytes < level) cand.sub(e.key, 0, 1);
+    };
   };
-  auto add6 = [&](const Entry6& e) {
-    const Agg before = w.keys.ip6.add(e.key, e.bytes, e.records);
-    w.ip.on_add(before, e.bytes);
-    if (before.bytes < level && before.bytes + e.bytes >= level) cand6_.add(e.key, 0, 1);
-  };
-  auto sub6 = [&](const Entry6& e) {
-    const Agg before = w.keys.ip6.sub(e.key, e.bytes, e.records);
-    w.ip.on_sub(before, e.bytes, e.records);
-    if (before.bytes >= level && before.bytes - e.bytes < level) cand6_.sub(e.key, 0, 1);
-  };
+  const auto add4 = adder(w.keys.ip4, cand4_);
+  const auto add6 = adder(w.keys.ip6, cand6_);
+  const auto sub4 = subtracter(w.keys.ip4, cand4_);
+  const auto sub6 = subtracter(w.keys.ip6, cand6_);
   const FlatSums& f = pane.flat;
   if (add) {
     // Room for every key of the pane first: its keys come in slot order, and a table that grew
