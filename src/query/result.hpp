@@ -34,6 +34,15 @@ struct ResultRow {
   friend bool operator==(const ResultRow&, const ResultRow&) = default;
 };
 
+// How far an approximate result may be from the exact one (spec sections 4 and 9): every listed
+// byte count is within epsilon * total_bytes of the truth, and the dimension's key count is an
+// estimate.
+struct Approximation {
+  double epsilon = 0;
+  uint64_t keys_estimated = 0;
+  friend bool operator==(const Approximation&, const Approximation&) = default;
+};
+
 struct WindowResult {
   core::TimeMs window_start = 0;
   core::TimeMs window_end = 0;
@@ -42,6 +51,9 @@ struct WindowResult {
   uint64_t total_bytes = 0;
   uint64_t protocol_keys = 0;
   uint64_t ip_keys = 0;
+  // Set when the address dimension was computed from the memory budget's bounded summary: the
+  // ip-* queries' objects then carry "approximate". The protocol dimension is always exact.
+  std::optional<Approximation> ip_approximate;
   std::array<std::vector<ResultRow>, kQueryCount> rows;
 
   const std::vector<ResultRow>& of(QueryKind q) const { return rows[static_cast<size_t>(q)]; }

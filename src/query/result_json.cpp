@@ -93,7 +93,15 @@ void append_json(const WindowResult& r, QueryKind q, std::string& out) {
     else out += "null";
     out += '}';
   }
-  out += "]}";
+  out += ']';
+  if (!protocol && r.ip_approximate) {
+    out += ",\"approximate\":{\"epsilon\":";
+    append_number(r.ip_approximate->epsilon, out);
+    out += ",\"keys_estimated\":";
+    append_uint(r.ip_approximate->keys_estimated, out);
+    out += '}';
+  }
+  out += '}';
 }
 
 void JsonLinesSink::emit(const WindowResult& r) {
