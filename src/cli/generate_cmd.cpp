@@ -2,6 +2,7 @@
 // control port and several outputs.
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -50,6 +51,7 @@ struct GenerateOptions {
   std::string output = "-";
   std::string control;
   std::vector<std::string> scenarios;
+  std::optional<uint64_t> flood_rate;
   std::vector<std::string> kafka_properties;
   double ipv6_percent = 0;
   std::string time_digits = "3";
@@ -88,6 +90,12 @@ GeneratorConfig make_config(const GenerateOptions& o) {
     auto s = generate::parse_scenario(text, &why);
     if (!s) usage_error("--scenario '" + text + "': " + why);
     c.scenarios.push_back(*s);
+  }
+  if (o.flood_rate) {
+    if (std::none_of(c.scenarios.begin(), c.scenarios.end(),
+                     [](const generate::Scenario& s) { return generate::is_flood(s.kind); }))
+      usage_error("--flood-rate: only meaningful with --scenario flood@... or flood6@...");
+    c.flood_rate = *o.flood_rate;
   }
   if (auto why = generate::validate(c)) usage_error("--" + *why);
   return c;
@@ -223,7 +231,14 @@ Command make_generate_command(CLI::App& app) {
                   "change_<rate>_<ipNum>_<protocolNum>_<ipPercent>_<protocolPercent>, status)");
   sub->add_option("--scenario", o->scenarios,
                   "Mix in an attack: NAME@START+LENGTH of event time from the stream start, e.g. "
-                  "dos@30s+20s; NAME is dos, portscan, bruteforce or elephant (repeatable)");
+                  "dos@30s+20s; NAME is dos, portscan, bruteforce or elephant (a share of the "
+                  "records), or flood (IPv4) or flood6 (IPv6): records at --flood-rate on top of "
+                  "the normal ones, each from a new spoofed source (repeatable)");
+  sub->add_option("--flood-rate", o->flood_rate,
+                  "With --scenario flood@... or flood6@...: records per second of event time "
+                  "the flood adds on top of --rate, each from a new spoofed source to one victim "
+                  "(203.0.113.81 or 2001:db8:ffff::81) [default: 1000000]")
+      ->check(CLI::Range(uint64_t{1}, generate::kMaxRate));
   sub->add_option("--kafka-property", o->kafka_properties,
                   "With a kafka:// output: a librdkafka producer property K=V, e.g. "
                   "linger.ms=20 (repeatable; wins over the defaults and the URI's ?K=V)");

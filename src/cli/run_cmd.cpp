@@ -70,6 +70,7 @@ struct RunOptions {
   double protocol_percent = -1;  // < 0: uniform
   uint64_t seed = 1;
   std::vector<std::string> scenarios;
+  uint64_t flood_rate = generate::kDefaultFloodRate;
   bool no_detect = false;
   int web_threads = 2;
   bool quiet = false;
@@ -162,6 +163,7 @@ int run_all(const RunOptions& o) {
     if (!scenario) usage_error("--scenario '" + text + "': " + reason);
     gconfig.scenarios.push_back(*scenario);
   }
+  gconfig.flood_rate = o.flood_rate;
   if (auto why = generate::validate(gconfig)) usage_error(*why);
 
   // --input replaces the generator: its options would be silently ignored, so they are refused.
@@ -177,7 +179,7 @@ int run_all(const RunOptions& o) {
       usage_error("--input '" + o.input + "': run reads files, tcp://, netflow://, sflow://, pcap: and pcap-live:; "
                   "for Kafka use process and merge");
     for (const char* name : {"--rate", "--ips", "--protocols", "--ip-percent",
-                             "--protocol-percent", "--seed", "--scenario"})
+                             "--protocol-percent", "--seed", "--scenario", "--flood-rate"})
       if (given(name)) usage_error(std::string(name) + ": a generator option; --input replaces the generator");
   }
   const bool flow_input = input_uri && is_live_input(*input_uri);
@@ -447,7 +449,12 @@ Command make_run_command(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Generator seed")->capture_default_str();
   sub->add_option("--scenario", o->scenarios,
                   "Mix attack traffic into the stream, NAME@START+LENGTH, e.g. dos@30s+20s "
-                  "(dos, portscan, bruteforce, elephant; repeatable)");
+                  "(dos, portscan, bruteforce, elephant, flood, flood6; repeatable)");
+  sub->add_option("--flood-rate", o->flood_rate,
+                  "Generator: records per second of event time a flood scenario adds on top of "
+                  "--rate, each from a new spoofed source")
+      ->check(CLI::Range(uint64_t{1}, generate::kMaxRate))
+      ->capture_default_str();
   sub->add_flag("--no-detect", o->no_detect, "Do not run the flow detector (no alerts)");
   add_query_options(sub, o->params, o->config, /*slide=*/false, "seconds");
   sub->add_option("--threads", o->config.threads, "Engine worker threads")

@@ -28,17 +28,6 @@ constexpr std::array<uint32_t, kBuiltinAddresses> kAddresses = {
     ipv4(52, 95, 110, 1),    ipv4(142, 250, 185, 78),  ipv4(8, 8, 8, 8),
     ipv4(1, 1, 1, 1),        ipv4(77, 88, 55, 242),    ipv4(45, 33, 32, 156)};
 
-// A bijection of the 32-bit integers with good mixing (Wellons' "lowbias32"): every step is
-// invertible, so distinct inputs give distinct addresses and no duplicate check is needed.
-constexpr uint32_t permute(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7feb352dU;
-  x ^= x >> 15;
-  x *= 0x846ca68bU;
-  x ^= x >> 16;
-  return x;
-}
-
 bool in(uint32_t a, uint32_t net, int prefix) {
   const uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
   return (a & mask) == (net & mask);
@@ -80,7 +69,7 @@ bool is_ipv6_index(size_t i, double ipv6_percent) {
   if (ipv6_percent >= 100) return true;
   const auto threshold = static_cast<uint64_t>(std::floor(ipv6_percent / 100.0 * 4294967296.0));
   // A salt, so the choice is not correlated with the IPv4 permutation of the same index.
-  return permute(static_cast<uint32_t>(i) ^ 0x5bd1e995U) < threshold;
+  return permute32(static_cast<uint32_t>(i) ^ 0x5bd1e995U) < threshold;
 }
 
 void made_up_ipv6(size_t i, uint64_t& hi, uint64_t& lo) {
@@ -97,7 +86,7 @@ void made_up_ipv6(size_t i, uint64_t& hi, uint64_t& lo) {
   const uint64_t g2 =
       g1 == 0x2001 ? 0x0400 + scale32(low32(a), 0x4c00 - 0x0400) : (low32(a) & 0xffff);
   // Groups 3 and 4 are a bijection of the index: distinct indexes, distinct addresses.
-  const uint64_t site = permute(static_cast<uint32_t>(i) ^ 0xa5a5a5a5U);
+  const uint64_t site = permute32(static_cast<uint32_t>(i) ^ 0xa5a5a5a5U);
   hi = (g1 << 48) | (g2 << 32) | site;
   switch (high32(b) % 10) {
     case 0:
@@ -123,7 +112,7 @@ AddressList::AddressList(size_t n, double ipv6_percent) : ipv6_percent_(ipv6_per
   values_.reserve(n);
   for (size_t i = 0; i < n && i < kBuiltinAddresses; ++i) values_.push_back(kAddresses[i]);
   for (uint32_t j = 0; values_.size() < n; ++j) {
-    const uint32_t a = permute(j);
+    const uint32_t a = permute32(j);
     if (!is_made_up_candidate(a)) continue;
     if (std::find(kAddresses.begin(), kAddresses.end(), a) != kAddresses.end()) continue;
     const size_t i = values_.size();

@@ -20,6 +20,7 @@ inline constexpr size_t kMaxProtocols = 19;
 // The protocol labels, in the order --protocols takes them.
 const std::array<std::string_view, kMaxProtocols>& protocol_names();
 // Indexes of the protocols the scenarios use (checked against the list in the tests).
+inline constexpr uint32_t kProtocolHttp = 0;
 inline constexpr uint32_t kProtocolHttps = 1;
 inline constexpr uint32_t kProtocolDns = 2;
 inline constexpr uint32_t kProtocolSsh = 6;

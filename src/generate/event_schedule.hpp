@@ -34,6 +34,13 @@ class EventTimeStepper {
       ++ms_;
     }
   }
+  // Whether this stepper's next record comes no later than other's, compared exactly: the next
+  // record's time is next_time() + rem_ / rate_ ms, so two streams at different rates
+  // interleave within a millisecond too. (rem_ < rate_ <= 10^9: the products fit in 64 bits.)
+  bool no_later_than(const EventTimeStepper& other) const {
+    if (ms_ != other.ms_) return ms_ < other.ms_;
+    return rem_ * other.rate_ <= other.rem_ * rate_;
+  }
 
  private:
   core::TimeMs ms_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "generate/event_schedule.hpp"
 #include "generate/rng.hpp"
@@ -35,6 +36,8 @@ std::optional<std::string> validate(const GeneratorConfig& c) {
     return "time-digits must be from 0 to 9, or mixed";
   for (const Scenario& s : c.scenarios)
     if (s.start_ms < 0 || s.length_ms <= 0) return "scenario " + to_string(s) + ": bad interval";
+  if (c.flood_rate < 1 || c.flood_rate > kMaxRate)
+    return "flood-rate must be from 1 to " + std::to_string(kMaxRate) + " records/s";
   return std::nullopt;
 }
 
@@ -47,11 +50,19 @@ struct Generator::Loop {
         rng(mix_seed(g.config_.seed)),
         time_rng(mix_seed(g.config_.seed) ^ 0x74696D6564696769ULL),  // "timedigi"
         mixer(g.config_.scenarios),
-        extended(g.config_.ipv6_percent > 0 || g.config_.time_digits != kDefaultTimeDigits),
+        flood(g.config_.scenarios, g.config_.flood_rate,
+              mix_seed(g.config_.seed) ^ 0x666C6F6F64737263ULL),           // "floodsrc"
+        flood_time_rng(mix_seed(g.config_.seed) ^ 0x666C6F6F6474696DULL),  // "floodtim"
+        extended(g.config_.ipv6_percent > 0 || g.config_.time_digits != kDefaultTimeDigits ||
+                 flood.has_ipv6()),
         max_record_text(extended ? RecordFormatter::kMaxExtendedRecordText
                                  : RecordFormatter::kMaxRecordText),
         buffer(std::max(kBufferSize, 2 * kBatch * max_record_text)) {
     for (size_t i = 0; i < kMaxProtocols; ++i) small_protocol[i] = is_small_packet_protocol(i);
+    char text[core::kMaxIpText];
+    const char* text_end = core::format_ip(core::IpAddr::v6(kFlood6Victim), text);
+    flood6_victim_text.size = static_cast<uint8_t>(text_end - text);
+    std::memcpy(flood6_victim_text.text, text, flood6_victim_text.size);
   }
 
   // Event-time rate of the stepper for a traffic rate.
@@ -61,36 +72,54 @@ struct Generator::Loop {
   }
   bool paced() const { return (!virtual_time || gen.config_.realtime) && model->params.rate > 0; }
 
-  // Writes up to n records at p; stops early at the event-time end. Returns how many.
+  // Writes at p up to max_normal records of the normal stream and the flood records that come
+  // before them in event time, at most max_total in all; stops early at the event-time end.
+  // Returns how many records in all; `index` counts the normal ones.
   // Two passes over small stages: the first draws every field and prefetches the addresses
   // (with a million addresses they are cache misses, and independent ones overlap), the second
   // formats. The draws happen in the same order as one record at a time would make them.
-  uint64_t emit(char*& p, uint64_t n) {
+  uint64_t emit(char*& p, uint64_t max_total, uint64_t max_normal) {
     uint64_t done = 0;
-    while (done < n && !ended_by_event_time) {
-      const size_t k = stage_draws(static_cast<size_t>(std::min<uint64_t>(n - done, kStage)));
+    uint64_t normal_budget = max_normal;
+    while (done < max_total && normal_budget > 0 && !ended_by_event_time) {
+      const size_t k = stage_draws(
+          static_cast<size_t>(std::min<uint64_t>(max_total - done, kStage)), normal_budget);
       p = stage_format(p, k);
       done += k;
     }
+    index += max_normal - normal_budget;
     return done;
   }
 
-  size_t stage_draws(size_t n) {
+  // Draws up to n records into the stage: the normal stream's and, merged by exact event time,
+  // the floods' (a flood record goes first on a tie). Stops before a normal record when
+  // normal_budget is spent, and at the event-time end.
+  size_t stage_draws(size_t n, uint64_t& normal_budget) {
     const TrafficModel& m = *model;
     const uint32_t* addresses = m.addresses->data();
     const uint32_t others = m.params.ips - 1;  // candidates for dst besides src
     const PacketSizeMix* size_mix[2] = {&m.bulk_sizes, &m.small_sizes};  // by small_protocol
     for (size_t k = 0; k < n; ++k) {
       const core::TimeMs t = stepper.next_time();
+      if (flood.next_time() <= t && flood.precedes(stepper)) {
+        if (flood.next_time() >= end_event) {
+          ended_by_event_time = true;
+          return k;
+        }
+        stage_flood(k);
+        continue;
+      }
       if (t >= end_event) {
         ended_by_event_time = true;
         return k;
       }
+      if (normal_budget == 0) return k;
+      --normal_budget;
       stepper.step();
       if (t >= mixer.next_change()) mixer.update(t);
       Staged& st = stage[k];
       st.time = t;
-      st.by_index = false;
+      st.source = Source::kValue;
       if (mixer.active() && mixer.draw(rng.next(), rng, st.fields)) continue;
       const uint32_t s = m.src.draw(rng.next());
       const uint32_t protocol = m.protocol.draw(rng.next());
@@ -100,7 +129,7 @@ struct Generator::Loop {
       d += (d >= s) & (others != 0);
       __builtin_prefetch(addresses + s);
       __builtin_prefetch(addresses + d);
-      st.by_index = true;
+      st.source = Source::kIndex;
       st.fields.protocol = protocol;
       st.fields.src = s;
       st.fields.dst = d;
@@ -109,14 +138,35 @@ struct Generator::Loop {
     return n;
   }
 
+  // The next flood record into stage slot k. Out of line: the normal records' loop stays as
+  // tight as it was.
+  [[gnu::noinline]] void stage_flood(size_t k) {
+    FloodRecord r;
+    flood.draw(r);
+    Staged& st = stage[k];
+    st.time = r.time;
+    st.fields = r.fields;
+    if (!r.v6) {
+      st.source = Source::kFlood;
+      return;
+    }
+    st.source = Source::kFlood6;
+    char text[core::kMaxIpText];
+    const char* text_end = core::format_ip(core::IpAddr::v6(r.src6), text);
+    AddressList::V6Text& t = flood_src_text[k];
+    t.size = static_cast<uint8_t>(text_end - text);
+    std::memcpy(t.text, text, t.size);
+  }
+
   char* stage_format(char* out, size_t n) {
     if (extended) return stage_format_extended(out, n);
     const uint32_t* addresses = model->addresses->data();
     for (size_t k = 0; k < n; ++k) {
       const Staged& st = stage[k];
       const RecordFields& f = st.fields;
-      const uint32_t src = st.by_index ? addresses[f.src] : f.src;
-      const uint32_t dst = st.by_index ? addresses[f.dst] : f.dst;
+      const bool by_index = st.source == Source::kIndex;  // never kFlood6 here: extended
+      const uint32_t src = by_index ? addresses[f.src] : f.src;
+      const uint32_t dst = by_index ? addresses[f.dst] : f.dst;
       out = fmt.write(out, st.time, f.protocol, src, dst, f.bytes);
     }
     if (n > 0) last_time = stage[n - 1].time;
@@ -139,12 +189,19 @@ struct Generator::Loop {
     for (size_t k = 0; k < n; ++k) {
       const Staged& st = stage[k];
       const RecordFields& f = st.fields;
-      const uint64_t r = time_rng.next();
+      // Flood records draw their digits from a stream of their own: a flood leaves the normal
+      // records' text as it is.
+      const uint64_t r = st.source >= Source::kFlood ? flood_time_rng.next() : time_rng.next();
       const int digits = fixed_digits == kMixedTimeDigits
                              ? static_cast<int>(scale32(low32(r), kMaxTimeDigits + 1))
                              : fixed_digits;
-      out = fmt.write_extended(out, st.time, digits, scale32(high32(r), 1'000'000), f.protocol,
-                               address(st.by_index, f.src), address(st.by_index, f.dst), f.bytes);
+      const bool by_index = st.source == Source::kIndex;
+      const bool flood6 = st.source == Source::kFlood6;
+      out = fmt.write_extended(
+          out, st.time, digits, scale32(high32(r), 1'000'000), f.protocol,
+          flood6 ? RecordFormatter::Address{0, &flood_src_text[k]} : address(by_index, f.src),
+          flood6 ? RecordFormatter::Address{0, &flood6_victim_text} : address(by_index, f.dst),
+          f.bytes);
     }
     if (n > 0) last_time = stage[n - 1].time;
     return out;
@@ -173,29 +230,42 @@ struct Generator::Loop {
   }
 
   // After a pause or a lag too long to catch up: pacing starts again from now, and wall-clock
-  // event time jumps to the clock (virtual event time simply carries on).
+  // event time jumps to the clock, floods included (virtual event time simply carries on).
   void restart_pacing(int64_t now_ns) {
     pacer.anchor(index, now_ns, model->params.rate);
-    if (!virtual_time)
+    if (!virtual_time) {
       stepper.reset(std::max(stepper.next_time(), gen.clock_.wall_ms()),
                     event_rate(model->params.rate));
+      flood.skip_to(stepper.next_time());
+    }
   }
 
+  // Where a staged record's addresses are.
+  enum class Source : uint8_t {
+    kIndex,   // src and dst are indexes into the address list
+    kValue,   // src and dst are IPv4 values (a scenario's record)
+    kFlood,   // likewise, a flood's record
+    kFlood6,  // src is flood_src_text[k], dst the IPv6 victim
+  };
   // One stage of drawn records waiting to be formatted.
   struct Staged {
     core::TimeMs time;
-    RecordFields fields;  // src and dst are indexes into the address list when by_index
-    bool by_index;
+    RecordFields fields;
+    Source source;
   };
   static constexpr size_t kStage = 64;
 
   Generator& gen;
   RecordSink& sink;
   std::array<Staged, kStage> stage{};
+  std::array<AddressList::V6Text, kStage> flood_src_text{};  // by stage slot, for kFlood6
+  AddressList::V6Text flood6_victim_text{};
   RecordFormatter fmt;
   SplitMix64 rng;
   SplitMix64 time_rng;  // fraction digits: their count (mixed) and those past the millisecond
   ScenarioMixer mixer;
+  FloodSchedule flood;
+  SplitMix64 flood_time_rng;  // time_rng for the flood's records
   const bool extended;  // IPv6 addresses or fraction digits other than 3: stage_format_extended
   const size_t max_record_text;
   std::array<uint8_t, kMaxProtocols> small_protocol{};  // 1: small-packet mix
@@ -208,7 +278,8 @@ struct Generator::Loop {
   bool virtual_time = false;
   EventTimeStepper stepper;
   Pacer pacer;
-  uint64_t index = 0;  // records generated so far
+  uint64_t index = 0;    // records of the normal stream generated so far (what pacing counts)
+  uint64_t written = 0;  // records generated so far, flood ones included (what --count counts)
   core::TimeMs end_event = INT64_MAX;
   bool ended_by_event_time = false;
 };
@@ -319,6 +390,7 @@ RunSummary Generator::run(RecordSink& sink) {
   loop.virtual_time = config_.start_time.has_value();
   const core::TimeMs origin = loop.virtual_time ? *config_.start_time : clock_.wall_ms();
   loop.mixer.set_origin(origin);
+  loop.flood.set_origin(origin);
   loop.stepper.reset(origin, 0);
   loop.adopt(model(&version), start_ns);
   if (loop.virtual_time && config_.duration_ms > 0) loop.end_event = origin + config_.duration_ms;
@@ -331,7 +403,7 @@ RunSummary Generator::run(RecordSink& sink) {
 
   while (true) {
     if (stop_.load(std::memory_order_relaxed)) return finish(RunSummary::End::kStopped);
-    if (config_.count != 0 && loop.index >= config_.count) return finish(RunSummary::End::kCount);
+    if (config_.count != 0 && loop.written >= config_.count) return finish(RunSummary::End::kCount);
     if (paused_.load(std::memory_order_relaxed)) {
       if (!loop.flush()) return failed();
       if (wait_while_paused(100)) continue;
@@ -341,8 +413,9 @@ RunSummary Generator::run(RecordSink& sink) {
     if (model_version_.load(std::memory_order_acquire) != version)
       loop.adopt(model(&version), clock_.steady_ns());
 
-    uint64_t n = kBatch;
-    if (config_.count != 0) n = std::min(n, config_.count - loop.index);
+    uint64_t n = kBatch;  // records this round, flood ones included
+    if (config_.count != 0) n = std::min(n, config_.count - loop.written);
+    uint64_t normal = UINT64_MAX;  // of them from the normal stream
     const int64_t now = end_ns == INT64_MAX && !loop.paced() ? 0 : clock_.steady_ns();
     if (loop.paced()) {
       const int64_t until = std::min(now, end_ns);
@@ -364,15 +437,16 @@ RunSummary Generator::run(RecordSink& sink) {
         clock_.sleep_until(wake);
         continue;
       }
-      n = std::min(n, due - loop.index);
+      // Flood records go out with the normal records they come before.
+      normal = due - loop.index;
     } else {
       if (now >= end_ns) return finish(RunSummary::End::kDuration);
       if (!loop.virtual_time)  // rate 0 on the wall clock: stamp each batch with the clock
         loop.stepper.set_next_time(std::max(loop.stepper.next_time(), clock_.wall_ms()));
     }
 
-    const uint64_t produced = loop.emit(loop.end, n);
-    loop.index += produced;
+    const uint64_t produced = loop.emit(loop.end, n, normal);
+    loop.written += produced;
     loop.pending_records += produced;
     if (loop.ended_by_event_time) return finish(RunSummary::End::kDuration);
     if (loop.paced() || static_cast<size_t>(loop.end - loop.buffer.data()) >= flush_at) {

@@ -1,8 +1,9 @@
 // The traffic generator (spec section 6): draws flow records from the TrafficModel, mixes in
-// scenarios, stamps event time and writes text to a RecordSink. run() is called on one thread;
-// the control methods (set_params, pause, resume, request_stop, status) are thread-safe and take
-// effect at the next batch (well under a millisecond at full speed) without restarting the
-// stream: the record counter and event time carry on.
+// scenarios, merges in flood records by event time, stamps event time and writes text to a
+// RecordSink. run() is called on one thread; the control methods (set_params, pause, resume,
+// request_stop, status) are thread-safe and take effect at the next batch (well under a
+// millisecond at full speed) without restarting the stream: the record counter and event time
+// carry on.
 #pragma once
 
 #include <atomic>
@@ -35,11 +36,13 @@ struct GeneratorConfig {
   // held in real time.
   std::optional<core::TimeMs> start_time;
   bool realtime = false;    // with start_time: hold the rate in real time too
-  uint64_t count = 0;       // stop after this many records (0: no limit)
+  uint64_t count = 0;       // stop after this many records, flood ones included (0: no limit)
   int64_t duration_ms = 0;  // stop after this long (0: no limit): wall-clock time, or event time
                             // with start_time
   OutputFormat format = OutputFormat::kLine;
   std::vector<Scenario> scenarios;
+  // Records per second of event time that a flood scenario adds on top of the normal ones.
+  uint64_t flood_rate = kDefaultFloodRate;
   // Percent of the made-up addresses that are IPv6 (AddressList); 0: IPv4 only.
   double ipv6_percent = 0;
   // Fraction digits of the printed time, 0 to 9, or kMixedTimeDigits (0 to 9 per record).

@@ -264,7 +264,7 @@ TEST(GenerateProgram, BadArgumentsExitTwoNamingTheArgument) {
       {"--zipf abc", "--zipf"},
       {"--start-time yesterday", "--start-time"},
       {"--duration 10x", "--duration"},
-      {"--scenario flood@1s+2s", "--scenario"},
+      {"--scenario storm@1s+2s", "--scenario"},
       {"--scenario dos@1s", "--scenario"},
       {"--format xml", "--format"},
       {"--output bogus://x", "--output"},

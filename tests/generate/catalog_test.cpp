@@ -31,6 +31,7 @@ TEST(Catalog, NineteenProtocolsStartingWithTheSpecsOnes) {
 }
 
 TEST(Catalog, ScenarioProtocolIndexesNameTheRightProtocols) {
+  EXPECT_EQ(protocol_names()[kProtocolHttp], "HTTP");
   EXPECT_EQ(protocol_names()[kProtocolHttps], "HTTPS");
   EXPECT_EQ(protocol_names()[kProtocolDns], "DNS");
   EXPECT_EQ(protocol_names()[kProtocolSsh], "SSH");

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 namespace netpulse::generate {
 namespace {
 
@@ -29,6 +31,38 @@ TEST(EventTimeStepper, RateZeroStandsStill) {
   EXPECT_EQ(s.next_time(), 500);
   s.set_next_time(900);
   EXPECT_EQ(s.next_time(), 900);
+}
+
+// Two streams merged by no_later_than come out in the order of their exact times
+// (start + i * 1000 / rate as a fraction), ties to the first.
+TEST(EventTimeStepper, NoLaterThanComparesExactTimes) {
+  const std::pair<uint64_t, uint64_t> rates[] = {{3, 7}, {1000, 1'000'000}, {7'000'003, 999}};
+  for (const auto& [ra, rb] : rates) {
+    EventTimeStepper a, b;
+    a.reset(100, ra);
+    b.reset(100, rb);
+    uint64_t i = 0, j = 0;  // records taken from a and b
+    for (int n = 0; n < 100'000; ++n) {
+      // a's next is i/ra s after the start, b's j/rb s: compare i*rb with j*ra.
+      const bool expect_a =
+          static_cast<unsigned __int128>(i) * rb <= static_cast<unsigned __int128>(j) * ra;
+      ASSERT_EQ(a.no_later_than(b), expect_a) << ra << " " << rb << " i=" << i << " j=" << j;
+      if (expect_a) {
+        a.step();
+        ++i;
+      } else {
+        b.step();
+        ++j;
+      }
+    }
+  }
+  EventTimeStepper still, moving;
+  still.reset(5, 0);
+  moving.reset(5, 1000);
+  EXPECT_TRUE(still.no_later_than(moving));
+  EXPECT_TRUE(moving.no_later_than(still));  // a tie: the first goes first
+  moving.step();
+  EXPECT_FALSE(moving.no_later_than(still));
 }
 
 TEST(Pacer, DueCountsFollowTheRate) {

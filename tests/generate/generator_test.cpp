@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "core/ip_addr.hpp"
@@ -545,6 +546,203 @@ TEST(Generator, Ipv6AddressesAreSpreadOverTheZipfRanks) {
   for (size_t i = 0; i < 500 && i < ranked.size(); ++i) v6_top += ranked[i].second.is_v6;
   EXPECT_GE(v6_top, 5u);
   EXPECT_LE(v6_top, 40u);
+}
+
+// Flood scenarios: records on top of the normal stream.
+
+const core::IpAddr kVictim = core::IpAddr::v4(kFloodVictim);
+const core::IpAddr kVictim6 = core::IpAddr::v6(kFlood6Victim);
+
+// The text without the lines that go to a flood's victim.
+std::string without_flood(const std::string& text) {
+  std::string out;
+  size_t pos = 0, nl;
+  while ((nl = text.find('\n', pos)) != std::string::npos) {
+    const std::string_view line(text.data() + pos, nl + 1 - pos);
+    if (line.find(" 203.0.113.81 ") == std::string_view::npos &&
+        line.find(" 2001:db8:ffff::81 ") == std::string_view::npos)
+      out.append(line);
+    pos = nl + 1;
+  }
+  return out;
+}
+
+// 1,000 records/s for 4 s with a flood of 1,000,000 records/s from 1 s to 2 s: exactly a
+// million flood records, all inside the second, all from distinct sources, merged in time order;
+// and the normal records are the very ones of the same run without the flood.
+TEST(Generator, FloodAddsRateTimesLengthRecordsOnTopOfTheNormalStream) {
+  GeneratorConfig c = virtual_config(0, 1000);
+  c.duration_ms = 4000;
+  c.scenarios = {Scenario{ScenarioKind::kFlood, 1000, 1000}};
+  const std::string text = generate_text(c);
+  const Parsed p = parse(text);
+  ASSERT_EQ(p.malformed, 0u);
+  ASSERT_EQ(p.records.size(), 4000u + 1'000'000u);
+  std::vector<uint32_t> sources;
+  uint64_t normal_inside = 0;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    const core::FlowRecord& r = p.records[i];
+    if (i > 0) {
+      ASSERT_GE(r.time, p.records[i - 1].time) << i;
+    }
+    const bool inside = r.time >= kStart + 1000 && r.time < kStart + 2000;
+    if (r.dst == kVictim) {
+      ASSERT_TRUE(inside) << i;
+      ASSERT_EQ(p.protocols[i], "HTTP");
+      ASSERT_FALSE(r.src.is_v6);
+      sources.push_back(r.src.v4_value());
+    } else {
+      normal_inside += inside;
+    }
+  }
+  EXPECT_EQ(sources.size(), 1'000'000u);
+  EXPECT_EQ(normal_inside, 1000u);  // the normal stream keeps its rate
+  std::sort(sources.begin(), sources.end());
+  EXPECT_EQ(std::unique(sources.begin(), sources.end()) - sources.begin(), 1'000'000);
+
+  GeneratorConfig no_flood = c;
+  no_flood.scenarios.clear();
+  EXPECT_EQ(without_flood(text), generate_text(no_flood));
+}
+
+// flood6: IPv6 sources, to the IPv6 victim; with random fraction digits and IPv6 in the normal
+// stream too, the normal records still do not change.
+TEST(Generator, Flood6GivesIpv6SourcesAndLeavesTheNormalRecordsAlone) {
+  GeneratorConfig c = issue_shape(0);
+  c.time_digits = 9;  // random digits past the millisecond: from time_rng or the flood's own
+  c.duration_ms = 3000;
+  c.flood_rate = 50'000;
+  c.scenarios = {Scenario{ScenarioKind::kPortscan, 0, 3000},
+                 Scenario{ScenarioKind::kFlood6, 500, 2000}};
+  const std::string text = generate_text(c);
+  const Parsed p = parse(text);
+  ASSERT_EQ(p.malformed, 0u);
+  ASSERT_EQ(p.records.size(), 60'000u + 100'000u);
+  std::set<core::IpAddr> sources;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    const core::FlowRecord& r = p.records[i];
+    if (i > 0) {
+      ASSERT_GE(r.time, p.records[i - 1].time) << i;
+    }
+    if (r.dst != kVictim6) continue;
+    ASSERT_TRUE(r.src.is_v6);
+    ASSERT_EQ(r.src.bits.hi >> 32, 0x20010db8u);
+    ASSERT_GE(r.time, kStart + 500);
+    ASSERT_LT(r.time, kStart + 2500);
+    ASSERT_GE(r.bytes, 60u);
+    ASSERT_LE(r.bytes, 84u);
+    sources.insert(r.src);
+  }
+  EXPECT_EQ(sources.size(), 100'000u);
+
+  GeneratorConfig no_flood = c;
+  no_flood.scenarios.pop_back();
+  EXPECT_EQ(without_flood(text), generate_text(no_flood));
+}
+
+TEST(Generator, FloodIsRepeatableWithTheSameSeed) {
+  GeneratorConfig c = virtual_config(0, 20'000);
+  c.duration_ms = 2000;
+  c.flood_rate = 100'000;
+  c.scenarios = {Scenario{ScenarioKind::kFlood, 0, 1000},
+                 Scenario{ScenarioKind::kFlood6, 500, 1000},
+                 Scenario{ScenarioKind::kDos, 200, 1000}};
+  const std::string a = generate_text(c);
+  EXPECT_EQ(a, generate_text(c));
+  EXPECT_EQ(parse(a).records.size(), 40'000u + 200'000u);
+  c.seed = 2;
+  const std::string other = generate_text(c);
+  EXPECT_EQ(other.size() > 0, true);
+  EXPECT_NE(a, other);
+}
+
+// --count counts every record written, the flood's included; event time then ends earlier.
+TEST(Generator, CountIncludesTheFloodRecords) {
+  GeneratorConfig c = virtual_config(30'000, 1000);
+  c.flood_rate = 9000;
+  c.scenarios = {Scenario{ScenarioKind::kFlood, 1000, 60'000}};
+  Generator g(c);
+  StringSink sink;
+  const RunSummary s = g.run(sink);
+  EXPECT_EQ(s.end, RunSummary::End::kCount);
+  EXPECT_EQ(s.records, 30'000u);
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 30'000u);
+  // 1,000 normal records in the first second, then 10,000 a second: 3.9 s of event time.
+  EXPECT_EQ(p.records.back().time, kStart + 3899);
+}
+
+// --rate 0 with --start-time: event time runs at a nominal 1,000,000 records/s, so a flood of
+// 250,000/s adds one record for every four normal ones.
+TEST(Generator, RateZeroFloodTakesTheShareTheRatesImply) {
+  GeneratorConfig c = virtual_config(0, 0);
+  c.duration_ms = 30;
+  c.flood_rate = 250'000;
+  c.scenarios = {Scenario{ScenarioKind::kFlood, 10, 10}};
+  const Parsed p = parse(generate_text(c));
+  uint64_t flood = 0, normal_inside = 0;
+  for (const core::FlowRecord& r : p.records) {
+    const bool inside = r.time >= kStart + 10 && r.time < kStart + 20;
+    if (r.dst == kVictim)
+      ++flood;
+    else
+      normal_inside += inside;
+  }
+  EXPECT_EQ(normal_inside, 10'000u);
+  EXPECT_EQ(flood, 2'500u);
+  EXPECT_EQ(p.records.size(), 30'000u + 2'500u);
+}
+
+// On the wall clock the normal records are paced; the flood's records go out with them, and a
+// pause drops the flood's records of the gap as it does the normal ones.
+TEST(Generator, FloodOnThePacedWallClock) {
+  GeneratorConfig c;
+  c.params.rate = 1000;
+  c.duration_ms = 3000;
+  c.flood_rate = 2000;
+  c.scenarios = {Scenario{ScenarioKind::kFlood, 1000, 1000}};
+  FakeClock clock;
+  Generator g(c, clock);
+  StringSink sink;
+  const RunSummary r = g.run(sink);
+  EXPECT_EQ(r.end, RunSummary::End::kDuration);
+  EXPECT_NEAR(r.seconds, 3.0, 0.002);
+  const Parsed p = parse(sink.text);
+  ASSERT_EQ(p.records.size(), 3000u + 2000u);
+  uint64_t flood = 0;
+  for (size_t i = 0; i < p.records.size(); ++i) {
+    if (i > 0) {
+      ASSERT_GE(p.records[i].time, p.records[i - 1].time);
+    }
+    if (p.records[i].dst != kVictim) continue;
+    ++flood;
+    ASSERT_GE(p.records[i].time, kStart + 1000);
+    ASSERT_LT(p.records[i].time, kStart + 2000);
+  }
+  EXPECT_EQ(flood, 2000u);
+
+  // The reader stalls for 5 s early in the flood: pacing starts again from the clock, and the
+  // flood's records of the gap are not written, as the normal ones are not.
+  c.duration_ms = 10'000;
+  FakeClock clock2;
+  Generator stalled(c, clock2);
+  HookSink hook([&](HookSink& s) {
+    if (s.writes == 1100) clock2.now_ns += 5'000'000'000;
+  });
+  stalled.run(hook);
+  EXPECT_EQ(stalled.status().fell_behind, 1u);
+  const Parsed q = parse(hook.text);
+  uint64_t flood2 = 0;
+  for (size_t i = 0; i < q.records.size(); ++i) {
+    if (i > 0) {
+      ASSERT_GE(q.records[i].time, q.records[i - 1].time);
+    }
+    if (q.records[i].dst != kVictim) continue;
+    ++flood2;
+    ASSERT_LT(q.records[i].time, kStart + 1200);
+  }
+  EXPECT_NEAR(static_cast<double>(flood2), 200, 20);  // the first 0.1 s of the flood
+  EXPECT_GE(q.records.back().time, kStart + 9000);    // the normal stream went on
 }
 
 }  // namespace
