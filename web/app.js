@@ -56,6 +56,17 @@
   function paramsText(p) {
     return Object.entries(p || {}).map(([k, v]) => k + '=' + v).join(' ');
   }
+  // A percentage with two significant digits and no trailing zeros: 0.05, 1.5, 12.
+  function fmtPercent(p) {
+    return String(Number(p.toPrecision(2)));
+  }
+  // A key count in short form: 950, 12.3k, 1.2M, 3G.
+  function fmtKeys(n) {
+    for (const [v, unit] of [[1e9, 'G'], [1e6, 'M'], [1e3, 'k']]) {
+      if (n >= v) return String(Number((n / v).toFixed(1))) + unit;
+    }
+    return String(Math.round(n));
+  }
 
   // ---------- charts ----------
   const charts = {};
@@ -106,6 +117,31 @@
     el.appendChild(list);
   }
 
+  // The badge of an address chart whose window came from the memory budget's bounded summary
+  // (spec §4 and §9: "approximate":{"epsilon","keys_estimated"}); hidden for exact windows.
+  function drawApproximate(q, result) {
+    const badge = document.querySelector('.approx[data-for="' + q + '"]');
+    if (!badge) return;  // the protocol charts are always exact
+    const a = result.approximate;
+    $('chart-' + q).dataset.approximate = a ? '1' : '0';
+    if (!a) {
+      badge.hidden = true;
+      badge.textContent = '';
+      badge.title = '';
+      return;
+    }
+    const pct = fmtPercent(a.epsilon * 100);
+    const keys = fmtKeys(a.keys_estimated);
+    badge.textContent = '≈ approximate ±' + pct + '% (≈' + keys + ' keys)';
+    badge.title = 'Approximate: this window\'s addresses would have exceeded the memory budget ' +
+      '(--memory-limit), so the address results come from a bounded summary. Every byte count ' +
+      'shown is within ±' + pct + '% of the window\'s total bytes (±' +
+      fmtBytes(a.epsilon * result.total_bytes) + ' of ' + fmtBytes(result.total_bytes) +
+      '); the number of addresses (' + Number(a.keys_estimated).toLocaleString('en-US') +
+      ') is an estimate. Totals and the protocol charts are exact.';
+    badge.hidden = false;
+  }
+
   function drawQuery(q) {
     const result = state.latest[q];
     if (!result) return;
@@ -114,7 +150,9 @@
     el.dataset.bars = String(result.rows.length);
     el.dataset.windowEnd = result.window_end;
     document.querySelector('.params[data-for="' + q + '"]').textContent =
-      paramsText(result.params) + ' · ' + fmtTime(result.window_end) + ' · ' + result.keys + ' keys';
+      paramsText(result.params) + ' · ' + fmtTime(result.window_end) + ' · ' +
+      (result.approximate ? '≈' : '') + result.keys + ' keys';
+    drawApproximate(q, result);
     const keys = result.rows.map((r) => r.key);
     const rotate = dimension === 'ip' && keys.length > 3 ? 25 : 0;
 

@@ -19,16 +19,26 @@ store::StoredResult to_stored(const query::WindowResult& r, query::QueryKind q) 
   s.records = r.records;
   s.total_bytes = r.total_bytes;
   s.keys = q <= query::QueryKind::kProtocolOutliers ? r.protocol_keys : r.ip_keys;
-  // The line is {..."params":{...},"records":...,"rows":[...]}: params hold no nested object and
-  // "rows" is the last member, so both parts are found by their fixed neighbours.
+  // The line is {..."params":{...},"records":...,"rows":[...]} with ,"approximate":{...} after
+  // the rows when the address dimension was summarized: params hold no nested object, "rows" is
+  // the last member but "approximate", and keys (protocol labels, addresses) hold no quote, so
+  // every part is found by its fixed neighbours.
   constexpr std::string_view kParams = "\"params\":";
   constexpr std::string_view kRecords = ",\"records\":";
   constexpr std::string_view kRows = "\"rows\":";
+  constexpr std::string_view kApproximate = ",\"approximate\":";
   const size_t p = line.find(kParams) + kParams.size();
   const size_t p_end = line.find(kRecords, p);
   s.params_json = line.substr(p, p_end - p);
   const size_t rows = line.rfind(kRows) + kRows.size();
-  s.rows_json = line.substr(rows, line.size() - 1 - rows);
+  size_t rows_end = line.size() - 1;  // the closing brace
+  const size_t approximate = line.find(kApproximate, rows);
+  if (approximate != std::string::npos) {
+    const size_t a = approximate + kApproximate.size();
+    s.approximate_json = line.substr(a, rows_end - a);
+    rows_end = approximate;
+  }
+  s.rows_json = line.substr(rows, rows_end - rows);
   return s;
 }
 
@@ -47,6 +57,10 @@ void append_result_json(const store::StoredResult& r, std::string& out) {
   out += ",\"keys\":" + std::to_string(r.keys);
   out += ",\"rows\":";
   out += r.rows_json.empty() ? "[]" : r.rows_json;
+  if (r.approximate_json) {
+    out += ",\"approximate\":";
+    out += *r.approximate_json;
+  }
   out += '}';
 }
 
@@ -115,8 +129,9 @@ std::optional<store::StoredResult> parse_result(const json& o, std::string_view 
     *why = "a result must be a JSON object";
     return std::nullopt;
   }
-  static const char* const kMembers[] = {"window_start", "window_end",  "query", "params",
-                                         "records",      "total_bytes", "keys",  "rows"};
+  static const char* const kMembers[] = {"window_start", "window_end", "query",
+                                         "params",       "records",    "total_bytes",
+                                         "keys",         "rows",       "approximate"};
   for (const auto& [name, value] : o.items()) {
     bool known = false;
     for (const char* m : kMembers) known = known || name == m;
@@ -246,6 +261,44 @@ std::optional<store::StoredResult> parse_result(const json& o, std::string_view 
     ++index;
   }
   r.rows_json += ']';
+
+  // approximate: only the address dimension is ever summarized (spec section 9); written back
+  // in the engine's member order and number format.
+  if (const auto a = o.find("approximate"); a != o.end()) {
+    if (*kind <= query::QueryKind::kProtocolOutliers) {
+      *why =
+          "\"approximate\" is for ip-share, ip-topk and ip-outliers only (the protocol "
+          "dimension is always exact)";
+      return std::nullopt;
+    }
+    if (!a->is_object()) {
+      *why =
+          "\"approximate\" must be an object such as "
+          "{\"epsilon\":0.0005,\"keys_estimated\":1200000} (leave it out when exact)";
+      return std::nullopt;
+    }
+    for (const auto& [name, value] : a->items()) {
+      if (name != "epsilon" && name != "keys_estimated") {
+        *why = "\"approximate\" has an unknown member \"" + name.substr(0, 40) + "\"";
+        return std::nullopt;
+      }
+    }
+    const auto epsilon = a->find("epsilon");
+    if (epsilon == a->end() || !epsilon->is_number() || !(epsilon->get<double>() >= 0) ||
+        epsilon->get<double>() > 1) {
+      *why = "approximate.epsilon must be a number from 0 to 1 (a fraction of total_bytes)";
+      return std::nullopt;
+    }
+    const auto keys = a->find("keys_estimated");
+    if (keys == a->end() || !keys->is_number_unsigned()) {
+      *why = "approximate.keys_estimated must be a whole number >= 0";
+      return std::nullopt;
+    }
+    std::string text = "{\"epsilon\":";
+    query::append_number(epsilon->get<double>(), text);
+    text += ",\"keys_estimated\":" + std::to_string(keys->get<uint64_t>()) + '}';
+    r.approximate_json = std::move(text);
+  }
   return r;
 }
 

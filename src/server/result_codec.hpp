@@ -15,8 +15,9 @@
 
 namespace netpulse::server {
 
-// The store row of query q of a window; the row's JSON parts are cut from query::append_json,
-// so stored results read back byte-identical to the JSON-lines output.
+// The store row of query q of a window; the row's JSON parts (params, rows and, for an ip-*
+// query of a summarized window, approximate) are cut from query::append_json, so stored results
+// read back byte-identical to the JSON-lines output.
 store::StoredResult to_stored(const query::WindowResult& r, query::QueryKind q);
 
 // Appends the spec section 4 object of a stored result.
@@ -24,8 +25,8 @@ void append_result_json(const store::StoredResult& r, std::string& out);
 std::string result_json(const store::StoredResult& r);
 
 // Validates a posted spec section 4 object for `query` (the path's query; the object's own
-// "query", if present, must match). Returns the row with params and rows in canonical text, or
-// nullopt with the reason in *why.
+// "query", if present, must match; "approximate" only on an ip-* query). Returns the row with
+// params, rows and approximate in canonical text, or nullopt with the reason in *why.
 std::optional<store::StoredResult> parse_result(const nlohmann::json& object,
                                                 std::string_view query, std::string* why);
 

@@ -15,6 +15,8 @@ void FanoutSink::emit(const query::WindowResult& r) {
       for (const auto& row : rows) out_.hub->publish_result(result_json(row));
     if (out_.store_results) out_.store_results(std::move(rows));
   }
+  if (r.ip_approximate) approximate_windows_.fetch_add(1, std::memory_order_relaxed);
+  ip_epsilon_.store(r.ip_approximate ? r.ip_approximate->epsilon : 0.0, std::memory_order_relaxed);
   windows_.fetch_add(1, std::memory_order_relaxed);
   results_.fetch_add(query::kQueryCount, std::memory_order_relaxed);
 }
@@ -36,6 +38,14 @@ void FanoutSink::register_metrics(MetricsRegistry& m) {
         [this] { return static_cast<double>(windows()); });
   m.add("netpulse_alerts_total", "Detector alerts emitted", MetricType::kCounter,
         [this] { return static_cast<double>(alerts()); });
+  m.add("netpulse_approximate_windows_total",
+        "Windows whose address results (ip-share, ip-topk, ip-outliers) are approximate: computed "
+        "from the memory budget's bounded summary",
+        MetricType::kCounter, [this] { return static_cast<double>(approximate_windows()); });
+  m.add("netpulse_ip_epsilon",
+        "Error bound of the latest window's address results, as a fraction of its total bytes "
+        "(0: exact)",
+        MetricType::kGauge, [this] { return ip_epsilon(); });
 }
 
 }  // namespace netpulse::server

@@ -47,8 +47,13 @@ class FanoutSink final : public query::ResultSink {
   uint64_t results() const { return results_.load(); }
   uint64_t windows() const { return windows_.load(); }
   uint64_t alerts() const { return alerts_.load(); }
+  // Windows whose address results came from the memory budget's summary (spec section 9).
+  uint64_t approximate_windows() const { return approximate_windows_.load(); }
+  // The latest window's ip epsilon (a fraction of its total bytes); 0 when it was exact.
+  double ip_epsilon() const { return ip_epsilon_.load(); }
 
-  // netpulse_results_total, netpulse_alerts_total.
+  // netpulse_results_total, netpulse_result_windows_total, netpulse_alerts_total,
+  // netpulse_approximate_windows_total, netpulse_ip_epsilon.
   void register_metrics(MetricsRegistry& registry);
 
  private:
@@ -56,6 +61,8 @@ class FanoutSink final : public query::ResultSink {
   std::atomic<uint64_t> results_{0};
   std::atomic<uint64_t> windows_{0};
   std::atomic<uint64_t> alerts_{0};
+  std::atomic<uint64_t> approximate_windows_{0};
+  std::atomic<double> ip_epsilon_{0};
 };
 
 }  // namespace netpulse::server

@@ -15,7 +15,10 @@ namespace {
 
 // params is jsonb so that the unique key compares JSON values, not spellings; rows and detail are
 // json, which validates but keeps the text as sent, so both stores return the same rows text.
-// The advisory lock keeps two processes that start at once from racing on CREATE.
+// approximate (NULL when exact) came in issue 14: a table made by an older netpulse gains it, last
+// as in a new table, through the DO block, which looks first so that a table that has it is not
+// locked by ALTER TABLE at every connect.
+// The advisory lock keeps two processes that start at once from racing on CREATE and ALTER.
 constexpr const char* kSchema = R"sql(
 SELECT pg_advisory_xact_lock(7303620211);
 CREATE TABLE IF NOT EXISTS results (
@@ -28,8 +31,16 @@ CREATE TABLE IF NOT EXISTS results (
   total_bytes BIGINT NOT NULL,
   keys BIGINT NOT NULL,
   "rows" JSON NOT NULL CHECK (json_typeof("rows") = 'array'),
+  approximate JSON CHECK (json_typeof(approximate) = 'object'),
   UNIQUE (query, window_end, params)
 );
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'results'::regclass
+                 AND attname = 'approximate' AND NOT attisdropped) THEN
+    ALTER TABLE results ADD COLUMN approximate JSON CHECK (json_typeof(approximate) = 'object');
+  END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS results_query_window_end ON results (query, window_end, id);
 CREATE TABLE IF NOT EXISTS alerts (
   id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -44,7 +55,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 
 #define NP_RESULT_COLUMNS                                                              \
   "SELECT window_start, window_end, query, params::text, records, total_bytes, keys, " \
-  "\"rows\"::text FROM results "
+  "\"rows\"::text, approximate::text FROM results "
 #define NP_ALERT_COLUMNS "SELECT \"time\", detector, source, score, detail::text FROM alerts "
 
 struct Statement {
@@ -54,10 +65,11 @@ struct Statement {
 constexpr Statement kPutResult = {
     "np_put_result",
     "INSERT INTO results (window_start, window_end, query, params, records, total_bytes, keys, "
-    "\"rows\") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+    "\"rows\", approximate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
     "ON CONFLICT (query, window_end, params) DO UPDATE SET "
     "window_start = EXCLUDED.window_start, records = EXCLUDED.records, "
-    "total_bytes = EXCLUDED.total_bytes, keys = EXCLUDED.keys, \"rows\" = EXCLUDED.\"rows\""};
+    "total_bytes = EXCLUDED.total_bytes, keys = EXCLUDED.keys, \"rows\" = EXCLUDED.\"rows\", "
+    "approximate = EXCLUDED.approximate"};
 constexpr Statement kPutAlert = {
     "np_put_alert",
     "INSERT INTO alerts (\"time\", detector, source, score, detail) VALUES ($1, $2, $3, $4, $5) "
@@ -199,6 +211,7 @@ StoredResult read_result(const PGresult* r, int row) {
   out.total_bytes = static_cast<uint64_t>(to_int64(r, row, 5));
   out.keys = static_cast<uint64_t>(to_int64(r, row, 6));
   out.rows_json = to_string(r, row, 7);
+  if (!PQgetisnull(r, row, 8)) out.approximate_json = to_string(r, row, 8);
   return out;
 }
 
@@ -392,15 +405,17 @@ void PostgresStore::put(std::span<const StoredResult> results, std::span<const A
     bool connection_ok = true;
     for (const StoredResult& r : results) {
       params = canonical_object(r.params_json);
-      const char* values[8] = {numbers.put(0, r.window_start),
+      // A NULL parameter (nullptr) stores NULL: an exact result.
+      const char* values[9] = {numbers.put(0, r.window_start),
                                numbers.put(1, r.window_end),
                                r.query.c_str(),
                                params.c_str(),
                                numbers.put(2, static_cast<int64_t>(r.records)),
                                numbers.put(3, static_cast<int64_t>(r.total_bytes)),
                                numbers.put(4, static_cast<int64_t>(r.keys)),
-                               r.rows_json.c_str()};
-      if (!PQsendQueryPrepared(conn_, kPutResult.name, 8, values, nullptr, nullptr, 0)) {
+                               r.rows_json.c_str(),
+                               r.approximate_json ? r.approximate_json->c_str() : nullptr};
+      if (!PQsendQueryPrepared(conn_, kPutResult.name, 9, values, nullptr, nullptr, 0)) {
         connection_ok = false;
         break;
       }

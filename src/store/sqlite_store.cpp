@@ -11,8 +11,19 @@
 namespace netpulse::store {
 namespace {
 
-// Version 1: the tables below. Kept in PRAGMA user_version so a later netpulse can migrate.
-constexpr int kSchemaVersion = 1;
+// Version 1: the tables below without results.approximate. Version 2 adds that column (issue 14),
+// last, so a version-1 file migrated by ALTER TABLE and a new file have the same table. Kept in
+// PRAGMA user_version so a later netpulse can migrate.
+constexpr int kSchemaVersion = 2;
+
+// NULL: the result is exact. Checked like the other JSON columns (a NULL json_valid would fail
+// the CASE, hence the IS NULL).
+#define NP_APPROXIMATE_COLUMN                                             \
+  "approximate TEXT\n"                                                    \
+  "    CHECK (approximate IS NULL OR CASE WHEN json_valid(approximate)\n" \
+  "      THEN json_type(approximate) = 'object' ELSE 0 END)"
+
+constexpr const char* kAddApproximate = "ALTER TABLE results ADD COLUMN " NP_APPROXIMATE_COLUMN;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS results (
@@ -27,6 +38,7 @@ CREATE TABLE IF NOT EXISTS results (
   keys INTEGER NOT NULL,
   "rows" TEXT NOT NULL
     CHECK (CASE WHEN json_valid("rows") THEN json_type("rows") = 'array' ELSE 0 END),
+  )sql" NP_APPROXIMATE_COLUMN R"sql(,
   UNIQUE (query, window_end, params)
 );
 CREATE INDEX IF NOT EXISTS results_query_window_end ON results (query, window_end);
@@ -43,8 +55,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 )sql";
 
 constexpr const char* kResultColumns =
-    "SELECT window_start, window_end, query, params, records, total_bytes, keys, \"rows\" "
-    "FROM results ";
+    "SELECT window_start, window_end, query, params, records, total_bytes, keys, \"rows\", "
+    "approximate FROM results ";
 
 struct StmtDeleter {
   void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
@@ -105,6 +117,7 @@ StoredResult read_result(sqlite3_stmt* s) {
   r.total_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
   r.keys = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
   r.rows_json = column_text(s, 7);
+  if (sqlite3_column_type(s, 8) != SQLITE_NULL) r.approximate_json = column_text(s, 8);
   return r;
 }
 
@@ -191,14 +204,36 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::str
     }
     return nullptr;
   }
-  const std::string create = std::string("BEGIN IMMEDIATE;") + kSchema +
-                             "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";COMMIT;";
-  rc = sqlite3_exec(store->db_, create.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) {
-    auto result = fail("create schema", rc);
+  // Create what is missing and migrate an older file, in one write transaction: a second
+  // process opening the same file at once waits, then finds the work done.
+  auto fail_rollback = [&](std::string_view doing, int code) {
+    auto result = fail(doing, code);
     sqlite3_exec(store->db_, "ROLLBACK", nullptr, nullptr, nullptr);
     return result;
+  };
+  const std::string create = std::string("BEGIN IMMEDIATE;") + kSchema;
+  rc = sqlite3_exec(store->db_, create.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return fail_rollback("create schema", rc);
+  bool has_approximate = false;
+  {
+    sqlite3_stmt* raw = nullptr;
+    rc = sqlite3_prepare_v2(store->db_,
+                            "SELECT count(*) FROM pragma_table_info('results') "
+                            "WHERE name = 'approximate'",
+                            -1, &raw, nullptr);
+    if (rc != SQLITE_OK) return fail_rollback("read schema", rc);
+    Stmt s(raw);
+    rc = sqlite3_step(raw);
+    if (rc != SQLITE_ROW) return fail_rollback("read schema", rc);
+    has_approximate = sqlite3_column_int(raw, 0) > 0;
   }
+  if (!has_approximate) {  // a version-1 file: its rows are exact results
+    rc = sqlite3_exec(store->db_, kAddApproximate, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return fail_rollback("add column approximate", rc);
+  }
+  const std::string done = "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";COMMIT;";
+  rc = sqlite3_exec(store->db_, done.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return fail_rollback("create schema", rc);
 
   auto stmts = std::make_unique<Statements>();
   struct Def {
@@ -212,10 +247,11 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::str
       {&stmts->rollback, "ROLLBACK"},
       {&stmts->put_result,
        "INSERT INTO results (window_start, window_end, query, params, records, total_bytes, "
-       "keys, \"rows\") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+       "keys, \"rows\", approximate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
        "ON CONFLICT (query, window_end, params) DO UPDATE SET "
        "window_start = excluded.window_start, records = excluded.records, "
-       "total_bytes = excluded.total_bytes, keys = excluded.keys, \"rows\" = excluded.\"rows\""},
+       "total_bytes = excluded.total_bytes, keys = excluded.keys, \"rows\" = excluded.\"rows\", "
+       "approximate = excluded.approximate"},
       {&stmts->put_alert,
        "INSERT INTO alerts (\"time\", detector, source, score, detail) "
        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (\"time\", detector, source) DO UPDATE SET "
@@ -283,6 +319,7 @@ void SqliteStore::put(std::span<const StoredResult> results, std::span<const Ale
       sqlite3_bind_int64(s, 6, static_cast<int64_t>(r.total_bytes));
       sqlite3_bind_int64(s, 7, static_cast<int64_t>(r.keys));
       bind_text(s, 8, r.rows_json);
+      if (r.approximate_json) bind_text(s, 9, *r.approximate_json);  // else NULL (cleared)
       step_done(s, "store " + r.query + " result");
     }
     for (const Alert& a : alerts) {

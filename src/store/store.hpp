@@ -19,7 +19,7 @@
 
 namespace netpulse::store {
 
-// One result object of spec section 4, with params and rows kept as JSON text.
+// One result object of spec section 4, with params, rows and approximate kept as JSON text.
 // Values above 2^63 - 1 in records, total_bytes or keys are not representable in either database.
 struct StoredResult {
   core::TimeMs window_start = 0;
@@ -30,6 +30,9 @@ struct StoredResult {
   uint64_t total_bytes = 0;
   uint64_t keys = 0;
   std::string rows_json;  // [{"key":...,"bytes":...,"share":...,"z":...}, ...]
+  // {"epsilon":0.0005,"keys_estimated":1200000} when the rows came from the memory budget's
+  // bounded summary (spec sections 4 and 9; ip-* queries only); none when exact.
+  std::optional<std::string> approximate_json;
   friend bool operator==(const StoredResult&, const StoredResult&) = default;
 };
 

@@ -4,7 +4,8 @@
 // sees both top-k charts grow to 5 bars, sees a DoS alert in the feed, stops the generator and sees the throughput fall to 0,
 // saves a screenshot, and stops the server by its PID (SIGINT: a clean shutdown).
 //
-// A second test runs `netpulse process --store --web` over stdin and reads its API.
+// A second test runs `netpulse process --store --web` over stdin and reads its API. A third posts
+// approximate results (issue 14) to a quiet `process --web` and checks the ip-* charts' badge.
 //
 // Usage: node tests/e2e/dashboard_test.mjs --binary build/netpulse [--screenshot PATH]
 import { test } from 'node:test';
@@ -189,6 +190,97 @@ test('process --store --web: the API over a stream read from stdin', { timeout: 
     assert.ok(lines.length >= 6 * 20, `only ${lines.length} result lines`);
     assert.equal(lines.length % 6, 0);
   } finally {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+// Results computed under the memory budget (spec §4 and §9, issue 14) carry
+// "approximate":{"epsilon","keys_estimated"} on the ip-* queries. A quiet `netpulse process --web`
+// (no input yet) is given such a window through POST /api/results, which stores it and pushes it
+// over the WebSocket like an engine result: the three address charts show the badge with the
+// bound and the key estimate; the next, exact window hides it again.
+test('dashboard: the approximate badge on the address charts', { timeout: 60_000 }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'netpulse-approximate-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let stderr = '';
+  const proc = spawn(binary, ['process', '--input', '-', '--store', `sqlite:${join(work, 'a.db')}`,
+                              '--web', `127.0.0.1:${port}`, '--T', '10'],
+                     { cwd: work, stdio: ['pipe', 'ignore', 'pipe'] });
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const OWN = { 'ip-share': 'H', 'ip-topk': 'k', 'ip-outliers': 'X', 'protocol-topk': 'k' };
+  const result = (query, end, approximate) => {
+    const r = {
+      window_start: new Date(Date.parse(end) - 10_000).toISOString(), window_end: end, query,
+      params: { T: 10, [OWN[query]]: 3 }, records: 5000, total_bytes: 10_000_000, keys: 1234567,
+      rows: [{ key: '10.0.0.1', bytes: 4_000_000, share: 0.4, z: 3.5 },
+             { key: '10.0.0.2', bytes: 1_000_000, share: 0.1, z: 0.5 }],
+    };
+    if (approximate) r.approximate = approximate;
+    return r;
+  };
+  const post = async (r) => {
+    const reply = await fetch(`${base}/api/results/${r.query}`, { method: 'POST', body: JSON.stringify(r) });
+    assert.equal(reply.status, 201, await reply.text());
+  };
+  const IP = ['ip-share', 'ip-topk', 'ip-outliers'];
+  let context;
+  try {
+    await waitForHttp(base + '/api/status', 15_000);
+    context = await launchBrowser(work, 1100);
+    const page = context.pages()[0] || await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+    await page.goto(base + '/');
+    await page.waitForSelector('#connection[data-state="open"]', { timeout: 10_000 });
+    for (const q of IP) assert.equal(await page.isHidden('#approx-' + q), true, q + ' before any result');
+
+    // An approximate window: epsilon 0.05 % of 10 MB, about 1.2 million addresses.
+    const w1 = '2020-05-09T20:41:40.000Z';
+    const approximate = { epsilon: 0.0005, keys_estimated: 1234567 };
+    for (const q of IP) await post(result(q, w1, approximate));
+    await post(result('protocol-topk', w1));
+    for (const q of IP) {
+      await page.waitForSelector(`#chart-${q}[data-window-end="${w1}"][data-approximate="1"]`, { timeout: 10_000 });
+      assert.equal(await page.isVisible('#approx-' + q), true, q);
+      assert.equal(await page.textContent('#approx-' + q), '≈ approximate ±0.05% (≈1.2M keys)');
+      const title = await page.getAttribute('#approx-' + q, 'title');
+      assert.match(title, /memory budget/);
+      assert.match(title, /within ±0\.05% of the window's total bytes \(±5\.00 kB of 10\.0 MB\)/);
+      assert.match(title, /number of addresses \(1,234,567\) is an estimate/);
+    }
+    // The protocol charts have no badge and say nothing approximate.
+    await page.waitForSelector(`#chart-protocol-topk[data-window-end="${w1}"]`, { timeout: 10_000 });
+    assert.equal(await page.$$eval('.approx:not([hidden])', (els) => els.length), 3);
+    assert.doesNotMatch(await page.textContent('.params[data-for="protocol-topk"]'), /≈/);
+    assert.match(await page.textContent('.params[data-for="ip-topk"]'), /≈1234567 keys$/);
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-approximate.png'), fullPage: true });
+    // The API returns the member as the JSON lines have it; the exact one has none.
+    const stored = await (await fetch(base + '/api/results/ip-topk/latest')).json();
+    assert.deepEqual(stored.approximate, approximate);
+    const protocol = await (await fetch(base + '/api/results/protocol-topk/latest')).json();
+    assert.equal('approximate' in protocol, false);
+
+    // The next window is exact again: every badge goes.
+    const w2 = '2020-05-09T20:41:50.000Z';
+    for (const q of IP) await post(result(q, w2));
+    for (const q of IP) {
+      await page.waitForSelector(`#chart-${q}[data-window-end="${w2}"][data-approximate="0"]`, { timeout: 10_000 });
+      assert.equal(await page.isHidden('#approx-' + q), true, q);
+    }
+    assert.equal(await page.$$eval('.approx:not([hidden])', (els) => els.length), 0);
+    assert.doesNotMatch(await page.textContent('.params[data-for="ip-topk"]'), /≈/);
+    // A fresh page replays the history (approximate, then exact) and ends on the exact window.
+    await page.reload();
+    await page.waitForSelector(`#chart-ip-topk[data-window-end="${w2}"]`, { timeout: 10_000 });
+    assert.equal(await page.isHidden('#approx-ip-topk'), true);
+    assert.deepEqual(pageErrors, []);
+    proc.stdin.end();
+    assert.equal(await exited(proc, 15_000), 0, stderr);
+  } finally {
+    if (context) await context.close();
     if (proc.exitCode === null) proc.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   }

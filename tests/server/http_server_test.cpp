@@ -285,6 +285,85 @@ TEST_F(ServerTest, MetricsInPrometheusFormat) {
     EXPECT_NE(r.body.find(line), std::string::npos) << line << "\n" << r.body;
 }
 
+// A window computed from the memory budget's summary (spec section 9): the ip-* results carry
+// "approximate" in the API and on the WebSocket exactly as in the JSON lines, the protocol ones
+// do not, and /metrics counts the window and shows its epsilon until an exact window follows.
+TEST_F(ServerTest, ApproximateResultsInApiWebSocketAndMetrics) {
+  start();
+  WsTestClient ws(port_);
+  auto summarized = window(0);
+  summarized.ip_approximate = query::Approximation{0.0005, 1200000};
+  fanout_->emit(summarized);
+
+  const json expected = {{"epsilon", 0.0005}, {"keys_estimated", 1200000}};
+  for (size_t q = 0; q < query::kQueryCount; ++q) {
+    const auto kind = static_cast<query::QueryKind>(q);
+    const std::string name(query::kQueryNames[q]);
+    std::string line;
+    query::append_json(summarized, kind, line);
+    const auto latest = http(port_, "GET", "/api/results/" + name + "/latest");
+    ASSERT_EQ(latest.status, 200) << name;
+    EXPECT_EQ(latest.body, line) << name;  // byte for byte the JSON line
+    const json listed = http(port_, "GET", "/api/results/" + name).json()["results"][0];
+    if (kind <= query::QueryKind::kProtocolOutliers) {
+      EXPECT_FALSE(listed.contains("approximate")) << name;
+    } else {
+      EXPECT_EQ(listed["approximate"], expected) << name;
+    }
+  }
+  std::vector<json> pushed;
+  ASSERT_TRUE(ws.wait_for([&](const json& m) {
+    if (m["type"] == "result") pushed.push_back(m["result"]);
+    return pushed.size() == 6;
+  }));
+  for (const json& r : pushed) {
+    const bool ip = r["query"].get<std::string>().starts_with("ip-");
+    EXPECT_EQ(r.contains("approximate"), ip) << r["query"];
+    if (ip) {
+      EXPECT_EQ(r["approximate"], expected) << r["query"];
+    }
+  }
+  EXPECT_EQ(metrics_.value("netpulse_approximate_windows_total"), 1);
+  EXPECT_EQ(metrics_.value("netpulse_ip_epsilon"), 0.0005);
+  auto text = http(port_, "GET", "/metrics").body;
+  for (const char* line :
+       {"# TYPE netpulse_approximate_windows_total counter\n",
+        "netpulse_approximate_windows_total 1\n", "# TYPE netpulse_ip_epsilon gauge\n",
+        "netpulse_ip_epsilon 5e-04\n", "# HELP netpulse_ip_epsilon Error bound"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+
+  // An exact window: nothing approximate in it, epsilon back to 0, the count kept.
+  fanout_->emit(window(1));
+  const json exact = http(port_, "GET", "/api/results/ip-topk/latest").json();
+  EXPECT_EQ(exact["window_end"], "2020-05-09T20:41:41.000Z");
+  EXPECT_FALSE(exact.contains("approximate"));
+  text = http(port_, "GET", "/metrics").body;
+  EXPECT_NE(text.find("netpulse_approximate_windows_total 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("netpulse_ip_epsilon 0\n"), std::string::npos) << text;
+  // Another summarized window counts again and sets its own epsilon.
+  auto again = window(2);
+  again.ip_approximate = query::Approximation{0.002, 900};
+  fanout_->emit(again);
+  EXPECT_EQ(metrics_.value("netpulse_approximate_windows_total"), 2);
+  EXPECT_EQ(metrics_.value("netpulse_ip_epsilon"), 0.002);
+  EXPECT_EQ(http(port_, "GET", "/api/status").json()["metrics"]["netpulse_ip_epsilon"], 0.002);
+
+  // Posted results keep it too, and the WebSocket push shows it.
+  std::string line;
+  query::append_json(again, query::QueryKind::kIpShare, line);
+  auto posted = json::parse(line);
+  posted["window_end"] = "2020-05-09T20:42:00.000Z";
+  posted["window_start"] = "2020-05-09T20:41:50.000Z";
+  ASSERT_EQ(http(port_, "POST", "/api/results/ip-share", posted.dump()).status, 201);
+  EXPECT_EQ(http(port_, "GET", "/api/results/ip-share/latest").json()["approximate"],
+            (json{{"epsilon", 0.002}, {"keys_estimated", 900}}));
+  const auto push = ws.wait_for([](const json& m) {
+    return m["type"] == "result" && m["result"]["window_end"] == "2020-05-09T20:42:00.000Z";
+  });
+  ASSERT_TRUE(push);
+  EXPECT_EQ((*push)["result"]["approximate"]["keys_estimated"], 900);
+}
+
 TEST_F(ServerTest, DashboardFilesAndTraversal) {
   start();
   auto r = http(port_, "GET", "/");

@@ -44,6 +44,100 @@ TEST(ResultCodec, StoredResultReadsBackAsTheJsonLine) {
   EXPECT_EQ(to_stored(r, query::QueryKind::kProtocolShare).keys, 4u);
 }
 
+// A window whose address dimension came from the memory budget's summary: the ip-* rows carry
+// "approximate" exactly as the JSON lines do; the protocol rows stay exact.
+TEST(ResultCodec, ApproximateIpResultsKeepTheirMember) {
+  auto r = sample();
+  const auto exact = r;
+  r.ip_approximate = query::Approximation{0.0005, 1234567};
+  for (size_t q = 0; q < query::kQueryCount; ++q) {
+    const auto kind = static_cast<query::QueryKind>(q);
+    std::string line;
+    query::append_json(r, kind, line);
+    const auto stored = to_stored(r, kind);
+    EXPECT_EQ(result_json(stored), line) << query::kQueryNames[q];
+    // The rows are the same text as in the exact window: "approximate" is cut off them.
+    EXPECT_EQ(stored.rows_json, to_stored(exact, kind).rows_json) << query::kQueryNames[q];
+    EXPECT_EQ(stored.params_json, to_stored(exact, kind).params_json) << query::kQueryNames[q];
+    if (kind <= query::QueryKind::kProtocolOutliers) {
+      EXPECT_FALSE(stored.approximate_json) << query::kQueryNames[q];
+      EXPECT_FALSE(nlohmann::json::parse(result_json(stored)).contains("approximate"));
+    } else {
+      ASSERT_TRUE(stored.approximate_json) << query::kQueryNames[q];
+      // The engine's shortest number form (query::append_number): 0.0005 is "5e-04".
+      EXPECT_EQ(*stored.approximate_json, R"({"epsilon":5e-04,"keys_estimated":1234567})");
+      const auto object = nlohmann::json::parse(result_json(stored));
+      EXPECT_EQ(object["approximate"]["epsilon"], 0.0005);
+      EXPECT_EQ(object["approximate"]["keys_estimated"], 1234567u);
+      EXPECT_EQ(object["rows"].size(), 2u);
+    }
+  }
+  // Exact windows never carry it.
+  for (size_t q = 0; q < query::kQueryCount; ++q) {
+    const auto stored = to_stored(exact, static_cast<query::QueryKind>(q));
+    EXPECT_FALSE(stored.approximate_json);
+    EXPECT_EQ(result_json(stored).find("approximate"), std::string::npos);
+  }
+  // No rows at all (nothing above H): still cut right.
+  for (auto& rows : r.rows) rows.clear();
+  const auto empty = to_stored(r, query::QueryKind::kIpShare);
+  EXPECT_EQ(empty.rows_json, "[]");
+  EXPECT_EQ(*empty.approximate_json, R"({"epsilon":5e-04,"keys_estimated":1234567})");
+}
+
+TEST(ResultCodec, PostedApproximateResultRoundTripsAndIsValidated) {
+  auto r = sample();
+  r.ip_approximate = query::Approximation{0.25, 42};
+  std::string line;
+  query::append_json(r, query::QueryKind::kIpTopk, line);
+  std::string why;
+  auto parsed = parse_result(nlohmann::json::parse(line), "ip-topk", &why);
+  ASSERT_TRUE(parsed) << why;
+  EXPECT_EQ(parsed->approximate_json, R"({"epsilon":0.25,"keys_estimated":42})");
+  EXPECT_EQ(result_json(*parsed), line);
+
+  // Written back in the engine's member order and number form.
+  auto j = nlohmann::json::parse(line);
+  j["approximate"] = nlohmann::json::parse(R"({"keys_estimated":7,"epsilon":1e-3})");
+  parsed = parse_result(j, "ip-topk", &why);
+  ASSERT_TRUE(parsed) << why;
+  EXPECT_EQ(parsed->approximate_json, R"({"epsilon":0.001,"keys_estimated":7})");
+
+  auto rejected = [&](const nlohmann::json& approximate, const std::string& query = "ip-topk") {
+    auto object = nlohmann::json::parse(line);
+    object["query"] = query;
+    object["approximate"] = approximate;
+    if (query == "protocol-share") object["params"] = nlohmann::json::parse(R"({"T":10,"H":5})");
+    std::string reason;
+    const bool refused = !parse_result(object, query, &reason);
+    EXPECT_NE(reason.find("approximate"), std::string::npos) << reason;
+    return refused;
+  };
+  const auto good = nlohmann::json::parse(R"({"epsilon":0.01,"keys_estimated":5})");
+  EXPECT_TRUE(rejected(good, "protocol-topk"));  // the protocol dimension is always exact
+  EXPECT_TRUE(rejected(good, "protocol-share"));
+  EXPECT_TRUE(rejected(nullptr));
+  EXPECT_TRUE(rejected(nlohmann::json::array({0.01, 5})));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":-0.01,"keys_estimated":5})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":1.5,"keys_estimated":5})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":"0.01","keys_estimated":5})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"keys_estimated":5})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":0.01})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":0.01,"keys_estimated":-5})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":0.01,"keys_estimated":5.5})")));
+  EXPECT_TRUE(rejected(nlohmann::json::parse(R"({"epsilon":0.01,"keys_estimated":5,"x":1})")));
+  // The same object is fine on every ip-* query.
+  for (const char* q : {"ip-share", "ip-topk", "ip-outliers"}) {
+    auto object = nlohmann::json::parse(line);
+    object.erase("query");
+    object["params"] = nlohmann::json::parse(q == std::string("ip-share")  ? R"({"T":10,"H":3})"
+                                             : q == std::string("ip-topk") ? R"({"T":10,"k":3})"
+                                                                           : R"({"T":10,"X":3})");
+    object["approximate"] = good;
+    ASSERT_TRUE(parse_result(object, q, &why)) << q << ": " << why;
+  }
+}
+
 TEST(ResultCodec, PostedResultRoundTrips) {
   const auto r = sample();
   std::string line;

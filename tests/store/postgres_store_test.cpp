@@ -60,7 +60,7 @@ TEST(PostgresStore, SchemaUsesJsonbParamsAndIntegerTimes) {
             "");
   EXPECT_EQ(v,
             "id bigint, window_start bigint, window_end bigint, query text, params jsonb, "
-            "records bigint, total_bytes bigint, keys bigint, rows json");
+            "records bigint, total_bytes bigint, keys bigint, rows json, approximate json");
   ASSERT_EQ(testing::pg_exec(uri, "SELECT params->>'k' FROM results", &v), "");
   EXPECT_EQ(v, "3");
   ASSERT_EQ(testing::pg_exec(uri,
@@ -72,6 +72,74 @@ TEST(PostgresStore, SchemaUsesJsonbParamsAndIntegerTimes) {
   // Equal JSON values are the same key in jsonb, whatever their spelling.
   store->put_results(std::vector{make_result("ip-topk", 10000, R"({"k":3.0,"T":10})", 5)});
   EXPECT_EQ(store->count_results("ip-topk"), 1u);
+}
+
+// A database whose results table an older netpulse created (before issue 14) gains the
+// approximate column, with its CHECK, once; old rows read back as exact.
+TEST(PostgresStore, MigratesATableWithoutApproximate) {
+  const std::string uri = testing::fresh_pg_uri();
+  ASSERT_FALSE(uri.empty());
+  ASSERT_EQ(testing::pg_exec(uri, R"sql(
+CREATE TABLE results (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  window_start BIGINT NOT NULL,
+  window_end BIGINT NOT NULL,
+  query TEXT NOT NULL,
+  params JSONB NOT NULL CHECK (jsonb_typeof(params) = 'object'),
+  records BIGINT NOT NULL,
+  total_bytes BIGINT NOT NULL,
+  keys BIGINT NOT NULL,
+  "rows" JSON NOT NULL CHECK (json_typeof("rows") = 'array'),
+  UNIQUE (query, window_end, params)
+);
+CREATE INDEX results_query_window_end ON results (query, window_end, id);
+INSERT INTO results (window_start, window_end, query, params, records, total_bytes, keys, "rows")
+  VALUES (0, 10000, 'ip-topk', '{"T":10,"k":3}', 5, 500, 2,
+          '[{"key":"10.0.0.1","bytes":400,"share":0.8,"z":1}]');
+)sql"),
+            "");
+  auto store = testing::open_or_fail(uri);
+  ASSERT_NE(store, nullptr);
+  std::string v;
+  ASSERT_EQ(testing::pg_exec(uri,
+                             "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY "
+                             "ordinal_position) FROM information_schema.columns WHERE "
+                             "table_name = 'results'",
+                             &v),
+            "");
+  EXPECT_EQ(v,
+            "id bigint, window_start bigint, window_end bigint, query text, params jsonb, "
+            "records bigint, total_bytes bigint, keys bigint, rows json, approximate json");
+  const auto old = store->latest("ip-topk");
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->records, 5u);
+  EXPECT_FALSE(old->approximate_json.has_value());
+
+  auto approximate = make_result("ip-topk", 20000);
+  approximate.approximate_json = R"({"epsilon":0.001,"keys_estimated":70000})";
+  store->put_results(std::vector{approximate});
+  EXPECT_EQ(store->latest("ip-topk"), approximate);
+  auto bad = make_result("ip-topk", 30000);
+  bad.approximate_json = "[1]";
+  try {
+    store->put_results(std::vector{bad});
+    ADD_FAILURE() << "approximate as an array stored";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.kind(), StoreError::Kind::kRejected) << e.what();
+  }
+
+  // Opening again (another process, a reconnect) finds the column and adds nothing.
+  store.reset();
+  store = testing::open_or_fail(uri);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->count_results("ip-topk"), 2u);
+  ASSERT_EQ(testing::pg_exec(uri,
+                             "SELECT count(*) FROM pg_constraint WHERE conrelid = "
+                             "'results'::regclass AND pg_get_constraintdef(oid) LIKE "
+                             "'%approximate%'",
+                             &v),
+            "");
+  EXPECT_EQ(v, "1");
 }
 
 // The server restarts between two calls: the next call reconnects by itself.

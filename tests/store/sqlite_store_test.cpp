@@ -63,9 +63,13 @@ TEST(SqliteStore, OpensInWalModeWithTheDocumentedSchema) {
 
   RawDb raw(path);
   EXPECT_EQ(raw.value("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.value("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.value("PRAGMA user_version"), "2");
   EXPECT_EQ(raw.value("SELECT group_concat(name, ',') FROM pragma_table_info('results')"),
-            "id,window_start,window_end,query,params,records,total_bytes,keys,rows");
+            "id,window_start,window_end,query,params,records,total_bytes,keys,rows,approximate");
+  EXPECT_EQ(raw.value("SELECT \"notnull\" FROM pragma_table_info('results') "
+                      "WHERE name = 'approximate'"),
+            "0");
+  EXPECT_EQ(raw.value("SELECT approximate IS NULL FROM results"), "1");  // an exact result
   EXPECT_EQ(raw.value("SELECT group_concat(name, ',') FROM pragma_table_info('alerts')"),
             "id,time,detector,source,score,detail");
   EXPECT_EQ(raw.value("SELECT group_concat(name, ',') FROM "
@@ -106,6 +110,117 @@ TEST(SqliteStore, UriForms) {
   ASSERT_NE(memory, nullptr) << why;
   memory->put_results(std::vector{make_result("ip-topk", 1)});
   EXPECT_EQ(memory->count_results(""), 1u);
+}
+
+// The results table as netpulse wrote it before issue 14 (schema version 1), verbatim.
+constexpr const char* kVersion1Schema = R"sql(
+CREATE TABLE results (
+  id INTEGER PRIMARY KEY,
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  query TEXT NOT NULL,
+  params TEXT NOT NULL
+    CHECK (CASE WHEN json_valid(params) THEN json_type(params) = 'object' ELSE 0 END),
+  records INTEGER NOT NULL,
+  total_bytes INTEGER NOT NULL,
+  keys INTEGER NOT NULL,
+  "rows" TEXT NOT NULL
+    CHECK (CASE WHEN json_valid("rows") THEN json_type("rows") = 'array' ELSE 0 END),
+  UNIQUE (query, window_end, params)
+);
+CREATE INDEX results_query_window_end ON results (query, window_end);
+CREATE TABLE alerts (
+  id INTEGER PRIMARY KEY,
+  "time" INTEGER NOT NULL,
+  detector TEXT NOT NULL,
+  source TEXT NOT NULL,
+  score REAL NOT NULL,
+  detail TEXT NOT NULL
+    CHECK (CASE WHEN json_valid(detail) THEN json_type(detail) = 'object' ELSE 0 END),
+  UNIQUE ("time", detector, source)
+);
+PRAGMA user_version = 1;
+INSERT INTO results (window_start, window_end, query, params, records, total_bytes, keys, "rows")
+  VALUES (0, 10000, 'ip-topk', '{"T":10,"k":3}', 5, 500, 2,
+          '[{"key":"10.0.0.1","bytes":400,"share":0.8,"z":1}]');
+INSERT INTO alerts ("time", detector, source, score, detail)
+  VALUES (5000, 'dos', '10.0.0.1', 0.9, '{"count":3}');
+)sql";
+
+// A file written by a netpulse from before issue 14 opens: it gains the approximate column (its
+// rows read back as exact), keeps its data, and then stores approximate results; opening it again
+// changes nothing.
+TEST(SqliteStore, MigratesAVersion1File) {
+  testing::TempDir dir;
+  const std::string path = dir.file("v1.db");
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec(kVersion1Schema), SQLITE_OK);
+    ASSERT_EQ(raw.value("PRAGMA user_version"), "1");
+  }
+  std::string why;
+  auto store = SqliteStore::open(path, &why);
+  ASSERT_NE(store, nullptr) << why;
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.value("PRAGMA user_version"), "2");
+    EXPECT_EQ(raw.value("SELECT group_concat(name, ',') FROM pragma_table_info('results')"),
+              "id,window_start,window_end,query,params,records,total_bytes,keys,rows,approximate");
+  }
+  auto old = store->latest("ip-topk");
+  ASSERT_TRUE(old.has_value());
+  EXPECT_EQ(old->window_end, 10000);
+  EXPECT_EQ(old->records, 5u);
+  EXPECT_EQ(old->rows_json, R"([{"key":"10.0.0.1","bytes":400,"share":0.8,"z":1}])");
+  EXPECT_FALSE(old->approximate_json.has_value());
+  EXPECT_EQ(store->alerts(std::nullopt, 0).size(), 1u);
+
+  auto approximate = make_result("ip-topk", 20000);
+  approximate.approximate_json = R"({"epsilon":0.001,"keys_estimated":70000})";
+  store->put_results(std::vector{approximate});
+  EXPECT_EQ(store->latest("ip-topk"), approximate);
+  // The added column checks its JSON as a new file's does.
+  auto bad = make_result("ip-topk", 30000);
+  bad.approximate_json = "[1]";
+  EXPECT_THROW(store->put_results(std::vector{bad}), StoreError);
+  // Replacing the old row works (the upsert writes the new column).
+  auto replaced = make_result("ip-topk", 10000);
+  replaced.approximate_json = R"({"epsilon":0.5,"keys_estimated":1})";
+  store->put_results(std::vector{replaced});
+  EXPECT_EQ(store->count_results("ip-topk"), 2u);
+  store.reset();
+
+  store = SqliteStore::open(path, &why);  // already version 2: opened as is
+  ASSERT_NE(store, nullptr) << why;
+  ResultFilter f;
+  f.query = "ip-topk";
+  const auto rows = store->results(f);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], replaced);
+  EXPECT_EQ(rows[1], approximate);
+  RawDb raw(path);
+  EXPECT_EQ(raw.value("SELECT count(*) FROM pragma_table_info('results')"), "10");
+}
+
+// A version-1 file that another netpulse holds open for writing: the migration waits its turn
+// (busy timeout) and then happens once.
+TEST(SqliteStore, MigrationWaitsForAWriter) {
+  testing::TempDir dir;
+  const std::string path = dir.file("busy.db");
+  RawDb other(path);
+  ASSERT_EQ(other.exec(kVersion1Schema), SQLITE_OK);
+  ASSERT_EQ(other.exec("PRAGMA journal_mode=WAL; BEGIN IMMEDIATE; DELETE FROM alerts;"), SQLITE_OK);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    other.exec("COMMIT");
+  });
+  std::string why;
+  auto store = SqliteStore::open(path, &why);
+  release.join();
+  ASSERT_NE(store, nullptr) << why;
+  EXPECT_EQ(store->alerts(std::nullopt, 0).size(), 0u);  // after the other's commit
+  EXPECT_FALSE(store->latest("ip-topk")->approximate_json.has_value());
+  EXPECT_EQ(other.value("PRAGMA user_version"), "2");
 }
 
 TEST(SqliteStore, RefusesANewerSchema) {

@@ -92,6 +92,51 @@ TEST_P(StoreContract, SameQueryWindowEndAndParamsReplaces) {
   EXPECT_EQ(rows.back().records, 8u);
 }
 
+// The member of results computed from the memory budget's summary (spec sections 4 and 9):
+// stored and read back as given, absent (none) for exact results, and replaced with the row.
+TEST_P(StoreContract, ApproximateIsStoredReadBackAndReplaced) {
+  auto approximate = make_result("ip-topk", 10000);
+  approximate.approximate_json = R"({"epsilon":0.0005,"keys_estimated":1200000})";
+  auto share = make_result("ip-share", 10000, R"({"T":10,"H":5})");
+  share.approximate_json = R"({"epsilon":1e-05,"keys_estimated":9223372036854775807})";
+  const auto exact = make_result("ip-topk", 20000);
+  store_->put_results(std::vector{approximate, exact, share});
+
+  auto rows = all("ip-topk");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], approximate);
+  ASSERT_TRUE(rows[0].approximate_json.has_value());
+  EXPECT_EQ(*rows[0].approximate_json, R"({"epsilon":0.0005,"keys_estimated":1200000})");
+  EXPECT_EQ(rows[1], exact);
+  EXPECT_FALSE(rows[1].approximate_json.has_value());
+  EXPECT_EQ(all("ip-share").at(0).approximate_json, share.approximate_json);  // text as given
+  EXPECT_EQ(store_->latest("ip-topk")->approximate_json, std::nullopt);
+
+  // The same window again, exact this time (the flood left it): the row loses the member; and
+  // back.
+  auto replaced = approximate;
+  replaced.approximate_json.reset();
+  store_->put_results(std::vector{replaced});
+  rows = all("ip-topk");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].approximate_json.has_value());
+  store_->put_results(std::vector{approximate});
+  EXPECT_EQ(all("ip-topk")[0].approximate_json, approximate.approximate_json);
+
+  // Not a JSON object: refused as data, like params and rows.
+  for (const char* text : {"[0.1,5]", "{\"epsilon\":", "0.1", "\"x\""}) {
+    auto bad = make_result("ip-topk", 30000);
+    bad.approximate_json = text;
+    try {
+      store_->put_results(std::vector{bad});
+      ADD_FAILURE() << text << " stored";
+    } catch (const StoreError& e) {
+      EXPECT_EQ(e.kind(), StoreError::Kind::kRejected) << text << ": " << e.what();
+    }
+  }
+  EXPECT_EQ(store_->count_results("ip-topk"), 2u);
+}
+
 TEST_P(StoreContract, FiltersBySinceUntilAndLimit) {
   std::vector<StoredResult> in;
   for (int i = 10; i >= 1; --i) in.push_back(make_result("ip-share", i * 1000));  // out of order
