@@ -14,6 +14,7 @@
 #include "cli/result_output.hpp"
 #include "cli/query_options.hpp"
 #include "engine/params.hpp"
+#include "engine/window_shard.hpp"
 #include "ingest/uri.hpp"
 #include "kafka/merge.hpp"
 #include "query/queries.hpp"
@@ -40,6 +41,7 @@ struct MergeCliOptions {
 
 int run_merge_cmd(const MergeCliOptions& o) {
   if (auto why = engine::validate(o.params, o.config.max_window)) usage_error("--" + *why);
+  if (std::string why; engine::budget_for(o.config, 1, &why).bytes == SIZE_MAX) usage_error(why);
   std::string why;
   const auto uri = ingest::parse_uri(o.input, &why);
   if (!uri || uri->kind != ingest::Uri::Kind::kKafka)

@@ -160,6 +160,18 @@ class AggMap {
     rehash(want);
   }
 
+  // Gives memory back when at most an eighth of the slots are used (a window after a flood).
+  void shrink() {
+    if (capacity_ <= kMinSlots || size_ * 8 > capacity_) return;
+    fit(size_);
+  }
+  // Makes the table as small as room for n keys allows (n >= size()).
+  void fit(size_t n) {
+    size_t want = kMinSlots;
+    while (want < n * 2) want *= 2;
+    if (want < capacity_) rehash(want);
+  }
+
   // Empties the map and gives its memory back (a reused pane starts small again).
   void reset() {
     release();

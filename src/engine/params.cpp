@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/window_shard.hpp"
+
 namespace netpulse::engine {
 
 std::optional<IpKey> parse_ip_key(std::string_view name) {
@@ -37,6 +39,8 @@ std::optional<std::string> validate(const EngineConfig& c) {
   if (c.lateness < 0) return "lateness must be >= 0";
   if (c.max_window < 1 || c.max_window > 10'000'000) return "max-window must be from 1 to 10000000 units";
   if (c.threads < 1 || c.threads > 256) return "threads must be from 1 to 256";
+  std::string why;
+  if (budget_for(c, static_cast<uint32_t>(c.threads), &why).bytes == SIZE_MAX) return why;
   return std::nullopt;
 }
 

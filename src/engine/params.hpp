@@ -32,6 +32,8 @@ struct EngineConfig {
   int64_t max_window = 3600;  // units: panes are kept this long so T can grow
   IpKey ip_key = IpKey::kSrc;
   int threads = 1;
+  // Resident memory the window state may use, in bytes (spec section 9); 0: unbounded.
+  uint64_t memory_limit = uint64_t{1} << 30;
 };
 
 // Returns the reason the parameters are invalid, or nullopt.

@@ -414,6 +414,9 @@ WindowInfo Pipeline::window_info(const PlannedWindow& pw) {
     w.keys.protocols.for_each([&](const auto& e) { protocol_scratch_.add(e.key, e.bytes, e.records); });
   }
   protocol_scratch_.for_each([&](const auto& e) { info.protocol.on_add(Agg{}, e.bytes); });
+  WindowApprox approx;
+  for (const auto& shard : shards_) shard->add_approx(approx);
+  approx.apply(info);
   return info;
 }
 

@@ -18,8 +18,12 @@ struct WindowInfo {
   QueryParams params;
   uint64_t records = 0;
   DimStats protocol;       // over protocol keys; protocol.s1 is total bytes
-  DimStats ip;             // over address keys
+  DimStats ip;             // over address keys (estimated when ip_approximate)
   size_t shards = 1;
+  // The memory budget summarized some of the window's addresses (spec section 9): the shards
+  // list upper bounds, each at most ip_error_bytes above the truth.
+  bool ip_approximate = false;
+  uint64_t ip_error_bytes = 0;
 };
 
 class WindowQueries {

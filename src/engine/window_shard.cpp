@@ -1,6 +1,8 @@
 #include "engine/window_shard.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
 
 namespace netpulse::engine {
 
@@ -17,7 +19,10 @@ constexpr size_t kMaxPooled = 8;
 
 WindowShard::WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config)
     : index_(index), shards_(shards), unit_ms_(config.time_unit_ms),
-      lateness_ms_(config.lateness * config.time_unit_ms), ip_key_(config.ip_key) {}
+      lateness_ms_(config.lateness * config.time_unit_ms), ip_key_(config.ip_key),
+      budget_(budget_for(config, shards)) {
+  if (budget_.bytes == SIZE_MAX) budget_ = ShardBudget{};  // too small: validate() said so
+}
 
 WindowShard::~WindowShard() = default;
 
@@ -42,7 +47,8 @@ KeySums& WindowShard::open_sums(Pane& pane) {
       pane.open = std::make_unique<KeySums>();
     }
     // Size the table like the last pane so it does not rehash its way up.
-    pane.open->ip4.reserve(last_pane_ip_keys_);
+    pane.open->ip4.reserve(std::min(last_pane_ip_keys_, budget_.bytes ? budget_.open_keys : SIZE_MAX));
+    pane.open->ip_limit = budget_.bytes ? budget_.open_keys : SIZE_MAX;
   }
   return *pane.open;
 }
@@ -50,6 +56,208 @@ KeySums& WindowShard::open_sums(Pane& pane) {
 inline void WindowShard::add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
   if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
   else sums.ip6.add(ip.bits, bytes, 1);
+  // One predictable compare on the exact path; a summarized pane (limit 0) always goes on.
+  if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
+    over_limit(sums, ip, bytes);
+}
+
+// --- Memory budget ---------------------------------------------------------------------------
+//
+// An open pane that reaches budget_.open_keys addresses (a flood of new sources) becomes a
+// Misra-Gries summary (Misra and Gries 1982; weighted, with batched decrements as in Berinde et
+// al. 2010): its table keeps growing to 2m keys, then the (m+1)-th largest count v is taken
+// from every key, keys left with nothing are dropped, and floor grows by v. Every key's true
+// bytes are then within [stored, stored + floor], and floor <= pane total / (m + 1): each
+// decrement removes v from at least m + 1 keys. The sketches see every record from then on
+// (and the keys already held, with their exact bytes, at the switch).
+
+void WindowShard::over_limit(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+  if (!sums.summary) {
+    sums.summary = std::make_unique<PaneSummary>();
+    PaneSummary& sum = *sums.summary;
+    sum.summarized = true;
+    sums.ip4.for_each([&](const Entry4& e) { sum.add_key(key_hash(e.key), e.bytes); });
+    sums.ip6.for_each([&](const Entry6& e) { sum.add_key(key_hash(e.key), e.bytes); });
+    sums.ip_limit = 0;
+    // Down to m keys now, and tables just big enough for 2m: a decrement walks every slot.
+    decrement(sums);
+    sums.ip4.fit(2 * budget_.summary_keys);
+    sums.ip6.fit(2 * budget_.summary_keys);
+    return;
+  } else {
+    sums.summary->add_key(ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
+  }
+  if (sums.ip4.size() + sums.ip6.size() >= 2 * budget_.summary_keys) decrement(sums);
+}
+
+void WindowShard::decrement(KeySums& sums) {
+  const size_t m = budget_.summary_keys;
+  bytes_scratch_.clear();
+  sums.ip4.for_each([&](const Entry4& e) { bytes_scratch_.push_back(e.bytes); });
+  sums.ip6.for_each([&](const Entry6& e) { bytes_scratch_.push_back(e.bytes); });
+  if (bytes_scratch_.size() <= m) return;
+  auto nth = bytes_scratch_.begin() + static_cast<std::ptrdiff_t>(m);
+  std::nth_element(bytes_scratch_.begin(), nth, bytes_scratch_.end(), std::greater<>());
+  const uint64_t v = *nth;
+  PaneSummary& sum = *sums.summary;
+  sum.floor += v;
+  // Keys come back in slot order into a table of the same size: no pile-up (see fold).
+  auto shrink = [&](auto& table, auto& kept) {
+    kept.clear();
+    table.drain([&](const auto& e) {
+      sum.removed += std::min(e.bytes, v);
+      if (e.bytes > v) kept.push_back(e);
+    });
+    for (const auto& e : kept) table.add(e.key, e.bytes - v, e.records);
+  };
+  shrink(sums.ip4, kept4_);
+  shrink(sums.ip6, kept6_);
+}
+
+// A closed exact pane keeps its m largest addresses, exactly; the others are dropped and floor
+// is the largest dropped count (<= pane total / (m + 1)), so the same bounds hold.
+void WindowShard::summarize(Pane& pane) {
+  FlatSums& f = pane.flat;
+  const size_t m = budget_.summary_keys;
+  const bool folded = in_window(pane);
+  if (folded) fold(pane, false);
+  if (!pane.summary) pane.summary = std::make_unique<PaneSummary>();
+  PaneSummary& sum = *pane.summary;
+  if (!sum.summarized) {
+    // Exact until now: the sketches see every address once, with its bytes.
+    sum = PaneSummary{};
+    for (const Entry4& e : f.ip4) sum.add_key(key_hash(e.key), e.bytes);
+    for (const Entry6& e : f.ip6) sum.add_key(key_hash(e.key), e.bytes);
+    sum.summarized = true;
+  }
+  bytes_scratch_.clear();
+  for (const Entry4& e : f.ip4) bytes_scratch_.push_back(e.bytes);
+  for (const Entry6& e : f.ip6) bytes_scratch_.push_back(e.bytes);
+  if (bytes_scratch_.size() > m) {
+    auto nth = bytes_scratch_.begin() + static_cast<std::ptrdiff_t>(m);
+    std::nth_element(bytes_scratch_.begin(), nth, bytes_scratch_.end(), std::greater<>());
+    const uint64_t v = *nth;
+    sum.floor += v;
+    auto cut = [&](auto& entries) {
+      auto keep = std::remove_if(entries.begin(), entries.end(), [&](const auto& e) {
+        if (e.bytes > v) return false;
+        sum.removed += e.bytes;
+        return true;
+      });
+      entries.erase(keep, entries.end());
+      entries.shrink_to_fit();
+    };
+    cut(f.ip4);
+    cut(f.ip6);
+  }
+  if (folded) fold(pane, true);
+}
+
+void WindowShard::enforce_budget() {
+  if (budget_.bytes == 0) return;
+  size_t used = memory_bytes();
+  if (used <= budget_.bytes) return;
+  // Spares first: they are only there to save allocations.
+  table_pool_.clear();
+  flat_pool_.clear();
+  window_.keys.ip4.shrink();
+  window_.keys.ip6.shrink();
+  used = memory_bytes();
+  const size_t target = budget_.bytes / 4 * 3;
+  if (used <= target) return;
+  // Then the biggest exact closed panes: those the window does not hold first (kept only so T
+  // can grow), then those it holds.
+  std::vector<std::pair<size_t, Pane*>> order;
+  for (auto& [index, pane] : panes_) {
+    if (pane.open || (pane.summary && pane.summary->summarized)) continue;
+    const size_t keys = pane.flat.ip4.size() + pane.flat.ip6.size();
+    if (keys <= budget_.summary_keys) continue;
+    order.emplace_back(keys, &pane);
+  }
+  std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    const bool ia = in_window(*a.second), ib = in_window(*b.second);
+    return ia != ib ? ib : a.first > b.first;
+  });
+  for (const auto& [keys, pane] : order) {
+    const size_t before = pane->flat.ip4.capacity() * sizeof(Entry4) + pane->flat.ip6.capacity() * sizeof(Entry6);
+    summarize(*pane);
+    const size_t after = pane->flat.ip4.capacity() * sizeof(Entry4) + pane->flat.ip6.capacity() * sizeof(Entry6);
+    used -= std::min(used, before - std::min(before, after));
+    if (used <= target) break;
+  }
+  window_.keys.ip4.shrink();
+  window_.keys.ip6.shrink();
+}
+
+void WindowShard::add_approx(WindowApprox& out) {
+  if (approx_panes_ == 0) return;
+  out.any = true;
+  out.floor = std::max(out.floor, approx_floor_);
+  out.removed += approx_removed_;
+  for (auto it = panes_.lower_bound(lo_); it != panes_.end() && it->first < hi_; ++it) {
+    Pane& pane = it->second;
+    if (!pane.summary) {
+      // An exact pane beside summarized ones: its sketches, once (a closed pane never changes).
+      auto sum = std::make_unique<PaneSummary>();
+      for (const Entry4& e : pane.flat.ip4) sum->add_key(key_hash(e.key), e.bytes);
+      for (const Entry6& e : pane.flat.ip6) sum->add_key(key_hash(e.key), e.bytes);
+      if (pane.open) {
+        pane.open->ip4.for_each([&](const Entry4& e) { sum->add_key(key_hash(e.key), e.bytes); });
+        pane.open->ip6.for_each([&](const Entry6& e) { sum->add_key(key_hash(e.key), e.bytes); });
+        out.keys.merge(sum->keys);
+        out.squares.merge(sum->squares);
+        continue;
+      }
+      pane.summary = std::move(sum);
+    }
+    out.keys.merge(pane.summary->keys);
+    out.squares.merge(pane.summary->squares);
+  }
+}
+
+DimStats WindowApprox::estimate(const DimStats& held) const {
+  DimStats s;
+  s.s1 = held.s1 + removed;
+  const double n = std::max(1.0, std::round(keys.estimate()));
+  s.n = static_cast<uint64_t>(n);
+  const double f2 = std::max(0.0, squares.estimate());
+  s.s2 = static_cast<unsigned __int128>(static_cast<long double>(f2));
+  return s;
+}
+
+ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string* why) {
+  ShardBudget b;
+  if (config.memory_limit == 0) return b;
+  // Kept out of the window state: the program, its threads and blocks, output, store and API.
+  const uint64_t reserve = std::clamp<uint64_t>(config.memory_limit / 8, 24u << 20, 256u << 20);
+  const uint64_t state = config.memory_limit > reserve ? config.memory_limit - reserve : 0;
+  b.bytes = static_cast<size_t>(state / std::max<uint32_t>(shards, 1));
+  // Every held pane may end up summarized (a flood lasting --max-window): per pane its sketches
+  // and m keys at 320 bytes each (up to 2m entries of 32 bytes while it fills, and its share of
+  // the window's table and candidate set at a low load factor), in 3/4 of the shard's budget.
+  const uint64_t panes = static_cast<uint64_t>(config.max_window + config.lateness + 2);
+  const uint64_t per_pane = b.bytes / 4 * 3 / panes;
+  const uint64_t sketch = sizeof(PaneSummary) + 64;
+  const uint64_t m = per_pane > sketch ? (per_pane - sketch) / 320 : 0;
+  constexpr uint64_t kMinKeys = 32;
+  if (m < kMinKeys) {
+    if (why) {
+      const uint64_t need = (kMinKeys * 320 + sketch) * panes / 3 * 4 * std::max<uint32_t>(shards, 1) + reserve;
+      *why = "--memory-limit " + std::to_string(config.memory_limit >> 20) + "MiB is too small for " +
+             "--max-window " + std::to_string(config.max_window) + " with " +
+             std::to_string(shards) + " thread(s): it needs at least " +
+             std::to_string((need >> 20) + 1) + "MiB (or 0: unbounded)";
+    }
+    b = ShardBudget{};
+    b.bytes = SIZE_MAX;  // marks "invalid" for callers that ignore why
+    return b;
+  }
+  b.summary_keys = static_cast<size_t>(std::min<uint64_t>(m, 1u << 20));
+  // Open panes (lateness + 1 of them, more with disorder) share a quarter of the budget; a
+  // pane's table is at most 128 bytes a key.
+  const uint64_t open = b.bytes / 4 / static_cast<uint64_t>(config.lateness + 2) / 128;
+  b.open_keys = static_cast<size_t>(std::max<uint64_t>(open, 4 * b.summary_keys));
+  return b;
 }
 
 inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r, bool dst_here) {
@@ -169,9 +377,11 @@ void WindowShard::close_before(int64_t bound) {
     s.protocols.drain([&](const Entry4& e) { pane.flat.protocols.push_back(e); });
     s.ip4.drain([&](const Entry4& e) { pane.flat.ip4.push_back(e); });
     s.ip6.drain([&](const Entry6& e) { pane.flat.ip6.push_back(e); });
+    if (s.summary) pane.summary = std::move(s.summary);
     if (table_pool_.size() < kMaxPooled) table_pool_.push_back(std::move(pane.open));
     pane.open.reset();
   }
+  enforce_budget();
 }
 
 namespace {
@@ -246,6 +456,18 @@ void WindowShard::fold(const Pane& pane, bool add) {
   const auto add6 = adder(w.keys.ip6, cand6_);
   const auto sub4 = subtracter(w.keys.ip4, cand4_);
   const auto sub6 = subtracter(w.keys.ip6, cand6_);
+  if (pane.summary && pane.summary->summarized) {
+    const PaneSummary& sum = *pane.summary;
+    if (add) {
+      ++approx_panes_;
+      approx_floor_ += sum.floor;
+      approx_removed_ += sum.removed;
+    } else {
+      --approx_panes_;
+      approx_floor_ -= sum.floor;
+      approx_removed_ -= sum.removed;
+    }
+  }
   const FlatSums& f = pane.flat;
   if (add) {
     // Room for every key of the pane first: its keys come in slot order, and a table that grew
@@ -301,7 +523,9 @@ void WindowShard::move_window(int64_t lo, int64_t hi) {
 }
 
 void WindowShard::retire(Pane& pane) {
+  pane.summary.reset();
   if (pane.open) {
+    pane.open->summary.reset();
     pane.open->protocols.drain([](const Entry4&) {});
     pane.open->ip4.drain([](const Entry4&) {});
     pane.open->ip6.drain([](const Entry6&) {});
@@ -337,7 +561,8 @@ size_t WindowShard::memory_bytes() const {
   };
   for (const auto& [index, pane] : panes_) {
     total += flat_bytes(pane.flat) + 64;
-    if (pane.open) total += table_bytes(*pane.open);
+    if (pane.summary) total += sizeof(PaneSummary);
+    if (pane.open) total += table_bytes(*pane.open) + (pane.open->summary ? sizeof(PaneSummary) : 0);
   }
   for (const auto& t : table_pool_) total += table_bytes(*t);
   for (const auto& f : flat_pool_) total += flat_bytes(f);

@@ -26,6 +26,7 @@
 #include "core/flow_record.hpp"
 #include "engine/agg_map.hpp"
 #include "engine/params.hpp"
+#include "engine/sketch.hpp"
 
 namespace netpulse::engine {
 
@@ -56,11 +57,65 @@ struct DimStats {
   }
 };
 
+// A pane's address dimension under the memory budget (spec section 9). Once `summarized`, the
+// pane's address tables hold, for every address x, a lower bound: stored(x) <= true(x) <=
+// stored(x) + floor (stored(x) = 0 for an address not held). `removed` is the mass of bytes no
+// longer held, so the dimension's sum stays exact; the sketches saw every address with its
+// true bytes. An exact pane may carry the sketches alone (summarized = false), built when a
+// window that also holds summarized panes needed them.
+struct PaneSummary {
+  bool summarized = false;
+  uint64_t floor = 0;
+  uint64_t removed = 0;
+  HyperLogLog keys;
+  F2Sketch squares;
+
+  void add_key(uint64_t hash, uint64_t bytes) {
+    keys.add(std::rotl(hash, 32));
+    squares.add(hash, static_cast<int64_t>(bytes));
+  }
+};
+
 // Per-key sums of one pane or one window, for both dimensions.
 struct KeySums {
   AggMap<uint32_t> protocols;
   AggMap<uint32_t> ip4;
   AggMap<core::Ip6> ip6;
+  // An open pane: past this many address keys, its address dimension becomes a summary (see
+  // WindowShard::over_limit). SIZE_MAX: no budget.
+  size_t ip_limit = SIZE_MAX;
+  std::unique_ptr<PaneSummary> summary;
+};
+
+// What the memory budget allows one shard (spec section 9); see budget_for().
+struct ShardBudget {
+  size_t bytes = 0;          // 0: unbounded, exact always
+  size_t summary_keys = 0;   // m: address keys a summarized pane keeps
+  size_t open_keys = 0;      // address keys of an open pane before it is summarized
+};
+// The budget of each of `shards` shards under config.memory_limit, or the reason it is too
+// small for config.max_window.
+ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string* why = nullptr);
+
+// A window's approximation, added up over shards: the largest floor (every listed address's
+// bytes are within it), the mass no longer held by any key, and the sketches.
+struct WindowApprox {
+  bool any = false;
+  uint64_t floor = 0;
+  uint64_t removed = 0;
+  HyperLogLog keys;
+  F2Sketch squares;
+  // The address dimension's statistics estimated from the sketches, given the exact-table
+  // statistics summed over shards.
+  DimStats estimate(const DimStats& held) const;
+  // Marks info approximate and replaces its address statistics, when any shard summarized.
+  template <class Info>
+  void apply(Info& info) const {
+    if (!any) return;
+    info.ip_approximate = true;
+    info.ip_error_bytes = floor;
+    info.ip = estimate(info.ip);
+  }
 };
 
 // What the queries read of a shard's current window.
@@ -131,6 +186,13 @@ class WindowShard {
   // Drops panes below `bound` that the window no longer covers.
   void evict_before(int64_t bound);
 
+  // The memory budget (default: unbounded). Call before the first record.
+  void set_budget(const ShardBudget& budget) { budget_ = budget; }
+  const ShardBudget& budget() const { return budget_; }
+  // Whether the current window holds a summarized pane, and then its floor and sketches.
+  bool window_approximate() const { return approx_panes_ > 0; }
+  void add_approx(WindowApprox& out);
+
   size_t pane_count() const { return panes_.size(); }
   size_t memory_bytes() const;
   // Keys tracked as candidates (tests and statistics).
@@ -156,6 +218,7 @@ class WindowShard {
     std::unique_ptr<KeySums> open;  // while records may arrive; from the pool
     FlatSums flat;                  // after close (may also hold entries while open: see close)
     uint64_t round_records = 0;
+    std::unique_ptr<PaneSummary> summary;  // see PaneSummary; null: exact, no sketches
   };
 
   Pane& pane_for(core::TimeMs t) {
@@ -165,6 +228,13 @@ class WindowShard {
   Pane& pane_slow(core::TimeMs t);
   KeySums& open_sums(Pane& pane);
   void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes);
+  void over_limit(KeySums& sums, const core::IpAddr& ip, uint32_t bytes);
+  void decrement(KeySums& sums);
+  void summarize(Pane& pane);
+  void enforce_budget();
+  bool in_window(const Pane& pane) const {
+    return has_window_ && pane.index >= lo_ && pane.index < hi_;
+  }
   void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here);
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
@@ -203,10 +273,24 @@ class WindowShard {
   AggMap<core::Ip6> cand6_;
   std::vector<uint32_t> scratch4_;
   std::vector<core::Ip6> scratch6_;
+
+  // Memory budget: summarized panes in the window and the sum of their floors and removed bytes.
+  ShardBudget budget_;
+  size_t approx_panes_ = 0;
+  uint64_t approx_floor_ = 0;
+  uint64_t approx_removed_ = 0;
+  std::vector<uint64_t> bytes_scratch_;
+  std::vector<Entry4> kept4_;
+  std::vector<Entry6> kept6_;
 };
 
 template <class F>
-void WindowShard::for_each_candidate(uint64_t floor, size_t k, F&& f) {
+void WindowShard::for_each_candidate(uint64_t floor, size_t k, F&& f_exact) {
+  // A summarized window's tables hold lower bounds; stored + approx_floor_ bounds each address
+  // from above, and that is what the queries compare and list (no false negatives).
+  const uint64_t up = approx_floor_;
+  floor = floor > up ? floor - up : 0;
+  auto f = [&](const core::IpAddr& key, uint64_t bytes) { f_exact(key, bytes + up); };
   Histogram h{};
   const WindowAggregate& w = window_;
   if (level_ != UINT64_MAX && level_ <= floor && candidate_count() >= k) {

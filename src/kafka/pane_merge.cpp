@@ -89,6 +89,8 @@ void PaneMerge::fold_below(int64_t bound) {
     if (records > 0) planner_.add(pane, records);
     counters_.records.fetch_add(records, std::memory_order_relaxed);
   }
+  // Whole panes are final: compact them, and let the memory budget summarize them if needed.
+  if (shard_) shard_->close_before(bound);
 }
 
 void PaneMerge::emit(std::optional<int64_t> complete_below) {
@@ -105,6 +107,9 @@ void PaneMerge::emit(std::optional<int64_t> complete_below) {
     info.protocol = w.protocol;
     info.ip = w.ip;
     info.shards = 1;
+    engine::WindowApprox approx;
+    shard_->add_approx(approx);
+    approx.apply(info);
     queries_.prepare(info);
     queries_.select(0, *shard_);
     queries_.finish(info);

@@ -119,6 +119,11 @@ void SixQueries::finish(const engine::WindowInfo& info) {
   r.total_bytes = total;
   r.protocol_keys = info.protocol.n;
   r.ip_keys = info.ip.n;
+  r.ip_approximate.reset();
+  if (info.ip_approximate)
+    r.ip_approximate = Approximation{
+        total == 0 ? 0.0 : static_cast<double>(info.ip_error_bytes) / static_cast<double>(total),
+        info.ip.n};
   for (auto& rows : r.rows) rows.clear();
 
   auto make_row = [&](std::string key, uint64_t bytes, const DimStats& s) {
