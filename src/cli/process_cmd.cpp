@@ -21,6 +21,7 @@
 #include "core/time.hpp"
 #include "engine/params.hpp"
 #include "engine/pipeline.hpp"
+#include "engine/window_shard.hpp"
 #include "ingest/block_source.hpp"
 #include "ingest/flow_parser.hpp"
 #include "ingest/uri.hpp"
@@ -340,6 +341,17 @@ int run_process(const ProcessOptions& o) {
                  human_bytes(static_cast<double>(peak_rss_bytes())).c_str());
     if (c.malformed.load() > 10)
       std::fprintf(stderr, "netpulse: (only the first 10 malformed lines were shown)\n");
+    if (const uint64_t approx = c.approximate_windows.load(); approx > 0) {
+      const engine::ShardBudget b =
+          engine::budget_for(config, static_cast<uint32_t>(std::max(1, config.threads)));
+      std::fprintf(stderr,
+                   "netpulse: %llu windows had approximate address results: the memory budget "
+                   "(--memory-limit %s) summarized a flood of addresses (%zu addresses a pane, "
+                   "epsilon <= %.3g%%)\n",
+                   static_cast<unsigned long long>(approx),
+                   human_bytes(static_cast<double>(config.memory_limit)).c_str(), b.summary_keys,
+                   100.0 / static_cast<double>(b.summary_keys + 1));
+    }
   }
   if (output_error) io_error(*output_error);
   if (error) io_error(*error);

@@ -417,6 +417,7 @@ WindowInfo Pipeline::window_info(const PlannedWindow& pw) {
   WindowApprox approx;
   for (const auto& shard : shards_) shard->add_approx(approx);
   approx.apply(info);
+  if (approx.any) counters_.approximate_windows.fetch_add(1, std::memory_order_relaxed);
   return info;
 }
 

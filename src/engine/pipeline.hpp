@@ -47,6 +47,7 @@ struct Counters {
   std::atomic<int64_t> watermark_ms{std::numeric_limits<int64_t>::min()};
   std::atomic<uint64_t> panes{0};
   std::atomic<uint64_t> state_bytes{0};
+  std::atomic<uint64_t> approximate_windows{0};  // with a summarized address dimension
 };
 
 struct MalformedReport {

@@ -233,16 +233,17 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
   const uint64_t state = config.memory_limit > reserve ? config.memory_limit - reserve : 0;
   b.bytes = static_cast<size_t>(state / std::max<uint32_t>(shards, 1));
   // Every held pane may end up summarized (a flood lasting --max-window): per pane its sketches
-  // and m keys at 320 bytes each (up to 2m entries of 32 bytes while it fills, and its share of
-  // the window's table and candidate set at a low load factor), in 3/4 of the shard's budget.
+  // and m addresses at 192 bytes each (its closed array: 32 bytes an IPv6 entry; its share of the
+  // window's table at a quarter load: 128; of the candidate set: 32), in 3/4 of the shard's
+  // budget.
   const uint64_t panes = static_cast<uint64_t>(config.max_window + config.lateness + 2);
   const uint64_t per_pane = b.bytes / 4 * 3 / panes;
   const uint64_t sketch = sizeof(PaneSummary) + 64;
-  const uint64_t m = per_pane > sketch ? (per_pane - sketch) / 320 : 0;
+  const uint64_t m = per_pane > sketch ? (per_pane - sketch) / 192 : 0;
   constexpr uint64_t kMinKeys = 32;
   if (m < kMinKeys) {
     if (why) {
-      const uint64_t need = (kMinKeys * 320 + sketch) * panes / 3 * 4 * std::max<uint32_t>(shards, 1) + reserve;
+      const uint64_t need = (kMinKeys * 192 + sketch) * panes / 3 * 4 * std::max<uint32_t>(shards, 1) + reserve;
       *why = "--memory-limit " + std::to_string(config.memory_limit >> 20) + "MiB is too small for " +
              "--max-window " + std::to_string(config.max_window) + " with " +
              std::to_string(shards) + " thread(s): it needs at least " +
@@ -366,6 +367,8 @@ void WindowShard::close_before(int64_t bound) {
       flat_pool_.pop_back();
     }
     KeySums& s = *pane.open;
+    // A summarized pane closes with at most m addresses (the budget counts on it).
+    if (s.summary && s.ip4.size() + s.ip6.size() > budget_.summary_keys) decrement(s);
     // Room to spare: pooled arrays then fit the next panes, which vary a little in size,
     // without being reallocated (and their fresh pages faulted in) each time.
     auto make_room = [](auto& v, size_t more) {
