@@ -20,6 +20,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <span>
 
 namespace netpulse::engine {
 
@@ -55,6 +56,10 @@ class HyperLogLog {
   }
   static constexpr double relative_error() { return 1.04 / 64.0; }  // 1.04 / sqrt(2^12)
 
+  // The registers, for a codec (a Kafka instance's pane carries its sketches to merge).
+  std::span<const uint8_t, kRegisters> registers() const { return reg_; }
+  std::span<uint8_t, kRegisters> registers() { return reg_; }
+
  private:
   std::array<uint8_t, kRegisters> reg_{};
 };
@@ -75,18 +80,20 @@ class F2Sketch {
     for (size_t r = 0; r < kRows; ++r) {
       const uint64_t bits = g >> (r * 8);
       const int64_t v = (bits & 0x80) ? -bytes : bytes;
-      row_[r][bits & (kWidth - 1)] += v;
+      c_[r * kWidth + (bits & (kWidth - 1))] += v;
     }
   }
   void merge(const F2Sketch& o) {
-    for (size_t r = 0; r < kRows; ++r)
-      for (size_t i = 0; i < kWidth; ++i) row_[r][i] += o.row_[r][i];
+    for (size_t i = 0; i < c_.size(); ++i) c_[i] += o.c_[i];
   }
   double estimate() const {
     std::array<double, kRows> est{};
     for (size_t r = 0; r < kRows; ++r) {
       long double s = 0;
-      for (int64_t c : row_[r]) s += static_cast<long double>(c) * static_cast<long double>(c);
+      for (size_t i = 0; i < kWidth; ++i) {
+        const auto c = static_cast<long double>(c_[r * kWidth + i]);
+        s += c * c;
+      }
       est[r] = static_cast<double>(s);
     }
     std::nth_element(est.begin(), est.begin() + kRows / 2, est.end());
@@ -95,8 +102,12 @@ class F2Sketch {
   // One row's relative standard error, sqrt(2 / W); the median of the rows does better.
   static double relative_error() { return std::sqrt(2.0 / static_cast<double>(kWidth)); }
 
+  // The counters, row after row, for a codec.
+  std::span<const int64_t, kRows * kWidth> counters() const { return c_; }
+  std::span<int64_t, kRows * kWidth> counters() { return c_; }
+
  private:
-  std::array<std::array<int64_t, kWidth>, kRows> row_{};
+  std::array<int64_t, kRows * kWidth> c_{};  // row after row
 };
 
 }  // namespace netpulse::engine

@@ -20,7 +20,7 @@ constexpr size_t kMaxPooled = 8;
 WindowShard::WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config)
     : index_(index), shards_(shards), unit_ms_(config.time_unit_ms),
       lateness_ms_(config.lateness * config.time_unit_ms), ip_key_(config.ip_key),
-      budget_(budget_for(config, shards)) {
+      budget_(budget_for(config, shards)), summarizer_(budget_.summary_keys) {
   if (budget_.bytes == SIZE_MAX) budget_ = ShardBudget{};  // too small: validate() said so
 }
 
@@ -71,33 +71,31 @@ inline void WindowShard::add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t 
 // decrement removes v from at least m + 1 keys. The sketches see every record from then on
 // (and the keys already held, with their exact bytes, at the switch).
 
-void WindowShard::over_limit(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+void PaneSummarizer::over_limit(KeySums& sums, uint64_t hash, uint64_t bytes) {
   if (!sums.summary) {
     sums.summary = std::make_unique<PaneSummary>();
     PaneSummary& sum = *sums.summary;
     sum.summarized = true;
-    sums.ip4.for_each([&](const Entry4& e) { sum.add_key(key_hash(e.key), e.bytes); });
-    sums.ip6.for_each([&](const Entry6& e) { sum.add_key(key_hash(e.key), e.bytes); });
+    sums.ip4.for_each([&](const auto& e) { sum.add_key(key_hash(e.key), e.bytes); });
+    sums.ip6.for_each([&](const auto& e) { sum.add_key(key_hash(e.key), e.bytes); });
     sums.ip_limit = 0;
     // Down to m keys now, and tables just big enough for 2m: a decrement walks every slot.
     decrement(sums);
-    sums.ip4.fit(2 * budget_.summary_keys);
-    sums.ip6.fit(2 * budget_.summary_keys);
+    sums.ip4.fit(2 * m_);
+    sums.ip6.fit(2 * m_);
     return;
-  } else {
-    sums.summary->add_key(ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
   }
-  if (sums.ip4.size() + sums.ip6.size() >= 2 * budget_.summary_keys) decrement(sums);
+  sums.summary->add_key(hash, bytes);
+  if (sums.ip4.size() + sums.ip6.size() >= 2 * m_) decrement(sums);
 }
 
-void WindowShard::decrement(KeySums& sums) {
-  const size_t m = budget_.summary_keys;
-  bytes_scratch_.clear();
-  sums.ip4.for_each([&](const Entry4& e) { bytes_scratch_.push_back(e.bytes); });
-  sums.ip6.for_each([&](const Entry6& e) { bytes_scratch_.push_back(e.bytes); });
-  if (bytes_scratch_.size() <= m) return;
-  auto nth = bytes_scratch_.begin() + static_cast<std::ptrdiff_t>(m);
-  std::nth_element(bytes_scratch_.begin(), nth, bytes_scratch_.end(), std::greater<>());
+void PaneSummarizer::decrement(KeySums& sums) {
+  bytes_.clear();
+  sums.ip4.for_each([&](const auto& e) { bytes_.push_back(e.bytes); });
+  sums.ip6.for_each([&](const auto& e) { bytes_.push_back(e.bytes); });
+  if (bytes_.size() <= m_) return;
+  auto nth = bytes_.begin() + static_cast<std::ptrdiff_t>(m_);
+  std::nth_element(bytes_.begin(), nth, bytes_.end(), std::greater<>());
   const uint64_t v = *nth;
   PaneSummary& sum = *sums.summary;
   sum.floor += v;
@@ -368,7 +366,7 @@ void WindowShard::close_before(int64_t bound) {
     }
     KeySums& s = *pane.open;
     // A summarized pane closes with at most m addresses (the budget counts on it).
-    if (s.summary && s.ip4.size() + s.ip6.size() > budget_.summary_keys) decrement(s);
+    if (s.summary) summarizer_.trim(s);
     // Room to spare: pooled arrays then fit the next panes, which vary a little in size,
     // without being reallocated (and their fresh pages faulted in) each time.
     auto make_room = [](auto& v, size_t more) {

@@ -87,6 +87,33 @@ struct KeySums {
   std::unique_ptr<PaneSummary> summary;
 };
 
+// The memory budget's step for an open pane (see window_shard.cpp): once its address table
+// reaches its limit (the caller decides when), the pane becomes a Misra-Gries summary of m
+// keys. Shared by the engine's shards and by Kafka instances' panes. Not thread-safe.
+class PaneSummarizer {
+ public:
+  explicit PaneSummarizer(size_t m = 0) : m_(m) {}
+  size_t keys() const { return m_; }
+  // After `bytes` of the address with hash `hash` were added to sums: starts the summary the
+  // first time (the sketches take the keys held, the table drops to m keys), else updates the
+  // sketches and decrements when the table holds 2m keys.
+  void over_limit(KeySums& sums, uint64_t hash, uint64_t bytes);
+  // The Misra-Gries step: takes the (m+1)-th largest count from every key, drops the keys
+  // left with nothing, raises the floor. REQUIRES: sums.summary.
+  void decrement(KeySums& sums);
+  // For a closed summarized pane: at most m keys. REQUIRES: sums.summary. m = 0 (no budget,
+  // e.g. a merge without one given panes that Kafka instances summarized): keeps every key.
+  void trim(KeySums& sums) {
+    if (m_ != 0 && sums.ip4.size() + sums.ip6.size() > m_) decrement(sums);
+  }
+
+ private:
+  size_t m_;
+  std::vector<uint64_t> bytes_;
+  std::vector<AggMap<uint32_t>::Entry> kept4_;
+  std::vector<AggMap<core::Ip6>::Entry> kept6_;
+};
+
 // What the memory budget allows one shard (spec section 9); see budget_for().
 struct ShardBudget {
   size_t bytes = 0;          // 0: unbounded, exact always
@@ -187,7 +214,10 @@ class WindowShard {
   void evict_before(int64_t bound);
 
   // The memory budget (default: unbounded). Call before the first record.
-  void set_budget(const ShardBudget& budget) { budget_ = budget; }
+  void set_budget(const ShardBudget& budget) {
+    budget_ = budget;
+    summarizer_ = PaneSummarizer(budget.summary_keys);
+  }
   const ShardBudget& budget() const { return budget_; }
   // Whether the current window holds a summarized pane, and then its floor and sketches.
   bool window_approximate() const { return approx_panes_ > 0; }
@@ -228,8 +258,9 @@ class WindowShard {
   Pane& pane_slow(core::TimeMs t);
   KeySums& open_sums(Pane& pane);
   void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes);
-  void over_limit(KeySums& sums, const core::IpAddr& ip, uint32_t bytes);
-  void decrement(KeySums& sums);
+  void over_limit(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+    summarizer_.over_limit(sums, ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
+  }
   void summarize(Pane& pane);
   void enforce_budget();
   bool in_window(const Pane& pane) const {
@@ -279,9 +310,8 @@ class WindowShard {
   size_t approx_panes_ = 0;
   uint64_t approx_floor_ = 0;
   uint64_t approx_removed_ = 0;
+  PaneSummarizer summarizer_;
   std::vector<uint64_t> bytes_scratch_;
-  std::vector<Entry4> kept4_;
-  std::vector<Entry6> kept6_;
 };
 
 template <class F>
