@@ -284,8 +284,18 @@ int run_all(const RunOptions& o) {
   // every block the engine reads, on its own thread; its alerts go where results go.
   std::unique_ptr<server::AlertTap> tap;
   if (!o.no_detect) {
+    // Under the memory budget: the detector's backlog a sixteenth of it, and its per-slice
+    // tables sized so all of them fit in another sixteenth (about 350 bytes a key with its
+    // share of the window's table; 20 slices, three tables each).
+    detect::FlowDetectorConfig dconfig;
+    size_t backlog = size_t{256} << 20;
+    if (config.memory_limit != 0) {
+      backlog = static_cast<size_t>(config.memory_limit / 16);
+      dconfig.max_keys = static_cast<size_t>(
+          std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
+    }
     tap = std::make_unique<server::AlertTap>(
-        [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); });
+        [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); }, dconfig, backlog);
     tap->register_metrics(metrics);
     auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
     if (LiveSource* f = flow_source.load()) f->set_observer(observer);

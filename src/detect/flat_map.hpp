@@ -11,6 +11,7 @@ namespace netpulse::detect {
 template <typename Key, typename Value, typename Hash>
 class FlatMap {
  public:
+  using key_type = Key;
   FlatMap() { slots_.resize(16); }
 
   size_t size() const { return size_; }

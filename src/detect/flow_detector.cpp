@@ -159,6 +159,10 @@ void FlowDetector::add(const core::FlowRecord& r, std::vector<FlowAlert>& out) {
   sw.bytes += r.bytes;
   if (static_cast<double>(sw.flows) == scan_candidate_flows_)
     src_candidates_.insert(r.src);
+  if (config_.max_keys != 0) {
+    if (s.by_dst.size() > config_.max_keys) prune(s.by_dst, dst_window_);
+    if (s.by_src.size() > config_.max_keys) prune(s.by_src, src_window_);
+  }
   if (is_login_protocol(r.protocol)) {
     const Triple t{r.src, r.dst, r.protocol};
     Counts& ts = s.by_triple[t];
@@ -168,7 +172,35 @@ void FlowDetector::add(const core::FlowRecord& r, std::vector<FlowAlert>& out) {
     ++tw.flows;
     tw.bytes += r.bytes;
     if (tw.flows == config_.brute_min_flows) triple_candidates_.insert(t);
+    if (config_.max_keys != 0 && s.by_triple.size() > config_.max_keys)
+      prune(s.by_triple, triple_window_);
   }
+}
+
+template <class Map, class Window>
+void FlowDetector::prune(Map& slice, Window& window) {
+  prune_counts_.clear();
+  slice.for_each([&](const auto&, const auto& v) { prune_counts_.push_back(v.flows); });
+  auto mid = prune_counts_.begin() + static_cast<std::ptrdiff_t>(prune_counts_.size() / 2);
+  std::nth_element(prune_counts_.begin(), mid, prune_counts_.end());
+  const uint64_t t = *mid;
+  using Key = typename Map::key_type;
+  std::vector<Key> drop;
+  slice.for_each([&](const Key& k, const auto& v) {
+    if (v.flows <= t) drop.push_back(k);
+  });
+  for (const Key& k : drop) {
+    const auto& v = *slice.find(k);
+    uint64_t small = 0;
+    if constexpr (requires { v.small; }) small = v.small;
+    Counts* w = window.find(k);
+    w->flows -= v.flows;
+    w->bytes -= v.bytes;
+    w->small -= small;
+    if (w->flows == 0) window.erase(k);
+    slice.erase(k);
+  }
+  pruned_ += drop.size();
 }
 
 void FlowDetector::expire(Slice& s) {

@@ -39,6 +39,13 @@ struct FlowDetectorConfig {
   double brute_min_share = 0.1;
   uint64_t brute_min_flows = 20;
   double brute_max_mean_bytes = 2000;
+  // Memory bound (issue 14): a slice's table of sources, destinations or login triples holds
+  // at most this many keys (0: unbounded). When one is full (a flood of spoofed sources), the
+  // keys with at most the median flow count are dropped from the slice and the window. Every
+  // rule needs a share of the window's flows (10% and more), which a dropped key never has:
+  // each drop takes at most 2 * slice flows / max_keys flows from a key, and the totals the
+  // shares are taken of stay exact.
+  size_t max_keys = 16384;
 };
 
 enum class FlowAlertKind : uint8_t { kDos, kPortscan, kBruteforce };
@@ -73,6 +80,8 @@ class FlowDetector {
   void finish(std::vector<FlowAlert>& out);
 
   uint64_t flows() const { return flows_; }
+  // Keys dropped from full slice tables (see FlowDetectorConfig::max_keys).
+  uint64_t pruned_keys() const { return pruned_; }
   uint64_t late() const { return late_; }
   uint64_t alerts() const { return alerts_; }
 
@@ -133,6 +142,8 @@ class FlowDetector {
   void evaluate(core::TimeMs window_end, std::vector<FlowAlert>& out);
   void raise(const FlowAlert& a, core::TimeMs now, std::vector<FlowAlert>& out);
   bool is_login_protocol(uint32_t id);
+  template <class Map, class Window>
+  void prune(Map& slice, Window& window);
 
   FlowDetectorConfig config_;
   const core::ProtocolTable& protocols_;
@@ -149,7 +160,8 @@ class FlowDetector {
   std::unordered_set<Triple, TripleHash> triple_candidates_;
   std::unordered_map<ActiveKey, core::TimeMs, ActiveHash> active_;  // -> last time it held
   std::vector<int8_t> login_;  // per protocol id: -1 unknown, 0 no, 1 yes
-  uint64_t flows_ = 0, late_ = 0, alerts_ = 0;
+  uint64_t flows_ = 0, late_ = 0, alerts_ = 0, pruned_ = 0;
+  std::vector<uint64_t> prune_counts_;
 };
 
 }  // namespace netpulse::detect

@@ -35,8 +35,9 @@ store::Alert to_alert(const detect::FlowAlert& a, const core::ProtocolTable& pro
 
 }  // namespace
 
-AlertTap::AlertTap(AlertHandler on_alert, size_t max_queued_blocks)
-    : on_alert_(std::move(on_alert)), max_queued_(max_queued_blocks), thread_([this] { run(); }) {}
+AlertTap::AlertTap(AlertHandler on_alert, detect::FlowDetectorConfig config, size_t max_queued_bytes)
+    : on_alert_(std::move(on_alert)), config_(config), max_queued_(max_queued_bytes),
+      thread_([this] { run(); }) {}
 
 AlertTap::~AlertTap() {
   stop();
@@ -46,10 +47,11 @@ void AlertTap::offer(const ingest::Block& block) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    if (queue_.size() >= max_queued_) {
+    if (!queue_.empty() && queued_bytes_ + block.size > max_queued_) {
       skipped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
+    queued_bytes_ += block.size;
     queue_.push_back(block);
   }
   cv_.notify_one();
@@ -67,7 +69,7 @@ void AlertTap::stop() {
 void AlertTap::run() {
   core::ProtocolTable protocols;
   ingest::FlowParser parser(protocols, ingest::Format::kLine);
-  detect::FlowDetector detector(detect::FlowDetectorConfig{}, protocols);
+  detect::FlowDetector detector(config_, protocols);
   std::vector<detect::FlowAlert> found;
   auto deliver = [&] {
     for (const auto& a : found) {
@@ -88,6 +90,7 @@ void AlertTap::run() {
       if (queue_.empty()) break;
       block = std::move(queue_.front());
       queue_.pop_front();
+      queued_bytes_ -= block.size;
     }
     const char* p = block.data;
     const char* end = block.data + block.size;

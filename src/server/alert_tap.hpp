@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "detect/flow_detector.hpp"
 #include "ingest/block_source.hpp"
 #include "server/metrics.hpp"
 #include "store/store.hpp"
@@ -24,7 +25,10 @@ class AlertTap {
  public:
   using AlertHandler = std::function<void(store::Alert)>;
 
-  explicit AlertTap(AlertHandler on_alert, size_t max_queued_blocks = 256);
+  // max_queued_bytes: the detector's backlog; past it blocks are skipped (the memory budget
+  // sets it, and config.max_keys, from --memory-limit).
+  explicit AlertTap(AlertHandler on_alert, detect::FlowDetectorConfig config = {},
+                    size_t max_queued_bytes = size_t{256} << 20);
   ~AlertTap();
   AlertTap(const AlertTap&) = delete;
   AlertTap& operator=(const AlertTap&) = delete;
@@ -44,7 +48,9 @@ class AlertTap {
   void run();
 
   AlertHandler on_alert_;
+  detect::FlowDetectorConfig config_;
   size_t max_queued_;
+  size_t queued_bytes_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ingest::Block> queue_;

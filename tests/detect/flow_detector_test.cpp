@@ -52,8 +52,8 @@ struct Traffic {
   std::vector<FlowAlert> run(
       double seconds,
       const std::function<bool(testdetect::Rng&, core::TimeMs, FlowRecord&)>& attack,
-      uint64_t seed = 1) const {
-    FlowDetector det(FlowDetectorConfig{}, protocols);
+      uint64_t seed = 1, const FlowDetectorConfig& config = {}, uint64_t* pruned = nullptr) const {
+    FlowDetector det(config, protocols);
     testdetect::Rng rng(seed);
     std::vector<FlowAlert> alerts;
     const core::TimeMs start = 1'600'000'000'000;
@@ -65,6 +65,7 @@ struct Traffic {
       det.add(r, alerts);
     }
     det.finish(alerts);
+    if (pruned) *pruned = det.pruned_keys();
     return alerts;
   }
 };
@@ -98,6 +99,58 @@ TEST(FlowDetector, FloodFromSpoofedSourcesIsDos) {
   EXPECT_LE(alerts[0].window_end - 1'600'000'000'000, 32'000);
   EXPECT_NE(to_json(alerts[0], traffic.protocols).find("\"victim\":\"203.0.113.80\""),
             std::string::npos);
+}
+
+// Under the memory bound (max_keys) a flood of one-flow spoofed sources fills the slices'
+// tables and is pruned; the DoS on the victim and a port scan hidden in the flood are still
+// raised, exactly as without the bound.
+TEST(FlowDetector, BoundedTablesUnderASpoofedFloodRaiseTheSameAlerts) {
+  Traffic traffic;
+  traffic.rate = 100000;
+  const IpAddr victim = IpAddr::v4(ip(203, 0, 113, 81));
+  const IpAddr scanner = IpAddr::v4(ip(198, 51, 100, 23));
+  uint32_t sweep = 0;
+  auto attack = [&](testdetect::Rng& rng, core::TimeMs t, FlowRecord& r) {
+    if (t < 3'000 || t >= 8'000) return false;
+    const uint64_t u = rng.below(100);
+    if (u < 60) {  // spoofed sources, one flow each
+      r.src = IpAddr::v4(static_cast<uint32_t>(rng.next()));
+      r.dst = victim;
+      r.bytes = 40 + static_cast<uint32_t>(rng.below(25));
+      return true;
+    }
+    if (u < 75) {
+      r.src = scanner;
+      r.dst = IpAddr::v4(ip(10, 20, 0, 1) + sweep++ % 65534);
+      r.bytes = 40 + static_cast<uint32_t>(rng.below(21));
+      return true;
+    }
+    return false;
+  };
+  FlowDetectorConfig bounded;
+  bounded.max_keys = 1024;
+  FlowDetectorConfig unbounded;
+  unbounded.max_keys = 0;
+  uint64_t pruned = 0, pruned_unbounded = 0;
+  sweep = 0;
+  const auto a = traffic.run(10, attack, 3, bounded, &pruned);
+  sweep = 0;
+  const auto b = traffic.run(10, attack, 3, unbounded, &pruned_unbounded);
+  EXPECT_GT(pruned, 100000u);
+  EXPECT_EQ(pruned_unbounded, 0u);
+  auto kinds = [](const std::vector<FlowAlert>& v) {
+    std::vector<std::pair<int, IpAddr>> out;
+    for (const auto& x : v) out.emplace_back(static_cast<int>(x.kind), x.subject);
+    return out;
+  };
+  EXPECT_EQ(kinds(a), kinds(b));
+  bool dos = false, scan = false;
+  for (const auto& x : a) {
+    dos |= x.kind == FlowAlertKind::kDos && x.subject == victim;
+    scan |= x.kind == FlowAlertKind::kPortscan && x.subject == scanner;
+  }
+  EXPECT_TRUE(dos);
+  EXPECT_TRUE(scan);
 }
 
 TEST(FlowDetector, SweepWithSmallProbesIsPortscan) {
