@@ -22,6 +22,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -138,6 +140,49 @@ class FloodTest(unittest.TestCase):
         # Two shards need twice the sketches: 128 MiB holds --max-window 600 on two threads.
         self.check(gen, ["--T", "5", "--H", "0.5", "--k", "20", "--X", "2", "--threads", "2",
                          "--ip-key", "host", "--max-window", "600"], 3, 7, 2_000_000)
+
+
+class RunTest(unittest.TestCase):
+    """`netpulse run` (generator, engine, flow detector, store, web) with a flood of 1 million
+    spoofed sources a second in real time: RSS sampled from /proc stays under 256 MiB, the
+    dashboard's /metrics counts approximate windows, and the flow detector still raises the DoS
+    on the flood's victim."""
+
+    def test_run_with_a_flood_stays_under_256mib(self):
+        budget = 256 << 20
+        with tempfile.TemporaryDirectory() as d:
+            err_path = os.path.join(d, "err.txt")
+            with open(err_path, "wb") as err:
+                proc = subprocess.Popen(
+                    [NETPULSE, "run", "--web", "127.0.0.1:0", "--store",
+                     "sqlite:" + os.path.join(d, "r.db"), "--rate", "20000", "--T", "5",
+                     "--scenario", "flood@2s+30s", "--flood-rate", "1000000",
+                     "--memory-limit", "256MiB"],
+                    stdout=err, stderr=err)
+            try:
+                port = None
+                peak = 0
+                deadline = time.time() + 14
+                while time.time() < deadline:
+                    time.sleep(0.25)
+                    self.assertIsNone(proc.poll(), open(err_path).read())
+                    with open("/proc/%d/status" % proc.pid) as f:
+                        for line in f:
+                            if line.startswith("VmRSS:"):
+                                peak = max(peak, int(line.split()[1]) * 1024)
+                    if port is None:
+                        m = re.search(r"http://127\.0\.0\.1:(\d+)/", open(err_path).read())
+                        port = int(m.group(1)) if m else None
+                self.assertIsNotNone(port, open(err_path).read())
+                metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+                values = dict(l.split(" ", 1) for l in metrics.splitlines() if l and not l.startswith("#"))
+                self.assertGreater(float(values["netpulse_approximate_windows_total"]), 0)
+                self.assertGreater(float(values["netpulse_records_total"]), 5_000_000)
+                self.assertGreaterEqual(float(values["netpulse_alerts_total"]), 1)
+                self.assertLess(peak, budget, "peak RSS %.1f MiB" % (peak / 2**20))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 def main():
