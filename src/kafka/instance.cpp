@@ -68,6 +68,7 @@ class Runner {
   Handle consumer_;
   std::unique_ptr<Producer> producer_;
   SourceInfo source_;
+  engine::ShardBudget budget_;  // each partition's panes (partition_budget)
   int32_t panes_partitions_ = 1;
   rd_kafka_topic_t* panes_topic_ = nullptr;  // owned by producer_
   std::map<int32_t, Assigned> assigned_;
@@ -124,7 +125,7 @@ void Runner::assign(rd_kafka_topic_partition_list_t* parts) {
       tp.offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     Assigned a;
-    a.state = std::make_unique<PartitionState>(o_.config, cp);
+    a.state = std::make_unique<PartitionState>(o_.config, cp, budget_);
     assigned_[tp.partition] = std::move(a);
   }
   if (!o_.quiet) {
@@ -153,6 +154,7 @@ bool Runner::fetch_partition_counts() {
     return false;
   }
   source_.partitions = *n;
+  budget_ = partition_budget(o_.config, *n);
   // Panes of source partition p go to panes partition p mod this: a partition's panes and marks
   // stay in order on one panes partition, and several spread the load (and, on the mock
   // cluster, its 5 MiB per partition limit).
@@ -238,8 +240,10 @@ bool Runner::publish_mark(int32_t partition, Mark::Kind kind, int64_t bound) {
 // Encodes and produces the panes in panes_scratch_ (taken from `partition`).
 bool Runner::publish_taken(int32_t partition) {
   messages_scratch_.clear();
-  for (const auto& [index, sums] : panes_scratch_)
+  for (const auto& [index, sums] : panes_scratch_) {
     encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
+    if (sums.summary) c_.summarized.fetch_add(1, std::memory_order_relaxed);
+  }
   for (const auto& msg : messages_scratch_) {
     if (!producer_->produce(panes_topic_, panes_partition(partition), msg.key, msg.value)) {
       fail(producer_->error());

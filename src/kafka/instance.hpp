@@ -38,6 +38,7 @@ struct InstanceCounters {
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> replayed{0};  // records of panes published before a restart: skipped
   std::atomic<uint64_t> panes{0};     // pane messages published
+  std::atomic<uint64_t> summarized{0};  // panes published as summaries (--memory-limit)
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> rebalances{0};
 

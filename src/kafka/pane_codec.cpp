@@ -21,7 +21,8 @@ void append_header(std::string& s, const char* kind, const SourceInfo& src, int3
   s += engine::to_string(src.ip_key);
 }
 
-void append_num(std::string& s, uint64_t v) {
+template <class T>
+void append_num(std::string& s, T v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   s.append(buf, r.ptr);
@@ -40,6 +41,73 @@ bool number(std::string_view t, T& out) {
   if (t.empty()) return false;
   auto r = std::from_chars(t.data(), t.data() + t.size(), out);
   return r.ec == std::errc() && r.ptr == t.data() + t.size();
+}
+
+// The summary lines of a summarized pane's chunk 0 (see pane_codec.hpp).
+void append_summary(std::string& s, const engine::PaneSummary& sum) {
+  s += "s ";
+  append_num(s, sum.floor);
+  s += ' ';
+  append_num(s, sum.removed);
+  s += "\nh ";
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const uint8_t r : sum.keys.registers()) {
+    s += kHex[r >> 4];
+    s += kHex[r & 15];
+  }
+  s += "\nf";
+  for (const int64_t c : sum.squares.counters()) {
+    s += ' ';
+    append_num(s, c);
+  }
+  s += '\n';
+}
+
+// Splits the rest of the current line off `in` (without its newline).
+std::string_view rest_of_line(std::string_view& in) {
+  const auto end = in.find('\n');
+  std::string_view t = in.substr(0, end);
+  in = end == std::string_view::npos ? std::string_view{} : in.substr(end + 1);
+  return t;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads the summary line whose tag was `tag` ('s', 'h' or 'f') into sum. Returns why not.
+const char* read_summary_line(char tag, std::string_view line, engine::PaneSummary& sum) {
+  if (tag == 's') {
+    const auto sp = line.find(' ');
+    if (sp == std::string_view::npos || !number(line.substr(0, sp), sum.floor) ||
+        !number(line.substr(sp + 1), sum.removed))
+      return "bad summary line (s FLOOR REMOVED)";
+    return nullptr;
+  }
+  if (tag == 'h') {
+    auto regs = sum.keys.registers();
+    if (line.size() != 2 * regs.size()) return "bad HyperLogLog line (h and 8192 hex digits)";
+    constexpr int kMaxRank = 64 - engine::HyperLogLog::kBits + 1;
+    for (size_t i = 0; i < regs.size(); ++i) {
+      const int hi = hex_digit(line[2 * i]), lo = hex_digit(line[2 * i + 1]);
+      if (hi < 0 || lo < 0 || hi * 16 + lo > kMaxRank)
+        return "bad HyperLogLog line (h and 8192 hex digits)";
+      regs[i] = static_cast<uint8_t>(hi * 16 + lo);
+    }
+    return nullptr;
+  }
+  auto counters = sum.squares.counters();
+  for (size_t i = 0; i < counters.size(); ++i) {
+    const auto end = line.find(' ');
+    const bool last = i + 1 == counters.size();
+    if ((end == std::string_view::npos) != last || !number(line.substr(0, end), counters[i]))
+      return "bad F2 sketch line (f and 640 integers)";
+    line.remove_prefix(last ? line.size() : end + 1);
+  }
+  return nullptr;
 }
 
 bool read_source(std::string_view& in, SourceInfo& src, int32_t& partition, std::string* why) {
@@ -89,6 +157,8 @@ void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
   });
   std::sort(addrs.begin(), addrs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
 
+  const engine::PaneSummary* summary =
+      sums.summary && sums.summary->summarized ? sums.summary.get() : nullptr;
   const size_t chunks = std::max<size_t>(1, (addrs.size() + per_chunk - 1) / per_chunk);
   for (size_t c = 0; c < chunks; ++c) {
     EncodedMessage m;
@@ -105,6 +175,7 @@ void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
     s += ' ';
     append_num(s, records);
     s += '\n';
+    if (c == 0 && summary) append_summary(s, *summary);
     if (c == 0) {
       for (const auto& [name, agg] : protos) {
         s += "p ";
@@ -181,8 +252,29 @@ std::optional<Decoded> decode(std::string_view in, std::string* why) {
     *why = "bad pane header";
     return std::nullopt;
   }
+  // A summarized pane: chunk 0 opens with its s, h and f lines, in this order.
+  if (p.chunk == 0 && in.starts_with("s ")) {
+    auto sum = std::make_shared<engine::PaneSummary>();
+    sum->summarized = true;
+    for (const char tag : {'s', 'h', 'f'}) {
+      if (in.size() < 2 || in[0] != tag || in[1] != ' ') {
+        *why = "incomplete pane summary (needs its s, h and f lines)";
+        return std::nullopt;
+      }
+      in.remove_prefix(2);
+      if (const char* bad = read_summary_line(tag, rest_of_line(in), *sum)) {
+        *why = bad;
+        return std::nullopt;
+      }
+    }
+    p.summary = std::move(sum);
+  }
   while (!in.empty()) {
     const std::string_view tag = token(in);
+    if (tag == "s" || tag == "h" || tag == "f") {
+      *why = "pane summary line out of place (only at the start of chunk 0, as s, h, f)";
+      return std::nullopt;
+    }
     const std::string_view key = token(in);
     uint64_t bytes = 0;
     uint32_t records = 0;

@@ -3,6 +3,9 @@
 // partition is complete. Text, so `kcat` shows them as they are:
 //
 //   netpulse-pane 1 TOPIC PARTITION PARTITIONS UNIT_MS IP_KEY PANE CHUNK CHUNKS RECORDS
+//   s FLOOR REMOVED                   (a summarized pane only, chunk 0 only: see below)
+//   h REGISTERS                       (  "  : 8192 hex digits, the 4096 HyperLogLog registers)
+//   f COUNTER COUNTER ...             (  "  : 640 signed integers, the F2 sketch row after row)
 //   p PROTOCOL BYTES RECORDS          (one line per protocol)
 //   a ADDRESS BYTES RECORDS           (one line per address)
 //
@@ -11,9 +14,18 @@
 // A pane with many addresses is cut into chunks (a Kafka message has a size limit); entries
 // are sorted so a replayed pane encodes to exactly the same messages. Keys:
 // "TOPIC/PARTITION/PANE/CHUNK" and "TOPIC/PARTITION/mark". Pure; thread-safe.
+//
+// A pane that the memory budget summarized (engine::PaneSummary, spec section 9) lists its m
+// addresses with lower bounds of their bytes, and chunk 0 carries the summary in three lines,
+// all or none: `s` the floor (every address's true bytes are at most what is listed, 0 if not
+// listed, plus FLOOR) and the bytes no address holds any more; `h` the HyperLogLog registers,
+// two hex digits each (0 to 53), in register order; `f` the F2 sketch's 5 x 128 counters. An
+// exact pane has none of them and encodes byte for byte as before they existed; a reader that
+// does not know them refuses a summarized pane ("bad pane entry") rather than misread it.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +64,9 @@ struct PaneChunk {
   };
   std::vector<Protocol> protocols;  // all in chunk 0
   std::vector<Address> addresses;
+  // Chunk 0 of a summarized pane: floor, removed and sketches (summarized = true); else null.
+  // Shared and immutable, so a chunk stays a cheap value to copy.
+  std::shared_ptr<const engine::PaneSummary> summary;
 };
 
 struct Mark {
@@ -70,7 +85,8 @@ struct EncodedMessage {
 // Addresses per chunk: about 40 bytes each, so a chunk stays well under Kafka's 1 MB default.
 inline constexpr size_t kAddressesPerChunk = 16384;
 
-// Encodes a pane's sums as one or more messages, appended to `out`.
+// Encodes a pane's sums as one or more messages, appended to `out`. When sums.summary is
+// summarized, chunk 0 carries it (PartitionState trims such a pane to m addresses first).
 void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
                  const engine::KeySums& sums, const core::ProtocolTable& protocols,
                  std::vector<EncodedMessage>& out, size_t per_chunk = kAddressesPerChunk);

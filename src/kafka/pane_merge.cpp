@@ -66,11 +66,45 @@ std::optional<std::string> PaneMerge::accept(Decoded&& d) {
   return std::nullopt;
 }
 
+// When any partition summarized its part of a pane (its instance's memory budget), the pane is
+// summarized here too. Each partition's listed bytes are lower bounds within its floor (0 for
+// an exact one), so their sums are lower bounds within the sum of the floors; the bytes no
+// partition holds add up; the HyperLogLogs merge and the F2 sketches, being linear, add up, once
+// the exact partitions' addresses are added to them with their bytes. close_before() then
+// trims the pane to this merge's m.
+void PaneMerge::merge_summaries(const std::map<int32_t, Pending>& parts, engine::KeySums& sums) {
+  const auto summary_of = [](const Pending& pend) -> const engine::PaneSummary* {
+    if (pend.chunks.empty() || !pend.chunks.front()) return nullptr;
+    return pend.chunks.front()->summary.get();  // chunk 0 carries it
+  };
+  if (std::none_of(parts.begin(), parts.end(), [&](const auto& p) { return summary_of(p.second); }))
+    return;
+  if (!sums.summary) sums.summary = std::make_unique<engine::PaneSummary>();
+  engine::PaneSummary& sum = *sums.summary;
+  sum.summarized = true;
+  for (const auto& [partition, pend] : parts) {
+    if (const engine::PaneSummary* part = summary_of(pend)) {
+      sum.floor += part->floor;
+      sum.removed += part->removed;
+      sum.keys.merge(part->keys);
+      sum.squares.merge(part->squares);
+      continue;
+    }
+    for (const auto& chunk : pend.chunks) {
+      if (!chunk) continue;
+      for (const auto& a : chunk->addresses)
+        sum.add_key(a.ip.is_v6 ? engine::key_hash(a.ip.bits) : engine::key_hash(a.ip.v4_value()),
+                    a.bytes);
+    }
+  }
+}
+
 void PaneMerge::fold_below(int64_t bound) {
   while (!pending_.empty() && pending_.begin()->first < bound) {
     auto node = pending_.extract(pending_.begin());
     const int64_t pane = node.key();
     engine::KeySums& sums = shard_->pane_sums(pane);
+    merge_summaries(node.mapped(), sums);
     uint64_t records = 0;
     for (auto& [partition, pend] : node.mapped()) {
       for (auto& chunk : pend.chunks) {

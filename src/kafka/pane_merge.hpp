@@ -3,6 +3,9 @@
 // is the minimum over partitions; idle partitions do not count, ended ones are complete), runs
 // the same window planner, window aggregation and queries as the in-process engine on them.
 // Integer sums throughout, so the results equal one process's, whatever the partitioning.
+// When an instance's memory budget summarized a partition's pane (a flood of addresses), the
+// merged pane is summarized too (floors and sketches combined, see merge_summaries) and the
+// windows that hold it say "approximate", as in one process under its budget.
 // Pure (no Kafka calls), so it is tested on its own. Not thread-safe: one owner.
 #pragma once
 
@@ -61,6 +64,7 @@ class PaneMerge {
   };
 
   std::optional<std::string> check_source(const SourceInfo& s);
+  static void merge_summaries(const std::map<int32_t, Pending>& parts, engine::KeySums& sums);
   void fold_below(int64_t bound);
   void emit(std::optional<int64_t> complete_below);
 

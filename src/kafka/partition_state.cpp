@@ -1,6 +1,8 @@
 #include "kafka/partition_state.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 
 #include "core/time.hpp"
 
@@ -45,10 +47,27 @@ std::optional<Checkpoint> Checkpoint::decode(int64_t offset, std::string_view md
   return c;
 }
 
-PartitionState::PartitionState(const engine::EngineConfig& config, const Checkpoint& from)
+engine::ShardBudget partition_budget(const engine::EngineConfig& config, int32_t partitions) {
+  engine::ShardBudget b = engine::budget_for(config, 1);
+  if (b.bytes == 0 || b.bytes == SIZE_MAX) return engine::ShardBudget{};  // unbounded or refused
+  // budget_for gives the open panes (lateness + 2 per shard) a quarter of the budget at 128
+  // bytes an address. An instance holds nothing else of the window state, but publishing a
+  // pane costs about as much again (its sorted copy, its text, the producer's queue), and its
+  // open panes are those of every partition it is assigned: up to all of the topic's. Sharing
+  // the quarter among all of them bounds the worst case whatever the group assigns, and keeps
+  // the limit a function of the flags alone (a replay summarizes where the first run did).
+  const size_t p = static_cast<size_t>(std::max<int32_t>(partitions, 1));
+  b.open_keys = std::max(b.open_keys / p, 2 * b.summary_keys);
+  return b;
+}
+
+PartitionState::PartitionState(const engine::EngineConfig& config, const Checkpoint& from,
+                               const engine::ShardBudget& budget)
     : unit_ms_(config.time_unit_ms), lateness_ms_(config.lateness * config.time_unit_ms),
       ip_key_(config.ip_key), max_(from.max), published_(from.published),
-      next_offset_(from.offset) {}
+      next_offset_(from.offset),
+      ip_limit_(budget.bytes != 0 && budget.bytes != SIZE_MAX ? budget.open_keys : SIZE_MAX),
+      summarizer_(budget.summary_keys) {}
 
 PartitionState::Outcome PartitionState::add(int64_t offset, const core::FlowRecord& r) {
   next_offset_ = offset + 1;
@@ -63,15 +82,21 @@ PartitionState::Outcome PartitionState::add(int64_t offset, const core::FlowReco
     if (inserted) {
       it->second.first_offset = offset;
       it->second.max_before = before;
+      it->second.sums.ip_limit = ip_limit_;
     }
     cur_ = &it->second;
     cur_index_ = index;
   }
   engine::KeySums& s = cur_->sums;
   s.protocols.add(r.protocol, r.bytes, 1);
-  const auto add_ip = [&s](const core::IpAddr& a, uint32_t bytes) {
+  // As WindowShard::add_ip: one compare on the exact path; a summarized pane (limit 0) always
+  // goes on to the summarizer.
+  const auto add_ip = [this, &s](const core::IpAddr& a, uint32_t bytes) {
     if (!a.is_v6) s.ip4.add(a.v4_value(), bytes, 1);
     else s.ip6.add(a.bits, bytes, 1);
+    if (s.ip4.size() + s.ip6.size() >= s.ip_limit) [[unlikely]]
+      summarizer_.over_limit(s, a.is_v6 ? engine::key_hash(a.bits) : engine::key_hash(a.v4_value()),
+                             bytes);
   };
   switch (ip_key_) {
     case engine::IpKey::kSrc:
@@ -96,6 +121,7 @@ std::optional<int64_t> PartitionState::take_complete(
   while (!panes_.empty() && panes_.begin()->first < bound) {
     auto node = panes_.extract(panes_.begin());
     if (cur_ == &node.mapped()) cur_ = nullptr;
+    if (node.mapped().sums.summary) summarizer_.trim(node.mapped().sums);
     out.emplace_back(node.key(), std::move(node.mapped().sums));
   }
   published_ = bound;
@@ -103,7 +129,10 @@ std::optional<int64_t> PartitionState::take_complete(
 }
 
 void PartitionState::take_all(std::vector<std::pair<int64_t, engine::KeySums>>& out) {
-  for (auto& [index, pane] : panes_) out.emplace_back(index, std::move(pane.sums));
+  for (auto& [index, pane] : panes_) {
+    if (pane.sums.summary) summarizer_.trim(pane.sums);
+    out.emplace_back(index, std::move(pane.sums));
+  }
   if (!panes_.empty()) published_ = std::max(published_.value_or(INT64_MIN), panes_.rbegin()->first + 1);
   panes_.clear();
   cur_ = nullptr;

@@ -8,8 +8,15 @@
 // from there decides lateness exactly as before, skips records of published panes, and rebuilds
 // every unpublished pane from all of its records (they all lie at or after the offset), so the
 // panes published again are the same, byte for byte (see pane_codec.hpp).
+//
+// Under --memory-limit a pane's address table is bounded like an engine pane's (spec section 9,
+// README "Memory budget"): once it reaches its limit (partition_budget()) it becomes a
+// Misra-Gries summary of m addresses through engine::PaneSummarizer, and it is published trimmed
+// to m addresses with its floor and sketches (pane_codec.hpp). The limit depends only on the
+// configuration and the topic's partition count, so a replay summarizes exactly as before.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -32,9 +39,19 @@ struct Checkpoint {
   static std::optional<Checkpoint> decode(int64_t offset, std::string_view metadata);
 };
 
+// What the memory budget allows each pane of one source partition: m (summary_keys) as the
+// engine's budget_for(config, 1) gives it (an instance has the default --max-window, so m is
+// what a merge with the same --memory-limit and that --max-window keeps); the open limit is
+// the engine's open_keys shared by all `partitions` of the topic (an instance may be assigned
+// every one), and at least 2m (a summarized pane's table holds up to 2m). bytes == 0:
+// unbounded, every pane exact.
+engine::ShardBudget partition_budget(const engine::EngineConfig& config, int32_t partitions);
+
 class PartitionState {
  public:
-  PartitionState(const engine::EngineConfig& config, const Checkpoint& from);
+  // budget: see partition_budget(); the default is unbounded (exact panes).
+  PartitionState(const engine::EngineConfig& config, const Checkpoint& from,
+                 const engine::ShardBudget& budget = {});
 
   enum class Outcome { kAccepted, kLate, kPublished };
   // The record at `offset`. kPublished: its pane was published before a restart (skipped).
@@ -44,7 +61,7 @@ class PartitionState {
 
   // Panes below the watermark (max - lateness, in units) are complete: no accepted record can
   // land in them any more. Moves them to `out` in order and returns the new bound, or nullopt
-  // when it did not move.
+  // when it did not move. A summarized pane comes out with at most m addresses.
   std::optional<int64_t> take_complete(std::vector<std::pair<int64_t, engine::KeySums>>& out);
   // End of the partition's input: every pane is complete.
   void take_all(std::vector<std::pair<int64_t, engine::KeySums>>& out);
@@ -69,6 +86,8 @@ class PartitionState {
   std::map<int64_t, Pane> panes_;
   Pane* cur_ = nullptr;
   int64_t cur_index_ = 0;
+  size_t ip_limit_ = SIZE_MAX;  // a new pane's KeySums::ip_limit
+  engine::PaneSummarizer summarizer_;
 };
 
 }  // namespace netpulse::kafka
