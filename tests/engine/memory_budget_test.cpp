@@ -32,84 +32,35 @@
 #include "query/queries.hpp"
 #include "query/result.hpp"
 #include "query/result_json.hpp"
+#include "../support/flood_traffic.hpp"
 
 namespace netpulse::engine {
 namespace {
 
-struct Rec {
-  int64_t second;
-  int ms;
-  const char* proto;
-  std::string src;
-  uint32_t bytes;
-};
+using testkafka::FloodRec;
+using testkafka::FloodShape;
 
-std::string v4(uint32_t a) {
-  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." +
-         std::to_string((a >> 8) & 255) + "." + std::to_string(a & 255);
-}
-
-// Normal traffic from 3000 sources with skewed volumes, plus, from second flood_from to
-// flood_to, `flood` records a second from new random sources (a tenth of them IPv6).
+// Normal traffic from 3000 sources with skewed volumes, plus, in seconds [flood_from,
+// flood_to), `flood` records a second from new random sources (a tenth of them IPv6).
 struct Traffic {
-  std::vector<Rec> records;
+  std::vector<FloodRec> records;
   int64_t seconds = 0, flood_from = 0, flood_to = 0;
 };
 
 Traffic make_traffic(int64_t seconds, int64_t flood_from, int64_t flood_to, size_t flood,
                      uint64_t seed) {
-  Traffic t;
-  t.seconds = seconds;
-  t.flood_from = flood_from;
-  t.flood_to = flood_to;
-  std::mt19937_64 g(seed);
-  const char* protos[] = {"HTTPS", "HTTP", "DNS", "SSH", "SMTP"};
-  for (int64_t s = 0; s < seconds; ++s) {
-    const bool flooding = s >= flood_from && s < flood_to;
-    const size_t normal = 20000, n = normal + (flooding ? flood : 0);
-    for (size_t i = 0; i < n; ++i) {
-      Rec r;
-      r.second = s;
-      r.ms = static_cast<int>(i * 1000 / n);
-      if (i % (n / normal) == 0 || !flooding) {
-        // Rank r with probability ~ 1/r: a few heavy hitters and a long tail.
-        const double u = std::uniform_real_distribution<double>(0, 1)(g);
-        const uint32_t rank = static_cast<uint32_t>(std::pow(3000.0, u));
-        r.src = v4((10u << 24) + rank);
-        r.proto = protos[rank % 5];
-        r.bytes = 200 + static_cast<uint32_t>(g() % 1300);
-      } else {
-        const uint64_t x = g();
-        if (x % 10 == 0) {
-          char buf[64];
-          std::snprintf(buf, sizeof buf, "2001:db8:%x:%x:%x:%x:%x:%x", unsigned(x >> 48) & 0xffff,
-                        unsigned(x >> 32) & 0xffff, unsigned(x >> 16) & 0xffff,
-                        unsigned(g() & 0xffff), unsigned(g() & 0xffff), unsigned(g() & 0xffff));
-          r.src = buf;
-        } else {
-          r.src = v4(static_cast<uint32_t>(x >> 16));
-        }
-        r.proto = "HTTP";
-        r.bytes = 40 + static_cast<uint32_t>(x % 25);
-      }
-      t.records.push_back(std::move(r));
-    }
-  }
-  return t;
+  FloodShape shape;
+  shape.seconds = seconds;
+  shape.normal = 20000;
+  shape.sources = 3000;
+  shape.flood_seconds.clear();
+  for (int64_t s = flood_from; s < flood_to; ++s) shape.flood_seconds.push_back(s);
+  shape.flood = flood;
+  shape.seed = seed;
+  return Traffic{testkafka::make_flood_traffic(shape), seconds, flood_from, flood_to};
 }
 
-std::string to_text(const Traffic& t) {
-  std::string out;
-  out.reserve(t.records.size() * 64);
-  char buf[128];
-  for (const Rec& r : t.records) {
-    std::snprintf(buf, sizeof buf, "2020-01-01 00:%02lld:%02lld.%03d %s %s 192.0.2.1 %u\n",
-                  static_cast<long long>(r.second / 60), static_cast<long long>(r.second % 60), r.ms,
-                  r.proto, r.src.c_str(), r.bytes);
-    out += buf;
-  }
-  return out;
-}
+std::string to_text(const Traffic& t) { return testkafka::flood_text(t.records); }
 
 class Collect final : public query::ResultSink {
  public:
@@ -152,11 +103,6 @@ RunResult run(const std::string& text, EngineConfig config, QueryParams params) 
   return RunResult{std::move(sink.results), std::move(sink.json), sink.peak_state};
 }
 
-std::string canonical(const std::string& text) {
-  const auto a = core::parse_ip(text);
-  return a ? core::to_string(*a) : text;
-}
-
 void check_flood(int threads, QueryParams params) {
   const size_t scale = std::getenv("NETPULSE_BUDGET_SCALE") ? std::atoi(std::getenv("NETPULSE_BUDGET_SCALE")) : 1;
   // Seconds 3-7 flood: 400k new sources each, so a window of T = 5 holds 2 M of them.
@@ -180,8 +126,7 @@ void check_flood(int threads, QueryParams params) {
   ASSERT_GT(approx.results.size(), 10u);
 
   // The truth per window: bytes per source, by second.
-  std::vector<std::unordered_map<std::string, uint64_t>> per_second(static_cast<size_t>(traffic.seconds));
-  for (const Rec& r : traffic.records) per_second[static_cast<size_t>(r.second)][canonical(r.src)] += r.bytes;
+  const testkafka::PerSecond per_second = testkafka::per_second(traffic.records, traffic.seconds);
 
   size_t approximate = 0;
   for (size_t w = 0; w < approx.results.size(); ++w) {

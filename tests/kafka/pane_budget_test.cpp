@@ -15,7 +15,7 @@
 
 #include "../engine/harness.hpp"
 #include "core/protocol_table.hpp"
-#include "flood_traffic.hpp"
+#include "../support/flood_traffic.hpp"
 #include "ingest/flow_parser.hpp"
 #include "kafka/pane_codec.hpp"
 #include "kafka/pane_merge.hpp"

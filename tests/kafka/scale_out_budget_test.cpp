@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "flood_traffic.hpp"
+#include "../support/flood_traffic.hpp"
 #include "kafka_test_support.hpp"
 
 namespace netpulse::testkafka {

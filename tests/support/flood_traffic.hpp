@@ -1,6 +1,7 @@
 // Traffic with a spoofed-source flood, and the checks of spec section 9 on merged results: the
-// memory budget tests of Kafka scale-out (pane_budget_test.cpp in-process,
-// scale_out_budget_test.cpp through instances and merge on the mock cluster) share them. Every
+// engine's memory budget test (tests/engine/memory_budget_test.cpp) takes the traffic; the
+// Kafka scale-out ones (pane_budget_test.cpp in-process, scale_out_budget_test.cpp through
+// instances and merge on the mock cluster) take the checks too. Every
 // window's JSON lines are checked against the exact per-address sums of the records and against an
 // exact run:
 //   - windows without "approximate" are byte for byte the exact run's;
