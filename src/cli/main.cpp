@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/config_env.hpp"
 
 int main(int argc, char** argv) {
   // Allocations of 256 KiB and more get pages of their own, given back when freed. glibc
@@ -33,8 +34,18 @@ int main(int argc, char** argv) {
   commands.push_back(make_detect_flows_command(app));
   commands.push_back(make_collect_command(app));
 
+  add_config_options(app);
+
+  std::string why;
+  std::vector<std::string> args = expand_arguments(app, argc, argv, &why);
+  if (args.empty()) {
+    std::fprintf(stderr, "netpulse: %s\n", why.c_str());
+    return kExitUsage;
+  }
+  std::vector<char*> argp;
+  for (std::string& a : args) argp.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(argp.size()), argp.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
