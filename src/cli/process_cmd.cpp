@@ -174,6 +174,13 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
                  static_cast<unsigned long long>(c.commits.load()),
                  static_cast<unsigned long long>(c.rebalances.load()), seconds,
                  human_rate(seconds > 0 ? read / seconds : 0).c_str());
+    if (const uint64_t summarized = c.summarized.load(); summarized > 0)
+      std::fprintf(stderr,
+                   "netpulse: %llu panes were published as summaries: the memory budget "
+                   "(--memory-limit %s) bounded a flood of addresses; merge's results for them "
+                   "are approximate\n",
+                   static_cast<unsigned long long>(summarized),
+                   human_bytes(static_cast<double>(config.memory_limit)).c_str());
   }
   if (error) io_error(*error);
   return 0;

@@ -113,6 +113,8 @@ TEST(ScaleOutBudget, AFloodIsSummarizedByTheInstancesAndMergedWithinTheBounds) {
   EXPECT_EQ(report.approximate, 5u) << "the windows holding second 4 (T 5)\n" << run.err;
   EXPECT_GT(report.max_epsilon, 0);
   EXPECT_LT(report.max_epsilon, 0.05);
+  // The instance that held the flood's source partitions says so in its summary.
+  EXPECT_NE(run.err.find("panes were published as summaries"), std::string::npos) << run.err;
   // Exact, the flood's pane alone would be 210,000 address lines (over 5 MB).
   EXPECT_LT(topic_bytes(mock->bootstraps(), "flows.panes", dir), 1500000u);
 }
@@ -138,6 +140,7 @@ TEST(ScaleOutBudget, WithoutAFloodABoundedRunIsByteIdenticalToAnUnboundedOne) {
   EXPECT_EQ(bounded.out, unbounded.out) << bounded.err;
   EXPECT_EQ(unbounded.out, exact) << unbounded.err;
   EXPECT_EQ(bounded.out.find("approximate"), std::string::npos);
+  EXPECT_EQ(bounded.err.find("published as summaries"), std::string::npos) << bounded.err;
 }
 
 }  // namespace
