@@ -53,14 +53,6 @@ KeySums& WindowShard::open_sums(Pane& pane) {
   return *pane.open;
 }
 
-inline void WindowShard::add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
-  if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
-  else sums.ip6.add(ip.bits, bytes, 1);
-  // One predictable compare on the exact path; a summarized pane (limit 0) always goes on.
-  if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
-    over_limit(sums, ip, bytes);
-}
-
 // --- Memory budget ---------------------------------------------------------------------------
 //
 // An open pane that reaches budget_.open_keys addresses (a flood of new sources) becomes a
@@ -89,14 +81,18 @@ void PaneSummarizer::over_limit(KeySums& sums, uint64_t hash, uint64_t bytes) {
   if (sums.ip4.size() + sums.ip6.size() >= 2 * m_) decrement(sums);
 }
 
+uint64_t PaneSummarizer::cut_value(std::vector<uint64_t>& bytes, size_t m) {
+  auto nth = bytes.begin() + static_cast<std::ptrdiff_t>(m);
+  std::nth_element(bytes.begin(), nth, bytes.end(), std::greater<>());
+  return *nth;
+}
+
 void PaneSummarizer::decrement(KeySums& sums) {
   bytes_.clear();
   sums.ip4.for_each([&](const auto& e) { bytes_.push_back(e.bytes); });
   sums.ip6.for_each([&](const auto& e) { bytes_.push_back(e.bytes); });
   if (bytes_.size() <= m_) return;
-  auto nth = bytes_.begin() + static_cast<std::ptrdiff_t>(m_);
-  std::nth_element(bytes_.begin(), nth, bytes_.end(), std::greater<>());
-  const uint64_t v = *nth;
+  const uint64_t v = cut_value(bytes_, m_);
   PaneSummary& sum = *sums.summary;
   sum.floor += v;
   // Keys come back in slot order into a table of the same size: no pile-up (see fold).
@@ -132,9 +128,7 @@ void WindowShard::summarize(Pane& pane) {
   for (const Entry4& e : f.ip4) bytes_scratch_.push_back(e.bytes);
   for (const Entry6& e : f.ip6) bytes_scratch_.push_back(e.bytes);
   if (bytes_scratch_.size() > m) {
-    auto nth = bytes_scratch_.begin() + static_cast<std::ptrdiff_t>(m);
-    std::nth_element(bytes_scratch_.begin(), nth, bytes_scratch_.end(), std::greater<>());
-    const uint64_t v = *nth;
+    const uint64_t v = PaneSummarizer::cut_value(bytes_scratch_, m);
     sum.floor += v;
     auto cut = [&](auto& entries) {
       auto keep = std::remove_if(entries.begin(), entries.end(), [&](const auto& e) {

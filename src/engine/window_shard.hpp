@@ -82,7 +82,7 @@ struct KeySums {
   AggMap<uint32_t> ip4;
   AggMap<core::Ip6> ip6;
   // An open pane: past this many address keys, its address dimension becomes a summary (see
-  // WindowShard::over_limit). SIZE_MAX: no budget.
+  // PaneSummarizer::add). SIZE_MAX: no budget.
   size_t ip_limit = SIZE_MAX;
   std::unique_ptr<PaneSummary> summary;
 };
@@ -101,6 +101,18 @@ class PaneSummarizer {
   // The Misra-Gries step: takes the (m+1)-th largest count from every key, drops the keys
   // left with nothing, raises the floor. REQUIRES: sums.summary.
   void decrement(KeySums& sums);
+  // Adds `bytes` to address ip of an open pane; past sums.ip_limit the pane goes on as a
+  // summary. One predictable compare on the exact path; a summarized pane (limit 0) always
+  // goes on to over_limit(). The engine's shards and Kafka instances' panes both add this way.
+  void add(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+    if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
+    else sums.ip6.add(ip.bits, bytes, 1);
+    if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
+      over_limit(sums, ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
+  }
+  // The (m+1)-th largest of `bytes` (reordered): what a cut to m keys takes away. REQUIRES:
+  // bytes.size() > m.
+  static uint64_t cut_value(std::vector<uint64_t>& bytes, size_t m);
   // For a closed summarized pane: at most m keys. REQUIRES: sums.summary. m = 0 (no budget,
   // e.g. a merge without one given panes that Kafka instances summarized): keeps every key.
   void trim(KeySums& sums) {
@@ -257,10 +269,7 @@ class WindowShard {
   }
   Pane& pane_slow(core::TimeMs t);
   KeySums& open_sums(Pane& pane);
-  void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes);
-  void over_limit(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
-    summarizer_.over_limit(sums, ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
-  }
+  void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) { summarizer_.add(sums, ip, bytes); }
   void summarize(Pane& pane);
   void enforce_budget();
   bool in_window(const Pane& pane) const {

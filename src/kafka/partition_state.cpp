@@ -89,14 +89,8 @@ PartitionState::Outcome PartitionState::add(int64_t offset, const core::FlowReco
   }
   engine::KeySums& s = cur_->sums;
   s.protocols.add(r.protocol, r.bytes, 1);
-  // As WindowShard::add_ip: one compare on the exact path; a summarized pane (limit 0) always
-  // goes on to the summarizer.
   const auto add_ip = [this, &s](const core::IpAddr& a, uint32_t bytes) {
-    if (!a.is_v6) s.ip4.add(a.v4_value(), bytes, 1);
-    else s.ip6.add(a.bits, bytes, 1);
-    if (s.ip4.size() + s.ip6.size() >= s.ip_limit) [[unlikely]]
-      summarizer_.over_limit(s, a.is_v6 ? engine::key_hash(a.bits) : engine::key_hash(a.v4_value()),
-                             bytes);
+    summarizer_.add(s, a, bytes);
   };
   switch (ip_key_) {
     case engine::IpKey::kSrc:
