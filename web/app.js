@@ -339,6 +339,33 @@
     tr.className = c.kernel_drops + c.interface_drops > 0 ? 'warn' : '';
   }
 
+  // `netpulse merge --web`: one row per source partition: the instance that owns it, its state,
+  // how far it is complete and merged, and how far it lags behind the newest pane.
+  function renderCluster(c) {
+    const panel = $('cluster-panel');
+    if (!c) { panel.hidden = true; return; }
+    panel.hidden = false;
+    const src = c.source;
+    setText('cluster-summary', src
+      ? src.topic + ': ' + src.partitions + ' partitions, ' + c.instances.length + ' instances; merged below ' +
+        fmtTime(c.merged_below)
+      : 'no pane received yet');
+    const body = $('cluster').tBodies[0];
+    const age = (s) => (s === null ? '–' : s < 1 ? 'now' : s.toFixed(0) + ' s ago');
+    const rows = c.partitions.map((p) => [String(p.partition), p.owner || '–', p.state,
+      fmtTime(p.complete_below), fmtTime(p.last_merged_pane),
+      p.lag_seconds === null ? '–' : p.lag_seconds.toFixed(1) + ' s', age(p.last_message_age_seconds)]);
+    while (body.rows.length > rows.length) body.deleteRow(-1);
+    rows.forEach((cells, i) => {
+      const tr = body.rows[i] || body.insertRow();
+      while (tr.cells.length < cells.length) tr.insertCell();
+      cells.forEach((text, j) => { if (tr.cells[j].textContent !== text) tr.cells[j].textContent = text; });
+      const p = c.partitions[i];
+      // Unknown holds every window back; a lag over 10 s is worth a look.
+      tr.className = p.state === 'unknown' || (p.lag_seconds !== null && p.lag_seconds > 10) ? 'warn' : '';
+    });
+  }
+
   function onStatus(s) {
     state.status = s;
     const rps = s.records_per_second || 0;
@@ -360,6 +387,7 @@
     }
     renderCollector(s.collector);
     renderCapture(s.capture);
+    renderCluster(s.cluster);
     const gs = $('generator-state');
     if (s.generator) {
       gs.textContent = s.generator.running ? 'running' : 'stopped';

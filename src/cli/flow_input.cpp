@@ -6,8 +6,8 @@
 #include "cli/common.hpp"
 #include "core/size.hpp"
 #include "core/time.hpp"
-#include "server/capture_status.hpp"
-#include "server/collector_status.hpp"
+#include "app/capture_status.hpp"
+#include "app/collector_status.hpp"
 
 namespace netpulse::cli {
 
@@ -288,11 +288,11 @@ void CollectorSource::abandon() {
 }
 
 nlohmann::json CollectorSource::status() const {
-  return {{"collector", server::collector_status(collector_->stats())}};
+  return {{"collector", app::collector_status(collector_->stats())}};
 }
 
 void CollectorSource::register_metrics(server::MetricsRegistry& registry) const {
-  server::register_collector_metrics(registry, *collector_);
+  app::register_collector_metrics(registry, *collector_);
 }
 
 void CollectorSource::print_summary(double seconds) const {
@@ -317,11 +317,11 @@ void CaptureSource::abandon() {
 }
 
 nlohmann::json CaptureSource::status() const {
-  return {{"capture", server::capture_status(capture_->stats())}};
+  return {{"capture", app::capture_status(capture_->stats())}};
 }
 
 void CaptureSource::register_metrics(server::MetricsRegistry& registry) const {
-  server::register_capture_metrics(registry, *capture_);
+  app::register_capture_metrics(registry, *capture_);
 }
 
 void CaptureSource::print_summary(double seconds) const {

@@ -17,7 +17,7 @@
 #include "collect/collector.hpp"
 #include "ingest/block_source.hpp"
 #include "ingest/uri.hpp"
-#include "server/generator_feed.hpp"
+#include "app/generator_feed.hpp"
 #include "server/metrics.hpp"
 
 namespace netpulse::cli {
@@ -108,7 +108,7 @@ class LiveSource : public ingest::BlockSource {
   virtual void print_summary(double seconds) const = 0;
 
  protected:
-  server::GeneratorFeed feed_{64 << 20};
+  app::GeneratorFeed feed_{64 << 20};
   std::once_flag abandoned_;
 };
 

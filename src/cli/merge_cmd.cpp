@@ -1,5 +1,7 @@
 // netpulse merge: the six window queries over the panes that `netpulse process` instances on
-// Kafka publish (src/kafka/instance.hpp has the picture). Output as `process`.
+// Kafka publish (src/kafka/instance.hpp has the picture). Output as `process`; with --web, the
+// HTTP API, WebSocket and dashboard of `netpulse run` over the merged results, with the
+// cluster's partitions in /api/status.
 #include <unistd.h>
 
 #include <atomic>
@@ -7,6 +9,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "app/cluster_status.hpp"
+#include "app/outputs.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
@@ -20,8 +24,7 @@
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/control_server.hpp"
-#include "server/result_fanout.hpp"
-#include "store/store_writer.hpp"
+#include "server/web_app.hpp"
 
 namespace netpulse::cli {
 
@@ -32,6 +35,9 @@ struct MergeCliOptions {
   std::string output = "-";
   std::string store;
   std::string control;
+  std::string web;       // --web: HTTP API, WebSocket and dashboard
+  std::string token;     // --token or $NETPULSE_TOKEN
+  std::string web_root;  // --web-root
   std::vector<std::string> properties;
   engine::QueryParams params;
   engine::EngineConfig config;
@@ -60,21 +66,36 @@ int run_merge_cmd(const MergeCliOptions& o) {
   on_termination([&] { stop = true; }, "flushing pending windows");
 
   ResultOutput output(o.output, o.properties);
-  std::unique_ptr<store::StoreWriter> writer;
-  if (!o.store.empty()) {
-    auto s = store::open_store(o.store, &why);
-    if (!s) io_error(why);
-    writer = std::make_unique<store::StoreWriter>(std::move(s));
-  }
+  app::OutputOptions oo;
+  oo.output = &output.sink();
+  oo.store = o.store;
+  oo.web = o.web;
+  oo.token = o.token;
+  oo.web_root = o.web_root;
+  auto outputs = app::Outputs::open(oo, &why);
+  if (!outputs) io_error(why);
   auto control_server = open_control_port(control_uri, control, o.quiet);
 
   core::ProtocolTable protocols;
-  server::FanoutSink::Outputs outputs;
-  outputs.json_lines = &output.sink();
-  if (writer) server::FanoutSink::store_to(outputs, *writer);
-  server::FanoutSink fanout(std::move(outputs));
-  query::SixQueries queries(protocols, writer ? static_cast<query::ResultSink&>(fanout) : output.sink());
+  query::SixQueries queries(protocols, outputs->sink());
   kafka::PaneMerge merge(o.config, control, protocols, queries);
+  if (outputs->has_web()) {
+    app::register_merge_metrics(outputs->metrics(), merge);
+    server::WebParts parts;
+    parts.processor = &control;
+    parts.input_status = [&merge] {
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      return nlohmann::json{{"cluster", app::cluster_status(merge.cluster(), now)}};
+    };
+    std::string notice;
+    if (!outputs->start_web(std::move(parts), &why, &notice)) io_error(why);
+    if (!o.quiet) {
+      if (!notice.empty()) std::fprintf(stderr, "netpulse: %s\n", notice.c_str());
+      std::fprintf(stderr, "netpulse: dashboard and API at %s\n", outputs->dashboard_url().c_str());
+    }
+  }
 
   size_t rejected_shown = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -82,9 +103,9 @@ int run_merge_cmd(const MergeCliOptions& o) {
     if (rejected_shown++ < 10) std::fprintf(stderr, "netpulse: skipped %s\n", what.c_str());
   });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fanout.flush();
+  outputs->flush();
   const auto output_error = output.close();
-  if (writer) writer->close();
+  outputs->close();
   if (control_server) control_server->stop();
   const auto& c = merge.counters();
   if (!o.quiet) {
@@ -127,6 +148,16 @@ Command make_merge_command(CLI::App& app) {
                   "window emitted again after a restart replaces its row)");
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, change H T k X)");
+  sub->add_option("--web", o->web,
+                  "Serve the HTTP API, WebSocket and dashboard over the merged results at "
+                  "HOST:PORT (port 0: any free port), as `netpulse run` does; /api/status adds the "
+                  "cluster: each source partition's instance, state and lag. Results are read "
+                  "back from --store (without it, /api/results answers 503)");
+  sub->add_option("--token", o->token,
+                  "With --web: require this token (Authorization: Bearer TOKEN) for control "
+                  "endpoints; default: $NETPULSE_TOKEN, else none");
+  sub->add_option("--web-root", o->web_root,
+                  "With --web: the dashboard's directory (default: web/ near the executable)");
   sub->add_option("--kafka-property", o->properties,
                   "A librdkafka property K=V for the consumer (repeatable)");
   sub->add_flag("--exit-at-end", o->exit_at_end,

@@ -11,6 +11,8 @@
 #include <functional>
 #include <memory>
 
+#include "app/engine_metrics.hpp"
+#include "app/outputs.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
@@ -29,10 +31,7 @@
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/control_server.hpp"
-#include "server/result_fanout.hpp"
-#include "server/store_status.hpp"
 #include "server/web_app.hpp"
-#include "store/store_writer.hpp"
 
 namespace netpulse::cli {
 
@@ -92,6 +91,7 @@ struct ProcessOptions {
   double progress = -1;
   // Kafka input (src/kafka/instance.hpp)
   std::string panes_topic;
+  std::string instance_name;
   std::vector<std::string> kafka_properties;
   std::string idle_timeout = "10s";
   bool exit_at_end = false;
@@ -114,7 +114,7 @@ void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, 
                     "`netpulse merge` runs the queries: give it to merge");
     return;
   }
-  for (const char* name : {"--panes-topic", "--idle-timeout", "--exit-at-end"})
+  for (const char* name : {"--panes-topic", "--idle-timeout", "--exit-at-end", "--instance-name"})
     if (given(name)) usage_error(std::string(name) + ": only with a kafka:// --input");
   if (given("--kafka-property") && !kafka_output)
     usage_error("--kafka-property: only with a kafka:// --input or --output");
@@ -134,6 +134,7 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
     usage_error("--format csv: Kafka messages are single records in the line format");
   io.input = *k;
   io.panes_topic = o.panes_topic;
+  io.name = o.instance_name;
   io.properties = parse_kafka_properties(o.kafka_properties);
   io.config = config;
   io.exit_at_end = o.exit_at_end;
@@ -248,57 +249,33 @@ int run_process(const ProcessOptions& o) {
 
   auto control_server = open_control_port(control_uri, control, o.quiet);
 
-  // --store and --web: results also go to the store and the WebSocket (server/result_fanout).
-  std::unique_ptr<store::StoreWriter> writer;
-  std::unique_ptr<store::Store> api_store;
-  if (!o.store.empty()) {
-    auto writer_store = store::open_store(o.store, &why);
-    if (!writer_store) io_error(why);
-    writer = std::make_unique<store::StoreWriter>(std::move(writer_store));
-    if (!o.web.empty()) {
-      api_store = store::open_store(o.store, &why);
-      if (!api_store) io_error(why);
-    }
-  }
-  server::MetricsRegistry metrics;
-  server::WsHub hub;
+  // --store and --web: results also go to the store and the WebSocket (app/outputs.hpp).
+  app::OutputOptions oo;
+  oo.output = &output.sink();
+  oo.store = o.store;
+  oo.web = o.web;
+  oo.token = o.token;
+  oo.web_root = o.web_root;
+  auto outputs = app::Outputs::open(oo, &why);
+  if (!outputs) io_error(why);
 
   core::ProtocolTable protocols;
-  server::FanoutSink::Outputs outputs;
-  outputs.json_lines = &output.sink();
-  if (writer) server::FanoutSink::store_to(outputs, *writer);
-  if (!o.web.empty()) outputs.hub = &hub;
-  server::FanoutSink fanout(std::move(outputs));
-  const bool fan_out = writer || !o.web.empty();
-  query::SixQueries queries(protocols, fan_out ? static_cast<query::ResultSink&>(fanout) : output.sink());
+  query::SixQueries queries(protocols, outputs->sink());
   engine::Pipeline pipeline(config, control, protocols, format, queries);
 
-  std::unique_ptr<server::WebApp> web;
-  if (!o.web.empty()) {
-    hub.register_metrics(metrics);
-    fanout.register_metrics(metrics);
-    server::register_engine_metrics(metrics, pipeline.counters());
-    if (writer) server::register_store_metrics(metrics, *writer);
-    server::WebOptions web_options;
-    web_options.address = o.web;
-    web_options.token = o.token;
-    if (web_options.token.empty())
-      if (const char* env = std::getenv("NETPULSE_TOKEN")) web_options.token = env;
-    web_options.web_root = o.web_root;
+  if (outputs->has_web()) {
+    app::register_engine_metrics(outputs->metrics(), pipeline.counters());
     server::WebParts parts;
     parts.processor = &control;
-    parts.store = std::move(api_store);
-    if (writer) parts.store_status = [&writer] { return server::store_status(*writer); };
     if (LiveSource* f = flow_source.load()) {
-      f->register_metrics(metrics);
+      f->register_metrics(outputs->metrics());
       parts.input_status = [f] { return f->status(); };
     }
     std::string notice;
-    web = server::WebApp::start(web_options, std::move(parts), metrics, hub, &why, &notice);
-    if (!web) io_error(why);
+    if (!outputs->start_web(std::move(parts), &why, &notice)) io_error(why);
     if (!o.quiet) {
       if (!notice.empty()) std::fprintf(stderr, "netpulse: %s\n", notice.c_str());
-      std::fprintf(stderr, "netpulse: dashboard and API at %s\n", web->url().c_str());
+      std::fprintf(stderr, "netpulse: dashboard and API at %s\n", outputs->dashboard_url().c_str());
     }
   }
   pipeline.on_malformed([&](const engine::MalformedReport& r) {
@@ -326,10 +303,9 @@ int run_process(const ProcessOptions& o) {
     f->abandon();  // the engine has stopped reading (normally: the feed has already ended)
     if (!o.quiet) f->print_summary(seconds);
   }
-  fanout.flush();
+  outputs->flush();
   const auto output_error = output.close();
-  if (writer) writer->close();
-  if (web) web->stop();
+  outputs->close();
   if (control_server) control_server->stop();
 
   const auto& c = pipeline.counters();
@@ -423,6 +399,9 @@ Command make_process_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 86400.0));
   sub->add_option("--panes-topic", o->panes_topic,
                   "Kafka input: where complete panes go (default: the input topic + .panes)");
+  sub->add_option("--instance-name", o->instance_name,
+                  "Kafka input: this instance's name in merge's cluster view (/api/status), sent "
+                  "with every pane (default: HOST:PID)");
   sub->add_option("--kafka-property", o->kafka_properties,
                   "Kafka input or output: a librdkafka property K=V (repeatable), e.g. "
                   "session.timeout.ms=6000");

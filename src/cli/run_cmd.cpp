@@ -17,6 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "app/alert_tap.hpp"
+#include "app/engine_metrics.hpp"
+#include "app/generator_feed.hpp"
+#include "app/outputs.hpp"
+#include "app/row_alerts.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/flow_input.hpp"
@@ -32,17 +37,9 @@
 #include "ingest/flow_parser.hpp"
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
-#include "server/alert_tap.hpp"
-#include "server/generator_feed.hpp"
 #include "server/metrics.hpp"
-#include "server/result_fanout.hpp"
-#include "server/row_alerts.hpp"
-#include "server/status_board.hpp"
-#include "server/store_status.hpp"
 #include "server/web_app.hpp"
-#include "server/ws_hub.hpp"
 #include "store/store.hpp"
-#include "store/store_writer.hpp"
 
 namespace netpulse::cli {
 
@@ -105,7 +102,7 @@ class ObservedSource final : public ingest::BlockSource {
 // classify's summary). A missing or empty directory gives none; a file that is not a model
 // ends the command (exit 1) naming it. *listing: "attack (detector attack, forest, format v1),
 // dos (detector dos, tree, format v1)".
-std::vector<server::RowAlerts::Model> load_models(const std::string& dir, std::string* listing) {
+std::vector<app::RowAlerts::Model> load_models(const std::string& dir, std::string* listing) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(dir, ec)) return {};
@@ -118,7 +115,7 @@ std::vector<server::RowAlerts::Model> load_models(const std::string& dir, std::s
   if (files.size() > detect::kMaxModels)
     usage_error("--models '" + dir + "': " + std::to_string(files.size()) + " models, at most " +
                 std::to_string(detect::kMaxModels));
-  std::vector<server::RowAlerts::Model> models;
+  std::vector<app::RowAlerts::Model> models;
   for (const fs::path& file : files) {
     std::string why;
     const auto m = detect::load_model(file.string(), &why);
@@ -136,7 +133,7 @@ std::vector<server::RowAlerts::Model> load_models(const std::string& dir, std::s
 }
 
 // "300 rows, 2 malformed; alerts: attack 150, bruteforce 0, dos 120".
-std::string row_counts(const server::RowAlerts& r) {
+std::string row_counts(const app::RowAlerts& r) {
   std::string s =
       std::to_string(r.rows()) + " rows, " + std::to_string(r.malformed()) + " malformed; alerts:";
   for (size_t i = 0; i < r.model_count(); ++i)
@@ -197,21 +194,18 @@ int run_all(const RunOptions& o) {
   if (!o.rows.empty()) rows_input = parse_rows_input("--rows", o.rows);
   if (o.rows_delay_ms > 0 && !rows_input) usage_error("--rows-delay-ms: only with --rows");
   std::string model_listing;
-  std::vector<server::RowAlerts::Model> models = load_models(o.models, &model_listing);
+  std::vector<app::RowAlerts::Model> models = load_models(o.models, &model_listing);
   if (rows_input && models.empty())
     usage_error("--rows: no models to run (" + o.models + " holds no *.json model; see --models)");
 
   std::string why;
-  std::string token = o.token;
-  if (token.empty())
-    if (const char* env = std::getenv("NETPULSE_TOKEN")) token = env;
 
   // Signals first, so every thread started below inherits the mask and Ctrl-C reaches the
   // handler that stops the generator and flushes the pending windows.
   engine::EngineControl control(o.params, config.max_window);
-  server::GeneratorFeed feed;
+  app::GeneratorFeed feed;
   generate::Generator generator(gconfig);
-  std::atomic<server::RowAlerts*> row_alerts_running{nullptr};
+  std::atomic<app::RowAlerts*> row_alerts_running{nullptr};
   std::atomic<LiveSource*> flow_source{nullptr};
   on_termination(
       [&] {
@@ -225,7 +219,7 @@ int run_all(const RunOptions& o) {
           control.request_shutdown();
         }
         feed.close();
-        if (server::RowAlerts* r = row_alerts_running.load()) r->request_stop();
+        if (app::RowAlerts* r = row_alerts_running.load()) r->request_stop();
       },
       "flushing pending windows");
   std::unique_ptr<ingest::BlockSource> input_source;
@@ -240,29 +234,22 @@ int run_all(const RunOptions& o) {
   std::unique_ptr<ingest::BlockSource> rows_source;
   if (rows_input) rows_source = open_rows_input(*rows_input);
 
-  auto writer_store = store::open_store(o.store, &why);
-  if (!writer_store) io_error(why);
-  auto api_store = store::open_store(o.store, &why);
-  if (!api_store) io_error(why);
-  store::StoreWriter writer(std::move(writer_store));
-
   int out_fd = -1;
   std::unique_ptr<query::JsonLinesSink> json_lines;
   if (!o.output.empty()) {
     out_fd = open_output(o.output);
     json_lines = std::make_unique<query::JsonLinesSink>(out_fd);
   }
-
-  server::MetricsRegistry metrics;
-  server::WsHub hub;
-  hub.register_metrics(metrics);
-  server::register_store_metrics(metrics, writer);
-  server::FanoutSink::Outputs outputs;
-  outputs.json_lines = json_lines.get();
-  outputs.hub = &hub;
-  server::FanoutSink::store_to(outputs, writer);
-  server::FanoutSink fanout(std::move(outputs));
-  fanout.register_metrics(metrics);
+  app::OutputOptions oo;
+  oo.output = json_lines.get();
+  oo.store = o.store;
+  oo.web = o.web;
+  oo.token = o.token;
+  oo.web_root = o.web_root;
+  oo.web_threads = o.web_threads;
+  auto outputs = app::Outputs::open(oo, &why);
+  if (!outputs) io_error(why);
+  server::MetricsRegistry& metrics = outputs->metrics();
   if (LiveSource* f = flow_source.load()) f->register_metrics(metrics);
   if (!input_uri)
   metrics.add("netpulse_generator_records_total", "Records the generator wrote",
@@ -276,13 +263,13 @@ int run_all(const RunOptions& o) {
               });
 
   core::ProtocolTable protocols;
-  query::SixQueries queries(protocols, fanout);
+  query::SixQueries queries(protocols, outputs->sink());
   engine::Pipeline pipeline(config, control, protocols, ingest::Format::kLine, queries);
-  server::register_engine_metrics(metrics, pipeline.counters());
+  app::register_engine_metrics(metrics, pipeline.counters());
 
   // Detectors: the flow detector (DoS, port scan, brute force over the live records) reads
   // every block the engine reads, on its own thread; its alerts go where results go.
-  std::unique_ptr<server::AlertTap> tap;
+  std::unique_ptr<app::AlertTap> tap;
   if (!o.no_detect) {
     // Under the memory budget: the detector's backlog a sixteenth of it, and its per-slice
     // tables sized so all of them fit in another sixteenth (about 350 bytes a key with its
@@ -294,8 +281,8 @@ int run_all(const RunOptions& o) {
       dconfig.max_keys = static_cast<size_t>(
           std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
     }
-    tap = std::make_unique<server::AlertTap>(
-        [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); }, dconfig, backlog);
+    tap = std::make_unique<app::AlertTap>(
+        [o = outputs.get()](store::Alert a) { o->emit_alert(std::move(a)); }, dconfig, backlog);
     tap->register_metrics(metrics);
     auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
     if (LiveSource* f = flow_source.load()) f->set_observer(observer);
@@ -320,44 +307,34 @@ int run_all(const RunOptions& o) {
     }
   }
 
-  server::WebOptions web;
-  web.address = o.web;
-  web.token = token;
-  web.web_root = o.web_root;
-  web.threads = o.web_threads;
   server::WebParts parts;
   parts.processor = &control;
   parts.generator = input_uri ? nullptr : &generator;
   if (LiveSource* f = flow_source.load()) parts.input_status = [f] { return f->status(); };
-  parts.store = std::move(api_store);
-  parts.store_status = [&writer] { return server::store_status(writer); };
   std::string notice;
-  auto app = server::WebApp::start(web, std::move(parts), metrics, hub, &why, &notice);
-  if (!app) io_error(why);
+  if (!outputs->start_web(std::move(parts), &why, &notice)) io_error(why);
   if (!notice.empty() && !o.quiet) std::fprintf(stderr, "netpulse: %s\n", notice.c_str());
-  std::string url = app->url();
-  if (!token.empty()) url += "#token=" + token;
-  std::printf("netpulse: dashboard at %s (store %s; Ctrl-C to stop)\n", url.c_str(),
-              writer.describe().c_str());
+  std::printf("netpulse: dashboard at %s (store %s; Ctrl-C to stop)\n",
+              outputs->dashboard_url().c_str(), outputs->writer()->describe().c_str());
   std::fflush(stdout);
 
   const auto t0 = std::chrono::steady_clock::now();
   // The models over the --rows stream: every alert goes where the flow detector's go.
-  std::unique_ptr<server::RowAlerts> row_alerts;
+  std::unique_ptr<app::RowAlerts> row_alerts;
   if (rows_source) {
-    server::RowAlerts::Options ro;
+    app::RowAlerts::Options ro;
     ro.delay = std::chrono::milliseconds(o.rows_delay_ms);
     ro.report = [](const std::string& line) {
       std::fprintf(stderr, "netpulse: %s\n", line.c_str());
     };
     if (!o.quiet)
-      ro.on_end = [](const server::RowAlerts& r) {
+      ro.on_end = [](const app::RowAlerts& r) {
         std::fprintf(stderr, "netpulse: --rows %s ended: %s\n", r.describe().c_str(),
                      row_counts(r).c_str());
       };
-    row_alerts = std::make_unique<server::RowAlerts>(
+    row_alerts = std::make_unique<app::RowAlerts>(
         std::move(rows_source), std::move(models),
-        [&fanout](store::Alert a) { fanout.emit_alert(std::move(a)); }, std::move(ro));
+        [o = outputs.get()](store::Alert a) { o->emit_alert(std::move(a)); }, std::move(ro));
     row_alerts->register_metrics(metrics);
     row_alerts_running = row_alerts.get();
   }
@@ -380,10 +357,9 @@ int run_all(const RunOptions& o) {
     row_alerts->stop();  // the rows already read are classified, their alerts sent
     row_alerts_running = nullptr;
   }
-  fanout.flush();
-  writer.flush();
-  app->stop();
-  writer.close();
+  outputs->flush();
+  const uint64_t stored = outputs->writer()->stats().results_written;
+  outputs->close();
   if (json_lines) json_lines->flush();
   if (out_fd > 1) ::close(out_fd);
 
@@ -400,7 +376,7 @@ int run_all(const RunOptions& o) {
         static_cast<unsigned long long>(c.late.load()),
         static_cast<unsigned long long>(c.malformed.load()),
         static_cast<unsigned long long>(c.windows.load()),
-        static_cast<unsigned long long>(writer.stats().results_written), seconds);
+        static_cast<unsigned long long>(stored), seconds);
   if (LiveSource* f = flow_source.load(); f && !o.quiet) f->print_summary(seconds);
   if (!o.quiet && row_alerts)
     std::fprintf(stderr, "netpulse: --rows %s: %s\n", row_alerts->describe().c_str(),

@@ -87,6 +87,11 @@ class Producer {
   // back-pressure). Returns false when the message cannot be queued; error() says why.
   bool produce(rd_kafka_topic_t* topic, int32_t partition, std::string_view key,
                std::string_view value);
+  // Every message produced from now on carries this header (e.g. who published it).
+  void set_header(std::string name, std::string value) {
+    header_name_ = std::move(name);
+    header_value_ = std::move(value);
+  }
   // Serves delivery reports without blocking.
   void poll() { rd_kafka_poll(rk_.get(), 0); }
   // Waits until every queued message is delivered or failed. False on timeout or when any
@@ -100,6 +105,7 @@ class Producer {
 
  private:
   Producer() = default;
+  std::string header_name_, header_value_;
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque);
 
   struct TopicDeleter {

@@ -1,5 +1,7 @@
 #include "kafka/instance.hpp"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -339,6 +341,7 @@ std::optional<std::string> Runner::run() {
   if (!pc) return why;
   producer_ = Producer::open(pc, &why);
   if (!producer_) return why;
+  producer_->set_header(std::string(kInstanceHeader), o_.name.empty() ? default_instance_name() : o_.name);
 
   source_.topic = o_.input.topic;
   source_.unit_ms = o_.config.time_unit_ms;
@@ -402,6 +405,12 @@ std::optional<std::string> Runner::run() {
 }
 
 }  // namespace
+
+std::string default_instance_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
+  return std::string(host) + ":" + std::to_string(::getpid());
+}
 
 std::optional<std::string> Instance::run() {
   if (o_.input.group.empty())

@@ -21,8 +21,15 @@
 
 namespace netpulse::kafka {
 
+// Every pane and mark an instance publishes carries this header: the instance's name, which
+// `merge --web` shows as the owner of the source partition.
+inline constexpr std::string_view kInstanceHeader = "netpulse-instance";
+// HOST:PID (in a container, HOST is the container's host name).
+std::string default_instance_name();
+
 struct InstanceOptions {
   KafkaUri input;           // topic and group (required)
+  std::string name;         // kInstanceHeader's value; empty: default_instance_name()
   std::string panes_topic;  // where panes go (source partition mod its partitions); default: input.topic + ".panes"
   Properties properties;    // --kafka-property, for the consumer and the producer
   engine::EngineConfig config;

@@ -7,8 +7,26 @@
 #include <thread>
 
 #include "kafka/client.hpp"
+#include "kafka/instance.hpp"
 
 namespace netpulse::kafka {
+
+namespace {
+
+// The publishing instance's name (kInstanceHeader), or empty.
+std::string_view instance_of(const rd_kafka_message_t* m) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  const void* value = nullptr;
+  size_t size = 0;
+  const std::string name(kInstanceHeader);
+  if (rd_kafka_header_get_last(headers, name.c_str(), &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr)
+    return {};
+  return {static_cast<const char*>(value), size};
+}
+
+}  // namespace
 
 std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
                                      const std::atomic<bool>& stop,
@@ -62,7 +80,7 @@ std::optional<std::string> run_merge(const MergeOptions& o, PaneMerge& merge,
         auto d = decode(value, &why);
         if (!d) {
           on_reject("panes topic offset " + std::to_string(m->offset) + ": " + why);
-        } else if (auto bad = merge.accept(std::move(*d))) {
+        } else if (auto bad = merge.accept(std::move(*d), instance_of(m))) {
           on_reject("panes topic offset " + std::to_string(m->offset) + ": " + *bad);
         }
       }

@@ -1,6 +1,7 @@
 #include "kafka/pane_merge.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 
 namespace netpulse::kafka {
@@ -12,6 +13,7 @@ PaneMerge::PaneMerge(const engine::EngineConfig& config, engine::EngineControl& 
 
 std::optional<std::string> PaneMerge::check_source(const SourceInfo& s) {
   if (!source_) {
+    std::lock_guard lock(view_mu_);
     source_ = s;
     partitions_.assign(static_cast<size_t>(s.partitions), Partition{});
     config_.time_unit_ms = s.unit_ms;
@@ -28,14 +30,24 @@ std::optional<std::string> PaneMerge::check_source(const SourceInfo& s) {
          "): instances must read one topic with the same --time-unit and --ip-key";
 }
 
-std::optional<std::string> PaneMerge::accept(Decoded&& d) {
+void PaneMerge::saw(int32_t partition, std::string_view owner) {
+  Partition& p = partitions_[static_cast<size_t>(partition)];
+  p.last_message_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  if (!owner.empty() && owner != p.owner) p.owner = owner;
+}
+
+std::optional<std::string> PaneMerge::accept(Decoded&& d, std::string_view owner) {
   const SourceInfo& s = d.mark ? d.mark->source : d.pane->source;
   if (auto why = check_source(s)) {
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
     return why;
   }
+  std::lock_guard lock(view_mu_);
   if (d.mark) {
     counters_.marks.fetch_add(1, std::memory_order_relaxed);
+    saw(d.mark->partition, owner);
     Partition& p = partitions_[static_cast<size_t>(d.mark->partition)];
     switch (d.mark->kind) {
       case Mark::Kind::kEnd:
@@ -55,6 +67,10 @@ std::optional<std::string> PaneMerge::accept(Decoded&& d) {
   }
   PaneChunk& c = *d.pane;
   counters_.pane_messages.fetch_add(1, std::memory_order_relaxed);
+  saw(c.partition, owner);
+  Partition& part = partitions_[static_cast<size_t>(c.partition)];
+  part.newest_pane = std::max(part.newest_pane, c.pane);
+  newest_pane_ = std::max(newest_pane_, c.pane);
   if (folded_below_ && c.pane < *folded_below_) {
     counters_.ignored.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
@@ -106,6 +122,11 @@ void PaneMerge::fold_below(int64_t bound) {
     engine::KeySums& sums = shard_->pane_sums(pane);
     merge_summaries(node.mapped(), sums);
     uint64_t records = 0;
+    {
+      std::lock_guard lock(view_mu_);
+      for (const auto& [partition, pend] : node.mapped())
+        partitions_[static_cast<size_t>(partition)].merged_pane = pane;
+    }
     for (auto& [partition, pend] : node.mapped()) {
       for (auto& chunk : pend.chunks) {
         // Marks follow their panes on one partition of the panes topic, so a pane below a
@@ -181,7 +202,10 @@ void PaneMerge::advance() {
   }
   if (folded_below_ && bound <= *folded_below_) return;
   fold_below(bound);
-  folded_below_ = bound;
+  {
+    std::lock_guard lock(view_mu_);
+    folded_below_ = bound;
+  }
   counters_.watermark_ms.store(bound * config_.time_unit_ms, std::memory_order_relaxed);
   emit(bound);
 }
@@ -190,7 +214,56 @@ void PaneMerge::finish() {
   if (!source_) return;
   fold_below(std::numeric_limits<int64_t>::max());
   emit(std::nullopt);
+  std::lock_guard lock(view_mu_);
   folded_below_ = std::numeric_limits<int64_t>::max();
+}
+
+std::string_view to_string(PartitionView::State s) {
+  switch (s) {
+    case PartitionView::State::kUnknown: return "unknown";
+    case PartitionView::State::kActive: return "active";
+    case PartitionView::State::kIdle: return "idle";
+    case PartitionView::State::kEnded: return "ended";
+  }
+  return "unknown";
+}
+
+ClusterView PaneMerge::cluster() const {
+  std::lock_guard lock(view_mu_);
+  ClusterView v;
+  v.source = source_;
+  if (!source_) return v;
+  const int64_t unit = source_->unit_ms;
+  const auto ms = [unit](int64_t pane) -> std::optional<int64_t> {
+    if (pane == std::numeric_limits<int64_t>::min() || pane == std::numeric_limits<int64_t>::max())
+      return std::nullopt;
+    return pane * unit;
+  };
+  v.newest_pane_ms = ms(newest_pane_);
+  if (folded_below_ == std::numeric_limits<int64_t>::max()) {
+    // finish(): everything received is merged.
+    if (v.newest_pane_ms) v.merged_below_ms = *v.newest_pane_ms + unit;
+  } else if (folded_below_) {
+    v.merged_below_ms = ms(*folded_below_);
+  }
+  for (size_t i = 0; i < partitions_.size(); ++i) {
+    const Partition& p = partitions_[i];
+    PartitionView pv;
+    pv.partition = static_cast<int32_t>(i);
+    switch (p.state) {
+      case State::kUnknown: pv.state = PartitionView::State::kUnknown; break;
+      case State::kActive: pv.state = PartitionView::State::kActive; break;
+      case State::kIdle: pv.state = PartitionView::State::kIdle; break;
+      case State::kEnd: pv.state = PartitionView::State::kEnded; break;
+    }
+    pv.owner = p.owner;
+    pv.complete_below_ms = ms(p.complete_below);
+    pv.newest_pane_ms = ms(p.newest_pane);
+    pv.merged_pane_ms = ms(p.merged_pane);
+    if (p.last_message_ms != std::numeric_limits<int64_t>::min()) pv.last_message_ms = p.last_message_ms;
+    v.partitions.push_back(std::move(pv));
+  }
+  return v;
 }
 
 bool PaneMerge::all_ended() const {

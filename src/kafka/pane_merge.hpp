@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,13 +37,35 @@ struct MergeCounters {
   std::atomic<int64_t> watermark_ms{INT64_MIN};
 };
 
+// What merge knows of each source partition, for `merge --web`'s cluster view: who publishes
+// it, how far it is complete, how far it has been merged, and how far it lags behind the
+// newest pane any partition has published. Times are ms since the epoch (panes by their start).
+struct PartitionView {
+  enum class State { kUnknown, kActive, kIdle, kEnded };
+  int32_t partition = 0;
+  State state = State::kUnknown;
+  std::string owner;                          // the instance that published for it last
+  std::optional<int64_t> complete_below_ms;   // its instance's last complete-below mark
+  std::optional<int64_t> newest_pane_ms;      // the newest pane it published
+  std::optional<int64_t> merged_pane_ms;      // the newest of its panes folded into windows
+  std::optional<int64_t> last_message_ms;     // wall clock of its last message
+};
+struct ClusterView {
+  std::optional<SourceInfo> source;           // none before the first message
+  std::optional<int64_t> merged_below_ms;     // every pane below is in the windows
+  std::optional<int64_t> newest_pane_ms;      // the newest pane over all partitions
+  std::vector<PartitionView> partitions;
+};
+std::string_view to_string(PartitionView::State s);
+
 class PaneMerge {
  public:
   PaneMerge(const engine::EngineConfig& config, engine::EngineControl& control,
             core::ProtocolTable& protocols, engine::WindowQueries& queries);
 
-  // Takes one message. Returns why it was rejected (counted; nothing changes).
-  std::optional<std::string> accept(Decoded&& message);
+  // Takes one message; `owner` names the instance that published it (a message header), if
+  // known. Returns why it was rejected (counted; nothing changes).
+  std::optional<std::string> accept(Decoded&& message, std::string_view owner = {});
   // Folds every pane all partitions have completed and emits the windows that became final.
   void advance();
   // The input is over: folds and emits everything.
@@ -52,12 +75,20 @@ class PaneMerge {
   bool all_ended() const;
   const MergeCounters& counters() const { return counters_; }
   const std::optional<SourceInfo>& source() const { return source_; }
+  // A copy of the cluster view. The only call that is thread-safe: a web thread may make it
+  // while the owner merges.
+  ClusterView cluster() const;
 
  private:
   enum class State { kUnknown, kActive, kIdle, kEnd };
   struct Partition {
     State state = State::kUnknown;
     int64_t complete_below = INT64_MIN;
+    // For the cluster view only.
+    std::string owner;
+    int64_t newest_pane = INT64_MIN;
+    int64_t merged_pane = INT64_MIN;
+    int64_t last_message_ms = INT64_MIN;
   };
   struct Pending {
     std::vector<std::optional<PaneChunk>> chunks;
@@ -67,6 +98,8 @@ class PaneMerge {
   static void merge_summaries(const std::map<int32_t, Pending>& parts, engine::KeySums& sums);
   void fold_below(int64_t bound);
   void emit(std::optional<int64_t> complete_below);
+
+  void saw(int32_t partition, std::string_view owner);
 
   engine::EngineConfig config_;
   engine::EngineControl& control_;
@@ -80,6 +113,10 @@ class PaneMerge {
   engine::WindowPlanner planner_;
   std::vector<engine::PlannedWindow> windows_;
   MergeCounters counters_;
+  // Guards what cluster() reads: source_, partitions_, folded_below_ and newest_pane_, written
+  // by the owner only (so the owner reads them without it).
+  mutable std::mutex view_mu_;
+  int64_t newest_pane_ = INT64_MIN;
 };
 
 }  // namespace netpulse::kafka

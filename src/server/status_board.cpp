@@ -8,29 +8,6 @@ namespace netpulse::server {
 
 using nlohmann::json;
 
-void register_engine_metrics(MetricsRegistry& m, const engine::Counters& c) {
-  auto counter = [&m](const char* name, const char* help, const std::atomic<uint64_t>& v) {
-    m.add(name, help, MetricType::kCounter, [&v] { return static_cast<double>(v.load()); });
-  };
-  counter("netpulse_records_total", "Well-formed flow records read", c.records_read);
-  counter("netpulse_accepted_records_total", "Records accepted into windows", c.accepted);
-  counter("netpulse_late_records_total", "Records that arrived below the watermark (not counted)",
-          c.late);
-  counter("netpulse_malformed_records_total", "Input lines that are not a valid record",
-          c.malformed);
-  counter("netpulse_windows_total", "Windows emitted (each gives one result per query)", c.windows);
-  counter("netpulse_input_bytes_total", "Bytes of input read", c.input_bytes);
-  m.add("netpulse_watermark_seconds",
-        "The watermark: greatest event time accepted minus the lateness", MetricType::kGauge, [&c] {
-          const int64_t w = c.watermark_ms.load();
-          return w == std::numeric_limits<int64_t>::min() ? 0.0 : static_cast<double>(w) / 1000.0;
-        });
-  m.add("netpulse_panes", "Panes held by the engine", MetricType::kGauge,
-        [&c] { return static_cast<double>(c.panes.load()); });
-  m.add("netpulse_state_bytes", "Memory held by the engine's window state", MetricType::kGauge,
-        [&c] { return static_cast<double>(c.state_bytes.load()); });
-}
-
 StatusBoard::StatusBoard(MetricsRegistry& metrics, const ControlApi& control,
                          std::function<json()> store_status, std::function<json()> input_status)
     : metrics_(metrics),
@@ -98,6 +75,7 @@ json StatusBoard::status() const {
   s["store"] = store_status_ ? store_status_() : json(nullptr);
   s["collector"] = nullptr;
   s["capture"] = nullptr;
+  s["cluster"] = nullptr;
   if (input_status_) {
     const json input = input_status_();  // kept: a temporary's items() would dangle
     for (const auto& [key, value] : input.items()) s[key] = value;

@@ -10,14 +10,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "engine/pipeline.hpp"
 #include "server/control_api.hpp"
 #include "server/metrics.hpp"
 
 namespace netpulse::server {
-
-// Registers the engine's live counters: netpulse_records_total, ..._late_records_total, ...
-void register_engine_metrics(MetricsRegistry& registry, const engine::Counters& counters);
 
 class StatusBoard {
  public:

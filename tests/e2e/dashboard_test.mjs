@@ -423,3 +423,86 @@ test('run --input pcap:FILE?speed=1: the Capture panel', { timeout: 90_000 }, as
     assert.equal(code, 0, 'netpulse run did not exit cleanly on SIGINT: ' + stderr);
   }
 });
+
+// Reads a child's stdout until its first line (kafka-mock prints its bootstrap address there).
+function firstLine(child, ms) {
+  return new Promise((ok, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error('no first line within ' + ms + ' ms')), ms);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) { clearTimeout(timer); ok(out.slice(0, nl)); }
+    });
+  });
+}
+
+// `merge --web` over two Kafka instances (issue 15): on librdkafka's mock cluster, records go in
+// with `generate --output kafka://`, two `process` instances publish panes, and merge's
+// dashboard shows the Cluster panel (one row per source partition, owned by the instances,
+// ended, no lag) and the charts of the merged results.
+test('merge --web: the Cluster panel over two instances', { timeout: 120_000 }, async () => {
+  const work = mkdtempSync(join(tmpdir(), 'netpulse-merge-web-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const children = [];
+  const start = (args) => {
+    const c = spawn(binary, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    c.stderrText = '';
+    c.stderr.on('data', (d) => { c.stderrText += d; });
+    children.push(c);
+    return c;
+  };
+  let context, merge;
+  try {
+    const mock = start(['kafka-mock', '-q', '--topic', 'flows:4', '--topic', 'flows.panes:2']);
+    const boot = await firstLine(mock, 15_000);
+    const gen = start(['generate', '-q', '--count', '20000', '--rate', '20000', '--seed', '5',
+                       '--start-time', '2020-05-09 20:41:00', '--output', `kafka://${boot}/flows`]);
+    assert.equal(await exited(gen, 30_000), 0, gen.stderrText);
+    merge = start(['merge', '--input', `kafka://${boot}/flows.panes`, '--web', `127.0.0.1:${port}`,
+                   '--store', `sqlite:${join(work, 'm.db')}`, '--T', '5', '--k', '3']);
+    merge.stdout.on('data', () => {});
+    for (const name of ['alpha', 'beta'])
+      start(['process', '--input', `kafka://${boot}/flows?group=g`, '--instance-name', name,
+             '--exit-at-end', '-q', '--kafka-property', 'session.timeout.ms=6000'])
+        .stdout.on('data', () => {});
+    await waitForHttp(base + '/api/status', 15_000);
+    context = await launchBrowser(work, 1400);
+    const page = context.pages()[0] || await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.goto(base + '/');
+    await page.waitForSelector('#cluster-panel:not([hidden])', { timeout: 15_000 });
+    // All four partitions end: each row says "ended", with no lag, owned by alpha or beta.
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#cluster tbody tr')];
+      return rows.length === 4 && rows.every((r) => r.cells[2].textContent === 'ended');
+    }, null, { timeout: 60_000 });
+    const rows = await page.$$eval('#cluster tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+    assert.deepEqual(rows.map((r) => r[0]), ['0', '1', '2', '3']);
+    for (const r of rows) {
+      assert.match(r[1], /^(alpha|beta)$/);
+      assert.equal(r[5], '0.0 s');
+      assert.match(r[4], /^2020-05-09 20:41:/);  // the last merged pane
+    }
+    assert.match(await page.$eval('#cluster-summary', (e) => e.textContent), /^flows: 4 partitions, [12] instances; merged below 2020-05-09 20:41:\d\d$/);
+    await page.waitForSelector('#chart-ip-topk[data-bars="3"]', { timeout: 20_000 });
+    assert.equal(await page.$eval('#generator-state', (e) => e.textContent), 'none');
+    await page.screenshot({ path: screenshot.replace(/\.png$/, '-merge.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    if (context) await context.close();
+    let code = null;
+    if (merge) {
+      if (merge.exitCode === null) merge.kill('SIGTERM');
+      code = await exited(merge, 15_000);
+    }
+    for (const c of children) {
+      if (c.exitCode === null) c.kill('SIGTERM');
+      if ((await exited(c, 10_000)) === null) c.kill('SIGKILL');
+    }
+    rmSync(work, { recursive: true, force: true });
+    if (merge) assert.equal(code, 0, 'netpulse merge did not exit cleanly on SIGTERM: ' + merge.stderrText);
+  }
+});

@@ -11,7 +11,9 @@
 #include "../engine/harness.hpp"
 #include "../engine/stream_gen.hpp"
 #include "core/protocol_table.hpp"
+#include "core/time.hpp"
 #include "ingest/flow_parser.hpp"
+#include "app/cluster_status.hpp"
 #include "kafka/pane_codec.hpp"
 #include "kafka/pane_merge.hpp"
 #include "kafka/partition_state.hpp"
@@ -248,6 +250,94 @@ TEST(PaneMerge, MergeWaitsForEveryPartition) {
   m.source = other;
   EXPECT_TRUE(merge.accept(std::move(*decode(encode_mark(other, m).value, &why))));
   EXPECT_EQ(merge.counters().rejected.load(), 1u);
+}
+
+// merge --web's cluster view: each partition's owner (the header of its last message), state,
+// bounds, newest and last merged pane; the lag is measured from the newest pane of any
+// partition down to the partition's complete-below mark.
+TEST(PaneMerge, ClusterViewFollowsOwnersStatesAndBounds) {
+  engine::EngineConfig config;
+  engine::EngineControl control(engine::QueryParams{10, 2, 3, 1}, config.max_window);
+  core::ProtocolTable protocols;
+  CollectingSink sink;
+  query::SixQueries queries(protocols, sink);
+  PaneMerge merge(config, control, protocols, queries);
+  EXPECT_FALSE(merge.cluster().source) << "nothing heard yet";
+  SourceInfo src{"flows", 3, 1000, engine::IpKey::kSrc};
+  core::ProtocolTable sender;
+  engine::KeySums sums;
+  sums.protocols.add(sender.intern("TCP"), 100, 1);
+  sums.ip4.add(0x0a000001, 100, 1);
+  std::string why;
+  const auto send = [&](int32_t partition, int64_t first, int64_t last, std::string_view owner) {
+    std::vector<EncodedMessage> msgs;
+    for (int64_t pane = first; pane <= last; ++pane) encode_pane(src, partition, pane, sums, sender, msgs);
+    Mark m;
+    m.partition = partition;
+    m.complete_below = last + 1;
+    msgs.push_back(encode_mark(src, m));
+    for (auto& e : msgs) ASSERT_FALSE(merge.accept(std::move(*decode(e.value, &why)), owner));
+  };
+  send(0, 100, 119, "a:1");
+  send(1, 100, 104, "b:2");  // five panes behind partition 0
+  merge.advance();
+  auto v = merge.cluster();
+  ASSERT_TRUE(v.source);
+  EXPECT_EQ(v.source->topic, "flows");
+  ASSERT_EQ(v.partitions.size(), 3u);
+  EXPECT_FALSE(v.merged_below_ms) << "partition 2 is unknown: nothing can be merged";
+  EXPECT_EQ(v.partitions[2].state, PartitionView::State::kUnknown);
+  EXPECT_EQ(v.partitions[2].owner, "");
+  Mark idle;
+  idle.partition = 2;
+  idle.kind = Mark::Kind::kIdle;
+  ASSERT_FALSE(merge.accept(std::move(*decode(encode_mark(src, idle).value, &why)), "a:1"));
+  merge.advance();
+  v = merge.cluster();
+  EXPECT_EQ(v.partitions[0].owner, "a:1");
+  EXPECT_EQ(v.partitions[1].owner, "b:2");
+  EXPECT_EQ(v.partitions[2].owner, "a:1");
+  EXPECT_EQ(v.partitions[0].state, PartitionView::State::kActive);
+  EXPECT_EQ(v.partitions[2].state, PartitionView::State::kIdle);
+  EXPECT_EQ(v.merged_below_ms, 105 * 1000) << "the slowest active partition bounds the merge";
+  EXPECT_EQ(v.newest_pane_ms, 119 * 1000);
+  EXPECT_EQ(v.partitions[0].complete_below_ms, 120 * 1000);
+  EXPECT_EQ(v.partitions[0].newest_pane_ms, 119 * 1000);
+  EXPECT_EQ(v.partitions[0].merged_pane_ms, 104 * 1000);
+  EXPECT_EQ(v.partitions[1].merged_pane_ms, 104 * 1000);
+  EXPECT_FALSE(v.partitions[2].merged_pane_ms);
+  EXPECT_TRUE(v.partitions[0].last_message_ms);
+  EXPECT_EQ(app::lag_seconds(v, v.partitions[0]), 0.0);
+  EXPECT_EQ(app::lag_seconds(v, v.partitions[1]), 15.0);
+  EXPECT_EQ(app::lag_seconds(v, v.partitions[2]), 0.0) << "idle: nothing of it pending";
+  const auto j = app::cluster_status(v, *v.partitions[0].last_message_ms + 2500);
+  EXPECT_EQ(j["source"]["partitions"], 3);
+  EXPECT_EQ(j["merged_below"], core::format_iso8601(105 * 1000));
+  EXPECT_EQ(j["newest_pane"], core::format_iso8601(119 * 1000));
+  ASSERT_EQ(j["partitions"].size(), 3u);
+  EXPECT_EQ(j["partitions"][1]["owner"], "b:2");
+  EXPECT_EQ(j["partitions"][1]["state"], "active");
+  EXPECT_EQ(j["partitions"][1]["lag_seconds"], 15.0);
+  EXPECT_TRUE(j["partitions"][2]["last_merged_pane"].is_null());
+  EXPECT_EQ(j["partitions"][0]["last_message_age_seconds"], 2.5);
+  ASSERT_EQ(j["instances"].size(), 2u);
+  EXPECT_EQ(j["instances"][0]["name"], "a:1");
+  EXPECT_EQ(j["instances"][0]["partitions"], nlohmann::json::array({0, 2}));
+  EXPECT_EQ(j["instances"][1]["partitions"], nlohmann::json::array({1}));
+  // Partition 1 catches up and ends; a new owner takes partition 0 over.
+  send(1, 105, 119, "b:2");
+  Mark end;
+  end.partition = 1;
+  end.kind = Mark::Kind::kEnd;
+  ASSERT_FALSE(merge.accept(std::move(*decode(encode_mark(src, end).value, &why)), "b:2"));
+  send(0, 120, 121, "c:3");
+  merge.advance();
+  v = merge.cluster();
+  EXPECT_EQ(v.partitions[0].owner, "c:3");
+  EXPECT_EQ(v.partitions[1].state, PartitionView::State::kEnded);
+  EXPECT_EQ(v.merged_below_ms, 122 * 1000);
+  EXPECT_EQ(v.partitions[1].merged_pane_ms, 119 * 1000);
+  EXPECT_EQ(app::lag_seconds(v, v.partitions[0]), 0.0);
 }
 
 // merge --control: H, T, k, X changed while merge runs apply from the next window emitted, and

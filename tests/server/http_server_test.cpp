@@ -8,10 +8,11 @@
 #include "engine/pipeline.hpp"
 #include "query/result_json.hpp"
 #include "server/result_codec.hpp"
-#include "server/result_fanout.hpp"
+#include "app/engine_metrics.hpp"
+#include "app/result_fanout.hpp"
 #include "server/status_board.hpp"
 #include "server/web_app.hpp"
-#include "server_test_support.hpp"
+#include "../server/server_test_support.hpp"
 
 namespace netpulse::server {
 namespace {
@@ -43,8 +44,8 @@ class ServerTest : public ::testing::Test {
     auto fake = std::make_unique<testing::FakeStore>();
     store_ = fake.get();
     hub_.register_metrics(metrics_);
-    register_engine_metrics(metrics_, counters_);
-    fanout_ = std::make_unique<FanoutSink>(FanoutSink::Outputs{
+    app::register_engine_metrics(metrics_, counters_);
+    fanout_ = std::make_unique<app::FanoutSink>(app::FanoutSink::Outputs{
         .json_lines = nullptr,
         .store_results =
             [this](std::vector<store::StoredResult>&& rows) { store_->put_results(rows); },
@@ -79,7 +80,7 @@ class ServerTest : public ::testing::Test {
   MetricsRegistry metrics_;
   WsHub hub_;
   testing::FakeStore* store_ = nullptr;
-  std::unique_ptr<FanoutSink> fanout_;
+  std::unique_ptr<app::FanoutSink> fanout_;
   std::unique_ptr<WebApp> app_;
   uint16_t port_ = 0;
 };

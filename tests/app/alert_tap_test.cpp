@@ -1,6 +1,6 @@
 // The flow detector beside the engine: a generated stream with a DoS interval raises a "dos"
 // alert through the tap; a calm stream raises none.
-#include "server/alert_tap.hpp"
+#include "app/alert_tap.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 
 #include "generate/generator.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 namespace {
 
 std::vector<store::Alert> detect(const std::vector<generate::Scenario>& scenarios) {
@@ -58,4 +58,4 @@ TEST(AlertTap, CalmTrafficRaisesNone) {
 }
 
 }  // namespace
-}  // namespace netpulse::server
+}  // namespace netpulse::app

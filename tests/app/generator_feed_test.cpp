@@ -1,11 +1,11 @@
 // The in-process link from the generator to the engine.
-#include "server/generator_feed.hpp"
+#include "app/generator_feed.hpp"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
-namespace netpulse::server {
+namespace netpulse::app {
 namespace {
 
 using namespace std::chrono_literals;
@@ -57,4 +57,4 @@ TEST(GeneratorFeed, WriterWaitsWhileFullAndCloseReleasesIt) {
 }
 
 }  // namespace
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -1,17 +1,17 @@
-#include "server/capture_status.hpp"
+#include "app/capture_status.hpp"
 
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 namespace {
 
 using json = nlohmann::json;
 
 std::string input_label(const std::string& s) {
-  return "input=\"" + prometheus_label_value(s) + "\"";
+  return "input=\"" + server::prometheus_label_value(s) + "\"";
 }
 
 }  // namespace
@@ -45,43 +45,43 @@ json capture_status(const capture::CaptureStats& s) {
               {"warning", s.warning.empty() ? json(nullptr) : json(s.warning)}};
 }
 
-void register_capture_metrics(MetricsRegistry& m, const capture::Capture& c) {
+void register_capture_metrics(server::MetricsRegistry& m, const capture::Capture& c) {
   using Pairs = std::vector<std::pair<std::string, double>>;
   const std::string label = input_label(c.options().input.text);
   struct Series {
     const char* name;
     const char* help;
-    MetricType type;
+    server::MetricType type;
     uint64_t (*read)(const capture::CaptureStats&);
   };
   static constexpr Series kSeries[] = {
       {"netpulse_capture_packets_total", "Packets captured (read from the file or interface)",
-       MetricType::kCounter, [](const capture::CaptureStats& s) { return s.processor.packets; }},
+       server::MetricType::kCounter, [](const capture::CaptureStats& s) { return s.processor.packets; }},
       {"netpulse_capture_ip_bytes_total", "IP bytes of the captured IP packets",
-       MetricType::kCounter, [](const capture::CaptureStats& s) { return s.processor.ip_bytes; }},
+       server::MetricType::kCounter, [](const capture::CaptureStats& s) { return s.processor.ip_bytes; }},
       {"netpulse_capture_skipped_total",
        "Captured packets with no IP packet to report (non-IP, cut inside the IP header, bad header)",
-       MetricType::kCounter,
+       server::MetricType::kCounter,
        [](const capture::CaptureStats& s) {
          return s.processor.not_ip + s.processor.truncated + s.processor.bad_header;
        }},
       {"netpulse_capture_records_total", "Records written (packets or flow directions)",
-       MetricType::kCounter, [](const capture::CaptureStats& s) { return s.processor.records; }},
+       server::MetricType::kCounter, [](const capture::CaptureStats& s) { return s.processor.records; }},
       {"netpulse_capture_guessed_records_total",
        "Records labelled by nDPI's port-based guess, before (or without) a completed detection",
-       MetricType::kCounter,
+       server::MetricType::kCounter,
        [](const capture::CaptureStats& s) { return s.processor.guessed_records; }},
-      {"netpulse_capture_flows", "Flows tracked now", MetricType::kGauge,
+      {"netpulse_capture_flows", "Flows tracked now", server::MetricType::kGauge,
        [](const capture::CaptureStats& s) { return s.processor.flows_active; }},
       {"netpulse_capture_flows_evicted_total",
-       "Flows ended early because the flow table was full (oldest first)", MetricType::kCounter,
+       "Flows ended early because the flow table was full (oldest first)", server::MetricType::kCounter,
        [](const capture::CaptureStats& s) { return s.processor.flows_evicted; }},
       {"netpulse_capture_kernel_drops_total",
        "Packets the kernel dropped for lack of room in the capture ring (pcap_stats ps_drop)",
-       MetricType::kCounter, [](const capture::CaptureStats& s) { return s.pcap.kernel_drops; }},
+       server::MetricType::kCounter, [](const capture::CaptureStats& s) { return s.pcap.kernel_drops; }},
       {"netpulse_capture_interface_drops_total",
        "Packets dropped by the interface or its driver (pcap_stats ps_ifdrop)",
-       MetricType::kCounter, [](const capture::CaptureStats& s) { return s.pcap.if_drops; }},
+       server::MetricType::kCounter, [](const capture::CaptureStats& s) { return s.pcap.if_drops; }},
   };
   for (const Series& k : kSeries)
     m.add_family(k.name, k.help, k.type, [&c, label, read = k.read] {
@@ -89,4 +89,4 @@ void register_capture_metrics(MetricsRegistry& m, const capture::Capture& c) {
     });
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -1,4 +1,4 @@
-#include "server/alert_tap.hpp"
+#include "app/alert_tap.hpp"
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 #include "detect/flow_detector.hpp"
 #include "ingest/flow_parser.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 namespace {
 
@@ -113,13 +113,13 @@ void AlertTap::run() {
   deliver();
 }
 
-void AlertTap::register_metrics(MetricsRegistry& m) {
+void AlertTap::register_metrics(server::MetricsRegistry& m) {
   m.add("netpulse_detector_records_total", "Flow records the flow detector examined",
-        MetricType::kCounter, [this] { return static_cast<double>(records()); });
+        server::MetricType::kCounter, [this] { return static_cast<double>(records()); });
   m.add("netpulse_detector_skipped_blocks_total",
         "Input blocks the flow detector skipped because it was behind (the engine never waits for "
         "it)",
-        MetricType::kCounter, [this] { return static_cast<double>(skipped_blocks()); });
+        server::MetricType::kCounter, [this] { return static_cast<double>(skipped_blocks()); });
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

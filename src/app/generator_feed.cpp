@@ -1,6 +1,6 @@
-#include "server/generator_feed.hpp"
+#include "app/generator_feed.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 bool GeneratorFeed::begin(std::string_view header) {
   if (header.empty()) return true;
@@ -60,4 +60,4 @@ uint64_t GeneratorFeed::records_written() const {
   return records_;
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -7,11 +7,11 @@
 #include "server/metrics.hpp"
 #include "store/store_writer.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 // netpulse_store_queue_depth, netpulse_store_results_written_total, ...
-void register_store_metrics(MetricsRegistry& registry, const store::StoreWriter& writer);
+void register_store_metrics(server::MetricsRegistry& registry, const store::StoreWriter& writer);
 // {"uri":...,"queue_depth":...,"capacity":...,"results_written":...,...}
 nlohmann::json store_status(const store::StoreWriter& writer);
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

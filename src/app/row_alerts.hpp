@@ -24,7 +24,7 @@
 #include "server/metrics.hpp"
 #include "store/store.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 class RowAlerts {
  public:
@@ -73,7 +73,7 @@ class RowAlerts {
   std::string error() const;
 
   // netpulse_rows_total, netpulse_malformed_rows_total, netpulse_row_alerts_total{detector=...}.
-  void register_metrics(MetricsRegistry& registry);
+  void register_metrics(server::MetricsRegistry& registry);
 
  private:
   void run();
@@ -103,4 +103,4 @@ class RowAlerts {
   std::thread thread_;  // last: starts after the members above exist
 };
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

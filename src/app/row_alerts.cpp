@@ -1,4 +1,4 @@
-#include "server/row_alerts.hpp"
+#include "app/row_alerts.hpp"
 
 #include <charconv>
 #include <cstring>
@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 namespace {
 
@@ -237,16 +237,16 @@ void RowAlerts::deliver(const std::string& out, const detect::ClassifyStats& sta
   }
 }
 
-void RowAlerts::register_metrics(MetricsRegistry& m) {
-  m.add("netpulse_rows_total", "NSL-KDD connection rows classified (--rows)", MetricType::kCounter,
+void RowAlerts::register_metrics(server::MetricsRegistry& m) {
+  m.add("netpulse_rows_total", "NSL-KDD connection rows classified (--rows)", server::MetricType::kCounter,
         [this] { return static_cast<double>(rows()); });
   m.add("netpulse_malformed_rows_total", "--rows input lines that are not NSL-KDD rows",
-        MetricType::kCounter, [this] { return static_cast<double>(malformed()); });
+        server::MetricType::kCounter, [this] { return static_cast<double>(malformed()); });
   for (size_t i = 0; i < compiled_.size(); ++i)
     m.add(
         "netpulse_row_alerts_total", "Alerts the NSL-KDD models raised on --rows, per detector",
-        MetricType::kCounter, [this, i] { return static_cast<double>(alerts(i)); },
+        server::MetricType::kCounter, [this, i] { return static_cast<double>(alerts(i)); },
         "detector=\"" + detectors_[i] + "\"");
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

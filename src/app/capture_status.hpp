@@ -9,11 +9,11 @@
 #include "capture/capture.hpp"
 #include "server/metrics.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 nlohmann::json capture_status(const capture::CaptureStats& s);
 
 // Registers netpulse_capture_* families. REQUIRES: capture outlives the registry's use.
-void register_capture_metrics(MetricsRegistry& registry, const capture::Capture& capture);
+void register_capture_metrics(server::MetricsRegistry& registry, const capture::Capture& capture);
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

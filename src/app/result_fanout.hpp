@@ -17,7 +17,7 @@
 #include "store/store.hpp"
 #include "store/store_writer.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 class FanoutSink final : public query::ResultSink {
  public:
@@ -26,7 +26,7 @@ class FanoutSink final : public query::ResultSink {
     // Queues one window's results for the store; may block (back-pressure). Empty: no store.
     std::function<void(std::vector<store::StoredResult>&&)> store_results;
     std::function<void(store::Alert&&)> store_alert;
-    WsHub* hub = nullptr;
+    server::WsHub* hub = nullptr;
   };
 
   // Points the store side of `outputs` at `writer`: results and alerts are pushed to it (a push
@@ -54,7 +54,7 @@ class FanoutSink final : public query::ResultSink {
 
   // netpulse_results_total, netpulse_result_windows_total, netpulse_alerts_total,
   // netpulse_approximate_windows_total, netpulse_ip_epsilon.
-  void register_metrics(MetricsRegistry& registry);
+  void register_metrics(server::MetricsRegistry& registry);
 
  private:
   Outputs out_;
@@ -65,4 +65,4 @@ class FanoutSink final : public query::ResultSink {
   std::atomic<double> ip_epsilon_{0};
 };
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -19,7 +19,7 @@
 #include "server/metrics.hpp"
 #include "store/store.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 class AlertTap {
  public:
@@ -42,7 +42,7 @@ class AlertTap {
   uint64_t skipped_blocks() const { return skipped_.load(); }
 
   // netpulse_detector_records_total, netpulse_detector_skipped_blocks_total.
-  void register_metrics(MetricsRegistry& registry);
+  void register_metrics(server::MetricsRegistry& registry);
 
  private:
   void run();
@@ -59,4 +59,4 @@ class AlertTap {
   std::thread thread_;  // last: starts after the members above exist
 };
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

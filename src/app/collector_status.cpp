@@ -1,10 +1,10 @@
-#include "server/collector_status.hpp"
+#include "app/collector_status.hpp"
 
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 namespace {
 
@@ -16,7 +16,7 @@ std::string exporter_key(const collect::ExporterStats& e) {
 }
 
 // Exporter text needs no escaping, but the input URI is the user's.
-std::string label_value(const std::string& s) { return prometheus_label_value(s); }
+std::string label_value(const std::string& s) { return server::prometheus_label_value(s); }
 
 // sFlow statistics are per agent (and sub-agent, in `domain`): two switches relayed through
 // one host share the UDP source, so the agent address keeps their series apart.
@@ -64,7 +64,7 @@ json collector_status(const collect::CollectorStats& s) {
               {"sockets", sockets},        {"exporters", exporters}};
 }
 
-void register_collector_metrics(MetricsRegistry& m, const collect::Collector& c) {
+void register_collector_metrics(server::MetricsRegistry& m, const collect::Collector& c) {
   using Pairs = std::vector<std::pair<std::string, double>>;
   struct Counter {
     const char* name;
@@ -90,7 +90,7 @@ void register_collector_metrics(MetricsRegistry& m, const collect::Collector& c)
        &collect::ExporterStats::held_dropped},
   };
   for (const Counter& k : kCounters)
-    m.add_family(k.name, k.help, MetricType::kCounter, [&c, member = k.member] {
+    m.add_family(k.name, k.help, server::MetricType::kCounter, [&c, member = k.member] {
       Pairs out;
       for (const auto& e : c.stats().exporters)
         out.emplace_back(exporter_labels(e), static_cast<double>(e.*member));
@@ -98,7 +98,7 @@ void register_collector_metrics(MetricsRegistry& m, const collect::Collector& c)
     });
   m.add_family("netpulse_collector_kernel_drops_total",
                "Datagrams the kernel dropped on a collector socket (receive buffer full)",
-               MetricType::kCounter, [&c] {
+               server::MetricType::kCounter, [&c] {
                  Pairs out;
                  for (const auto& s : c.stats().sockets)
                    out.emplace_back("input=\"" + label_value(s.input) + "\"",
@@ -107,4 +107,4 @@ void register_collector_metrics(MetricsRegistry& m, const collect::Collector& c)
                });
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -2,7 +2,7 @@
 // alerts handed on are those `netpulse classify` prints for the same rows (same row numbers,
 // detectors, scores and deciding paths), malformed rows are counted and reported without
 // stopping the stream, stop() ends a stream that never ends, and the replay delay paces rows.
-#include "server/row_alerts.hpp"
+#include "app/row_alerts.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -20,7 +20,7 @@
 
 #include "detect/model.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 namespace {
 
 namespace fs = std::filesystem;
@@ -157,7 +157,7 @@ TEST(RowAlerts, HandsOnTheAlertsClassifyPrints) {
   // Small blocks: row numbers must carry over from block to block.
   RowAlerts ra(ingest::make_memory_source(rows, 4096), shipped_models(), got.handler(),
                got.options());
-  MetricsRegistry metrics;
+  server::MetricsRegistry metrics;
   ra.register_metrics(metrics);
   ASSERT_TRUE(ra.wait_for_end(10s));
   ra.stop();
@@ -311,4 +311,4 @@ TEST(RowAlerts, DelayReplaysAtAFixedPaceAndStopInterruptsIt) {
 }
 
 }  // namespace
-}  // namespace netpulse::server
+}  // namespace netpulse::app

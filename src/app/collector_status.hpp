@@ -9,11 +9,11 @@
 #include "collect/collector.hpp"
 #include "server/metrics.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 nlohmann::json collector_status(const collect::CollectorStats& s);
 
 // Registers netpulse_collector_* families. REQUIRES: collector outlives the registry's use.
-void register_collector_metrics(MetricsRegistry& registry, const collect::Collector& collector);
+void register_collector_metrics(server::MetricsRegistry& registry, const collect::Collector& collector);
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

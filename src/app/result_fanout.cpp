@@ -1,8 +1,8 @@
-#include "server/result_fanout.hpp"
+#include "app/result_fanout.hpp"
 
 #include "server/result_codec.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 void FanoutSink::emit(const query::WindowResult& r) {
   if (out_.json_lines) out_.json_lines->emit(r);
@@ -10,9 +10,9 @@ void FanoutSink::emit(const query::WindowResult& r) {
     std::vector<store::StoredResult> rows;
     rows.reserve(query::kQueryCount);
     for (size_t q = 0; q < query::kQueryCount; ++q)
-      rows.push_back(to_stored(r, static_cast<query::QueryKind>(q)));
+      rows.push_back(server::to_stored(r, static_cast<query::QueryKind>(q)));
     if (out_.hub)
-      for (const auto& row : rows) out_.hub->publish_result(result_json(row));
+      for (const auto& row : rows) out_.hub->publish_result(server::result_json(row));
     if (out_.store_results) out_.store_results(std::move(rows));
   }
   if (r.ip_approximate) approximate_windows_.fetch_add(1, std::memory_order_relaxed);
@@ -26,26 +26,26 @@ void FanoutSink::flush() {
 }
 
 void FanoutSink::emit_alert(store::Alert alert) {
-  if (out_.hub) out_.hub->publish_alert(alert_json(alert));
+  if (out_.hub) out_.hub->publish_alert(server::alert_json(alert));
   if (out_.store_alert) out_.store_alert(std::move(alert));
   alerts_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void FanoutSink::register_metrics(MetricsRegistry& m) {
-  m.add("netpulse_results_total", "Query results emitted (six per window)", MetricType::kCounter,
+void FanoutSink::register_metrics(server::MetricsRegistry& m) {
+  m.add("netpulse_results_total", "Query results emitted (six per window)", server::MetricType::kCounter,
         [this] { return static_cast<double>(results()); });
-  m.add("netpulse_result_windows_total", "Windows whose results were emitted", MetricType::kCounter,
+  m.add("netpulse_result_windows_total", "Windows whose results were emitted", server::MetricType::kCounter,
         [this] { return static_cast<double>(windows()); });
-  m.add("netpulse_alerts_total", "Detector alerts emitted", MetricType::kCounter,
+  m.add("netpulse_alerts_total", "Detector alerts emitted", server::MetricType::kCounter,
         [this] { return static_cast<double>(alerts()); });
   m.add("netpulse_approximate_windows_total",
         "Windows whose address results (ip-share, ip-topk, ip-outliers) are approximate: computed "
         "from the memory budget's bounded summary",
-        MetricType::kCounter, [this] { return static_cast<double>(approximate_windows()); });
+        server::MetricType::kCounter, [this] { return static_cast<double>(approximate_windows()); });
   m.add("netpulse_ip_epsilon",
         "Error bound of the latest window's address results, as a fraction of its total bytes "
         "(0: exact)",
-        MetricType::kGauge, [this] { return ip_epsilon(); });
+        server::MetricType::kGauge, [this] { return ip_epsilon(); });
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -16,7 +16,7 @@
 #include "generate/record_sink.hpp"
 #include "ingest/block_source.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
 class GeneratorFeed final : public generate::RecordSink, public ingest::BlockSource {
  public:
@@ -54,4 +54,4 @@ class GeneratorFeed final : public generate::RecordSink, public ingest::BlockSou
   uint64_t records_ = 0;
 };
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -1,23 +1,23 @@
-#include "server/store_status.hpp"
+#include "app/store_status.hpp"
 
-namespace netpulse::server {
+namespace netpulse::app {
 
-void register_store_metrics(MetricsRegistry& m, const store::StoreWriter& w) {
-  m.add("netpulse_store_queue_depth", "Results and alerts waiting to be stored", MetricType::kGauge,
+void register_store_metrics(server::MetricsRegistry& m, const store::StoreWriter& w) {
+  m.add("netpulse_store_queue_depth", "Results and alerts waiting to be stored", server::MetricType::kGauge,
         [&w] { return static_cast<double>(w.stats().queue_depth); });
   m.add("netpulse_store_queue_capacity",
-        "Room in the store queue; the engine waits when it is full", MetricType::kGauge,
+        "Room in the store queue; the engine waits when it is full", server::MetricType::kGauge,
         [&w] { return static_cast<double>(w.stats().capacity); });
   m.add("netpulse_store_results_written_total", "Results written to the store",
-        MetricType::kCounter, [&w] { return static_cast<double>(w.stats().results_written); });
-  m.add("netpulse_store_alerts_written_total", "Alerts written to the store", MetricType::kCounter,
+        server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().results_written); });
+  m.add("netpulse_store_alerts_written_total", "Alerts written to the store", server::MetricType::kCounter,
         [&w] { return static_cast<double>(w.stats().alerts_written); });
   m.add("netpulse_store_write_errors_total", "Failed store writes (each retried)",
-        MetricType::kCounter, [&w] { return static_cast<double>(w.stats().write_errors); });
+        server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().write_errors); });
   m.add("netpulse_store_rejected_total", "Items the store refused as data (not stored)",
-        MetricType::kCounter, [&w] { return static_cast<double>(w.stats().rejected); });
+        server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().rejected); });
   m.add("netpulse_store_producer_waits_total",
-        "Times the engine waited for room in the store queue", MetricType::kCounter,
+        "Times the engine waited for room in the store queue", server::MetricType::kCounter,
         [&w] { return static_cast<double>(w.stats().producer_waits); });
 }
 
@@ -35,4 +35,4 @@ nlohmann::json store_status(const store::StoreWriter& w) {
                         {"last_error", s.last_error}};
 }
 
-}  // namespace netpulse::server
+}  // namespace netpulse::app

@@ -1,0 +1,87 @@
+#include "app/outputs.hpp"
+
+#include <cstdlib>
+
+#include "app/store_status.hpp"
+
+namespace netpulse::app {
+
+namespace {
+
+FanoutSink::Outputs fanout_outputs(const OutputOptions& o, store::StoreWriter* writer,
+                                   server::WsHub& hub) {
+  FanoutSink::Outputs out;
+  out.json_lines = o.output;
+  if (writer) FanoutSink::store_to(out, *writer);
+  if (!o.web.empty()) out.hub = &hub;
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<Outputs> Outputs::open(const OutputOptions& o, std::string* why) {
+  std::unique_ptr<store::Store> writer_store, api_store;
+  if (!o.store.empty()) {
+    writer_store = store::open_store(o.store, why);
+    if (!writer_store) return nullptr;
+    if (!o.web.empty()) {
+      api_store = store::open_store(o.store, why);
+      if (!api_store) return nullptr;
+    }
+  }
+  return std::unique_ptr<Outputs>(new Outputs(o, std::move(writer_store), std::move(api_store)));
+}
+
+Outputs::Outputs(const OutputOptions& o, std::unique_ptr<store::Store> writer_store,
+                 std::unique_ptr<store::Store> api_store)
+    : options_(o),
+      writer_(writer_store ? std::make_unique<store::StoreWriter>(std::move(writer_store)) : nullptr),
+      api_store_(std::move(api_store)),
+      fanout_(fanout_outputs(o, writer_.get(), hub_)) {
+  if (options_.token.empty())
+    if (const char* env = std::getenv("NETPULSE_TOKEN")) options_.token = env;
+  hub_.register_metrics(metrics_);
+  fanout_.register_metrics(metrics_);
+  if (writer_) register_store_metrics(metrics_, *writer_);
+}
+
+Outputs::~Outputs() { close(); }
+
+query::ResultSink& Outputs::sink() {
+  if (writer_ || has_web() || options_.output == nullptr) return fanout_;
+  return *options_.output;
+}
+
+bool Outputs::start_web(server::WebParts parts, std::string* why, std::string* notice) {
+  if (!has_web()) return true;
+  server::WebOptions web;
+  web.address = options_.web;
+  web.token = options_.token;
+  web.web_root = options_.web_root;
+  web.threads = options_.web_threads;
+  parts.store = std::move(api_store_);
+  if (writer_) parts.store_status = [w = writer_.get()] { return store_status(*w); };
+  web_ = server::WebApp::start(web, std::move(parts), metrics_, hub_, why, notice);
+  return web_ != nullptr;
+}
+
+std::string Outputs::dashboard_url() const {
+  if (!web_) return {};
+  std::string url = web_->url();
+  if (!options_.token.empty()) url += "#token=" + options_.token;
+  return url;
+}
+
+void Outputs::flush() {
+  fanout_.flush();
+  if (writer_) writer_->flush();
+}
+
+void Outputs::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (web_) web_->stop();
+  if (writer_) writer_->close();
+}
+
+}  // namespace netpulse::app

@@ -1,0 +1,88 @@
+// Where a running system's results and alerts go, and what serves them: the composition that
+// `netpulse run`, `process --store/--web` and `merge --store/--web` share. From the queries'
+// sink, each window's results go to the command's own output (JSON lines or Kafka, optional),
+// to the store (through the StoreWriter's bounded queue: back-pressure, never a drop) and to
+// the WebSocket hub; the web front (HTTP API, WebSocket, dashboard, /metrics) serves them over
+// the store's second connection. Detector alerts take the same way.
+//
+//   queries ──▶ FanoutSink ──┬─▶ --output (JSON lines / Kafka)
+//   detectors ──▶ emit_alert ├─▶ StoreWriter ──▶ SQLite | PostgreSQL ◀── WebApp (API)
+//                            └─▶ WsHub ─────────────────────────────────▶ WebApp (WebSocket)
+//
+// The owner builds it, wires the engine to sink(), adds its own parts to the web front with
+// start_web(), and ends with flush() then close(). Not copyable; sink() and emit_alert() are
+// called from the engine's and the detectors' threads as FanoutSink allows.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "app/result_fanout.hpp"
+#include "query/result.hpp"
+#include "server/metrics.hpp"
+#include "server/web_app.hpp"
+#include "server/ws_hub.hpp"
+#include "store/store.hpp"
+#include "store/store_writer.hpp"
+
+namespace netpulse::app {
+
+struct OutputOptions {
+  query::ResultSink* output = nullptr;  // the command's --output, if any
+  std::string store;                    // --store URI; empty: none
+  std::string web;                      // --web HOST:PORT; empty: no web front
+  std::string token;                    // --token; empty: $NETPULSE_TOKEN, else none
+  std::string web_root;                 // --web-root; empty: found near the executable
+  int web_threads = 2;
+};
+
+class Outputs {
+ public:
+  // Opens the store (the writer's connection, and the API's when there is a web front).
+  // Returns nullptr with a one-line reason when the store cannot be opened.
+  static std::unique_ptr<Outputs> open(const OutputOptions& options, std::string* why);
+  ~Outputs();
+  Outputs(const Outputs&) = delete;
+  Outputs& operator=(const Outputs&) = delete;
+
+  // What the queries write to: the fan-out when there is a store or a web front, else the
+  // output itself (nothing in between on the plain path).
+  query::ResultSink& sink();
+  void emit_alert(store::Alert alert) { fanout_.emit_alert(std::move(alert)); }
+
+  server::MetricsRegistry& metrics() { return metrics_; }
+  server::WsHub& hub() { return hub_; }
+  store::StoreWriter* writer() { return writer_.get(); }
+  const FanoutSink& fanout() const { return fanout_; }
+  bool has_web() const { return !options_.web.empty(); }
+
+  // Starts the web front, if --web was given (else does nothing and returns true): `parts`
+  // brings the command's own (the control plane, the generator, a live input's status); the
+  // store's are added here. False with a reason when it cannot listen; *notice gets a line
+  // worth printing when the dashboard files are missing.
+  bool start_web(server::WebParts parts, std::string* why, std::string* notice);
+  // The web front's URL ("http://127.0.0.1:8080/"), with "#token=..." when a token is required
+  // (the dashboard reads it from there). Empty without a web front.
+  std::string dashboard_url() const;
+
+  // Every result and alert emitted so far handed on, and the store's queue drained.
+  void flush();
+  // Stops the web front and closes the store (idempotent; waits until every result pushed is
+  // stored, as StoreWriter::close does).
+  void close();
+
+ private:
+  Outputs(const OutputOptions& options, std::unique_ptr<store::Store> writer_store,
+          std::unique_ptr<store::Store> api_store);
+
+  OutputOptions options_;
+  server::MetricsRegistry metrics_;
+  server::WsHub hub_;
+  std::unique_ptr<store::StoreWriter> writer_;
+  std::unique_ptr<store::Store> api_store_;
+  FanoutSink fanout_;
+  std::unique_ptr<server::WebApp> web_;
+  bool closed_ = false;
+};
+
+}  // namespace netpulse::app
