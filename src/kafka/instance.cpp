@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <random>
 #include <memory>
 #include <set>
 #include <vector>
@@ -409,7 +410,12 @@ std::optional<std::string> Runner::run() {
 std::string default_instance_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::strcpy(host, "localhost");
-  return std::string(host) + ":" + std::to_string(::getpid());
+  // Containers sharing the host's network have its host name, and each its own PID namespace,
+  // so HOST:PID alone can repeat (two replicas, both PID 6 under their init): a random suffix
+  // keeps every instance apart in merge's cluster view.
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(std::random_device{}() & 0xffff));
+  return std::string(host) + ":" + std::to_string(::getpid()) + "-" + suffix;
 }
 
 std::optional<std::string> Instance::run() {

@@ -24,7 +24,8 @@ namespace netpulse::kafka {
 // Every pane and mark an instance publishes carries this header: the instance's name, which
 // `merge --web` shows as the owner of the source partition.
 inline constexpr std::string_view kInstanceHeader = "netpulse-instance";
-// HOST:PID (in a container, HOST is the container's host name).
+// HOST:PID-XXXX, XXXX four random hex digits (in a container, HOST is the container's host
+// name; the suffix tells apart replicas that share the host's name and have the same PID).
 std::string default_instance_name();
 
 struct InstanceOptions {
