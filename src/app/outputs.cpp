@@ -43,11 +43,28 @@ Outputs::Outputs(const OutputOptions& o, std::unique_ptr<store::Store> writer_st
   hub_.register_metrics(metrics_);
   fanout_.register_metrics(metrics_);
   if (writer_) register_store_metrics(metrics_, *writer_);
+  if (!options_.alert_endpoints.empty()) {
+    router_ = std::make_unique<AlertRouter>(make_endpoints(options_.alert_endpoints));
+    router_->register_metrics(metrics_);
+  }
+  if (!options_.alert_rules.empty()) {
+    query::ResultSink& next = (writer_ || has_web() || options_.output == nullptr)
+                                  ? static_cast<query::ResultSink&>(fanout_)
+                                  : *options_.output;
+    rules_ = std::make_unique<RuleSink>(next, options_.alert_rules,
+                                        [this](store::Alert a) { emit_alert(std::move(a)); });
+  }
+}
+
+void Outputs::emit_alert(store::Alert alert) {
+  if (router_) router_->route(alert);
+  fanout_.emit_alert(std::move(alert));
 }
 
 Outputs::~Outputs() { close(); }
 
 query::ResultSink& Outputs::sink() {
+  if (rules_) return *rules_;
   if (writer_ || has_web() || options_.output == nullptr) return fanout_;
   return *options_.output;
 }
@@ -61,6 +78,25 @@ bool Outputs::start_web(server::WebParts parts, std::string* why, std::string* n
   web.threads = options_.web_threads;
   parts.store = std::move(api_store_);
   if (writer_) parts.store_status = [w = writer_.get()] { return store_status(*w); };
+  // /api/status gets an "alerting" object; POST /api/alerts/test reaches the endpoints.
+  nlohmann::json rules = nlohmann::json::array();
+  for (const AlertRule& r : options_.alert_rules) rules.push_back(r.text);
+  parts.input_status = [input = std::move(parts.input_status), router = router_.get(), rules] {
+    nlohmann::json s = input ? input() : nlohmann::json::object();
+    nlohmann::json alerting = router ? router->status_json()
+                                     : nlohmann::json{{"endpoints", nlohmann::json::array()}};
+    alerting["rules"] = rules;
+    s["alerting"] = std::move(alerting);
+    return s;
+  };
+  parts.alerts_test = [router = router_.get()](const std::string& which) {
+    if (!router)
+      return server::ApiResult::error(409, "no alert endpoints (--alert-webhook, --alert-syslog)");
+    auto answer = router->test(which);
+    if (!answer)
+      return server::ApiResult::error(404, "no alert endpoint '" + which.substr(0, 80) + "'");
+    return server::ApiResult{200, nlohmann::json{{"endpoints", std::move(*answer)}}};
+  };
   web_ = server::WebApp::start(web, std::move(parts), metrics_, hub_, why, notice);
   return web_ != nullptr;
 }
@@ -80,6 +116,7 @@ void Outputs::flush() {
 void Outputs::close() {
   if (closed_) return;
   closed_ = true;
+  if (router_) router_->close();
   if (web_) web_->stop();
   if (writer_) writer_->close();
 }

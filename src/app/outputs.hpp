@@ -3,7 +3,9 @@
 // sink, each window's results go to the command's own output (JSON lines or Kafka, optional),
 // to the store (through the StoreWriter's bounded queue: back-pressure, never a drop) and to
 // the WebSocket hub; the web front (HTTP API, WebSocket, dashboard, /metrics) serves them over
-// the store's second connection. Detector alerts take the same way.
+// the store's second connection. Detector alerts take the same way, and also go to the alert
+// endpoints (--alert-webhook, --alert-syslog: AlertRouter); the threshold rules (--alert-rule)
+// read every window's results and raise alerts of their own (detector "rule").
 //
 //   queries ──▶ FanoutSink ──┬─▶ --output (JSON lines / Kafka)
 //   detectors ──▶ emit_alert ├─▶ StoreWriter ──▶ SQLite | PostgreSQL ◀── WebApp (API)
@@ -17,6 +19,9 @@
 #include <memory>
 #include <string>
 
+#include "app/alert_endpoints.hpp"
+#include "app/alert_router.hpp"
+#include "app/alert_rules.hpp"
 #include "app/result_fanout.hpp"
 #include "query/result.hpp"
 #include "server/metrics.hpp"
@@ -34,6 +39,8 @@ struct OutputOptions {
   std::string token;                    // --token; empty: $NETPULSE_TOKEN, else none
   std::string web_root;                 // --web-root; empty: found near the executable
   int web_threads = 2;
+  std::vector<EndpointSpec> alert_endpoints;  // --alert-webhook, --alert-syslog
+  std::vector<AlertRule> alert_rules;         // --alert-rule
 };
 
 class Outputs {
@@ -48,7 +55,10 @@ class Outputs {
   // What the queries write to: the fan-out when there is a store or a web front, else the
   // output itself (nothing in between on the plain path).
   query::ResultSink& sink();
-  void emit_alert(store::Alert alert) { fanout_.emit_alert(std::move(alert)); }
+  // To the store, the WebSocket and the alert endpoints. Any thread.
+  void emit_alert(store::Alert alert);
+  // The alert endpoints; null when there are none.
+  AlertRouter* alert_router() { return router_.get(); }
 
   server::MetricsRegistry& metrics() { return metrics_; }
   server::WsHub& hub() { return hub_; }
@@ -65,10 +75,12 @@ class Outputs {
   // (the dashboard reads it from there). Empty without a web front.
   std::string dashboard_url() const;
 
-  // Every result and alert emitted so far handed on, and the store's queue drained.
+  // Every result and alert emitted so far handed on, and the store's queue drained (the alert
+  // endpoints keep delivering until close()).
   void flush();
-  // Stops the web front and closes the store (idempotent; waits until every result pushed is
-  // stored, as StoreWriter::close does).
+  // Delivers what the alert endpoints hold (for up to 10 s), stops the web front and closes
+  // the store (idempotent; waits until every result pushed is stored, as StoreWriter::close
+  // does).
   void close();
 
  private:
@@ -81,6 +93,8 @@ class Outputs {
   std::unique_ptr<store::StoreWriter> writer_;
   std::unique_ptr<store::Store> api_store_;
   FanoutSink fanout_;
+  std::unique_ptr<AlertRouter> router_;
+  std::unique_ptr<RuleSink> rules_;  // in front of the fan-out or the output, when rules are given
   std::unique_ptr<server::WebApp> web_;
   bool closed_ = false;
 };

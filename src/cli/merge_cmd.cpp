@@ -11,6 +11,7 @@
 
 #include "app/cluster_status.hpp"
 #include "app/outputs.hpp"
+#include "cli/alert_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
@@ -38,6 +39,7 @@ struct MergeCliOptions {
   std::string web;       // --web: HTTP API, WebSocket and dashboard
   std::string token;     // --token or $NETPULSE_TOKEN
   std::string web_root;  // --web-root
+  AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
   std::vector<std::string> properties;
   engine::QueryParams params;
   engine::EngineConfig config;
@@ -52,6 +54,8 @@ int run_merge_cmd(const MergeCliOptions& o) {
   const auto uri = ingest::parse_uri(o.input, &why);
   if (!uri || uri->kind != ingest::Uri::Kind::kKafka)
     usage_error("--input '" + o.input + "': expected kafka://BROKERS/TOPIC (the panes topic)");
+  app::OutputOptions oo;
+  apply_alert_options(o.alerts, oo);
   kafka::MergeOptions mo;
   auto k = kafka::parse_kafka_uri(uri->path, &why);
   if (!k) usage_error("--input '" + o.input + "': " + why);
@@ -66,7 +70,6 @@ int run_merge_cmd(const MergeCliOptions& o) {
   on_termination([&] { stop = true; }, "flushing pending windows");
 
   ResultOutput output(o.output, o.properties);
-  app::OutputOptions oo;
   oo.output = &output.sink();
   oo.store = o.store;
   oo.web = o.web;
@@ -158,6 +161,7 @@ Command make_merge_command(CLI::App& app) {
                   "endpoints; default: $NETPULSE_TOKEN, else none");
   sub->add_option("--web-root", o->web_root,
                   "With --web: the dashboard's directory (default: web/ near the executable)");
+  add_alert_options(sub, o->alerts);
   sub->add_option("--kafka-property", o->properties,
                   "A librdkafka property K=V for the consumer (repeatable)");
   sub->add_flag("--exit-at-end", o->exit_at_end,

@@ -13,6 +13,7 @@
 
 #include "app/engine_metrics.hpp"
 #include "app/outputs.hpp"
+#include "cli/alert_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
@@ -85,6 +86,7 @@ struct ProcessOptions {
   std::string web;       // --web: HTTP API, WebSocket and dashboard
   std::string token;     // --token or $NETPULSE_TOKEN
   std::string web_root;  // --web-root
+  AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
   engine::QueryParams params;
   engine::EngineConfig config;
   bool quiet = false;
@@ -108,6 +110,7 @@ void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, 
   check_flow_input_options(input, o.given, "--format");
   if (kafka_input) {
     for (const char* name : {"--output", "--store", "--web", "--token", "--web-root", "--control",
+                             "--alert-webhook", "--alert-syslog", "--alert-rule",
                              "--threads", "--T", "--H", "--k", "--X", "--slide", "--max-window"})
       if (given(name))
         usage_error(std::string(name) + ": with a kafka:// input, process publishes panes and "
@@ -202,6 +205,8 @@ int run_process(const ProcessOptions& o) {
   const bool flow_input = is_live_input(*in_uri);
   check_options_fit_input(o, *in_uri, kafka_output);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
+  app::OutputOptions oo;
+  apply_alert_options(o.alerts, oo);  // a bad rule or endpoint: exit 2 before anything opens
   // A captured flow's record comes when the flow ends, after records of flows that ended
   // sooner: unless told otherwise, allow that much lateness, or most of them would be late.
   if (const int64_t wait_ms = capture_flow_wait_ms(*in_uri, o.flow);
@@ -249,8 +254,8 @@ int run_process(const ProcessOptions& o) {
 
   auto control_server = open_control_port(control_uri, control, o.quiet);
 
-  // --store and --web: results also go to the store and the WebSocket (app/outputs.hpp).
-  app::OutputOptions oo;
+  // --store and --web: results also go to the store and the WebSocket (app/outputs.hpp); alerts
+  // from --alert-rule to the --alert-* endpoints as well.
   oo.output = &output.sink();
   oo.store = o.store;
   oo.web = o.web;
@@ -393,6 +398,7 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--token", o->token,
                   "With --web: require this token for control endpoints (default: $NETPULSE_TOKEN)");
   sub->add_option("--web-root", o->web_root, "With --web: the dashboard's directory");
+  add_alert_options(sub, o->alerts);
   sub->add_option("--progress", o->progress,
                   "Print a progress line on stderr every this many seconds (0: never; default: "
                   "10 when stderr is a terminal)")
@@ -401,7 +407,7 @@ Command make_process_command(CLI::App& app) {
                   "Kafka input: where complete panes go (default: the input topic + .panes)");
   sub->add_option("--instance-name", o->instance_name,
                   "Kafka input: this instance's name in merge's cluster view (/api/status), sent "
-                  "with every pane (default: HOST:PID)");
+                  "with every pane (default: HOST:PID-XXXX, XXXX random)");
   sub->add_option("--kafka-property", o->kafka_properties,
                   "Kafka input or output: a librdkafka property K=V (repeatable), e.g. "
                   "session.timeout.ms=6000");

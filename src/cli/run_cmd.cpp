@@ -22,6 +22,7 @@
 #include "app/generator_feed.hpp"
 #include "app/outputs.hpp"
 #include "app/row_alerts.hpp"
+#include "cli/alert_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/flow_input.hpp"
@@ -54,6 +55,7 @@ struct RunOptions {
   std::string store = "sqlite:netpulse.db";
   std::string token;
   std::string web_root;
+  AlertOptions alerts;  // --alert-webhook, --alert-syslog, --alert-rule
   std::string output;  // optional JSON lines
   std::string models = "models";
   std::string rows;  // optional stream of NSL-KDD connection rows for the models
@@ -198,6 +200,9 @@ int run_all(const RunOptions& o) {
   if (rows_input && models.empty())
     usage_error("--rows: no models to run (" + o.models + " holds no *.json model; see --models)");
 
+  app::OutputOptions oo;
+  apply_alert_options(o.alerts, oo);
+
   std::string why;
 
   // Signals first, so every thread started below inherits the mask and Ctrl-C reaches the
@@ -240,7 +245,6 @@ int run_all(const RunOptions& o) {
     out_fd = open_output(o.output);
     json_lines = std::make_unique<query::JsonLinesSink>(out_fd);
   }
-  app::OutputOptions oo;
   oo.output = json_lines.get();
   oo.store = o.store;
   oo.web = o.web;
@@ -417,6 +421,7 @@ Command make_run_command(CLI::App& app) {
                   "default: $NETPULSE_TOKEN, else none");
   sub->add_option("--web-root", o->web_root,
                   "The dashboard's directory (default: web/ near the executable)");
+  add_alert_options(sub, o->alerts);
   sub->add_option("--rate", o->rate, "Generator records per second (0: as fast as possible)")
       ->check(CLI::Range(uint64_t{0}, generate::kMaxRate))
       ->capture_default_str();

@@ -43,7 +43,8 @@ WebApp::WebApp(const WebOptions& options, WebParts parts, MetricsRegistry& metri
       results_(std::move(parts.store),
                [&hub](const store::StoredResult& r) { hub.publish_result(result_json(r)); }),
       status_(metrics, control_, std::move(parts.store_status), std::move(parts.input_status)),
-      routes_(options.token) {}
+      routes_(options.token),
+      alerts_test_(std::move(parts.alerts_test)) {}
 
 WebApp::~WebApp() {
   stop();
@@ -84,6 +85,21 @@ std::unique_ptr<WebApp> WebApp::start(const WebOptions& options, WebParts parts,
       std::make_unique<ApiServices>(ApiServices{app->control_, app->results_, app->status_, metrics,
                                                 app->has_files_ ? &app->files_ : nullptr});
   add_routes(app->routes_, *app->api_);
+  if (app->alerts_test_)
+    app->routes_.add(
+        Method::kPost, "/api/alerts/test", Access::kToken, [self = app.get()](const Request& r) {
+          std::string which(r.query_param("endpoint").value_or(""));
+          if (which.empty() && !r.body.empty()) {
+            const auto body = nlohmann::json::parse(r.body, nullptr, false);
+            if (body.is_discarded() || !body.is_object())
+              return Reply::error(
+                  400, "the body must be a JSON object ({\"endpoint\": NAME or INDEX}) or empty");
+            if (auto it = body.find("endpoint"); it != body.end())
+              which = it->is_string() ? it->get<std::string>() : it->dump();
+          }
+          const ApiResult a = self->alerts_test_(which);
+          return Reply::json(a.body, a.status);
+        });
 
   HttpServerOptions so;
   so.host = address->first;

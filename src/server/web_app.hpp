@@ -50,6 +50,9 @@ struct WebParts {
   // A live input's figures, as an object merged into /api/status: {"collector": {...}} for
   // netflow:// and sflow://, {"capture": {...}} for pcap: and pcap-live:.
   std::function<nlohmann::json()> input_status;
+  // POST /api/alerts/test (token): sends a test alert to every alert endpoint, or to the one
+  // named or numbered by `which` (?endpoint= or {"endpoint":...}; empty: all). Absent: no route.
+  std::function<ApiResult(const std::string& which)> alerts_test;
 };
 
 class WebApp {
@@ -79,6 +82,7 @@ class WebApp {
   bool has_files_ = false;
   Routes routes_;
   std::unique_ptr<ApiServices> api_;
+  std::function<ApiResult(const std::string&)> alerts_test_;
   std::unique_ptr<HttpServer> server_;
 };
 
