@@ -231,7 +231,7 @@ int run_process(const ProcessOptions& o) {
       [&control, &flow_source] {
         if (LiveSource* f = flow_source.load()) {
           f->close();  // returns at once; the engine ends when the drained records are in
-          // A paused engine reads nothing: draining into it would wait for ever.
+          // A paused engine reads nothing until a shutdown, which makes it take what was drained.
           if (control.paused()) control.request_shutdown();
         } else {
           control.request_shutdown();

@@ -190,18 +190,20 @@ void Pipeline::fetch() {
     done_ = true;
     return;
   }
-  // Wait for the first block (or the end, or a shutdown); then take what is ready, up to one
-  // block per thread, without waiting.
+  // Wait for the first block (or the end); then take what is ready, up to one block per
+  // thread, without waiting. A shutdown closes the source, which stops reading new input but
+  // still hands out what it has read (queued blocks, a partial last line): those records were
+  // read before the signal, so they are processed and counted, and the input ends after them.
+  // Paused or not: the source holds a bounded amount, so a paused engine still ends promptly.
   while (!input_ended_) {
-    if (control_.shutdown_requested()) {
+    if (!source_closed_ && control_.shutdown_requested()) {
       source_->close();
-      input_ended_ = true;
-      break;
+      source_closed_ = true;
     }
     // A parsed round waiting for the shards (pipelined) is let through rather than held while
     // the input is quiet or paused: its windows should not wait for more input.
     const bool pending = consume_round_ >= 0;
-    if (control_.paused()) {
+    if (!source_closed_ && control_.paused()) {
       if (pending) break;
       control_.wait_while_paused(std::chrono::milliseconds(200));
       continue;
@@ -215,7 +217,7 @@ void Pipeline::fetch() {
     if (r == BlockSource::Next::kEnd) input_ended_ = true;
     if (r == BlockSource::Next::kTimeout && pending) break;
   }
-  while (nblocks < threads_ && !input_ended_ && !control_.shutdown_requested()) {
+  while (nblocks < threads_ && !input_ended_) {
     ingest::Block b;
     const auto r = source_->next(b, std::chrono::milliseconds(0));
     if (r == BlockSource::Next::kBlock) {

@@ -67,7 +67,8 @@ class Pipeline {
   // Called for the first `limit` malformed lines (all are counted).
   void on_malformed(MalformedHandler handler, size_t limit = 10);
 
-  // Runs until the input ends (or shutdown is requested), then emits every pending window.
+  // Runs until the input ends (or shutdown is requested: the source is closed and what it has
+  // already read is still processed), then emits every pending window.
   // Returns a one-line error when the input cannot be processed at all (bad CSV header, an
   // exception on a worker thread).
   std::optional<std::string> run(ingest::BlockSource& source);
@@ -142,6 +143,7 @@ class Pipeline {
   Phase phase_ = Phase::kFetch;
   bool done_ = false;
   bool input_ended_ = false;
+  bool source_closed_ = false;  // on a shutdown: what the source has read is still taken
   bool flushed_ = false;
   bool header_done_ = false;
   std::optional<std::string> error_;

@@ -41,12 +41,14 @@ class MemorySource final : public BlockSource {
       : data_(std::make_shared<std::string>(std::move(data))), block_size_(block_size) {}
 
   Next next(Block& out, std::chrono::milliseconds) override {
-    if (pos_ >= data_->size()) return Next::kEnd;
+    if (pos_ >= data_->size() || closed_.load()) return Next::kEnd;
     const size_t n = cut_at_line_end(data_->data() + pos_, data_->size() - pos_, block_size_);
     out = Block{data_->data() + pos_, n, data_};
     pos_ += n;
     return Next::kBlock;
   }
+  // Nothing is queued: the input ends at the block boundary.
+  void close() override { closed_ = true; }
   std::string describe() const override { return "memory"; }
   bool read_ahead_ok() const override { return true; }
 
@@ -54,6 +56,7 @@ class MemorySource final : public BlockSource {
   std::shared_ptr<std::string> data_;
   size_t block_size_;
   size_t pos_ = 0;
+  std::atomic<bool> closed_{false};
 };
 
 // A whole regular file, mapped once; blocks are views into the mapping (no copy).
@@ -90,12 +93,14 @@ class MmapSource final : public BlockSource {
 
   Next next(Block& out, std::chrono::milliseconds) override {
     const char* base = static_cast<const char*>(map_->addr);
-    if (pos_ >= map_->size) return Next::kEnd;
+    if (pos_ >= map_->size || closed_.load()) return Next::kEnd;
     const size_t n = cut_at_line_end(base + pos_, map_->size - pos_, block_size_);
     out = Block{base + pos_, n, std::make_shared<Span>(Span{map_, pos_, pos_ + n}), true};
     pos_ += n;
     return Next::kBlock;
   }
+  // Nothing is queued: the input ends at the block boundary (Ctrl-C on a file stops reading).
+  void close() override { closed_ = true; }
   std::string describe() const override { return name_; }
   bool read_ahead_ok() const override { return true; }
 
@@ -104,6 +109,7 @@ class MmapSource final : public BlockSource {
   size_t block_size_;
   std::string name_;
   size_t pos_ = 0;
+  std::atomic<bool> closed_{false};
 };
 
 // A bounded queue of blocks between reader threads and the pipeline; full means the readers
@@ -112,14 +118,16 @@ class BlockQueue {
  public:
   explicit BlockQueue(size_t capacity) : capacity_(capacity) {}
 
-  // False when the queue was closed while waiting.
+  // Waits for room, then queues the block; once `stop` is set it queues at once, past the
+  // capacity: the block holds bytes already taken from the input, and a stop must not lose
+  // them (each reader adds at most its block in hand and its partial last line). False when
+  // stopped: the reader should end.
   bool push(Block b, const std::atomic<bool>& stop) {
     std::unique_lock lock(mu_);
     while (q_.size() >= capacity_ && !stop.load()) not_full_.wait_for(lock, std::chrono::milliseconds(100));
-    if (stop.load()) return false;
     q_.push_back(std::move(b));
     not_empty_.notify_one();
-    return true;
+    return !stop.load();
   }
 
   BlockSource::Next pop(Block& out, std::chrono::milliseconds timeout, bool producers_done) {
@@ -189,7 +197,10 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
 // Reads one fd until EOF (or stop), pushing whole-line blocks into a queue. A line longer than
 // a buffer is cut to kMaxLineLength + 2 bytes (so the parser reports it as too long even when
-// the cut ends in a '\r' it takes for a line end) and the rest of it skipped.
+// the cut ends in a '\r' it takes for a line end) and the rest of it skipped. A stop ends the
+// reading as the end of the input does: nothing more is read, and everything already read is
+// queued, a partial last line included (the parser takes it as a line, complete or malformed,
+// as it does at the end of a stream without a final '\n').
 class LineReader {
  public:
   LineReader(int fd, BlockQueue& queue, std::shared_ptr<BufferPool> pool, size_t buffer_size,
@@ -234,7 +245,7 @@ class LineReader {
         auto next = pool_->get();
         const size_t rest = used - last;
         std::memcpy(next->data(), data + last, rest);
-        if (!queue_.push(Block{data + begin, last - begin, buf}, stop_)) return {};
+        queue_.push(Block{data + begin, last - begin, buf}, stop_);  // on a stop the loop ends
         buf = std::move(next);
         used = rest;
       } else if (begin > 0) {
@@ -244,7 +255,7 @@ class LineReader {
         // One line fills the buffer: pass on a cut, over-long version and skip the rest.
         auto next = pool_->get();
         data[kMaxLineLength + 2] = '\n';
-        if (!queue_.push(Block{data, kMaxLineLength + 3, buf}, stop_)) return {};
+        queue_.push(Block{data, kMaxLineLength + 3, buf}, stop_);
         buf = std::move(next);
         used = 0;
         skipping_ = true;

@@ -32,7 +32,10 @@ class BlockSource {
   // The next run of whole lines (the last block of a stream may end without '\n').
   // Waits up to `timeout` for data; kEnd once the input is exhausted.
   virtual Next next(Block& out, std::chrono::milliseconds timeout) = 0;
-  // Stops background readers; next() then returns what is queued, then kEnd.
+  // Stops reading new input (background readers stop, a listener stops accepting); next()
+  // then returns everything already read (the queued blocks, and a partial last line as the
+  // end of the stream would), then kEnd, without waiting for new input. The engine calls it on
+  // a shutdown and drains the source, so a source that overrides nothing must end by itself.
   virtual void close() {}
   // A read error that ended the stream early (empty when none).
   virtual std::string error() const { return {}; }
