@@ -590,10 +590,13 @@ TEST_F(ServerTest, GarbageWebSocketFramesCloseOnlyThatConnection) {
   EXPECT_TRUE(server_closes_after(
       port_, std::string("\x81\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x01\x02\x03\x04", 14)));
   EXPECT_TRUE(server_closes_after(port_, std::string("GET / HTTP/1.1\r\n\r\n")));
-  // A message over the limit (64 KiB).
+  // A message over the limit (64 KiB). The server fails the connection on the frame header,
+  // and Beast (1.74) closes the socket after one read of the rest, so the client's write of the
+  // message may itself fail (EPIPE or a reset): that is the server closing, as wanted.
   WsTestClient big(port_);
-  big.send(std::string(100 << 10, 'x'));
-  EXPECT_FALSE(big.wait_for([](const json&) { return false; }, 3s));
+  if (big.try_send(std::string(100 << 10, 'x'))) {
+    EXPECT_FALSE(big.wait_for([](const json&) { return false; }, 10s));
+  }
   EXPECT_TRUE(big.closed());
 
   // The server keeps serving: the other client, new clients, HTTP.
@@ -603,6 +606,13 @@ TEST_F(ServerTest, GarbageWebSocketFramesCloseOnlyThatConnection) {
   fresh.send(R"({"id":2,"action":"status"})");
   ASSERT_TRUE(fresh.reply(2));
   EXPECT_EQ(http(port_, "GET", "/api/status").status, 200);
+  // A failed session leaves the hub (and counts its error) when its read completes, which
+  // Beast does after closing the socket: the client can see the close first. So these settle
+  // shortly after, not necessarily by now.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while ((hub_.clients() != 2u || metrics_.value("netpulse_websocket_errors_total") < 5) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
   EXPECT_GE(metrics_.value("netpulse_websocket_errors_total"), 5);
   EXPECT_EQ(hub_.clients(), 2u);
 }
