@@ -1,7 +1,6 @@
 #include "app/alert_endpoints.hpp"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include <functional>
 #include <map>
 
+#include "core/net.hpp"
 #include "core/time.hpp"
 #include "server/web_app.hpp"
 
@@ -320,48 +320,12 @@ class SyslogSender final : public AlertSender {
   }
 
   bool connect_to(std::string* error) {
-    addrinfo hints{};
-    hints.ai_socktype = tcp_ ? SOCK_STREAM : SOCK_DGRAM;
-    addrinfo* res = nullptr;
-    const int rc =
-        ::getaddrinfo(spec_.host.c_str(), std::to_string(spec_.port).c_str(), &hints, &res);
-    if (rc != 0) {
-      *error = std::string("resolve: ") + ::gai_strerror(rc);
-      return false;
-    }
-    std::string last = "no address";
-    for (addrinfo* a = res; a; a = a->ai_next) {
-      const int fd =
-          ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-      if (fd < 0) {
-        last = std::strerror(errno);
-        continue;
-      }
-      int r = ::connect(fd, a->ai_addr, a->ai_addrlen);
-      if (r < 0 && errno == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        r = ::poll(&p, 1, static_cast<int>(spec_.timeout.count()));
-        if (r <= 0) {
-          errno = r == 0 ? ETIMEDOUT : errno;
-          r = -1;
-        } else {
-          int err = 0;
-          socklen_t len = sizeof err;
-          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-          errno = err;
-          r = err == 0 ? 0 : -1;
-        }
-      }
-      if (r == 0) {
-        fd_ = fd;
-        break;
-      }
-      last = std::strerror(errno);
-      ::close(fd);
-    }
-    ::freeaddrinfo(res);
-    if (fd_ < 0) *error = "connect: " + last;
-    return fd_ >= 0;
+    fd_ = core::connect_socket(spec_.host, spec_.port, !tcp_,
+                               static_cast<int>(spec_.timeout.count()), "syslog", error);
+    if (fd_ < 0) return false;
+    // Sends wait at most the timeout (send() polls on EAGAIN).
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
+    return true;
   }
 
   EndpointSpec spec_;

@@ -48,10 +48,7 @@ Outputs::Outputs(const OutputOptions& o, std::unique_ptr<store::Store> writer_st
     router_->register_metrics(metrics_);
   }
   if (!options_.alert_rules.empty()) {
-    query::ResultSink& next = (writer_ || has_web() || options_.output == nullptr)
-                                  ? static_cast<query::ResultSink&>(fanout_)
-                                  : *options_.output;
-    rules_ = std::make_unique<RuleSink>(next, options_.alert_rules,
+    rules_ = std::make_unique<RuleSink>(results_sink(), options_.alert_rules,
                                         [this](store::Alert a) { emit_alert(std::move(a)); });
   }
 }
@@ -63,11 +60,12 @@ void Outputs::emit_alert(store::Alert alert) {
 
 Outputs::~Outputs() { close(); }
 
-query::ResultSink& Outputs::sink() {
-  if (rules_) return *rules_;
+query::ResultSink& Outputs::results_sink() {
   if (writer_ || has_web() || options_.output == nullptr) return fanout_;
   return *options_.output;
 }
+
+query::ResultSink& Outputs::sink() { return rules_ ? *rules_ : results_sink(); }
 
 bool Outputs::start_web(server::WebParts parts, std::string* why, std::string* notice) {
   if (!has_web()) return true;

@@ -86,6 +86,8 @@ class Outputs {
  private:
   Outputs(const OutputOptions& options, std::unique_ptr<store::Store> writer_store,
           std::unique_ptr<store::Store> api_store);
+  // Where results go after the rules: the fan-out, or the output itself on the plain path.
+  query::ResultSink& results_sink();
 
   OutputOptions options_;
   server::MetricsRegistry metrics_;

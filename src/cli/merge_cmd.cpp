@@ -34,11 +34,8 @@ namespace {
 struct MergeCliOptions {
   std::string input;
   std::string output = "-";
-  std::string store;
   std::string control;
-  std::string web;       // --web: HTTP API, WebSocket and dashboard
-  std::string token;     // --token or $NETPULSE_TOKEN
-  std::string web_root;  // --web-root
+  app::OutputOptions serve;  // --store, --web, --token, --web-root
   AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
   std::vector<std::string> properties;
   engine::QueryParams params;
@@ -54,7 +51,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
   const auto uri = ingest::parse_uri(o.input, &why);
   if (!uri || uri->kind != ingest::Uri::Kind::kKafka)
     usage_error("--input '" + o.input + "': expected kafka://BROKERS/TOPIC (the panes topic)");
-  app::OutputOptions oo;
+  app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);
   kafka::MergeOptions mo;
   auto k = kafka::parse_kafka_uri(uri->path, &why);
@@ -71,10 +68,6 @@ int run_merge_cmd(const MergeCliOptions& o) {
 
   ResultOutput output(o.output, o.properties);
   oo.output = &output.sink();
-  oo.store = o.store;
-  oo.web = o.web;
-  oo.token = o.token;
-  oo.web_root = o.web_root;
   auto outputs = app::Outputs::open(oo, &why);
   if (!outputs) io_error(why);
   auto control_server = open_control_port(control_uri, control, o.quiet);
@@ -146,20 +139,20 @@ Command make_merge_command(CLI::App& app) {
                   "Where results go: - (stdout), file:PATH or PATH (JSON lines), or "
                   "kafka://BROKERS/TOPIC (one message per result, keyed by query name)")
       ->capture_default_str();
-  sub->add_option("--store", o->store,
+  sub->add_option("--store", o->serve.store,
                   "Also store every result: sqlite:PATH (or a path) or postgresql://... (a "
                   "window emitted again after a restart replaces its row)");
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, change H T k X)");
-  sub->add_option("--web", o->web,
+  sub->add_option("--web", o->serve.web,
                   "Serve the HTTP API, WebSocket and dashboard over the merged results at "
                   "HOST:PORT (port 0: any free port), as `netpulse run` does; /api/status adds the "
                   "cluster: each source partition's instance, state and lag. Results are read "
                   "back from --store (without it, /api/results answers 503)");
-  sub->add_option("--token", o->token,
+  sub->add_option("--token", o->serve.token,
                   "With --web: require this token (Authorization: Bearer TOKEN) for control "
                   "endpoints; default: $NETPULSE_TOKEN, else none");
-  sub->add_option("--web-root", o->web_root,
+  sub->add_option("--web-root", o->serve.web_root,
                   "With --web: the dashboard's directory (default: web/ near the executable)");
   add_alert_options(sub, o->alerts);
   sub->add_option("--kafka-property", o->properties,

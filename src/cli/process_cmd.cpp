@@ -82,10 +82,7 @@ struct ProcessOptions {
   std::string time_unit = "1s";
   std::string ip_key = "src";
   std::string control;
-  std::string store;     // --store: also persist results
-  std::string web;       // --web: HTTP API, WebSocket and dashboard
-  std::string token;     // --token or $NETPULSE_TOKEN
-  std::string web_root;  // --web-root
+  app::OutputOptions serve;  // --store, --web, --token, --web-root
   AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
   engine::QueryParams params;
   engine::EngineConfig config;
@@ -205,7 +202,7 @@ int run_process(const ProcessOptions& o) {
   const bool flow_input = is_live_input(*in_uri);
   check_options_fit_input(o, *in_uri, kafka_output);
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
-  app::OutputOptions oo;
+  app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);  // a bad rule or endpoint: exit 2 before anything opens
   // A captured flow's record comes when the flow ends, after records of flows that ended
   // sooner: unless told otherwise, allow that much lateness, or most of them would be late.
@@ -257,10 +254,6 @@ int run_process(const ProcessOptions& o) {
   // --store and --web: results also go to the store and the WebSocket (app/outputs.hpp); alerts
   // from --alert-rule to the --alert-* endpoints as well.
   oo.output = &output.sink();
-  oo.store = o.store;
-  oo.web = o.web;
-  oo.token = o.token;
-  oo.web_root = o.web_root;
   auto outputs = app::Outputs::open(oo, &why);
   if (!outputs) io_error(why);
 
@@ -391,13 +384,13 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--control", o->control,
                   "Open the text control port, e.g. tcp://127.0.0.1:12302 (start, stop, "
                   "change H T k X)");
-  sub->add_option("--store", o->store,
+  sub->add_option("--store", o->serve.store,
                   "Also store every result: sqlite:PATH (or a path) or postgresql://...");
-  sub->add_option("--web", o->web,
+  sub->add_option("--web", o->serve.web,
                   "Serve the HTTP API, WebSocket and dashboard on HOST:PORT (e.g. 127.0.0.1:8080)");
-  sub->add_option("--token", o->token,
+  sub->add_option("--token", o->serve.token,
                   "With --web: require this token for control endpoints (default: $NETPULSE_TOKEN)");
-  sub->add_option("--web-root", o->web_root, "With --web: the dashboard's directory");
+  sub->add_option("--web-root", o->serve.web_root, "With --web: the dashboard's directory");
   add_alert_options(sub, o->alerts);
   sub->add_option("--progress", o->progress,
                   "Print a progress line on stderr every this many seconds (0: never; default: "

@@ -51,10 +51,13 @@ namespace {
 constexpr int64_t kFlowLatenessSeconds = 10;
 
 struct RunOptions {
-  std::string web = std::string(server::kDefaultWebAddress);
-  std::string store = "sqlite:netpulse.db";
-  std::string token;
-  std::string web_root;
+  // --store, --web, --token, --web-root, --web-threads: where results go and what serves them.
+  app::OutputOptions serve = [] {
+    app::OutputOptions s;
+    s.web = std::string(server::kDefaultWebAddress);
+    s.store = "sqlite:netpulse.db";
+    return s;
+  }();
   AlertOptions alerts;  // --alert-webhook, --alert-syslog, --alert-rule
   std::string output;  // optional JSON lines
   std::string models = "models";
@@ -71,7 +74,6 @@ struct RunOptions {
   std::vector<std::string> scenarios;
   uint64_t flood_rate = generate::kDefaultFloodRate;
   bool no_detect = false;
-  int web_threads = 2;
   bool quiet = false;
   std::string input;  // --input: a real source instead of the generator
   FlowInputOptions flow;
@@ -200,7 +202,7 @@ int run_all(const RunOptions& o) {
   if (rows_input && models.empty())
     usage_error("--rows: no models to run (" + o.models + " holds no *.json model; see --models)");
 
-  app::OutputOptions oo;
+  app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);
 
   std::string why;
@@ -246,11 +248,6 @@ int run_all(const RunOptions& o) {
     json_lines = std::make_unique<query::JsonLinesSink>(out_fd);
   }
   oo.output = json_lines.get();
-  oo.store = o.store;
-  oo.web = o.web;
-  oo.token = o.token;
-  oo.web_root = o.web_root;
-  oo.web_threads = o.web_threads;
   auto outputs = app::Outputs::open(oo, &why);
   if (!outputs) io_error(why);
   server::MetricsRegistry& metrics = outputs->metrics();
@@ -400,7 +397,7 @@ Command make_run_command(CLI::App& app) {
       "Run everything in one process: the traffic generator (or a real network with --input "
       "netflow:// or sflow://), the six window queries, the detectors, the SQLite store and the "
       "live dashboard (HTTP API and WebSocket).");
-  sub->add_option("--web", o->web,
+  sub->add_option("--web", o->serve.web,
                   "Where the dashboard and API listen, HOST:PORT (port 0: any free port)")
       ->capture_default_str();
   sub->add_option("--input,-i", o->input,
@@ -414,12 +411,12 @@ Command make_run_command(CLI::App& app) {
                   "late (counted, not used). Default 0 for the generator, 10 for a netflow:// or "
                   "sflow:// input, whose exporters interleave their flows");
 
-  sub->add_option("--store", o->store, "Where results are stored: sqlite:PATH or postgresql://...")
+  sub->add_option("--store", o->serve.store, "Where results are stored: sqlite:PATH or postgresql://...")
       ->capture_default_str();
-  sub->add_option("--token", o->token,
+  sub->add_option("--token", o->serve.token,
                   "Require this token (Authorization: Bearer TOKEN) for control endpoints; "
                   "default: $NETPULSE_TOKEN, else none");
-  sub->add_option("--web-root", o->web_root,
+  sub->add_option("--web-root", o->serve.web_root,
                   "The dashboard's directory (default: web/ near the executable)");
   add_alert_options(sub, o->alerts);
   sub->add_option("--rate", o->rate, "Generator records per second (0: as fast as possible)")
@@ -451,7 +448,7 @@ Command make_run_command(CLI::App& app) {
   sub->add_option("--threads", o->config.threads, "Engine worker threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  sub->add_option("--web-threads", o->web_threads, "Threads serving HTTP and WebSocket")
+  sub->add_option("--web-threads", o->serve.web_threads, "Threads serving HTTP and WebSocket")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   sub->add_option("--output,-o", o->output,

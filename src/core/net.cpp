@@ -1,7 +1,9 @@
 #include "core/net.hpp"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,10 +14,36 @@ namespace netpulse::core {
 
 namespace {
 
+// connect(), giving up after timeout_ms (0: a plain blocking connect). Sets errno on failure.
+bool connect_within(int fd, const sockaddr* addr, socklen_t len, int timeout_ms) {
+  if (timeout_ms <= 0) return ::connect(fd, addr, len) == 0;
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int r = ::connect(fd, addr, len);
+  if (r < 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    r = ::poll(&p, 1, timeout_ms);
+    if (r <= 0) {
+      if (r == 0) errno = ETIMEDOUT;
+      r = -1;
+    } else {
+      int err = 0;
+      socklen_t err_len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len);
+      errno = err;
+      r = err == 0 ? 0 : -1;
+    }
+  }
+  const int saved = errno;
+  ::fcntl(fd, F_SETFL, flags);
+  errno = saved;
+  return r == 0;
+}
+
 int open_socket(const std::string& host, uint16_t port, const std::string& label, bool listen,
-                std::string* why) {
+                std::string* why, int socktype = SOCK_STREAM, int timeout_ms = 0) {
   addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_socktype = socktype;
   if (listen) hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
   const std::string port_text = std::to_string(port);
@@ -34,7 +62,7 @@ int open_socket(const std::string& host, uint16_t port, const std::string& label
       ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0;
     } else {
-      ok = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+      ok = connect_within(fd, a->ai_addr, a->ai_addrlen, timeout_ms);
     }
     if (ok) break;
     last = std::strerror(errno);
@@ -50,6 +78,11 @@ int open_socket(const std::string& host, uint16_t port, const std::string& label
 
 int connect_tcp(const std::string& host, uint16_t port, const std::string& label, std::string* why) {
   return open_socket(host, port, label, false, why);
+}
+
+int connect_socket(const std::string& host, uint16_t port, bool datagram, int timeout_ms,
+                   const std::string& label, std::string* why) {
+  return open_socket(host, port, label, false, why, datagram ? SOCK_DGRAM : SOCK_STREAM, timeout_ms);
 }
 
 int listen_tcp(const std::string& host, uint16_t port, const std::string& label, std::string* why) {
