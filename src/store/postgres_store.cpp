@@ -13,6 +13,8 @@
 namespace netpulse::store {
 namespace {
 
+// history's text columns collate "C", so origins order bytewise as in SQLite; the primary key
+// answers history_index from the index, history_resolution_start retention.
 // params is jsonb so that the unique key compares JSON values, not spellings; rows and detail are
 // json, which validates but keeps the text as sent, so both stores return the same rows text.
 // approximate (NULL when exact) came in issue 14: a table made by an older netpulse gains it, last
@@ -51,6 +53,22 @@ CREATE TABLE IF NOT EXISTS alerts (
   detail JSON NOT NULL CHECK (json_typeof(detail) = 'object'),
   UNIQUE ("time", detector, source)
 );
+CREATE TABLE IF NOT EXISTS history (
+  resolution TEXT COLLATE "C" NOT NULL,
+  dimension TEXT COLLATE "C" NOT NULL,
+  start BIGINT NOT NULL,
+  origin TEXT COLLATE "C" NOT NULL,
+  total_bytes BIGINT NOT NULL,
+  total_records BIGINT NOT NULL,
+  other_bytes BIGINT NOT NULL,
+  other_records BIGINT NOT NULL,
+  cut_bytes BIGINT NOT NULL,
+  error_bytes BIGINT NOT NULL,
+  size BIGINT NOT NULL,
+  entries BYTEA NOT NULL,
+  PRIMARY KEY (resolution, dimension, start, origin)
+);
+CREATE INDEX IF NOT EXISTS history_resolution_start ON history (resolution, start) INCLUDE (size);
 )sql";
 
 #define NP_RESULT_COLUMNS                                                              \
@@ -90,9 +108,47 @@ constexpr Statement kLatestAlerts = {"np_latest_alerts",
                                      NP_ALERT_COLUMNS "ORDER BY \"time\" DESC, id DESC LIMIT $1"};
 constexpr Statement kCount = {"np_count", "SELECT count(*) FROM results WHERE query = $1"};
 constexpr Statement kCountAll = {"np_count_all", "SELECT count(*) FROM results"};
-constexpr Statement kStatements[] = {kPutResult, kPutAlert, kResultsOldest, kResultsNewest,
-                                     kLatest,    kDelete,   kAlerts,        kLatestAlerts,
-                                     kCount,     kCountAll};
+#define NP_HISTORY_COLUMNS                                                                \
+  "SELECT h.resolution, h.dimension, h.start, h.origin, h.total_bytes, h.total_records, " \
+  "h.other_bytes, h.other_records, h.cut_bytes, h.error_bytes, h.entries FROM "
+constexpr Statement kPutHistory = {
+    "np_put_history",
+    "INSERT INTO history (resolution, dimension, start, origin, total_bytes, total_records, "
+    "other_bytes, other_records, cut_bytes, error_bytes, size, entries) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+    "ON CONFLICT (resolution, dimension, start, origin) DO UPDATE SET "
+    "total_bytes = EXCLUDED.total_bytes, total_records = EXCLUDED.total_records, "
+    "other_bytes = EXCLUDED.other_bytes, other_records = EXCLUDED.other_records, "
+    "cut_bytes = EXCLUDED.cut_bytes, error_bytes = EXCLUDED.error_bytes, size = EXCLUDED.size, "
+    "entries = EXCLUDED.entries"};
+constexpr Statement kHistoryIndex = {
+    "np_history_index",
+    "SELECT start, origin FROM history WHERE resolution = $1 AND dimension = $2 "
+    "AND start >= $3 AND start < $4 ORDER BY start, origin"};
+// Many keys in one round trip: the keys as three arrays, joined in their order.
+constexpr Statement kHistoryGet = {
+    "np_history_get", NP_HISTORY_COLUMNS
+    "unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY AS k(resolution, start, "
+    "origin, n) JOIN history h ON h.resolution = k.resolution AND h.dimension = $4 "
+    "AND h.start = k.start AND h.origin = k.origin ORDER BY k.n"};
+constexpr Statement kHistoryRange = {
+    "np_history_range", NP_HISTORY_COLUMNS
+    "history h WHERE h.resolution = $1 AND h.dimension = $2 AND h.origin = $3 "
+    "AND h.start >= $4 AND h.start < $5 ORDER BY h.start"};
+constexpr Statement kHistoryDelete = {"np_history_delete",
+                                      "DELETE FROM history WHERE resolution = $1 AND start < $2"};
+constexpr Statement kHistoryUsage = {
+    "np_history_usage",
+    "SELECT count(*), coalesce(sum(size), 0)::bigint, min(start), max(start) FROM history "
+    "WHERE resolution = $1"};
+constexpr Statement kHistorySizes = {
+    "np_history_sizes",
+    "SELECT start, sum(size)::bigint FROM history WHERE resolution = $1 GROUP BY start "
+    "ORDER BY start"};
+constexpr Statement kStatements[] = {
+    kPutResult,  kPutAlert,     kResultsOldest, kResultsNewest, kLatest,      kDelete,
+    kAlerts,     kLatestAlerts, kCount,         kCountAll,      kPutHistory,  kHistoryIndex,
+    kHistoryGet, kHistoryRange, kHistoryDelete, kHistoryUsage,  kHistorySizes};
 
 std::string one_line(std::string_view text) {
   std::string out;
@@ -113,10 +169,12 @@ std::string one_line(std::string_view text) {
 
 // Errors about the data itself are kRejected: class 22 (data exception: bad JSON, out of range),
 // 23 (integrity: a CHECK on the JSON type), 54 (program limit: a params value too large to
-// index). Everything else, including errors without a SQLSTATE (lost connection), may pass.
+// index). 53100 (disk_full) is kFull. Everything else, including errors without a SQLSTATE
+// (lost connection), may pass.
 StoreError::Kind kind_of(const PGresult* r) {
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   if (state == nullptr || std::strlen(state) < 2) return StoreError::Kind::kUnavailable;
+  if (std::strcmp(state, "53100") == 0) return StoreError::Kind::kFull;
   const std::string_view cls(state, 2);
   if (cls == "22" || cls == "23" || cls == "54") return StoreError::Kind::kRejected;
   return StoreError::Kind::kUnavailable;
@@ -187,7 +245,7 @@ class Numbers {
 
  private:
   static constexpr size_t kSize = 32;
-  char buf_[5][kSize];
+  char buf_[8][kSize];
 };
 
 int64_t to_int64(const PGresult* r, int row, int col) {
@@ -365,11 +423,16 @@ void PostgresStore::ensure_ready() {
 
 PostgresStore::Result PostgresStore::exec(const char* statement, int n, const char* const* values,
                                           std::string_view doing) {
+  return exec(statement, n, values, 0, doing);
+}
+
+PostgresStore::Result PostgresStore::exec(const char* statement, int n, const char* const* values,
+                                          int result_format, std::string_view doing) {
   // One retry on a fresh connection when the old one turns out to be gone (server restarted
   // since the last call); every statement here is safe to run twice.
   for (int attempt = 0;; ++attempt) {
     ensure_ready();
-    Result r(PQexecPrepared(conn_, statement, n, values, nullptr, nullptr, 0));
+    Result r(PQexecPrepared(conn_, statement, n, values, nullptr, nullptr, result_format));
     const ExecStatusType status = PQresultStatus(r.get());
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) return r;
     if (PQstatus(conn_) != CONNECTION_OK) {
@@ -520,6 +583,251 @@ uint64_t PostgresStore::count_results(std::string_view query) {
   const Result r = query.empty() ? exec(kCountAll.name, 0, nullptr, "count results")
                                  : exec(kCount.name, 1, values, "count results");
   return static_cast<uint64_t>(to_int64(r.get(), 0, 0));
+}
+
+namespace {
+
+std::string bucket_name(Resolution r, Dimension d, core::TimeMs start, std::string_view origin) {
+  std::string name =
+      std::string(to_string(r)) + " " + to_string(d) + " bucket " + core::format_iso8601(start);
+  if (!origin.empty()) name += " of origin " + std::string(origin);
+  return name;
+}
+
+// Binary-format values (history reads): BIGINT is 8 bytes big-endian, TEXT and BYTEA raw.
+int64_t binary_int64(const PGresult* r, int row, int col) {
+  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
+  uint64_t v = 0;
+  if (PQgetlength(r, row, col) == 8) {
+    for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  }
+  return static_cast<int64_t>(v);
+}
+
+std::vector<HistoryBucket> read_buckets(const PGresult* r, int rows,
+                                        const std::string& description) {
+  std::vector<HistoryBucket> out;
+  out.reserve(static_cast<size_t>(rows));
+  for (int i = 0; i < rows; ++i) {
+    HistoryBucket b;
+    const std::string resolution = to_string(r, i, 0);
+    const std::string dimension = to_string(r, i, 1);
+    b.start = binary_int64(r, i, 2);
+    b.origin = to_string(r, i, 3);
+    const auto res = parse_resolution(resolution);
+    const auto dim = parse_dimension(dimension);
+    const std::string_view blob(PQgetvalue(r, i, 10), static_cast<size_t>(PQgetlength(r, i, 10)));
+    if (!res || !dim || !decode_entries(blob, b.entries)) {
+      throw StoreError(StoreError::Kind::kRejected,
+                       description + ": read " + resolution + " " + dimension + " bucket " +
+                           core::format_iso8601(b.start) + " of origin \"" + b.origin +
+                           "\": malformed stored bucket");
+    }
+    b.resolution = *res;
+    b.dimension = *dim;
+    b.total_bytes = static_cast<uint64_t>(binary_int64(r, i, 4));
+    b.total_records = static_cast<uint64_t>(binary_int64(r, i, 5));
+    b.other_bytes = static_cast<uint64_t>(binary_int64(r, i, 6));
+    b.other_records = static_cast<uint64_t>(binary_int64(r, i, 7));
+    b.cut_bytes = static_cast<uint64_t>(binary_int64(r, i, 8));
+    b.error_bytes = static_cast<uint64_t>(binary_int64(r, i, 9));
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+// An array literal of text elements: {"a","b \"c\""}.
+std::string text_array(const std::vector<std::string_view>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+void PostgresStore::run_pipeline(const char* statement, int n, size_t rows,
+                                 const std::function<void(size_t, const char**, int*, int*)>& bind,
+                                 std::string_view doing) {
+  if (rows == 0) return;
+  std::vector<const char*> values(static_cast<size_t>(n));
+  std::vector<int> lengths(static_cast<size_t>(n)), formats(static_cast<size_t>(n));
+  for (int attempt = 0;; ++attempt) {
+    ensure_ready();
+    // As put(): every statement, then one Sync, so the server runs them as one implicit
+    // transaction and an error rolls back the whole call.
+    if (PQenterPipelineMode(conn_) != 1) {
+      broken_ = true;
+      throw connection_error("enter pipeline mode");
+    }
+    size_t sent = 0;
+    bool connection_ok = true;
+    for (size_t row = 0; row < rows; ++row) {
+      std::fill(lengths.begin(), lengths.end(), 0);
+      std::fill(formats.begin(), formats.end(), 0);
+      bind(row, values.data(), lengths.data(), formats.data());
+      if (!PQsendQueryPrepared(conn_, statement, n, values.data(), lengths.data(), formats.data(),
+                               0)) {
+        connection_ok = false;
+        break;
+      }
+      ++sent;
+    }
+    if (connection_ok && PQpipelineSync(conn_) != 1) connection_ok = false;
+
+    std::optional<StoreError> first_error;
+    size_t ends = 0;
+    while (connection_ok) {
+      PGresult* raw = PQgetResult(conn_);
+      if (raw == nullptr) {
+        if (PQstatus(conn_) != CONNECTION_OK || ++ends > sent) connection_ok = false;
+        continue;
+      }
+      Result res(raw);
+      const ExecStatusType status = PQresultStatus(raw);
+      if (status == PGRES_PIPELINE_SYNC) break;
+      if (status == PGRES_COMMAND_OK || status == PGRES_PIPELINE_ABORTED) continue;
+      if (!first_error) first_error = result_error(description_, doing, raw, conn_);
+      if (PQstatus(conn_) != CONNECTION_OK) connection_ok = false;
+    }
+    if (connection_ok && PQexitPipelineMode(conn_) == 1) {
+      if (first_error) throw *first_error;
+      return;
+    }
+    broken_ = true;
+    if (attempt == 0) continue;  // upserts: a second run is harmless
+    throw first_error ? *first_error : connection_error(doing);
+  }
+}
+
+void PostgresStore::put_history(std::span<const HistoryBucket> buckets) {
+  if (buckets.empty()) return;
+  for (const HistoryBucket& b : buckets) {
+    for (uint64_t v : {b.total_bytes, b.total_records, b.other_bytes, b.other_records, b.cut_bytes,
+                       b.error_bytes}) {
+      if (v > static_cast<uint64_t>(INT64_MAX)) {
+        throw StoreError(StoreError::Kind::kRejected,
+                         description_ + ": store " +
+                             bucket_name(b.resolution, b.dimension, b.start, b.origin) +
+                             ": a counter above 2^63 - 1");
+      }
+    }
+  }
+  std::vector<std::string> blobs;
+  blobs.reserve(buckets.size());
+  for (const HistoryBucket& b : buckets) blobs.push_back(encode_entries(b.entries));
+  Numbers numbers;
+  run_pipeline(
+      kPutHistory.name, 12, buckets.size(),
+      [&](size_t row, const char** values, int* lengths, int* formats) {
+        const HistoryBucket& b = buckets[row];
+        values[0] = to_string(b.resolution);
+        values[1] = to_string(b.dimension);
+        values[2] = numbers.put(0, b.start);
+        values[3] = b.origin.c_str();
+        values[4] = numbers.put(1, static_cast<int64_t>(b.total_bytes));
+        values[5] = numbers.put(2, static_cast<int64_t>(b.total_records));
+        values[6] = numbers.put(3, static_cast<int64_t>(b.other_bytes));
+        values[7] = numbers.put(4, static_cast<int64_t>(b.other_records));
+        values[8] = numbers.put(5, static_cast<int64_t>(b.cut_bytes));
+        values[9] = numbers.put(6, static_cast<int64_t>(b.error_bytes));
+        values[10] = numbers.put(7, static_cast<int64_t>(blobs[row].size() + kHistoryRowOverhead));
+        values[11] = blobs[row].data();  // bytea in binary: no escaping, no hex
+        lengths[11] = static_cast<int>(blobs[row].size());
+        formats[11] = 1;
+      },
+      buckets.size() == 1 ? "store " + bucket_name(buckets[0].resolution, buckets[0].dimension,
+                                                   buckets[0].start, buckets[0].origin)
+                          : "store " + std::to_string(buckets.size()) + " history buckets");
+}
+
+std::vector<HistoryKey> PostgresStore::history_index(Dimension d, core::TimeMs from,
+                                                     core::TimeMs to) {
+  std::vector<HistoryKey> out;
+  Numbers numbers;
+  for (Resolution r : kResolutions) {
+    const char* values[4] = {to_string(r), to_string(d), numbers.put(0, from), numbers.put(1, to)};
+    const Result res = exec(kHistoryIndex.name, 4, values,
+                            std::string("read the ") + to_string(d) + " history index");
+    for (int i = 0; i < res.rows(); ++i) {
+      out.push_back({r, to_int64(res.get(), i, 0), to_string(res.get(), i, 1)});
+    }
+  }
+  return out;
+}
+
+std::vector<HistoryBucket> PostgresStore::history_buckets(Dimension d,
+                                                          std::span<const HistoryKey> keys) {
+  if (keys.empty()) return {};
+  std::vector<std::string_view> resolutions, origins;
+  std::string starts = "{";
+  for (const HistoryKey& k : keys) {
+    resolutions.push_back(to_string(k.resolution));
+    origins.push_back(k.origin);
+    if (starts.size() > 1) starts += ',';
+    starts += std::to_string(k.start);
+  }
+  starts += '}';
+  const std::string r = text_array(resolutions), o = text_array(origins);
+  const char* values[4] = {r.c_str(), starts.c_str(), o.c_str(), to_string(d)};
+  const Result res = exec(kHistoryGet.name, 4, values, 1,
+                          std::string("read ") + to_string(d) + " history buckets");
+  return read_buckets(res.get(), res.rows(), description_);
+}
+
+std::vector<HistoryBucket> PostgresStore::history_range(Resolution r, Dimension d,
+                                                        std::string_view origin, core::TimeMs from,
+                                                        core::TimeMs to) {
+  Numbers numbers;
+  const std::string o(origin);
+  const char* values[5] = {to_string(r), to_string(d), o.c_str(), numbers.put(0, from),
+                           numbers.put(1, to)};
+  const Result res = exec(kHistoryRange.name, 5, values, 1,
+                          std::string("read ") + to_string(r) + " " + to_string(d) + " history");
+  return read_buckets(res.get(), res.rows(), description_);
+}
+
+uint64_t PostgresStore::delete_history(Resolution r, core::TimeMs before) {
+  Numbers numbers;
+  const char* values[2] = {to_string(r), numbers.put(0, before)};
+  const Result res =
+      exec(kHistoryDelete.name, 2, values, std::string("delete ") + to_string(r) + " history");
+  const char* n = PQcmdTuples(const_cast<PGresult*>(res.get()));
+  uint64_t deleted = 0;
+  std::from_chars(n, n + std::strlen(n), deleted);
+  return deleted;
+}
+
+HistoryUsage PostgresStore::history_usage(Resolution r) {
+  const char* values[1] = {to_string(r)};
+  const Result res =
+      exec(kHistoryUsage.name, 1, values, std::string("read ") + to_string(r) + " history usage");
+  HistoryUsage u;
+  u.buckets = static_cast<uint64_t>(to_int64(res.get(), 0, 0));
+  u.bytes = static_cast<uint64_t>(to_int64(res.get(), 0, 1));
+  if (!PQgetisnull(res.get(), 0, 2)) u.oldest = to_int64(res.get(), 0, 2);
+  if (!PQgetisnull(res.get(), 0, 3)) u.newest = to_int64(res.get(), 0, 3);
+  return u;
+}
+
+std::vector<std::pair<core::TimeMs, uint64_t>> PostgresStore::history_sizes(Resolution r) {
+  const char* values[1] = {to_string(r)};
+  const Result res =
+      exec(kHistorySizes.name, 1, values, std::string("read ") + to_string(r) + " history sizes");
+  std::vector<std::pair<core::TimeMs, uint64_t>> out;
+  out.reserve(static_cast<size_t>(res.rows()));
+  for (int i = 0; i < res.rows(); ++i) {
+    out.emplace_back(to_int64(res.get(), i, 0), static_cast<uint64_t>(to_int64(res.get(), i, 1)));
+  }
+  return out;
 }
 
 }  // namespace netpulse::store

@@ -4,6 +4,7 @@
 // Not thread-safe: one thread at a time per object (see Store).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,15 @@ class PostgresStore final : public Store {
   std::vector<Alert> alerts(std::optional<core::TimeMs> since, size_t limit) override;
   std::vector<Alert> latest_alerts(size_t limit) override;
   uint64_t count_results(std::string_view query) override;
+  void put_history(std::span<const HistoryBucket> buckets) override;
+  std::vector<HistoryKey> history_index(Dimension d, core::TimeMs from, core::TimeMs to) override;
+  std::vector<HistoryBucket> history_buckets(Dimension d,
+                                             std::span<const HistoryKey> keys) override;
+  std::vector<HistoryBucket> history_range(Resolution r, Dimension d, std::string_view origin,
+                                           core::TimeMs from, core::TimeMs to) override;
+  uint64_t delete_history(Resolution r, core::TimeMs before) override;
+  HistoryUsage history_usage(Resolution r) override;
+  std::vector<std::pair<core::TimeMs, uint64_t>> history_sizes(Resolution r) override;
   std::string describe() const override { return description_; }
 
  private:
@@ -40,6 +50,16 @@ class PostgresStore final : public Store {
   // Reconnects if the connection was lost and prepares the statements; throws kUnavailable.
   void ensure_ready();
   Result exec(const char* statement, int n, const char* const* values, std::string_view doing);
+  // The same with binary results (result_format 1): history rows, whose blobs would double as
+  // hex text.
+  Result exec(const char* statement, int n, const char* const* values, int result_format,
+              std::string_view doing);
+  // Runs one statement per parameter row as one pipeline ending in one Sync: one implicit
+  // transaction, one round trip. lengths/formats as PQsendQueryPrepared's.
+  void run_pipeline(
+      const char* statement, int n, size_t rows,
+      const std::function<void(size_t row, const char** values, int* lengths, int* formats)>& bind,
+      std::string_view doing);
   StoreError connection_error(std::string_view doing) const;
 
   pg_conn* conn_ = nullptr;

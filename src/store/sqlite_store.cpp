@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <filesystem>
 
@@ -12,7 +13,9 @@ namespace netpulse::store {
 namespace {
 
 // Version 1: the tables below without results.approximate. Version 2 adds that column (issue 14),
-// last, so a version-1 file migrated by ALTER TABLE and a new file have the same table. Kept in
+// last, so a version-1 file migrated by ALTER TABLE and a new file have the same table. Table
+// history (issue 17) is made by the CREATE ... IF NOT EXISTS below in an older file too; it needs
+// no new version, as a netpulse without history opens and uses such a file unchanged. Kept in
 // PRAGMA user_version so a later netpulse can migrate.
 constexpr int kSchemaVersion = 2;
 
@@ -52,7 +55,31 @@ CREATE TABLE IF NOT EXISTS alerts (
     CHECK (CASE WHEN json_valid(detail) THEN json_type(detail) = 'object' ELSE 0 END),
   UNIQUE ("time", detector, source)
 );
+CREATE TABLE IF NOT EXISTS history (
+  id INTEGER PRIMARY KEY,
+  resolution TEXT NOT NULL,
+  dimension TEXT NOT NULL,
+  start INTEGER NOT NULL,
+  origin TEXT NOT NULL,
+  total_bytes INTEGER NOT NULL,
+  total_records INTEGER NOT NULL,
+  other_bytes INTEGER NOT NULL,
+  other_records INTEGER NOT NULL,
+  cut_bytes INTEGER NOT NULL,
+  error_bytes INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  entries BLOB NOT NULL,
+  UNIQUE (resolution, dimension, start, origin)
+);
+CREATE INDEX IF NOT EXISTS history_resolution_start ON history (resolution, start, size);
 )sql";
+
+// The unique index (resolution, dimension, start, origin) answers history_index alone, and
+// history_resolution_start covers retention (usage, sizes, delete). size comes before the blob
+// so that reading it never touches the blob's overflow pages.
+#define NP_HISTORY_COLUMNS                                                                 \
+  "SELECT resolution, dimension, start, origin, total_bytes, total_records, other_bytes, " \
+  "other_records, cut_bytes, error_bytes, entries FROM history "
 
 constexpr const char* kResultColumns =
     "SELECT window_start, window_end, query, params, records, total_bytes, keys, \"rows\", "
@@ -63,15 +90,21 @@ struct StmtDeleter {
 };
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
-// Errors that depend on the data (a CHECK on the JSON, a value too big) are kRejected; the rest
-// (busy, I/O, full disk, read-only file, schema gone) may pass, so kUnavailable.
-StoreError::Kind kind_of(int rc) {
+// Errors that depend on the data (a CHECK on the JSON, a value too big) are kRejected; a full
+// disk is kFull; the rest (busy, I/O, read-only file, schema gone) may pass, so kUnavailable.
+StoreError::Kind kind_of(int rc, int system_errno) {
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
     case SQLITE_TOOBIG:
     case SQLITE_MISMATCH:
     case SQLITE_RANGE:
       return StoreError::Kind::kRejected;
+    case SQLITE_FULL:
+      return StoreError::Kind::kFull;
+    case SQLITE_IOERR:
+      // Some write paths (the WAL index, fsync) report ENOSPC as an I/O error.
+      return system_errno == ENOSPC || system_errno == EDQUOT ? StoreError::Kind::kFull
+                                                              : StoreError::Kind::kUnavailable;
     default:
       return StoreError::Kind::kUnavailable;
   }
@@ -138,6 +171,8 @@ struct SqliteStore::Statements {
   Stmt put_result, put_alert;
   Stmt results_oldest, results_newest, latest, remove;
   Stmt alerts, latest_alerts, count, count_all;
+  Stmt put_history, history_index, history_get, history_range, history_delete, history_usage,
+      history_sizes;
 };
 
 namespace {
@@ -146,7 +181,7 @@ namespace {
 StoreError error(sqlite3* db, const std::string& description, std::string_view doing, int rc) {
   std::string what = description + ": " + std::string(doing) + ": ";
   what += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  return StoreError(kind_of(rc), what);
+  return StoreError(kind_of(rc, db ? sqlite3_system_errno(db) : 0), what);
 }
 
 }  // namespace
@@ -270,6 +305,29 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& path, std::str
        "ORDER BY \"time\" DESC, id DESC LIMIT ?1"},
       {&stmts->count, "SELECT count(*) FROM results WHERE query = ?1"},
       {&stmts->count_all, "SELECT count(*) FROM results"},
+      {&stmts->put_history,
+       "INSERT INTO history (resolution, dimension, start, origin, total_bytes, total_records, "
+       "other_bytes, other_records, cut_bytes, error_bytes, size, entries) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+       "ON CONFLICT (resolution, dimension, start, origin) DO UPDATE SET "
+       "total_bytes = excluded.total_bytes, total_records = excluded.total_records, "
+       "other_bytes = excluded.other_bytes, other_records = excluded.other_records, "
+       "cut_bytes = excluded.cut_bytes, error_bytes = excluded.error_bytes, "
+       "size = excluded.size, entries = excluded.entries"},
+      {&stmts->history_index,
+       "SELECT start, origin FROM history WHERE resolution = ?1 AND dimension = ?2 "
+       "AND start >= ?3 AND start < ?4 ORDER BY start, origin"},
+      {&stmts->history_get, NP_HISTORY_COLUMNS
+       "WHERE resolution = ?1 AND dimension = ?2 AND start = ?3 AND origin = ?4"},
+      {&stmts->history_range, NP_HISTORY_COLUMNS
+       "WHERE resolution = ?1 AND dimension = ?2 AND origin = ?3 AND start >= ?4 "
+       "AND start < ?5 ORDER BY start"},
+      {&stmts->history_delete, "DELETE FROM history WHERE resolution = ?1 AND start < ?2"},
+      {&stmts->history_usage,
+       "SELECT count(*), coalesce(sum(size), 0), min(start), max(start) FROM history "
+       "WHERE resolution = ?1"},
+      {&stmts->history_sizes,
+       "SELECT start, sum(size) FROM history WHERE resolution = ?1 GROUP BY start ORDER BY start"},
   };
   for (const Def& d : defs) {
     sqlite3_stmt* raw = nullptr;
@@ -409,6 +467,205 @@ uint64_t SqliteStore::count_results(std::string_view query) {
   const int rc = sqlite3_step(use.get());
   if (rc != SQLITE_ROW) throw error(db_, description_, "count results", rc);
   return static_cast<uint64_t>(sqlite3_column_int64(use.get(), 0));
+}
+
+namespace {
+
+// Names the bucket in messages: "minute src 2026-12-02T14:05:00.000Z origin \"a\"".
+std::string bucket_name(Resolution r, Dimension d, core::TimeMs start, std::string_view origin) {
+  std::string name =
+      std::string(to_string(r)) + " " + to_string(d) + " bucket " + core::format_iso8601(start);
+  if (!origin.empty()) name += " of origin " + std::string(origin);
+  return name;
+}
+
+// The counters go into signed 64-bit columns.
+void check_storable(const HistoryBucket& b, const std::string& description) {
+  for (uint64_t v : {b.total_bytes, b.total_records, b.other_bytes, b.other_records, b.cut_bytes,
+                     b.error_bytes}) {
+    if (v > static_cast<uint64_t>(INT64_MAX)) {
+      throw StoreError(StoreError::Kind::kRejected,
+                       description + ": store " +
+                           bucket_name(b.resolution, b.dimension, b.start, b.origin) +
+                           ": a counter above 2^63 - 1");
+    }
+  }
+}
+
+HistoryBucket read_bucket(sqlite3_stmt* s, const std::string& description) {
+  HistoryBucket b;
+  const std::string resolution = column_text(s, 0);
+  const std::string dimension = column_text(s, 1);
+  b.start = sqlite3_column_int64(s, 2);
+  b.origin = column_text(s, 3);
+  const auto r = parse_resolution(resolution);
+  const auto d = parse_dimension(dimension);
+  const auto* blob = static_cast<const char*>(sqlite3_column_blob(s, 10));
+  const std::string_view entries(blob ? blob : "",
+                                 static_cast<size_t>(sqlite3_column_bytes(s, 10)));
+  if (!r || !d || !decode_entries(entries, b.entries)) {
+    throw StoreError(StoreError::Kind::kRejected,
+                     description + ": read " + resolution + " " + dimension + " bucket " +
+                         core::format_iso8601(b.start) + " of origin \"" + b.origin +
+                         "\": malformed stored bucket");
+  }
+  b.resolution = *r;
+  b.dimension = *d;
+  b.total_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
+  b.total_records = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+  b.other_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 6));
+  b.other_records = static_cast<uint64_t>(sqlite3_column_int64(s, 7));
+  b.cut_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 8));
+  b.error_bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 9));
+  return b;
+}
+
+}  // namespace
+
+void SqliteStore::put_history(std::span<const HistoryBucket> buckets) {
+  if (buckets.empty()) return;
+  for (const HistoryBucket& b : buckets) check_storable(b, description_);
+  auto step_done = [&](sqlite3_stmt* s, std::string_view doing) {
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) throw error(db_, description_, doing, rc);
+  };
+  {
+    Use begin(stmts_->begin);
+    step_done(begin.get(), "begin");
+  }
+  try {
+    std::string blob;
+    for (const HistoryBucket& b : buckets) {
+      blob = encode_entries(b.entries);
+      Use use(stmts_->put_history);
+      sqlite3_stmt* s = use.get();
+      bind_text(s, 1, to_string(b.resolution));
+      bind_text(s, 2, to_string(b.dimension));
+      sqlite3_bind_int64(s, 3, b.start);
+      bind_text(s, 4, b.origin);
+      sqlite3_bind_int64(s, 5, static_cast<int64_t>(b.total_bytes));
+      sqlite3_bind_int64(s, 6, static_cast<int64_t>(b.total_records));
+      sqlite3_bind_int64(s, 7, static_cast<int64_t>(b.other_bytes));
+      sqlite3_bind_int64(s, 8, static_cast<int64_t>(b.other_records));
+      sqlite3_bind_int64(s, 9, static_cast<int64_t>(b.cut_bytes));
+      sqlite3_bind_int64(s, 10, static_cast<int64_t>(b.error_bytes));
+      sqlite3_bind_int64(s, 11, static_cast<int64_t>(blob.size() + kHistoryRowOverhead));
+      sqlite3_bind_blob64(s, 12, blob.data(), blob.size(), SQLITE_STATIC);
+      step_done(s, "store " + bucket_name(b.resolution, b.dimension, b.start, b.origin));
+    }
+    Use commit(stmts_->commit);
+    step_done(commit.get(), "commit");
+  } catch (...) {
+    Use rollback(stmts_->rollback);
+    sqlite3_step(rollback.get());
+    throw;
+  }
+}
+
+std::vector<HistoryKey> SqliteStore::history_index(Dimension d, core::TimeMs from,
+                                                   core::TimeMs to) {
+  std::vector<HistoryKey> out;
+  // One index range per resolution, in Resolution's order (not the names' order).
+  for (Resolution r : kResolutions) {
+    Use use(stmts_->history_index);
+    sqlite3_stmt* s = use.get();
+    bind_text(s, 1, to_string(r));
+    bind_text(s, 2, to_string(d));
+    sqlite3_bind_int64(s, 3, from);
+    sqlite3_bind_int64(s, 4, to);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      out.push_back({r, sqlite3_column_int64(s, 0), column_text(s, 1)});
+    }
+    if (rc != SQLITE_DONE) {
+      throw error(db_, description_, std::string("read the ") + to_string(d) + " history index",
+                  rc);
+    }
+  }
+  return out;
+}
+
+std::vector<HistoryBucket> SqliteStore::history_buckets(Dimension d,
+                                                        std::span<const HistoryKey> keys) {
+  std::vector<HistoryBucket> out;
+  out.reserve(keys.size());
+  for (const HistoryKey& k : keys) {
+    Use use(stmts_->history_get);
+    sqlite3_stmt* s = use.get();
+    bind_text(s, 1, to_string(k.resolution));
+    bind_text(s, 2, to_string(d));
+    sqlite3_bind_int64(s, 3, k.start);
+    bind_text(s, 4, k.origin);
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      out.push_back(read_bucket(s, description_));
+    } else if (rc != SQLITE_DONE) {
+      throw error(db_, description_, "read " + bucket_name(k.resolution, d, k.start, k.origin), rc);
+    }
+  }
+  return out;
+}
+
+std::vector<HistoryBucket> SqliteStore::history_range(Resolution r, Dimension d,
+                                                      std::string_view origin, core::TimeMs from,
+                                                      core::TimeMs to) {
+  Use use(stmts_->history_range);
+  sqlite3_stmt* s = use.get();
+  bind_text(s, 1, to_string(r));
+  bind_text(s, 2, to_string(d));
+  bind_text(s, 3, origin);
+  sqlite3_bind_int64(s, 4, from);
+  sqlite3_bind_int64(s, 5, to);
+  std::vector<HistoryBucket> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(read_bucket(s, description_));
+  if (rc != SQLITE_DONE) {
+    throw error(db_, description_,
+                std::string("read ") + to_string(r) + " " + to_string(d) + " history", rc);
+  }
+  return out;
+}
+
+uint64_t SqliteStore::delete_history(Resolution r, core::TimeMs before) {
+  Use use(stmts_->history_delete);
+  bind_text(use.get(), 1, to_string(r));
+  sqlite3_bind_int64(use.get(), 2, before);
+  const int rc = sqlite3_step(use.get());
+  if (rc != SQLITE_DONE) {
+    throw error(db_, description_, std::string("delete ") + to_string(r) + " history", rc);
+  }
+  return static_cast<uint64_t>(sqlite3_changes64(db_));
+}
+
+HistoryUsage SqliteStore::history_usage(Resolution r) {
+  Use use(stmts_->history_usage);
+  sqlite3_stmt* s = use.get();
+  bind_text(s, 1, to_string(r));
+  const int rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    throw error(db_, description_, std::string("read ") + to_string(r) + " history usage", rc);
+  }
+  HistoryUsage u;
+  u.buckets = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  u.bytes = static_cast<uint64_t>(sqlite3_column_int64(s, 1));
+  if (sqlite3_column_type(s, 2) != SQLITE_NULL) u.oldest = sqlite3_column_int64(s, 2);
+  if (sqlite3_column_type(s, 3) != SQLITE_NULL) u.newest = sqlite3_column_int64(s, 3);
+  return u;
+}
+
+std::vector<std::pair<core::TimeMs, uint64_t>> SqliteStore::history_sizes(Resolution r) {
+  Use use(stmts_->history_sizes);
+  sqlite3_stmt* s = use.get();
+  bind_text(s, 1, to_string(r));
+  std::vector<std::pair<core::TimeMs, uint64_t>> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    out.emplace_back(sqlite3_column_int64(s, 0), static_cast<uint64_t>(sqlite3_column_int64(s, 1)));
+  }
+  if (rc != SQLITE_DONE) {
+    throw error(db_, description_, std::string("read ") + to_string(r) + " history sizes", rc);
+  }
+  return out;
 }
 
 }  // namespace netpulse::store

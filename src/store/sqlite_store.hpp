@@ -35,6 +35,15 @@ class SqliteStore final : public Store {
   std::vector<Alert> alerts(std::optional<core::TimeMs> since, size_t limit) override;
   std::vector<Alert> latest_alerts(size_t limit) override;
   uint64_t count_results(std::string_view query) override;
+  void put_history(std::span<const HistoryBucket> buckets) override;
+  std::vector<HistoryKey> history_index(Dimension d, core::TimeMs from, core::TimeMs to) override;
+  std::vector<HistoryBucket> history_buckets(Dimension d,
+                                             std::span<const HistoryKey> keys) override;
+  std::vector<HistoryBucket> history_range(Resolution r, Dimension d, std::string_view origin,
+                                           core::TimeMs from, core::TimeMs to) override;
+  uint64_t delete_history(Resolution r, core::TimeMs before) override;
+  HistoryUsage history_usage(Resolution r) override;
+  std::vector<std::pair<core::TimeMs, uint64_t>> history_sizes(Resolution r) override;
   std::string describe() const override { return description_; }
 
   // "wal" normally; "memory" for ":memory:".

@@ -13,9 +13,11 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/time.hpp"
+#include "store/history.hpp"
 
 namespace netpulse::store {
 
@@ -58,18 +60,32 @@ struct ResultFilter {
   Take take = Take::kOldest;
 };
 
-// Why a store call failed. kUnavailable: the database could not do it now (gone, locked, disk
-// full, schema missing); the same call may succeed later, so writers retry. kRejected: the data
-// itself was refused (malformed JSON, wrong JSON type, value too large); retrying cannot help.
+// Why a store call failed. kUnavailable: the database could not do it now (gone, locked, schema
+// missing); the same call may succeed later, so writers retry. kRejected: the data itself was
+// refused (malformed JSON, wrong JSON type, value too large); retrying cannot help. kFull: no
+// room, disk or quota full (SQLITE_FULL, SQLSTATE 53100); like kUnavailable it may pass, and
+// callers that do not care treat it so, but the StoreWriter stops writing history on it rather
+// than let history fill the disk the results need.
 class StoreError : public std::runtime_error {
  public:
-  enum class Kind : uint8_t { kUnavailable, kRejected };
+  enum class Kind : uint8_t { kUnavailable, kRejected, kFull };
   StoreError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
   Kind kind() const { return kind_; }
 
  private:
   Kind kind_;
 };
+
+// What one resolution of the history takes (Store::history_usage).
+struct HistoryUsage {
+  uint64_t buckets = 0;
+  uint64_t bytes = 0;  // the rows' size column: entries blob plus kHistoryRowOverhead each
+  std::optional<core::TimeMs> oldest, newest;  // bucket starts; none when empty
+  friend bool operator==(const HistoryUsage&, const HistoryUsage&) = default;
+};
+
+// The fixed part of a history row's size (columns, index entries), added to its blob's bytes.
+inline constexpr uint64_t kHistoryRowOverhead = 128;
 
 // Every method throws StoreError on failure (the message is one line and names the store, never
 // a password); a failed put stores nothing of its call.
@@ -93,9 +109,57 @@ class Store {
   virtual std::vector<Alert> latest_alerts(size_t limit);
   // Rows stored for a query; an empty query counts every query's rows.
   virtual uint64_t count_results(std::string_view query);
+
+  // Traffic history (store/history.hpp). Table history, one row per (resolution, dimension,
+  // start, origin); counters above 2^63 - 1 are refused (kRejected) before anything is written.
+  // SqliteStore and PostgresStore implement all of these; the defaults serve test doubles that
+  // keep no history: puts are refused (kRejected), reads find nothing.
+  // Inserts or replaces each bucket, all in one transaction.
+  virtual void put_history(std::span<const HistoryBucket> buckets);
+  // The buckets of dimension d with start in [from, to), every resolution and origin, ordered
+  // by resolution (minute, hour, day), start, origin (bytewise). Reads the index only.
+  virtual std::vector<HistoryKey> history_index(Dimension d, core::TimeMs from, core::TimeMs to) {
+    (void)d, (void)from, (void)to;
+    return {};
+  }
+  // Those buckets, in the order given; keys not stored are skipped. A stored blob that does not
+  // decode: kRejected naming the bucket.
+  virtual std::vector<HistoryBucket> history_buckets(Dimension d,
+                                                     std::span<const HistoryKey> keys) {
+    (void)d, (void)keys;
+    return {};
+  }
+  // The buckets of one resolution, dimension and origin with start in [from, to), by start.
+  virtual std::vector<HistoryBucket> history_range(Resolution r, Dimension d,
+                                                   std::string_view origin, core::TimeMs from,
+                                                   core::TimeMs to) {
+    (void)r, (void)d, (void)origin, (void)from, (void)to;
+    return {};
+  }
+  // Deletes the buckets of resolution r (every dimension and origin) with start < before;
+  // returns how many.
+  virtual uint64_t delete_history(Resolution r, core::TimeMs before) {
+    (void)r, (void)before;
+    return 0;
+  }
+  virtual HistoryUsage history_usage(Resolution r) {
+    (void)r;
+    return {};
+  }
+  // The size stored per bucket start of resolution r (all dimensions and origins), ascending.
+  virtual std::vector<std::pair<core::TimeMs, uint64_t>> history_sizes(Resolution r) {
+    (void)r;
+    return {};
+  }
+
   // "sqlite:/abs/path.db (WAL)", "postgresql://user@host:port/db"; never a password.
   virtual std::string describe() const = 0;
 };
+
+inline void Store::put_history(std::span<const HistoryBucket> buckets) {
+  if (buckets.empty()) return;
+  throw StoreError(StoreError::Kind::kRejected, describe() + ": keeps no traffic history");
+}
 
 // Opens "sqlite:PATH" (a bare path too) or "postgresql://..." / "postgres://..."; creates the
 // schema if missing. Returns nullptr with a one-line reason naming the store on failure.

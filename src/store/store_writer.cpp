@@ -1,7 +1,9 @@
 #include "store/store_writer.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <exception>
+#include <limits>
 
 namespace netpulse::store {
 namespace {
@@ -23,7 +25,11 @@ core::TimeMs wall_clock_ms() {
 }  // namespace
 
 StoreWriter::StoreWriter(std::unique_ptr<Store> store, size_t capacity)
-    : StoreWriter(std::move(store), Options{.capacity = capacity}) {}
+    : StoreWriter(std::move(store), [capacity] {
+        Options o;
+        o.capacity = capacity;
+        return o;
+      }()) {}
 
 StoreWriter::StoreWriter(std::unique_ptr<Store> store, Options options)
     : store_(std::move(store)),
@@ -43,13 +49,29 @@ void StoreWriter::push(Alert alert) {
   enqueue(std::move(alert));
 }
 
+void StoreWriter::push(HistoryBucket bucket) {
+  assert(core::floor_div(bucket.start, resolution_ms(bucket.resolution)) *
+             resolution_ms(bucket.resolution) ==
+         bucket.start);
+  enqueue(std::move(bucket));
+}
+
 void StoreWriter::enqueue(Item item) {
   std::unique_lock lock(mu_);
   if (closing_) {
     abandoned_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  auto has_room = [&] { return queue_.size() + in_flight_ < options_.capacity || abandon_; };
+  // A history bucket weighs its entries: a queue of 10,000 items could otherwise hold
+  // thousands of 10,000-key buckets while the database is away. One bucket always fits.
+  const auto* bucket = std::get_if<HistoryBucket>(&item);
+  const size_t weight = bucket ? bucket->entries.size() + 1 : 0;
+  auto has_room = [&] {
+    if (abandon_) return true;
+    if (queue_.size() + in_flight_ >= options_.capacity) return false;
+    return weight == 0 || history_entries_ == 0 ||
+           history_entries_ + weight <= options_.max_history_entries;
+  };
   if (!has_room()) {
     // Back-pressure: the engine waits here instead of dropping a result.
     producer_waits_.fetch_add(1, std::memory_order_relaxed);
@@ -69,6 +91,7 @@ void StoreWriter::enqueue(Item item) {
     }
   }
   queue_.push_back(std::move(item));
+  history_entries_ += weight;
   ++enqueued_;
   depth_.store(queue_.size() + in_flight_, std::memory_order_relaxed);
   lock.unlock();
@@ -78,8 +101,9 @@ void StoreWriter::enqueue(Item item) {
 void StoreWriter::run() {
   std::vector<StoredResult> results;
   std::vector<Alert> alerts;
+  std::vector<HistoryBucket> history;
   for (;;) {
-    size_t taken = 0;
+    size_t taken = 0, taken_weight = 0;
     {
       std::unique_lock lock(mu_);
       // A producer still waiting for room at close gets its item in before the thread ends.
@@ -93,16 +117,22 @@ void StoreWriter::run() {
         Item& item = queue_.front();
         if (auto* r = std::get_if<StoredResult>(&item)) {
           results.push_back(std::move(*r));
+        } else if (auto* a = std::get_if<Alert>(&item)) {
+          alerts.push_back(std::move(*a));
         } else {
-          alerts.push_back(std::move(std::get<Alert>(item)));
+          history.push_back(std::move(std::get<HistoryBucket>(item)));
+          taken_weight += history.back().entries.size() + 1;
         }
         queue_.pop_front();
       }
       in_flight_ = taken;
     }
-    const Outcome outcome = write(results, alerts);
+    Outcome outcome = Outcome::kStored;
+    if (!results.empty() || !alerts.empty()) outcome = write(results, alerts);
+    if (outcome != Outcome::kAbandoned && !history.empty()) outcome = write_history(history);
     results.clear();
     alerts.clear();
+    history.clear();
     {
       std::lock_guard lock(mu_);
       if (outcome == Outcome::kAbandoned) {
@@ -111,6 +141,7 @@ void StoreWriter::run() {
         done_ += taken;
       }
       in_flight_ = 0;
+      history_entries_ -= taken_weight;
       depth_.store(queue_.size(), std::memory_order_relaxed);
     }
     not_full_.notify_all();
@@ -185,6 +216,253 @@ StoreWriter::Outcome StoreWriter::write_retrying(std::span<const StoredResult> r
   }
 }
 
+namespace {
+
+core::TimeMs floor_to(core::TimeMs t, Resolution r) {
+  const core::TimeMs step = resolution_ms(r);
+  return core::floor_div(t, step) * step;
+}
+
+}  // namespace
+
+StoreWriter::Outcome StoreWriter::history_call(const std::function<void()>& call,
+                                               std::string* what) {
+  auto wait = options_.retry_initial;
+  for (;;) {
+    StoreError::Kind kind = StoreError::Kind::kUnavailable;
+    // No exception leaves this thread, as in write_retrying.
+    try {
+      call();
+      failing_.store(false, std::memory_order_relaxed);
+      return Outcome::kStored;
+    } catch (const StoreError& e) {
+      kind = e.kind();
+      *what = e.what();
+    } catch (const std::exception& e) {
+      *what = description_ + ": " + e.what();
+    } catch (...) {
+      *what = description_ + ": unknown error";
+    }
+    write_errors_.fetch_add(1, std::memory_order_relaxed);
+    note_error(*what);
+    if (kind == StoreError::Kind::kRejected) return Outcome::kRejected;
+    // A full disk is not waited out here: history stops and the results keep the room left.
+    if (kind == StoreError::Kind::kFull) return Outcome::kFull;
+    failing_.store(true, std::memory_order_relaxed);
+    std::unique_lock lock(mu_);
+    if (retry_.wait_for(lock, wait, [&] { return abandon_; })) return Outcome::kAbandoned;
+    wait = std::min(wait * 2, options_.retry_max);
+  }
+}
+
+void StoreWriter::stop_history(const std::string& why) {
+  history_retry_at_ = std::chrono::steady_clock::now() + options_.history.full_retry;
+  {
+    std::lock_guard lock(mu_);
+    history_last_error_ = why;
+  }
+  if (history_stopped_) return;  // reported once per stop
+  history_stopped_ = true;
+  history_stopped_flag_.store(true, std::memory_order_relaxed);
+  if (options_.history.on_stopped) {
+    try {
+      options_.history.on_stopped(why);
+    } catch (...) {  // the app's alert path must not end the writer
+    }
+  }
+}
+
+StoreWriter::Outcome StoreWriter::write_history(std::span<const HistoryBucket> buckets) {
+  if (history_stopped_ && std::chrono::steady_clock::now() < history_retry_at_) {
+    history_dropped_.fetch_add(buckets.size(), std::memory_order_relaxed);
+    return Outcome::kStored;
+  }
+  std::string what;
+  const Outcome outcome = history_call([&] { store_->put_history(buckets); }, &what);
+  switch (outcome) {
+    case Outcome::kAbandoned:
+      return outcome;
+    case Outcome::kFull:
+      stop_history(what);
+      history_dropped_.fetch_add(buckets.size(), std::memory_order_relaxed);
+      return Outcome::kStored;
+    case Outcome::kRejected:
+      if (buckets.size() == 1) {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        return Outcome::kStored;
+      }
+      // Store the others: one at a time, the refused one alone is counted.
+      for (size_t i = 0; i < buckets.size(); ++i) {
+        if (write_history(buckets.subspan(i, 1)) == Outcome::kAbandoned) return Outcome::kAbandoned;
+      }
+      return Outcome::kStored;
+    default:
+      break;
+  }
+  history_written_.fetch_add(buckets.size(), std::memory_order_relaxed);
+  if (history_stopped_) {
+    history_stopped_ = false;
+    history_stopped_flag_.store(false, std::memory_order_relaxed);
+    // Buckets were dropped meanwhile: look for complete hours again as after a start.
+    streams_.clear();
+    retention_hour_.reset();
+    if (options_.history.on_resumed) {
+      try {
+        options_.history.on_resumed();
+      } catch (...) {
+      }
+    }
+  }
+  return after_minutes(buckets);
+}
+
+StoreWriter::Outcome StoreWriter::after_minutes(std::span<const HistoryBucket> stored) {
+  bool retention_due = false;
+  for (const HistoryBucket& b : stored) {
+    if (b.resolution != Resolution::kMinute) continue;
+    const core::TimeMs hour = floor_to(b.start, Resolution::kHour);
+    auto [it, first] = streams_.try_emplace({b.dimension, b.origin}, Stream{hour});
+    Outcome o = Outcome::kStored;
+    if (first) {
+      o = catch_up(b.dimension, b.origin, hour);
+    } else if (hour > it->second.hour) {
+      // The previous minute's hour is complete (minutes arrive in event-time order per stream);
+      // a late minute of an earlier hour changes nothing already built.
+      const core::TimeMs done = it->second.hour;
+      it->second.hour = hour;
+      o = build(Resolution::kHour, b.dimension, b.origin, done);
+      const core::TimeMs done_day = floor_to(done, Resolution::kDay);
+      if (o == Outcome::kStored && floor_to(hour, Resolution::kDay) > done_day) {
+        o = build(Resolution::kDay, b.dimension, b.origin, done_day);
+      }
+    }
+    if (o == Outcome::kAbandoned) return o;
+    if (o == Outcome::kFull) return Outcome::kStored;  // stopped; retention waits too
+    if (!retention_hour_ || hour > *retention_hour_) {
+      retention_hour_ = hour;
+      retention_due = true;
+    }
+  }
+  return retention_due ? apply_retention() : Outcome::kStored;
+}
+
+StoreWriter::Outcome StoreWriter::build(Resolution to, Dimension d, const std::string& origin,
+                                        core::TimeMs start) {
+  const Resolution from = to == Resolution::kDay ? Resolution::kHour : Resolution::kMinute;
+  std::vector<HistoryBucket> parts;
+  std::string what;
+  Outcome o = history_call(
+      [&] { parts = store_->history_range(from, d, origin, start, start + resolution_ms(to)); },
+      &what);
+  if (o == Outcome::kStored && !parts.empty()) {
+    // roll_up inside the call too: nothing it throws may leave the thread.
+    o = history_call(
+        [&] {
+          const HistoryBucket bucket = roll_up(parts, to, start, options_.history.keys);
+          store_->put_history(std::span(&bucket, 1));
+        },
+        &what);
+    if (o == Outcome::kStored) history_rollups_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (o == Outcome::kFull) stop_history(what);
+  if (o == Outcome::kRejected) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    o = Outcome::kStored;  // that bucket cannot be built; the others can
+  }
+  return o;
+}
+
+StoreWriter::Outcome StoreWriter::catch_up(Dimension d, const std::string& origin,
+                                           core::TimeMs hour) {
+  // Looks back as far as the parts are kept: what retention deleted cannot be rebuilt.
+  auto since = [&](core::TimeMs until, Resolution parts) {
+    const core::TimeMs age = options_.history.retention_ms[static_cast<size_t>(parts)];
+    return age > 0 ? until - age : std::numeric_limits<core::TimeMs>::min();
+  };
+  // Starts of the `parts` buckets' enclosing `to` buckets that have no `to` bucket yet.
+  auto missing = [&](const std::vector<HistoryKey>& keys, Resolution parts, Resolution to) {
+    std::vector<core::TimeMs> have, want;
+    for (const HistoryKey& k : keys) {
+      if (k.origin != origin) continue;
+      if (k.resolution == to) have.push_back(k.start);
+      if (k.resolution == parts) want.push_back(floor_to(k.start, to));
+    }
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    std::vector<core::TimeMs> out;
+    for (core::TimeMs t : want) {
+      if (!std::binary_search(have.begin(), have.end(), t)) out.push_back(t);
+    }
+    return out;
+  };
+  std::string what;
+  std::vector<HistoryKey> keys;
+  Outcome o = history_call(
+      [&] { keys = store_->history_index(d, since(hour, Resolution::kMinute), hour); }, &what);
+  if (o != Outcome::kStored) return o;  // kUnavailable is retried inside; kRejected: none
+  for (core::TimeMs h : missing(keys, Resolution::kMinute, Resolution::kHour)) {
+    // An hour cut by the look-back: its first minutes are gone, so it would be partial.
+    if (h < since(hour, Resolution::kMinute)) continue;
+    if ((o = build(Resolution::kHour, d, origin, h)) != Outcome::kStored) return o;
+  }
+  const core::TimeMs day = floor_to(hour, Resolution::kDay);
+  o = history_call([&] { keys = store_->history_index(d, since(day, Resolution::kHour), day); },
+                   &what);
+  if (o != Outcome::kStored) return o;
+  for (core::TimeMs t : missing(keys, Resolution::kHour, Resolution::kDay)) {
+    if (t < since(day, Resolution::kHour)) continue;
+    if ((o = build(Resolution::kDay, d, origin, t)) != Outcome::kStored) return o;
+  }
+  return Outcome::kStored;
+}
+
+StoreWriter::Outcome StoreWriter::apply_retention() {
+  const HistoryOptions& h = options_.history;
+  std::string what;
+  for (Resolution r : kResolutions) {
+    const size_t i = static_cast<size_t>(r);
+    uint64_t deleted = 0;
+    Outcome o = Outcome::kStored;
+    if (h.retention_ms[i] > 0) {
+      o = history_call(
+          [&] {
+            // Event time: relative to the newest bucket stored, not to the wall clock.
+            const HistoryUsage usage = store_->history_usage(r);
+            if (usage.newest)
+              deleted += store_->delete_history(r, *usage.newest - h.retention_ms[i]);
+          },
+          &what);
+    }
+    if (o == Outcome::kStored && h.retention_bytes[i] > 0) {
+      o = history_call(
+          [&] {
+            const auto sizes = store_->history_sizes(r);
+            uint64_t total = 0;
+            for (const auto& [start, bytes] : sizes) total += bytes;
+            if (total <= h.retention_bytes[i]) return;
+            // The oldest starts go first, until the rest fits.
+            core::TimeMs before = sizes.back().first + 1;
+            for (const auto& [start, bytes] : sizes) {
+              if (total <= h.retention_bytes[i]) {
+                before = start;
+                break;
+              }
+              total -= bytes;
+            }
+            deleted += store_->delete_history(r, before);
+          },
+          &what);
+    }
+    history_deleted_.fetch_add(deleted, std::memory_order_relaxed);
+    if (o == Outcome::kAbandoned) return o;
+    if (o == Outcome::kFull) {
+      stop_history(what);
+      return Outcome::kStored;
+    }
+  }
+  return Outcome::kStored;
+}
+
 void StoreWriter::note_error(const std::string& what) {
   std::lock_guard lock(mu_);
   last_error_ = what;
@@ -250,6 +528,12 @@ StoreWriter::Stats StoreWriter::stats() const {
   std::lock_guard lock(mu_);
   s.last_error = last_error_;
   s.last_error_time = last_error_time_;
+  s.history_written = history_written_.load(std::memory_order_relaxed);
+  s.history_rollups = history_rollups_.load(std::memory_order_relaxed);
+  s.history_deleted = history_deleted_.load(std::memory_order_relaxed);
+  s.history_dropped = history_dropped_.load(std::memory_order_relaxed);
+  s.history_stopped = history_stopped_flag_.load(std::memory_order_relaxed);
+  s.history_last_error = history_last_error_;
   return s;
 }
 

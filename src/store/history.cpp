@@ -1,0 +1,401 @@
+#include "store/history.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace netpulse::store {
+namespace {
+
+// The entries blob (the `entries` column of table history; docs/history.md):
+//
+//   blob   := format count entry{count}
+//   format := 0x01                       (one byte; a later layout gets a new number)
+//   entry  := shared suffix_len suffix bytes records
+//
+// Every number is an unsigned LEB128 varint (7 bits a byte, low group first, high bit set on
+// every byte but the last; at most 10 bytes, no bit beyond 64). `shared` is how many leading
+// bytes the key has in common with the previous entry's key (0 for the first), `suffix` the
+// suffix_len bytes after them: keys are sorted, so neighbouring addresses share most of their
+// text. Keys compare as unsigned bytes (std::string's order) and are strictly ascending, which
+// decode checks together with truncation (the count catches a cut between entries) and
+// trailing bytes. An empty bucket is 0x01 0x00.
+constexpr char kFormat = 0x01;
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
+bool get_varint(std::string_view blob, size_t& pos, uint64_t& v) {
+  v = 0;
+  for (unsigned shift = 0; shift < 64; shift += 7) {
+    if (pos >= blob.size()) return false;
+    const auto byte = static_cast<uint8_t>(blob[pos++]);
+    const uint64_t group = byte & 0x7f;
+    // The tenth byte may carry only the 64th bit.
+    if (shift == 63 && group > 1) return false;
+    v |= group << shift;
+    if ((byte & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Most bytes first; ties: the smaller key first (a stable, reproducible order).
+bool ranks_before(uint64_t a_bytes, std::string_view a_key, uint64_t b_bytes,
+                  std::string_view b_key) {
+  if (a_bytes != b_bytes) return a_bytes > b_bytes;
+  return a_key < b_key;
+}
+
+// Marks which of n items are in the top m of (bytes desc, key asc). O(n) on average.
+template <typename BytesOf, typename KeyOf>
+std::vector<bool> top_m(size_t n, size_t m, BytesOf bytes_of, KeyOf key_of) {
+  std::vector<bool> keep(n, m >= n);
+  if (m >= n || m == 0) return keep;
+  std::vector<uint32_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+  std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(m - 1), order.end(),
+                   [&](uint32_t a, uint32_t b) {
+                     return ranks_before(bytes_of(a), key_of(a), bytes_of(b), key_of(b));
+                   });
+  for (size_t i = 0; i < m; ++i) keep[order[i]] = true;
+  return keep;
+}
+
+// The first min(n, 8) bytes at p as a big-endian number, zero-padded on the right: comparing
+// two keys' first 16 bytes so gives their order unless those are equal.
+uint64_t big_endian(const char* p, size_t n) {
+  uint64_t v;
+  if (n >= 8) {
+    std::memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+  }
+  v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | (i < n ? static_cast<unsigned char>(p[i]) : 0u);
+  return v;
+}
+
+}  // namespace
+
+const char* to_string(Dimension d) {
+  switch (d) {
+    case Dimension::kProtocol:
+      return "protocol";
+    case Dimension::kSrc:
+      return "src";
+    case Dimension::kDst:
+      return "dst";
+    case Dimension::kConversation:
+      return "conversation";
+  }
+  return "?";
+}
+
+std::optional<Dimension> parse_dimension(std::string_view name) {
+  for (Dimension d : kDimensions) {
+    if (name == to_string(d)) return d;
+  }
+  return std::nullopt;
+}
+
+const char* to_string(Resolution r) {
+  switch (r) {
+    case Resolution::kMinute:
+      return "minute";
+    case Resolution::kHour:
+      return "hour";
+    case Resolution::kDay:
+      return "day";
+  }
+  return "?";
+}
+
+std::optional<Resolution> parse_resolution(std::string_view name) {
+  for (Resolution r : kResolutions) {
+    if (name == to_string(r)) return r;
+  }
+  return std::nullopt;
+}
+
+core::TimeMs resolution_ms(Resolution r) {
+  switch (r) {
+    case Resolution::kMinute:
+      return 60'000;
+    case Resolution::kHour:
+      return 3'600'000;
+    case Resolution::kDay:
+      return 86'400'000;
+  }
+  return 60'000;
+}
+
+std::string conversation_key(std::string_view src, std::string_view dst,
+                             std::string_view protocol) {
+  std::string key;
+  key.reserve(src.size() + dst.size() + protocol.size() + 2);
+  key.append(src);
+  key.push_back(' ');
+  key.append(dst);
+  key.push_back(' ');
+  key.append(protocol);
+  return key;
+}
+
+bool split_conversation_key(std::string_view key, std::string_view* src, std::string_view* dst,
+                            std::string_view* protocol) {
+  // Addresses never contain a space, so the first two spaces split; the protocol is the rest.
+  const size_t a = key.find(' ');
+  if (a == std::string_view::npos || a == 0) return false;
+  const size_t b = key.find(' ', a + 1);
+  if (b == std::string_view::npos || b == a + 1 || b + 1 >= key.size()) return false;
+  if (src) *src = key.substr(0, a);
+  if (dst) *dst = key.substr(a + 1, b - a - 1);
+  if (protocol) *protocol = key.substr(b + 1);
+  return true;
+}
+
+std::string encode_entries(std::span<const HistoryEntry> entries) {
+  std::string out;
+  size_t reserve = 1;
+  for (const HistoryEntry& e : entries) reserve += e.key.size() + 8;
+  out.reserve(reserve);
+  out.push_back(kFormat);
+  put_varint(out, entries.size());
+  std::string_view previous;
+  for (const HistoryEntry& e : entries) {
+    const std::string_view key = e.key;
+    const size_t limit = std::min(previous.size(), key.size());
+    size_t shared = 0;
+    while (shared < limit && previous[shared] == key[shared]) ++shared;
+    put_varint(out, shared);
+    put_varint(out, key.size() - shared);
+    out.append(key.substr(shared));
+    put_varint(out, e.bytes);
+    put_varint(out, e.records);
+    previous = key;
+  }
+  return out;
+}
+
+bool decode_entries(std::string_view blob, std::vector<HistoryEntry>& out) {
+  out.clear();
+  if (blob.empty() || blob[0] != kFormat) return false;
+  size_t pos = 1;
+  uint64_t count = 0;
+  if (!get_varint(blob, pos, count)) return false;
+  // Every entry takes at least four bytes: a count beyond that is a lie, not a reason to reserve.
+  if (count > (blob.size() - pos) / 4) return false;
+  // Reserved once, so a reference to the previous entry stays valid while the next is built
+  // in place (/api/top decodes ~2 million entries per request).
+  out.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t shared = 0, suffix = 0;
+    if (!get_varint(blob, pos, shared) || !get_varint(blob, pos, suffix)) return false;
+    if (suffix > blob.size() - pos) return false;
+    const std::string_view tail = blob.substr(pos, suffix);
+    pos += suffix;
+    if (out.empty()) {
+      if (shared != 0) return false;
+      out.emplace_back().key.assign(tail);
+    } else {
+      const std::string& previous = out.back().key;
+      if (shared > previous.size()) return false;
+      // Strictly ascending, decided at the first byte after the shared part when it differs.
+      bool ascending;
+      if (shared == previous.size()) {
+        ascending = !tail.empty();
+      } else if (tail.empty()) {
+        ascending = false;  // a proper prefix of the previous key sorts before it
+      } else if (tail[0] != previous[shared]) {
+        ascending =
+            static_cast<unsigned char>(tail[0]) > static_cast<unsigned char>(previous[shared]);
+      } else {
+        ascending = std::string_view(previous).substr(shared) < tail;  // not a shortest form
+      }
+      if (!ascending) return false;  // unsorted or repeated
+      std::string key;
+      key.reserve(shared + tail.size());
+      key.append(previous, 0, shared);
+      key.append(tail);
+      out.emplace_back().key = std::move(key);
+    }
+    HistoryEntry& e = out.back();
+    if (!get_varint(blob, pos, e.bytes) || !get_varint(blob, pos, e.records)) return false;
+  }
+  return pos == blob.size();
+}
+
+void cut_to_top(HistoryBucket& bucket, size_t m) {
+  auto& entries = bucket.entries;
+  if (entries.size() <= m) return;
+  const std::vector<bool> keep = top_m(
+      entries.size(), m, [&](size_t i) { return entries[i].bytes; },
+      [&](size_t i) -> std::string_view { return entries[i].key; });
+  size_t w = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (keep[i]) {
+      if (w != i) entries[w] = std::move(entries[i]);
+      ++w;
+      continue;
+    }
+    bucket.other_bytes += entries[i].bytes;
+    bucket.other_records += entries[i].records;
+    // A listed key may be short by error_bytes, so once moved out it may have had that much more.
+    bucket.cut_bytes = std::max(bucket.cut_bytes, entries[i].bytes + bucket.error_bytes);
+  }
+  entries.resize(w);
+}
+
+Merged merge_buckets(std::span<const HistoryBucket> buckets) {
+  Merged merged;
+  size_t most = 0;
+  for (const HistoryBucket& b : buckets) {
+    merged.total_bytes += b.total_bytes;
+    merged.total_records += b.total_records;
+    merged.absent_bound += b.cut_bytes;
+    most = std::max(most, b.entries.size());
+  }
+  // Hash aggregation, then one sort of the distinct keys. /api/top merges ~200 buckets of
+  // 10,000 keys mostly shared between them: each entry costs one probe, whatever the number of
+  // buckets (a k-way merge pays log2(k) key comparisons per entry, twice as slow there).
+  // Keys are compared by their first 16 bytes as two integers and their length, the text only
+  // when both are longer.
+  struct Key {
+    uint64_t hi = 0, lo = 0;
+    uint32_t size = 0;
+    uint32_t index = 0;  // into keys and sums; kEmpty in a free slot
+  };
+  struct Sums {
+    uint64_t bytes = 0, records = 0, listing_cut = 0, listing_error = 0;
+  };
+  constexpr uint32_t kEmpty = UINT32_MAX;
+  std::vector<std::string_view> keys;
+  std::vector<Key> packed;
+  std::vector<Sums> sums;
+  keys.reserve(most);
+  packed.reserve(most);
+  sums.reserve(most);
+  // Open addressing, linear probing, at most half full; a slot holds the packed key, so a probe
+  // reads one place.
+  size_t capacity = 1024;
+  while (capacity < 2 * most) capacity *= 2;
+  std::vector<Key> table(capacity, Key{0, 0, 0, kEmpty});
+  auto slot_of = [&](const Key& k) {
+    uint64_t h = k.hi * 0x9E3779B97F4A7C15ull ^ (k.lo + k.size) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    return static_cast<size_t>(h * 0x94D049BB133111EBull >> 20) & (capacity - 1);
+  };
+  auto grow = [&] {
+    capacity *= 2;
+    table.assign(capacity, Key{0, 0, 0, kEmpty});
+    for (const Key& k : packed) {
+      size_t s = slot_of(k);
+      while (table[s].index != kEmpty) s = (s + 1) & (capacity - 1);
+      table[s] = k;
+    }
+  };
+  auto pack = [](std::string_view key) {
+    return Key{big_endian(key.data(), key.size()),
+               key.size() > 8 ? big_endian(key.data() + 8, key.size() - 8) : 0,
+               static_cast<uint32_t>(std::min<size_t>(key.size(), UINT32_MAX)), 0};
+  };
+  // Once the table outgrows the caches, fetch the slot of an entry a few ahead.
+  constexpr size_t kAhead = 8;
+  for (const HistoryBucket& b : buckets) {
+    const size_t n = b.entries.size();
+    for (size_t j = 0; j < n; ++j) {
+      if (j + kAhead < n) __builtin_prefetch(&table[slot_of(pack(b.entries[j + kAhead].key))]);
+      const HistoryEntry& e = b.entries[j];
+      const std::string_view key = e.key;
+      Key k = pack(key);
+      size_t s = slot_of(k);
+      uint32_t i;
+      for (;;) {
+        const Key& slot = table[s];
+        i = slot.index;
+        if (i == kEmpty) break;
+        if (slot.hi == k.hi && slot.lo == k.lo && slot.size == k.size &&
+            (k.size <= 16 || keys[i] == key)) {
+          break;
+        }
+        s = (s + 1) & (capacity - 1);
+      }
+      if (i == kEmpty) {
+        i = static_cast<uint32_t>(keys.size());
+        k.index = i;
+        table[s] = k;
+        keys.push_back(key);
+        packed.push_back(k);
+        sums.emplace_back();
+        if (2 * keys.size() > capacity) grow();
+      }
+      Sums& sum = sums[i];
+      sum.bytes += e.bytes;
+      sum.records += e.records;
+      sum.listing_cut += b.cut_bytes;
+      sum.listing_error += b.error_bytes;
+    }
+  }
+  table = {};  // before the output grows
+  std::sort(packed.begin(), packed.end(), [&](const Key& x, const Key& y) {
+    if (x.hi != y.hi) return x.hi < y.hi;
+    if (x.lo != y.lo) return x.lo < y.lo;
+    // Equal zero-padded prefixes and both keys within 16 bytes: the shorter is a prefix.
+    if (x.size <= 16 && y.size <= 16) return x.size < y.size;
+    return keys[x.index] < keys[y.index];
+  });
+  merged.keys.reserve(packed.size());
+  for (const Key& k : packed) {
+    const Sums& sum = sums[k.index];
+    // The bound: error_bytes of the buckets listing the key plus cut_bytes of the others, i.e.
+    // absent_bound - (cut_bytes of the listing buckets) + (error_bytes of the listing buckets).
+    merged.keys.push_back({std::string(keys[k.index]), sum.bytes, sum.records,
+                           merged.absent_bound - sum.listing_cut + sum.listing_error});
+  }
+  return merged;
+}
+
+HistoryBucket roll_up(std::span<const HistoryBucket> parts, Resolution to, core::TimeMs start,
+                      size_t m) {
+  HistoryBucket out;
+  out.resolution = to;
+  out.start = start;
+  if (!parts.empty()) {
+    out.dimension = parts.front().dimension;
+    out.origin = parts.front().origin;
+  }
+  for (const HistoryBucket& p : parts) {
+    if (p.dimension != out.dimension || p.origin != out.origin) {
+      throw std::invalid_argument("roll_up: parts of different dimensions or origins");
+    }
+    out.other_bytes += p.other_bytes;
+    out.other_records += p.other_records;
+  }
+  Merged merged = merge_buckets(parts);
+  out.total_bytes = merged.total_bytes;
+  out.total_records = merged.total_records;
+  out.cut_bytes = merged.absent_bound;
+  const std::vector<MergedKey>& keys = merged.keys;
+  const std::vector<bool> keep = top_m(
+      keys.size(), m, [&](size_t i) { return keys[i].bytes; },
+      [&](size_t i) -> std::string_view { return keys[i].key; });
+  out.entries.reserve(std::min(m, keys.size()));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    MergedKey& k = merged.keys[i];
+    if (keep[i]) {
+      out.error_bytes = std::max(out.error_bytes, k.error_bytes);
+      out.entries.push_back({std::move(k.key), k.bytes, k.records});
+    } else {
+      out.other_bytes += k.bytes;
+      out.other_records += k.records;
+      out.cut_bytes = std::max(out.cut_bytes, k.bytes + k.error_bytes);
+    }
+  }
+  return out;
+}
+
+}  // namespace netpulse::store
