@@ -26,6 +26,7 @@
 
 #include "core/flow_record.hpp"
 #include "core/protocol_table.hpp"
+#include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
 #include "engine/window_planner.hpp"
 #include "engine/window_queries.hpp"
@@ -66,6 +67,13 @@ class Pipeline {
 
   // Called for the first `limit` malformed lines (all are counted).
   void on_malformed(MalformedHandler handler, size_t limit = 10);
+
+  // Traffic history (engine/history_accumulator.hpp): each finished minute of event time, with
+  // the conversation sums of the records the engine accepted, goes to `handler`, in ascending
+  // order, from the engine's serial step (so the handler only queues it). max_conversations
+  // bounds the conversations one minute keeps, over all shards. Call before run().
+  using HistoryHandler = std::function<void(HistoryMinute)>;
+  void on_history(HistoryHandler handler, size_t max_conversations);
 
   // Runs until the input ends (or shutdown is requested: the source is closed and what it has
   // already read is still processed), then emits every pending window.
@@ -162,6 +170,13 @@ class Pipeline {
   size_t window_index_ = 0;
   WindowInfo current_info_;
   AggMap<uint32_t> protocol_scratch_;
+
+  // Finished minutes go out when the watermark passes their end (after_consume).
+  void emit_history(bool last);
+
+  std::vector<std::unique_ptr<HistoryAccumulator>> history_;  // per shard; empty: no history
+  HistoryHandler history_handler_;
+  std::vector<std::unique_ptr<HistoryPart>> history_scratch_;
 
   MalformedHandler malformed_handler_;
   size_t malformed_limit_ = 10;

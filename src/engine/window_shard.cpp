@@ -298,6 +298,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
     }
     if (r.time > running_max) running_max = r.time;
     add_primary(pane_for(r.time), r, true);
+    if (history_) history_->add(r);
   }
   return late;
 }
@@ -324,7 +325,10 @@ uint64_t WindowShard::consume_routed(const Input& in) {
     }
     Pane& pane = pane_for(r.time);
     if (route & kSecondary) add_ip(*pane.open, r.dst, r.bytes);
-    else add_primary(pane, r, (route & kAlso) != 0);
+    else {
+      add_primary(pane, r, (route & kAlso) != 0);
+      if (history_) history_->add(r);
+    }
   }
   return late;
 }

@@ -25,6 +25,7 @@
 
 #include "core/flow_record.hpp"
 #include "engine/agg_map.hpp"
+#include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
 #include "engine/sketch.hpp"
 
@@ -235,6 +236,10 @@ class WindowShard {
   bool window_approximate() const { return approx_panes_ > 0; }
   void add_approx(WindowApprox& out);
 
+  // Traffic history: every record this shard accepts as its primary shard is also added here
+  // (null: no history). The pipeline owns the accumulator.
+  void set_history(HistoryAccumulator* history) { history_ = history; }
+
   size_t pane_count() const { return panes_.size(); }
   size_t memory_bytes() const;
   // Keys tracked as candidates (tests and statistics).
@@ -320,6 +325,7 @@ class WindowShard {
   uint64_t approx_floor_ = 0;
   uint64_t approx_removed_ = 0;
   PaneSummarizer summarizer_;
+  HistoryAccumulator* history_ = nullptr;
   std::vector<uint64_t> bytes_scratch_;
 };
 

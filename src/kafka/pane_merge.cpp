@@ -143,7 +143,11 @@ void PaneMerge::fold_below(int64_t bound) {
     }
     if (records > 0) planner_.add(pane, records);
     counters_.records.fetch_add(records, std::memory_order_relaxed);
+    if (observer_) observer_->pane(pane * config_.time_unit_ms, sums);
   }
+  const int64_t max = std::numeric_limits<int64_t>::max(), unit = config_.time_unit_ms;
+  if (observer_ && bound > std::numeric_limits<int64_t>::min() / unit)
+    observer_->complete_below(bound >= max / unit ? max : bound * unit);
   // Whole panes are final: compact them, and let the memory budget summarize them if needed.
   if (shard_) shard_->close_before(bound);
 }

@@ -58,6 +58,17 @@ struct ClusterView {
 };
 std::string_view to_string(PartitionView::State s);
 
+// Sees the merged panes (traffic history: app/history_recorder.hpp's PaneHistory): each pane
+// once it is folded, with its sums over all partitions (exact, or summarized under the memory
+// budget), then the time below which every pane has been folded. Called on the merge's thread.
+class PaneObserver {
+ public:
+  virtual ~PaneObserver() = default;
+  virtual void pane(int64_t start_ms, const engine::KeySums& sums) = 0;
+  // INT64_MAX at the end of the input.
+  virtual void complete_below(int64_t ms) = 0;
+};
+
 class PaneMerge {
  public:
   PaneMerge(const engine::EngineConfig& config, engine::EngineControl& control,
@@ -70,6 +81,9 @@ class PaneMerge {
   void advance();
   // The input is over: folds and emits everything.
   void finish();
+
+  // Call before the first message; null: none.
+  void observe(PaneObserver* observer) { observer_ = observer; }
 
   // Every partition of the source has said it ended.
   bool all_ended() const;
@@ -115,6 +129,7 @@ class PaneMerge {
   MergeCounters counters_;
   // Guards what cluster() reads: source_, partitions_, folded_below_ and newest_pane_, written
   // by the owner only (so the owner reads them without it).
+  PaneObserver* observer_ = nullptr;
   mutable std::mutex view_mu_;
   int64_t newest_pane_ = INT64_MIN;
 };
