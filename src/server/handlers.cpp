@@ -39,6 +39,17 @@ void add_routes(Routes& routes, ApiServices& api) {
   routes.add(Method::kGet, "/api/alerts", Access::kOpen,
              [&results](const Request& r) { return results.alerts(r); });
 
+  if (HistoryApi* history = api.history) {
+    routes.add(Method::kGet, "/api/history", Access::kOpen,
+               [history](const Request& r) { return history->history(r); });
+    routes.add(Method::kGet, "/api/top", Access::kOpen,
+               [history](const Request& r) { return history->top(r); });
+    routes.add(Method::kGet, "/api/series", Access::kOpen,
+               [history](const Request& r) { return history->series(r); });
+    routes.add(Method::kGet, "/api/sankey", Access::kOpen,
+               [history](const Request& r) { return history->sankey(r); });
+  }
+
   StatusBoard& status = api.status;
   routes.add(Method::kGet, "/api/status", Access::kOpen,
              [&status](const Request&) { return Reply::json(status.status()); });

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "server/control_api.hpp"
+#include "server/history_api.hpp"
 #include "server/metrics.hpp"
 #include "server/results_api.hpp"
 #include "server/routes.hpp"
@@ -21,10 +22,12 @@ struct ApiServices {
   StatusBoard& status;
   MetricsRegistry& metrics;
   const StaticFiles* files = nullptr;  // the dashboard; null: none
+  HistoryApi* history = nullptr;       // the traffic history; null: no routes
 };
 
-// Adds every route: /api/results/..., /api/alerts, /api/status, /api/processor/...,
-// /api/generator/..., /metrics, and the dashboard's files as the fallback.
+// Adds every route: /api/results/..., /api/alerts, /api/history, /api/top, /api/series,
+// /api/sankey, /api/status, /api/processor/..., /api/generator/..., /metrics, and the
+// dashboard's files as the fallback.
 void add_routes(Routes& routes, ApiServices& api);
 
 // One WebSocket text message from a client: {"action":"processor.params","params":{...},

@@ -42,6 +42,7 @@ WebApp::WebApp(const WebOptions& options, WebParts parts, MetricsRegistry& metri
       control_(parts.processor, parts.generator),
       results_(std::move(parts.store),
                [&hub](const store::StoredResult& r) { hub.publish_result(result_json(r)); }),
+      history_(std::move(parts.history_store), std::move(parts.history_info)),
       status_(metrics, control_, std::move(parts.store_status), std::move(parts.input_status)),
       routes_(options.token),
       alerts_test_(std::move(parts.alerts_test)) {}
@@ -83,7 +84,8 @@ std::unique_ptr<WebApp> WebApp::start(const WebOptions& options, WebParts parts,
 
   app->api_ =
       std::make_unique<ApiServices>(ApiServices{app->control_, app->results_, app->status_, metrics,
-                                                app->has_files_ ? &app->files_ : nullptr});
+                                                app->has_files_ ? &app->files_ : nullptr,
+                                                &app->history_});
   add_routes(app->routes_, *app->api_);
   if (app->alerts_test_)
     app->routes_.add(

@@ -17,6 +17,7 @@
 #include "generate/generator.hpp"
 #include "server/control_api.hpp"
 #include "server/handlers.hpp"
+#include "server/history_api.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
 #include "server/results_api.hpp"
@@ -53,6 +54,10 @@ struct WebParts {
   // POST /api/alerts/test (token): sends a test alert to every alert endpoint, or to the one
   // named or numbered by `which` (?endpoint= or {"endpoint":...}; empty: all). Absent: no route.
   std::function<ApiResult(const std::string& which)> alerts_test;
+  // The history API's own connection (/api/history, /api/top, ...); null: those answer 503.
+  std::unique_ptr<store::Store> history_store;
+  // The history settings for GET /api/history (HistoryApi::InfoSource); absent: not enabled.
+  std::function<nlohmann::json()> history_info;
 };
 
 class WebApp {
@@ -77,6 +82,7 @@ class WebApp {
   WsHub& hub_;
   ControlApi control_;
   ResultsApi results_;
+  HistoryApi history_;
   StatusBoard status_;
   StaticFiles files_;
   bool has_files_ = false;
