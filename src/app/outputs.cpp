@@ -1,8 +1,12 @@
 #include "app/outputs.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include "app/store_status.hpp"
+#include "server/result_codec.hpp"
 
 namespace netpulse::app {
 
@@ -18,6 +22,35 @@ FanoutSink::Outputs fanout_outputs(const OutputOptions& o, store::StoreWriter* w
 }
 
 }  // namespace
+
+store::StoreWriter::Options Outputs::writer_options(const OutputOptions& o, Outputs* self) {
+  store::StoreWriter::Options w;
+  w.history.keys = o.history.keys;
+  for (size_t r = 0; r < 3; ++r) {
+    w.history.retention_ms[r] = o.history.retention_ms[r];
+    w.history.retention_bytes[r] = o.history.retention_bytes[r];
+  }
+  // On the writer's thread: the alert goes to the WebSocket and the alert endpoints, not to
+  // the store (its disk is full, and a push from the writer's own thread could wait on itself).
+  w.history.on_stopped = [self](const std::string& why) {
+    store::Alert a;
+    a.time = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+    a.detector = "history";
+    a.source = "store";
+    a.score = 1;
+    a.detail_json = nlohmann::json{{"reason", why},
+                                   {"action", "traffic history is not written until the store "
+                                              "has room again (--retention-size bounds it)"}}
+                        .dump();
+    if (self->router_) self->router_->route(a);
+    if (self->has_web()) self->hub_.publish_alert(server::alert_json(a));
+    std::fprintf(stderr, "netpulse: history stopped: %s\n", why.c_str());
+  };
+  w.history.on_resumed = [] { std::fprintf(stderr, "netpulse: history resumed\n"); };
+  return w;
+}
 
 std::unique_ptr<Outputs> Outputs::open(const OutputOptions& o, std::string* why) {
   std::unique_ptr<store::Store> writer_store, api_store;
@@ -35,7 +68,9 @@ std::unique_ptr<Outputs> Outputs::open(const OutputOptions& o, std::string* why)
 Outputs::Outputs(const OutputOptions& o, std::unique_ptr<store::Store> writer_store,
                  std::unique_ptr<store::Store> api_store)
     : options_(o),
-      writer_(writer_store ? std::make_unique<store::StoreWriter>(std::move(writer_store)) : nullptr),
+      writer_(writer_store ? std::make_unique<store::StoreWriter>(std::move(writer_store),
+                                                                   writer_options(o, this))
+                           : nullptr),
       api_store_(std::move(api_store)),
       fanout_(fanout_outputs(o, writer_.get(), hub_)) {
   if (options_.token.empty())
@@ -75,6 +110,23 @@ bool Outputs::start_web(server::WebParts parts, std::string* why, std::string* n
   web.web_root = options_.web_root;
   web.threads = options_.web_threads;
   parts.store = std::move(api_store_);
+  // The history routes' own connection: a week's top must not hold up /api/results.
+  if (!options_.store.empty()) parts.history_store = store::open_store(options_.store, why);
+  if (!options_.store.empty() && !parts.history_store) return false;
+  parts.history_info = [h = options_.history, enabled = writer_ != nullptr] {
+    nlohmann::json res = nlohmann::json::object();
+    for (size_t r = 0; r < 3; ++r) {
+      nlohmann::json one;
+      one["retention_seconds"] = h.retention_ms[r] > 0 ? nlohmann::json(h.retention_ms[r] / 1000)
+                                                        : nlohmann::json(nullptr);
+      one["retention_bytes"] = h.retention_bytes[r] > 0 ? nlohmann::json(h.retention_bytes[r])
+                                                         : nlohmann::json(nullptr);
+      res[store::to_string(store::kResolutions[r])] = std::move(one);
+    }
+    return nlohmann::json{{"enabled", enabled && h.keys > 0},
+                          {"keys_per_bucket", h.keys},
+                          {"resolutions", std::move(res)}};
+  };
   if (writer_) parts.store_status = [w = writer_.get()] { return store_status(*w); };
   // /api/status gets an "alerting" object; POST /api/alerts/test reaches the endpoints.
   nlohmann::json rules = nlohmann::json::array();
@@ -106,7 +158,36 @@ std::string Outputs::dashboard_url() const {
   return url;
 }
 
+static size_t history_conversations(size_t keys, uint64_t memory_limit) {
+  // A conversation costs about 48 bytes of table (a 24-byte slot, half the slots free); keep
+  // 100 per key kept, so the top keys are exact in all but floods, within 1/32 of the budget.
+  size_t n = std::max<size_t>(keys * 100, 100'000);
+  if (memory_limit != 0) n = std::min<size_t>(n, std::max<uint64_t>(memory_limit / 32 / 48, 10'000));
+  return n;
+}
+
+void Outputs::record_history(engine::Pipeline& pipeline, const core::ProtocolTable& protocols,
+                             uint64_t memory_limit) {
+  if (!writer_ || options_.history.keys == 0) return;
+  history_ = std::make_unique<HistoryRecorder>(
+      [w = writer_.get()](store::HistoryBucket b) { w->push(std::move(b)); }, protocols,
+      options_.history.keys, options_.history.origin);
+  pipeline.on_history([h = history_.get()](engine::HistoryMinute m) { h->offer(std::move(m)); },
+                      history_conversations(options_.history.keys, memory_limit));
+}
+
+void Outputs::record_history(kafka::PaneMerge& merge, const core::ProtocolTable& protocols) {
+  if (!writer_ || options_.history.keys == 0) return;
+  pane_history_ = std::make_unique<PaneHistory>(
+      [w = writer_.get()](store::HistoryBucket b) { w->push(std::move(b)); }, protocols,
+      [&merge] { return merge.source() ? merge.source()->ip_key : engine::IpKey::kSrc; },
+      options_.history.keys, options_.history.origin);
+  merge.observe(pane_history_.get());
+}
+
 void Outputs::flush() {
+  // The pipeline has finished: its last minutes are queued in the recorder.
+  if (history_) history_->stop();
   fanout_.flush();
   if (writer_) writer_->flush();
 }
@@ -116,6 +197,7 @@ void Outputs::close() {
   closed_ = true;
   if (router_) router_->close();
   if (web_) web_->stop();
+  if (history_) history_->stop();
   if (writer_) writer_->close();
 }
 

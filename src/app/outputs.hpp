@@ -22,7 +22,9 @@
 #include "app/alert_endpoints.hpp"
 #include "app/alert_router.hpp"
 #include "app/alert_rules.hpp"
+#include "app/history_recorder.hpp"
 #include "app/result_fanout.hpp"
+#include "engine/pipeline.hpp"
 #include "query/result.hpp"
 #include "server/metrics.hpp"
 #include "server/web_app.hpp"
@@ -31,6 +33,18 @@
 #include "store/store_writer.hpp"
 
 namespace netpulse::app {
+
+// Traffic history in the store (issue 17; store/history.hpp): what --history-keys,
+// --retention and --retention-size set.
+struct HistorySettings {
+  static constexpr size_t kDefaultKeys = 10000;
+  size_t keys = kDefaultKeys;  // top keys per bucket and dimension; 0: no history
+  // Per resolution (minute, hour, day): age kept (event time) and size kept; 0: no limit.
+  int64_t retention_ms[3] = {int64_t{7} * 86'400'000, int64_t{90} * 86'400'000,
+                             int64_t{730} * 86'400'000};
+  uint64_t retention_bytes[3] = {0, 0, 0};
+  std::string origin;  // the writer's name in the buckets ("" for one writer)
+};
 
 struct OutputOptions {
   query::ResultSink* output = nullptr;  // the command's --output, if any
@@ -41,6 +55,7 @@ struct OutputOptions {
   int web_threads = 2;
   std::vector<EndpointSpec> alert_endpoints;  // --alert-webhook, --alert-syslog
   std::vector<AlertRule> alert_rules;         // --alert-rule
+  HistorySettings history;                    // with a store
 };
 
 class Outputs {
@@ -66,6 +81,16 @@ class Outputs {
   const FanoutSink& fanout() const { return fanout_; }
   bool has_web() const { return !options_.web.empty(); }
 
+  // With a store and --history-keys > 0: records the engine's traffic history (the pipeline's
+  // finished minutes, through a HistoryRecorder, into the store writer). Call before the
+  // pipeline runs; flush() then stores every minute the pipeline finished. memory_limit: the
+  // engine's budget (0: none); a minute's conversations take at most 1/32 of it.
+  void record_history(engine::Pipeline& pipeline, const core::ProtocolTable& protocols,
+                      uint64_t memory_limit);
+  HistoryRecorder* history() { return history_.get(); }
+  // The same for `merge`: protocol and address history from the merged panes (PaneHistory).
+  void record_history(kafka::PaneMerge& merge, const core::ProtocolTable& protocols);
+
   // Starts the web front, if --web was given (else does nothing and returns true): `parts`
   // brings the command's own (the control plane, the generator, a live input's status); the
   // store's are added here. False with a reason when it cannot listen; *notice gets a line
@@ -86,6 +111,7 @@ class Outputs {
  private:
   Outputs(const OutputOptions& options, std::unique_ptr<store::Store> writer_store,
           std::unique_ptr<store::Store> api_store);
+  static store::StoreWriter::Options writer_options(const OutputOptions& o, Outputs* self);
   // Where results go after the rules: the fan-out, or the output itself on the plain path.
   query::ResultSink& results_sink();
 
@@ -98,6 +124,8 @@ class Outputs {
   std::unique_ptr<AlertRouter> router_;
   std::unique_ptr<RuleSink> rules_;  // in front of the fan-out or the output, when rules are given
   std::unique_ptr<server::WebApp> web_;
+  std::unique_ptr<HistoryRecorder> history_;
+  std::unique_ptr<PaneHistory> pane_history_;
   bool closed_ = false;
 };
 

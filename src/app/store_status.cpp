@@ -16,6 +16,17 @@ void register_store_metrics(server::MetricsRegistry& m, const store::StoreWriter
         server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().write_errors); });
   m.add("netpulse_store_rejected_total", "Items the store refused as data (not stored)",
         server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().rejected); });
+  m.add("netpulse_history_buckets_written_total", "Traffic history minute buckets stored",
+        server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().history_written); });
+  m.add("netpulse_history_rollups_total", "Hour and day history buckets built from finer ones",
+        server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().history_rollups); });
+  m.add("netpulse_history_deleted_total", "History buckets deleted by retention",
+        server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().history_deleted); });
+  m.add("netpulse_history_dropped_total",
+        "History buckets not stored because the store was full", server::MetricType::kCounter,
+        [&w] { return static_cast<double>(w.stats().history_dropped); });
+  m.add("netpulse_history_stopped", "1 while history is not written (the store is full)",
+        server::MetricType::kGauge, [&w] { return w.stats().history_stopped ? 1.0 : 0.0; });
   m.add("netpulse_store_producer_waits_total",
         "Times the engine waited for room in the store queue", server::MetricType::kCounter,
         [&w] { return static_cast<double>(w.stats().producer_waits); });
@@ -32,7 +43,13 @@ nlohmann::json store_status(const store::StoreWriter& w) {
                         {"rejected", s.rejected},
                         {"producer_waits", s.producer_waits},
                         {"failing", s.failing},
-                        {"last_error", s.last_error}};
+                        {"last_error", s.last_error},
+                        {"history", {{"written", s.history_written},
+                                     {"rollups", s.history_rollups},
+                                     {"deleted", s.history_deleted},
+                                     {"dropped", s.history_dropped},
+                                     {"stopped", s.history_stopped},
+                                     {"last_error", s.history_last_error}}}};
 }
 
 }  // namespace netpulse::app

@@ -12,6 +12,7 @@
 #include "app/cluster_status.hpp"
 #include "app/outputs.hpp"
 #include "cli/alert_options.hpp"
+#include "cli/history_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
@@ -37,6 +38,7 @@ struct MergeCliOptions {
   std::string control;
   app::OutputOptions serve;  // --store, --web, --token, --web-root
   AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
+  HistoryOptions history;  // --history-keys, --retention, --retention-size
   std::vector<std::string> properties;
   engine::QueryParams params;
   engine::EngineConfig config;
@@ -53,6 +55,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
     usage_error("--input '" + o.input + "': expected kafka://BROKERS/TOPIC (the panes topic)");
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);
+  apply_history_options(o.history, oo.history);
   kafka::MergeOptions mo;
   auto k = kafka::parse_kafka_uri(uri->path, &why);
   if (!k) usage_error("--input '" + o.input + "': " + why);
@@ -75,6 +78,7 @@ int run_merge_cmd(const MergeCliOptions& o) {
   core::ProtocolTable protocols;
   query::SixQueries queries(protocols, outputs->sink());
   kafka::PaneMerge merge(o.config, control, protocols, queries);
+  outputs->record_history(merge, protocols);
   if (outputs->has_web()) {
     app::register_merge_metrics(outputs->metrics(), merge);
     server::WebParts parts;
@@ -155,6 +159,7 @@ Command make_merge_command(CLI::App& app) {
   sub->add_option("--web-root", o->serve.web_root,
                   "With --web: the dashboard's directory (default: web/ near the executable)");
   add_alert_options(sub, o->alerts);
+  add_history_options(sub, o->history);
   sub->add_option("--kafka-property", o->properties,
                   "A librdkafka property K=V for the consumer (repeatable)");
   sub->add_flag("--exit-at-end", o->exit_at_end,

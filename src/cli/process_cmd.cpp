@@ -14,6 +14,7 @@
 #include "app/engine_metrics.hpp"
 #include "app/outputs.hpp"
 #include "cli/alert_options.hpp"
+#include "cli/history_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/kafka_options.hpp"
@@ -84,6 +85,7 @@ struct ProcessOptions {
   std::string control;
   app::OutputOptions serve;  // --store, --web, --token, --web-root
   AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
+  HistoryOptions history;  // --history-keys, --retention, --retention-size
   engine::QueryParams params;
   engine::EngineConfig config;
   bool quiet = false;
@@ -204,6 +206,7 @@ int run_process(const ProcessOptions& o) {
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);  // a bad rule or endpoint: exit 2 before anything opens
+  apply_history_options(o.history, oo.history);
   // A captured flow's record comes when the flow ends, after records of flows that ended
   // sooner: unless told otherwise, allow that much lateness, or most of them would be late.
   if (const int64_t wait_ms = capture_flow_wait_ms(*in_uri, o.flow);
@@ -260,6 +263,7 @@ int run_process(const ProcessOptions& o) {
   core::ProtocolTable protocols;
   query::SixQueries queries(protocols, outputs->sink());
   engine::Pipeline pipeline(config, control, protocols, format, queries);
+  outputs->record_history(pipeline, protocols, config.memory_limit);
 
   if (outputs->has_web()) {
     app::register_engine_metrics(outputs->metrics(), pipeline.counters());
@@ -322,6 +326,15 @@ int run_process(const ProcessOptions& o) {
                  human_bytes(static_cast<double>(peak_rss_bytes())).c_str());
     if (c.malformed.load() > 10)
       std::fprintf(stderr, "netpulse: (only the first 10 malformed lines were shown)\n");
+    if (const app::HistoryRecorder* h = outputs->history()) {
+      std::fprintf(stderr, "netpulse: history: %llu minutes, %llu buckets of %zu keys at most",
+                   static_cast<unsigned long long>(h->minutes()),
+                   static_cast<unsigned long long>(h->buckets()), oo.history.keys);
+      if (h->overflow_records() > 0)
+        std::fprintf(stderr, "; %llu records beyond the conversation table (counted in totals)",
+                     static_cast<unsigned long long>(h->overflow_records()));
+      std::fprintf(stderr, "\n");
+    }
     if (const uint64_t approx = c.approximate_windows.load(); approx > 0) {
       const engine::ShardBudget b =
           engine::budget_for(config, static_cast<uint32_t>(std::max(1, config.threads)));
@@ -392,6 +405,7 @@ Command make_process_command(CLI::App& app) {
                   "With --web: require this token for control endpoints (default: $NETPULSE_TOKEN)");
   sub->add_option("--web-root", o->serve.web_root, "With --web: the dashboard's directory");
   add_alert_options(sub, o->alerts);
+  add_history_options(sub, o->history);
   sub->add_option("--progress", o->progress,
                   "Print a progress line on stderr every this many seconds (0: never; default: "
                   "10 when stderr is a terminal)")

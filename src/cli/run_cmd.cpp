@@ -23,6 +23,7 @@
 #include "app/outputs.hpp"
 #include "app/row_alerts.hpp"
 #include "cli/alert_options.hpp"
+#include "cli/history_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/flow_input.hpp"
@@ -59,6 +60,7 @@ struct RunOptions {
     return s;
   }();
   AlertOptions alerts;  // --alert-webhook, --alert-syslog, --alert-rule
+  HistoryOptions history;  // --history-keys, --retention, --retention-size
   std::string output;  // optional JSON lines
   std::string models = "models";
   std::string rows;  // optional stream of NSL-KDD connection rows for the models
@@ -204,6 +206,7 @@ int run_all(const RunOptions& o) {
 
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);
+  apply_history_options(o.history, oo.history);
 
   std::string why;
 
@@ -266,6 +269,7 @@ int run_all(const RunOptions& o) {
   core::ProtocolTable protocols;
   query::SixQueries queries(protocols, outputs->sink());
   engine::Pipeline pipeline(config, control, protocols, ingest::Format::kLine, queries);
+  outputs->record_history(pipeline, protocols, config.memory_limit);
   app::register_engine_metrics(metrics, pipeline.counters());
 
   // Detectors: the flow detector (DoS, port scan, brute force over the live records) reads
@@ -419,6 +423,7 @@ Command make_run_command(CLI::App& app) {
   sub->add_option("--web-root", o->serve.web_root,
                   "The dashboard's directory (default: web/ near the executable)");
   add_alert_options(sub, o->alerts);
+  add_history_options(sub, o->history);
   sub->add_option("--rate", o->rate, "Generator records per second (0: as fast as possible)")
       ->check(CLI::Range(uint64_t{0}, generate::kMaxRate))
       ->capture_default_str();

@@ -64,6 +64,16 @@ std::string dump_results(const TempDir& dir, const std::string& db) {
   return read_file(out);
 }
 
+// The stored traffic history of some dimensions, in a fixed order, as text.
+std::string dump_history(const TempDir& dir, const std::string& db, const std::string& dimensions) {
+  const std::string out = dir / "history.txt";
+  const std::string cmd = "sqlite3 '" + db + "' \"SELECT resolution, dimension, start, origin, total_bytes, "
+                          "total_records, other_bytes, other_records, cut_bytes, error_bytes, hex(entries) "
+                          "FROM history WHERE dimension IN (" + dimensions + ") ORDER BY 1, 2, 3, 4\" > '" + out + "'";
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("sqlite3 failed: " + cmd);
+  return read_file(out);
+}
+
 uint64_t records_read(const std::string& err) {
   const auto pos = err.rfind(" records read");
   if (pos == std::string::npos) return 0;
@@ -217,6 +227,12 @@ TEST(ScaleOut, StoreAfterMergeIsKilledEqualsARunWithoutCrash) {
   const std::string want = dump_results(dir, dir / "single.db");
   ASSERT_GT(want.size(), 1000u);
   EXPECT_EQ(dump_results(dir, dir / "merged.db"), want);
+  // Traffic history (issue 17): merge writes it from the panes, protocol and source address
+  // (the instances' --ip-key), and it equals what `process --store` writes from the records.
+  const std::string history = dump_history(dir, dir / "single.db", "'protocol', 'src'");
+  ASSERT_NE(history.find("minute|protocol|"), std::string::npos) << history;
+  ASSERT_NE(history.find("minute|src|"), std::string::npos) << history;
+  EXPECT_EQ(dump_history(dir, dir / "merged.db", "'protocol', 'src', 'dst', 'conversation'"), history);
 }
 
 // merge --control: "stop" pauses reading panes (nothing is emitted meanwhile, nothing lost),

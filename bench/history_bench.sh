@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# What writing traffic history costs `netpulse process` (issue 17: at most 5% of throughput).
+# Runs `process --store sqlite:...` on the same file with --history-keys 0 (no history) and with
+# the default 10,000 keys, alternately (A, B, A, B, ...: the machine's speed drifts), on 1 and 2
+# threads, best of RUNS each, and prints records/s, peak RSS and the cost in percent.
+# Data: issue 12's shape (5 M records, 100,000 records/s of event time, Zipf over 1 M sources,
+# 3% IPv6; bench/data/flows-issue12-5m.txt, made by engine_bench.sh's PRESET=issue12) and, as a
+# smaller network, 5 M records over 10,000 sources (bench/data/flows-10k-5m.txt).
+#
+#   bench/history_bench.sh                  # both files, RUNS=3
+#   DATA=path/to/flows.txt RUNS=5 bench/history_bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NETPULSE=${NETPULSE:-build/netpulse}
+RUNS=${RUNS:-3}
+THREADS=${THREADS:-"1 2"}
+KEYS=${KEYS:-10000}
+[ -x "$NETPULSE" ] || { echo "history_bench: $NETPULSE not built" >&2; exit 1; }
+work=$(mktemp -d /tmp/history_bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+make_data() {  # FILE IPS [extra generate options...]
+  local file=$1 ips=$2; shift 2
+  [ -s "$file" ] && return
+  mkdir -p "$(dirname "$file")"
+  echo "history_bench: generating $file" >&2
+  "$NETPULSE" generate --count 5000000 --rate 100000 --ips "$ips" --zipf 1.0 --protocols 19 \
+    "$@" --seed 1 --start-time "2020-05-09 00:00:00" --output "file:$file"
+}
+
+if [ -n "${DATA:-}" ]; then
+  files=("$DATA")
+else
+  make_data bench/data/flows-issue12-5m.txt 1000000 --ipv6-percent 3 --time-digits mixed
+  make_data bench/data/flows-10k-5m.txt 10000
+  files=(bench/data/flows-issue12-5m.txt bench/data/flows-10k-5m.txt)
+fi
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u '+%Y-%m-%d %H:%M UTC')"
+
+run_once() {  # FILE THREADS KEYS -> "seconds rss"
+  rm -f "$work"/h.db*
+  local line
+  line=$("$NETPULSE" process --input "$1" --T 60 --slide 1 --threads "$2" --output /dev/null \
+    --store "sqlite:$work/h.db" --history-keys "$3" --progress 0 2>&1 >/dev/null | grep 'records read')
+  echo "$(echo "$line" | sed -E 's/.*windows; ([0-9.]+) s.*/\1/') $(echo "$line" | sed -E 's/.*peak memory (.*)$/\1/')"
+}
+
+for file in "${files[@]}"; do
+  count=$(wc -l < "$file")
+  echo "data: $file ($count records)"
+  for threads in $THREADS; do
+    best0=""; best1=""; rss0=""; rss1=""
+    for _ in $(seq "$RUNS"); do
+      read -r s r <<<"$(run_once "$file" "$threads" 0)"
+      if [ -z "$best0" ] || (( $(echo "$s < $best0" | bc -l) )); then best0=$s; rss0=$r; fi
+      read -r s r <<<"$(run_once "$file" "$threads" "$KEYS")"
+      if [ -z "$best1" ] || (( $(echo "$s < $best1" | bc -l) )); then best1=$s; rss1=$r; fi
+    done
+    printf '  threads %s: no history %.2f M records/s (peak %s); history %s keys %.2f M records/s (peak %s); cost %.1f%%\n' \
+      "$threads" "$(echo "$count / $best0 / 1000000" | bc -l)" "$rss0" "$KEYS" \
+      "$(echo "$count / $best1 / 1000000" | bc -l)" "$rss1" "$(echo "($best1 - $best0) * 100 / $best0" | bc -l)"
+  done
+done

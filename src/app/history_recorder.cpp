@@ -1,0 +1,272 @@
+#include "app/history_recorder.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+#include <utility>
+
+#include "core/ip_addr.hpp"
+
+namespace netpulse::app {
+
+namespace {
+
+using engine::Agg;
+using engine::AggMap;
+
+template <class K>
+struct KeyAgg {
+  K key;
+  uint64_t bytes;
+  uint64_t records;
+};
+
+// Fills b.entries with the `keys` keys of `all` with the most bytes (ties: the smaller key
+// text), sorted by key text, and b's other sums and cut bound. `all` holds unique keys;
+// b.total_* must be set; `floor_cut` is a bound any key not listed has anyway (the overflow).
+// Only the keys kept (and ties at the cut) are formatted: a minute may hold a million keys.
+template <class K, class Format>
+void fill_top(std::vector<KeyAgg<K>>& all, size_t keys, Format&& format, uint64_t floor_cut,
+              store::HistoryBucket& b) {
+  std::vector<store::HistoryEntry>& out = b.entries;
+  out.clear();
+  uint64_t greatest_cut = 0;
+  if (all.size() <= keys) {
+    out.reserve(all.size());
+    for (const auto& a : all) out.push_back({format(a.key), a.bytes, a.records});
+  } else if (keys > 0) {
+    auto more = [](const KeyAgg<K>& x, const KeyAgg<K>& y) { return x.bytes > y.bytes; };
+    std::nth_element(all.begin(), all.begin() + static_cast<ptrdiff_t>(keys - 1), all.end(), more);
+    const uint64_t t = all[keys - 1].bytes;
+    std::vector<store::HistoryEntry> ties;
+    for (const auto& a : all) {
+      if (a.bytes > t) out.push_back({format(a.key), a.bytes, a.records});
+      else if (a.bytes == t) ties.push_back({format(a.key), a.bytes, a.records});
+      else greatest_cut = std::max(greatest_cut, a.bytes);
+    }
+    const size_t need = keys - out.size();
+    if (ties.size() > need) {
+      std::sort(ties.begin(), ties.end(), [](const auto& x, const auto& y) { return x.key < y.key; });
+      greatest_cut = std::max(greatest_cut, t);
+      ties.resize(need);
+    }
+    for (auto& e : ties) out.push_back(std::move(e));
+  } else {
+    for (const auto& a : all) greatest_cut = std::max(greatest_cut, a.bytes);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.key < y.key; });
+  uint64_t kept_bytes = 0, kept_records = 0;
+  for (const auto& e : out) {
+    kept_bytes += e.bytes;
+    kept_records += e.records;
+  }
+  b.other_bytes = b.total_bytes - kept_bytes;
+  b.other_records = b.total_records - kept_records;
+  b.cut_bytes = std::max(greatest_cut, floor_cut);
+}
+
+// Address sums, IPv4 and IPv6 apart (as the engine keeps them).
+struct AddressSums {
+  AggMap<uint32_t> v4;
+  AggMap<core::Ip6> v6;
+  void add(const core::IpAddr& a, uint64_t bytes, uint32_t records) {
+    if (a.is_v6) v6.add(a.bits, bytes, records);
+    else v4.add(a.v4_value(), bytes, records);
+  }
+  std::vector<KeyAgg<core::IpAddr>> list() const {
+    std::vector<KeyAgg<core::IpAddr>> out;
+    out.reserve(v4.size() + v6.size());
+    v4.for_each([&](const auto& e) { out.push_back({core::IpAddr::v4(e.key), e.bytes, e.records}); });
+    v6.for_each([&](const auto& e) { out.push_back({core::IpAddr::v6(e.key), e.bytes, e.records}); });
+    return out;
+  }
+};
+
+std::string ip_text(const core::IpAddr& a) {
+  char buf[core::kMaxIpText];
+  return std::string(buf, core::format_ip(a, buf));
+}
+
+}  // namespace
+
+std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& minute,
+                                                 const core::ProtocolTable& protocols,
+                                                 size_t keys, const std::string& origin) {
+  uint64_t total_bytes = 0, total_records = 0, overflow = 0;
+  AggMap<uint32_t> protocol_sums;
+  for (const auto& p : minute.parts) {
+    total_bytes += p->total_bytes;
+    total_records += p->total_records;
+    overflow += p->overflow_bytes;
+    p->protocols.for_each([&](const auto& e) { protocol_sums.add(e.key, e.bytes, e.records); });
+  }
+  std::unordered_map<uint32_t, std::string> names;
+  protocol_sums.for_each([&](const auto& e) { names.emplace(e.key, std::string(protocols.name(e.key))); });
+  auto name_of = [&](uint32_t id) -> const std::string& {
+    auto it = names.find(id);
+    if (it == names.end()) it = names.emplace(id, std::string(protocols.name(id))).first;
+    return it->second;
+  };
+
+  std::vector<store::HistoryBucket> out(4);
+  for (size_t i = 0; i < 4; ++i) {
+    out[i].resolution = store::Resolution::kMinute;
+    out[i].start = minute.start;
+    out[i].dimension = store::kDimensions[i];
+    out[i].origin = origin;
+    out[i].total_bytes = total_bytes;
+    out[i].total_records = total_records;
+  }
+
+  // Protocols: exact, overflow included.
+  std::vector<KeyAgg<uint32_t>> protos;
+  protocol_sums.for_each([&](const auto& e) { protos.push_back({e.key, e.bytes, e.records}); });
+  fill_top(protos, keys, name_of, 0, out[0]);
+
+  // Conversations, and their marginals per source and destination.
+  AddressSums src, dst;
+  std::vector<KeyAgg<engine::Conv6>> convs;
+  size_t n = 0;
+  for (const auto& p : minute.parts) n += p->conv4.size() + p->conv6.size();
+  convs.reserve(n);
+  for (const auto& p : minute.parts) {
+    p->conv4.for_each([&](const auto& e) {
+      const auto s = core::IpAddr::v4(e.key.src), d = core::IpAddr::v4(e.key.dst);
+      src.add(s, e.bytes, e.records);
+      dst.add(d, e.bytes, e.records);
+      convs.push_back({engine::Conv6{s, d, e.key.protocol}, e.bytes, e.records});
+    });
+    p->conv6.for_each([&](const auto& e) {
+      src.add(e.key.src, e.bytes, e.records);
+      dst.add(e.key.dst, e.bytes, e.records);
+      convs.push_back({e.key, e.bytes, e.records});
+    });
+  }
+  auto src_list = src.list();
+  fill_top(src_list, keys, ip_text, overflow, out[1]);
+  auto dst_list = dst.list();
+  fill_top(dst_list, keys, ip_text, overflow, out[2]);
+  fill_top(convs, keys, [&](const engine::Conv6& c) {
+    return store::conversation_key(ip_text(c.src), ip_text(c.dst), name_of(c.protocol));
+  }, overflow, out[3]);
+  // A source's or destination's conversations may have overflowed: listed sums may be short.
+  out[1].error_bytes = out[2].error_bytes = overflow;
+  return out;
+}
+
+PaneHistory::PaneHistory(std::function<void(store::HistoryBucket)> sink,
+                         const core::ProtocolTable& protocols,
+                         std::function<engine::IpKey()> ip_key, size_t keys,
+                         std::string origin)
+    : sink_(std::move(sink)),
+      protocols_(protocols),
+      ip_key_(std::move(ip_key)),
+      keys_(keys), origin_(std::move(origin)) {}
+
+void PaneHistory::pane(int64_t start_ms, const engine::KeySums& sums) {
+  Minute& m = minutes_[core::floor_div(start_ms, engine::kHistoryMinuteMs) * engine::kHistoryMinuteMs];
+  sums.protocols.for_each([&](const auto& e) { m.protocols.add(e.key, e.bytes, e.records); });
+  if (ip_key_() == engine::IpKey::kHost) return;
+  sums.ip4.for_each([&](const auto& e) { m.ip4.add(e.key, e.bytes, e.records); });
+  sums.ip6.for_each([&](const auto& e) { m.ip6.add(e.key, e.bytes, e.records); });
+  if (sums.summary) m.floor += sums.summary->floor;
+}
+
+void PaneHistory::complete_below(int64_t ms) {
+  while (!minutes_.empty() && minutes_.begin()->first <= ms - engine::kHistoryMinuteMs) {
+    auto node = minutes_.extract(minutes_.begin());
+    const Minute& m = node.mapped();
+    store::HistoryBucket proto;
+    proto.resolution = store::Resolution::kMinute;
+    proto.start = node.key();
+    proto.dimension = store::Dimension::kProtocol;
+    proto.origin = origin_;
+    std::vector<KeyAgg<uint32_t>> protos;
+    m.protocols.for_each([&](const auto& e) {
+      protos.push_back({e.key, e.bytes, e.records});
+      proto.total_bytes += e.bytes;
+      proto.total_records += e.records;
+    });
+    store::HistoryBucket ip = proto;
+    fill_top(protos, keys_, [&](uint32_t id) { return std::string(protocols_.name(id)); }, 0, proto);
+    sink_(std::move(proto));
+    ++buckets_;
+    const engine::IpKey key = ip_key_();
+    if (key == engine::IpKey::kHost) continue;
+    ip.dimension = key == engine::IpKey::kDst ? store::Dimension::kDst : store::Dimension::kSrc;
+    AddressSums addresses;
+    m.ip4.for_each([&](const auto& e) { addresses.v4.add(e.key, e.bytes, e.records); });
+    m.ip6.for_each([&](const auto& e) { addresses.v6.add(e.key, e.bytes, e.records); });
+    auto list = addresses.list();
+    // A summarized pane dropped addresses (their bytes are in the totals, not in the list) and
+    // may have shortened the ones it kept by up to its floor.
+    fill_top(list, keys_, ip_text, m.floor, ip);
+    ip.error_bytes = m.floor;
+    sink_(std::move(ip));
+    ++buckets_;
+  }
+}
+
+HistoryRecorder::HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols,
+                                 size_t keys, std::string origin, size_t max_queued_minutes)
+    : sink_(std::move(sink)),
+      protocols_(protocols),
+      keys_(keys),
+      origin_(std::move(origin)),
+      max_queued_(std::max<size_t>(1, max_queued_minutes)),
+      thread_([this] { run(); }) {}
+
+HistoryRecorder::~HistoryRecorder() { stop(); }
+
+void HistoryRecorder::offer(engine::HistoryMinute minute) {
+  std::unique_lock lock(mu_);
+  if (queue_.size() + busy_ >= max_queued_ && !stopping_) {
+    const auto t0 = std::chrono::steady_clock::now();
+    not_full_.wait(lock, [&] { return queue_.size() + busy_ < max_queued_ || stopping_; });
+    wait_us_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::steady_clock::now() - t0)
+                                          .count());
+  }
+  queue_.push_back(std::move(minute));
+  not_empty_.notify_one();
+}
+
+void HistoryRecorder::stop() {
+  std::lock_guard join(join_mu_);
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  not_empty_.notify_all();
+  not_full_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void HistoryRecorder::run() {
+  while (true) {
+    engine::HistoryMinute minute;
+    {
+      std::unique_lock lock(mu_);
+      not_empty_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;  // stopping, and everything queued is built
+      minute = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
+    for (const auto& p : minute.parts) overflow_ += p->overflow_records;
+    auto buckets = minute_buckets(minute, protocols_, keys_, origin_);
+    minute = {};  // the conversation tables are the bulk: give them back before storing
+    for (auto& b : buckets) {
+      sink_(std::move(b));
+      ++buckets_;
+    }
+    ++minutes_;
+    {
+      std::lock_guard lock(mu_);
+      --busy_;
+    }
+    not_full_.notify_all();
+  }
+}
+
+}  // namespace netpulse::app

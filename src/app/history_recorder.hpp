@@ -1,0 +1,115 @@
+// Turns the engine's finished minutes (engine/history_accumulator.hpp) into the four history
+// buckets of each minute (store/history.hpp: protocol, src, dst, conversation) on a thread of
+// its own, and hands them to the store writer, which stores them, makes the hourly and daily
+// rollups and applies retention. The engine's serial step only queues a minute; the queue holds
+// at most a few minutes (each may be tens of MiB), and when it is full the engine waits: history
+// is never dropped for lack of room.
+//
+// A bucket keeps the `keys` keys with the most bytes (ties: the smaller key text) and the rest as
+// other; source and destination sums are the conversations' marginals. Bounds (docs/history.md):
+// conversations are exact for every conversation kept; when a minute held more conversations
+// than the engine's bound, the records that did not fit (overflow) may belong to any source or
+// destination, so those buckets' error_bytes is the overflow and every cut_bytes is at least it.
+// Thread-safe: offer() from the engine's thread, stop() from the owner's.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/protocol_table.hpp"
+#include "engine/history_accumulator.hpp"
+#include "engine/params.hpp"
+#include "engine/window_shard.hpp"
+#include "kafka/pane_merge.hpp"
+#include "store/history.hpp"
+
+namespace netpulse::app {
+
+// The four buckets of one minute, each cut to `keys` keys. Deterministic: the same records give
+// the same buckets for any number of engine threads.
+std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& minute,
+                                                 const core::ProtocolTable& protocols,
+                                                 size_t keys, const std::string& origin);
+
+class HistoryRecorder {
+ public:
+  using BucketSink = std::function<void(store::HistoryBucket)>;
+
+  // sink: where buckets go (the store writer's push), called on the recorder's thread.
+  HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols, size_t keys,
+                  std::string origin, size_t max_queued_minutes = 2);
+  ~HistoryRecorder();
+  HistoryRecorder(const HistoryRecorder&) = delete;
+  HistoryRecorder& operator=(const HistoryRecorder&) = delete;
+
+  // Queues a finished minute; waits while the queue is full.
+  void offer(engine::HistoryMinute minute);
+  // Builds what is queued and joins the thread. Idempotent.
+  void stop();
+
+  uint64_t minutes() const { return minutes_.load(); }
+  uint64_t buckets() const { return buckets_.load(); }
+  uint64_t overflow_records() const { return overflow_.load(); }
+  uint64_t producer_wait_us() const { return wait_us_.load(); }
+
+ private:
+  void run();
+
+  BucketSink sink_;
+  const core::ProtocolTable& protocols_;
+  const size_t keys_;
+  const std::string origin_;
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<engine::HistoryMinute> queue_;  // guarded by mu_
+  size_t busy_ = 0;                          // guarded by mu_: minutes being built
+  bool stopping_ = false;                    // guarded by mu_
+  std::atomic<uint64_t> minutes_{0}, buckets_{0}, overflow_{0}, wait_us_{0};
+  std::mutex join_mu_;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+// History for `merge --store`, from the merged panes (kafka::PaneMerge): the panes carry
+// per-protocol and per-address sums (the address of --ip-key), not records, so merge writes the
+// protocol dimension and the address dimension the instances key by (src, or dst; none for
+// host, whose sums count each record twice); conversations need the records themselves. A pane
+// is counted in the minute its start falls in. Summarized panes (the memory budget) add their
+// floor to the address bucket's bounds. Buckets go to `sink` on the merge's thread as minutes
+// complete.
+class PaneHistory final : public kafka::PaneObserver {
+ public:
+  PaneHistory(std::function<void(store::HistoryBucket)> sink, const core::ProtocolTable& protocols,
+              std::function<engine::IpKey()> ip_key, size_t keys, std::string origin);
+
+  void pane(int64_t start_ms, const engine::KeySums& sums) override;
+  void complete_below(int64_t ms) override;
+
+  uint64_t buckets() const { return buckets_; }
+
+ private:
+  struct Minute {
+    engine::AggMap<uint32_t> protocols;
+    engine::AggMap<uint32_t> ip4;
+    engine::AggMap<core::Ip6> ip6;
+    uint64_t floor = 0;  // summarized panes: a listed address may be short by this much
+  };
+
+  std::function<void(store::HistoryBucket)> sink_;
+  const core::ProtocolTable& protocols_;
+  std::function<engine::IpKey()> ip_key_;  // the instances' (known once panes arrive)
+  size_t keys_;
+  std::string origin_;
+  std::map<int64_t, Minute> minutes_;
+  uint64_t buckets_ = 0;
+};
+
+}  // namespace netpulse::app
