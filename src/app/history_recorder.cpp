@@ -208,26 +208,31 @@ void PaneHistory::complete_below(int64_t ms) {
 }
 
 HistoryRecorder::HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols,
-                                 size_t keys, std::string origin, size_t max_queued_minutes)
+                                 size_t keys, std::string origin, size_t max_conversations,
+                                 size_t max_queued_records)
     : sink_(std::move(sink)),
       protocols_(protocols),
       keys_(keys),
       origin_(std::move(origin)),
-      max_queued_(std::max<size_t>(1, max_queued_minutes)),
+      max_queued_(std::max<size_t>(1, max_queued_records)),
+      aggregator_(std::max<size_t>(1, max_conversations)),
       thread_([this] { run(); }) {}
 
 HistoryRecorder::~HistoryRecorder() { stop(); }
 
-void HistoryRecorder::offer(engine::HistoryMinute minute) {
+void HistoryRecorder::offer(engine::HistoryBatch batch) {
+  const size_t n = batch.records();
   std::unique_lock lock(mu_);
-  if (queue_.size() + busy_ >= max_queued_ && !stopping_) {
+  auto room = [&] { return queued_records_ == 0 || queued_records_ + n <= max_queued_ || stopping_; };
+  if (!room()) {
     const auto t0 = std::chrono::steady_clock::now();
-    not_full_.wait(lock, [&] { return queue_.size() + busy_ < max_queued_ || stopping_; });
+    not_full_.wait(lock, room);
     wait_us_ += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                           std::chrono::steady_clock::now() - t0)
                                           .count());
   }
-  queue_.push_back(std::move(minute));
+  queued_records_ += n;
+  queue_.push_back(std::move(batch));
   not_empty_.notify_one();
 }
 
@@ -244,26 +249,28 @@ void HistoryRecorder::stop() {
 
 void HistoryRecorder::run() {
   while (true) {
-    engine::HistoryMinute minute;
+    engine::HistoryBatch batch;
     {
       std::unique_lock lock(mu_);
       not_empty_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-      if (queue_.empty()) return;  // stopping, and everything queued is built
-      minute = std::move(queue_.front());
+      if (queue_.empty()) return;  // stopping, and everything queued is recorded
+      batch = std::move(queue_.front());
       queue_.pop_front();
-      ++busy_;
     }
-    for (const auto& p : minute.parts) overflow_ += p->overflow_records;
-    auto buckets = minute_buckets(minute, protocols_, keys_, origin_);
-    minute = {};  // the conversation tables are the bulk: give them back before storing
-    for (auto& b : buckets) {
-      sink_(std::move(b));
-      ++buckets_;
-    }
-    ++minutes_;
+    const size_t n = batch.records();
+    aggregator_.add(std::move(batch), [&](engine::HistoryMinute minute) {
+      for (const auto& p : minute.parts) overflow_ += p->overflow_records;
+      auto buckets = minute_buckets(minute, protocols_, keys_, origin_);
+      minute = {};  // the conversation tables are the bulk: give them back before storing
+      for (auto& b : buckets) {
+        sink_(std::move(b));
+        ++buckets_;
+      }
+      ++minutes_;
+    }, &pool_);
     {
       std::lock_guard lock(mu_);
-      --busy_;
+      queued_records_ -= n;
     }
     not_full_.notify_all();
   }

@@ -1,14 +1,15 @@
-// Turns the engine's finished minutes (engine/history_accumulator.hpp) into the four history
-// buckets of each minute (store/history.hpp: protocol, src, dst, conversation) on a thread of
-// its own, and hands them to the store writer, which stores them, makes the hourly and daily
-// rollups and applies retention. The engine's serial step only queues a minute; the queue holds
-// at most a few minutes (each may be tens of MiB), and when it is full the engine waits: history
-// is never dropped for lack of room.
+// Traffic history from the engine: sums the records the engine logs (HistoryBatch, engine/
+// history_accumulator.hpp) into per-minute conversation tables on a thread of its own, turns
+// each finished minute into its four history buckets (store/history.hpp: protocol, src, dst,
+// conversation) and hands them to the store writer, which stores them, makes the hourly and
+// daily rollups and applies retention. The engine's serial step only queues a batch; the queue
+// holds a bounded number of records, and when it is full the engine waits: history is never
+// dropped for lack of room.
 //
 // A bucket keeps the `keys` keys with the most bytes (ties: the smaller key text) and the rest as
 // other; source and destination sums are the conversations' marginals. Bounds (docs/history.md):
 // conversations are exact for every conversation kept; when a minute held more conversations
-// than the engine's bound, the records that did not fit (overflow) may belong to any source or
+// than max_conversations, the records that did not fit (overflow) may belong to any source or
 // destination, so those buckets' error_bytes is the overflow and every cut_bytes is at least it.
 // Thread-safe: offer() from the engine's thread, stop() from the owner's.
 #pragma once
@@ -43,17 +44,24 @@ class HistoryRecorder {
  public:
   using BucketSink = std::function<void(store::HistoryBucket)>;
 
+  // Records queued between the engine and the recorder, at most (64 MiB of IPv4 records).
+  static constexpr size_t kDefaultMaxQueued = size_t{4} << 20;
+
   // sink: where buckets go (the store writer's push), called on the recorder's thread.
   HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols, size_t keys,
-                  std::string origin, size_t max_queued_minutes = 2);
+                  std::string origin, size_t max_conversations,
+                  size_t max_queued_records = kDefaultMaxQueued);
   ~HistoryRecorder();
   HistoryRecorder(const HistoryRecorder&) = delete;
   HistoryRecorder& operator=(const HistoryRecorder&) = delete;
 
-  // Queues a finished minute; waits while the queue is full.
-  void offer(engine::HistoryMinute minute);
+  // Queues a batch; waits while the queue is full (a batch always fits an empty queue).
+  void offer(engine::HistoryBatch batch);
   // Builds what is queued and joins the thread. Idempotent.
   void stop();
+
+  // The chunk buffers' way back to the engine's logs (Pipeline::on_history).
+  engine::HistoryChunkPool* pool() { return &pool_; }
 
   uint64_t minutes() const { return minutes_.load(); }
   uint64_t buckets() const { return buckets_.load(); }
@@ -68,10 +76,12 @@ class HistoryRecorder {
   const size_t keys_;
   const std::string origin_;
   const size_t max_queued_;
+  engine::HistoryAggregator aggregator_;  // the recorder's thread only
+  engine::HistoryChunkPool pool_;
   std::mutex mu_;
   std::condition_variable not_empty_, not_full_;
-  std::deque<engine::HistoryMinute> queue_;  // guarded by mu_
-  size_t busy_ = 0;                          // guarded by mu_: minutes being built
+  std::deque<engine::HistoryBatch> queue_;  // guarded by mu_
+  size_t queued_records_ = 0;               // guarded by mu_: queued or being summed
   bool stopping_ = false;                    // guarded by mu_
   std::atomic<uint64_t> minutes_{0}, buckets_{0}, overflow_{0}, wait_us_{0};
   std::mutex join_mu_;

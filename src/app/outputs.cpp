@@ -171,9 +171,10 @@ void Outputs::record_history(engine::Pipeline& pipeline, const core::ProtocolTab
   if (!writer_ || options_.history.keys == 0) return;
   history_ = std::make_unique<HistoryRecorder>(
       [w = writer_.get()](store::HistoryBucket b) { w->push(std::move(b)); }, protocols,
-      options_.history.keys, options_.history.origin);
-  pipeline.on_history([h = history_.get()](engine::HistoryMinute m) { h->offer(std::move(m)); },
-                      history_conversations(options_.history.keys, memory_limit));
+      options_.history.keys, options_.history.origin,
+      history_conversations(options_.history.keys, memory_limit));
+  pipeline.on_history([h = history_.get()](engine::HistoryBatch b) { h->offer(std::move(b)); },
+                      history_->pool());
 }
 
 void Outputs::record_history(kafka::PaneMerge& merge, const core::ProtocolTable& protocols) {

@@ -1,37 +1,83 @@
 #include "engine/history_accumulator.hpp"
 
+#include <algorithm>
+
 #include "core/time.hpp"
 
 namespace netpulse::engine {
 
-HistoryPart& HistoryAccumulator::part_slow(core::TimeMs t) {
+HistoryChunk& HistoryLog::chunk_slow(core::TimeMs t) {
   const core::TimeMs start = core::floor_div(t, kHistoryMinuteMs) * kHistoryMinuteMs;
-  auto& slot = minutes_[start];
+  auto [it, inserted] = open_.try_emplace(start);
+  if (inserted) {
+    it->second.start = start;
+    it->second.v4.reserve(1024);
+  }
+  cur_ = &it->second;
+  cur_end_ = start + kHistoryMinuteMs;
+  return it->second;
+}
+
+void HistoryLog::flush_current() {
+  HistoryChunk& c = *cur_;
+  HistoryChunk out;
+  out.start = c.start;
+  out.v4.swap(c.v4);
+  out.v6.swap(c.v6);
+  if (pool_) c.v4 = pool_->take();
+  c.v4.reserve(kChunkRecords);
+  full_.push_back(std::move(out));
+}
+
+void HistoryLog::take(core::TimeMs bound, std::vector<HistoryChunk>& out) {
+  for (auto& c : full_) out.push_back(std::move(c));
+  full_.clear();
+  auto it = open_.begin();
+  while (it != open_.end() && it->first + kHistoryMinuteMs <= bound) {
+    if (cur_ == &it->second) cur_ = nullptr;
+    if (it->second.size() > 0) out.push_back(std::move(it->second));
+    it = open_.erase(it);
+  }
+}
+
+void HistoryAggregator::sum(const HistoryChunk& c) {
+  auto& slot = minutes_[c.start];
   if (!slot) {
     slot = std::make_unique<HistoryPart>();
-    slot->start = start;
+    slot->start = c.start;
+    // Sized like the last minute: growing a table of a million conversations doubling by
+    // doubling maps and faults in every size on the way.
+    slot->conv4.reserve(std::min(last_size_, max_));
   }
-  cur_ = slot.get();
-  cur_end_ = start + kHistoryMinuteMs;
-  return *slot;
-}
-
-void HistoryAccumulator::take_before(core::TimeMs bound,
-                                     std::vector<std::unique_ptr<HistoryPart>>& out) {
-  auto it = minutes_.begin();
-  while (it != minutes_.end() && it->first + kHistoryMinuteMs <= bound) {
-    if (cur_ == it->second.get()) cur_ = nullptr;
-    out.push_back(std::move(it->second));
-    it = minutes_.erase(it);
+  HistoryPart& p = *slot;
+  // The table outgrows the caches (a million conversations a minute): the slot of a record a
+  // few places ahead is fetched while this one is added.
+  constexpr size_t kAhead = 12;
+  const size_t n4 = c.v4.size();
+  for (size_t i = 0; i < n4; ++i) {
+    if (i + kAhead < n4) p.conv4.prefetch(c.v4[i + kAhead].key);
+    const auto& r = c.v4[i];
+    p.total_bytes += r.bytes;
+    ++p.total_records;
+    p.protocols.add(r.key.protocol, r.bytes, 1);
+    if (p.conv4.size() + p.conv6.size() < max_ || p.conv4.find(r.key)) {
+      p.conv4.add(r.key, r.bytes, 1);
+    } else {
+      p.overflow_bytes += r.bytes;
+      ++p.overflow_records;
+    }
   }
-}
-
-size_t HistoryAccumulator::memory_bytes() const {
-  size_t n = 0;
-  for (const auto& [start, p] : minutes_)
-    n += sizeof(HistoryPart) + p->conv4.memory_bytes() + p->conv6.memory_bytes() +
-         p->protocols.memory_bytes();
-  return n;
+  for (const auto& r : c.v6) {
+    p.total_bytes += r.bytes;
+    ++p.total_records;
+    p.protocols.add(r.key.protocol, r.bytes, 1);
+    if (p.conv4.size() + p.conv6.size() < max_ || p.conv6.find(r.key)) {
+      p.conv6.add(r.key, r.bytes, 1);
+    } else {
+      p.overflow_bytes += r.bytes;
+      ++p.overflow_records;
+    }
+  }
 }
 
 }  // namespace netpulse::engine

@@ -1,30 +1,41 @@
 // The engine's side of traffic history (issue 17): per minute of event time, the bytes and
-// records of every conversation (source, destination, protocol) the shard accepted, plus exact
-// per-protocol sums. Source and destination rollups are the conversation sums' marginals, so
-// one table update per record serves all four dimensions. Each shard owns one accumulator and
-// feeds it the records it accepts as their primary shard (every accepted record exactly once);
-// since a shard owns all records of its address keys, the shards' conversations are disjoint and
-// a minute's parts only need concatenating. Records that are late for the engine never get here,
-// so history and windows count the same records.
+// records of every conversation (source, destination, protocol) the engine accepted, plus exact
+// per-protocol sums and totals. Source and destination rollups are the conversations'
+// marginals, so one sum per record serves all four dimensions.
 //
-// Bounded: a minute keeps at most max_keys conversations; records of conversations that do not
-// fit are counted in overflow (and in the exact protocol and total sums), so the rollup built
-// from it can state how much it may miss (app/history_recorder.hpp).
+// Two halves, so the engine's hot path stays cheap. In flow data nearly every record is a
+// conversation of its own within a minute, so a per-minute conversation table grows to millions
+// of entries and every update would be a cache miss on the engine's thread (measured: 2-3x the
+// engine's cost per record). Instead:
+//  - HistoryLog (one per shard, on the engine's threads): appends each record the shard accepts
+//    as its primary shard (every accepted record exactly once; late records never get here, so
+//    history and windows count the same records) to a per-minute chunk: 16 bytes, written in
+//    sequence. Full chunks and the minutes the watermark has passed go out from the pipeline's
+//    serial step as a HistoryBatch.
+//  - HistoryAggregator (on the history recorder's thread): sums the chunks into per-minute
+//    conversation tables, with the slots of records a few places ahead prefetched, and hands out
+//    each minute once the batch says it is complete.
+// Bounded: a minute keeps at most max_conversations conversations; records of conversations
+// that do not fit are counted in overflow (and in the exact protocol sums and totals), so the
+// rollup built from it can state how much it may miss (app/history_recorder.hpp).
 //
-// Written here on AggMap rather than with a general hash map: this runs once per record on the
-// engine's hot path, and a 12-byte IPv4 conversation key in a 24-byte slot keeps it cheap.
-// Not thread-safe: the shard's thread adds; the pipeline's serial step takes finished minutes.
+// Written here on AggMap rather than with a general hash map: it runs once per record, and a
+// 12-byte IPv4 conversation key in a 24-byte slot keeps it cheap. Neither class is thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/flow_record.hpp"
 #include "engine/agg_map.hpp"
 
 namespace netpulse::engine {
+
+inline constexpr core::TimeMs kHistoryMinuteMs = 60'000;
 
 // A conversation between two IPv4 addresses (almost all of them).
 struct Conv4 {
@@ -50,7 +61,91 @@ inline uint64_t key_hash(const Conv6& k) {
   return mix64(h);
 }
 
-// One shard's sums for one minute of event time.
+// Records of one minute, as logged by one shard.
+struct HistoryChunk {
+  struct Rec4 {
+    Conv4 key;
+    uint32_t bytes;
+  };
+  struct Rec6 {
+    Conv6 key;
+    uint32_t bytes;
+  };
+  core::TimeMs start = 0;  // the minute, a multiple of kHistoryMinuteMs
+  std::vector<Rec4> v4;
+  std::vector<Rec6> v6;
+  size_t size() const { return v4.size() + v6.size(); }
+};
+
+// What the pipeline hands out from its serial step: chunks, and the time below which every
+// record has been logged (no minute ending at or before it gets more records).
+struct HistoryBatch {
+  std::vector<HistoryChunk> chunks;
+  core::TimeMs complete_below = std::numeric_limits<core::TimeMs>::min();
+  size_t records() const {
+    size_t n = 0;
+    for (const auto& c : chunks) n += c.size();
+    return n;
+  }
+};
+
+// Chunk buffers go back from the aggregator to the logs: a fresh 1 MiB buffer per chunk would
+// be a fresh mapping whose pages the kernel zeroes (measured: 18% of a run's time). Thread-safe.
+class HistoryChunkPool {
+ public:
+  void give(std::vector<HistoryChunk::Rec4>&& v) {
+    v.clear();
+    std::lock_guard lock(mu_);
+    if (free_.size() < kMaxFree) free_.push_back(std::move(v));
+  }
+  // An empty buffer, with room for a chunk when one was given back.
+  std::vector<HistoryChunk::Rec4> take() {
+    std::lock_guard lock(mu_);
+    if (free_.empty()) return {};
+    auto v = std::move(free_.back());
+    free_.pop_back();
+    return v;
+  }
+
+ private:
+  static constexpr size_t kMaxFree = 64;
+  std::mutex mu_;
+  std::vector<std::vector<HistoryChunk::Rec4>> free_;
+};
+
+class HistoryLog {
+ public:
+  explicit HistoryLog(HistoryChunkPool* pool = nullptr) : pool_(pool) {}
+
+  // A chunk goes out when it holds this many records (1 MiB of IPv4 records).
+  static constexpr size_t kChunkRecords = 65536;
+
+  void add(const core::FlowRecord& r) {
+    HistoryChunk& c = (cur_ && r.time >= cur_->start && r.time < cur_end_) ? *cur_ : chunk_slow(r.time);
+    if (!r.src.is_v6 && !r.dst.is_v6) {
+      c.v4.push_back({Conv4{r.src.v4_value(), r.dst.v4_value(), r.protocol}, r.bytes});
+      if (c.v4.size() >= kChunkRecords) [[unlikely]] flush_current();
+    } else {
+      c.v6.push_back({Conv6{r.src, r.dst, r.protocol}, r.bytes});
+      if (c.v6.size() >= kChunkRecords / 4) [[unlikely]] flush_current();
+    }
+  }
+
+  // Moves out the full chunks, and every chunk of a minute that ends at or before `bound`.
+  void take(core::TimeMs bound, std::vector<HistoryChunk>& out);
+
+ private:
+  HistoryChunk& chunk_slow(core::TimeMs t);
+  void flush_current();
+
+  HistoryChunkPool* pool_;
+  std::map<core::TimeMs, HistoryChunk> open_;  // by minute
+  std::vector<HistoryChunk> full_;
+  HistoryChunk* cur_ = nullptr;
+  core::TimeMs cur_end_ = 0;
+};
+
+// One minute's sums.
 struct HistoryPart {
   core::TimeMs start = 0;  // a multiple of kHistoryMinuteMs
   AggMap<Conv4> conv4;
@@ -62,62 +157,43 @@ struct HistoryPart {
   uint64_t overflow_records = 0;
 };
 
-// Every shard's part of one finished minute.
+// A finished minute (its parts' conversations are disjoint; one part from the aggregator).
 struct HistoryMinute {
   core::TimeMs start = 0;
   std::vector<std::unique_ptr<HistoryPart>> parts;
 };
 
-inline constexpr core::TimeMs kHistoryMinuteMs = 60'000;
-
-class HistoryAccumulator {
+class HistoryAggregator {
  public:
-  // max_keys: conversations one minute of this shard keeps (> 0).
-  explicit HistoryAccumulator(size_t max_keys) : max_keys_(max_keys) {}
+  // max_conversations: conversations one minute keeps (> 0).
+  explicit HistoryAggregator(size_t max_conversations) : max_(max_conversations) {}
 
-  void add(const core::FlowRecord& r) {
-    HistoryPart& p = (cur_ && r.time >= cur_->start && r.time < cur_end_) ? *cur_ : part_slow(r.time);
-    p.total_bytes += r.bytes;
-    ++p.total_records;
-    p.protocols.add(r.protocol, r.bytes, 1);
-    if (!r.src.is_v6 && !r.dst.is_v6) {
-      const Conv4 k{r.src.v4_value(), r.dst.v4_value(), r.protocol};
-      if (p.conv4.size() + p.conv6.size() < max_keys_ || p.conv4.find(k)) {
-        p.conv4.add(k, r.bytes, 1);
-        return;
-      }
-    } else {
-      const Conv6 k{r.src, r.dst, r.protocol};
-      if (p.conv4.size() + p.conv6.size() < max_keys_ || p.conv6.find(k)) {
-        p.conv6.add(k, r.bytes, 1);
-        return;
-      }
+  // Sums the batch's chunks (their buffers go back to `pool`, if any), then hands each minute
+  // the batch completes to `done`, ascending.
+  template <class F>
+  void add(HistoryBatch batch, F&& done, HistoryChunkPool* pool = nullptr) {
+    for (auto& c : batch.chunks) {
+      sum(c);
+      if (pool && c.v4.capacity() >= HistoryLog::kChunkRecords) pool->give(std::move(c.v4));
     }
-    p.overflow_bytes += r.bytes;
-    ++p.overflow_records;
+    batch.chunks.clear();
+    while (!minutes_.empty() && minutes_.begin()->first + kHistoryMinuteMs <= batch.complete_below) {
+      HistoryMinute m;
+      m.start = minutes_.begin()->first;
+      const HistoryPart& part = *minutes_.begin()->second;
+      last_size_ = part.conv4.size() + part.conv6.size();
+      m.parts.push_back(std::move(minutes_.begin()->second));
+      minutes_.erase(minutes_.begin());
+      done(std::move(m));
+    }
   }
-
-  // Hints the cache to fetch the slot a record a few places ahead will update (the table
-  // outgrows the cache at a million conversations a minute, as the pane tables do).
-  void prefetch(const core::FlowRecord& r) const {
-    if (cur_ && r.time >= cur_->start && r.time < cur_end_ && !r.src.is_v6 && !r.dst.is_v6)
-      cur_->conv4.prefetch(Conv4{r.src.v4_value(), r.dst.v4_value(), r.protocol});
-  }
-
-  // Moves out, ascending, every minute that ends at or before `bound` (no record of it can be
-  // accepted any more).
-  void take_before(core::TimeMs bound, std::vector<std::unique_ptr<HistoryPart>>& out);
-
-  size_t minutes_held() const { return minutes_.size(); }
-  size_t memory_bytes() const;
 
  private:
-  HistoryPart& part_slow(core::TimeMs t);
+  void sum(const HistoryChunk& c);
 
-  size_t max_keys_;
+  size_t max_;
+  size_t last_size_ = 0;  // conversations of the last minute handed out: a new one's reservation
   std::map<core::TimeMs, std::unique_ptr<HistoryPart>> minutes_;
-  HistoryPart* cur_ = nullptr;
-  core::TimeMs cur_end_ = 0;
 };
 
 }  // namespace netpulse::engine

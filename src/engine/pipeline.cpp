@@ -400,37 +400,32 @@ void Pipeline::after_consume(int r, bool last) {
   counters_.state_bytes.store(state, std::memory_order_relaxed);
 }
 
-void Pipeline::on_history(HistoryHandler handler, size_t max_conversations) {
+void Pipeline::on_history(HistoryHandler handler, HistoryChunkPool* pool) {
   history_handler_ = std::move(handler);
   history_.clear();
-  const size_t per_shard = std::max<size_t>(1, max_conversations / threads_);
   for (size_t w = 0; w < threads_; ++w) {
-    history_.push_back(std::make_unique<HistoryAccumulator>(per_shard));
+    history_.push_back(std::make_unique<HistoryLog>(pool));
     shards_[w]->set_history(history_.back().get());
   }
 }
 
 void Pipeline::emit_history(bool last) {
   // A minute is final once the watermark reaches its end: every record of it still to come is
-  // late (time < greatest time - lateness), and late records never reach the accumulators.
+  // late (time < greatest time - lateness), and late records never reach the logs.
   core::TimeMs bound = std::numeric_limits<core::TimeMs>::max();
   if (!last) {
     if (!has_max_) return;
     bound = max_time_ - config_.lateness * config_.time_unit_ms;
   }
-  history_scratch_.clear();
-  for (auto& h : history_) h->take_before(bound, history_scratch_);
-  if (history_scratch_.empty()) return;
-  // Each shard hands its minutes ascending; group the parts by minute.
-  std::stable_sort(history_scratch_.begin(), history_scratch_.end(),
-                   [](const auto& a, const auto& b) { return a->start < b->start; });
-  for (size_t i = 0; i < history_scratch_.size();) {
-    HistoryMinute minute;
-    minute.start = history_scratch_[i]->start;
-    while (i < history_scratch_.size() && history_scratch_[i]->start == minute.start)
-      minute.parts.push_back(std::move(history_scratch_[i++]));
-    if (history_handler_) history_handler_(std::move(minute));
-  }
+  HistoryBatch batch;
+  for (auto& h : history_) h->take(bound, batch.chunks);
+  // Only a bound that completes another minute is news.
+  const core::TimeMs minute_bound =
+      last ? bound : core::floor_div(bound, kHistoryMinuteMs) * kHistoryMinuteMs;
+  if (batch.chunks.empty() && minute_bound <= history_bound_) return;
+  history_bound_ = std::max(history_bound_, minute_bound);
+  batch.complete_below = history_bound_;
+  if (history_handler_) history_handler_(std::move(batch));
 }
 
 WindowInfo Pipeline::window_info(const PlannedWindow& pw) {

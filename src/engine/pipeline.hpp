@@ -68,12 +68,13 @@ class Pipeline {
   // Called for the first `limit` malformed lines (all are counted).
   void on_malformed(MalformedHandler handler, size_t limit = 10);
 
-  // Traffic history (engine/history_accumulator.hpp): each finished minute of event time, with
-  // the conversation sums of the records the engine accepted, goes to `handler`, in ascending
-  // order, from the engine's serial step (so the handler only queues it). max_conversations
-  // bounds the conversations one minute keeps, over all shards. Call before run().
-  using HistoryHandler = std::function<void(HistoryMinute)>;
-  void on_history(HistoryHandler handler, size_t max_conversations);
+  // Traffic history (engine/history_accumulator.hpp): the records the engine accepts, logged
+  // per minute by the shards, go to `handler` in batches from the engine's serial step (so the
+  // handler only queues them: a HistoryAggregator elsewhere sums them); each batch also says
+  // below which time every record has been logged. Call before run().
+  // `pool` (optional, outliving the pipeline) recycles the chunks' buffers once summed.
+  using HistoryHandler = std::function<void(HistoryBatch)>;
+  void on_history(HistoryHandler handler, HistoryChunkPool* pool = nullptr);
 
   // Runs until the input ends (or shutdown is requested: the source is closed and what it has
   // already read is still processed), then emits every pending window.
@@ -174,9 +175,9 @@ class Pipeline {
   // Finished minutes go out when the watermark passes their end (after_consume).
   void emit_history(bool last);
 
-  std::vector<std::unique_ptr<HistoryAccumulator>> history_;  // per shard; empty: no history
+  std::vector<std::unique_ptr<HistoryLog>> history_;  // per shard; empty: no history
   HistoryHandler history_handler_;
-  std::vector<std::unique_ptr<HistoryPart>> history_scratch_;
+  core::TimeMs history_bound_ = std::numeric_limits<core::TimeMs>::min();  // last sent
 
   MalformedHandler malformed_handler_;
   size_t malformed_limit_ = 10;

@@ -290,7 +290,6 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       const core::IpAddr& a = ip_key_ == IpKey::kDst ? next.dst : next.src;
       if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
         cur_->open->ip4.prefetch(a.v4_value());
-      if (history_) history_->prefetch(next);
     }
     const FlowRecord& r = records[i];
     if (running_max != kNoTime && r.time < running_max - lateness_ms_) {
@@ -316,7 +315,6 @@ uint64_t WindowShard::consume_routed(const Input& in) {
       const core::IpAddr& a = (ip_key_ == IpKey::kDst || (route & kSecondary)) ? next.dst : next.src;
       if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
         cur_->open->ip4.prefetch(a.v4_value());
-      if (history_ && !(route & kSecondary)) history_->prefetch(next);
     }
     const uint32_t route = routes[i];
     const FlowRecord& r = records[route >> 2];

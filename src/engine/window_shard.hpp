@@ -236,9 +236,9 @@ class WindowShard {
   bool window_approximate() const { return approx_panes_ > 0; }
   void add_approx(WindowApprox& out);
 
-  // Traffic history: every record this shard accepts as its primary shard is also added here
-  // (null: no history). The pipeline owns the accumulator.
-  void set_history(HistoryAccumulator* history) { history_ = history; }
+  // Traffic history: every record this shard accepts as its primary shard is also logged here
+  // (null: no history). The pipeline owns the log.
+  void set_history(HistoryLog* history) { history_ = history; }
 
   size_t pane_count() const { return panes_.size(); }
   size_t memory_bytes() const;
@@ -325,7 +325,7 @@ class WindowShard {
   uint64_t approx_floor_ = 0;
   uint64_t approx_removed_ = 0;
   PaneSummarizer summarizer_;
-  HistoryAccumulator* history_ = nullptr;
+  HistoryLog* history_ = nullptr;
   std::vector<uint64_t> bytes_scratch_;
 };
 

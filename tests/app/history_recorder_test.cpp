@@ -1,5 +1,5 @@
-// Traffic history from the engine (issue 17): the real Pipeline on 1, 2 and 4 threads feeds its
-// finished minutes to minute_buckets(), and the buckets are checked against a plain reference
+// Traffic history from the engine (issue 17): the real Pipeline on 1, 2 and 4 threads logs the
+// records it accepts, a HistoryAggregator sums them, minute_buckets() cuts each minute, and the buckets are checked against a plain reference
 // computed from the same records (the spec's lateness rule in input order, then exact sums per
 // minute and key): exact when nothing is cut, the top keys and honest bounds when it is.
 #include <gtest/gtest.h>
@@ -117,12 +117,13 @@ Recorded run_engine(const std::string& text, int threads, size_t keys, size_t ma
   query::SixQueries queries(protocols, sink);
   engine::Pipeline pipeline(config, control, protocols, ingest::Format::kLine, queries);
   Recorded out;
-  pipeline.on_history(
-      [&](engine::HistoryMinute m) {
-        out.minute_order.push_back(m.start);
-        for (auto& b : minute_buckets(m, protocols, keys, "")) out.buckets.push_back(std::move(b));
-      },
-      max_conversations);
+  engine::HistoryAggregator aggregator(max_conversations);
+  pipeline.on_history([&](engine::HistoryBatch batch) {
+    aggregator.add(std::move(batch), [&](engine::HistoryMinute m) {
+      out.minute_order.push_back(m.start);
+      for (auto& b : minute_buckets(m, protocols, keys, "")) out.buckets.push_back(std::move(b));
+    });
+  });
   auto source = ingest::make_memory_source(text, block_size);
   EXPECT_FALSE(pipeline.run(*source).has_value());
   return out;
