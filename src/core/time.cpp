@@ -126,4 +126,83 @@ std::optional<int64_t> parse_duration_ms(std::string_view s) {
   return v * scale;
 }
 
+namespace {
+
+// n decimal digits at pos.
+bool take_digits(std::string_view s, size_t& pos, size_t n, unsigned& out) {
+  if (pos + n > s.size()) return false;
+  unsigned v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  pos += n;
+  out = v;
+  return true;
+}
+
+bool take_char(std::string_view s, size_t& pos, char c) {
+  if (pos >= s.size() || s[pos] != c) return false;
+  ++pos;
+  return true;
+}
+
+}  // namespace
+
+std::optional<TimeMs> parse_iso8601(std::string_view s) {
+  size_t pos = 0;
+  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
+  if (!take_digits(s, pos, 4, y) || !take_char(s, pos, '-') || !take_digits(s, pos, 2, mo) ||
+      !take_char(s, pos, '-') || !take_digits(s, pos, 2, d))
+    return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return std::nullopt;
+  int64_t offset_ms = 0;
+  if (pos < s.size()) {
+    const char sep = s[pos++];
+    if (sep != 'T' && sep != 't' && sep != ' ') return std::nullopt;
+    if (!take_digits(s, pos, 2, h) || !take_char(s, pos, ':') || !take_digits(s, pos, 2, mi))
+      return std::nullopt;
+    if (pos < s.size() && s[pos] == ':') {
+      ++pos;
+      if (!take_digits(s, pos, 2, sec)) return std::nullopt;
+      if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
+        ++pos;
+        size_t n = 0;
+        unsigned scale = 100;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+          // Digits past the millisecond are truncated, like the line format's times.
+          if (scale > 0) ms += static_cast<unsigned>(s[pos] - '0') * scale;
+          scale /= 10;
+          ++pos;
+          ++n;
+        }
+        if (n == 0 || n > 9) return std::nullopt;
+      }
+    }
+    if (h > 23 || mi > 59 || sec > 59) return std::nullopt;
+    if (pos < s.size()) {
+      const char z = s[pos++];
+      if (z == 'Z' || z == 'z') {
+        if (pos != s.size()) return std::nullopt;
+      } else if (z == '+' || z == '-' || z == ' ') {
+        unsigned oh = 0, om = 0;
+        if (!take_digits(s, pos, 2, oh)) return std::nullopt;
+        if (pos < s.size()) {
+          take_char(s, pos, ':');
+          if (!take_digits(s, pos, 2, om)) return std::nullopt;
+        }
+        if (pos != s.size() || oh > 23 || om > 59) return std::nullopt;
+        offset_ms = (static_cast<int64_t>(oh) * 60 + om) * 60'000;
+        if (z == '-') offset_ms = -offset_ms;
+      } else {
+        return std::nullopt;
+      }
+    }
+  }
+  const int64_t days = days_from_civil(y, mo, d);
+  return days * 86'400'000 + static_cast<int64_t>(h) * 3'600'000 + static_cast<int64_t>(mi) * 60'000 +
+         static_cast<int64_t>(sec) * 1000 + ms - offset_ms;
+}
+
 }  // namespace netpulse::core

@@ -47,6 +47,12 @@ char* format_line_time(TimeMs t, char* out);
 // millisecond), as used by --start-time. Returns nullopt for anything else.
 std::optional<TimeMs> parse_datetime(std::string_view text);
 
+// Parses ISO 8601 as operators type it: YYYY-MM-DD, optionally followed by (T| )HH:MM[:SS[.frac]]
+// (a fraction of 1 to 9 digits, truncated to the millisecond) and Z or an offset +HH[[:]MM] /
+// -HH[[:]MM] (a space stands for '+': a form-decoded query string turns '+' into one). No zone:
+// UTC. Returns nullopt for anything else.
+std::optional<TimeMs> parse_iso8601(std::string_view text);
+
 // Parses a duration such as "100ms", "1s", "2m", "1h", "1d" into milliseconds (> 0).
 std::optional<int64_t> parse_duration_ms(std::string_view text);
 

@@ -78,10 +78,7 @@ std::optional<core::TimeMs> parse_time_param(std::string_view text) {
     if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
     return v;
   }
-  std::string t(text);
-  if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) t.pop_back();
-  if (t.size() > 10 && (t[10] == 'T' || t[10] == 't')) t[10] = ' ';
-  return core::parse_datetime(t);
+  return core::parse_iso8601(text);
 }
 
 namespace {

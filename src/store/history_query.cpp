@@ -32,82 +32,6 @@ bool all_digits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
-// n decimal digits at pos.
-bool digits(std::string_view s, size_t& pos, size_t n, unsigned& out) {
-  if (pos + n > s.size()) return false;
-  unsigned v = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const char c = s[pos + i];
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  pos += n;
-  out = v;
-  return true;
-}
-
-bool expect(std::string_view s, size_t& pos, char c) {
-  if (pos >= s.size() || s[pos] != c) return false;
-  ++pos;
-  return true;
-}
-
-// YYYY-MM-DD[(T| )HH:MM[:SS[.fraction]]][Z|(+|-| )HH[[:]MM]].
-std::optional<core::TimeMs> parse_iso(std::string_view s) {
-  size_t pos = 0;
-  unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
-  if (!digits(s, pos, 4, y) || !expect(s, pos, '-') || !digits(s, pos, 2, mo) ||
-      !expect(s, pos, '-') || !digits(s, pos, 2, d))
-    return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > core::days_in_month(y, mo)) return std::nullopt;
-  int64_t offset_ms = 0;
-  if (pos < s.size()) {
-    const char sep = s[pos++];
-    if (sep != 'T' && sep != 't' && sep != ' ') return std::nullopt;
-    if (!digits(s, pos, 2, h) || !expect(s, pos, ':') || !digits(s, pos, 2, mi))
-      return std::nullopt;
-    if (pos < s.size() && s[pos] == ':') {
-      ++pos;
-      if (!digits(s, pos, 2, sec)) return std::nullopt;
-      if (pos < s.size() && (s[pos] == '.' || s[pos] == ',')) {
-        ++pos;
-        size_t n = 0;
-        unsigned scale = 100;
-        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-          // Digits past the millisecond are truncated, like the line format's times.
-          if (scale > 0) ms += static_cast<unsigned>(s[pos] - '0') * scale;
-          scale /= 10;
-          ++pos;
-          ++n;
-        }
-        if (n == 0 || n > 9) return std::nullopt;
-      }
-    }
-    if (h > 23 || mi > 59 || sec > 59) return std::nullopt;
-    if (pos < s.size()) {
-      const char z = s[pos++];
-      if (z == 'Z' || z == 'z') {
-        if (pos != s.size()) return std::nullopt;
-      } else if (z == '+' || z == '-' || z == ' ') {
-        unsigned oh = 0, om = 0;
-        if (!digits(s, pos, 2, oh)) return std::nullopt;
-        if (pos < s.size()) {
-          expect(s, pos, ':');
-          if (!digits(s, pos, 2, om)) return std::nullopt;
-        }
-        if (pos != s.size() || oh > 23 || om > 59) return std::nullopt;
-        offset_ms = (static_cast<int64_t>(oh) * 60 + om) * kMinuteMs;
-        if (z == '-') offset_ms = -offset_ms;
-      } else {
-        return std::nullopt;
-      }
-    }
-  }
-  const int64_t days = core::days_from_civil(y, mo, d);
-  return days * kDayMs + static_cast<int64_t>(h) * kHourMs + static_cast<int64_t>(mi) * kMinuteMs +
-         static_cast<int64_t>(sec) * 1000 + ms - offset_ms;
-}
-
 // "90s", "5m", "1h", "7d", "2w" (and bare digits as seconds when bare_seconds).
 std::optional<core::TimeMs> parse_amount(std::string_view s, bool bare_seconds) {
   uint64_t v = 0;
@@ -184,7 +108,7 @@ std::optional<core::TimeMs> parse_history_time(std::string_view text, core::Time
     if (ec != std::errc() || ptr != text.data() + text.size()) return fail();
     return v;
   }
-  if (auto t = parse_iso(text)) return t;
+  if (auto t = core::parse_iso8601(text)) return t;
   return fail();
 }
 

@@ -331,3 +331,32 @@ TEST(ParseDuration, LargeValuesDoNotOverflow) {
 
 }  // namespace
 }  // namespace netpulse::core
+
+namespace netpulse::core {
+namespace {
+
+TEST(Iso8601, TheFormsOperatorsType) {
+  const TimeMs t = 1589056890000;  // 2020-05-09T20:41:30Z
+  EXPECT_EQ(parse_iso8601("2020-05-09T20:41:30Z"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09T20:41:30.000Z"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09 20:41:30"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09t20:41:30z"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09T20:41:30.123456789Z"), t + 123);  // truncated to ms
+  EXPECT_EQ(parse_iso8601("2020-05-09T20:41:30,5Z"), t + 500);
+  EXPECT_EQ(parse_iso8601("2020-05-09T22:41:30+02:00"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09T22:41:30+0200"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09T22:41:30 02:00"), t);  // '+' form-decoded to a space
+  EXPECT_EQ(parse_iso8601("2020-05-09T18:41:30-02"), t);
+  EXPECT_EQ(parse_iso8601("2020-05-09T20:41"), t - 30'000);
+  EXPECT_EQ(parse_iso8601("2020-05-09"), t - (20 * 3600 + 41 * 60 + 30) * 1000LL);
+  EXPECT_EQ(parse_iso8601("2020-02-29"), parse_iso8601("2020-02-29T00:00:00Z"));  // a leap day
+  EXPECT_TRUE(parse_iso8601("2020-02-29").has_value());
+  for (const char* bad : {"", "2020", "2020-13-01", "2020-02-30", "2019-02-29", "2020-05-09T24:00",
+                          "2020-05-09T20:60", "2020-05-09T20:41:30Zjunk", "2020-05-09T20:41:30.Z",
+                          "2020-05-09X20:41", "2020-05-09T20:41:30+2", "20-05-09", "yesterday"}) {
+    EXPECT_EQ(parse_iso8601(bad), std::nullopt) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace netpulse::core
