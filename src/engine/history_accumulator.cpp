@@ -50,17 +50,29 @@ void HistoryAggregator::sum(const HistoryChunk& c) {
     slot->conv4.reserve(std::min(last_size_, max_));
   }
   HistoryPart& p = *slot;
+  auto full = [&] {
+    if (p.conv4.size() + p.conv6.size() < max_) return false;
+    if (!p.held.built()) {
+      p.held.build(p.conv4.size() + p.conv6.size());
+      p.conv4.for_each([&](const auto& e) { p.held.add(key_hash(e.key)); });
+      p.conv6.for_each([&](const auto& e) { p.held.add(key_hash(e.key)); });
+    }
+    return true;
+  };
   // The table outgrows the caches (a million conversations a minute): the slot of a record a
   // few places ahead is fetched while this one is added.
   constexpr size_t kAhead = 12;
   const size_t n4 = c.v4.size();
   for (size_t i = 0; i < n4; ++i) {
-    if (i + kAhead < n4) p.conv4.prefetch(c.v4[i + kAhead].key);
+    if (i + kAhead < n4) {
+      if (p.held.built()) p.held.prefetch(key_hash(c.v4[i + kAhead].key));
+      else p.conv4.prefetch(c.v4[i + kAhead].key);
+    }
     const auto& r = c.v4[i];
     p.total_bytes += r.bytes;
     ++p.total_records;
     p.protocols.add(r.key.protocol, r.bytes, 1);
-    if (p.conv4.size() + p.conv6.size() < max_ || p.conv4.find(r.key)) {
+    if (!full() || (p.held.may_hold(key_hash(r.key)) && p.conv4.find(r.key))) {
       p.conv4.add(r.key, r.bytes, 1);
     } else {
       p.overflow_bytes += r.bytes;
@@ -71,7 +83,7 @@ void HistoryAggregator::sum(const HistoryChunk& c) {
     p.total_bytes += r.bytes;
     ++p.total_records;
     p.protocols.add(r.key.protocol, r.bytes, 1);
-    if (p.conv4.size() + p.conv6.size() < max_ || p.conv6.find(r.key)) {
+    if (!full() || (p.held.may_hold(key_hash(r.key)) && p.conv6.find(r.key))) {
       p.conv6.add(r.key, r.bytes, 1);
     } else {
       p.overflow_bytes += r.bytes;

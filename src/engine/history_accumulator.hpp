@@ -145,6 +145,32 @@ class HistoryLog {
   core::TimeMs cur_end_ = 0;
 };
 
+// Which conversations a full minute holds, as a blocked Bloom filter (two bits in one 64-bit
+// word per key, about 16 bits per key): once the table is full most records are of
+// conversations it will never take, and asking the table (a cache miss each) costs more than
+// summing them. One word per lookup, prefetched like the table's slots. No false negatives:
+// built from the table when it fills, and the table takes no new key after that.
+struct HeldFilter {
+  std::vector<uint64_t> words;
+  uint64_t mask = 0;  // word index mask
+  bool built() const { return !words.empty(); }
+  void build(size_t keys) {
+    size_t n = 16;
+    while (n * 4 < keys) n *= 2;  // 64 bits per 4 keys
+    words.assign(n, 0);
+    mask = n - 1;
+  }
+  void add(uint64_t h) { words[h & mask] |= bits(h); }
+  bool may_hold(uint64_t h) const {
+    const uint64_t b = bits(h);
+    return (words[h & mask] & b) == b;
+  }
+  void prefetch(uint64_t h) const { __builtin_prefetch(&words[h & mask]); }
+
+ private:
+  static uint64_t bits(uint64_t h) { return uint64_t{1} << (h >> 52 & 63) | uint64_t{1} << (h >> 58); }
+};
+
 // One minute's sums.
 struct HistoryPart {
   core::TimeMs start = 0;  // a multiple of kHistoryMinuteMs
@@ -155,6 +181,7 @@ struct HistoryPart {
   uint64_t total_records = 0;
   uint64_t overflow_bytes = 0;  // records of conversations that did not fit
   uint64_t overflow_records = 0;
+  HeldFilter held;  // built when the tables fill
 };
 
 // A finished minute (its parts' conversations are disjoint; one part from the aggregator).
