@@ -333,6 +333,9 @@ int run_process(const ProcessOptions& o) {
       if (h->overflow_records() > 0)
         std::fprintf(stderr, "; %llu records beyond the conversation table (counted in totals)",
                      static_cast<unsigned long long>(h->overflow_records()));
+      // Time the engine stood still because the recorder was a whole queue behind.
+      if (const uint64_t us = h->producer_wait_us(); us >= 1000)
+        std::fprintf(stderr, "; the engine waited %.3f s for it", static_cast<double>(us) / 1e6);
       std::fprintf(stderr, "\n");
     }
     if (const uint64_t approx = c.approximate_windows.load(); approx > 0) {
