@@ -356,6 +356,7 @@ std::vector<HistoryKey> plan_cover(std::span<const HistoryKey> index, HistoryRan
 
 Cover load_cover(Store& store, Dimension d, HistoryRange requested, core::TimeMs step_ms) {
   Cover c;
+  c.store = &store;
   c.info.dimension = d;
   c.info.resolution = alignment_for(requested.length());
   c.info.range = align_range(requested, c.info.resolution);

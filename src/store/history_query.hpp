@@ -119,9 +119,24 @@ struct CoverInfo {
   size_t buckets = 0;                           // stored buckets used
 };
 
+// The buckets go back to the store when the cover ends (Store::recycle_history).
 struct Cover {
   CoverInfo info;
   std::vector<HistoryBucket> buckets;
+  Store* store = nullptr;
+
+  Cover() = default;
+  Cover(Cover&&) = default;
+  Cover& operator=(Cover&&) = default;
+  Cover(const Cover&) = delete;
+  Cover& operator=(const Cover&) = delete;
+  ~Cover() {
+    if (!store || buckets.empty()) return;
+    try {
+      store->recycle_history(std::move(buckets));
+    } catch (...) {  // only memory to reuse: nothing lost
+    }
+  }
 };
 
 // Aligns the requested range, plans the cover over the store's index and loads the buckets.

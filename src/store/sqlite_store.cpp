@@ -492,8 +492,10 @@ void check_storable(const HistoryBucket& b, const std::string& description) {
   }
 }
 
-HistoryBucket read_bucket(sqlite3_stmt* s, const std::string& description) {
+HistoryBucket read_bucket(sqlite3_stmt* s, const std::string& description,
+                          std::vector<HistoryEntry>&& reuse = {}) {
   HistoryBucket b;
+  b.entries = std::move(reuse);  // decode_entries keeps its capacity
   const std::string resolution = column_text(s, 0);
   const std::string dimension = column_text(s, 1);
   b.start = sqlite3_column_int64(s, 2);
@@ -598,12 +600,29 @@ std::vector<HistoryBucket> SqliteStore::history_buckets(Dimension d,
     bind_text(s, 4, k.origin);
     const int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-      out.push_back(read_bucket(s, description_));
+      std::vector<HistoryEntry> reuse;
+      if (!spare_.empty()) {
+        reuse = std::move(spare_.back());
+        spare_.pop_back();
+        spare_bytes_ -= reuse.capacity() * sizeof(HistoryEntry);
+      }
+      out.push_back(read_bucket(s, description_, std::move(reuse)));
     } else if (rc != SQLITE_DONE) {
       throw error(db_, description_, "read " + bucket_name(k.resolution, d, k.start, k.origin), rc);
     }
   }
   return out;
+}
+
+void SqliteStore::recycle_history(std::vector<HistoryBucket>&& buckets) {
+  for (HistoryBucket& b : buckets) {
+    const size_t bytes = b.entries.capacity() * sizeof(HistoryEntry);
+    if (bytes < 4096 || spare_bytes_ + bytes > kSpareBytes) continue;
+    b.entries.clear();
+    spare_bytes_ += bytes;
+    spare_.push_back(std::move(b.entries));
+  }
+  buckets.clear();
 }
 
 std::vector<HistoryBucket> SqliteStore::history_range(Resolution r, Dimension d,

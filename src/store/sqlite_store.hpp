@@ -39,6 +39,7 @@ class SqliteStore final : public Store {
   std::vector<HistoryKey> history_index(Dimension d, core::TimeMs from, core::TimeMs to) override;
   std::vector<HistoryBucket> history_buckets(Dimension d,
                                              std::span<const HistoryKey> keys) override;
+  void recycle_history(std::vector<HistoryBucket>&& buckets) override;
   std::vector<HistoryBucket> history_range(Resolution r, Dimension d, std::string_view origin,
                                            core::TimeMs from, core::TimeMs to) override;
   uint64_t delete_history(Resolution r, core::TimeMs before) override;
@@ -58,6 +59,11 @@ class SqliteStore final : public Store {
   std::string journal_mode_;
   sqlite3* db_ = nullptr;
   std::unique_ptr<Statements> stmts_;
+  // Entries vectors given back by recycle_history, for the next reads (at most kSpareBytes of
+  // capacity is kept).
+  static constexpr size_t kSpareBytes = size_t{32} << 20;
+  std::vector<std::vector<HistoryEntry>> spare_;
+  size_t spare_bytes_ = 0;
 };
 
 }  // namespace netpulse::store
