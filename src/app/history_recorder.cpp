@@ -261,7 +261,9 @@ void HistoryRecorder::run() {
     aggregator_.add(std::move(batch), [&](engine::HistoryMinute minute) {
       for (const auto& p : minute.parts) overflow_ += p->overflow_records;
       auto buckets = minute_buckets(minute, protocols_, keys_, origin_);
-      minute = {};  // the conversation tables are the bulk: give them back before storing
+      // The conversation tables are the bulk: the next minute reuses them.
+      for (auto& part : minute.parts) aggregator_.recycle(std::move(part));
+      minute = {};
       for (auto& b : buckets) {
         sink_(std::move(b));
         ++buckets_;

@@ -43,7 +43,18 @@ void HistoryLog::take(core::TimeMs bound, std::vector<HistoryChunk>& out) {
 void HistoryAggregator::sum(const HistoryChunk& c) {
   auto& slot = minutes_[c.start];
   if (!slot) {
-    slot = std::make_unique<HistoryPart>();
+    if (spare_) {
+      slot = std::move(spare_);
+      auto none = [](const auto&) {};
+      slot->conv4.drain(none);  // keeps the memory
+      slot->conv6.drain(none);
+      slot->protocols.drain(none);
+      slot->total_bytes = slot->total_records = 0;
+      slot->overflow_bytes = slot->overflow_records = 0;
+      slot->held = HeldFilter{};
+    } else {
+      slot = std::make_unique<HistoryPart>();
+    }
     slot->start = c.start;
     // Sized like the last minute: growing a table of a million conversations doubling by
     // doubling maps and faults in every size on the way.
