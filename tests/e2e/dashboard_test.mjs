@@ -12,67 +12,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { CHROMIUM, exited, freePort, launchBrowser, paths, waitForHttp } from './browser_support.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..');
-const require = createRequire(join(repo, 'package.json'));
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const binary = resolve(arg('--binary', process.env.NETPULSE_BINARY || join(repo, 'build', 'netpulse')));
-const screenshot = resolve(arg('--screenshot', join(dirname(binary), 'e2e', 'dashboard.png')));
-const CHROMIUM = '/usr/bin/chromium';
-
-// Debian's Chromium, headless, driven by playwright-core (installed by scripts/setup: npm ci),
-// with a profile in the test's directory and nothing reaching out of the machine.
-function launchBrowser(work, height) {
-  const { chromium } = require('playwright-core');
-  return chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height },
-  });
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForHttp(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch (e) { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error('server did not answer ' + url);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function exited(child, ms) {
-  return new Promise((ok) => {
-    if (child.exitCode !== null) return ok(child.exitCode);
-    const timer = setTimeout(() => ok(null), ms);
-    child.once('exit', (code, signal) => { clearTimeout(timer); ok(code ?? signal); });
-  });
-}
+const { binary, screenshot } = paths('dashboard.png');
 
 test('dashboard: live results, k 3 -> 5, generator stop, screenshot', { timeout: 120_000 }, async () => {
   assert.ok(existsSync(binary), 'netpulse binary not found at ' + binary);

@@ -16,67 +16,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { CHROMIUM, exited, freePort, launchBrowser, paths, waitForHttp } from './browser_support.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..', '..');
-const require = createRequire(join(repo, 'package.json'));
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-const binary = resolve(arg('--binary', process.env.NETPULSE_BINARY || join(repo, 'build', 'netpulse')));
-const screenshot = resolve(arg('--screenshot', join(dirname(binary), 'e2e', 'navigator.png')));
-const CHROMIUM = '/usr/bin/chromium';
-
-// As dashboard_test.mjs, in a time zone five and a half hours from UTC.
-function launchBrowser(work, height) {
-  const { chromium } = require('playwright-core');
-  return chromium.launchPersistentContext(join(work, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height },
-    timezoneId: 'Asia/Kolkata',
-  });
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitForHttp(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch (e) { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error('server did not answer ' + url);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function exited(child, ms) {
-  return new Promise((ok) => {
-    if (child.exitCode !== null) return ok(child.exitCode);
-    const timer = setTimeout(() => ok(null), ms);
-    child.once('exit', (code, signal) => { clearTimeout(timer); ok(code ?? signal); });
-  });
-}
+const { binary, screenshot } = paths('navigator.png');
 
 // Runs the binary to its end; returns its stderr, failing on a non-zero exit.
 async function run(args, cwd, ms) {
@@ -132,7 +76,8 @@ test('navigator: URL state, zoom out, previous/next, drill-down, drag zoom, tabl
     assert.equal(info.now_ms, T0 + 3 * H, JSON.stringify(info));
     assert.equal(info.resolutions.minute.oldest, '2020-05-09T00:00:00.000Z');
 
-    context = await launchBrowser(work, 1500);
+    // In a time zone five and a half hours from UTC: a time shown in local time would differ.
+    context = await launchBrowser(work, 1500, { timezoneId: 'Asia/Kolkata' });
     const page = context.pages()[0] || await context.newPage();
     const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
