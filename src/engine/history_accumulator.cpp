@@ -11,7 +11,10 @@ HistoryChunk& HistoryLog::chunk_slow(core::TimeMs t) {
   auto [it, inserted] = open_.try_emplace(start);
   if (inserted) {
     it->second.start = start;
-    it->second.v4.reserve(1024);
+    // A whole chunk's room from the start (a pooled buffer when there is one), so the engine's
+    // thread never copies a growing chunk.
+    if (pool_) it->second.v4 = pool_->take();
+    it->second.v4.reserve(kChunkRecords);
   }
   cur_ = &it->second;
   cur_end_ = start + kHistoryMinuteMs;
@@ -25,7 +28,7 @@ void HistoryLog::flush_current() {
   out.v4.swap(c.v4);
   out.v6.swap(c.v6);
   if (pool_) c.v4 = pool_->take();
-  c.v4.reserve(kChunkRecords);
+  c.v4.reserve(kChunkRecords);  // as chunk_slow
   full_.push_back(std::move(out));
 }
 

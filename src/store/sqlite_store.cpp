@@ -353,17 +353,31 @@ void SqliteStore::put_alerts(std::span<const Alert> alerts) {
   put({}, alerts);
 }
 
-void SqliteStore::put(std::span<const StoredResult> results, std::span<const Alert> alerts) {
-  if (results.empty() && alerts.empty()) return;
-  auto step_done = [&](sqlite3_stmt* s, std::string_view doing) {
-    const int rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE) throw error(db_, description_, doing, rc);
-  };
+void SqliteStore::step_done(sqlite3_stmt* s, std::string_view doing) {
+  const int rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) throw error(db_, description_, doing, rc);
+}
+
+template <class F>
+void SqliteStore::in_transaction(F&& body) {
   {
     Use begin(stmts_->begin);
     step_done(begin.get(), "begin");
   }
   try {
+    body();
+    Use commit(stmts_->commit);
+    step_done(commit.get(), "commit");
+  } catch (...) {
+    Use rollback(stmts_->rollback);
+    sqlite3_step(rollback.get());
+    throw;
+  }
+}
+
+void SqliteStore::put(std::span<const StoredResult> results, std::span<const Alert> alerts) {
+  if (results.empty() && alerts.empty()) return;
+  in_transaction([&] {
     std::string params;
     for (const StoredResult& r : results) {
       Use use(stmts_->put_result);
@@ -390,13 +404,7 @@ void SqliteStore::put(std::span<const StoredResult> results, std::span<const Ale
       bind_text(s, 5, a.detail_json);
       step_done(s, "store " + a.detector + " alert");
     }
-    Use commit(stmts_->commit);
-    step_done(commit.get(), "commit");
-  } catch (...) {
-    Use rollback(stmts_->rollback);
-    sqlite3_step(rollback.get());
-    throw;
-  }
+  });
 }
 
 std::vector<StoredResult> SqliteStore::results(const ResultFilter& filter) {
@@ -527,15 +535,7 @@ HistoryBucket read_bucket(sqlite3_stmt* s, const std::string& description,
 void SqliteStore::put_history(std::span<const HistoryBucket> buckets) {
   if (buckets.empty()) return;
   for (const HistoryBucket& b : buckets) check_storable(b, description_);
-  auto step_done = [&](sqlite3_stmt* s, std::string_view doing) {
-    const int rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE) throw error(db_, description_, doing, rc);
-  };
-  {
-    Use begin(stmts_->begin);
-    step_done(begin.get(), "begin");
-  }
-  try {
+  in_transaction([&] {
     std::string blob;
     for (const HistoryBucket& b : buckets) {
       blob = encode_entries(b.entries);
@@ -555,13 +555,7 @@ void SqliteStore::put_history(std::span<const HistoryBucket> buckets) {
       sqlite3_bind_blob64(s, 12, blob.data(), blob.size(), SQLITE_STATIC);
       step_done(s, "store " + bucket_name(b.resolution, b.dimension, b.start, b.origin));
     }
-    Use commit(stmts_->commit);
-    step_done(commit.get(), "commit");
-  } catch (...) {
-    Use rollback(stmts_->rollback);
-    sqlite3_step(rollback.get());
-    throw;
-  }
+  });
 }
 
 std::vector<HistoryKey> SqliteStore::history_index(Dimension d, core::TimeMs from,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "store/store.hpp"
 
@@ -53,6 +54,11 @@ class SqliteStore final : public Store {
  private:
   struct Statements;
   SqliteStore() = default;
+  // Steps a statement that returns no row; throws StoreError naming `doing` otherwise.
+  void step_done(sqlite3_stmt* s, std::string_view doing);
+  // Runs body in one transaction: committed if it returns, rolled back if it throws.
+  template <class F>
+  void in_transaction(F&& body);
 
   std::string path_;
   std::string description_;
