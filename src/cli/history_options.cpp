@@ -33,11 +33,12 @@ void add_history_options(CLI::App* sub, HistoryOptions& o) {
                   "M keys of each plus an \"other\" row with the bytes left out "
                   "(/api/top, /api/series, /api/sankey); 0: no history")
       ->type_name("M")
+      ->check(CLI::Range(size_t{0}, size_t{10'000'000}))
       ->capture_default_str();
   sub->add_option("--retention", o.retention,
                   "Delete history older than AGE (event time, from the newest bucket): "
-                  "[minute|hour|day=]AGE, e.g. 7d (minutes), hour=90d, day=2y... as 730d; 0 "
-                  "keeps forever. Defaults: minute=7d, hour=90d, day=730d. Repeatable")
+                  "[minute|hour|day=]AGE, e.g. 7d (minutes), hour=90d, day=730d (units: s, m, "
+                  "h, d); 0 keeps forever. Defaults: minute=7d, hour=90d, day=730d. Repeatable")
       ->type_name("[RES=]AGE");
   sub->add_option("--retention-size", o.retention_size,
                   "Keep at most SIZE of history per resolution, deleting the oldest first: "

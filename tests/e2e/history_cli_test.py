@@ -276,7 +276,8 @@ class HistoryCliTest(unittest.TestCase):
 
     def test_bad_options_are_usage_errors(self):
         for args in (["--retention", "week"], ["--retention", "month=3d"],
-                     ["--retention-size", "lots"]):
+                     ["--retention-size", "lots"], ["--history-keys", "-3"],
+                     ["--history-keys", "20000000"]):
             p = subprocess.run([NETPULSE, "process", "--input", self.input, "--output", "/dev/null",
                                 "--store", "sqlite:" + os.path.join(self.dir.name, "x.db")] + args,
                                capture_output=True, text=True, timeout=60)
