@@ -7,7 +7,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "detect/bruteforce_rule.hpp"
 #include "detect/dataset.hpp"
+#include "detect/selection.hpp"
 #include "detect/trainer.hpp"
 
 namespace netpulse::cli {
@@ -22,8 +24,62 @@ struct TrainCmdOptions {
   detect::TrainOptions train;
   int folds = 0;
   std::vector<std::string> holdout_labels;
+  std::string features;
+  bool select = false;
+  std::vector<std::string> candidates;
+  double fpr_budget = 0.02;
+  int groups = 5;
+  std::string holdout_groups;
   bool quiet = false;
 };
+
+// "a,b;c" -> label groups; ends the command on an unknown label.
+std::vector<std::vector<int>> parse_label_groups(const std::string& text) {
+  std::vector<std::vector<int>> groups(1);
+  std::string name;
+  auto flush = [&] {
+    if (name.empty()) return;
+    const int l = detect::label_index(name);
+    if (l < 0 || l == detect::kNormalLabel)
+      usage_error("--holdout-groups: '" + name + "' is not an attack label");
+    groups.back().push_back(l);
+    name.clear();
+  };
+  for (char c : text) {
+    if (c == ',' || c == ';') flush();
+    if (c == ';') groups.emplace_back();
+    if (c != ',' && c != ';' && c != ' ') name += c;
+  }
+  flush();
+  std::erase_if(groups, [](const auto& g) { return g.empty(); });
+  return groups;
+}
+
+void print_selection(const detect::Selection& sel) {
+  std::printf("leave-attack-types-out selection at a false-positive budget of %.4g; groups:",
+              sel.fpr_budget);
+  for (size_t g = 0; g < sel.groups.size(); ++g) {
+    std::printf(" %zu=", g + 1);
+    for (size_t i = 0; i < sel.groups[g].size(); ++i)
+      std::printf("%s%s", i ? "," : "",
+                  std::string(detect::label_names()[static_cast<size_t>(sel.groups[g][i])]).c_str());
+  }
+  std::printf("\n  %-42s %8s %8s %8s %8s %10s  %s\n", "candidate", "unseen", "(rows)", "seen",
+              "FPR", "threshold", "per group");
+  for (size_t i = 0; i < sel.results.size(); ++i) {
+    const auto& r = sel.results[i];
+    if (!r.error.empty()) {
+      std::printf("  %-42s %s\n", r.name.c_str(), r.error.c_str());
+      continue;
+    }
+    std::printf("%c %-42s %8.4f %8.4f %8.4f %8.4f %10.4g ", i == sel.chosen ? '*' : ' ',
+                r.name.c_str(), r.unseen_recall, r.unseen_recall_rows, r.seen_recall,
+                r.false_positive_rate, r.threshold);
+    for (double g : r.group_recall) std::printf(" %.3f", g);
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+}
 
 // Loads a labelled data set, reporting malformed rows on stderr; ends the command when the
 // file cannot be read.
@@ -56,9 +112,31 @@ void print_cv(const detect::CrossValidation& cv) {
 
 int run_train(const TrainCmdOptions& o) {
   const auto detector = detect::parse_detector(o.detector);
-  const auto algo = detect::parse_algo(o.algo);
+  const bool rule = o.algo == "rule";
+  if (rule && *detector != detect::Detector::kBruteforce)
+    usage_error("--algo rule: only the bruteforce detector is a rule");
+  if (rule && (o.select || o.folds))
+    usage_error("--algo rule: a rule is not fitted; --select and --folds do not apply");
+  const auto algo = detect::parse_algo(rule ? "tree" : o.algo);
   detect::TrainOptions options = o.train;
   options.algo = *algo;
+  if (!o.features.empty()) {
+    std::string bad;
+    const auto mask = detect::parse_feature_list(o.features, &bad);
+    if (!mask) usage_error("--features: unknown feature or group '" + bad + "'");
+    if (*mask == 0) usage_error("--features: no feature left");
+    options.features = *mask;
+  }
+  std::vector<detect::Candidate> candidates;
+  if (o.select) {
+    for (const auto& spec : o.candidates) {
+      std::string why;
+      auto c = detect::parse_candidate(spec, options, &why);
+      if (!c) usage_error("--candidate: " + why);
+      candidates.push_back(std::move(*c));
+    }
+    if (candidates.empty()) candidates = detect::default_candidates(options);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   detect::Dataset all = load_labelled(o.data, o.quiet);
   if (!o.holdout_labels.empty()) {
@@ -85,23 +163,57 @@ int run_train(const TrainCmdOptions& o) {
     io_error(o.data + ": needs both normal rows and " +
              std::string(detect::detector_name(*detector)) + " rows to train the " +
              std::string(detect::detector_name(*detector)) + " detector");
-  if (!o.quiet)
+  if (!o.quiet && !o.select)
     std::fprintf(stderr, "netpulse: training %s/%s on %zu rows (%zu positive) of %s\n",
                  std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(), data.size(),
                  positives, o.data.c_str());
 
+  nlohmann::json selection_json;
+  double threshold = -1;
+  std::string algo_label = o.algo;
+  if (o.select) {
+    detect::SelectOptions so;
+    so.fpr_budget = o.fpr_budget;
+    so.groups = o.groups;
+    so.seed = options.seed;
+    so.holdout_groups = parse_label_groups(o.holdout_groups);
+    if (!o.quiet)
+      so.progress = [](const std::string& line) { std::fprintf(stderr, "netpulse: %s\n", line.c_str()); };
+    std::string why;
+    const auto sel = detect::select_model(data, *detector, candidates, so, &why);
+    if (!sel) io_error(o.data + ": cannot select a " + o.detector + " model: " + why);
+    print_selection(*sel);
+    selection_json = sel->to_json();
+    options = candidates[sel->chosen].options;
+    threshold = sel->results[sel->chosen].threshold;
+    algo_label = std::string(detect::algo_name(options.algo));
+  }
+
   nlohmann::json cv_json;
   if (o.folds >= 2) {
     const auto cv = detect::cross_validate(data, *detector, options, o.folds);
-    std::printf("%d-fold cross-validation of %s/%s on %s (%zu rows, %zu positive), mean ± sd:\n",
-                o.folds, std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(),
+    std::printf("%d-fold cross-validation of %s/%s on %s (%zu rows, %zu positive), mean ± sd (at threshold 0.5):\n",
+                o.folds, std::string(detect::detector_name(*detector)).c_str(), algo_label.c_str(),
                 o.data.c_str(), data.size(), positives);
     print_cv(cv);
     std::fflush(stdout);
     cv_json = cv.to_json();
   }
 
-  detect::Model model = detect::train(data, *detector, options);
+  detect::Model model;
+  if (rule) {
+    std::string why;
+    auto m = detect::bruteforce_rule_model(detect::BruteforceRule{}, *detector, data, &why);
+    if (!m) io_error(why);
+    model = std::move(*m);
+  } else {
+    model = detect::train(data, *detector, options);
+  }
+  if (threshold >= 0) {
+    model.threshold = threshold;
+    model.training["training_set_metrics"] = detect::metrics_json(detect::evaluate(model, data));
+  }
+  if (!selection_json.is_null()) model.training["selection"] = selection_json;
   model.training["data"] = std::filesystem::path(o.data).filename().string();
   if (!cv_json.is_null()) model.training["cross_validation"] = cv_json;
   if (!o.holdout_labels.empty()) model.training["holdout_labels"] = o.holdout_labels;
@@ -117,7 +229,7 @@ int run_train(const TrainCmdOptions& o) {
   const auto& m = model.training["training_set_metrics"];
   std::printf(
       "wrote %s: %s/%s, %zu tree(s), %zu nodes; training-set accuracy %.4f, recall %.4f; %.1f s\n",
-      o.out.c_str(), std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(),
+      o.out.c_str(), std::string(detect::detector_name(*detector)).c_str(), algo_label.c_str(),
       model.trees.size(), model.training["nodes"].get<size_t>(), m["accuracy"].get<double>(),
       m["recall"].get<double>(), seconds);
   return 0;
@@ -141,8 +253,10 @@ Command make_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"dos", "probe", "r2l", "u2r", "bruteforce", "attack"}));
   sub->add_option("--algo", o->algo,
                   "tree: one CART tree, pruning chosen by cross-validation; forest: random forest; "
-                  "boost: gradient-boosted trees")
-      ->check(CLI::IsMember({"tree", "forest", "boost"}))
+                  "boost: gradient-boosted trees; rule (bruteforce only): repeated short "
+                  "connections to an authentication service that do not log in, written as a "
+                  "tree (docs/detect.md)")
+      ->check(CLI::IsMember({"tree", "forest", "boost", "rule"}))
       ->capture_default_str();
   sub->add_option("--max-depth", o->train.max_depth,
                   "Deepest tree allowed (default: tree 30, forest 30, boost 6)")
@@ -178,6 +292,30 @@ Command make_train_command(CLI::App& app) {
                   "Leave these labels out of training (comma-separated), e.g. to measure how the "
                   "model detects attack types it never saw")
       ->delimiter(',');
+  sub->add_option("--features", o->features,
+                  "Features the model may use: names or groups (basic, content, time, host, all), "
+                  "comma-separated; a leading '-' removes one, e.g. '-content' or 'basic,time,host'")
+      ->capture_default_str();
+  sub->add_flag("--select", o->select,
+                "Choose the model by leave-attack-types-out: each --candidate is trained with "
+                "groups of attack labels left out, the threshold set at --fpr-budget on held-out "
+                "normal rows, and the one catching the most unseen attack types is trained on "
+                "all rows and written (docs/detect.md)");
+  sub->add_option("--candidate", o->candidates,
+                  "--select: a candidate, e.g. 'algo=forest features=-content depth=20 trees=50' "
+                  "(keys algo, features, depth, trees, min-leaf, lr, ratio); repeatable; default: "
+                  "tree, forest and boost, each with all features and without the content ones");
+  sub->add_option("--fpr-budget", o->fpr_budget,
+                  "--select: false-positive rate allowed on held-out normal rows; sets the "
+                  "written model's alert threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sub->add_option("--groups", o->groups,
+                  "--select: how many groups the attack labels are dealt into (by size)")
+      ->check(CLI::Range(2, 100))
+      ->capture_default_str();
+  sub->add_option("--holdout-groups", o->holdout_groups,
+                  "--select: explicit label groups instead, e.g. 'back,land;nmap,satan'");
   sub->add_option("--out,-o", o->out, "Where to write the model, e.g. models/dos.json")->required();
   sub->add_flag("--quiet,-q", o->quiet, "No notices on stderr (malformed rows still reported)");
   return Command{sub, [o] { return run_train(*o); }};

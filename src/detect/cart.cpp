@@ -159,12 +159,14 @@ void TreeGrower::grow_node(Tree& tree, uint32_t* begin, uint32_t* end, int depth
 }
 
 bool TreeGrower::find_split(const uint32_t* begin, const uint32_t* end, Split& best) {
-  // Which features to look at: all, or a random subset (random forests).
-  features_.resize(kFeatureCount);
-  std::iota(features_.begin(), features_.end(), 0u);
-  size_t nf = kFeatureCount;
+  // Which features to look at: the allowed ones, or a random subset of them (random forests).
+  features_.clear();
+  for (uint32_t f = 0; f < kFeatureCount; ++f)
+    if ((options_.features >> f) & 1) features_.push_back(f);
+  const size_t allowed = features_.size();
+  size_t nf = allowed;
   if (options_.features_per_split > 0 &&
-      static_cast<size_t>(options_.features_per_split) < kFeatureCount) {
+      static_cast<size_t>(options_.features_per_split) < allowed) {
     nf = static_cast<size_t>(options_.features_per_split);
     for (size_t i = 0; i < nf; ++i) {
       rng_ += 0x9E3779B97F4A7C15ULL;
@@ -172,7 +174,7 @@ bool TreeGrower::find_split(const uint32_t* begin, const uint32_t* end, Split& b
       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
       z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
       z ^= z >> 31;
-      const size_t j = i + static_cast<size_t>(z % (kFeatureCount - i));
+      const size_t j = i + static_cast<size_t>(z % (allowed - i));
       std::swap(features_[i], features_[j]);
     }
     std::sort(features_.begin(), features_.begin() + static_cast<ptrdiff_t>(nf));

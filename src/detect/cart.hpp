@@ -42,6 +42,7 @@ struct GrowOptions {
   int min_samples_leaf = 1;
   int min_samples_split = 2;
   int features_per_split = 0;  // 0: all; else a random subset of this size at each node
+  FeatureMask features = kAllFeatures;  // the features a split may use
   double lambda = 1.0;         // kGradient: L2 penalty on leaf weights
   double min_child_hessian = 1e-3;
   uint64_t seed = 1;

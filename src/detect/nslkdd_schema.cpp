@@ -151,6 +151,50 @@ int feature_index(std::string_view name) {
   return -1;
 }
 
+std::vector<std::string> feature_names(FeatureMask mask) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < kFeatureCount; ++i)
+    if ((mask >> i) & 1) out.emplace_back(kFeatures[i].name);
+  return out;
+}
+
+std::optional<FeatureMask> feature_group(std::string_view name) {
+  // Column ranges of the four kinds of feature (../shared/data/nsl-kdd/README.md).
+  auto range = [](size_t first, size_t last) {
+    return ((FeatureMask{1} << (last + 1)) - 1) & ~((FeatureMask{1} << first) - 1);
+  };
+  if (name == "basic") return range(0, 8);      // duration .. urgent
+  if (name == "content") return range(9, 21);   // hot .. is_guest_login
+  if (name == "time") return range(22, 30);     // count .. srv_diff_host_rate
+  if (name == "host") return range(31, 40);     // dst_host_count .. dst_host_srv_rerror_rate
+  if (name == "all") return kAllFeatures;
+  return std::nullopt;
+}
+
+std::optional<FeatureMask> parse_feature_list(std::string_view list, std::string* bad) {
+  FeatureMask only = 0, without = 0;
+  bool any_only = false;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view name = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    const bool minus = !name.empty() && name.front() == '-';
+    if (minus) name.remove_prefix(1);
+    FeatureMask m = 0;
+    if (const auto group = feature_group(name)) {
+      m = *group;
+    } else if (const int i = feature_index(name); i >= 0) {
+      m = FeatureMask{1} << i;
+    } else {
+      if (bad) *bad = std::string(name);
+      return std::nullopt;
+    }
+    (minus ? without : only) |= m;
+    any_only |= !minus;
+  }
+  return (any_only ? only : kAllFeatures) & ~without;
+}
+
 int category_index(size_t feature, std::string_view value) {
   const auto& vocab = kFeatures[feature].vocabulary;
   for (size_t i = 0; i < vocab.size(); ++i)

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace netpulse::detect {
 
@@ -23,6 +25,10 @@ inline constexpr size_t kFlag = 3;
 // feature's vocabulary.
 using FeatureRow = std::array<float, kFeatureCount>;
 
+// A set of features (bit i: column i), e.g. the ones a model may split on.
+using FeatureMask = uint64_t;
+inline constexpr FeatureMask kAllFeatures = (FeatureMask{1} << kFeatureCount) - 1;
+
 enum class FeatureType : uint8_t { kNumeric, kCategorical };
 
 struct FeatureInfo {
@@ -35,6 +41,15 @@ std::span<const FeatureInfo> feature_infos();
 const FeatureInfo& feature_info(size_t index);
 // The feature's column index, or -1.
 int feature_index(std::string_view name);
+// The names of the features in a mask, in column order.
+std::vector<std::string> feature_names(FeatureMask mask);
+// The features of a named group: "basic" (duration .. urgent), "content" (hot ..
+// is_guest_login), "time" (the 2-second traffic features), "host" (the dst_host_* ones), "all".
+std::optional<FeatureMask> feature_group(std::string_view name);
+// Parses a comma-separated list of feature or group names, each optionally preceded by '-'
+// ("-content,-hot": all but those; "basic,time": only those, "basic,-land": basic without
+// land). Returns nullopt and the offending name in *bad when a name is unknown.
+std::optional<FeatureMask> parse_feature_list(std::string_view list, std::string* bad);
 // The index of a category value in a categorical feature's vocabulary, or -1.
 int category_index(size_t feature, std::string_view value);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -178,7 +179,7 @@ TrainOptions TrainOptions::resolved() const {
   if (o.algo == Algo::kTree) o.trees = 1;
   if (o.features_per_split <= 0 && o.algo == Algo::kForest)
     o.features_per_split =
-        static_cast<int>(std::lround(std::sqrt(static_cast<double>(kFeatureCount))));
+        static_cast<int>(std::lround(std::sqrt(static_cast<double>(std::popcount(o.features)))));
   if (o.algo != Algo::kForest) o.features_per_split = 0;
   if (o.algo != Algo::kTree) o.prune_folds = 0;
   return o;
@@ -194,6 +195,8 @@ json TrainOptions::to_json() const {
   if (algo != Algo::kTree) j["trees"] = trees;
   if (algo == Algo::kForest) j["features_per_split"] = features_per_split;
   if (algo == Algo::kBoost) j["learning_rate"] = learning_rate;
+  // Only when restricted, so models trained on all features keep their bytes.
+  if ((features & kAllFeatures) != kAllFeatures) j["features"] = feature_names(features);
   return j;
 }
 
@@ -241,6 +244,7 @@ Model train(const Dataset& data, Detector detector, const TrainOptions& options)
   g.min_samples_leaf = o.min_samples_leaf;
   g.min_samples_split = 2 * o.min_samples_leaf;
   g.seed = o.seed;
+  g.features = o.features;
 
   switch (o.algo) {
     case Algo::kTree: {

@@ -22,12 +22,13 @@ struct TrainOptions {
   int min_samples_leaf = 0;    // 0: the algo's default (tree 1, forest 1, boost 5)
   int trees = 0;               // forest and boost; 0: default 100
   double learning_rate = 0.1;  // boost
-  int features_per_split = 0;  // forest; 0: sqrt of the feature count
+  int features_per_split = 0;  // forest; 0: sqrt of the number of features allowed
   int prune_folds = 5;  // tree: folds of the inner cross-validation choosing the pruning level
                         // (0: no pruning)
   double ratio = 0;     // normal rows per attack row kept for training (0: all rows)
   uint64_t seed = 1;
   int threads = 1;  // forest trees and cross-validation folds run in parallel
+  FeatureMask features = kAllFeatures;  // the features the model may split on
 
   // The effective values after defaults.
   TrainOptions resolved() const;

@@ -1,0 +1,306 @@
+#include "detect/selection.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "detect/compiled_model.hpp"
+
+namespace netpulse::detect {
+
+using nlohmann::json;
+
+namespace {
+
+// splitmix64: the fold of a row depends only on the seed and the row's index.
+uint64_t mix(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::string group_names(const std::vector<int>& labels) {
+  std::string s;
+  for (int l : labels) s += (s.empty() ? "" : ",") + std::string(label_names()[static_cast<size_t>(l)]);
+  return s;
+}
+
+}  // namespace
+
+std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptions& base,
+                                         std::string* why) {
+  Candidate c;
+  c.options = base;
+  c.name = std::string(spec);
+  bool have_algo = false;
+  auto fail = [&](const std::string& reason) {
+    if (why) *why = "candidate '" + std::string(spec) + "': " + reason;
+    return std::nullopt;
+  };
+  while (!spec.empty()) {
+    const size_t space = spec.find(' ');
+    const std::string_view item = spec.substr(0, space);
+    spec = space == std::string_view::npos ? std::string_view{} : spec.substr(space + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) return fail("'" + std::string(item) + "' is not key=value");
+    const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+    bool ok = true;
+    if (key == "algo") {
+      const auto a = parse_algo(value);
+      if (!a) return fail("unknown algo '" + std::string(value) + "'");
+      c.options.algo = *a;
+      have_algo = true;
+    } else if (key == "features") {
+      std::string bad;
+      const auto mask = parse_feature_list(value, &bad);
+      if (!mask) return fail("unknown feature '" + bad + "'");
+      if (*mask == 0) return fail("no features left");
+      c.options.features = *mask;
+    } else if (key == "depth") {
+      ok = parse_number(value, c.options.max_depth) && c.options.max_depth >= 1;
+    } else if (key == "trees") {
+      ok = parse_number(value, c.options.trees) && c.options.trees >= 1;
+    } else if (key == "min-leaf") {
+      ok = parse_number(value, c.options.min_samples_leaf) && c.options.min_samples_leaf >= 1;
+    } else if (key == "lr") {
+      ok = parse_number(value, c.options.learning_rate) && c.options.learning_rate > 0 &&
+           c.options.learning_rate <= 1;
+    } else if (key == "ratio") {
+      ok = parse_number(value, c.options.ratio) && c.options.ratio >= 0;
+    } else {
+      return fail("unknown key '" + std::string(key) +
+                  "' (algo, features, depth, trees, min-leaf, lr, ratio)");
+    }
+    if (!ok) return fail("bad value for " + std::string(key) + ": '" + std::string(value) + "'");
+  }
+  if (!have_algo) return fail("no algo=");
+  return c;
+}
+
+std::vector<Candidate> default_candidates(const TrainOptions& base) {
+  std::vector<Candidate> out;
+  for (const char* spec : {"algo=tree", "algo=tree features=-content", "algo=forest",
+                           "algo=forest features=-content", "algo=boost",
+                           "algo=boost features=-content"})
+    out.push_back(*parse_candidate(spec, base, nullptr));
+  return out;
+}
+
+double threshold_at_budget(std::vector<double> normal_scores, double budget) {
+  if (normal_scores.empty()) return 0.5;
+  std::sort(normal_scores.begin(), normal_scores.end(), std::greater<>());
+  const auto allowed = static_cast<size_t>(
+      std::floor(std::max(0.0, budget) * static_cast<double>(normal_scores.size()) + 1e-9));
+  if (allowed >= normal_scores.size()) return normal_scores.back();
+  // The first score that must not alert; everything strictly above it may.
+  return std::nextafter(normal_scores[allowed], std::numeric_limits<double>::infinity());
+}
+
+json Selection::to_json() const {
+  json g = json::array();
+  for (const auto& labels : groups) {
+    json names = json::array();
+    for (int l : labels) names.push_back(label_names()[static_cast<size_t>(l)]);
+    g.push_back(names);
+  }
+  json cands = json::array();
+  for (const auto& r : results) {
+    json c{{"name", r.name}, {"options", r.options}};
+    if (!r.error.empty()) {
+      c["error"] = r.error;
+    } else {
+      c["threshold"] = r.threshold;
+      c["false_positive_rate"] = r.false_positive_rate;
+      c["unseen_recall"] = r.unseen_recall;
+      c["unseen_recall_rows"] = r.unseen_recall_rows;
+      c["seen_recall"] = r.seen_recall;
+      c["group_recall"] = r.group_recall;
+      c["at_default_threshold"] = {{"false_positive_rate", r.default_false_positive_rate},
+                                   {"unseen_recall", r.default_unseen_recall},
+                                   {"seen_recall", r.default_seen_recall}};
+      c["seconds"] = std::round(r.seconds * 10) / 10;
+    }
+    cands.push_back(std::move(c));
+  }
+  return json{{"method", "leave attack types out"},
+              {"fpr_budget", fpr_budget},
+              {"groups", std::move(g)},
+              {"candidates", std::move(cands)},
+              {"chosen", results.empty() ? "" : results[chosen].name}};
+}
+
+std::optional<Selection> select_model(const Dataset& data, Detector detector,
+                                      const std::vector<Candidate>& candidates,
+                                      const SelectOptions& options, std::string* why) {
+  // The detector's rows and its attack labels by size.
+  std::map<int, size_t> label_rows;
+  size_t normals = 0;
+  for (int16_t l : data.labels) {
+    if (!detector_uses(detector, l)) continue;
+    if (detector_positive(detector, l))
+      ++label_rows[l];
+    else
+      ++normals;
+  }
+  if (normals == 0) {
+    if (why) *why = "no normal rows to measure false positives on";
+    return std::nullopt;
+  }
+  Selection sel;
+  sel.fpr_budget = options.fpr_budget;
+  if (!options.holdout_groups.empty()) {
+    for (const auto& g : options.holdout_groups) {
+      std::vector<int> kept;
+      for (int l : g)
+        if (label_rows.count(l)) kept.push_back(l);
+      if (!kept.empty()) sel.groups.push_back(std::move(kept));
+    }
+  } else {
+    std::vector<std::pair<size_t, int>> by_size;
+    for (const auto& [l, n] : label_rows) by_size.emplace_back(n, l);
+    std::sort(by_size.begin(), by_size.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    const size_t k = std::min<size_t>(static_cast<size_t>(std::max(1, options.groups)),
+                                      by_size.size());
+    sel.groups.resize(k);
+    for (size_t i = 0; i < by_size.size(); ++i) {
+      const size_t round = i / k, pos = i % k;
+      sel.groups[round % 2 ? k - 1 - pos : pos].push_back(by_size[i].second);
+    }
+  }
+  if (label_rows.size() < 2 || sel.groups.size() < 2) {
+    if (why)
+      *why = "leaving attack types out needs at least two attack labels in two groups (the " +
+             std::string(detector_name(detector)) + " rows have " +
+             std::to_string(label_rows.size()) + ")";
+    return std::nullopt;
+  }
+  const size_t k = sel.groups.size();
+  std::vector<int> group_of(label_names().size(), -1);
+  for (size_t g = 0; g < k; ++g)
+    for (int l : sel.groups[g]) group_of[static_cast<size_t>(l)] = static_cast<int>(g);
+
+  // Row roles: fold of every row (normal and attack), by a hash of the seed and the index.
+  const size_t n = data.size();
+  std::vector<uint8_t> fold(n);
+  for (size_t i = 0; i < n; ++i) fold[i] = static_cast<uint8_t>(mix(options.seed * 0x100000001B3ULL + i) % k);
+
+  for (const Candidate& cand : candidates) {
+    CandidateResult r;
+    r.name = cand.name;
+    r.options = cand.options.resolved().to_json();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<double> normal_scores;
+    std::vector<std::vector<double>> unseen(k);  // per group
+    std::vector<double> seen;
+    for (size_t round = 0; round < k && r.error.empty(); ++round) {
+      Dataset train_set;
+      train_set.sha256 = data.sha256;
+      std::vector<uint32_t> test_normal, test_unseen, test_seen;
+      for (size_t i = 0; i < n; ++i) {
+        const int l = data.labels[i];
+        if (!detector_uses(detector, l)) continue;
+        const bool positive = detector_positive(detector, l);
+        const int g = positive ? group_of[static_cast<size_t>(l)] : -1;
+        if (positive && g == static_cast<int>(round)) {
+          test_unseen.push_back(static_cast<uint32_t>(i));
+        } else if (fold[i] == round) {
+          (positive ? test_seen : test_normal).push_back(static_cast<uint32_t>(i));
+        } else {
+          train_set.rows.push_back(data.rows[i]);
+          train_set.labels.push_back(data.labels[i]);
+        }
+      }
+      std::string err;
+      std::optional<Model> m = cand.train ? cand.train(train_set, detector, cand.options, &err)
+                                          : std::optional<Model>(train(train_set, detector, cand.options));
+      if (!m) {
+        r.error = err.empty() ? "training failed" : err;
+        break;
+      }
+      const CompiledModel cm(*m);
+      for (uint32_t i : test_normal) normal_scores.push_back(cm.score(data.rows[i]));
+      for (uint32_t i : test_unseen) unseen[round].push_back(cm.score(data.rows[i]));
+      for (uint32_t i : test_seen) seen.push_back(cm.score(data.rows[i]));
+      if (options.progress) {
+        char line[256];
+        std::snprintf(line, sizeof line, "select: %s: round %zu/%zu (held out %s) done, %.1f s",
+                      cand.name.c_str(), round + 1, k, group_names(sel.groups[round]).c_str(),
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        options.progress(line);
+      }
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r.error.empty()) {
+      auto rate = [](const std::vector<double>& s, double t) {
+        if (s.empty()) return 0.0;
+        size_t hit = 0;
+        for (double x : s) hit += x >= t;
+        return static_cast<double>(hit) / static_cast<double>(s.size());
+      };
+      auto measure = [&](double t, double& fpr, double& unseen_mean, double& seen_rate,
+                         std::vector<double>* per_group, double* pooled) {
+        fpr = rate(normal_scores, t);
+        unseen_mean = 0;
+        size_t hits = 0, rows = 0;
+        for (const auto& s : unseen) {
+          const double g = rate(s, t);
+          unseen_mean += g / static_cast<double>(k);
+          if (per_group) per_group->push_back(g);
+          hits += static_cast<size_t>(std::llround(g * static_cast<double>(s.size())));
+          rows += s.size();
+        }
+        if (pooled) *pooled = rows ? static_cast<double>(hits) / static_cast<double>(rows) : 0;
+        seen_rate = rate(seen, t);
+      };
+      r.threshold = threshold_at_budget(normal_scores, options.fpr_budget);
+      measure(r.threshold, r.false_positive_rate, r.unseen_recall, r.seen_recall, &r.group_recall,
+              &r.unseen_recall_rows);
+      measure(0.5, r.default_false_positive_rate, r.default_unseen_recall, r.default_seen_recall,
+              nullptr, nullptr);
+    }
+    if (options.progress) {
+      char line[320];
+      if (r.error.empty())
+        std::snprintf(line, sizeof line,
+                      "select: %s: unseen recall %.4f (rows %.4f), seen %.4f, FPR %.4f at "
+                      "threshold %.4g; %.1f s",
+                      r.name.c_str(), r.unseen_recall, r.unseen_recall_rows, r.seen_recall,
+                      r.false_positive_rate, r.threshold, r.seconds);
+      else
+        std::snprintf(line, sizeof line, "select: %s: %s", r.name.c_str(), r.error.c_str());
+      options.progress(line);
+    }
+    sel.results.push_back(std::move(r));
+  }
+
+  bool any = false;
+  for (size_t i = 0; i < sel.results.size(); ++i) {
+    const auto& r = sel.results[i];
+    if (!r.error.empty()) continue;
+    const auto& best = sel.results[sel.chosen];
+    if (!any || r.unseen_recall > best.unseen_recall ||
+        (r.unseen_recall == best.unseen_recall && r.seen_recall > best.seen_recall))
+      sel.chosen = i;
+    any = true;
+  }
+  if (!any) {
+    if (why) *why = "no candidate could be trained: " + sel.results.front().error;
+    return std::nullopt;
+  }
+  return sel;
+}
+
+}  // namespace netpulse::detect
