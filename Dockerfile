@@ -26,10 +26,11 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 
 FROM debian:bookworm-slim
 # The shared libraries the binary names (objdump -p build/netpulse | grep NEEDED): pcap, nDPI,
-# SQLite, libpq, librdkafka; libstdc++ is in the base image.
+# SQLite, libpq, librdkafka, XGBoost (libxgboost.so.0, for `train --algo xgboost`); libstdc++ is
+# in the base image.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      libpcap0.8 libndpi4.2 libsqlite3-0 libpq5 librdkafka1 >/dev/null \
+      libpcap0.8 libndpi4.2 libsqlite3-0 libpq5 librdkafka1 libxgboost0 >/dev/null \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --user-group --home-dir /var/lib/netpulse --shell /usr/sbin/nologin netpulse \
  && install -d -o netpulse -g netpulse /var/lib/netpulse

@@ -113,11 +113,14 @@ void print_cv(const detect::CrossValidation& cv) {
 int run_train(const TrainCmdOptions& o) {
   const auto detector = detect::parse_detector(o.detector);
   const bool rule = o.algo == "rule";
+  const bool xgboost = o.algo == "xgboost";
+  if (xgboost && o.folds)
+    usage_error("--folds: cross-validation runs netpulse's own trainers; with xgboost use --select");
   if (rule && *detector != detect::Detector::kBruteforce)
     usage_error("--algo rule: only the bruteforce detector is a rule");
   if (rule && (o.select || o.folds))
     usage_error("--algo rule: a rule is not fitted; --select and --folds do not apply");
-  const auto algo = detect::parse_algo(rule ? "tree" : o.algo);
+  const auto algo = detect::parse_algo(rule ? "tree" : xgboost ? "boost" : o.algo);
   detect::TrainOptions options = o.train;
   options.algo = *algo;
   if (!o.features.empty()) {
@@ -168,6 +171,8 @@ int run_train(const TrainCmdOptions& o) {
                  std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(), data.size(),
                  positives, o.data.c_str());
 
+  detect::TrainFunction trainer;
+  if (xgboost) trainer = detect::train_xgboost_function();
   nlohmann::json selection_json;
   double threshold = -1;
   std::string algo_label = o.algo;
@@ -185,12 +190,16 @@ int run_train(const TrainCmdOptions& o) {
     print_selection(*sel);
     selection_json = sel->to_json();
     options = candidates[sel->chosen].options;
+    trainer = candidates[sel->chosen].train;
     threshold = sel->results[sel->chosen].threshold;
-    algo_label = std::string(detect::algo_name(options.algo));
+    algo_label = trainer ? "xgboost" : std::string(detect::algo_name(options.algo));
   }
 
   nlohmann::json cv_json;
-  if (o.folds >= 2) {
+  if (o.folds >= 2 && trainer)
+    std::fprintf(stderr, "netpulse: --folds skipped: cross-validation runs netpulse's own trainers, "
+                         "not %s\n", algo_label.c_str());
+  if (o.folds >= 2 && !trainer) {
     const auto cv = detect::cross_validate(data, *detector, options, o.folds);
     std::printf("%d-fold cross-validation of %s/%s on %s (%zu rows, %zu positive), mean ± sd (at threshold 0.5):\n",
                 o.folds, std::string(detect::detector_name(*detector)).c_str(), algo_label.c_str(),
@@ -205,6 +214,11 @@ int run_train(const TrainCmdOptions& o) {
     std::string why;
     auto m = detect::bruteforce_rule_model(detect::BruteforceRule{}, *detector, data, &why);
     if (!m) io_error(why);
+    model = std::move(*m);
+  } else if (trainer) {
+    std::string why;
+    auto m = trainer(data, *detector, options, &why);
+    if (!m) io_error(o.data + ": training failed: " + why);
     model = std::move(*m);
   } else {
     model = detect::train(data, *detector, options);
@@ -253,10 +267,10 @@ Command make_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"dos", "probe", "r2l", "u2r", "bruteforce", "attack"}));
   sub->add_option("--algo", o->algo,
                   "tree: one CART tree, pruning chosen by cross-validation; forest: random forest; "
-                  "boost: gradient-boosted trees; rule (bruteforce only): repeated short "
+                  "boost: gradient-boosted trees; xgboost: the same trained by XGBoost; rule (bruteforce only): repeated short "
                   "connections to an authentication service that do not log in, written as a "
                   "tree (docs/detect.md)")
-      ->check(CLI::IsMember({"tree", "forest", "boost", "rule"}))
+      ->check(CLI::IsMember({"tree", "forest", "boost", "xgboost", "rule"}))
       ->capture_default_str();
   sub->add_option("--max-depth", o->train.max_depth,
                   "Deepest tree allowed (default: tree 30, forest 30, boost 6)")

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "detect/compiled_model.hpp"
+#include "detect/xgboost_trainer.hpp"
 
 namespace netpulse::detect {
 
@@ -56,7 +57,11 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
     if (eq == std::string_view::npos) return fail("'" + std::string(item) + "' is not key=value");
     const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
     bool ok = true;
-    if (key == "algo") {
+    if (key == "algo" && value == "xgboost") {
+      c.options.algo = Algo::kBoost;
+      c.train = train_xgboost_function();
+      have_algo = true;
+    } else if (key == "algo") {
       const auto a = parse_algo(value);
       if (!a) return fail("unknown algo '" + std::string(value) + "'");
       c.options.algo = *a;
@@ -91,10 +96,16 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
 std::vector<Candidate> default_candidates(const TrainOptions& base) {
   std::vector<Candidate> out;
   for (const char* spec : {"algo=tree", "algo=tree features=-content", "algo=forest",
-                           "algo=forest features=-content", "algo=boost",
-                           "algo=boost features=-content"})
+                           "algo=forest features=-content", "algo=xgboost",
+                           "algo=xgboost features=-content"})
     out.push_back(*parse_candidate(spec, base, nullptr));
   return out;
+}
+
+TrainFunction train_xgboost_function() {
+  return [](const Dataset& data, Detector d, const TrainOptions& o, std::string* why) {
+    return train_xgboost(data, d, o, why);
+  };
 }
 
 double threshold_at_budget(std::vector<double> normal_scores, double budget) {

@@ -37,21 +37,24 @@ namespace netpulse::detect {
 using TrainFunction = std::function<std::optional<Model>(const Dataset&, Detector,
                                                          const TrainOptions&, std::string*)>;
 
+// XGBoost's trainer (xgboost_trainer.hpp) as a TrainFunction.
+TrainFunction train_xgboost_function();
+
 struct Candidate {
   std::string name;  // as given or derived from the options, e.g. "forest features=-content"
   TrainOptions options;
   TrainFunction train;  // empty: detect::train
 };
 
-// Parses a candidate spec: space-separated key=value pairs, `algo=tree|forest|boost|...`
+// Parses a candidate spec: space-separated key=value pairs, `algo=tree|forest|boost|xgboost`
 // (required), `features=LIST` (parse_feature_list), `depth=N`, `trees=N`, `min-leaf=N`,
 // `lr=X`, `ratio=X`. `base` gives the other options (seed, threads). Returns nullopt with a
 // one-line reason.
 std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptions& base,
                                          std::string* why);
 
-// The default candidates for a detector: tree, forest and boost over all features and without
-// the content features, at their default depths.
+// The default candidates for a detector: tree, forest and XGBoost's boosted trees, each over
+// all features and without the content features, at their default depths.
 std::vector<Candidate> default_candidates(const TrainOptions& base);
 
 struct SelectOptions {
