@@ -172,8 +172,9 @@ std::optional<FeatureMask> feature_group(std::string_view name) {
 }
 
 std::optional<FeatureMask> parse_feature_list(std::string_view list, std::string* bad) {
-  FeatureMask only = 0, without = 0;
-  bool any_only = false;
+  // Left to right: a list that starts with a removal starts from every feature, one that starts
+  // with a name from none.
+  std::optional<FeatureMask> out;
   while (!list.empty()) {
     const size_t comma = list.find(',');
     std::string_view name = list.substr(0, comma);
@@ -189,10 +190,10 @@ std::optional<FeatureMask> parse_feature_list(std::string_view list, std::string
       if (bad) *bad = std::string(name);
       return std::nullopt;
     }
-    (minus ? without : only) |= m;
-    any_only |= !minus;
+    if (!out) out = minus ? kAllFeatures : 0;
+    *out = minus ? *out & ~m : *out | m;
   }
-  return (any_only ? only : kAllFeatures) & ~without;
+  return out.value_or(kAllFeatures);
 }
 
 int category_index(size_t feature, std::string_view value) {

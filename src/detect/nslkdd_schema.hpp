@@ -46,9 +46,11 @@ std::vector<std::string> feature_names(FeatureMask mask);
 // The features of a named group: "basic" (duration .. urgent), "content" (hot ..
 // is_guest_login), "time" (the 2-second traffic features), "host" (the dst_host_* ones), "all".
 std::optional<FeatureMask> feature_group(std::string_view name);
-// Parses a comma-separated list of feature or group names, each optionally preceded by '-'
-// ("-content,-hot": all but those; "basic,time": only those, "basic,-land": basic without
-// land). Returns nullopt and the offending name in *bad when a name is unknown.
+// Parses a comma-separated list of feature or group names, each optionally preceded by '-',
+// applied left to right from every feature when the list starts with a removal, else from
+// none: "-content,-hot" (all but those), "basic,time" (only those), "basic,-land" (basic without
+// land), "-basic,service" (all but basic, then service back). Returns nullopt and the offending
+// name in *bad when a name is unknown.
 std::optional<FeatureMask> parse_feature_list(std::string_view list, std::string* bad);
 // The index of a category value in a categorical feature's vocabulary, or -1.
 int category_index(size_t feature, std::string_view value);

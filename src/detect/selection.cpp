@@ -45,7 +45,7 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
   c.name = std::string(spec);
   bool have_algo = false;
   auto fail = [&](const std::string& reason) {
-    if (why) *why = "candidate '" + std::string(spec) + "': " + reason;
+    if (why) *why = "candidate '" + c.name + "': " + reason;
     return std::nullopt;
   };
   while (!spec.empty()) {

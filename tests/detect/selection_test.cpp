@@ -73,12 +73,15 @@ TEST(Selection, ParsesCandidatesAndFeatureLists) {
   for (const char* bad : {"features=count", "algo=nope", "algo=tree depth=0", "algo=tree x=1",
                           "algo=tree features=no_such", "algo=tree depth", "algo=tree trees=2x"}) {
     EXPECT_FALSE(parse_candidate(bad, TrainOptions{}, &why)) << bad;
-    EXPECT_NE(why.find("candidate '"), std::string::npos) << why;
+    EXPECT_EQ(why.find("candidate '" + std::string(bad) + "'"), 0u) << why;
   }
   std::string bad_name;
   EXPECT_EQ(parse_feature_list("basic,-land", &bad_name),
             ((FeatureMask{1} << 9) - 1) & ~(FeatureMask{1} << 6));
   EXPECT_EQ(parse_feature_list("time", &bad_name), ((FeatureMask{1} << 31) - 1) & ~((FeatureMask{1} << 22) - 1));
+  EXPECT_EQ(parse_feature_list("-basic,service", &bad_name),
+            (kAllFeatures & ~((FeatureMask{1} << 9) - 1)) | (FeatureMask{1} << kService));
+  EXPECT_EQ(parse_feature_list("", &bad_name), kAllFeatures);
   EXPECT_FALSE(parse_feature_list("count,bogus", &bad_name));
   EXPECT_EQ(bad_name, "bogus");
 }
