@@ -133,7 +133,7 @@ std::vector<app::RowAlerts::Model> load_models(const std::string& dir, std::stri
                       detect::CompiledModel(*m)});
     *listing += (models.size() > 1 ? ", " : "") + models.back().name + " (detector " +
                 models.back().detector + ", " + std::string(detect::algo_name(m->algo)) +
-                ", format v" + std::to_string(detect::kModelFormatVersion) + ")";
+                ", format v" + std::to_string(detect::model_format_version(*m)) + ")";
   }
   return models;
 }

@@ -9,6 +9,8 @@ CompiledModel::CompiledModel(const Model& model)
       algo_(model.algo),
       base_score_(model.base_score),
       alert_threshold_(model.threshold) {
+  parts_.reserve(model.parts.size());
+  for (const Model& part : model.parts) parts_.emplace_back(part);
   for (const Tree& tree : model.trees) {
     const uint32_t base = static_cast<uint32_t>(feature_.size());
     roots_.push_back(base);
@@ -46,8 +48,36 @@ double CompiledModel::sigmoid(double s) {
   return 1.0 / (1.0 + std::exp(-s));
 }
 
+double CompiledModel::isolation_score(double mean_leaf_value) const {
+  return std::exp2(-mean_leaf_value / base_score_);
+}
+
+double CompiledModel::any_score(const float* x, size_t* decider) const {
+  // As Model::score: the first part with the greatest mapped score decides.
+  double best = 0;
+  size_t at = 0;
+  for (size_t p = 0; p < parts_.size(); ++p) {
+    const double m = any_part_score(parts_[p].score(x), parts_[p].alert_threshold_);
+    if (p == 0 || m > best) {
+      best = m;
+      at = p;
+    }
+  }
+  if (decider) *decider = at;
+  return best;
+}
+
 size_t CompiledModel::explain(const float* x, bool alert, uint8_t* out, size_t max) const {
-  // The deciding tree: for an alert the one with the highest leaf value, else the lowest.
+  if (algo_ == Algo::kAny) {
+    if (parts_.empty()) return 0;
+    size_t p = 0;
+    any_score(x, &p);
+    const CompiledModel& part = parts_[p];
+    return part.explain(x, part.score(x) >= part.alert_threshold_, out, max);
+  }
+  // The deciding tree: for an alert the one with the highest leaf value, else the lowest. An
+  // isolation tree's leaf value is a path length, which is short for an anomaly: reversed.
+  if (algo_ == Algo::kIsolation) alert = !alert;
   uint32_t root = roots_[0];
   double best = 0;
   for (size_t t = 0; t < roots_.size(); ++t) {

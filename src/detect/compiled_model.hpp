@@ -1,7 +1,9 @@
 // A Model compiled for inference: every tree's nodes in one struct-of-arrays (feature, threshold,
 // right child; the left child is the next node), categorical splits as bitsets over the
 // vocabulary, leaf values in their own array. Scoring a row walks the arrays: no allocation, no
-// virtual call, and the same arithmetic as Model::score, so both give identical scores.
+// virtual call, and the same arithmetic as Model::score, so both give identical scores. A
+// combined ("any") model keeps its parts compiled on their own, apart from the trees' arrays,
+// so scoring a tree, forest or boost model pays nothing for them.
 // Immutable after construction; thread-safe.
 #pragma once
 
@@ -34,6 +36,13 @@ class CompiledModel {
         for (uint32_t root : roots_) s += leaf_value(root, x);
         return sigmoid(s);
       }
+      case Algo::kIsolation: {
+        double s = 0;
+        for (uint32_t root : roots_) s += leaf_value(root, x);
+        return isolation_score(s / static_cast<double>(roots_.size()));
+      }
+      case Algo::kAny:
+        return any_score(x, nullptr);
     }
     return 0;
   }
@@ -41,7 +50,9 @@ class CompiledModel {
 
   // The distinct features on the deciding path, root first, at most max of them (feature
   // indexes written to out; returns how many). For an ensemble the deciding path is that of
-  // the tree that votes most strongly for the outcome; `alert`: the row's score reached the
+  // the tree that votes most strongly for the outcome (for an isolation forest, the tree that
+  // isolates the row soonest for an alert, latest otherwise); for a combined model it is the
+  // path of the part with the greatest mapped score. `alert`: the row's score reached the
   // threshold (the caller has computed it already).
   size_t explain(const float* x, bool alert, uint8_t* out, size_t max) const;
 
@@ -50,6 +61,9 @@ class CompiledModel {
   static constexpr uint16_t kCategorical = 0x8000;
 
   static double sigmoid(double s);
+  double isolation_score(double mean_leaf_value) const;
+  // The greatest any_part_score of the parts; the index of that part in *decider if not null.
+  double any_score(const float* x, size_t* decider) const;
 
   uint32_t leaf_index(uint32_t i, const float* x) const {
     for (;;) {
@@ -82,6 +96,8 @@ class CompiledModel {
   std::vector<uint32_t> right_bits_;  // categorical splits: offset of their bitset in bits_
   std::vector<double> leaf_values_;
   std::vector<uint64_t> bits_;
+  // kAny: the parts (none of them kAny). Empty for every other algo.
+  std::vector<CompiledModel> parts_;
 };
 
 }  // namespace netpulse::detect

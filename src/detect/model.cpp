@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace netpulse::detect {
 
@@ -15,6 +16,8 @@ std::optional<Algo> parse_algo(std::string_view name) {
   if (name == "tree") return Algo::kTree;
   if (name == "forest") return Algo::kForest;
   if (name == "boost") return Algo::kBoost;
+  if (name == "isolation") return Algo::kIsolation;
+  if (name == "any") return Algo::kAny;
   return std::nullopt;
 }
 
@@ -26,6 +29,10 @@ std::string_view algo_name(Algo a) {
       return "forest";
     case Algo::kBoost:
       return "boost";
+    case Algo::kIsolation:
+      return "isolation";
+    case Algo::kAny:
+      return "any";
   }
   return "?";
 }
@@ -40,6 +47,10 @@ std::string_view output_name(Algo a) {
       return "mean_leaf_fraction";
     case Algo::kBoost:
       return "sigmoid_of_sum";
+    case Algo::kIsolation:
+      return "isolation_score";
+    case Algo::kAny:
+      return "max_of_parts";
   }
   return "?";
 }
@@ -146,9 +157,67 @@ double Model::score(const FeatureRow& x) const {
       for (const Tree& t : trees) s += t.predict(x);
       return 1.0 / (1.0 + std::exp(-s));
     }
+    case Algo::kIsolation: {
+      double s = 0;
+      for (const Tree& t : trees) s += t.predict(x);
+      return trees.empty() ? 0.0 : std::exp2(-(s / static_cast<double>(trees.size())) / base_score);
+    }
+    case Algo::kAny: {
+      double best = 0;
+      for (size_t p = 0; p < parts.size(); ++p) {
+        const double m = any_part_score(parts[p].score(x), parts[p].threshold);
+        if (p == 0 || m > best) best = m;
+      }
+      return best;
+    }
   }
   return 0;
 }
+
+Model combine_any(Detector detector, std::vector<Model> parts, json training) {
+  if (parts.empty()) throw std::invalid_argument("a combined model needs at least one part");
+  Model m;
+  m.detector = detector;
+  m.algo = Algo::kAny;
+  m.threshold = 0.5;
+  m.training = std::move(training);
+  for (Model& p : parts) {
+    if (p.algo != Algo::kAny) {
+      m.parts.push_back(std::move(p));
+      continue;
+    }
+    for (Model& q : p.parts) m.parts.push_back(std::move(q));
+  }
+  return m;
+}
+
+int model_format_version(const Model& m) {
+  return m.algo == Algo::kTree || m.algo == Algo::kForest || m.algo == Algo::kBoost ? 1 : 2;
+}
+
+namespace {
+
+// The keys of a model but format, version and features: a whole model's body, or a part.
+json body_to_json(const Model& m) {
+  json j{{"detector", detector_name(m.detector)},
+         {"algo", algo_name(m.algo)},
+         {"output", output_name(m.algo)},
+         {"base_score", m.base_score},
+         {"threshold", m.threshold},
+         {"training", m.training}};
+  if (m.algo == Algo::kAny) {
+    json parts = json::array();
+    for (const Model& p : m.parts) parts.push_back(body_to_json(p));
+    j["parts"] = std::move(parts);
+  } else {
+    json trees = json::array();
+    for (const Tree& t : m.trees) trees.push_back(tree_to_json(t));
+    j["trees"] = std::move(trees);
+  }
+  return j;
+}
+
+}  // namespace
 
 json to_json(const Model& m) {
   json features = json::array();
@@ -162,19 +231,101 @@ json to_json(const Model& m) {
     }
     features.push_back(std::move(entry));
   }
-  json trees = json::array();
-  for (const Tree& t : m.trees) trees.push_back(tree_to_json(t));
-  return json{{"format", kModelFormat},
-              {"version", kModelFormatVersion},
-              {"detector", detector_name(m.detector)},
-              {"algo", algo_name(m.algo)},
-              {"output", output_name(m.algo)},
-              {"base_score", m.base_score},
-              {"threshold", m.threshold},
-              {"features", std::move(features)},
-              {"training", m.training},
-              {"trees", std::move(trees)}};
+  json j = body_to_json(m);
+  j["format"] = kModelFormat;
+  j["version"] = model_format_version(m);
+  j["features"] = std::move(features);
+  return j;
 }
+
+namespace {
+
+bool fail(std::string* why, std::string reason) {
+  *why = std::move(reason);
+  return false;
+}
+
+// Reads a model's body (a whole model's, or a part's) from j into m. `part`: j is a part of a
+// combined model, which cannot itself be combined.
+bool body_from_json(const json& j, int version, const std::vector<int>& feature_map, bool part,
+                    Model& m, std::string* why) {
+  const std::string detector_text = j.at("detector").get<std::string>();
+  const std::string algo_text = j.at("algo").get<std::string>();
+  const auto detector = parse_detector(detector_text);
+  if (!detector) return fail(why, "unknown detector '" + detector_text + "'");
+  const auto algo = parse_algo(algo_text);
+  if (!algo)
+    return fail(why, "unknown algo '" + algo_text +
+                         "' (this netpulse reads tree, forest, boost, isolation and any)");
+  m.detector = *detector;
+  m.algo = *algo;
+  if (model_format_version(m) > version)
+    return fail(why, "algo '" + algo_text + "' in a version " + std::to_string(version) +
+                         " model (it needs version " + std::to_string(model_format_version(m)) +
+                         ")");
+  m.base_score = j.value("base_score", 0.0);
+  m.threshold = j.value("threshold", 0.5);
+  if (j.contains("training")) m.training = j["training"];
+
+  if (m.algo == Algo::kAny) {
+    if (part) return fail(why, "a part of an 'any' model is itself an 'any' model (one level only)");
+    const json& parts = j.at("parts");
+    if (!parts.is_array() || parts.empty()) return fail(why, "'any' model without parts");
+    for (size_t p = 0; p < parts.size(); ++p) {
+      Model pm;
+      if (!body_from_json(parts[p], version, feature_map, true, pm, why)) {
+        *why = "part " + std::to_string(p) + ": " + *why;
+        return false;
+      }
+      m.parts.push_back(std::move(pm));
+    }
+    return true;
+  }
+  for (const auto& tj : j.at("trees")) {
+    TreeReader reader{tj, feature_map, why, {}, 0};
+    reader.n = tj.at("feature").size();
+    for (const char* key : {"threshold", "left_categories", "left", "right", "value"})
+      if (tj.at(key).size() != reader.n)
+        return fail(why, std::string("tree array '") + key + "' has the wrong length");
+    if (reader.n == 0) return fail(why, "empty tree");
+    if (!reader.copy(0, 0)) return false;
+    m.trees.push_back(std::move(reader.out));
+  }
+  if (m.trees.empty()) return fail(why, "model has no trees");
+  // Its normalizer: the score divides by it.
+  if (m.algo == Algo::kIsolation && !(m.base_score > 0))
+    return fail(why, "isolation model with a base_score that is not positive");
+  return true;
+}
+
+// Writes j (a model or a part) with one key per line; trees one per line, parts as objects of
+// their own.
+void write_object(std::ostream& out, const json& j) {
+  out << "{\n";
+  bool first = true;
+  for (const auto& [key, value] : j.items()) {
+    out << (first ? "" : ",\n") << json(key).dump() << ": ";
+    first = false;
+    if (key == "trees") {
+      out << "[\n";
+      for (size_t i = 0; i < value.size(); ++i)
+        out << "  " << value[i].dump() << (i + 1 < value.size() ? ",\n" : "\n");
+      out << " ]";
+    } else if (key == "parts") {
+      out << "[\n";
+      for (size_t i = 0; i < value.size(); ++i) {
+        write_object(out, value[i]);
+        out << (i + 1 < value.size() ? ",\n" : "\n");
+      }
+      out << " ]";
+    } else {
+      out << value.dump();
+    }
+  }
+  out << "\n}";
+}
+
+}  // namespace
 
 std::optional<Model> model_from_json(const json& j, std::string* why) {
   std::string scratch;
@@ -185,24 +336,11 @@ std::optional<Model> model_from_json(const json& j, std::string* why) {
       return std::nullopt;
     }
     const int version = j.at("version").get<int>();
-    if (version != kModelFormatVersion) {
-      *why = "model format version " + std::to_string(version) + " (this netpulse reads version " +
-             std::to_string(kModelFormatVersion) + ")";
+    if (version < 1 || version > kModelFormatVersion) {
+      *why = "model format version " + std::to_string(version) +
+             " (this netpulse reads versions 1 to " + std::to_string(kModelFormatVersion) + ")";
       return std::nullopt;
     }
-    Model m;
-    const auto detector = parse_detector(j.at("detector").get<std::string>());
-    const auto algo = parse_algo(j.at("algo").get<std::string>());
-    if (!detector || !algo) {
-      *why = "unknown detector or algo";
-      return std::nullopt;
-    }
-    m.detector = *detector;
-    m.algo = *algo;
-    m.base_score = j.value("base_score", 0.0);
-    m.threshold = j.value("threshold", 0.5);
-    if (j.contains("training")) m.training = j["training"];
-
     std::vector<int> feature_map;
     for (const auto& f : j.at("features")) {
       const std::string name = f.at("name").get<std::string>();
@@ -219,30 +357,21 @@ std::optional<Model> model_from_json(const json& j, std::string* why) {
       }
       feature_map.push_back(index);
     }
-    for (const auto& tj : j.at("trees")) {
-      TreeReader reader{tj, feature_map, why, {}, 0};
-      reader.n = tj.at("feature").size();
-      for (const char* key : {"threshold", "left_categories", "left", "right", "value"})
-        if (tj.at(key).size() != reader.n) {
-          *why = std::string("tree array '") + key + "' has the wrong length";
-          return std::nullopt;
-        }
-      if (reader.n == 0) {
-        *why = "empty tree";
-        return std::nullopt;
-      }
-      if (!reader.copy(0, 0)) return std::nullopt;
-      m.trees.push_back(std::move(reader.out));
-    }
-    if (m.trees.empty()) {
-      *why = "model has no trees";
-      return std::nullopt;
-    }
+    Model m;
+    if (!body_from_json(j, version, feature_map, false, m, why)) return std::nullopt;
     return m;
   } catch (const json::exception& e) {
     *why = std::string("bad model JSON: ") + e.what();
     return std::nullopt;
   }
+}
+
+std::string model_file_text(const Model& m) {
+  // One key per line and one tree per line: readable at the top, compact where it is big.
+  std::ostringstream out;
+  write_object(out, to_json(m));
+  out << "\n";
+  return out.str();
 }
 
 bool save_model(const Model& m, const std::string& path, std::string* why) {
@@ -251,23 +380,7 @@ bool save_model(const Model& m, const std::string& path, std::string* why) {
     if (why) *why = path + ": cannot open for writing";
     return false;
   }
-  // One key per line and one tree per line: readable at the top, compact where it is big.
-  const json j = to_json(m);
-  out << "{\n";
-  bool first = true;
-  for (const auto& [key, value] : j.items()) {
-    out << (first ? "" : ",\n") << json(key).dump() << ": ";
-    first = false;
-    if (key == "trees") {
-      out << "[\n";
-      for (size_t i = 0; i < value.size(); ++i)
-        out << "  " << value[i].dump() << (i + 1 < value.size() ? ",\n" : "\n");
-      out << " ]";
-    } else {
-      out << value.dump();
-    }
-  }
-  out << "\n}\n";
+  out << model_file_text(m);
   out.flush();
   if (!out) {
     if (why) *why = path + ": write error";

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <thread>
 
 #include "detect/cart.hpp"
@@ -305,6 +306,12 @@ Model train(const Dataset& data, Detector detector, const TrainOptions& options)
       }
       break;
     }
+    case Algo::kIsolation:
+    case Algo::kAny:
+      // Not fitted to labels: train_isolation_forest (isolation_forest.hpp) and combine_any
+      // (model.hpp) make them.
+      throw std::invalid_argument(std::string("train(): algo ") + std::string(algo_name(o.algo)) +
+                                  " is made by train_isolation_forest or combine_any");
   }
   size_t nodes = 0, depth = 0;
   for (const Tree& t : m.trees) {
