@@ -1,20 +1,29 @@
 // netpulse detect-flows: the live-flow detector (DoS, port scan, brute force) over a stream of
-// flow records; alerts as JSON lines, then a summary line.
+// flow records, and NSL-KDD models on the same connections (--model: the features computed by
+// detect/flow_features from what the input carries); alerts as JSON lines, then a summary line.
+// --feature-rows writes every connection's feature row as an NSL-KDD row, to train models for
+// flows on.
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/flow_input.hpp"
+#include "core/time.hpp"
 #include "detect/flow_detector.hpp"
+#include "detect/flow_model_detector.hpp"
+#include "detect/model.hpp"
+#include "detect/row_classifier.hpp"
 #include "ingest/block_source.hpp"
 #include "ingest/flow_parser.hpp"
 #include "ingest/uri.hpp"
@@ -31,6 +40,91 @@ struct DetectFlowsOptions {
   FlowInputOptions flow;
   std::vector<std::string> given;
   bool quiet = false;
+  // NSL-KDD models on flows.
+  std::vector<std::string> models;
+  std::string rules = "all";
+  double hold_s = 10;
+  std::string hold_by = "host";
+  size_t host_window = 100;
+  std::string feature_rows;
+  std::vector<std::string> label_hosts;
+};
+
+using E = detect::ConnectionEvent;
+
+// The columns beyond the five of a record that a CSV header may name (collect --format csv,
+// and the collector or capture feeding this command in CSV): what makes a flow-export input.
+struct ExtraColumns {
+  int packets = -1, src_port = -1, dst_port = -1, ip_protocol = -1, tcp_flags = -1,
+      flow_start = -1, flow_end = -1;
+
+  static ExtraColumns from_header(std::string_view header) {
+    ExtraColumns x;
+    int i = 0;
+    while (!header.empty()) {
+      const size_t comma = header.find(',');
+      std::string_view name = header.substr(0, comma);
+      while (!name.empty() && (name.back() == '\r' || name.back() == ' ')) name.remove_suffix(1);
+      for (auto [n, field] : {std::pair{"packets", &x.packets}, {"src_port", &x.src_port},
+                              {"dst_port", &x.dst_port}, {"ip_protocol", &x.ip_protocol},
+                              {"tcp_flags", &x.tcp_flags}, {"flow_start", &x.flow_start},
+                              {"flow_end", &x.flow_end}})
+        if (name == n) *field = i;
+      header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
+      ++i;
+    }
+    return x;
+  }
+  bool flow_export() const { return src_port >= 0 && dst_port >= 0 && ip_protocol >= 0; }
+
+  // Adds the extra columns of a CSV line to the event (a column that is absent or not a
+  // number is left out); the flow's first and last packet times to *start and *end when
+  // both are there (else they are left alone).
+  void read(std::string_view line, E& c, core::TimeMs* start, core::TimeMs* end) const {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::string_view cols[24];
+    int n = 0;
+    while (n < 24) {
+      const size_t comma = line.find(',');
+      cols[n++] = line.substr(0, comma);
+      if (comma == std::string_view::npos) break;
+      line.remove_prefix(comma + 1);
+    }
+    auto number = [&](int i, uint64_t& v) {
+      if (i < 0 || i >= n) return false;
+      const auto r = std::from_chars(cols[i].data(), cols[i].data() + cols[i].size(), v);
+      return r.ec == std::errc() && r.ptr == cols[i].data() + cols[i].size();
+    };
+    uint64_t v = 0;
+    if (number(ip_protocol, v) && v < 256) {
+      c.ip_protocol = static_cast<uint8_t>(v);
+      c.has |= E::kIpProtocol;
+    }
+    uint64_t sp = 0, dp = 0;
+    if (number(src_port, sp) && number(dst_port, dp) && sp < 65536 && dp < 65536) {
+      c.src_port = static_cast<uint16_t>(sp);
+      c.dst_port = static_cast<uint16_t>(dp);
+      c.has |= E::kPorts;
+    }
+    if (number(tcp_flags, v) && v < 256) {
+      c.tcp_flags = static_cast<uint8_t>(v);
+      c.has |= E::kTcpFlags;
+    }
+    if (number(packets, v)) {
+      c.src_packets = v;
+      c.has |= E::kPackets;
+    }
+    if (flow_start >= 0 && flow_end >= 0 && flow_start < n && flow_end < n) {
+      const auto a = core::parse_datetime(cols[flow_start]);
+      const auto b = core::parse_datetime(cols[flow_end]);
+      if (a && b) {
+        *start = *a;
+        *end = std::max(*a, *b);
+        c.duration_ms = *end - *a;
+        c.has |= E::kDuration;
+      }
+    }
+  }
 };
 
 bool write_out(int fd, const std::string& s) {
@@ -48,24 +142,169 @@ bool write_out(int fd, const std::string& s) {
   return true;
 }
 
+// Packet capture with --records flows writes the two directions of a connection as two
+// records, the originator's first, one right after the other: this pairs them into one
+// connection with both directions (a record not followed by its reverse had no reply).
+class DirectionPairer {
+ public:
+  // Takes the next direction record; the connection it completes, or the one it shows had no
+  // reply, goes to out (returns true).
+  bool add(const E& c, core::TimeMs start, core::TimeMs end, E& out) {
+    if (pending_ && is_reply(c)) {
+      out = pending_event_;
+      out.responder_flags = c.tcp_flags;
+      out.dst_bytes = c.src_bytes;
+      out.dst_packets = c.src_packets;
+      if ((c.has & E::kDuration) && (out.has & E::kDuration))
+        out.duration_ms = std::max(end, end_) - std::min(start, start_);
+      pending_ = false;
+      return true;
+    }
+    const bool had = flush(out);
+    pending_event_ = c;
+    pending_event_.has |= E::kResponderFlags | E::kDstBytes;
+    pending_event_.responder_flags = 0;
+    pending_event_.dst_bytes = 0;
+    pending_event_.dst_packets = 0;
+    start_ = start;
+    end_ = end;
+    pending_ = true;
+    return had;
+  }
+  // The connection still waiting for its reply, at the end of the input.
+  bool flush(E& out) {
+    if (!pending_) return false;
+    out = pending_event_;
+    pending_ = false;
+    return true;
+  }
+
+ private:
+  bool is_reply(const E& c) const {
+    const E& p = pending_event_;
+    return c.src == p.dst && c.dst == p.src && c.src_port == p.dst_port &&
+           c.dst_port == p.src_port && c.ip_protocol == p.ip_protocol;
+  }
+  E pending_event_;
+  core::TimeMs start_ = 0, end_ = 0;
+  bool pending_ = false;
+};
+
+// --feature-rows: every connection's row as NSL-KDD writes rows (categories by name, rates
+// with two decimals), then a label (normal, or the --label-host label of its source or
+// destination) and difficulty 0, so `netpulse train` reads the file as it is.
+class RowWriter {
+ public:
+  RowWriter(int fd, std::vector<std::pair<core::IpAddr, std::string>> labels)
+      : fd_(fd), labels_(std::move(labels)) {}
+  ~RowWriter() {
+    if (fd_ > 1) ::close(fd_);
+  }
+  void add(const E& c, const detect::FeatureRow& x) {
+    for (size_t f = 0; f < detect::kFeatureCount; ++f) {
+      if (f) buf_.push_back(',');
+      const auto& info = detect::feature_info(f);
+      char num[32];
+      if (info.type == detect::FeatureType::kCategorical) {
+        buf_ += info.vocabulary[static_cast<size_t>(x[f])];
+      } else if (info.name.find("rate") != std::string_view::npos) {
+        const auto r = std::to_chars(num, num + sizeof num, x[f], std::chars_format::fixed, 2);
+        buf_.append(num, r.ptr);
+      } else {
+        const auto r = std::to_chars(num, num + sizeof num, static_cast<uint64_t>(x[f]));
+        buf_.append(num, r.ptr);
+      }
+    }
+    std::string_view label = "normal";
+    for (const auto& [ip, l] : labels_)
+      if (c.src == ip || c.dst == ip) label = l;
+    buf_ += ',';
+    buf_ += label;
+    buf_ += ",0\n";
+    ++rows_;
+  }
+  bool flush() {
+    const bool ok = ok_ && write_out(fd_, buf_);
+    ok_ = ok;
+    buf_.clear();
+    return ok;
+  }
+  uint64_t rows() const { return rows_; }
+
+ private:
+  int fd_;
+  std::vector<std::pair<core::IpAddr, std::string>> labels_;
+  std::string buf_;
+  uint64_t rows_ = 0;
+  bool ok_ = true;
+};
+
+// A flow export or capture opened to write CSV (the extra columns carry ports, IP protocol,
+// TCP flags, packets and flow times), as open_live_source() opens them for line records.
+std::unique_ptr<LiveSource> open_live_csv_source(const ingest::Uri& input,
+                                                 const FlowInputOptions& o, bool quiet) {
+  if (is_capture(input))
+    return std::make_unique<CaptureSource>(
+        open_capture(input, o, collect::TextFormat::kCsv, quiet));
+  auto collector = open_collector({input}, o, collect::TextFormat::kCsv, quiet);
+  if (!quiet) print_listening(*collector);
+  return std::make_unique<CollectorSource>(std::move(collector), input.text);
+}
+
 int run_detect_flows(const DetectFlowsOptions& o) {
   std::string why;
   const auto in_uri = ingest::parse_uri(o.input, &why);
   if (!in_uri) usage_error("--input '" + o.input + "': " + why);
-  const ingest::Format format = *ingest::parse_format(o.format);
+  const bool rules = o.rules == "all";
+  const bool connections = !o.models.empty() || !o.feature_rows.empty();
+  if (!rules && !connections)
+    usage_error("--rules none: nothing to run without --model or --feature-rows");
+  if (o.models.size() > detect::kMaxModels)
+    usage_error("--model: at most " + std::to_string(detect::kMaxModels) + " models");
+  if (!o.label_hosts.empty() && o.feature_rows.empty())
+    usage_error("--label-host: only with --feature-rows");
+  std::vector<std::pair<core::IpAddr, std::string>> labels;
+  for (const std::string& lh : o.label_hosts) {
+    const size_t eq = lh.find('=');
+    const auto ip = core::parse_ip(std::string_view(lh).substr(0, eq));
+    if (eq == std::string::npos || !ip || detect::label_index(lh.substr(eq + 1)) < 0)
+      usage_error("--label-host '" + lh + "': expected IP=LABEL with an NSL-KDD label");
+    labels.emplace_back(*ip, lh.substr(eq + 1));
+  }
   const bool flow_input = is_live_input(*in_uri);
   check_flow_input_options(*in_uri, o.given, "--format");
+  if (connections && is_capture(*in_uri) && o.flow.records != "flows")
+    usage_error("--model and --feature-rows with a capture need --records flows (connections, "
+                "not packets)");
+  // Flow exports and captures are read as CSV when connections are scored: their extra
+  // columns give the ports, flags and times the line format drops.
+  const ingest::Format format = flow_input && connections ? ingest::Format::kCsv
+                                                          : *ingest::parse_format(o.format);
+  // Models, loaded now so that a bad file fails before the input is opened.
+  std::vector<detect::Model> models;
+  std::vector<std::string> names;
+  for (const std::string& path : o.models) {
+    auto m = detect::load_model(path, &why);
+    if (!m) io_error(why);
+    names.push_back(detect::alert_name(detect::detector_name(m->detector), names));
+    models.push_back(std::move(*m));
+  }
+
   std::atomic<ingest::BlockSource*> open_source{nullptr};
   on_termination([&open_source] {
     if (ingest::BlockSource* s = open_source.load()) s->close();
   });
   const int out_fd = open_output(o.output);
+  std::unique_ptr<RowWriter> row_writer;
+  if (!o.feature_rows.empty())
+    row_writer = std::make_unique<RowWriter>(open_output(o.feature_rows), std::move(labels));
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
   std::unique_ptr<ingest::BlockSource> source;
   LiveSource* flow_source = nullptr;
   if (flow_input) {
-    auto cs = open_live_source(*in_uri, o.flow, o.quiet);
+    auto cs = connections ? open_live_csv_source(*in_uri, o.flow, o.quiet)
+                          : open_live_source(*in_uri, o.flow, o.quiet);
     flow_source = cs.get();
     source = std::move(cs);
   } else {
@@ -77,18 +316,49 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   core::ProtocolTable protocols;
   ingest::FlowParser parser(protocols, format);
   detect::FlowDetector detector(o.config, protocols);
+  // The model detector, made once the input kind is known: at once for line records and live
+  // inputs, at the header for a CSV file.
+  std::unique_ptr<detect::FlowModelDetector> model_detector;
+  ExtraColumns extra;
+  detect::FlowModelConfig model_config;
+  model_config.hold_ms = static_cast<int64_t>(o.hold_s * 1000);
+  model_config.hold_hosts = o.hold_by == "host";
+  model_config.features.host_window = o.host_window;
+  auto start_models = [&](detect::FlowInputKind kind) {
+    model_detector = std::make_unique<detect::FlowModelDetector>(kind, model_config, protocols);
+    for (size_t m = 0; m < models.size(); ++m) {
+      std::string refused;
+      if (!model_detector->add_model(models[m], names[m], &refused))
+        usage_error("--model " + o.models[m] + ": " + refused);
+    }
+  };
+  if (connections && format == ingest::Format::kLine) start_models(detect::FlowInputKind::kLine);
+  const bool pair_directions = connections && is_capture(*in_uri);
+  DirectionPairer pairer;
+
   std::vector<detect::FlowAlert> alerts;
+  std::vector<detect::FlowModelAlert> model_alerts;
   std::string out;
-  bool output_ok = true;
-  uint64_t line_no = 0, malformed = 0;
+  bool output_ok = true, rows_ok = true;
+  uint64_t line_no = 0, malformed = 0, records = 0;
   auto flush_alerts = [&] {
     out.clear();
     for (const auto& a : alerts) {
       out += detect::to_json(a, protocols);
       out += '\n';
     }
+    for (const auto& a : model_alerts) {
+      out += model_detector->to_json(a);
+      out += '\n';
+    }
     alerts.clear();
+    model_alerts.clear();
     if (output_ok && !out.empty()) output_ok = write_out(out_fd, out);
+  };
+  auto score = [&](const E& c) {
+    model_detector->add(c, model_alerts);
+    // Warm-up rows (short history, low counts) are left out, as they are not scored.
+    if (row_writer && model_detector->warm()) row_writer->add(c, model_detector->last_row());
   };
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -105,15 +375,34 @@ int run_detect_flows(const DetectFlowsOptions& o) {
       const char* eol = nl ? nl : end;
       ++line_no;
       if (format == ingest::Format::kCsv && !parser.has_header()) {
-        if (auto err = parser.read_header(std::string_view(p, static_cast<size_t>(eol - p))))
+        const std::string_view header(p, static_cast<size_t>(eol - p));
+        if (auto err = parser.read_header(header))
           io_error(source->describe() + " line 1: " + *err);
+        extra = ExtraColumns::from_header(header);
+        if (connections && !model_detector)
+          start_models(pair_directions       ? detect::FlowInputKind::kCapture
+                       : extra.flow_export() ? detect::FlowInputKind::kFlowExport
+                                             : detect::FlowInputKind::kLine);
         p = eol + 1;
         continue;
       }
       ingest::ParseError err;
       const auto s = parser.parse(p, eol, rec, &err);
       if (s == ingest::ParseStatus::kOk) {
-        detector.add(rec, alerts);
+        ++records;
+        if (rules) detector.add(rec, alerts);
+        if (connections) {
+          E c = detect::connection_from_record(rec);
+          if (model_detector->kind() == detect::FlowInputKind::kLine) {
+            score(c);
+          } else {
+            core::TimeMs first = rec.time, last = rec.time;
+            extra.read(std::string_view(p, static_cast<size_t>(eol - p)), c, &first, &last);
+            E whole;
+            if (!pair_directions) score(c);
+            else if (pairer.add(c, first, last, whole)) score(whole);
+          }
+        }
       } else if (s != ingest::ParseStatus::kBlank) {
         if (++malformed <= 10)
           std::fprintf(stderr, "netpulse: %s line %llu: malformed record: %s%s%.*s%s\n",
@@ -124,11 +413,17 @@ int run_detect_flows(const DetectFlowsOptions& o) {
       }
       p = eol + 1;
     }
-    if (!alerts.empty()) flush_alerts();
+    if (!alerts.empty() || !model_alerts.empty()) flush_alerts();
+    if (row_writer && rows_ok) rows_ok = row_writer->flush();
     if (!output_ok) break;
   }
-  detector.finish(alerts);
+  if (pair_directions && model_detector) {
+    E whole;
+    if (pairer.flush(whole)) score(whole);
+  }
+  if (rules) detector.finish(alerts);
   flush_alerts();
+  if (row_writer && rows_ok) rows_ok = row_writer->flush();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string read_error = source->error();
@@ -137,21 +432,49 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   if (flow_source) flow_source->abandon();
   else source->close();
   if (flow_source && !o.quiet) flow_source->print_summary(seconds);
-  const nlohmann::ordered_json summary = {{"summary",
-                                           {{"flows", detector.flows()},
-                                            {"late", detector.late()},
-                                            {"malformed", malformed},
-                                            {"alerts", detector.alerts()},
-                                            {"seconds", seconds}}}};
-  if (output_ok) output_ok = write_out(out_fd, summary.dump() + "\n");
+  const uint64_t model_alert_count = model_detector ? model_detector->alerts() : 0;
+  nlohmann::ordered_json summary = {{"flows", records},
+                                    {"late", detector.late()},
+                                    {"malformed", malformed},
+                                    {"alerts", detector.alerts() + model_alert_count},
+                                    {"seconds", seconds}};
+  if (model_detector) {
+    nlohmann::ordered_json per_model = nlohmann::ordered_json::object();
+    for (size_t m = 0; m < model_detector->models(); ++m)
+      per_model[model_detector->name(m)] = model_detector->alerts(m);
+    const detect::FlowFeatures& ff = model_detector->features();
+    summary["models"] = {{"input", std::string(detect::input_kind_name(model_detector->kind()))},
+                         {"connections", model_detector->flows()},
+                         {"warming_up", model_detector->warming_up()},
+                         {"alerts", per_model},
+                         {"suppressed", model_detector->suppressed()},
+                         {"hosts", ff.hosts()},
+                         {"evicted_hosts", ff.evicted_hosts()},
+                         {"window_overflow", ff.window_overflow()},
+                         {"late", ff.late()}};
+    if (row_writer) summary["models"]["feature_rows"] = row_writer->rows();
+  }
+  if (output_ok) output_ok = write_out(out_fd, nlohmann::ordered_json{{"summary", summary}}.dump() + "\n");
   if (out_fd != 1) ::close(out_fd);
-  if (!o.quiet)
+  if (!o.quiet) {
     std::fprintf(stderr, "netpulse: %llu flows, %llu late, %llu malformed; %llu alerts; %.3f s\n",
-                 static_cast<unsigned long long>(detector.flows()),
+                 static_cast<unsigned long long>(records),
                  static_cast<unsigned long long>(detector.late()),
                  static_cast<unsigned long long>(malformed),
-                 static_cast<unsigned long long>(detector.alerts()), seconds);
+                 static_cast<unsigned long long>(detector.alerts() + model_alert_count), seconds);
+    if (model_detector)
+      std::fprintf(stderr,
+                   "netpulse: models on %s input: %llu connections scored (after %llu of "
+                   "warm-up), %llu alerts, %llu held back by --hold\n",
+                   std::string(detect::input_kind_name(model_detector->kind())).c_str(),
+                   static_cast<unsigned long long>(model_detector->flows() -
+                                                   model_detector->warming_up()),
+                   static_cast<unsigned long long>(model_detector->warming_up()),
+                   static_cast<unsigned long long>(model_alert_count),
+                   static_cast<unsigned long long>(model_detector->suppressed()));
+  }
   if (!output_ok) io_error("--output '" + o.output + "': " + std::strerror(errno));
+  if (!rows_ok) io_error("--feature-rows '" + o.feature_rows + "': " + std::strerror(errno));
   if (!read_error.empty()) io_error(read_error);
   return 0;
 }
@@ -163,7 +486,8 @@ Command make_detect_flows_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "detect-flows",
       "Detect DoS floods, port scans and login brute force in flow records (2-second windows of "
-      "per-host traffic features); alerts as JSON lines, then a summary line.");
+      "per-host traffic features), and run NSL-KDD models on the connections (--model); "
+      "alerts as JSON lines, then a summary line.");
   sub->add_option(
          "--input,-i", o->input,
          "Where records come from: file:PATH or PATH, -, tcp://HOST:PORT, tcp-listen://HOST:PORT, "
@@ -190,6 +514,47 @@ Command make_detect_flows_command(CLI::App& app) {
                   "Brute force: least login flows to one server")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}))
       ->capture_default_str();
+  sub->add_option("--rules", o->rules,
+                  "Run the rules above (all) or not (none: only the --model detectors)")
+      ->check(CLI::IsMember({"all", "none"}))
+      ->capture_default_str();
+  sub->add_option(
+      "--model,-m", o->models,
+      "An NSL-KDD model file (netpulse train) to run on every connection, beside the rules; "
+      "repeatable. Its features are computed from the flows: from line records protocol_type, "
+      "service (from the protocol label), src_bytes, land and the count/srv_count/same_srv/"
+      "diff_srv/srv_diff_host and dst_host_* counts and rates; NetFlow/IPFIX/sFlow add duration, "
+      "flag, the SYN and REJ error rates and dst_host_same_src_port_rate (from ports and TCP "
+      "flags); a capture with --records flows adds dst_bytes. A model that needs other features "
+      "(it splits on them, or was trained with --features including them) is refused, naming "
+      "them. Alerts: {\"time\",\"detector\",\"source\",\"destination\",\"protocol\","
+      "\"score\",\"features\"} (the deciding path's features and values)");
+  sub->add_option("--hold", o->hold_s,
+                  "A model alerts on a source-destination pair at most once in this many seconds "
+                  "of event time (see --hold-by)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  sub->add_option("--hold-by", o->hold_by,
+                  "host: an alert also holds its source and its destination, so a flood from "
+                  "spoofed sources or a scan of many hosts is one alert per --hold; pair: only "
+                  "the source-destination pair")
+      ->check(CLI::IsMember({"host", "pair"}))
+      ->capture_default_str();
+  sub->add_option("--host-window", o->host_window,
+                  "Connections in the window of the dst_host_* features (KDD'99 says 100; its "
+                  "counts reach 255)")
+      ->check(CLI::Range(size_t{1}, size_t{65535}))
+      ->capture_default_str();
+  sub->add_option("--feature-rows", o->feature_rows,
+                  "Write every connection's 41 features to PATH (- for stdout) as NSL-KDD rows "
+                  "(after the first 2 s and --host-window connections, which are not scored "
+                  "either: a short history reads as low counts), "
+                  "label normal unless --label-host says otherwise, difficulty 0: rows "
+                  "`netpulse train` reads, to train models for flows (restrict them with "
+                  "--features to what the input gives)");
+  sub->add_option("--label-host", o->label_hosts,
+                  "IP=LABEL: --feature-rows labels connections from or to IP with LABEL (an "
+                  "NSL-KDD label such as neptune, portsweep, guess_passwd); repeatable");
   add_flow_input_options(sub, o->flow);
   sub->add_flag("--quiet,-q", o->quiet, "No summary on stderr");
   return Command{sub, [o, sub] {

@@ -1,0 +1,221 @@
+#include "detect/flow_model_detector.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <charconv>
+
+#include "core/time.hpp"
+#include "detect/row_classifier.hpp"
+
+namespace netpulse::detect {
+
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) {
+    if (!s.empty()) s += ',';
+    s += n;
+  }
+  return s;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) continue;  // labels never hold control bytes
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+template <typename T>
+void append_number(std::string& out, T v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
+uint64_t mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+}  // namespace
+
+FeatureMask model_features(const Model& m) {
+  FeatureMask mask = 0;
+  for (const Tree& t : m.trees)
+    for (const TreeNode& n : t.nodes)
+      if (!n.is_leaf()) mask |= FeatureMask{1} << n.feature;
+  for (const Model& part : m.parts) mask |= model_features(part);
+  if (m.training.is_object() && m.training.contains("options")) {
+    const auto& o = m.training["options"];
+    if (o.is_object() && o.contains("features") && o["features"].is_array())
+      for (const auto& name : o["features"])
+        if (name.is_string()) {
+          const int i = feature_index(name.get<std::string>());
+          if (i >= 0) mask |= FeatureMask{1} << i;
+        }
+  }
+  return mask;
+}
+
+size_t FlowModelDetector::HoldHash::operator()(const HoldKey& k) const {
+  uint64_t h = mix(k.a.bits.lo ^ (k.a.bits.hi * 0x9E3779B97F4A7C15ULL) ^ k.a.is_v6);
+  h = mix(h ^ k.b.bits.lo ^ (k.b.bits.hi * 0xC2B2AE3D27D4EB4FULL) ^ (uint64_t{k.b.is_v6} << 1));
+  return static_cast<size_t>(mix(h ^ (uint64_t{k.model} << 8) ^ static_cast<uint64_t>(k.kind)));
+}
+
+FlowModelDetector::FlowModelDetector(FlowInputKind kind, const FlowModelConfig& config,
+                                     const core::ProtocolTable& protocols)
+    : kind_(kind), config_(config), protocols_(protocols), features_(config.features, protocols) {
+  config_.path_features = std::min(config_.path_features, FlowModelAlert::kMaxPath);
+  assert(config_.max_held >= 3);
+  order_.resize(64);
+}
+
+bool FlowModelDetector::add_model(const Model& m, std::string name, std::string* why) {
+  if (models_.size() >= kMaxModels) {
+    if (why) *why = name + ": at most " + std::to_string(kMaxModels) + " models";
+    return false;
+  }
+  const FeatureMask available = flow_feature_mask(kind_);
+  const FeatureMask missing = model_features(m) & ~available;
+  if (missing != 0) {
+    if (why)
+      *why = name + ": needs features that " + std::string(input_kind_name(kind_)) +
+             " input does not give: " + join(feature_names(missing)) +
+             " (a model for this input is trained with --features " +
+             join(feature_names(available)) + ")";
+    return false;
+  }
+  models_.emplace_back(m);
+  names_.push_back(std::move(name));
+  model_alerts_.push_back(0);
+  return true;
+}
+
+bool FlowModelDetector::is_held(const HoldKey& k, core::TimeMs now) const {
+  const core::TimeMs* t = held_.find(k);
+  return t && now - *t < config_.hold_ms;
+}
+
+void FlowModelDetector::hold(const HoldKey& k, core::TimeMs now) {
+  // Full: forget the least recently held subjects (stale order entries cost nothing).
+  while (held_.size() >= config_.max_held && order_tail_ < order_head_) {
+    const Held& h = order_[order_tail_++ & (order_.size() - 1)];
+    const core::TimeMs* t = held_.find(h.key);
+    if (t && *t == h.time) {
+      held_.erase(h.key);
+      ++held_evicted_;
+    }
+  }
+  held_[k] = now;
+  if (order_head_ - order_tail_ == order_.size()) {
+    std::vector<Held> bigger(order_.size() * 2);
+    for (uint64_t i = order_tail_; i < order_head_; ++i)
+      bigger[i & (bigger.size() - 1)] = order_[i & (order_.size() - 1)];
+    order_.swap(bigger);
+  }
+  order_[order_head_++ & (order_.size() - 1)] = Held{k, now};
+}
+
+void FlowModelDetector::expire_held(core::TimeMs now) {
+  while (order_tail_ < order_head_) {
+    const Held& h = order_[order_tail_ & (order_.size() - 1)];
+    if (now - h.time < config_.hold_ms) break;
+    const core::TimeMs* t = held_.find(h.key);
+    if (t && *t == h.time) held_.erase(h.key);
+    ++order_tail_;
+  }
+}
+
+void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert>& out) {
+  ++flows_;
+  features_.add(c, row_);
+  const core::TimeMs now = std::max(c.time, newest_);
+  newest_ = now;
+  if (!warm_) {
+    if (first_ == INT64_MIN) first_ = now;
+    warm_ = !config_.warm_up || (now - first_ >= config_.features.window_ms &&
+                                 features_.connections() >= config_.features.host_window);
+    if (!warm_) {
+      ++warming_up_;
+      return;
+    }
+  }
+  expire_held(now);
+  for (size_t m = 0; m < models_.size(); ++m) {
+    const CompiledModel& model = models_[m];
+    const double score = model.score(row_.data());
+    if (score < model.threshold()) continue;
+    const auto id = static_cast<uint16_t>(m);
+    const HoldKey pair{c.src, c.dst, id, HoldKind::kPair};
+    const HoldKey source{c.src, core::IpAddr{}, id, HoldKind::kSource};
+    const HoldKey destination{core::IpAddr{}, c.dst, id, HoldKind::kDestination};
+    if (is_held(pair, now) ||
+        (config_.hold_hosts && (is_held(source, now) || is_held(destination, now)))) {
+      ++suppressed_;
+      continue;
+    }
+    hold(pair, now);
+    if (config_.hold_hosts) {
+      hold(source, now);
+      hold(destination, now);
+    }
+    ++alerts_;
+    ++model_alerts_[m];
+    FlowModelAlert a;
+    a.time = now;
+    a.model = static_cast<uint32_t>(m);
+    a.src = c.src;
+    a.dst = c.dst;
+    a.has_label = c.has & ConnectionEvent::kLabel;
+    a.label = c.label;
+    a.service = static_cast<uint8_t>(row_[kService]);
+    a.score = score;
+    a.path_size = static_cast<uint8_t>(
+        model.explain(row_.data(), true, a.path.data(), config_.path_features));
+    for (size_t k = 0; k < a.path_size; ++k) a.values[k] = row_[a.path[k]];
+    out.push_back(a);
+  }
+}
+
+std::string FlowModelDetector::to_json(const FlowModelAlert& a) const {
+  std::string out;
+  out.reserve(256);
+  out += "{\"time\":\"";
+  out += core::format_iso8601(a.time);
+  out += "\",\"detector\":";
+  append_json_string(out, names_[a.model]);
+  out += ",\"source\":\"";
+  out += core::to_string(a.src);
+  out += "\",\"destination\":\"";
+  out += core::to_string(a.dst);
+  out += "\",\"protocol\":";
+  append_json_string(
+      out, a.has_label ? protocols_.name(a.label) : feature_info(kService).vocabulary[a.service]);
+  out += ",\"score\":";
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, a.score, std::chars_format::fixed, 4);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+  out += ",\"features\":{";
+  for (size_t k = 0; k < a.path_size; ++k) {
+    const FeatureInfo& info = feature_info(a.path[k]);
+    if (k) out.push_back(',');
+    append_json_string(out, info.name);
+    out.push_back(':');
+    if (info.type == FeatureType::kCategorical)
+      append_json_string(out, info.vocabulary[static_cast<size_t>(a.values[k])]);
+    else
+      append_number(out, a.values[k]);
+  }
+  out += "}}";
+  return out;
+}
+
+}  // namespace netpulse::detect

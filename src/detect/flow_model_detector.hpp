@@ -1,0 +1,136 @@
+// NSL-KDD models on live connections: FlowFeatures turns each connection into a feature row,
+// every model scores it, and a model that fires raises an alert unless it already alerted
+// within the hold time (event time) on the same (source, destination) or, with hold_hosts, on
+// the same source or the same destination: a flood from spoofed sources or a scan of many
+// hosts is one alert per hold time, not one per flow. A model is refused when it needs a
+// feature the input kind does not give. Not thread-safe: one detector per stream.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/flow_record.hpp"
+#include "core/protocol_table.hpp"
+#include "detect/compiled_model.hpp"
+#include "detect/flat_map.hpp"
+#include "detect/flow_features.hpp"
+#include "detect/model.hpp"
+
+namespace netpulse::detect {
+
+// The features a model depends on: those its trees split on, and all those its training was
+// restricted to (training.options.features, present only when restricted).
+FeatureMask model_features(const Model& m);
+
+struct FlowModelConfig {
+  FlowFeaturesConfig features;
+  int64_t hold_ms = 10'000;  // no second alert for a held subject within this much event time
+  // Hold the source and the destination of an alert as well as the pair (see above); false:
+  // only the (model, source, destination) pair.
+  bool hold_hosts = true;
+  // Held subjects at most (REQUIRES: >= 3); beyond that the least recently alerted one is
+  // forgotten (counted), so it may alert again before its hold time is over.
+  size_t max_held = 65536;
+  size_t path_features = 6;  // features of the deciding path an alert shows (at most 8)
+  // No scoring until both windows have filled once (features.window_ms of event time since
+  // the first connection, and features.host_window connections): before that every count is
+  // low because the history is short, not because the traffic is, which models trained on a
+  // running stream read as an anomaly.
+  bool warm_up = true;
+};
+
+struct FlowModelAlert {
+  static constexpr size_t kMaxPath = 8;
+  core::TimeMs time = 0;
+  uint32_t model = 0;  // index in the order of add_model()
+  core::IpAddr src, dst;
+  bool has_label = false;
+  uint32_t label = 0;   // protocol id, when has_label
+  uint8_t service = 0;  // the KDD service (the label when there is none)
+  double score = 0;
+  uint8_t path_size = 0;
+  std::array<uint8_t, kMaxPath> path{};  // feature indexes, root first
+  std::array<float, kMaxPath> values{};  // the connection's values of them
+};
+
+// Extractor, models and the held-subject table of one stream. Not thread-safe.
+class FlowModelDetector {
+ public:
+  // REQUIRES: the table outlives the detector.
+  FlowModelDetector(FlowInputKind kind, const FlowModelConfig& config,
+                    const core::ProtocolTable& protocols);
+
+  // Adds a model whose alerts carry `name`. Returns false, and why in *why (naming the
+  // missing features and the --features list the input allows), when the model needs
+  // features this input kind does not give, or when kMaxModels are loaded already.
+  bool add_model(const Model& m, std::string name, std::string* why);
+  size_t models() const { return models_.size(); }
+  const std::string& name(size_t model) const { return names_[model]; }
+  FlowInputKind kind() const { return kind_; }
+
+  // Scores one connection; its alerts are appended to out.
+  void add(const ConnectionEvent& c, std::vector<FlowModelAlert>& out);
+  void add(const core::FlowRecord& r, std::vector<FlowModelAlert>& out) {
+    add(connection_from_record(r), out);
+  }
+
+  // The alert as one JSON object (no newline), in the style of the rule detector's:
+  // {"time":..,"detector":..,"source":..,"destination":..,"protocol":..,"score":..,
+  //  "features":{..}}.
+  std::string to_json(const FlowModelAlert& a) const;
+
+  const FlowFeatures& features() const { return features_; }
+  // The feature row of the connection add() took last.
+  const FeatureRow& last_row() const { return row_; }
+  uint64_t flows() const { return flows_; }            // connections taken (scored, or warming up)
+  uint64_t warming_up() const { return warming_up_; }  // of which not scored: warm-up
+  bool warm() const { return warm_; }  // the last connection was scored (warm-up is over)
+  uint64_t alerts() const { return alerts_; }
+  uint64_t alerts(size_t model) const { return model_alerts_[model]; }
+  uint64_t suppressed() const { return suppressed_; }  // firings held back by the hold time
+  uint64_t held_evicted() const { return held_evicted_; }
+  size_t held() const { return held_.size(); }
+
+ private:
+  enum class HoldKind : uint8_t { kPair, kSource, kDestination };
+  struct HoldKey {
+    core::IpAddr a, b;
+    uint16_t model = 0;
+    HoldKind kind = HoldKind::kPair;
+    friend bool operator==(const HoldKey&, const HoldKey&) = default;
+  };
+  struct HoldHash {
+    size_t operator()(const HoldKey& k) const;
+  };
+  struct Held {
+    HoldKey key;
+    core::TimeMs time;
+  };
+
+  bool is_held(const HoldKey& k, core::TimeMs now) const;
+  void hold(const HoldKey& k, core::TimeMs now);
+  void expire_held(core::TimeMs now);
+
+  FlowInputKind kind_;
+  FlowModelConfig config_;
+  const core::ProtocolTable& protocols_;
+  FlowFeatures features_;
+  std::vector<CompiledModel> models_;
+  std::vector<std::string> names_;
+  std::vector<uint64_t> model_alerts_;
+  FeatureRow row_{};
+  // Held subjects -> the time of their last alert; the order they were held in (event time
+  // never goes back), to expire and evict from the oldest. An order entry whose time differs
+  // from the map's is stale (the subject was held again) and is skipped.
+  FlatMap<HoldKey, core::TimeMs, HoldHash> held_;
+  std::vector<Held> order_;  // ring
+  uint64_t order_head_ = 0, order_tail_ = 0;
+  core::TimeMs newest_ = INT64_MIN, first_ = INT64_MIN;
+  bool warm_ = false;
+  uint64_t flows_ = 0, warming_up_ = 0, alerts_ = 0, suppressed_ = 0, held_evicted_ = 0;
+};
+
+}  // namespace netpulse::detect
