@@ -26,6 +26,7 @@ struct TrainCmdOptions {
   std::vector<std::string> holdout_labels;
   std::string features;
   bool select = false;
+  bool plus_isolation = false;
   std::vector<std::string> candidates;
   double fpr_budget = 0.02;
   int groups = 5;
@@ -99,6 +100,19 @@ detect::Dataset load_labelled(const std::string& path, bool quiet) {
   return ds;
 }
 
+// Trees and nodes of a model, its parts' included.
+size_t tree_count(const detect::Model& m) {
+  size_t n = m.trees.size();
+  for (const auto& p : m.parts) n += tree_count(p);
+  return n;
+}
+size_t node_count(const detect::Model& m) {
+  size_t n = 0;
+  for (const auto& t : m.trees) n += t.nodes.size();
+  for (const auto& p : m.parts) n += node_count(p);
+  return n;
+}
+
 void print_cv(const detect::CrossValidation& cv) {
   auto line = [](const char* name, const detect::MeanSd& m) {
     std::printf("  %-20s %.4f ± %.4f\n", name, m.mean, m.sd);
@@ -114,8 +128,10 @@ int run_train(const TrainCmdOptions& o) {
   const auto detector = detect::parse_detector(o.detector);
   const bool rule = o.algo == "rule";
   const bool xgboost = o.algo == "xgboost";
-  if (xgboost && o.folds)
-    usage_error("--folds: cross-validation runs netpulse's own trainers; with xgboost use --select");
+  if (o.algo == "isolation" && o.plus_isolation)
+    usage_error("--plus-isolation: --algo isolation is already the model of normal traffic");
+  if ((xgboost || o.algo == "isolation" || o.plus_isolation) && o.folds)
+    usage_error("--folds: cross-validation runs netpulse's own tree, forest and boost trainers; use --select for the others");
   if (rule && *detector != detect::Detector::kBruteforce)
     usage_error("--algo rule: only the bruteforce detector is a rule");
   if (rule && (o.select || o.folds))
@@ -171,11 +187,16 @@ int run_train(const TrainCmdOptions& o) {
                  std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(), data.size(),
                  positives, o.data.c_str());
 
+  std::string algo_label = o.algo;
   detect::TrainFunction trainer;
   if (xgboost) trainer = detect::train_xgboost_function();
+  if (options.algo == detect::Algo::kIsolation) trainer = detect::train_isolation_function();
+  if (o.plus_isolation) {
+    trainer = detect::plus_isolation_function(trainer);
+    algo_label += "+isolation";
+  }
   nlohmann::json selection_json;
   double threshold = -1;
-  std::string algo_label = o.algo;
   if (o.select) {
     detect::SelectOptions so;
     so.fpr_budget = o.fpr_budget;
@@ -192,7 +213,7 @@ int run_train(const TrainCmdOptions& o) {
     options = candidates[sel->chosen].options;
     trainer = candidates[sel->chosen].train;
     threshold = sel->results[sel->chosen].threshold;
-    algo_label = trainer ? "xgboost" : std::string(detect::algo_name(options.algo));
+    algo_label = candidates[sel->chosen].name;
   }
 
   nlohmann::json cv_json;
@@ -223,8 +244,8 @@ int run_train(const TrainCmdOptions& o) {
   } else {
     model = detect::train(data, *detector, options);
   }
-  if (threshold >= 0) {
-    model.threshold = threshold;
+  if (threshold >= 0) model.threshold = threshold;
+  if (threshold >= 0 || !model.training.contains("training_set_metrics")) {
     model.training["training_set_metrics"] = detect::metrics_json(detect::evaluate(model, data));
   }
   if (!selection_json.is_null()) model.training["selection"] = selection_json;
@@ -244,7 +265,7 @@ int run_train(const TrainCmdOptions& o) {
   std::printf(
       "wrote %s: %s/%s, %zu tree(s), %zu nodes; training-set accuracy %.4f, recall %.4f; %.1f s\n",
       o.out.c_str(), std::string(detect::detector_name(*detector)).c_str(), algo_label.c_str(),
-      model.trees.size(), model.training["nodes"].get<size_t>(), m["accuracy"].get<double>(),
+      tree_count(model), node_count(model), m["accuracy"].get<double>(),
       m["recall"].get<double>(), seconds);
   return 0;
 }
@@ -267,10 +288,12 @@ Command make_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"dos", "probe", "r2l", "u2r", "bruteforce", "attack"}));
   sub->add_option("--algo", o->algo,
                   "tree: one CART tree, pruning chosen by cross-validation; forest: random forest; "
-                  "boost: gradient-boosted trees; xgboost: the same trained by XGBoost; rule (bruteforce only): repeated short "
+                  "boost: gradient-boosted trees; xgboost: the same trained by XGBoost; "
+                  "isolation: an isolation forest of the normal rows only (alerts on what is far "
+                  "from normal); rule (bruteforce only): repeated short "
                   "connections to an authentication service that do not log in, written as a "
                   "tree (docs/detect.md)")
-      ->check(CLI::IsMember({"tree", "forest", "boost", "xgboost", "rule"}))
+      ->check(CLI::IsMember({"tree", "forest", "boost", "xgboost", "isolation", "rule"}))
       ->capture_default_str();
   sub->add_option("--max-depth", o->train.max_depth,
                   "Deepest tree allowed (default: tree 30, forest 30, boost 6)")
@@ -310,6 +333,9 @@ Command make_train_command(CLI::App& app) {
                   "Features the model may use: names or groups (basic, content, time, host, all), "
                   "comma-separated; a leading '-' removes one, e.g. '-content' or 'basic,time,host'")
       ->capture_default_str();
+  sub->add_flag("--plus-isolation", o->plus_isolation,
+                "Combine the model with an isolation forest of the normal rows: it alerts when "
+                "either does (format version 2, algo any)");
   sub->add_flag("--select", o->select,
                 "Choose the model by leave-attack-types-out: each --candidate is trained with "
                 "groups of attack labels left out, the threshold set at --fpr-budget on held-out "

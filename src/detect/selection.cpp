@@ -8,6 +8,7 @@
 #include <map>
 
 #include "detect/compiled_model.hpp"
+#include "detect/isolation_forest.hpp"
 #include "detect/xgboost_trainer.hpp"
 
 namespace netpulse::detect {
@@ -43,7 +44,7 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
   Candidate c;
   c.options = base;
   c.name = std::string(spec);
-  bool have_algo = false;
+  bool have_algo = false, plus_isolation = false;
   auto fail = [&](const std::string& reason) {
     if (why) *why = "candidate '" + c.name + "': " + reason;
     return std::nullopt;
@@ -61,9 +62,15 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
       c.options.algo = Algo::kBoost;
       c.train = train_xgboost_function();
       have_algo = true;
+    } else if (key == "algo" && value == "isolation") {
+      c.options.algo = Algo::kIsolation;
+      have_algo = true;
+    } else if (key == "plus") {
+      if (value != "isolation") return fail("plus= takes only 'isolation'");
+      plus_isolation = true;
     } else if (key == "algo") {
       const auto a = parse_algo(value);
-      if (!a) return fail("unknown algo '" + std::string(value) + "'");
+      if (!a || *a == Algo::kAny) return fail("unknown algo '" + std::string(value) + "'");
       c.options.algo = *a;
       have_algo = true;
     } else if (key == "features") {
@@ -90,6 +97,12 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
     if (!ok) return fail("bad value for " + std::string(key) + ": '" + std::string(value) + "'");
   }
   if (!have_algo) return fail("no algo=");
+  if (c.options.algo == Algo::kIsolation) {
+    if (plus_isolation) return fail("plus=isolation with algo=isolation");
+    c.train = train_isolation_function();
+  } else if (plus_isolation) {
+    c.train = plus_isolation_function(c.train);
+  }
   return c;
 }
 
@@ -105,6 +118,50 @@ std::vector<Candidate> default_candidates(const TrainOptions& base) {
 TrainFunction train_xgboost_function() {
   return [](const Dataset& data, Detector d, const TrainOptions& o, std::string* why) {
     return train_xgboost(data, d, o, why);
+  };
+}
+
+IsolationOptions isolation_options(const TrainOptions& o) {
+  IsolationOptions iso;
+  if (o.trees > 0) iso.trees = o.trees;
+  iso.features = o.features;
+  iso.seed = o.seed;
+  iso.threads = o.threads;
+  return iso;
+}
+
+TrainFunction train_isolation_function() {
+  return [](const Dataset& data, Detector d, const TrainOptions& o,
+            std::string* why) -> std::optional<Model> {
+    try {
+      return train_isolation_forest(data, d, isolation_options(o));
+    } catch (const std::exception& e) {
+      if (why) *why = e.what();
+      return std::nullopt;
+    }
+  };
+}
+
+TrainFunction plus_isolation_function(TrainFunction supervised) {
+  return [supervised](const Dataset& data, Detector d, const TrainOptions& o,
+                      std::string* why) -> std::optional<Model> {
+    std::optional<Model> first =
+        supervised ? supervised(data, d, o, why) : std::optional<Model>(train(data, d, o));
+    if (!first) return std::nullopt;
+    // The model of normal traffic keeps its own defaults (100 trees of 256 rows): the
+    // candidate's tree count and depth are the supervised model's.
+    IsolationOptions iso = isolation_options(TrainOptions{});
+    iso.features = o.features;
+    iso.seed = o.seed;
+    iso.threads = o.threads;
+    try {
+      Model normal = train_isolation_forest(data, d, iso);
+      nlohmann::json info{{"options", {{"combine", "any"}}}, {"data_sha256", data.sha256}};
+      return combine_any(d, {std::move(*first), std::move(normal)}, std::move(info));
+    } catch (const std::exception& e) {
+      if (why) *why = e.what();
+      return std::nullopt;
+    }
   };
 }
 
