@@ -45,6 +45,7 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
   c.options = base;
   c.name = std::string(spec);
   bool have_algo = false, plus_isolation = false;
+  double iso_budget = IsolationOptions{}.fpr_budget;
   auto fail = [&](const std::string& reason) {
     if (why) *why = "candidate '" + c.name + "': " + reason;
     return std::nullopt;
@@ -68,6 +69,8 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
     } else if (key == "plus") {
       if (value != "isolation") return fail("plus= takes only 'isolation'");
       plus_isolation = true;
+    } else if (key == "iso-budget") {
+      ok = parse_number(value, iso_budget) && iso_budget >= 0 && iso_budget < 1;
     } else if (key == "algo") {
       const auto a = parse_algo(value);
       if (!a || *a == Algo::kAny) return fail("unknown algo '" + std::string(value) + "'");
@@ -92,16 +95,16 @@ std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptio
       ok = parse_number(value, c.options.ratio) && c.options.ratio >= 0;
     } else {
       return fail("unknown key '" + std::string(key) +
-                  "' (algo, features, depth, trees, min-leaf, lr, ratio)");
+                  "' (algo, plus, features, depth, trees, min-leaf, lr, ratio, iso-budget)");
     }
     if (!ok) return fail("bad value for " + std::string(key) + ": '" + std::string(value) + "'");
   }
   if (!have_algo) return fail("no algo=");
   if (c.options.algo == Algo::kIsolation) {
     if (plus_isolation) return fail("plus=isolation with algo=isolation");
-    c.train = train_isolation_function();
+    c.train = train_isolation_function(iso_budget);
   } else if (plus_isolation) {
-    c.train = plus_isolation_function(c.train);
+    c.train = plus_isolation_function(c.train, iso_budget);
   }
   return c;
 }
@@ -130,11 +133,13 @@ IsolationOptions isolation_options(const TrainOptions& o) {
   return iso;
 }
 
-TrainFunction train_isolation_function() {
-  return [](const Dataset& data, Detector d, const TrainOptions& o,
-            std::string* why) -> std::optional<Model> {
+TrainFunction train_isolation_function(double fpr_budget) {
+  return [fpr_budget](const Dataset& data, Detector d, const TrainOptions& o,
+                      std::string* why) -> std::optional<Model> {
     try {
-      return train_isolation_forest(data, d, isolation_options(o));
+      IsolationOptions iso = isolation_options(o);
+      iso.fpr_budget = fpr_budget;
+      return train_isolation_forest(data, d, iso);
     } catch (const std::exception& e) {
       if (why) *why = e.what();
       return std::nullopt;
@@ -142,9 +147,9 @@ TrainFunction train_isolation_function() {
   };
 }
 
-TrainFunction plus_isolation_function(TrainFunction supervised) {
-  return [supervised](const Dataset& data, Detector d, const TrainOptions& o,
-                      std::string* why) -> std::optional<Model> {
+TrainFunction plus_isolation_function(TrainFunction supervised, double fpr_budget) {
+  return [supervised, fpr_budget](const Dataset& data, Detector d, const TrainOptions& o,
+                                  std::string* why) -> std::optional<Model> {
     std::optional<Model> first =
         supervised ? supervised(data, d, o, why) : std::optional<Model>(train(data, d, o));
     if (!first) return std::nullopt;
@@ -154,6 +159,7 @@ TrainFunction plus_isolation_function(TrainFunction supervised) {
     iso.features = o.features;
     iso.seed = o.seed;
     iso.threads = o.threads;
+    iso.fpr_budget = fpr_budget;
     try {
       Model normal = train_isolation_forest(data, d, iso);
       nlohmann::json info{{"options", {{"combine", "any"}}}, {"data_sha256", data.sha256}};

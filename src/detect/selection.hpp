@@ -41,10 +41,10 @@ using TrainFunction = std::function<std::optional<Model>(const Dataset&, Detecto
 TrainFunction train_xgboost_function();
 // An isolation forest of the normal rows (isolation_forest.hpp; trees and features from the
 // options) as a TrainFunction.
-TrainFunction train_isolation_function();
+TrainFunction train_isolation_function(double fpr_budget = 0.01);
 // The supervised trainer (empty: detect::train) combined with an isolation forest of the normal
 // rows: the model alerts when either does (combine_any).
-TrainFunction plus_isolation_function(TrainFunction supervised);
+TrainFunction plus_isolation_function(TrainFunction supervised, double fpr_budget = 0.01);
 
 struct Candidate {
   std::string name;  // as given or derived from the options, e.g. "forest features=-content"
@@ -54,7 +54,8 @@ struct Candidate {
 
 // Parses a candidate spec: space-separated key=value pairs, `algo=tree|forest|boost|xgboost|
 // isolation` (required), `plus=isolation` (the model alerts when it or an isolation forest of
-// the normal rows does), `features=LIST` (parse_feature_list), `depth=N`, `trees=N`, `min-leaf=N`,
+// the normal rows does), `iso-budget=X` (that forest's own false-positive budget, default
+// 0.01), `features=LIST` (parse_feature_list), `depth=N`, `trees=N`, `min-leaf=N`,
 // `lr=X`, `ratio=X`. `base` gives the other options (seed, threads). Returns nullopt with a
 // one-line reason.
 std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptions& base,
