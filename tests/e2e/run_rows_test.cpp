@@ -198,10 +198,17 @@ TEST(RunRows, ModelAlertsReachTheApiTheWebSocketAndTheStoreOnce) {
   ASSERT_TRUE(run.child->wait(10s));
   EXPECT_EQ(run.child->exit_code(), 0) << run.child->err();
   const std::string err = run.child->err();
-  EXPECT_NE(err.find("models in " + kModels +
-                     "/: attack (detector attack, forest, format v1), "
-                     "bruteforce (detector bruteforce, tree, format v1), dos (detector dos, tree, "
-                     "format v1); classifying the rows of file:"),
+  // The listing names each model's detector, algorithm and file version, as the files say.
+  auto listing = [&](const std::string& name) {
+    std::ifstream in(kModels + "/" + name + ".json");
+    const auto j = nlohmann::json::parse(in);
+    return name + " (detector " + j["detector"].get<std::string>() + ", " +
+           j["algo"].get<std::string>() + ", format v" + std::to_string(j["version"].get<int>()) +
+           ")";
+  };
+  EXPECT_NE(err.find("models in " + kModels + "/: " + listing("attack") + ", " +
+                     listing("bruteforce") + ", " + listing("dos") +
+                     "; classifying the rows of file:"),
             std::string::npos)
       << err;
   EXPECT_NE(err.find("rows.txt line 12: "), std::string::npos) << err;  // malformed, reported
