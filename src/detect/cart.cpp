@@ -5,6 +5,8 @@
 #include <limits>
 #include <numeric>
 
+#include "detect/random.hpp"
+
 namespace netpulse::detect {
 
 size_t Tree::depth() const {
@@ -169,11 +171,8 @@ bool TreeGrower::find_split(const uint32_t* begin, const uint32_t* end, Split& b
       static_cast<size_t>(options_.features_per_split) < allowed) {
     nf = static_cast<size_t>(options_.features_per_split);
     for (size_t i = 0; i < nf; ++i) {
+      const uint64_t z = splitmix64(rng_);
       rng_ += 0x9E3779B97F4A7C15ULL;
-      uint64_t z = rng_;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-      z ^= z >> 31;
       const size_t j = i + static_cast<size_t>(z % (allowed - i));
       std::swap(features_[i], features_[j]);
     }

@@ -12,42 +12,13 @@
 #include <thread>
 
 #include "detect/metrics.hpp"
+#include "detect/random.hpp"
 
 namespace netpulse::detect {
 
 using nlohmann::json;
 
 namespace {
-
-// SplitMix64, as trainer.cpp's: the same sequence on every platform (std distributions are not).
-struct Rng {
-  uint64_t state;
-  explicit Rng(uint64_t seed) : state(seed) {}
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-};
-
-// Runs body(i) for i in [0, n) on up to `threads` threads. body must not throw.
-void parallel_for(size_t n, int threads, const std::function<void(size_t)>& body) {
-  const size_t t = std::min<size_t>(static_cast<size_t>(std::max(1, threads)), n);
-  if (t <= 1) {
-    for (size_t i = 0; i < n; ++i) body(i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> pool;
-  for (size_t k = 0; k < t; ++k)
-    pool.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < n;) body(i);
-    });
-  for (auto& th : pool) th.join();
-}
 
 // Grows one isolation tree on a subsample (indexes into rows), splitting until a row is alone,
 // all rows are equal on the allowed features, or the depth limit.

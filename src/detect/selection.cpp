@@ -8,6 +8,7 @@
 #include <map>
 
 #include "detect/compiled_model.hpp"
+#include "detect/random.hpp"
 #include "detect/isolation_forest.hpp"
 #include "detect/xgboost_trainer.hpp"
 
@@ -16,14 +17,6 @@ namespace netpulse::detect {
 using nlohmann::json;
 
 namespace {
-
-// splitmix64: the fold of a row depends only on the seed and the row's index.
-uint64_t mix(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 template <typename T>
 bool parse_number(std::string_view s, T& out) {
@@ -203,7 +196,7 @@ json Selection::to_json() const {
       c["at_default_threshold"] = {{"false_positive_rate", r.default_false_positive_rate},
                                    {"unseen_recall", r.default_unseen_recall},
                                    {"seen_recall", r.default_seen_recall}};
-      c["seconds"] = std::round(r.seconds * 10) / 10;
+      // No seconds here: the model file must be reproduced byte for byte.
     }
     cands.push_back(std::move(c));
   }
@@ -269,7 +262,7 @@ std::optional<Selection> select_model(const Dataset& data, Detector detector,
   // Row roles: fold of every row (normal and attack), by a hash of the seed and the index.
   const size_t n = data.size();
   std::vector<uint8_t> fold(n);
-  for (size_t i = 0; i < n; ++i) fold[i] = static_cast<uint8_t>(mix(options.seed * 0x100000001B3ULL + i) % k);
+  for (size_t i = 0; i < n; ++i) fold[i] = static_cast<uint8_t>(splitmix64(options.seed * 0x100000001B3ULL + i) % k);
 
   for (const Candidate& cand : candidates) {
     CandidateResult r;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "detect/cart.hpp"
+#include "detect/random.hpp"
 
 namespace netpulse::detect {
 
@@ -17,38 +18,9 @@ using nlohmann::json;
 
 namespace {
 
-// SplitMix64: small, fast, and the same sequence everywhere (std distributions are not).
-struct Rng {
-  uint64_t state;
-  explicit Rng(uint64_t seed) : state(seed) {}
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
-};
-
 template <typename T>
 void shuffle(std::vector<T>& v, Rng& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
-}
-
-// Runs body(i) for i in [0, n) on up to `threads` threads.
-void parallel_for(size_t n, int threads, const std::function<void(size_t)>& body) {
-  const size_t t = std::min<size_t>(static_cast<size_t>(std::max(1, threads)), n);
-  if (t <= 1) {
-    for (size_t i = 0; i < n; ++i) body(i);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> pool;
-  for (size_t k = 0; k < t; ++k)
-    pool.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < n;) body(i);
-    });
-  for (auto& th : pool) th.join();
 }
 
 // The training rows for one fit: features, 0/1 targets.
