@@ -162,11 +162,13 @@ int run_classify(const ClassifyOptions& o) {
   if (o.models.size() > detect::kMaxModels) usage_error("--model: at most 16 models");
   std::vector<detect::CompiledModel> models;
   std::vector<std::string> names;
+  detect::FeatureMask features = 0;  // the columns the models read: the only ones converted
   for (const std::string& path : o.models) {
     std::string why;
     const auto m = detect::load_model(path, &why);
     if (!m) io_error(why);
     models.emplace_back(*m);
+    features |= detect::features_used(*m);
     names.push_back(detect::alert_name(detect::detector_name(m->detector), names));
   }
   const RowsInput input = parse_rows_input("--input", o.input, o.kafka_properties, o.exit_at_end);
@@ -178,7 +180,7 @@ int run_classify(const ClassifyOptions& o) {
   const int out_fd = open_output(o.output);
   source = open_rows_input(input);
 
-  const detect::RowClassifier rc(models, static_cast<size_t>(o.path_features));
+  const detect::RowClassifier rc(models, static_cast<size_t>(o.path_features), features);
   detect::ClassifyStats total;
   bool output_ok = true;
   auto report_malformed = [&](const detect::ClassifyStats& before_merge,

@@ -4,14 +4,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "detect/compiled_model.hpp"
+#include "detect/row_classifier.hpp"
 #include "synthetic.hpp"
 
 namespace netpulse::detect {
@@ -133,6 +138,144 @@ TEST_F(ClassifyE2E, TrainEvaluateClassify) {
   const auto lines = json_lines(r.out);
   EXPECT_EQ(lines.size(), 2 * expected_rows.size() + 1);
   EXPECT_EQ(lines.back()["summary"]["alerts"]["dos#2"], expected_rows.size());
+}
+
+// A tree whose deciding path is src_bytes, then dst_host_same_srv_rate, ending in a leaf of the
+// given value; threshold 0, so every row alerts.
+Model path_model(double leaf) {
+  Model m;
+  m.detector = Detector::kDos;
+  m.algo = Algo::kTree;
+  m.threshold = 0;
+  Tree t;
+  t.nodes.resize(5);
+  t.nodes[0].feature = 4;  // src_bytes <= the largest float: always left
+  t.nodes[0].threshold = std::numeric_limits<float>::max();
+  t.nodes[0].right = 4;
+  t.nodes[1].feature = 33;  // dst_host_same_srv_rate: the same
+  t.nodes[1].threshold = std::numeric_limits<float>::max();
+  t.nodes[1].right = 3;
+  t.nodes[2].value = leaf;
+  m.trees.push_back(t);
+  return m;
+}
+
+std::string to_chars_text(double v, int precision) {
+  char buf[64];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed,
+                                         precision).ptr);
+}
+std::string to_chars_text(float v) {
+  char buf[64];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+// The alert line, built the plain way: what RowClassifier wrote before it kept precomputed
+// pieces and short cuts for whole numbers, rates and scores.
+std::string plain_alert(uint64_t row, double score, float src_bytes, float rate) {
+  return "{\"row\":" + std::to_string(row) + ",\"detector\":\"dos\",\"score\":" +
+         to_chars_text(score, 4) + ",\"path\":{\"src_bytes\":" + to_chars_text(src_bytes) +
+         ",\"dst_host_same_srv_rate\":" + to_chars_text(rate) + "}}\n";
+}
+
+TEST(RowClassifierText, NumbersAreWrittenAsToCharsWritesThem) {
+  const std::vector<CompiledModel> models{CompiledModel(path_model(1.0))};
+  const RowClassifier rc(models, 4, features_used(path_model(1.0)));
+  EXPECT_EQ(features_used(path_model(1.0)), (FeatureMask{1} << 4) | (FeatureMask{1} << 33));
+  std::vector<float> values;
+  for (int i = 0; i <= 200000; ++i) values.push_back(static_cast<float>(i));  // whole numbers
+  for (int k = 0; k <= 1000; ++k)  // the parser's rates and tenths: m / 10^f as it computes it
+    for (double scale : {10.0, 100.0, 1000.0})
+      values.push_back(static_cast<float>(static_cast<double>(k) / scale));
+  testdetect::Rng rng(5);
+  for (int i = 0; i < 100000; ++i) {  // any finite float, and large whole numbers
+    uint32_t bits = static_cast<uint32_t>(rng.next()) & 0x7FFFFFFFu;
+    if ((bits >> 23) == 0xFF) bits &= 0xBFFFFFFFu;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    values.push_back(f);
+    values.push_back(static_cast<float>(rng.below(uint64_t{1} << 40)));
+  }
+  values.push_back(-0.0f);
+  std::string out;
+  FeatureRow x{};
+  for (size_t i = 0; i < values.size(); ++i) {
+    x[4] = values[i];
+    x[33] = values[values.size() - 1 - i];
+    out.clear();
+    rc.append_alert(i + 1, 0, 1.0, x, out);
+    ASSERT_EQ(out, plain_alert(i + 1, 1.0, x[4], x[33]));
+  }
+}
+
+TEST(RowClassifierText, ScoresAreWrittenAsToCharsWritesThem) {
+  std::vector<double> scores = {0.0, -0.0, 0.5, 1.0, 0.00005, 0.00015, 0.99995, 0.123449999999,
+                                0.12345, 0.5000499999, 2.0, 123.456789, 1e-300, 7.5e-5};
+  for (int k = 0; k <= 20000; ++k) {  // every 4-decimal text, its half-way points, and ulps off
+    const double v = k / 20000.0;
+    scores.push_back(v);
+    scores.push_back(std::nextafter(v, 0.0));
+    scores.push_back(std::nextafter(v, 2.0));
+  }
+  testdetect::Rng rng(6);
+  for (int i = 0; i < 20000; ++i) scores.push_back(rng.unit());
+  // The score is append_alert's argument: one model serves them all (threshold 0: an alert).
+  const std::vector<CompiledModel> models{CompiledModel(path_model(1.0))};
+  const RowClassifier rc(models, 4, features_used(path_model(1.0)));
+  FeatureRow x{};
+  std::string out;
+  for (double score : scores) {
+    out.clear();
+    rc.append_alert(3, 0, score, x, out);
+    ASSERT_EQ(out, plain_alert(3, score, 0.0f, 0.0f)) << score;
+  }
+}
+
+TEST_F(ClassifyE2E, ChecksColumnsTheModelsDoNotRead) {
+  // The model reads src_bytes and service only; the parser converts just those, but a bad
+  // value in any column still makes the row malformed, with the same report.
+  write(path("train.txt"), testdetect::known_rule_text(2000, 1));
+  ASSERT_EQ(
+      run("train --data " + path("train.txt") + " --detector dos --out " + path("m.json")).status,
+      0);
+  const std::string good = testdetect::known_rule_text(1, 9).substr(0, std::string::npos);
+  std::string base = good.substr(0, good.size() - 1);  // without its '\n'
+  const size_t col20 = [&] {
+    size_t at = 0;
+    for (int c = 0; c < 20; ++c) at = base.find(',', at) + 1;
+    return at;
+  }();
+  auto with_column20 = [&](const std::string& v) {
+    std::string r = base;
+    r.replace(col20, r.find(',', col20) - col20, v);
+    return r;
+  };
+  std::string input;
+  const std::vector<std::string> bad = {"1.2.3", "", "x", "-1", "12345678901234567890", "1."};
+  for (const auto& v : bad) input += with_column20(v) + "\n" + base + "\r\n";
+  input += base;  // the last line without '\n'
+  write(path("rows.txt"), input);
+  std::string first_out;
+  for (const char* threads : {"1", "2"}) {
+    const CmdResult r = run("classify --model " + path("m.json") + " --input " +
+                            path("rows.txt") + " --threads " + threads);
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto lines = json_lines(r.out);
+    ASSERT_FALSE(lines.empty());
+    const auto& s = lines.back()["summary"];
+    EXPECT_EQ(s["rows"], bad.size() + 1);
+    EXPECT_EQ(s["malformed"], bad.size());
+    for (size_t i = 0; i < bad.size(); ++i) {
+      const std::string want = "line " + std::to_string(2 * i + 1) +
+                               ": not a number in column 21 (" +
+                               std::string(feature_info(20).name) + ")" +
+                               (bad[i].empty() ? "\n" : " '" + bad[i] + "'\n");
+      EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+    }
+    const std::string alerts = r.out.substr(0, r.out.rfind("{\"summary\""));
+    if (first_out.empty()) first_out = alerts;
+    EXPECT_EQ(alerts, first_out);  // the same bytes on 1 and 2 threads
+  }
 }
 
 TEST_F(ClassifyE2E, ExitCodes) {
