@@ -6,22 +6,12 @@
 
 #include "detect/dataset.hpp"
 #include "detect/nslkdd_schema.hpp"
+#include "detect/random.hpp"
 
 namespace netpulse::testdetect {
 
-// SplitMix64, so the data is the same on every platform.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t below(uint64_t n) { return next() % n; }
-  double unit() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
-};
+// SplitMix64 (the trainers' own), so the data is the same on every platform.
+using Rng = detect::Rng;
 
 // A random but well-formed row: every feature drawn, rates with two decimals.
 inline detect::FeatureRow random_row(Rng& rng) {
@@ -83,6 +73,16 @@ inline std::string known_rule_text(size_t n, uint64_t seed) {
     text += row_text(x, known_rule(x) ? "neptune" : "normal") + "\n";
   }
   return text;
+}
+
+// The known rule's rows, parsed once: 4,000 to train on and 3,000 held out.
+inline const detect::Dataset& known_rule_data() {
+  static const detect::Dataset ds = detect::parse_dataset(known_rule_text(4000, 7));
+  return ds;
+}
+inline const detect::Dataset& known_rule_test() {
+  static const detect::Dataset ds = detect::parse_dataset(known_rule_text(3000, 99));
+  return ds;
 }
 
 }  // namespace netpulse::testdetect

@@ -12,16 +12,8 @@
 namespace netpulse::detect {
 namespace {
 
-const Dataset& known_rule_data() {
-  static const Dataset ds = parse_dataset(testdetect::known_rule_text(4000, 7));
-  return ds;
-}
-
-// Held-out rows of the same rule.
-const Dataset& known_rule_test() {
-  static const Dataset ds = parse_dataset(testdetect::known_rule_text(3000, 99));
-  return ds;
-}
+using testdetect::known_rule_data;
+using testdetect::known_rule_test;
 
 std::set<std::string_view> split_features(const Tree& t) {
   std::set<std::string_view> out;

@@ -12,15 +12,8 @@
 namespace netpulse::detect {
 namespace {
 
-const Dataset& known_rule_data() {
-  static const Dataset ds = parse_dataset(testdetect::known_rule_text(4000, 7));
-  return ds;
-}
-
-const Dataset& known_rule_test() {
-  static const Dataset ds = parse_dataset(testdetect::known_rule_text(3000, 99));
-  return ds;
-}
+using testdetect::known_rule_data;
+using testdetect::known_rule_test;
 
 // KDDTrain+_20Percent, or nullptr when the shared data is not there.
 const Dataset* nsl_kdd_20() {
