@@ -47,10 +47,7 @@ uint64_t mix(uint64_t h) {
 }  // namespace
 
 FeatureMask model_features(const Model& m) {
-  FeatureMask mask = 0;
-  for (const Tree& t : m.trees)
-    for (const TreeNode& n : t.nodes)
-      if (!n.is_leaf()) mask |= FeatureMask{1} << n.feature;
+  FeatureMask mask = features_used(m);
   for (const Model& part : m.parts) mask |= model_features(part);
   if (m.training.is_object() && m.training.contains("options")) {
     const auto& o = m.training["options"];

@@ -420,4 +420,14 @@ std::string alert_name(std::string_view detector, const std::vector<std::string>
   return dup > 1 ? name + "#" + std::to_string(dup) : name;
 }
 
+FeatureMask features_used(const Model& model) {
+  FeatureMask mask = 0;
+  for (const Tree& tree : model.trees)
+    for (const TreeNode& node : tree.nodes)
+      if (!node.is_leaf() && static_cast<size_t>(node.feature) < kFeatureCount)
+        mask |= FeatureMask{1} << node.feature;
+  for (const Model& part : model.parts) mask |= features_used(part);
+  return mask;
+}
+
 }  // namespace netpulse::detect

@@ -96,4 +96,7 @@ std::string model_file_text(const Model& m);
 // detector's name, or "dos#2", "dos#3" for the second and third model of one detector.
 std::string alert_name(std::string_view detector, const std::vector<std::string>& earlier);
 
+// The columns a model's trees split on (its parts' too): what a classifier must convert.
+FeatureMask features_used(const Model& model);
+
 }  // namespace netpulse::detect

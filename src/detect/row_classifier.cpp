@@ -20,16 +20,6 @@ void ClassifyStats::merge(const ClassifyStats& next) {
   }
 }
 
-FeatureMask features_used(const Model& model) {
-  FeatureMask mask = 0;
-  for (const Tree& tree : model.trees)
-    for (const TreeNode& node : tree.nodes)
-      if (!node.is_leaf() && static_cast<size_t>(node.feature) < kFeatureCount)
-        mask |= FeatureMask{1} << node.feature;
-  for (const Model& part : model.parts) mask |= features_used(part);
-  return mask;
-}
-
 namespace {
 
 template <size_t N>

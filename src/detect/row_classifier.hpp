@@ -33,9 +33,6 @@ struct ClassifyStats {
   void merge(const ClassifyStats& next);
 };
 
-// The columns a model's trees split on (its parts' too): what a classifier must convert.
-FeatureMask features_used(const Model& model);
-
 class RowClassifier {
  public:
   // features: the columns the models read (features_used() of each, combined); the others are
