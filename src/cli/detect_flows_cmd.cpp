@@ -45,6 +45,7 @@ struct DetectFlowsOptions {
   std::string rules = "all";
   double hold_s = 10;
   std::string hold_by = "host";
+  uint32_t confirm = 3;
   size_t host_window = 100;
   std::string feature_rows;
   std::vector<std::string> label_hosts;
@@ -323,6 +324,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   detect::FlowModelConfig model_config;
   model_config.hold_ms = static_cast<int64_t>(o.hold_s * 1000);
   model_config.hold_hosts = o.hold_by == "host";
+  model_config.confirm = o.confirm;
   model_config.features.host_window = o.host_window;
   auto start_models = [&](detect::FlowInputKind kind) {
     model_detector = std::make_unique<detect::FlowModelDetector>(kind, model_config, protocols);
@@ -448,6 +450,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
                          {"warming_up", model_detector->warming_up()},
                          {"alerts", per_model},
                          {"suppressed", model_detector->suppressed()},
+                         {"unconfirmed", model_detector->unconfirmed()},
                          {"hosts", ff.hosts()},
                          {"evicted_hosts", ff.evicted_hosts()},
                          {"window_overflow", ff.window_overflow()},
@@ -465,13 +468,14 @@ int run_detect_flows(const DetectFlowsOptions& o) {
     if (model_detector)
       std::fprintf(stderr,
                    "netpulse: models on %s input: %llu connections scored (after %llu of "
-                   "warm-up), %llu alerts, %llu held back by --hold\n",
+                   "warm-up), %llu alerts, %llu held back by --hold, %llu firings short of --confirm\n",
                    std::string(detect::input_kind_name(model_detector->kind())).c_str(),
                    static_cast<unsigned long long>(model_detector->flows() -
                                                    model_detector->warming_up()),
                    static_cast<unsigned long long>(model_detector->warming_up()),
                    static_cast<unsigned long long>(model_alert_count),
-                   static_cast<unsigned long long>(model_detector->suppressed()));
+                   static_cast<unsigned long long>(model_detector->suppressed()),
+                   static_cast<unsigned long long>(model_detector->unconfirmed()));
   }
   if (!output_ok) io_error("--output '" + o.output + "': " + std::strerror(errno));
   if (!rows_ok) io_error("--feature-rows '" + o.feature_rows + "': " + std::strerror(errno));
@@ -533,6 +537,13 @@ Command make_detect_flows_command(CLI::App& app) {
                   "A model alerts on a source-destination pair at most once in this many seconds "
                   "of event time (see --hold-by)")
       ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  sub->add_option("--confirm", o->confirm,
+                  "A model alerts only after firing this many times within 2 s of event time on "
+                  "one subject (the source-destination pair, the source or the destination): "
+                  "attacks fire on connection after connection, a lone unusual connection of "
+                  "normal traffic once; 1: every firing alerts")
+      ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
   sub->add_option("--hold-by", o->hold_by,
                   "host: an alert also holds its source and its destination, so a flood from "

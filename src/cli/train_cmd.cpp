@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "detect/bruteforce_rule.hpp"
+#include "detect/sha256.hpp"
 #include "detect/dataset.hpp"
 #include "detect/selection.hpp"
 #include "detect/trainer.hpp"
@@ -17,7 +18,7 @@ namespace netpulse::cli {
 namespace {
 
 struct TrainCmdOptions {
-  std::string data;
+  std::vector<std::string> data;
   std::string detector;
   std::string algo = "tree";
   std::string out;
@@ -84,20 +85,32 @@ void print_selection(const detect::Selection& sel) {
 
 // Loads a labelled data set, reporting malformed rows on stderr; ends the command when the
 // file cannot be read.
-detect::Dataset load_labelled(const std::string& path, bool quiet) {
-  std::string text, why;
-  if (!detect::read_file(path, text, &why)) io_error(why);
-  detect::Dataset ds = detect::parse_dataset(text);
-  for (const auto& m : ds.first_malformed)
-    std::fprintf(stderr, "netpulse: %s %s\n", path.c_str(), detect::describe(m).c_str());
-  if (ds.malformed > ds.first_malformed.size())
-    std::fprintf(stderr, "netpulse: %s: %llu malformed rows in all (only the first %zu shown)\n",
-                 path.c_str(), static_cast<unsigned long long>(ds.malformed),
-                 ds.first_malformed.size());
-  else if (ds.malformed > 0 && !quiet)
-    std::fprintf(stderr, "netpulse: %s: %llu malformed rows skipped\n", path.c_str(),
-                 static_cast<unsigned long long>(ds.malformed));
-  return ds;
+// The rows of every file, in order; the SHA-256 is of their bytes one after the other (that of
+// `cat FILES`), so one file keeps its own.
+detect::Dataset load_labelled(const std::vector<std::string>& paths, bool quiet) {
+  detect::Dataset all;
+  std::string bytes;
+  for (const std::string& path : paths) {
+    std::string text, why;
+    if (!detect::read_file(path, text, &why)) io_error(why);
+    detect::Dataset ds = detect::parse_dataset(text);
+    for (const auto& m : ds.first_malformed)
+      std::fprintf(stderr, "netpulse: %s %s\n", path.c_str(), detect::describe(m).c_str());
+    if (ds.malformed > ds.first_malformed.size())
+      std::fprintf(stderr, "netpulse: %s: %llu malformed rows in all (only the first %zu shown)\n",
+                   path.c_str(), static_cast<unsigned long long>(ds.malformed),
+                   ds.first_malformed.size());
+    else if (ds.malformed > 0 && !quiet)
+      std::fprintf(stderr, "netpulse: %s: %llu malformed rows skipped\n", path.c_str(),
+                   static_cast<unsigned long long>(ds.malformed));
+    if (paths.size() == 1) return ds;
+    all.rows.insert(all.rows.end(), ds.rows.begin(), ds.rows.end());
+    all.labels.insert(all.labels.end(), ds.labels.begin(), ds.labels.end());
+    all.malformed += ds.malformed;
+    bytes += text;
+  }
+  all.sha256 = detect::sha256_hex(bytes);
+  return all;
 }
 
 // Trees and nodes of a model, its parts' included.
@@ -158,6 +171,8 @@ int run_train(const TrainCmdOptions& o) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   detect::Dataset all = load_labelled(o.data, o.quiet);
+  std::string data_name;  // for messages: "KDDTrain+.txt" or "KDDTrain+.txt + baseline.txt"
+  for (const auto& d : o.data) data_name += (data_name.empty() ? "" : " + ") + d;
   if (!o.holdout_labels.empty()) {
     // Leave whole attack types out of training, to measure detection of attacks never seen.
     std::vector<int> drop;
@@ -179,13 +194,13 @@ int run_train(const TrainCmdOptions& o) {
   size_t positives = 0;
   for (int16_t l : data.labels) positives += detect::detector_positive(*detector, l);
   if (positives == 0 || positives == data.size())
-    io_error(o.data + ": needs both normal rows and " +
+    io_error(data_name + ": needs both normal rows and " +
              std::string(detect::detector_name(*detector)) + " rows to train the " +
              std::string(detect::detector_name(*detector)) + " detector");
   if (!o.quiet && !o.select)
     std::fprintf(stderr, "netpulse: training %s/%s on %zu rows (%zu positive) of %s\n",
                  std::string(detect::detector_name(*detector)).c_str(), o.algo.c_str(), data.size(),
-                 positives, o.data.c_str());
+                 positives, data_name.c_str());
 
   std::string algo_label = o.algo;
   detect::TrainFunction trainer;
@@ -207,7 +222,7 @@ int run_train(const TrainCmdOptions& o) {
       so.progress = [](const std::string& line) { std::fprintf(stderr, "netpulse: %s\n", line.c_str()); };
     std::string why;
     const auto sel = detect::select_model(data, *detector, candidates, so, &why);
-    if (!sel) io_error(o.data + ": cannot select a " + o.detector + " model: " + why);
+    if (!sel) io_error(data_name + ": cannot select a " + o.detector + " model: " + why);
     print_selection(*sel);
     selection_json = sel->to_json();
     options = candidates[sel->chosen].options;
@@ -224,7 +239,7 @@ int run_train(const TrainCmdOptions& o) {
     const auto cv = detect::cross_validate(data, *detector, options, o.folds);
     std::printf("%d-fold cross-validation of %s/%s on %s (%zu rows, %zu positive), mean ± sd (at threshold 0.5):\n",
                 o.folds, std::string(detect::detector_name(*detector)).c_str(), algo_label.c_str(),
-                o.data.c_str(), data.size(), positives);
+                data_name.c_str(), data.size(), positives);
     print_cv(cv);
     std::fflush(stdout);
     cv_json = cv.to_json();
@@ -233,13 +248,16 @@ int run_train(const TrainCmdOptions& o) {
   detect::Model model;
   if (rule) {
     std::string why;
-    auto m = detect::bruteforce_rule_model(detect::BruteforceRule{}, *detector, data, &why);
+    // Trained for inputs without logins (--features leaves out logged_in): the flow variant.
+    detect::BruteforceRule r;
+    r.flows = !(options.features & (detect::FeatureMask{1} << detect::feature_index("logged_in")));
+    auto m = detect::bruteforce_rule_model(r, *detector, data, &why);
     if (!m) io_error(why);
     model = std::move(*m);
   } else if (trainer) {
     std::string why;
     auto m = trainer(data, *detector, options, &why);
-    if (!m) io_error(o.data + ": training failed: " + why);
+    if (!m) io_error(data_name + ": training failed: " + why);
     model = std::move(*m);
   } else {
     model = detect::train(data, *detector, options);
@@ -249,7 +267,13 @@ int run_train(const TrainCmdOptions& o) {
     model.training["training_set_metrics"] = detect::metrics_json(detect::evaluate(model, data));
   }
   if (!selection_json.is_null()) model.training["selection"] = selection_json;
-  model.training["data"] = std::filesystem::path(o.data).filename().string();
+  if (o.data.size() == 1) {
+    model.training["data"] = std::filesystem::path(o.data[0]).filename().string();
+  } else {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& d : o.data) names.push_back(std::filesystem::path(d).filename().string());
+    model.training["data"] = names;
+  }
   if (!cv_json.is_null()) model.training["cross_validation"] = cv_json;
   if (!o.holdout_labels.empty()) model.training["holdout_labels"] = o.holdout_labels;
   const auto out_path = std::filesystem::path(o.out);
@@ -278,7 +302,9 @@ Command make_train_command(CLI::App& app) {
       "train",
       "Train an anomaly detector (decision tree, random forest or boosted trees) on labelled "
       "NSL-KDD rows and write it as a JSON model file.");
-  sub->add_option("--data", o->data, "Labelled NSL-KDD rows (41 features, label, difficulty)")
+  sub->add_option("--data", o->data, "Labelled NSL-KDD rows (41 features, label, difficulty); repeatable: the rows of every "
+                  "file are trained on together (KDDTrain+.txt and rows of your own normal traffic "
+                  "from detect-flows --feature-rows, say)")
       ->required();
   sub->add_option(
          "--detector", o->detector,
@@ -292,7 +318,8 @@ Command make_train_command(CLI::App& app) {
                   "isolation: an isolation forest of the normal rows only (alerts on what is far "
                   "from normal); rule (bruteforce only): repeated short "
                   "connections to an authentication service that do not log in, written as a "
-                  "tree (docs/detect.md)")
+                  "tree (docs/detect.md); with --features leaving out logged_in, the variant "
+                  "for flows (short requests instead of failed logins)")
       ->check(CLI::IsMember({"tree", "forest", "boost", "xgboost", "isolation", "rule"}))
       ->capture_default_str();
   sub->add_option("--max-depth", o->train.max_depth,

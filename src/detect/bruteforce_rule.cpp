@@ -10,6 +10,13 @@ namespace netpulse::detect {
 using nlohmann::json;
 
 json BruteforceRule::to_json() const {
+  if (flows)
+    return json{{"algo", "rule"},
+                {"variant", "flows"},
+                {"services", services},
+                {"max_src_bytes", max_src_bytes},
+                {"min_attempts", flow_min_attempts},
+                {"min_same_service", min_same_service}};
   return json{{"algo", "rule"},
               {"services", services},
               {"max_duration", max_duration},
@@ -70,10 +77,21 @@ std::optional<Model> bruteforce_rule_model(const BruteforceRule& rule, Detector 
                         leaf(0))),
             leaf(0)),
       leaf(0));
+  if (rule.flows) {
+    // Auth services go left (categorical), values <= the threshold go left (numeric).
+    const auto attempts = static_cast<float>(rule.flow_min_attempts - 0.5);
+    split("service", 0, &auth,
+          split("dst_host_count", attempts, nullptr, leaf(0),
+                split("dst_host_srv_count", attempts, nullptr, leaf(0),
+                      split("dst_host_same_srv_rate", same_service, nullptr, leaf(0),
+                            split("src_bytes", static_cast<float>(rule.max_src_bytes), nullptr,
+                                  leaf(1), leaf(0))))),
+          leaf(0))();
+  }
   const Build failed_logins =
       split("dst_host_same_srv_rate", static_cast<float>(rule.failed_login_same_service), nullptr,
             leaf(0), leaf(1));
-  split("num_failed_logins", 0.5f, nullptr, guessing, failed_logins)();
+  if (!rule.flows) split("num_failed_logins", 0.5f, nullptr, guessing, failed_logins)();
 
   // Node statistics from the data, as a fitted tree carries them: rows reaching each node and
   // how many were positive; an inner node's value is its positive fraction.

@@ -131,6 +131,19 @@ void FlowModelDetector::expire_held(core::TimeMs now) {
   }
 }
 
+bool FlowModelDetector::confirmed(const HoldKey& k, core::TimeMs now) {
+  if (config_.confirm <= 1) return true;
+  if (pending_.size() >= config_.max_held && !pending_.find(k)) {
+    pending_.clear();
+    ++pending_resets_;
+  }
+  Pending& p = pending_[k];
+  if (p.firings == 0 || now - p.first >= config_.confirm_ms) p = Pending{now, 0};
+  if (++p.firings < config_.confirm) return false;
+  pending_.erase(k);
+  return true;
+}
+
 void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert>& out) {
   ++flows_;
   features_.add(c, row_);
@@ -157,6 +170,15 @@ void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert
     if (is_held(pair, now) ||
         (config_.hold_hosts && (is_held(source, now) || is_held(destination, now)))) {
       ++suppressed_;
+      continue;
+    }
+    // Every subject counts the firing (no short-circuit), so each reaches confirm on its own;
+    // hosts count whatever hold_hosts says (it decides what an alert holds, not what is
+    // evidence), so a flood from spoofed sources is confirmed by its victim.
+    const bool pair_ok = confirmed(pair, now);
+    const bool source_ok = confirmed(source, now);
+    if (!(pair_ok | source_ok | confirmed(destination, now))) {
+      ++unconfirmed_;
       continue;
     }
     hold(pair, now);

@@ -34,6 +34,12 @@ struct FlowModelConfig {
   // Held subjects at most (REQUIRES: >= 3); beyond that the least recently alerted one is
   // forgotten (counted), so it may alert again before its hold time is over.
   size_t max_held = 65536;
+  // An alert needs this many firings of the model on one subject (the pair, its source or
+  // its destination, whatever hold_hosts says) within confirm_ms of event time: a flood, a
+  // scan or a brute force fires on connection after connection, while a lone unusual
+  // connection of normal traffic fires once. 1: every firing alerts.
+  uint32_t confirm = 3;
+  int64_t confirm_ms = 2000;
   size_t path_features = 6;  // features of the deciding path an alert shows (at most 8)
   // No scoring until both windows have filled once (features.window_ms of event time since
   // the first connection, and features.host_window connections): before that every count is
@@ -91,6 +97,7 @@ class FlowModelDetector {
   uint64_t alerts() const { return alerts_; }
   uint64_t alerts(size_t model) const { return model_alerts_[model]; }
   uint64_t suppressed() const { return suppressed_; }  // firings held back by the hold time
+  uint64_t unconfirmed() const { return unconfirmed_; }  // firings waiting for confirm firings
   uint64_t held_evicted() const { return held_evicted_; }
   size_t held() const { return held_.size(); }
 
@@ -109,10 +116,16 @@ class FlowModelDetector {
     HoldKey key;
     core::TimeMs time;
   };
+  struct Pending {  // firings on a subject since `first`, not yet an alert
+    core::TimeMs first = 0;
+    uint32_t firings = 0;
+  };
 
   bool is_held(const HoldKey& k, core::TimeMs now) const;
   void hold(const HoldKey& k, core::TimeMs now);
   void expire_held(core::TimeMs now);
+  // Counts a firing on k; true when k has had config_.confirm within confirm_ms.
+  bool confirmed(const HoldKey& k, core::TimeMs now);
 
   FlowInputKind kind_;
   FlowModelConfig config_;
@@ -127,10 +140,14 @@ class FlowModelDetector {
   // from the map's is stale (the subject was held again) and is skipped.
   FlatMap<HoldKey, core::TimeMs, HoldHash> held_;
   std::vector<Held> order_;  // ring
+  // Subjects with firings short of confirm, at most max_held (when full it is emptied,
+  // counted in unconfirmed_resets_: an attack fires again at once, a lone firing is forgotten).
+  FlatMap<HoldKey, Pending, HoldHash> pending_;
   uint64_t order_head_ = 0, order_tail_ = 0;
   core::TimeMs newest_ = INT64_MIN, first_ = INT64_MIN;
   bool warm_ = false;
   uint64_t flows_ = 0, warming_up_ = 0, alerts_ = 0, suppressed_ = 0, held_evicted_ = 0;
+  uint64_t unconfirmed_ = 0, pending_resets_ = 0;
 };
 
 }  // namespace netpulse::detect

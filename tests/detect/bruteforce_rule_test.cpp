@@ -90,6 +90,33 @@ TEST(BruteforceRule, IsAnOrdinaryTreeModel) {
   EXPECT_NE(why.find("no_such_service"), std::string::npos);
 }
 
+TEST(BruteforceRule, TheFlowVariantNeedsOnlyLineFeatures) {
+  BruteforceRule r;
+  r.flows = true;
+  std::string why;
+  const auto m = bruteforce_rule_model(r, Detector::kBruteforce, Dataset{}, &why);
+  ASSERT_TRUE(m) << why;
+  EXPECT_EQ(m->training["options"]["variant"], "flows");
+  const FeatureMask used = features_used(*m);
+  EXPECT_EQ(feature_names(used),
+            (std::vector<std::string>{"service", "src_bytes", "dst_host_count",
+                                      "dst_host_srv_count", "dst_host_same_srv_rate"}));
+  const CompiledModel cm(*m);
+  auto alerts = [&](const std::string& line) {
+    const FeatureRow x = parse(line);
+    return cm.score(x.data()) >= cm.threshold();
+  };
+  // The POP3 guess: logins, flags and duration play no part (they are not in flows).
+  EXPECT_TRUE(alerts(kPopGuess));
+  EXPECT_TRUE(alerts(with(with(kPopGuess, 11, "1").c_str(), 3, "SF")));
+  EXPECT_FALSE(alerts(with(kPopGuess, 2, "http")));        // not an authentication service
+  EXPECT_FALSE(alerts(with(kPopGuess, 4, "201")));         // a long request: a session
+  EXPECT_FALSE(alerts(with(kPopGuess, 31, "7")));          // a run of 7 to this host: too short
+  EXPECT_FALSE(alerts(with(kPopGuess, 32, "7")));          // ... to this service
+  EXPECT_FALSE(alerts(with(kPopGuess, 33, "0.79")));       // mostly other services
+  EXPECT_TRUE(alerts(with(with(kPopGuess, 31, "8").c_str(), 32, "8")));
+}
+
 TEST(BruteforceRule, OnTheTrainingSet) {
   const std::string path =
       std::string(NETPULSE_SOURCE_DIR) + "/../shared/data/nsl-kdd/KDDTrain+.txt";
@@ -104,6 +131,15 @@ TEST(BruteforceRule, OnTheTrainingSet) {
   EXPECT_LE(c.fp, 10u);
   EXPECT_EQ(m->training["positives"], 53);
   EXPECT_EQ(m->training["training_set_metrics"]["confusion"]["tp"], c.tp);
+
+  // The variant for flows, measured: 45 of the 53, no normal row.
+  BruteforceRule flows;
+  flows.flows = true;
+  const auto f = bruteforce_rule_model(flows, Detector::kBruteforce, ds, &why);
+  ASSERT_TRUE(f) << why;
+  const Confusion fc = evaluate(*f, ds);
+  EXPECT_GE(fc.tp, 40u);
+  EXPECT_LE(fc.fp, 3u);
 }
 
 }  // namespace

@@ -124,9 +124,64 @@ TEST(FlowModelDetector, AlertsOncePerHoldTimeOnAFlood) {
   EXPECT_EQ(det.flows(), 60'000u);
 }
 
+// land > 0.5 -> 1: fires on a connection from a host to itself.
+Model land_model() {
+  Model m;
+  m.detector = Detector::kAttack;
+  m.algo = Algo::kTree;
+  Tree t;
+  TreeNode root;
+  root.feature = static_cast<int32_t>(col("land"));
+  root.threshold = 0.5f;
+  root.right = 2;
+  TreeNode no;
+  TreeNode yes;
+  yes.value = 1.0;
+  t.nodes = {root, no, yes};
+  m.trees.push_back(t);
+  return m;
+}
+
+TEST(FlowModelDetector, ALoneFiringIsNoAlertUntilConfirmed) {
+  // Normal traffic with a land connection every 3 s, each from another host: every one fires,
+  // none is confirmed (3 firings on one subject within 2 s). Then three from one host within a
+  // second: one alert, at the third.
+  Traffic tr;
+  for (const uint32_t confirm : {1u, 3u}) {
+    FlowModelConfig cfg;
+    cfg.confirm = confirm;
+    FlowModelDetector det(FlowInputKind::kLine, cfg, tr.protocols);
+    ASSERT_TRUE(det.add_model(land_model(), "attack", nullptr));
+    testdetect::Rng rng(5);
+    std::vector<FlowModelAlert> alerts;
+    core::TimeMs t = kStart;
+    auto land = [&](uint32_t host) {
+      FlowRecord r = tr.normal(rng, t);
+      r.src = r.dst = IpAddr::v4(0x0b000001u + host);
+      det.add(r, alerts);
+    };
+    for (int i = 0; i < 30'000; ++i, ++t) {
+      det.add(tr.normal(rng, t), alerts);
+      if (i >= 3000 && i % 3000 == 0) land(static_cast<uint32_t>(i / 3000));
+    }
+    EXPECT_EQ(alerts.size(), confirm == 1 ? 9u : 0u) << confirm;
+    if (confirm == 1) continue;
+    EXPECT_EQ(det.unconfirmed(), 9u);
+    land(1);
+    t += 400;
+    land(1);
+    EXPECT_TRUE(alerts.empty());
+    t += 400;
+    land(1);
+    ASSERT_EQ(alerts.size(), 1u);
+    EXPECT_EQ(alerts[0].time, t);
+    EXPECT_EQ(alerts[0].src, IpAddr::v4(0x0b000002u));
+  }
+}
+
 TEST(FlowModelDetector, NoScoringUntilTheWindowsHaveFilled) {
   // A flood from the first connection on: nothing is scored for the first 2 s of event time
-  // (and 100 connections), then the flood alerts at once.
+  // (and 100 connections), then the flood alerts at its third firing (confirm 3).
   Traffic tr;
   FlowModelDetector det(FlowInputKind::kLine, FlowModelConfig{}, tr.protocols);
   ASSERT_TRUE(det.add_model(flood_model(), "dos", nullptr));
@@ -141,8 +196,9 @@ TEST(FlowModelDetector, NoScoringUntilTheWindowsHaveFilled) {
     EXPECT_EQ(det.warm(), i >= 2000);
   }
   ASSERT_EQ(alerts.size(), 1u);
-  EXPECT_EQ(alerts[0].time, kStart + 2000);
+  EXPECT_EQ(alerts[0].time, kStart + 2002);
   EXPECT_EQ(det.warming_up(), 2000u);
+  EXPECT_EQ(det.unconfirmed(), 2u);
   FlowModelConfig cold;
   cold.warm_up = false;
   FlowModelDetector eager(FlowInputKind::kLine, cold, tr.protocols);
@@ -157,7 +213,7 @@ TEST(FlowModelDetector, NoScoringUntilTheWindowsHaveFilled) {
     eager.add(r, alerts);
   }
   ASSERT_EQ(alerts.size(), 1u);
-  EXPECT_EQ(alerts[0].time, kStart + 50);  // the 51st connection: count 51
+  EXPECT_EQ(alerts[0].time, kStart + 52);  // the 51st connection (count 51) fires first
 }
 
 TEST(FlowModelDetector, LongerHoldMeansFewerAlerts) {
@@ -184,6 +240,7 @@ TEST(FlowModelDetector, SpoofedFloodIsOneAlertPerVictim) {
     FlowModelConfig cfg;
     cfg.hold_hosts = false;
     cfg.max_held = 1000;
+    cfg.confirm = 1;
     FlowModelDetector det(FlowInputKind::kLine, cfg, tr.protocols);
     ASSERT_TRUE(det.add_model(flood_model(), "dos", nullptr));
     const auto alerts = run(tr, det, 40, 1000, 8, true);
