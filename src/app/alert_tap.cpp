@@ -1,5 +1,6 @@
 #include "app/alert_tap.hpp"
 
+#include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -33,11 +34,39 @@ store::Alert to_alert(const detect::FlowAlert& a, const core::ProtocolTable& pro
   return out;
 }
 
+// A model's alert (FlowModelDetector::to_json) as a store::Alert: the subject is the host whose
+// firings confirmed it (the destination of a flood, whose sources may be spoofed, as the rules'
+// dos alert names its victim; else the source), the rest the detail.
+store::Alert to_alert(const detect::FlowModelDetector& d, const detect::FlowModelAlert& a) {
+  auto j = nlohmann::json::parse(d.to_json(a), nullptr, false);
+  store::Alert out;
+  out.time = a.time;
+  out.detector = d.name(a.model);
+  out.source = core::to_string(a.by == detect::FlowModelAlert::By::kDestination ? a.dst : a.src);
+  out.score = a.score;
+  if (j.is_object()) {
+    for (const char* k : {"time", "detector", "score"}) j.erase(k);
+    out.detail_json = j.dump();
+  } else {
+    out.detail_json = "{}";
+  }
+  return out;
+}
+
 }  // namespace
 
-AlertTap::AlertTap(AlertHandler on_alert, detect::FlowDetectorConfig config, size_t max_queued_bytes)
-    : on_alert_(std::move(on_alert)), config_(config), max_queued_(max_queued_bytes),
-      thread_([this] { run(); }) {}
+std::string AlertTap::check_flow_models(const std::vector<FlowModel>& models) {
+  core::ProtocolTable protocols;
+  detect::FlowModelDetector d(detect::FlowInputKind::kLine, detect::FlowModelConfig{}, protocols);
+  for (const FlowModel& m : models) {
+    std::string why;
+    if (!d.add_model(m.model, m.name, &why)) return why;
+  }
+  return {};
+}
+
+AlertTap::AlertTap(AlertHandler on_alert, Options options)
+    : on_alert_(std::move(on_alert)), options_(std::move(options)), thread_([this] { run(); }) {}
 
 AlertTap::~AlertTap() {
   stop();
@@ -47,7 +76,7 @@ void AlertTap::offer(const ingest::Block& block) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    if (!queue_.empty() && queued_bytes_ + block.size > max_queued_) {
+    if (!queue_.empty() && queued_bytes_ + block.size > options_.max_queued_bytes) {
       skipped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -68,19 +97,36 @@ void AlertTap::stop() {
 
 void AlertTap::run() {
   core::ProtocolTable protocols;
-  ingest::FlowParser parser(protocols, ingest::Format::kLine);
-  detect::FlowDetector detector(config_, protocols);
+  ingest::FlowParser parser(protocols, options_.format);
+  detect::FlowDetector rules(options_.rules_config, protocols);
+  // Records carry what line records carry, whatever the input was (a collector's records have
+  // lost their ports and flags by the time they are blocks).
+  detect::FlowModelDetector models(detect::FlowInputKind::kLine, options_.models_config, protocols);
+  for (auto& m : options_.models) {
+    std::string why;
+    if (!models.add_model(m.model, m.name, &why))
+      std::fprintf(stderr, "netpulse: flow model not run: %s\n", why.c_str());
+  }
+  options_.models.clear();  // compiled now
+  const bool run_models = models.models() > 0;
   std::vector<detect::FlowAlert> found;
+  std::vector<detect::FlowModelAlert> model_found;
   auto deliver = [&] {
-    for (const auto& a : found) {
+    auto hand_on = [&](store::Alert a) {
       alerts_.fetch_add(1, std::memory_order_relaxed);
       try {
-        on_alert_(to_alert(a, protocols));
+        on_alert_(std::move(a));
       } catch (const std::exception&) {
         // An alert that cannot be delivered must not end detection.
       }
+    };
+    for (const auto& a : found) hand_on(to_alert(a, protocols));
+    for (const auto& a : model_found) {
+      model_alerts_.fetch_add(1, std::memory_order_relaxed);
+      hand_on(to_alert(models, a));
     }
     found.clear();
+    model_found.clear();
   };
   for (;;) {
     ingest::Block block;
@@ -100,8 +146,12 @@ void AlertTap::run() {
           static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
       const char* line_end = eol ? eol : end;
       core::FlowRecord rec;
-      if (parser.parse(p, line_end, rec) == ingest::ParseStatus::kOk) {
-        detector.add(rec, found);
+      if (options_.format == ingest::Format::kCsv && !parser.has_header()) {
+        // The stream's first line names the columns (a bad header: the engine reports it).
+        (void)parser.read_header(std::string_view(p, static_cast<size_t>(line_end - p)));
+      } else if (parser.parse(p, line_end, rec) == ingest::ParseStatus::kOk) {
+        if (options_.rules) rules.add(rec, found);
+        if (run_models) models.add(rec, model_found);
         ++n;
       }
       p = eol ? eol + 1 : end;
@@ -109,7 +159,7 @@ void AlertTap::run() {
     records_.fetch_add(n, std::memory_order_relaxed);
     deliver();
   }
-  detector.finish(found);
+  if (options_.rules) rules.finish(found);
   deliver();
 }
 

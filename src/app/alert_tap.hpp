@@ -1,9 +1,11 @@
-// Runs the flow detector (detect::FlowDetector: DoS, port scan, brute force) beside the engine in
-// `netpulse run`: the generator feed hands it every block the engine reads (shared, not copied),
-// its own thread parses the lines and feeds the detector, and each alert goes to a callback
-// (FanoutSink::emit_alert: store, WebSocket, dashboard). It never slows the engine: when the
-// detector is a whole queue behind, blocks are skipped and counted. offer() is called from one
-// thread (the engine's); the counters may be read from any thread.
+// Runs the flow detectors beside the engine in `netpulse run` and `process --detect`: the input
+// hands it every block the engine reads (shared, not copied), its own thread parses the records
+// and feeds the hand-written rules (detect::FlowDetector: DoS, port scan, brute force) and the
+// NSL-KDD flow models (detect::FlowModelDetector: models/flow-*.json, on the features records
+// give), and each alert goes to a callback (Outputs::emit_alert: store, WebSocket, dashboard,
+// alert endpoints). It never slows the engine: when the detectors are a whole queue behind,
+// blocks are skipped and counted. offer() is called from one thread (the engine's); the
+// counters may be read from any thread.
 #pragma once
 
 #include <atomic>
@@ -12,10 +14,15 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "detect/flow_detector.hpp"
+#include "detect/flow_model_detector.hpp"
+#include "detect/model.hpp"
 #include "ingest/block_source.hpp"
+#include "ingest/flow_parser.hpp"
 #include "server/metrics.hpp"
 #include "store/store.hpp"
 
@@ -25,10 +32,27 @@ class AlertTap {
  public:
   using AlertHandler = std::function<void(store::Alert)>;
 
-  // max_queued_bytes: the detector's backlog; past it blocks are skipped (the memory budget
-  // sets it, and config.max_keys, from --memory-limit).
-  explicit AlertTap(AlertHandler on_alert, detect::FlowDetectorConfig config = {},
-                    size_t max_queued_bytes = size_t{256} << 20);
+  struct FlowModel {
+    std::string name;  // the alerts' detector, e.g. "flow-attack"
+    detect::Model model;
+  };
+  struct Options {
+    bool rules = true;  // run the hand-written rules
+    detect::FlowDetectorConfig rules_config;
+    // Models for flows: REQUIRES each one's features come from line records (check with
+    // check_flow_models), at most detect::kMaxModels.
+    std::vector<FlowModel> models;
+    detect::FlowModelConfig models_config;
+    ingest::Format format = ingest::Format::kLine;
+    // The detectors' backlog; past it blocks are skipped (the memory budget sets it).
+    size_t max_queued_bytes = size_t{256} << 20;
+  };
+
+  // Empty when every model can run on flow records; else why not (the first that cannot).
+  static std::string check_flow_models(const std::vector<FlowModel>& models);
+
+  AlertTap(AlertHandler on_alert, Options options);
+  explicit AlertTap(AlertHandler on_alert) : AlertTap(std::move(on_alert), Options{}) {}
   ~AlertTap();
   AlertTap(const AlertTap&) = delete;
   AlertTap& operator=(const AlertTap&) = delete;
@@ -39,23 +63,24 @@ class AlertTap {
 
   uint64_t records() const { return records_.load(); }
   uint64_t alerts() const { return alerts_.load(); }
+  uint64_t model_alerts() const { return model_alerts_.load(); }
   uint64_t skipped_blocks() const { return skipped_.load(); }
 
-  // netpulse_detector_records_total, netpulse_detector_skipped_blocks_total.
+  // netpulse_detector_records_total, netpulse_detector_skipped_blocks_total,
+  // netpulse_detector_alerts_total{detector="rules"|"models"}.
   void register_metrics(server::MetricsRegistry& registry);
 
  private:
   void run();
 
   AlertHandler on_alert_;
-  detect::FlowDetectorConfig config_;
-  size_t max_queued_;
+  Options options_;
   size_t queued_bytes_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ingest::Block> queue_;
   bool stopping_ = false;
-  std::atomic<uint64_t> records_{0}, alerts_{0}, skipped_{0};
+  std::atomic<uint64_t> records_{0}, alerts_{0}, model_alerts_{0}, skipped_{0};
   std::thread thread_;  // last: starts after the members above exist
 };
 

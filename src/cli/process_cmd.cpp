@@ -8,12 +8,15 @@
 #include <cstdlib>
 #include <thread>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 
+#include "app/alert_tap.hpp"
 #include "app/engine_metrics.hpp"
 #include "app/outputs.hpp"
 #include "cli/alert_options.hpp"
+#include "cli/detect_options.hpp"
 #include "cli/history_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -27,12 +30,14 @@
 #include "engine/pipeline.hpp"
 #include "engine/window_shard.hpp"
 #include "ingest/block_source.hpp"
+#include "ingest/observed_source.hpp"
 #include "ingest/flow_parser.hpp"
 #include "ingest/uri.hpp"
 #include "kafka/instance.hpp"
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/control_server.hpp"
+#include "server/result_codec.hpp"
 #include "server/web_app.hpp"
 
 namespace netpulse::cli {
@@ -85,6 +90,8 @@ struct ProcessOptions {
   std::string control;
   app::OutputOptions serve;  // --store, --web, --token, --web-root
   AlertOptions alerts;   // --alert-webhook, --alert-syslog, --alert-rule
+  DetectOptions detect;  // --detect, --models, --confirm, --hold
+  std::string alert_output;  // --alert-output
   HistoryOptions history;  // --history-keys, --retention, --retention-size
   engine::QueryParams params;
   engine::EngineConfig config;
@@ -109,7 +116,8 @@ void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, 
   check_flow_input_options(input, o.given, "--format");
   if (kafka_input) {
     for (const char* name : {"--output", "--store", "--web", "--token", "--web-root", "--control",
-                             "--alert-webhook", "--alert-syslog", "--alert-rule",
+                             "--alert-webhook", "--alert-syslog", "--alert-rule", "--detect",
+                             "--models", "--confirm", "--hold", "--alert-output",
                              "--threads", "--T", "--H", "--k", "--X", "--slide", "--max-window"})
       if (given(name))
         usage_error(std::string(name) + ": with a kafka:// input, process publishes panes and "
@@ -118,6 +126,9 @@ void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, 
   }
   for (const char* name : {"--panes-topic", "--idle-timeout", "--exit-at-end", "--instance-name"})
     if (given(name)) usage_error(std::string(name) + ": only with a kafka:// --input");
+  if (!given("--detect"))
+    for (const char* name : {"--models", "--confirm", "--hold", "--alert-output"})
+      if (given(name)) usage_error(std::string(name) + ": only with --detect");
   if (given("--kafka-property") && !kafka_output)
     usage_error("--kafka-property: only with a kafka:// --input or --output");
 }
@@ -206,6 +217,8 @@ int run_process(const ProcessOptions& o) {
   if (in_uri->kind == ingest::Uri::Kind::kKafka) return run_kafka_instance(o, config, *in_uri);
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);  // a bad rule or endpoint: exit 2 before anything opens
+  std::string detect_listing;
+  app::AlertTap::Options topt = detect_tap_options(o.detect, &detect_listing);
   apply_history_options(o.history, oo.history);
   // A captured flow's record comes when the flow ends, after records of flows that ended
   // sooner: unless told otherwise, allow that much lateness, or most of them would be late.
@@ -265,6 +278,45 @@ int run_process(const ProcessOptions& o) {
   engine::Pipeline pipeline(config, control, protocols, format, queries);
   outputs->record_history(pipeline, protocols, config.memory_limit);
 
+  // --detect: the flow detectors read every block the engine reads, on their own thread; their
+  // alerts go to the store, the WebSocket and the alert endpoints, and as JSON lines to
+  // --alert-output (standard error when nothing else would receive them).
+  std::unique_ptr<app::AlertTap> tap;
+  FILE* alert_file = nullptr;
+  if (!topt.models.empty() || topt.rules) {
+    if (o.alert_output == "-") {
+      alert_file = stdout;
+    } else if (!o.alert_output.empty()) {
+      const std::string path = o.alert_output.rfind("file:", 0) == 0 ? o.alert_output.substr(5)
+                                                                       : o.alert_output;
+      alert_file = std::fopen(path.c_str(), "w");
+      if (!alert_file) io_error("--alert-output '" + o.alert_output + "': " + std::strerror(errno));
+    } else if (oo.store.empty() && oo.web.empty() && oo.alert_endpoints.empty()) {
+      alert_file = stderr;
+    }
+    if (config.memory_limit != 0) {
+      topt.max_queued_bytes = static_cast<size_t>(config.memory_limit / 16);
+      topt.rules_config.max_keys = static_cast<size_t>(
+          std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
+    }
+    topt.format = format;
+    tap = std::make_unique<app::AlertTap>(
+        [out = outputs.get(), alert_file](store::Alert a) {
+          if (alert_file) {
+            const std::string line = server::alert_json(a) + "\n";
+            std::fwrite(line.data(), 1, line.size(), alert_file);
+            std::fflush(alert_file);
+          }
+          out->emit_alert(std::move(a));
+        },
+        std::move(topt));
+    tap->register_metrics(outputs->metrics());
+    auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
+    if (LiveSource* f = flow_source.load()) f->set_observer(observer);
+    else source = std::make_unique<ingest::ObservedSource>(std::move(source), observer);
+    if (!o.quiet) std::fprintf(stderr, "netpulse: flow detectors: %s\n", detect_listing.c_str());
+  }
+
   if (outputs->has_web()) {
     app::register_engine_metrics(outputs->metrics(), pipeline.counters());
     server::WebParts parts;
@@ -305,6 +357,18 @@ int run_process(const ProcessOptions& o) {
     f->abandon();  // the engine has stopped reading (normally: the feed has already ended)
     if (!o.quiet) f->print_summary(seconds);
   }
+  if (tap) {
+    tap->stop();  // the last alerts, before the store is flushed
+    if (!o.quiet)
+      std::fprintf(stderr, "netpulse: flow detectors: %llu records, %llu alerts (%llu from models)%s\n",
+                   static_cast<unsigned long long>(tap->records()),
+                   static_cast<unsigned long long>(tap->alerts()),
+                   static_cast<unsigned long long>(tap->model_alerts()),
+                   tap->skipped_blocks() ? (", " + std::to_string(tap->skipped_blocks()) +
+                                            " blocks skipped (behind)").c_str()
+                                         : "");
+  }
+  if (alert_file && alert_file != stdout && alert_file != stderr) std::fclose(alert_file);
   outputs->flush();
   const auto output_error = output.close();
   outputs->close();
@@ -408,6 +472,14 @@ Command make_process_command(CLI::App& app) {
                   "With --web: require this token for control endpoints (default: $NETPULSE_TOKEN)");
   sub->add_option("--web-root", o->serve.web_root, "With --web: the dashboard's directory");
   add_alert_options(sub, o->alerts);
+  add_detect_options(sub, o->detect, {});
+  sub->add_option("--models", o->detect.models_dir,
+                  "With --detect models: the directory of the flow models (its flow-*.json)")
+      ->capture_default_str();
+  sub->add_option("--alert-output", o->alert_output,
+                  "With --detect: also write each alert as a JSON line to file:PATH, PATH or - "
+                  "(stdout); default: standard error when no --store, --web or alert endpoint "
+                  "takes them");
   add_history_options(sub, o->history);
   sub->add_option("--progress", o->progress,
                   "Print a progress line on stderr every this many seconds (0: never; default: "

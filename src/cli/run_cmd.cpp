@@ -23,6 +23,8 @@
 #include "app/outputs.hpp"
 #include "app/row_alerts.hpp"
 #include "cli/alert_options.hpp"
+#include "cli/detect_options.hpp"
+#include "ingest/observed_source.hpp"
 #include "cli/history_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -60,6 +62,7 @@ struct RunOptions {
     return s;
   }();
   AlertOptions alerts;  // --alert-webhook, --alert-syslog, --alert-rule
+  DetectOptions detect;  // --detect, --confirm, --hold
   HistoryOptions history;  // --history-keys, --retention, --retention-size
   std::string output;  // optional JSON lines
   std::string models = "models";
@@ -82,28 +85,9 @@ struct RunOptions {
   std::vector<std::string> given;  // the options given on the command line, by name
 };
 
-// Hands every block an inner source yields to an observer (the flow detector's tap) as well.
-class ObservedSource final : public ingest::BlockSource {
- public:
-  ObservedSource(std::unique_ptr<ingest::BlockSource> inner,
-                 std::function<void(const ingest::Block&)> observer)
-      : inner_(std::move(inner)), observer_(std::move(observer)) {}
-  Next next(ingest::Block& out, std::chrono::milliseconds timeout) override {
-    const Next r = inner_->next(out, timeout);
-    if (r == Next::kBlock && observer_) observer_(out);
-    return r;
-  }
-  void close() override { inner_->close(); }
-  std::string error() const override { return inner_->error(); }
-  std::string describe() const override { return inner_->describe(); }
-  bool read_ahead_ok() const override { return inner_->read_ahead_ok(); }
 
- private:
-  std::unique_ptr<ingest::BlockSource> inner_;
-  std::function<void(const ingest::Block&)> observer_;
-};
-
-// The NSL-KDD models of a directory: every *.json, in name order, loaded and compiled as
+// The NSL-KDD row models of a directory: every *.json but the flow models (flow-*.json, which
+// --detect runs on the flow records), in name order, loaded and compiled as
 // `netpulse classify` loads them; a second model of the same detector is called "dos#2" (as in
 // classify's summary). A missing or empty directory gives none; a file that is not a model
 // ends the command (exit 1) naming it. *listing: "attack (detector attack, forest, format v1),
@@ -115,7 +99,9 @@ std::vector<app::RowAlerts::Model> load_models(const std::string& dir, std::stri
   if (!fs::is_directory(dir, ec)) usage_error("--models '" + dir + "': not a directory");
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".json" && !entry.is_directory()) files.push_back(entry.path());
+    if (entry.path().extension() == ".json" && !entry.is_directory() &&
+        entry.path().filename().string().rfind("flow-", 0) != 0)
+      files.push_back(entry.path());
   if (ec) io_error("--models '" + dir + "': " + ec.message());
   std::sort(files.begin(), files.end());
   if (files.size() > detect::kMaxModels)
@@ -275,25 +261,32 @@ int run_all(const RunOptions& o) {
   // Detectors: the flow detector (DoS, port scan, brute force over the live records) reads
   // every block the engine reads, on its own thread; its alerts go where results go.
   std::unique_ptr<app::AlertTap> tap;
+  std::string detect_listing;
   if (!o.no_detect) {
-    // Under the memory budget: the detector's backlog a sixteenth of it, and its per-slice
-    // tables sized so all of them fit in another sixteenth (about 350 bytes a key with its
-    // share of the window's table; 20 slices, three tables each).
-    detect::FlowDetectorConfig dconfig;
-    size_t backlog = size_t{256} << 20;
+    DetectOptions d = o.detect;
+    d.models_dir = o.models;
+    app::AlertTap::Options topt = detect_tap_options(d, &detect_listing);
+    // Under the memory budget: the detectors' backlog a sixteenth of it, and the rules'
+    // per-slice tables sized so all of them fit in another sixteenth (about 350 bytes a key with
+    // its share of the window's table; 20 slices, three tables each).
     if (config.memory_limit != 0) {
-      backlog = static_cast<size_t>(config.memory_limit / 16);
-      dconfig.max_keys = static_cast<size_t>(
+      topt.max_queued_bytes = static_cast<size_t>(config.memory_limit / 16);
+      topt.rules_config.max_keys = static_cast<size_t>(
           std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
     }
-    tap = std::make_unique<app::AlertTap>(
-        [o = outputs.get()](store::Alert a) { o->emit_alert(std::move(a)); }, dconfig, backlog);
-    tap->register_metrics(metrics);
-    auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
-    if (LiveSource* f = flow_source.load()) f->set_observer(observer);
-    else if (input_source) input_source = std::make_unique<ObservedSource>(std::move(input_source), observer);
-    else feed.set_observer(observer);
+    if (topt.rules || !topt.models.empty()) {
+      tap = std::make_unique<app::AlertTap>(
+          [o = outputs.get()](store::Alert a) { o->emit_alert(std::move(a)); }, std::move(topt));
+      tap->register_metrics(metrics);
+      auto observer = [t = tap.get()](const ingest::Block& b) { t->offer(b); };
+      if (LiveSource* f = flow_source.load()) f->set_observer(observer);
+      else if (input_source) input_source = std::make_unique<ingest::ObservedSource>(std::move(input_source), observer);
+      else feed.set_observer(observer);
+    }
   }
+  if (!o.quiet)
+    std::fprintf(stderr, "netpulse: flow detectors: %s\n",
+                 detect_listing.empty() ? "none" : detect_listing.c_str());
   // The NSL-KDD models classify connection rows, which flow records do not carry: they run on
   // the --rows stream (started below, once the server is up), on their own thread.
   if (!o.quiet) {
@@ -301,13 +294,13 @@ int run_all(const RunOptions& o) {
     while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
     if (models.empty()) {
       std::fprintf(stderr,
-                   "netpulse: no NSL-KDD models in %s/ (no row detection); live alerts come from "
-                   "the flow detector\n",
+                   "netpulse: no NSL-KDD row models in %s/ (no row detection); live alerts come "
+                   "from the flow detectors\n",
                    dir.c_str());
     } else {
       const std::string use = rows_input ? "classifying the rows of " + rows_input->uri.text
                                          : std::string("idle: --rows URI feeds them NSL-KDD rows");
-      std::fprintf(stderr, "netpulse: models in %s/: %s; %s\n", dir.c_str(), model_listing.c_str(),
+      std::fprintf(stderr, "netpulse: row models in %s/: %s; %s\n", dir.c_str(), model_listing.c_str(),
                    use.c_str());
     }
   }
@@ -448,7 +441,9 @@ Command make_run_command(CLI::App& app) {
                   "--rate, each from a new spoofed source")
       ->check(CLI::Range(uint64_t{1}, generate::kMaxRate))
       ->capture_default_str();
-  sub->add_flag("--no-detect", o->no_detect, "Do not run the flow detector (no alerts)");
+  add_detect_options(sub, o->detect, {"rules", "models"});
+  sub->add_flag("--no-detect", o->no_detect,
+                "Run no flow detector (as --detect none; the --rows models still run)");
   add_query_options(sub, o->params, o->config, /*slide=*/false, "seconds");
   sub->add_option("--threads", o->config.threads, "Engine worker threads")
       ->check(CLI::Range(1, 256))
@@ -459,8 +454,9 @@ Command make_run_command(CLI::App& app) {
   sub->add_option("--output,-o", o->output,
                   "Also write results as JSON lines: - (stdout), file:PATH or PATH");
   sub->add_option("--models", o->models,
-                  "Directory of NSL-KDD detector models (*.json, as netpulse train writes them); "
-                  "all are loaded and run on the --rows stream")
+                  "Directory of NSL-KDD detector models (*.json, as netpulse train writes them): "
+                  "its flow-*.json run on the flow records (--detect models), the others on the "
+                  "--rows stream")
       ->capture_default_str();
   sub->add_option("--rows", o->rows,
                   "NSL-KDD connection rows for the models: file:PATH or PATH, - (stdin), "

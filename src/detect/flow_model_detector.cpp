@@ -177,7 +177,8 @@ void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert
     // evidence), so a flood from spoofed sources is confirmed by its victim.
     const bool pair_ok = confirmed(pair, now);
     const bool source_ok = confirmed(source, now);
-    if (!(pair_ok | source_ok | confirmed(destination, now))) {
+    const bool destination_ok = confirmed(destination, now);
+    if (!(pair_ok | source_ok | destination_ok)) {
       ++unconfirmed_;
       continue;
     }
@@ -191,6 +192,9 @@ void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert
     FlowModelAlert a;
     a.time = now;
     a.model = static_cast<uint32_t>(m);
+    a.by = pair_ok     ? FlowModelAlert::By::kPair
+           : source_ok ? FlowModelAlert::By::kSource
+                       : FlowModelAlert::By::kDestination;
     a.src = c.src;
     a.dst = c.dst;
     a.has_label = c.has & ConnectionEvent::kLabel;
@@ -222,6 +226,9 @@ std::string FlowModelDetector::to_json(const FlowModelAlert& a) const {
   char buf[32];
   const auto r = std::to_chars(buf, buf + sizeof buf, a.score, std::chars_format::fixed, 4);
   out.append(buf, static_cast<size_t>(r.ptr - buf));
+  out += a.by == FlowModelAlert::By::kPair     ? ",\"by\":\"pair\""
+         : a.by == FlowModelAlert::By::kSource ? ",\"by\":\"source\""
+                                               : ",\"by\":\"destination\"";
   out += ",\"features\":{";
   for (size_t k = 0; k < a.path_size; ++k) {
     const FeatureInfo& info = feature_info(a.path[k]);

@@ -50,8 +50,12 @@ struct FlowModelConfig {
 
 struct FlowModelAlert {
   static constexpr size_t kMaxPath = 8;
+  // The subject whose firings confirmed the alert: the pair (one attacker, one target), the
+  // source (a scan), or the destination (a flood, from sources that may be spoofed).
+  enum class By : uint8_t { kPair, kSource, kDestination };
   core::TimeMs time = 0;
   uint32_t model = 0;  // index in the order of add_model()
+  By by = By::kPair;
   core::IpAddr src, dst;
   bool has_label = false;
   uint32_t label = 0;   // protocol id, when has_label
@@ -85,7 +89,7 @@ class FlowModelDetector {
 
   // The alert as one JSON object (no newline), in the style of the rule detector's:
   // {"time":..,"detector":..,"source":..,"destination":..,"protocol":..,"score":..,
-  //  "features":{..}}.
+  //  "by":"pair"|"source"|"destination","features":{..}}.
   std::string to_json(const FlowModelAlert& a) const;
 
   const FlowFeatures& features() const { return features_; }

@@ -233,6 +233,7 @@ TEST(FlowModelDetector, SpoofedFloodIsOneAlertPerVictim) {
     const auto alerts = run(tr, det, 40, 1000, 8, true);
     ASSERT_EQ(alerts.size(), 1u);  // the destination is held, whatever the sources
     EXPECT_EQ(alerts[0].dst, kVictim);
+    EXPECT_EQ(alerts[0].by, FlowModelAlert::By::kDestination);  // confirmed by the victim
   }
   {
     // Holding pairs only: every new spoofed source is a new pair. The held table stays at its
@@ -306,6 +307,7 @@ TEST(FlowModelDetector, AlertJson) {
   EXPECT_EQ(j["destination"], "203.0.113.80");
   EXPECT_EQ(j["protocol"], "SSH");
   EXPECT_EQ(j["score"], 1.0);
+  EXPECT_EQ(j["by"], "pair");  // one attacker: the pair confirmed it first
   EXPECT_EQ(j["time"].get<std::string>().substr(0, 19), "2020-09-13T12:26:50");
   ASSERT_EQ(j["features"].size(), 2u);
   EXPECT_GT(j["features"]["count"].get<double>(), 50.5);

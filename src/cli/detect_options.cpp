@@ -1,0 +1,109 @@
+#include "cli/detect_options.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cli/common.hpp"
+#include "detect/model.hpp"
+#include "detect/row_classifier.hpp"
+
+namespace netpulse::cli {
+
+namespace fs = std::filesystem;
+
+void add_detect_options(CLI::App* sub, DetectOptions& o,
+                        const std::vector<std::string>& default_items) {
+  o.detect = default_items;
+  std::string defaults;
+  for (const auto& d : default_items) defaults += (defaults.empty() ? "" : ",") + d;
+  sub->add_option("--detect", o.detect,
+                  "Detectors that watch the flow records, comma-separated or repeated: rules "
+                  "(DoS, port scan, brute force: hand-written), models (the NSL-KDD flow models "
+                  "of --models: its flow-*.json), a model file (netpulse train; its features must "
+                  "come from flow records) or a directory of them (its flow-*.json); none: no "
+                  "detection. Alerts go to the store, the WebSocket, the dashboard and the alert "
+                  "endpoints. Default: " +
+                      (defaults.empty() ? std::string("none") : defaults))
+      ->delimiter(',');
+  sub->add_option("--confirm", o.confirm,
+                  "A flow model alerts only after firing this many times within 2 s of event "
+                  "time on one subject (the source-destination pair, the source or the "
+                  "destination); 1: every firing alerts")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  sub->add_option("--hold", o.hold_s,
+                  "A flow model alerts on a subject (pair, source or destination) at most once "
+                  "in this many seconds of event time")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+}
+
+namespace {
+
+// The flow-*.json of a directory, in name order.
+std::vector<fs::path> flow_models_in(const fs::path& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("flow-", 0) == 0 && e.path().extension() == ".json" && !e.is_directory())
+      files.push_back(e.path());
+  }
+  if (ec) io_error(dir.string() + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* listing) {
+  app::AlertTap::Options t;
+  t.rules = false;
+  t.models_config.confirm = o.confirm;
+  t.models_config.hold_ms = static_cast<int64_t>(o.hold_s * 1000);
+  std::vector<fs::path> files;
+  bool none = false;
+  for (const std::string& item : o.detect) {
+    std::error_code ec;
+    if (item == "none") {
+      none = true;
+    } else if (item == "rules") {
+      t.rules = true;
+    } else if (item == "models") {
+      if (fs::is_directory(o.models_dir, ec))
+        for (auto& f : flow_models_in(o.models_dir)) files.push_back(std::move(f));
+    } else if (fs::is_directory(item, ec)) {
+      const auto found = flow_models_in(item);
+      if (found.empty()) usage_error("--detect '" + item + "': no flow-*.json model in it");
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(item, ec)) {
+      files.emplace_back(item);
+    } else {
+      usage_error("--detect '" + item +
+                  "': not rules, models, none, a model file or a directory of them");
+    }
+  }
+  if (none && (t.rules || !files.empty())) usage_error("--detect: none and detectors together");
+  if (files.size() > detect::kMaxModels)
+    usage_error("--detect: " + std::to_string(files.size()) + " models, at most " +
+                std::to_string(detect::kMaxModels));
+  listing->clear();
+  if (t.rules) *listing = "rules";
+  for (const fs::path& f : files) {
+    std::string why;
+    auto m = detect::load_model(f.string(), &why);
+    if (!m) io_error(why);
+    std::string name = f.stem().string();
+    for (const auto& other : t.models)
+      if (other.name == name) name += "#" + std::to_string(t.models.size() + 1);
+    *listing += (listing->empty() ? "" : ", ") + name + " (" +
+                std::string(detect::detector_name(m->detector)) + ", " +
+                std::string(detect::algo_name(m->algo)) + ")";
+    t.models.push_back({std::move(name), std::move(*m)});
+  }
+  if (std::string why = app::AlertTap::check_flow_models(t.models); !why.empty())
+    io_error("--detect: " + why);
+  return t;
+}
+
+}  // namespace netpulse::cli

@@ -1,0 +1,34 @@
+// The flow-detection options `run` and `process` share: --detect (which detectors watch the
+// records: the hand-written rules, the NSL-KDD flow models, model files), --confirm and --hold
+// for the models. Parsed after CLI11 has read them into the AlertTap's options; a bad item is a
+// usage error (exit 2) naming it, a model file that cannot be read or cannot run on flow
+// records an I/O error (exit 1) naming it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "app/alert_tap.hpp"
+
+namespace netpulse::cli {
+
+struct DetectOptions {
+  std::vector<std::string> detect;  // items: rules, models, FILE.json or DIR
+  std::string models_dir = "models";
+  uint32_t confirm = 3;
+  double hold_s = 10;
+};
+
+// --detect (with `default_items` when not given: {"rules", "models"} for run, none for
+// process), --confirm and --hold. --models is the command's own (run already has it).
+void add_detect_options(CLI::App* sub, DetectOptions& options,
+                        const std::vector<std::string>& default_items);
+
+// The tap's options from the items: "rules" runs the rules; "models" the flow models of
+// models_dir (its flow-*.json; none when it holds none); a directory its flow-*.json; a file
+// that model. Alerts are named after the file ("flow-attack"). *listing: "rules, flow-attack
+// (attack, forest), flow-dos (dos, forest)", or "" when nothing runs.
+app::AlertTap::Options detect_tap_options(const DetectOptions& options, std::string* listing);
+
+}  // namespace netpulse::cli
