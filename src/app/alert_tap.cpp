@@ -1,5 +1,6 @@
 #include "app/alert_tap.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -72,16 +73,33 @@ AlertTap::~AlertTap() {
   stop();
 }
 
+namespace {
+
+// What a queued block may hold in memory: a stream's block of a few kilobytes (one read from a
+// pipe) keeps its whole buffer (ingest::kBlockSize) alive, so each counts at least that.
+size_t charge(const ingest::Block& b) {
+  return std::max(b.size, ingest::kBlockSize);
+}
+
+}  // namespace
+
 void AlertTap::offer(const ingest::Block& block) {
+  const size_t cost = charge(block);
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (options_.wait_when_behind)
+      room_.wait(lock, [&] {
+        return stopping_ || queue_.empty() || queued_bytes_ + cost <= options_.max_queued_bytes;
+      });
     if (stopping_) return;
-    if (!queue_.empty() && queued_bytes_ + block.size > options_.max_queued_bytes) {
+    if (!queue_.empty() && queued_bytes_ + cost > options_.max_queued_bytes) {
       skipped_.fetch_add(1, std::memory_order_relaxed);
+      gap_ = true;
       return;
     }
-    queued_bytes_ += block.size;
-    queue_.push_back(block);
+    queued_bytes_ += cost;
+    queue_.push_back(Queued{block, gap_});
+    gap_ = false;
   }
   cv_.notify_one();
 }
@@ -92,6 +110,7 @@ void AlertTap::stop() {
     stopping_ = true;
   }
   cv_.notify_one();
+  room_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -130,13 +149,22 @@ void AlertTap::run() {
   };
   for (;;) {
     ingest::Block block;
+    bool gap = false;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break;
-      block = std::move(queue_.front());
+      block = std::move(queue_.front().block);
+      gap = queue_.front().gap_before;
       queue_.pop_front();
-      queued_bytes_ -= block.size;
+      queued_bytes_ -= charge(block);
+    }
+    room_.notify_one();
+    // Records were skipped before this block: the models' windows miss them, and low counts
+    // would read as an anomaly, so they warm up again before scoring.
+    if (gap) {
+      models.restart_warm_up();
+      gaps_.fetch_add(1, std::memory_order_relaxed);
     }
     const char* p = block.data;
     const char* end = block.data + block.size;

@@ -3,9 +3,10 @@
 // and feeds the hand-written rules (detect::FlowDetector: DoS, port scan, brute force) and the
 // NSL-KDD flow models (detect::FlowModelDetector: models/flow-*.json, on the features records
 // give), and each alert goes to a callback (Outputs::emit_alert: store, WebSocket, dashboard,
-// alert endpoints). It never slows the engine: when the detectors are a whole queue behind,
-// blocks are skipped and counted. offer() is called from one thread (the engine's); the
-// counters may be read from any thread.
+// alert endpoints). On a live input it never slows the engine: when the detectors are a whole
+// queue behind, blocks are skipped and counted; on a file it can wait instead
+// (Options::wait_when_behind). offer() is called from one thread (the engine's); the counters
+// may be read from any thread.
 #pragma once
 
 #include <atomic>
@@ -44,8 +45,12 @@ class AlertTap {
     std::vector<FlowModel> models;
     detect::FlowModelConfig models_config;
     ingest::Format format = ingest::Format::kLine;
-    // The detectors' backlog; past it blocks are skipped (the memory budget sets it).
+    // The detectors' backlog; past it blocks are skipped (the memory budget sets it), and the
+    // models warm up again after the gap.
     size_t max_queued_bytes = size_t{256} << 20;
+    // Past the backlog, offer() waits instead of skipping: for inputs that can wait (files),
+    // so every record is examined and the engine runs at the detectors' pace.
+    bool wait_when_behind = false;
   };
 
   // Empty when every model can run on flow records; else why not (the first that cannot).
@@ -65,6 +70,8 @@ class AlertTap {
   uint64_t alerts() const { return alerts_.load(); }
   uint64_t model_alerts() const { return model_alerts_.load(); }
   uint64_t skipped_blocks() const { return skipped_.load(); }
+  // Runs of skipped blocks after which the models warmed up again (<= skipped_blocks()).
+  uint64_t gaps() const { return gaps_.load(); }
 
   // netpulse_detector_records_total, netpulse_detector_skipped_blocks_total,
   // netpulse_detector_alerts_total{detector="rules"|"models"}.
@@ -77,10 +84,16 @@ class AlertTap {
   Options options_;
   size_t queued_bytes_ = 0;
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<ingest::Block> queue_;
+  std::condition_variable cv_;    // a block queued, or stopping
+  std::condition_variable room_;  // room in the queue (wait_when_behind)
+  struct Queued {
+    ingest::Block block;
+    bool gap_before = false;  // blocks were skipped just before this one
+  };
+  std::deque<Queued> queue_;
+  bool gap_ = false;  // a block was skipped since the last one queued
   bool stopping_ = false;
-  std::atomic<uint64_t> records_{0}, alerts_{0}, model_alerts_{0}, skipped_{0};
+  std::atomic<uint64_t> records_{0}, alerts_{0}, model_alerts_{0}, skipped_{0}, gaps_{0};
   std::thread thread_;  // last: starts after the members above exist
 };
 

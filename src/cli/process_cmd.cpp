@@ -300,6 +300,10 @@ int run_process(const ProcessOptions& o) {
           std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
     }
     topt.format = format;
+    // A file can wait for the detectors (every record examined); a live input cannot.
+    using K = ingest::Uri::Kind;
+    topt.wait_when_behind = in_uri->kind == K::kFile || in_uri->kind == K::kStdio ||
+                            in_uri->kind == K::kPcap;
     tap = std::make_unique<app::AlertTap>(
         [out = outputs.get(), alert_file](store::Alert a) {
           if (alert_file) {

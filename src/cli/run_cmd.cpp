@@ -274,6 +274,12 @@ int run_all(const RunOptions& o) {
       topt.rules_config.max_keys = static_cast<size_t>(
           std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
     }
+    // A file can wait for the detectors (every record examined); live inputs and the
+    // generator cannot.
+    topt.wait_when_behind =
+        input_uri && (input_uri->kind == ingest::Uri::Kind::kFile ||
+                      input_uri->kind == ingest::Uri::Kind::kStdio ||
+                      input_uri->kind == ingest::Uri::Kind::kPcap);
     if (topt.rules || !topt.models.empty()) {
       tap = std::make_unique<app::AlertTap>(
           [o = outputs.get()](store::Alert a) { o->emit_alert(std::move(a)); }, std::move(topt));

@@ -151,8 +151,9 @@ void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert
   newest_ = now;
   if (!warm_) {
     if (first_ == INT64_MIN) first_ = now;
-    warm_ = !config_.warm_up || (now - first_ >= config_.features.window_ms &&
-                                 features_.connections() >= config_.features.host_window);
+    warm_ = !config_.warm_up ||
+            (now - first_ >= config_.features.window_ms &&
+             features_.connections() - warm_start_connections_ >= config_.features.host_window);
     if (!warm_) {
       ++warming_up_;
       return;

@@ -98,6 +98,14 @@ class FlowModelDetector {
   uint64_t flows() const { return flows_; }            // connections taken (scored, or warming up)
   uint64_t warming_up() const { return warming_up_; }  // of which not scored: warm-up
   bool warm() const { return warm_; }  // the last connection was scored (warm-up is over)
+  // Connections were lost (an input's gap): no scoring until the windows have filled again,
+  // as at the start (with config.warm_up; the held subjects are kept).
+  void restart_warm_up() {
+    if (!config_.warm_up) return;
+    warm_ = false;
+    first_ = INT64_MIN;
+    warm_start_connections_ = features_.connections();
+  }
   uint64_t alerts() const { return alerts_; }
   uint64_t alerts(size_t model) const { return model_alerts_[model]; }
   uint64_t suppressed() const { return suppressed_; }  // firings held back by the hold time
@@ -149,6 +157,7 @@ class FlowModelDetector {
   FlatMap<HoldKey, Pending, HoldHash> pending_;
   uint64_t order_head_ = 0, order_tail_ = 0;
   core::TimeMs newest_ = INT64_MIN, first_ = INT64_MIN;
+  uint64_t warm_start_connections_ = 0;  // features_.connections() when warm-up (re)started
   bool warm_ = false;
   uint64_t flows_ = 0, warming_up_ = 0, alerts_ = 0, suppressed_ = 0, held_evicted_ = 0;
   uint64_t unconfirmed_ = 0, pending_resets_ = 0;

@@ -216,6 +216,32 @@ TEST(FlowModelDetector, NoScoringUntilTheWindowsHaveFilled) {
   EXPECT_EQ(alerts[0].time, kStart + 52);  // the 51st connection (count 51) fires first
 }
 
+TEST(FlowModelDetector, WarmsUpAgainAfterAGap) {
+  // Connections lost (a skipped block): nothing is scored until 2 s of event time and 100
+  // connections have filled the windows again; then the flood alerts.
+  Traffic tr;
+  FlowModelDetector det(FlowInputKind::kLine, FlowModelConfig{}, tr.protocols);
+  ASSERT_TRUE(det.add_model(flood_model(), "dos", nullptr));
+  std::vector<FlowModelAlert> alerts;
+  testdetect::Rng rng(3);
+  for (int i = 0; i < 3000; ++i) det.add(tr.normal(rng, kStart + i), alerts);
+  ASSERT_TRUE(det.warm());
+  det.restart_warm_up();
+  EXPECT_FALSE(det.warm());
+  const uint64_t before = det.warming_up();
+  for (int i = 0; i < 3000; ++i) {
+    FlowRecord r;
+    r.time = kStart + 3000 + i;
+    r.protocol = tr.ids[6];
+    r.src = kAttacker;
+    r.dst = kVictim;
+    det.add(r, alerts);
+  }
+  EXPECT_EQ(det.warming_up() - before, 2000u);
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].time, kStart + 3000 + 2002);  // the third firing once warm
+}
+
 TEST(FlowModelDetector, LongerHoldMeansFewerAlerts) {
   Traffic tr;
   FlowModelConfig cfg;
