@@ -106,4 +106,17 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
   return t;
 }
 
+void fit_tap(app::AlertTap::Options& tap, const ingest::Uri* input, uint64_t memory_limit) {
+  if (memory_limit != 0) {
+    tap.max_queued_bytes = static_cast<size_t>(memory_limit / 16);
+    // The rules' per-slice tables: about 350 bytes a key with its share of the window's table;
+    // 20 slices, three tables each.
+    tap.rules_config.max_keys = static_cast<size_t>(
+        std::clamp<uint64_t>(memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
+  }
+  using K = ingest::Uri::Kind;
+  tap.wait_when_behind =
+      input && (input->kind == K::kFile || input->kind == K::kStdio || input->kind == K::kPcap);
+}
+
 }  // namespace netpulse::cli

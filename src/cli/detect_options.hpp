@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/alert_tap.hpp"
+#include "ingest/uri.hpp"
 
 namespace netpulse::cli {
 
@@ -30,5 +31,11 @@ void add_detect_options(CLI::App* sub, DetectOptions& options,
 // that model. Alerts are named after the file ("flow-attack"). *listing: "rules, flow-attack
 // (attack, forest), flow-dos (dos, forest)", or "" when nothing runs.
 app::AlertTap::Options detect_tap_options(const DetectOptions& options, std::string* listing);
+
+// Fits the tap to the command: under the memory budget (memory_limit bytes, 0: none) the
+// detectors' backlog is a sixteenth of it and the rules' tables fit in another sixteenth; an
+// input that can wait (a file, stdin, a capture file; `input` null: the generator, which
+// cannot) makes the engine wait for the detectors instead of skipping blocks.
+void fit_tap(app::AlertTap::Options& tap, const ingest::Uri* input, uint64_t memory_limit);
 
 }  // namespace netpulse::cli

@@ -294,16 +294,8 @@ int run_process(const ProcessOptions& o) {
     } else if (oo.store.empty() && oo.web.empty() && oo.alert_endpoints.empty()) {
       alert_file = stderr;
     }
-    if (config.memory_limit != 0) {
-      topt.max_queued_bytes = static_cast<size_t>(config.memory_limit / 16);
-      topt.rules_config.max_keys = static_cast<size_t>(
-          std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
-    }
+    fit_tap(topt, &*in_uri, config.memory_limit);
     topt.format = format;
-    // A file can wait for the detectors (every record examined); a live input cannot.
-    using K = ingest::Uri::Kind;
-    topt.wait_when_behind = in_uri->kind == K::kFile || in_uri->kind == K::kStdio ||
-                            in_uri->kind == K::kPcap;
     tap = std::make_unique<app::AlertTap>(
         [out = outputs.get(), alert_file](store::Alert a) {
           if (alert_file) {

@@ -266,20 +266,7 @@ int run_all(const RunOptions& o) {
     DetectOptions d = o.detect;
     d.models_dir = o.models;
     app::AlertTap::Options topt = detect_tap_options(d, &detect_listing);
-    // Under the memory budget: the detectors' backlog a sixteenth of it, and the rules'
-    // per-slice tables sized so all of them fit in another sixteenth (about 350 bytes a key with
-    // its share of the window's table; 20 slices, three tables each).
-    if (config.memory_limit != 0) {
-      topt.max_queued_bytes = static_cast<size_t>(config.memory_limit / 16);
-      topt.rules_config.max_keys = static_cast<size_t>(
-          std::clamp<uint64_t>(config.memory_limit / 16 / (20 * 3 * 350), 1024, 1 << 20));
-    }
-    // A file can wait for the detectors (every record examined); live inputs and the
-    // generator cannot.
-    topt.wait_when_behind =
-        input_uri && (input_uri->kind == ingest::Uri::Kind::kFile ||
-                      input_uri->kind == ingest::Uri::Kind::kStdio ||
-                      input_uri->kind == ingest::Uri::Kind::kPcap);
+    fit_tap(topt, input_uri ? &*input_uri : nullptr, config.memory_limit);
     if (topt.rules || !topt.models.empty()) {
       tap = std::make_unique<app::AlertTap>(
           [o = outputs.get()](store::Alert a) { o->emit_alert(std::move(a)); }, std::move(topt));
