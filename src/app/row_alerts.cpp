@@ -23,6 +23,12 @@ std::vector<std::string> names_of(const std::vector<RowAlerts::Model>& models) {
   return out;
 }
 
+detect::FeatureMask features_of(const std::vector<RowAlerts::Model>& models) {
+  detect::FeatureMask mask = 0;
+  for (const auto& m : models) mask |= m.features;
+  return mask;
+}
+
 std::vector<std::string> detectors_of(const std::vector<RowAlerts::Model>& models) {
   std::vector<std::string> out;
   for (const auto& m : models) out.push_back(m.detector);
@@ -80,7 +86,7 @@ RowAlerts::RowAlerts(std::unique_ptr<ingest::BlockSource> source, std::vector<Mo
       compiled_(take_compiled(models)),
       names_(names_of(models)),
       detectors_(detectors_of(models)),
-      classifier_(compiled_, options.path_features),
+      classifier_(compiled_, options.path_features, features_of(models)),
       on_alert_(std::move(on_alert)),
       options_(std::move(options)),
       describe_(source_->describe()),
@@ -238,8 +244,8 @@ void RowAlerts::deliver(const std::string& out, const detect::ClassifyStats& sta
 }
 
 void RowAlerts::register_metrics(server::MetricsRegistry& m) {
-  m.add("netpulse_rows_total", "NSL-KDD connection rows classified (--rows)", server::MetricType::kCounter,
-        [this] { return static_cast<double>(rows()); });
+  m.add("netpulse_rows_total", "NSL-KDD connection rows classified (--rows)",
+        server::MetricType::kCounter, [this] { return static_cast<double>(rows()); });
   m.add("netpulse_malformed_rows_total", "--rows input lines that are not NSL-KDD rows",
         server::MetricType::kCounter, [this] { return static_cast<double>(malformed()); });
   for (size_t i = 0; i < compiled_.size(); ++i)

@@ -32,6 +32,8 @@ class RowAlerts {
     std::string name;      // the model file's stem, e.g. "dos"
     std::string detector;  // what its alerts are called: "dos"; "dos#2" for a second dos model
     detect::CompiledModel compiled;
+    // The columns it reads (detect::features_used): the others are checked, not converted.
+    detect::FeatureMask features = detect::kAllFeatures;
   };
   struct Options {
     // > 0: replay at a fixed pace (one row, its alerts delivered, then this pause), as

@@ -116,7 +116,7 @@ std::vector<app::RowAlerts::Model> load_models(const std::string& dir, std::stri
     for (const auto& other : models) earlier.push_back(other.detector);
     models.push_back({file.stem().string(),
                       detect::alert_name(detect::detector_name(m->detector), earlier),
-                      detect::CompiledModel(*m)});
+                      detect::CompiledModel(*m), detect::features_used(*m)});
     *listing += (models.size() > 1 ? ", " : "") + models.back().name + " (detector " +
                 models.back().detector + ", " + std::string(detect::algo_name(m->algo)) +
                 ", format v" + std::to_string(detect::model_format_version(*m)) + ")";

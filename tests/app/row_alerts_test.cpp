@@ -37,8 +37,9 @@ RowAlerts::Model load(const std::string& name, const std::string& detector = "")
   std::string why;
   const auto m = detect::load_model(model_path(name), &why);
   if (!m) throw std::runtime_error(why);
+  // Only the columns the model reads are converted, as `run` loads it.
   return {name, detector.empty() ? std::string(detect::detector_name(m->detector)) : detector,
-          detect::CompiledModel(*m)};
+          detect::CompiledModel(*m), detect::features_used(*m)};
 }
 
 std::vector<RowAlerts::Model> shipped_models() {
