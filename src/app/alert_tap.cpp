@@ -38,6 +38,12 @@ store::Alert to_alert(const detect::FlowAlert& a, const core::ProtocolTable& pro
 // A model's alert (FlowModelDetector::to_json) as a store::Alert: the subject is the host whose
 // firings confirmed it (the destination of a flood, whose sources may be spoofed, as the rules'
 // dos alert names its victim; else the source), the rest the detail.
+// What a queued block may hold in memory: a stream's block of a few kilobytes (one read from a
+// pipe) keeps its whole buffer (ingest::kBlockSize) alive, so each counts at least that.
+size_t charge(const ingest::Block& b) {
+  return std::max(b.size, ingest::kBlockSize);
+}
+
 store::Alert to_alert(const detect::FlowModelDetector& d, const detect::FlowModelAlert& a) {
   auto j = nlohmann::json::parse(d.to_json(a), nullptr, false);
   store::Alert out;
@@ -72,16 +78,6 @@ AlertTap::AlertTap(AlertHandler on_alert, Options options)
 AlertTap::~AlertTap() {
   stop();
 }
-
-namespace {
-
-// What a queued block may hold in memory: a stream's block of a few kilobytes (one read from a
-// pipe) keeps its whole buffer (ingest::kBlockSize) alive, so each counts at least that.
-size_t charge(const ingest::Block& b) {
-  return std::max(b.size, ingest::kBlockSize);
-}
-
-}  // namespace
 
 void AlertTap::offer(const ingest::Block& block) {
   const size_t cost = charge(block);
