@@ -117,7 +117,7 @@ void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, 
   if (kafka_input) {
     for (const char* name : {"--output", "--store", "--web", "--token", "--web-root", "--control",
                              "--alert-webhook", "--alert-syslog", "--alert-rule", "--detect",
-                             "--models", "--confirm", "--hold", "--alert-output",
+                             "--confirm", "--hold", "--alert-output",
                              "--threads", "--T", "--H", "--k", "--X", "--slide", "--max-window"})
       if (given(name))
         usage_error(std::string(name) + ": with a kafka:// input, process publishes panes and "
@@ -126,8 +126,10 @@ void check_options_fit_input(const ProcessOptions& o, const ingest::Uri& input, 
   }
   for (const char* name : {"--panes-topic", "--idle-timeout", "--exit-at-end", "--instance-name"})
     if (given(name)) usage_error(std::string(name) + ": only with a kafka:// --input");
+  // --models is not refused without --detect: images and deployments set it for every command
+  // (NETPULSE_MODELS), and it only says where models are.
   if (!given("--detect"))
-    for (const char* name : {"--models", "--confirm", "--hold", "--alert-output"})
+    for (const char* name : {"--confirm", "--hold", "--alert-output"})
       if (given(name)) usage_error(std::string(name) + ": only with --detect");
   if (given("--kafka-property") && !kafka_output)
     usage_error("--kafka-property: only with a kafka:// --input or --output");

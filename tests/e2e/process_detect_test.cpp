@@ -166,6 +166,14 @@ TEST(ProcessDetect, AlertsGoToStandardErrorWhenNothingElseTakesThem) {
   EXPECT_GE(n, 1);
 }
 
+TEST(ProcessDetect, ModelsAloneIsAcceptedAsImagesSetItForEveryCommand) {
+  TempDir dir;
+  const std::string input = generate(dir, "x.txt", "--count 10");
+  const auto r = shell("NETPULSE_MODELS=" + kModels + " " + kBin + " process -q --input " + input +
+                       " --output /dev/null");
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
 TEST(ProcessDetect, BadDetectorsExitNamingThem) {
   TempDir dir;
   const std::string input = generate(dir, "x.txt", "--count 10");
@@ -177,7 +185,6 @@ TEST(ProcessDetect, BadDetectorsExitNamingThem) {
   const Case cases[] = {
       {"--detect bogus", 2, "--detect 'bogus'"},
       {"--detect none,rules", 2, "none and detectors together"},
-      {"--models " + kModels, 2, "--models: only with --detect"},
       {"--confirm 2", 2, "--confirm: only with --detect"},
       // The row model needs content features no flow record carries.
       {"--detect " + kModels + "/attack.json", 1, "needs features that line input does not give"},
