@@ -451,6 +451,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
                          {"alerts", per_model},
                          {"suppressed", model_detector->suppressed()},
                          {"unconfirmed", model_detector->unconfirmed()},
+                         {"score_cache_hits", model_detector->cache_hits()},
                          {"hosts", ff.hosts()},
                          {"evicted_hosts", ff.evicted_hosts()},
                          {"window_overflow", ff.window_overflow()},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <charconv>
+#include <cstring>
 
 #include "core/time.hpp"
 #include "detect/row_classifier.hpp"
@@ -91,6 +92,13 @@ bool FlowModelDetector::add_model(const Model& m, std::string name, std::string*
     return false;
   }
   models_.emplace_back(m);
+  ScoreCache cache;
+  const std::vector<std::string> used = feature_names(model_features(m));
+  if (config_.score_cache && used.size() <= kCacheFeatures) {
+    for (const auto& f : used) cache.features.push_back(static_cast<uint8_t>(feature_index(f)));
+    cache.slots.resize(kCacheSlots);
+  }
+  caches_.push_back(std::move(cache));
   names_.push_back(std::move(name));
   model_alerts_.push_back(0);
   return true;
@@ -144,6 +152,28 @@ bool FlowModelDetector::confirmed(const HoldKey& k, core::TimeMs now) {
   return true;
 }
 
+double FlowModelDetector::score(size_t m) {
+  ScoreCache& cache = caches_[m];
+  if (cache.features.empty()) return models_[m].score(row_.data());
+  std::array<float, kCacheFeatures> key{};
+  uint64_t h = 0x9E3779B97F4A7C15ULL;
+  for (size_t i = 0; i < cache.features.size(); ++i) {
+    key[i] = row_[cache.features[i]];
+    uint32_t bits;
+    std::memcpy(&bits, &key[i], sizeof bits);
+    h = (h ^ bits) * 0xff51afd7ed558ccdULL;
+  }
+  CacheSlot& slot = cache.slots[mix(h) & (kCacheSlots - 1)];
+  if (slot.used && std::memcmp(slot.key.data(), key.data(), sizeof key) == 0) {
+    ++cache_hits_;
+    return slot.score;
+  }
+  slot.key = key;
+  slot.score = models_[m].score(row_.data());
+  slot.used = true;
+  return slot.score;
+}
+
 void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert>& out) {
   ++flows_;
   features_.add(c, row_);
@@ -162,7 +192,7 @@ void FlowModelDetector::add(const ConnectionEvent& c, std::vector<FlowModelAlert
   expire_held(now);
   for (size_t m = 0; m < models_.size(); ++m) {
     const CompiledModel& model = models_[m];
-    const double score = model.score(row_.data());
+    const double score = this->score(m);
     if (score < model.threshold()) continue;
     const auto id = static_cast<uint16_t>(m);
     const HoldKey pair{c.src, c.dst, id, HoldKind::kPair};

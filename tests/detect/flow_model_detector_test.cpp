@@ -242,6 +242,36 @@ TEST(FlowModelDetector, WarmsUpAgainAfterAGap) {
   EXPECT_EQ(alerts[0].time, kStart + 3000 + 2002);  // the third firing once warm
 }
 
+TEST(FlowModelDetector, TheScoreCacheChangesNothing) {
+  // The shipped flow models over normal traffic with a flood in it, with and without the cache:
+  // the same alerts, the same firings; and the cache is used.
+  std::string why;
+  std::vector<Model> models;
+  for (const char* name : {"flow-attack", "flow-dos", "flow-bruteforce"}) {
+    auto m = load_model(std::string(NETPULSE_SOURCE_DIR) + "/models/" + name + ".json", &why);
+    ASSERT_TRUE(m) << why;
+    models.push_back(std::move(*m));
+  }
+  Traffic tr;
+  std::vector<std::string> out[2];
+  uint64_t unconfirmed[2] = {0, 0}, hits[2] = {0, 0};
+  for (int cached = 0; cached < 2; ++cached) {
+    FlowModelConfig cfg;
+    cfg.score_cache = cached == 1;
+    FlowModelDetector det(FlowInputKind::kLine, cfg, tr.protocols);
+    for (size_t i = 0; i < models.size(); ++i)
+      ASSERT_TRUE(det.add_model(models[i], "m" + std::to_string(i), &why)) << why;
+    for (const auto& a : run(tr, det, 40, 2000, 10, true)) out[cached].push_back(det.to_json(a));
+    unconfirmed[cached] = det.unconfirmed();
+    hits[cached] = det.cache_hits();
+  }
+  EXPECT_FALSE(out[0].empty());
+  EXPECT_EQ(out[0], out[1]);
+  EXPECT_EQ(unconfirmed[0], unconfirmed[1]);
+  EXPECT_EQ(hits[0], 0u);
+  EXPECT_GT(hits[1], 10'000u);  // of 3 x 76,000 scores
+}
+
 TEST(FlowModelDetector, LongerHoldMeansFewerAlerts) {
   Traffic tr;
   FlowModelConfig cfg;
