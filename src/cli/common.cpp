@@ -18,12 +18,13 @@
 
 namespace netpulse::cli {
 
-int open_output(const std::string& text) {
+int open_output(const std::string& text, const char* option) {
   std::string why;
   const auto uri = ingest::parse_uri(text, &why);
-  if (!uri) usage_error("--output '" + text + "': " + why);
+  if (!uri) usage_error(std::string(option) + " '" + text + "': " + why);
   if (uri->kind == ingest::Uri::Kind::kStdio) return 1;
-  if (uri->kind != ingest::Uri::Kind::kFile) usage_error("--output '" + text + "': use -, file:PATH or a path");
+  if (uri->kind != ingest::Uri::Kind::kFile)
+    usage_error(std::string(option) + " '" + text + "': use -, file:PATH or a path");
   const int fd = ::open(uri->path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) io_error(uri->path + ": " + std::strerror(errno));
   return fd;

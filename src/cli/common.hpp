@@ -24,8 +24,9 @@ struct CommandError : std::runtime_error {
 [[noreturn]] inline void io_error(const std::string& what) { throw CommandError(kExitIo, what); }
 
 // Opens an output address (-, stdout, file:PATH or a bare path) for writing; returns the fd
-// (1 for stdout). Exits with kExitIo naming it when it cannot be opened.
-int open_output(const std::string& uri);
+// (1 for stdout). A bad address is a usage error naming `option`; one that cannot be opened
+// exits with kExitIo naming it.
+int open_output(const std::string& uri, const char* option = "--output");
 
 // Runs on_signal (on a helper thread, not in the signal handler) at the first SIGINT or
 // SIGTERM, after printing "netpulse: interrupt received, <doing>"; a second one ends the process

@@ -298,7 +298,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   const int out_fd = open_output(o.output);
   std::unique_ptr<RowWriter> row_writer;
   if (!o.feature_rows.empty())
-    row_writer = std::make_unique<RowWriter>(open_output(o.feature_rows), std::move(labels));
+    row_writer = std::make_unique<RowWriter>(open_output(o.feature_rows, "--feature-rows"), std::move(labels));
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
   std::unique_ptr<ingest::BlockSource> source;
@@ -451,6 +451,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
                          {"alerts", per_model},
                          {"suppressed", model_detector->suppressed()},
                          {"unconfirmed", model_detector->unconfirmed()},
+                         {"unconfirmed_resets", model_detector->unconfirmed_resets()},
                          {"score_cache_hits", model_detector->cache_hits()},
                          {"hosts", ff.hosts()},
                          {"evicted_hosts", ff.evicted_hosts()},

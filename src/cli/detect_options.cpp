@@ -38,17 +38,18 @@ void add_detect_options(CLI::App* sub, DetectOptions& o,
       ->capture_default_str();
 }
 
+bool is_flow_model_file(const fs::path& file) {
+  return file.filename().string().rfind("flow-", 0) == 0 && file.extension() == ".json";
+}
+
 namespace {
 
 // The flow-*.json of a directory, in name order.
 std::vector<fs::path> flow_models_in(const fs::path& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("flow-", 0) == 0 && e.path().extension() == ".json" && !e.is_directory())
-      files.push_back(e.path());
-  }
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (is_flow_model_file(e.path()) && !e.is_directory()) files.push_back(e.path());
   if (ec) io_error(dir.string() + ": " + ec.message());
   std::sort(files.begin(), files.end());
   return files;
@@ -70,8 +71,12 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
     } else if (item == "rules") {
       t.rules = true;
     } else if (item == "models") {
+      const size_t before = files.size();
       if (fs::is_directory(o.models_dir, ec))
         for (auto& f : flow_models_in(o.models_dir)) files.push_back(std::move(f));
+      if (files.size() == before && o.models_required)
+        usage_error("--detect models: no flow-*.json model in '" + o.models_dir +
+                    "' (--models names the directory)");
     } else if (fs::is_directory(item, ec)) {
       const auto found = flow_models_in(item);
       if (found.empty()) usage_error("--detect '" + item + "': no flow-*.json model in it");

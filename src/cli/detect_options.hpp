@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,13 @@ struct DetectOptions {
   std::string models_dir = "models";
   uint32_t confirm = 3;
   double hold_s = 10;
+  // `models` finding no flow-*.json in models_dir is an error (process, where --detect models
+  // was asked for); false: nothing runs (run, whose default includes models).
+  bool models_required = true;
 };
+
+// A flow model's file: flow-*.json (`--detect models` runs these; run's --rows the others).
+bool is_flow_model_file(const std::filesystem::path& file);
 
 // --detect (with `default_items` when not given: {"rules", "models"} for run, none for
 // process), --confirm and --hold. --models is the command's own (run already has it).

@@ -286,13 +286,9 @@ int run_process(const ProcessOptions& o) {
   std::unique_ptr<app::AlertTap> tap;
   FILE* alert_file = nullptr;
   if (!topt.models.empty() || topt.rules) {
-    if (o.alert_output == "-") {
-      alert_file = stdout;
-    } else if (!o.alert_output.empty()) {
-      const std::string path = o.alert_output.rfind("file:", 0) == 0 ? o.alert_output.substr(5)
-                                                                       : o.alert_output;
-      alert_file = std::fopen(path.c_str(), "w");
-      if (!alert_file) io_error("--alert-output '" + o.alert_output + "': " + std::strerror(errno));
+    if (!o.alert_output.empty()) {
+      const int fd = open_output(o.alert_output, "--alert-output");
+      alert_file = fd == 1 ? stdout : ::fdopen(fd, "w");
     } else if (oo.store.empty() && oo.web.empty() && oo.alert_endpoints.empty()) {
       alert_file = stderr;
     }

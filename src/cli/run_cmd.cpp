@@ -85,7 +85,6 @@ struct RunOptions {
   std::vector<std::string> given;  // the options given on the command line, by name
 };
 
-
 // The NSL-KDD row models of a directory: every *.json but the flow models (flow-*.json, which
 // --detect runs on the flow records), in name order, loaded and compiled as
 // `netpulse classify` loads them; a second model of the same detector is called "dos#2" (as in
@@ -100,7 +99,7 @@ std::vector<app::RowAlerts::Model> load_models(const std::string& dir, std::stri
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(dir, ec))
     if (entry.path().extension() == ".json" && !entry.is_directory() &&
-        entry.path().filename().string().rfind("flow-", 0) != 0)
+        !is_flow_model_file(entry.path()))
       files.push_back(entry.path());
   if (ec) io_error("--models '" + dir + "': " + ec.message());
   std::sort(files.begin(), files.end());
@@ -265,6 +264,7 @@ int run_all(const RunOptions& o) {
   if (!o.no_detect) {
     DetectOptions d = o.detect;
     d.models_dir = o.models;
+    d.models_required = false;  // the default: a directory without flow models runs the rules
     app::AlertTap::Options topt = detect_tap_options(d, &detect_listing);
     fit_tap(topt, input_uri ? &*input_uri : nullptr, config.memory_limit);
     if (topt.rules || !topt.models.empty()) {

@@ -65,20 +65,8 @@ std::optional<Model> bruteforce_rule_model(const BruteforceRule& rule, Detector 
   };
   // Rates in the data have two decimals: "at least R" is "greater than R - 0.005".
   const float same_service = static_cast<float>(rule.min_same_service - 0.005);
-  const Build guessing = split(
-      "service", 0, &auth,
-      split("logged_in", 0.5f, nullptr,
-            split("flag", 0, &half_open, leaf(0),
-                  split("duration", static_cast<float>(rule.max_duration), nullptr,
-                        split("dst_host_srv_count", static_cast<float>(rule.min_attempts - 0.5),
-                              nullptr, leaf(0),
-                              split("dst_host_same_srv_rate", same_service, nullptr, leaf(0),
-                                    leaf(1))),
-                        leaf(0))),
-            leaf(0)),
-      leaf(0));
+  // Categorical splits send the listed categories left, numeric ones values <= the threshold.
   if (rule.flows) {
-    // Auth services go left (categorical), values <= the threshold go left (numeric).
     const auto attempts = static_cast<float>(rule.flow_min_attempts - 0.5);
     split("service", 0, &auth,
           split("dst_host_count", attempts, nullptr, leaf(0),
@@ -87,11 +75,24 @@ std::optional<Model> bruteforce_rule_model(const BruteforceRule& rule, Detector 
                             split("src_bytes", static_cast<float>(rule.max_src_bytes), nullptr,
                                   leaf(1), leaf(0))))),
           leaf(0))();
+  } else {
+    const Build guessing =
+        split("service", 0, &auth,
+              split("logged_in", 0.5f, nullptr,
+                    split("flag", 0, &half_open, leaf(0),
+                          split("duration", static_cast<float>(rule.max_duration), nullptr,
+                                split("dst_host_srv_count",
+                                      static_cast<float>(rule.min_attempts - 0.5), nullptr, leaf(0),
+                                      split("dst_host_same_srv_rate", same_service, nullptr,
+                                            leaf(0), leaf(1))),
+                                leaf(0))),
+                    leaf(0)),
+              leaf(0));
+    const Build failed_logins =
+        split("dst_host_same_srv_rate", static_cast<float>(rule.failed_login_same_service), nullptr,
+              leaf(0), leaf(1));
+    split("num_failed_logins", 0.5f, nullptr, guessing, failed_logins)();
   }
-  const Build failed_logins =
-      split("dst_host_same_srv_rate", static_cast<float>(rule.failed_login_same_service), nullptr,
-            leaf(0), leaf(1));
-  if (!rule.flows) split("num_failed_logins", 0.5f, nullptr, guessing, failed_logins)();
 
   // Node statistics from the data, as a fitted tree carries them: rows reaching each node and
   // how many were positive; an inner node's value is its positive fraction.
@@ -116,14 +117,10 @@ std::optional<Model> bruteforce_rule_model(const BruteforceRule& rule, Detector 
   Model m;
   m.detector = detector;
   m.algo = Algo::kTree;
-  m.training = json{{"options", rule.to_json()},
-                    {"data_sha256", data.sha256},
-                    {"rows", rows},
-                    {"positives", positives},
-                    {"negatives", rows - positives},
-                    {"trees", 1},
-                    {"nodes", tree.nodes.size()},
-                    {"max_depth_reached", tree.depth()}};
+  m.training =
+      json{{"options", rule.to_json()},  {"data_sha256", data.sha256},       {"rows", rows},
+           {"positives", positives},     {"negatives", rows - positives},    {"trees", 1},
+           {"nodes", tree.nodes.size()}, {"max_depth_reached", tree.depth()}};
   m.trees.push_back(std::move(tree));
   m.training["training_set_metrics"] = metrics_json(evaluate(m, data));
   return m;

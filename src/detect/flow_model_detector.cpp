@@ -1,6 +1,7 @@
 #include "detect/flow_model_detector.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <charconv>
 #include <cstring>
@@ -93,9 +94,10 @@ bool FlowModelDetector::add_model(const Model& m, std::string name, std::string*
   }
   models_.emplace_back(m);
   ScoreCache cache;
-  const std::vector<std::string> used = feature_names(model_features(m));
-  if (config_.score_cache && used.size() <= kCacheFeatures) {
-    for (const auto& f : used) cache.features.push_back(static_cast<uint8_t>(feature_index(f)));
+  const FeatureMask used = model_features(m);
+  if (config_.score_cache && static_cast<size_t>(std::popcount(used)) <= kCacheFeatures) {
+    for (size_t f = 0; f < kFeatureCount; ++f)
+      if (used >> f & 1) cache.features.push_back(static_cast<uint8_t>(f));
     cache.slots.resize(kCacheSlots);
   }
   caches_.push_back(std::move(cache));
@@ -143,7 +145,7 @@ bool FlowModelDetector::confirmed(const HoldKey& k, core::TimeMs now) {
   if (config_.confirm <= 1) return true;
   if (pending_.size() >= config_.max_held && !pending_.find(k)) {
     pending_.clear();
-    ++pending_resets_;
+    ++unconfirmed_resets_;
   }
   Pending& p = pending_[k];
   if (p.firings == 0 || now - p.first >= config_.confirm_ms) p = Pending{now, 0};

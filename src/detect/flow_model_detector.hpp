@@ -115,6 +115,8 @@ class FlowModelDetector {
   uint64_t suppressed() const { return suppressed_; }    // firings held back by the hold time
   uint64_t unconfirmed() const { return unconfirmed_; }  // firings waiting for confirm firings
   uint64_t cache_hits() const { return cache_hits_; }    // scores taken from the score cache
+  // Times the table of unconfirmed subjects was full (max_held) and emptied.
+  uint64_t unconfirmed_resets() const { return unconfirmed_resets_; }
   uint64_t held_evicted() const { return held_evicted_; }
   size_t held() const { return held_.size(); }
 
@@ -180,7 +182,7 @@ class FlowModelDetector {
   uint64_t warm_start_connections_ = 0;  // features_.connections() when warm-up (re)started
   bool warm_ = false;
   uint64_t flows_ = 0, warming_up_ = 0, alerts_ = 0, suppressed_ = 0, held_evicted_ = 0;
-  uint64_t unconfirmed_ = 0, pending_resets_ = 0, cache_hits_ = 0;
+  uint64_t unconfirmed_ = 0, unconfirmed_resets_ = 0, cache_hits_ = 0;
 };
 
 }  // namespace netpulse::detect

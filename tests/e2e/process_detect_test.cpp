@@ -189,6 +189,9 @@ TEST(ProcessDetect, BadDetectorsExitNamingThem) {
       // The row model needs content features no flow record carries.
       {"--detect " + kModels + "/attack.json", 1, "needs features that line input does not give"},
       {"--detect " + dir.path.string(), 2, "no flow-*.json model"},
+      {"--detect models --models " + dir.path.string(), 2, "--detect models: no flow-*.json"},
+      {"--detect rules --alert-output tcp://127.0.0.1:9", 2, "--alert-output 'tcp://"},
+      {"--detect rules --alert-output /nonexistent/dir/a.jsonl", 1, "/nonexistent/dir/a.jsonl"},
   };
   for (const Case& c : cases) {
     const auto r = shell(kBin + " process -q --input " + input + " --output /dev/null " + c.args);
