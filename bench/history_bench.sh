@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # What writing traffic history costs `netpulse process` (issue 17: at most 5% of throughput).
-# Runs `process --store sqlite:...` on the same file with --history-keys 0 (no history) and with
-# the default 10,000 keys, alternately (A, B, A, B, ...: the machine's speed drifts), on 1 and 2
-# threads, best of RUNS each, and prints records/s, peak RSS and the cost in percent.
+# Runs `process --store sqlite:...` on the same file with --history-keys 0 (no history), with
+# the default 10,000 keys as shipped (sampled: --history-sample, SAMPLE to change it), and summed
+# exactly (--history-sample 0), in turn (A, B, C, A, B, C, ...: the machine's speed drifts), on
+# 1 and 2 threads, best of RUNS each, and prints records/s, peak RSS and the cost in percent.
 # Data: issue 12's shape (5 M records, 100,000 records/s of event time, Zipf over 1 M sources,
 # 3% IPv6; bench/data/flows-issue12-5m.txt, made by engine_bench.sh's PRESET=issue12) and, as a
 # smaller network, 5 M records over 10,000 sources (bench/data/flows-10k-5m.txt), and issue
 # 12's shape spread over four minutes of event time (bench/data/flows-4min-5m.txt).
 #
-#   bench/history_bench.sh                  # both files, RUNS=3
+#   bench/history_bench.sh                  # the three files, RUNS=5
 #   DATA=path/to/flows.txt RUNS=5 bench/history_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NETPULSE=${NETPULSE:-build/netpulse}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 THREADS=${THREADS:-"1 2"}
 KEYS=${KEYS:-10000}
 [ -x "$NETPULSE" ] || { echo "history_bench: $NETPULSE not built" >&2; exit 1; }
@@ -42,27 +43,35 @@ fi
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u '+%Y-%m-%d %H:%M UTC')"
 
-run_once() {  # FILE THREADS KEYS -> "seconds rss"
+run_once() {  # FILE THREADS ARGS... -> "seconds rss"
   rm -f "$work"/h.db*
-  local line
-  line=$("$NETPULSE" process --input "$1" --T 60 --slide 1 --threads "$2" --output /dev/null \
-    --store "sqlite:$work/h.db" --history-keys "$3" --progress 0 2>&1 >/dev/null | grep 'records read')
+  local file=$1 threads=$2 line; shift 2
+  line=$("$NETPULSE" process --input "$file" --T 60 --slide 1 --threads "$threads" --output /dev/null \
+    --store "sqlite:$work/h.db" --progress 0 "$@" 2>&1 >/dev/null | grep 'records read')
   echo "$(echo "$line" | sed -E 's/.*windows; ([0-9.]+) s.*/\1/') $(echo "$line" | sed -E 's/.*peak memory (.*)$/\1/')"
 }
 
+# The variants, run in turn within each round: no history, history as shipped (sampled), and
+# history summed exactly.
+variants=("--history-keys 0" "--history-keys $KEYS ${SAMPLE:+--history-sample $SAMPLE}" "--history-keys $KEYS --history-sample 0")
+names=("no history" "history (--history-sample ${SAMPLE:-default})" "history summed exactly")
 for file in "${files[@]}"; do
   count=$(wc -l < "$file")
   echo "data: $file ($count records)"
   for threads in $THREADS; do
-    best0=""; best1=""; rss0=""; rss1=""
+    best=(); rss=()
     for _ in $(seq "$RUNS"); do
-      read -r s r <<<"$(run_once "$file" "$threads" 0)"
-      if [ -z "$best0" ] || (( $(echo "$s < $best0" | bc -l) )); then best0=$s; rss0=$r; fi
-      read -r s r <<<"$(run_once "$file" "$threads" "$KEYS")"
-      if [ -z "$best1" ] || (( $(echo "$s < $best1" | bc -l) )); then best1=$s; rss1=$r; fi
+      for i in "${!variants[@]}"; do
+        # shellcheck disable=SC2086
+        read -r s r <<<"$(run_once "$file" "$threads" ${variants[$i]})"
+        if [ -z "${best[$i]:-}" ] || (( $(echo "$s < ${best[$i]}" | bc -l) )); then best[$i]=$s; rss[$i]=$r; fi
+      done
     done
-    printf '  threads %s: no history %.2f M records/s (peak %s); history %s keys %.2f M records/s (peak %s); cost %.1f%%\n' \
-      "$threads" "$(echo "$count / $best0 / 1000000" | bc -l)" "$rss0" "$KEYS" \
-      "$(echo "$count / $best1 / 1000000" | bc -l)" "$rss1" "$(echo "($best1 - $best0) * 100 / $best0" | bc -l)"
+    echo "  threads $threads:"
+    for i in "${!variants[@]}"; do
+      printf '    %-40s %6.2f M records/s  cost %5.1f%%  peak %s\n' "${names[$i]}" \
+        "$(echo "$count / ${best[$i]} / 1000000" | bc -l)" \
+        "$(echo "(${best[$i]} - ${best[0]}) * 100 / ${best[0]}" | bc -l)" "${rss[$i]}"
+    done
   done
 done

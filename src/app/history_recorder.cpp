@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <ctime>
 #include <unordered_map>
 #include <utility>
 
@@ -21,15 +23,17 @@ struct KeyAgg {
   uint64_t records;
 };
 
-// Fills b.entries with the `keys` keys of `all` with the most bytes (ties: the smaller key
-// text), sorted by key text, and b's other sums and cut bound. `all` holds unique keys;
+// Fills b.entries with the `keys` keys of `all` with the most bytes (ties: the smaller key by
+// `less`), sorted by key text, and b's other sums and cut bound. `all` holds unique keys;
 // b.total_* must be set; `floor_cut` is a bound any key not listed has anyway (the overflow).
-// Only the keys kept (and ties at the cut) are formatted: a minute may hold a million keys.
-template <class K, class Format>
-void fill_top(std::vector<KeyAgg<K>>& all, size_t keys, Format&& format, uint64_t floor_cut,
-              store::HistoryBucket& b) {
+// Only the keys kept are formatted: a minute may hold a million keys, and a sampled one
+// hundreds of thousands whose estimates tie at the cut.
+template <class K, class Format, class Less>
+void fill_top(std::vector<KeyAgg<K>>& all, size_t keys, Format&& format, Less&& less,
+              uint64_t floor_cut, store::HistoryBucket& b) {
   std::vector<store::HistoryEntry>& out = b.entries;
   out.clear();
+  out.reserve(std::min(keys, all.size()));
   uint64_t greatest_cut = 0;
   if (all.size() <= keys) {
     out.reserve(all.size());
@@ -38,30 +42,33 @@ void fill_top(std::vector<KeyAgg<K>>& all, size_t keys, Format&& format, uint64_
     auto more = [](const KeyAgg<K>& x, const KeyAgg<K>& y) { return x.bytes > y.bytes; };
     std::nth_element(all.begin(), all.begin() + static_cast<ptrdiff_t>(keys - 1), all.end(), more);
     const uint64_t t = all[keys - 1].bytes;
-    std::vector<store::HistoryEntry> ties;
+    thread_local std::vector<KeyAgg<K>> ties;  // kept: see minute_buckets
+    ties.clear();
     for (const auto& a : all) {
       if (a.bytes > t) out.push_back({format(a.key), a.bytes, a.records});
-      else if (a.bytes == t) ties.push_back({format(a.key), a.bytes, a.records});
+      else if (a.bytes == t) ties.push_back(a);
       else greatest_cut = std::max(greatest_cut, a.bytes);
     }
     const size_t need = keys - out.size();
     if (ties.size() > need) {
-      std::sort(ties.begin(), ties.end(), [](const auto& x, const auto& y) { return x.key < y.key; });
+      auto by_key = [&](const KeyAgg<K>& x, const KeyAgg<K>& y) { return less(x.key, y.key); };
+      std::nth_element(ties.begin(), ties.begin() + static_cast<ptrdiff_t>(need), ties.end(), by_key);
       greatest_cut = std::max(greatest_cut, t);
       ties.resize(need);
     }
-    for (auto& e : ties) out.push_back(std::move(e));
+    for (const auto& a : ties) out.push_back({format(a.key), a.bytes, a.records});
   } else {
     for (const auto& a : all) greatest_cut = std::max(greatest_cut, a.bytes);
   }
-  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.key < y.key; });
+  store::sort_entries(out);
   uint64_t kept_bytes = 0, kept_records = 0;
   for (const auto& e : out) {
     kept_bytes += e.bytes;
     kept_records += e.records;
   }
-  b.other_bytes = b.total_bytes - kept_bytes;
-  b.other_records = b.total_records - kept_records;
+  // A sampled minute's estimates may add up to more than its exact totals.
+  b.other_bytes = b.total_bytes > kept_bytes ? b.total_bytes - kept_bytes : 0;
+  b.other_records = b.total_records > kept_records ? b.total_records - kept_records : 0;
   b.cut_bytes = std::max(greatest_cut, floor_cut);
 }
 
@@ -73,12 +80,11 @@ struct AddressSums {
     if (a.is_v6) v6.add(a.bits, bytes, records);
     else v4.add(a.v4_value(), bytes, records);
   }
-  std::vector<KeyAgg<core::IpAddr>> list() const {
-    std::vector<KeyAgg<core::IpAddr>> out;
+  void list(std::vector<KeyAgg<core::IpAddr>>& out) const {
+    out.clear();
     out.reserve(v4.size() + v6.size());
     v4.for_each([&](const auto& e) { out.push_back({core::IpAddr::v4(e.key), e.bytes, e.records}); });
     v6.for_each([&](const auto& e) { out.push_back({core::IpAddr::v6(e.key), e.bytes, e.records}); });
-    return out;
   }
 };
 
@@ -93,11 +99,13 @@ std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& mi
                                                  const core::ProtocolTable& protocols,
                                                  size_t keys, const std::string& origin) {
   uint64_t total_bytes = 0, total_records = 0, overflow = 0;
+  double tau = 0;
   AggMap<uint32_t> protocol_sums;
   for (const auto& p : minute.parts) {
     total_bytes += p->total_bytes;
     total_records += p->total_records;
     overflow += p->overflow_bytes;
+    tau = std::max(tau, double(p->tau));
     p->protocols.for_each([&](const auto& e) { protocol_sums.add(e.key, e.bytes, e.records); });
   }
   std::unordered_map<uint32_t, std::string> names;
@@ -121,11 +129,21 @@ std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& mi
   // Protocols: exact, overflow included.
   std::vector<KeyAgg<uint32_t>> protos;
   protocol_sums.for_each([&](const auto& e) { protos.push_back({e.key, e.bytes, e.records}); });
-  fill_top(protos, keys, name_of, 0, out[0]);
+  auto name_less = [&](uint32_t x, uint32_t y) { return name_of(x) < name_of(y); };
+  fill_top(protos, keys, name_of, name_less, 0, out[0]);
 
-  // Conversations, and their marginals per source and destination.
-  AddressSums src, dst;
-  std::vector<KeyAgg<engine::Conv6>> convs;
+  // Conversations, and their marginals per source and destination. The tables are the
+  // thread's, emptied and kept: fresh ones of a few hundred thousand keys a minute would be
+  // mapped, faulted in and unmapped each time, and each unmapping interrupts the engine's
+  // cores to flush their TLBs.
+  thread_local AddressSums src, dst;
+  thread_local std::vector<KeyAgg<engine::Conv6>> convs;
+  auto none = [](const auto&) {};
+  src.v4.drain(none);
+  src.v6.drain(none);
+  dst.v4.drain(none);
+  dst.v6.drain(none);
+  convs.clear();
   size_t n = 0;
   for (const auto& p : minute.parts) n += p->conv4.size() + p->conv6.size();
   convs.reserve(n);
@@ -142,15 +160,39 @@ std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& mi
       convs.push_back({e.key, e.bytes, e.records});
     });
   }
-  auto src_list = src.list();
-  fill_top(src_list, keys, ip_text, overflow, out[1]);
-  auto dst_list = dst.list();
-  fill_top(dst_list, keys, ip_text, overflow, out[2]);
+  thread_local std::vector<KeyAgg<core::IpAddr>> list;
+  src.list(list);
+  fill_top(list, keys, ip_text, std::less<>(), overflow, out[1]);
+  dst.list(list);
+  fill_top(list, keys, ip_text, std::less<>(), overflow, out[2]);
   fill_top(convs, keys, [&](const engine::Conv6& c) {
     return store::conversation_key(ip_text(c.src), ip_text(c.dst), name_of(c.protocol));
+  }, [&](const engine::Conv6& x, const engine::Conv6& y) {
+    if (x.src != y.src) return x.src < y.src;
+    if (x.dst != y.dst) return x.dst < y.dst;
+    return name_less(x.protocol, y.protocol);
   }, overflow, out[3]);
   // A source's or destination's conversations may have overflowed: listed sums may be short.
   out[1].error_bytes = out[2].error_bytes = overflow;
+  if (tau > 0) {
+    // A sampled minute (engine/history_accumulator.hpp; tau: the greatest threshold D of its
+    // shards): a key's estimate X is unbiased with a standard error of at most sqrt(tau * X),
+    // so the truth is within 4 sqrt(tau * X) of X but for odds of about 1 in 10,000; the
+    // bucket states that for its largest key, which bounds every smaller one, both ways. A key
+    // of W bytes is left out of the sample altogether with probability at most
+    // exp(-W / tau): 1 in 20,000 at 10 tau, the least a key not listed is bounded by.
+    auto four_sigma = [&](uint64_t x) {
+      return static_cast<uint64_t>(std::ceil(4 * std::sqrt(tau * double(x))));
+    };
+    for (size_t i = 1; i < 4; ++i) {
+      uint64_t largest = 0;
+      for (const auto& e : out[i].entries) largest = std::max(largest, e.bytes);
+      out[i].error_bytes = std::max(out[i].error_bytes, four_sigma(largest));
+      const uint64_t cut = out[i].cut_bytes;
+      out[i].cut_bytes = std::max(cut + (cut ? four_sigma(cut) : 0),
+                                  static_cast<uint64_t>(std::ceil(10 * tau)));
+    }
+  }
   return out;
 }
 
@@ -188,7 +230,9 @@ void PaneHistory::complete_below(int64_t ms) {
       proto.total_records += e.records;
     });
     store::HistoryBucket ip = proto;
-    fill_top(protos, keys_, [&](uint32_t id) { return std::string(protocols_.name(id)); }, 0, proto);
+    fill_top(protos, keys_, [&](uint32_t id) { return std::string(protocols_.name(id)); },
+             [&](uint32_t x, uint32_t y) { return protocols_.name(x) < protocols_.name(y); }, 0,
+             proto);
     sink_(std::move(proto));
     ++buckets_;
     const engine::IpKey key = ip_key_();
@@ -197,10 +241,11 @@ void PaneHistory::complete_below(int64_t ms) {
     AddressSums addresses;
     m.ip4.for_each([&](const auto& e) { addresses.v4.add(e.key, e.bytes, e.records); });
     m.ip6.for_each([&](const auto& e) { addresses.v6.add(e.key, e.bytes, e.records); });
-    auto list = addresses.list();
+    std::vector<KeyAgg<core::IpAddr>> list;
+    addresses.list(list);
     // A summarized pane dropped addresses (their bytes are in the totals, not in the list) and
     // may have shortened the ones it kept by up to its floor.
-    fill_top(list, keys_, ip_text, m.floor, ip);
+    fill_top(list, keys_, ip_text, std::less<>(), m.floor, ip);
     ip.error_bytes = m.floor;
     sink_(std::move(ip));
     ++buckets_;
@@ -209,11 +254,13 @@ void PaneHistory::complete_below(int64_t ms) {
 
 HistoryRecorder::HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols,
                                  size_t keys, std::string origin, size_t max_conversations,
-                                 size_t max_queued_records)
+                                 size_t sample, size_t max_queued_records)
     : sink_(std::move(sink)),
       protocols_(protocols),
       keys_(keys),
       origin_(std::move(origin)),
+      // A sample keeps at most 2 K records a minute: within the table's bound.
+      sample_(std::min(sample, std::max<size_t>(1, max_conversations / 2))),
       max_queued_(std::max<size_t>(1, max_queued_records)),
       aggregator_(std::max<size_t>(1, max_conversations)),
       thread_([this] { run(); }) {}
@@ -259,7 +306,10 @@ void HistoryRecorder::run() {
     }
     const size_t n = batch.records();
     aggregator_.add(std::move(batch), [&](engine::HistoryMinute minute) {
-      for (const auto& p : minute.parts) overflow_ += p->overflow_records;
+      for (const auto& p : minute.parts) {
+        overflow_ += p->overflow_records;
+        if (p->tau > 0) ++sampled_;
+      }
       auto buckets = minute_buckets(minute, protocols_, keys_, origin_);
       // The conversation tables are the bulk: the next minute reuses them.
       for (auto& part : minute.parts) aggregator_.recycle(std::move(part));
@@ -275,6 +325,9 @@ void HistoryRecorder::run() {
       queued_records_ -= n;
     }
     not_full_.notify_all();
+    timespec cpu{};
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+      busy_us_ = static_cast<uint64_t>(cpu.tv_sec) * 1'000'000 + static_cast<uint64_t>(cpu.tv_nsec) / 1000;
   }
 }
 

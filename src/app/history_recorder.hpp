@@ -6,11 +6,13 @@
 // holds a bounded number of records, and when it is full the engine waits: history is never
 // dropped for lack of room.
 //
-// A bucket keeps the `keys` keys with the most bytes (ties: the smaller key text) and the rest as
+// A bucket keeps the `keys` keys with the most bytes (ties: the smaller key) and the rest as
 // other; source and destination sums are the conversations' marginals. Bounds (docs/history.md):
 // conversations are exact for every conversation kept; when a minute held more conversations
 // than max_conversations, the records that did not fit (overflow) may belong to any source or
 // destination, so those buckets' error_bytes is the overflow and every cut_bytes is at least it.
+// A sampled minute (the engine's logs made with a sample size) holds estimates: its buckets
+// state their error both ways (minute_buckets).
 // Thread-safe: offer() from the engine's thread, stop() from the owner's.
 #pragma once
 
@@ -34,8 +36,8 @@
 
 namespace netpulse::app {
 
-// The four buckets of one minute, each cut to `keys` keys. Deterministic: the same records give
-// the same buckets for any number of engine threads.
+// The four buckets of one minute, each cut to `keys` keys. Deterministic: an exact minute's
+// records give the same buckets for any number of engine threads.
 std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& minute,
                                                  const core::ProtocolTable& protocols,
                                                  size_t keys, const std::string& origin);
@@ -49,7 +51,7 @@ class HistoryRecorder {
 
   // sink: where buckets go (the store writer's push), called on the recorder's thread.
   HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols, size_t keys,
-                  std::string origin, size_t max_conversations,
+                  std::string origin, size_t max_conversations, size_t sample = 0,
                   size_t max_queued_records = kDefaultMaxQueued);
   ~HistoryRecorder();
   HistoryRecorder(const HistoryRecorder&) = delete;
@@ -63,10 +65,15 @@ class HistoryRecorder {
   // The chunk buffers' way back to the engine's logs (Pipeline::on_history).
   engine::HistoryChunkPool* pool() { return &pool_; }
 
+  // The sample size K the engine's logs must be given (Pipeline::on_history); 0: exact.
+  size_t sample() const { return sample_; }
   uint64_t minutes() const { return minutes_.load(); }
+  uint64_t sampled_minutes() const { return sampled_.load(); }
   uint64_t buckets() const { return buckets_.load(); }
   uint64_t overflow_records() const { return overflow_.load(); }
   uint64_t producer_wait_us() const { return wait_us_.load(); }
+  // CPU time the recorder's thread has spent (summing, cutting, handing buckets on).
+  uint64_t busy_us() const { return busy_us_.load(); }
 
  private:
   void run();
@@ -75,6 +82,7 @@ class HistoryRecorder {
   const core::ProtocolTable& protocols_;
   const size_t keys_;
   const std::string origin_;
+  const size_t sample_;
   const size_t max_queued_;
   engine::HistoryAggregator aggregator_;  // the recorder's thread only
   engine::HistoryChunkPool pool_;
@@ -83,7 +91,8 @@ class HistoryRecorder {
   std::deque<engine::HistoryBatch> queue_;  // guarded by mu_
   size_t queued_records_ = 0;               // guarded by mu_: queued or being summed
   bool stopping_ = false;                    // guarded by mu_
-  std::atomic<uint64_t> minutes_{0}, buckets_{0}, overflow_{0}, wait_us_{0};
+  std::atomic<uint64_t> minutes_{0}, sampled_{0}, buckets_{0}, overflow_{0}, wait_us_{0},
+      busy_us_{0};
   std::mutex join_mu_;
   std::thread thread_;  // last: starts after the members above exist
 };

@@ -172,9 +172,9 @@ void Outputs::record_history(engine::Pipeline& pipeline, const core::ProtocolTab
   history_ = std::make_unique<HistoryRecorder>(
       [w = writer_.get()](store::HistoryBucket b) { w->push(std::move(b)); }, protocols,
       options_.history.keys, options_.history.origin,
-      history_conversations(options_.history.keys, memory_limit));
+      history_conversations(options_.history.keys, memory_limit), options_.history.sample);
   pipeline.on_history([h = history_.get()](engine::HistoryBatch b) { h->offer(std::move(b)); },
-                      history_->pool());
+                      history_->pool(), history_->sample());
 }
 
 void Outputs::record_history(kafka::PaneMerge& merge, const core::ProtocolTable& protocols) {

@@ -26,7 +26,7 @@ std::pair<store::Resolution, std::string_view> split_resolution(std::string_view
 
 }  // namespace
 
-void add_history_options(CLI::App* sub, HistoryOptions& o) {
+void add_history_options(CLI::App* sub, HistoryOptions& o, bool from_records) {
   sub->add_option("--history-keys", o.keys,
                   "With --store: keep traffic history, per minute (then per hour and per day) "
                   "bytes and records per protocol, source, destination and conversation, the top "
@@ -35,6 +35,18 @@ void add_history_options(CLI::App* sub, HistoryOptions& o) {
       ->type_name("M")
       ->check(CLI::Range(size_t{0}, size_t{10'000'000}))
       ->capture_default_str();
+  if (from_records) {
+    sub->add_option("--history-sample", o.sample,
+                    "Estimate a busy minute's source, destination and conversation sums from "
+                    "a threshold sample of about K to 2K records (unbiased; records of many "
+                    "bytes are kept exactly; the buckets state the error both ways, at odds of "
+                    "about 1 in 10,000). A minute of up to 2K records, and the protocol sums "
+                    "and totals always, are exact. Sampling is what keeps history cheap at "
+                    "millions of records/s (docs/history.md); 0: sum every record exactly")
+        ->type_name("K")
+        ->check(CLI::Range(size_t{0}, size_t{100'000'000}))
+        ->capture_default_str();
+  }
   sub->add_option("--retention", o.retention,
                   "Delete history older than AGE (event time, from the newest bucket): "
                   "[minute|hour|day=]AGE, e.g. 7d (minutes), hour=90d, day=730d (units: s, m, "
@@ -49,6 +61,7 @@ void add_history_options(CLI::App* sub, HistoryOptions& o) {
 
 void apply_history_options(const HistoryOptions& o, app::HistorySettings& out) {
   out.keys = o.keys;
+  out.sample = o.sample;
   for (const std::string& text : o.retention) {
     auto [r, value] = split_resolution(text, "--retention");
     int64_t ms = 0;

@@ -14,11 +14,13 @@ namespace netpulse::cli {
 
 struct HistoryOptions {
   size_t keys = app::HistorySettings::kDefaultKeys;
+  size_t sample = app::HistorySettings::kDefaultSample;
   std::vector<std::string> retention;       // "[minute|hour|day=]AGE"
   std::vector<std::string> retention_size;  // "[minute|hour|day=]SIZE"
 };
 
-void add_history_options(CLI::App* sub, HistoryOptions& options);
+// from_records: the command sums records (run, process), so --history-sample applies.
+void add_history_options(CLI::App* sub, HistoryOptions& options, bool from_records = true);
 
 // Fills out (keys, retention per resolution). Throws the usage error of the first bad one.
 void apply_history_options(const HistoryOptions& options, app::HistorySettings& out);

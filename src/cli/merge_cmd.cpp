@@ -159,7 +159,7 @@ Command make_merge_command(CLI::App& app) {
   sub->add_option("--web-root", o->serve.web_root,
                   "With --web: the dashboard's directory (default: web/ near the executable)");
   add_alert_options(sub, o->alerts);
-  add_history_options(sub, o->history);
+  add_history_options(sub, o->history, false);
   sub->add_option("--kafka-property", o->properties,
                   "A librdkafka property K=V for the consumer (repeatable)");
   sub->add_flag("--exit-at-end", o->exit_at_end,

@@ -388,6 +388,10 @@ int run_process(const ProcessOptions& o) {
       std::fprintf(stderr, "netpulse: history: %llu minutes, %llu buckets of %zu keys at most",
                    static_cast<unsigned long long>(h->minutes()),
                    static_cast<unsigned long long>(h->buckets()), oo.history.keys);
+      std::fprintf(stderr, "; recorder %.3f s of CPU", static_cast<double>(h->busy_us()) / 1e6);
+      if (h->sampled_minutes() > 0)
+        std::fprintf(stderr, "; %llu minutes estimated from a sample of %zu records",
+                     static_cast<unsigned long long>(h->sampled_minutes()), h->sample());
       if (h->overflow_records() > 0)
         std::fprintf(stderr, "; %llu records beyond the conversation table (counted in totals)",
                      static_cast<unsigned long long>(h->overflow_records()));

@@ -19,10 +19,35 @@
 // that do not fit are counted in overflow (and in the exact protocol sums and totals), so the
 // rollup built from it can state how much it may miss (app/history_recorder.hpp).
 //
+// Sampled minutes (a log made with a sample size K). Summing every record exactly costs 30-60 ns
+// a record on the recorder's thread, and on two cores there is no spare core to hide it in
+// (measured: 16-96% of `process`'s throughput, against a 5% target). With K, a minute keeps
+// its totals and protocol sums exact (the shard sums them into an array as it logs) and, for
+// the rest, a threshold sample of about K records (Duffield, Lund and Thorup, "Learn more,
+// sample less", IEEE/ACM ToN 2005): with a threshold D, a record of w bytes (at least 1) is
+// kept with probability min(1, w / D) and counts as max(w, D) bytes and max(1, D / w) records.
+// Every subset sum (a source's, a conversation's) is then unbiased, a record of D bytes or
+// more is exact, and a key's standard error is at most sqrt(D * estimate).
+//  - Selection costs one add and one compare a record: records are kept systematically, each
+//    one that carries the shard's running byte count across the next point of a grid D bytes
+//    apart (the grid's phase drawn at random whenever D changes), which keeps a record with
+//    probability w / D as independent draws would, without a hash or a random number a record.
+//  - D adapts per shard and minute: a minute starts exact (D = 0, every record kept); when a
+//    shard holds 2 K_s candidates (K_s = K / shards) it thins them: D becomes their bytes / K_s
+//    the first time and doubles after, and a candidate kept with probability p_old stays with
+//    probability p_new / p_old (a coin from a hash of the record), so every record kept has
+//    probability min(1, w / D) under the final D. A minute of at most 2 K_s records a shard is
+//    exact; the candidates never exceed 2 K_s a shard.
+//  - The same records on the same number of threads give the same history; a different number
+//    of threads routes them to different shards, so a sampled minute's estimates differ (within
+//    their bounds).
+
 // Written here on AggMap rather than with a general hash map: it runs once per record, and a
 // 12-byte IPv4 conversation key in a 24-byte slot keeps it cheap. Neither class is thread-safe.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -74,6 +99,20 @@ struct HistoryChunk {
   core::TimeMs start = 0;  // the minute, a multiple of kHistoryMinuteMs
   std::vector<Rec4> v4;
   std::vector<Rec6> v6;
+  // A sampled log's minute: v4 and v6 hold its candidates, `delta` is D (0: every record
+  // kept, exact), and the protocol sums are exact (the totals are theirs).
+  bool sampled = false;
+  uint64_t delta = 0;
+  uint64_t seen = 0;  // bytes (at least 1 a record) of every record logged: the grid's position
+  uint64_t next = 0;  // the grid's next point: a record taking `seen` to it or past is kept
+  uint32_t thinned = 0;  // times thinned: a coin's seed
+  struct Sum {
+    uint64_t bytes = 0;
+    uint64_t records = 0;
+  };
+  static constexpr uint32_t kDirectProtocols = 64;  // ids below: an array, not a table
+  std::array<Sum, kDirectProtocols> direct{};
+  AggMap<uint32_t> protocols;  // the other ids
   size_t size() const { return v4.size() + v6.size(); }
 };
 
@@ -106,7 +145,6 @@ class HistoryChunkPool {
     free_.pop_back();
     return v;
   }
-
  private:
   static constexpr size_t kMaxFree = 64;
   std::mutex mu_;
@@ -115,13 +153,39 @@ class HistoryChunkPool {
 
 class HistoryLog {
  public:
-  explicit HistoryLog(HistoryChunkPool* pool = nullptr) : pool_(pool) {}
+  // sample: K_s, the candidates a minute keeps in this shard, about (see above); 0 logs every
+  // record.
+  explicit HistoryLog(HistoryChunkPool* pool = nullptr, size_t sample = 0)
+      : pool_(pool), sample_(sample) {}
 
   // A chunk goes out when it holds this many records (1 MiB of IPv4 records).
   static constexpr size_t kChunkRecords = 65536;
 
+  // Small enough to inline into the shard's loop: sampled, an array add, an add and a compare
+  // for most records; keeping one, and the exact log, are calls.
   void add(const core::FlowRecord& r) {
     HistoryChunk& c = (cur_ && r.time >= cur_->start && r.time < cur_end_) ? *cur_ : chunk_slow(r.time);
+    if (sample_ == 0) [[unlikely]] {
+      log(c, r);
+      return;
+    }
+    if (r.protocol < HistoryChunk::kDirectProtocols) [[likely]] {
+      c.direct[r.protocol].bytes += r.bytes;
+      ++c.direct[r.protocol].records;
+    } else {
+      c.protocols.add(r.protocol, r.bytes, 1);
+    }
+    c.seen += r.bytes ? r.bytes : 1;
+    if (c.seen >= c.next) [[unlikely]] keep(c, r);
+  }
+
+  // Moves out the full chunks, and every chunk of a minute that ends at or before `bound`.
+  void take(core::TimeMs bound, std::vector<HistoryChunk>& out);
+
+ private:
+  HistoryChunk& chunk_slow(core::TimeMs t);
+  [[gnu::noinline]] void keep(HistoryChunk& c, const core::FlowRecord& r);
+  [[gnu::noinline]] void log(HistoryChunk& c, const core::FlowRecord& r) {
     if (!r.src.is_v6 && !r.dst.is_v6) {
       c.v4.push_back({Conv4{r.src.v4_value(), r.dst.v4_value(), r.protocol}, r.bytes});
       if (c.v4.size() >= kChunkRecords) [[unlikely]] flush_current();
@@ -130,15 +194,11 @@ class HistoryLog {
       if (c.v6.size() >= kChunkRecords / 4) [[unlikely]] flush_current();
     }
   }
-
-  // Moves out the full chunks, and every chunk of a minute that ends at or before `bound`.
-  void take(core::TimeMs bound, std::vector<HistoryChunk>& out);
-
- private:
-  HistoryChunk& chunk_slow(core::TimeMs t);
   void flush_current();
+  void thin(HistoryChunk& c);  // raises D until the candidates fit again
 
   HistoryChunkPool* pool_;
+  size_t sample_;
   std::map<core::TimeMs, HistoryChunk> open_;  // by minute
   std::vector<HistoryChunk> full_;
   HistoryChunk* cur_ = nullptr;
@@ -182,6 +242,9 @@ struct HistoryPart {
   uint64_t overflow_bytes = 0;  // records of conversations that did not fit
   uint64_t overflow_records = 0;
   HeldFilter held;  // built when the tables fill
+  // A sampled minute: the greatest threshold D of its shards' samples (0: exact). Its
+  // conversations hold estimates, every key's within a standard error of sqrt(tau * bytes).
+  uint64_t tau = 0;
 };
 
 // A finished minute (its parts' conversations are disjoint; one part from the aggregator).
@@ -224,7 +287,9 @@ class HistoryAggregator {
   }
 
  private:
-  void sum(const HistoryChunk& c);
+  void sum(HistoryChunk& c);
+  HistoryPart& part_for(core::TimeMs start);
+  void sum_sampled(HistoryPart& p, const HistoryChunk& c);
 
   size_t max_;
   size_t last_size_ = 0;  // conversations of the last minute handed out: a new one's reservation

@@ -400,11 +400,13 @@ void Pipeline::after_consume(int r, bool last) {
   counters_.state_bytes.store(state, std::memory_order_relaxed);
 }
 
-void Pipeline::on_history(HistoryHandler handler, HistoryChunkPool* pool) {
+void Pipeline::on_history(HistoryHandler handler, HistoryChunkPool* pool, size_t sample) {
   history_handler_ = std::move(handler);
   history_.clear();
   for (size_t w = 0; w < threads_; ++w) {
-    history_.push_back(std::make_unique<HistoryLog>(pool));
+    // Each shard samples its share (a shard's records are a share of the minute's).
+    const size_t share = sample == 0 ? 0 : std::max<size_t>(1, sample / threads_);
+    history_.push_back(std::make_unique<HistoryLog>(pool, share));
     shards_[w]->set_history(history_.back().get());
   }
 }

@@ -73,8 +73,10 @@ class Pipeline {
   // handler only queues them: a HistoryAggregator elsewhere sums them); each batch also says
   // below which time every record has been logged. Call before run().
   // `pool` (optional, outliving the pipeline) recycles the chunks' buffers once summed.
+  // `sample`: about the records a minute keeps, a threshold sample (see HistoryLog), shared
+  // between the shards; 0 logs them all.
   using HistoryHandler = std::function<void(HistoryBatch)>;
-  void on_history(HistoryHandler handler, HistoryChunkPool* pool = nullptr);
+  void on_history(HistoryHandler handler, HistoryChunkPool* pool = nullptr, size_t sample = 0);
 
   // Runs until the input ends (or shutdown is requested: the source is closed and what it has
   // already read is still processed), then emits every pending window.

@@ -80,6 +80,9 @@ struct HistoryKey {
 std::string encode_entries(std::span<const HistoryEntry> entries);
 bool decode_entries(std::string_view blob, std::vector<HistoryEntry>& out);
 
+// Sorts entries by key (std::string's order), the way buckets keep them.
+void sort_entries(std::vector<HistoryEntry>& entries);
+
 // Keeps the m keys with the most bytes (ties: smaller key first), moving the rest into other
 // and raising cut_bytes to the greatest bytes moved. m == 0 keeps none.
 void cut_to_top(HistoryBucket& bucket, size_t m);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -107,7 +108,7 @@ struct Recorded {
 };
 
 Recorded run_engine(const std::string& text, int threads, size_t keys, size_t max_conversations,
-                    size_t block_size) {
+                    size_t block_size, size_t sample = 0) {
   engine::EngineConfig config;
   config.threads = threads;
   config.lateness = 2;  // units of 1 s: kLatenessMs
@@ -118,12 +119,13 @@ Recorded run_engine(const std::string& text, int threads, size_t keys, size_t ma
   engine::Pipeline pipeline(config, control, protocols, ingest::Format::kLine, queries);
   Recorded out;
   engine::HistoryAggregator aggregator(max_conversations);
+  engine::HistoryChunkPool pool;
   pipeline.on_history([&](engine::HistoryBatch batch) {
     aggregator.add(std::move(batch), [&](engine::HistoryMinute m) {
       out.minute_order.push_back(m.start);
       for (auto& b : minute_buckets(m, protocols, keys, "")) out.buckets.push_back(std::move(b));
-    });
-  });
+    }, &pool);
+  }, &pool, sample);
   auto source = ingest::make_memory_source(text, block_size);
   EXPECT_FALSE(pipeline.run(*source).has_value());
   return out;
@@ -232,6 +234,121 @@ TEST(HistoryRecorder, OverflowKeepsTotalsExactAndBoundsHonest) {
     }
   }
   EXPECT_TRUE(any_overflow);
+}
+
+// Many keys with skewed popularity (a few heavy hitters, a long tail), some records larger than
+// the sample's threshold: what sampling is for.
+std::vector<Rec> make_many(uint32_t seed, size_t n, int minutes) {
+  std::mt19937_64 rng(seed);
+  const char* protos[] = {"TCP", "UDP", "ICMP", "HTTPS", "DNS"};
+  std::vector<Rec> out;
+  const int64_t step = minutes * 60'000 / static_cast<int64_t>(n);
+  int64_t t = kBase + 500;
+  auto addr = [&] {
+    // Zipf-like: the k-th address about 1/k as popular, over 4,000 addresses.
+    const double u = double(rng() >> 11) * 0x1.0p-53;
+    const auto k = static_cast<uint32_t>(std::pow(4000.0, u)) - 1;
+    if (k % 16 == 15) return "2001:db8::" + std::to_string(k + 1);
+    return "10." + std::to_string(k / 250) + "." + std::to_string(k % 250) + ".1";
+  };
+  for (size_t i = 0; i < n; ++i) {
+    t += step;
+    const uint64_t bytes = rng() % 200 == 0 ? 50'000 + rng() % 100'000 : 40 + rng() % 1500;
+    out.push_back({t, protos[rng() % 5], addr(), addr(), bytes});
+  }
+  return out;
+}
+
+TEST(HistoryRecorder, SampledMinutesOfAtMostKRecordsAreExact) {
+  const auto recs = make_records(7, 6000, 5);  // about 1,200 records a minute
+  const std::string text = to_text(recs);
+  const Recorded exact = run_engine(text, 2, 100000, 1'000'000, 4096);
+  const Recorded sampled = run_engine(text, 2, 100000, 1'000'000, 4096, 2000);
+  ASSERT_FALSE(exact.buckets.empty());
+  EXPECT_EQ(sampled.buckets, exact.buckets);
+}
+
+// Sampling draws nothing from the clock or the scheduling: the same records on the same number
+// of threads give the same history whatever the blocks they arrive in. (Another number of
+// threads gives other shards other shares: other estimates, within the bounds checked below.)
+TEST(HistoryRecorder, SampledHistoryIsTheSameOnEveryRun) {
+  const auto recs = make_many(5, 20000, 2);  // 10,000 records a minute, sampled to about 500
+  const std::string text = to_text(recs);
+  for (int threads : {1, 2, 3}) {
+    const Recorded first = run_engine(text, threads, 100000, 1'000'000, 65536, 500);
+    bool sampled = false;
+    for (const auto& b : first.buckets) sampled |= b.error_bytes > 0;
+    EXPECT_TRUE(sampled);
+    for (size_t block : {size_t{4096}, size_t{65536}, size_t{1} << 20}) {
+      SCOPED_TRACE("threads " + std::to_string(threads) + ", blocks of " + std::to_string(block));
+      const Recorded got = run_engine(text, threads, 100000, 1'000'000, block, 500);
+      ASSERT_EQ(got.buckets.size(), first.buckets.size());
+      for (size_t i = 0; i < got.buckets.size(); ++i) {
+        const auto& a = got.buckets[i];
+        const auto& b = first.buckets[i];
+        SCOPED_TRACE(std::string(store::to_string(b.dimension)) + " " + std::to_string(b.start));
+        EXPECT_EQ(a.total_bytes, b.total_bytes);
+        EXPECT_EQ(a.error_bytes, b.error_bytes);
+        EXPECT_EQ(a.cut_bytes, b.cut_bytes);
+        EXPECT_EQ(a.other_bytes, b.other_bytes);
+        ASSERT_EQ(a.entries.size(), b.entries.size());
+        EXPECT_TRUE(a == b);  // every entry too
+      }
+    }
+  }
+}
+
+// The estimates against the reference: totals and protocols exact, every listed key within the
+// bucket's stated error of its true bytes (both ways), every key left out within cut_bytes,
+// and the estimates of all conversations adding up to about the true total (unbiased).
+TEST(HistoryRecorder, SampledEstimatesStayWithinTheirStatedBounds) {
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const auto recs = make_many(seed, 120000, 2);
+    const Sums ref = reference(recs);
+    const size_t k = 3000;
+    const Recorded got = run_engine(to_text(recs), 2, 1'000'000, 1'000'000, 65536, k);
+    ASSERT_EQ(got.buckets.size(), ref.size() * 4);
+    for (const auto& b : got.buckets) {
+      SCOPED_TRACE(std::string(store::to_string(b.dimension)) + " " + std::to_string(b.start));
+      const auto& want = ref.at(b.start)[static_cast<size_t>(b.dimension)];
+      uint64_t total = 0, records = 0;
+      for (const auto& [key, s] : want) {
+        total += s.first;
+        records += s.second;
+      }
+      EXPECT_EQ(b.total_bytes, total);
+      EXPECT_EQ(b.total_records, records);
+      std::map<std::string, std::pair<uint64_t, uint64_t>> listed;
+      uint64_t estimated = 0;
+      for (const auto& e : b.entries) {
+        listed[e.key] = {e.bytes, e.records};
+        estimated += e.bytes;
+      }
+      if (b.dimension == store::Dimension::kProtocol) {
+        EXPECT_EQ(listed, want);  // exact whatever the sample
+        EXPECT_EQ(b.error_bytes, 0u);
+        continue;
+      }
+      if (records <= k) {  // the last half second: a minute of its own, exact
+        EXPECT_EQ(b.error_bytes, 0u);
+        continue;
+      }
+      ASSERT_GT(b.error_bytes, 0u);
+      if (b.dimension == store::Dimension::kConversation) EXPECT_LE(b.entries.size(), 2 * k);
+      EXPECT_NEAR(double(estimated), double(total), 0.05 * double(total));
+      for (const auto& [key, s] : want) {
+        auto it = listed.find(key);
+        if (it == listed.end()) {
+          EXPECT_LE(s.first, b.cut_bytes) << key;
+          continue;
+        }
+        const uint64_t est = it->second.first;
+        EXPECT_LE(est, s.first + b.error_bytes) << key;
+        EXPECT_LE(s.first, est + b.error_bytes) << key;
+      }
+    }
+  }
 }
 
 }  // namespace
