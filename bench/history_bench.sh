@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What writing traffic history costs `netpulse process` (issue 17: at most 5% of throughput).
 # Runs `process --store sqlite:...` on the same file with --history-keys 0 (no history), with
-# the default 10,000 keys as shipped (sampled: --history-sample, SAMPLE to change it), and summed
-# exactly (--history-sample 0), in turn (A, B, C, A, B, C, ...: the machine's speed drifts), on
-# 1 and 2 threads, best of RUNS each, and prints records/s, peak RSS and the cost in percent.
+# the default 10,000 keys as shipped (sampled: --history-sample, SAMPLE to change it), with a
+# smaller sample (SAMPLE2, default 5,000), and summed exactly (--history-sample 0), in turn
+# (A, B, C, D, A, ...: the machine's speed drifts), on 1 and 2 threads, best of RUNS each, and
+# prints records/s, the process's CPU time, peak RSS and the costs in percent.
 # Data: issue 12's shape (5 M records, 100,000 records/s of event time, Zipf over 1 M sources,
 # 3% IPv6; bench/data/flows-issue12-5m.txt, made by engine_bench.sh's PRESET=issue12) and, as a
 # smaller network, 5 M records over 10,000 sources (bench/data/flows-10k-5m.txt), and issue
@@ -43,35 +44,42 @@ fi
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u '+%Y-%m-%d %H:%M UTC')"
 
-run_once() {  # FILE THREADS ARGS... -> "seconds rss"
+run_once() {  # FILE THREADS ARGS... -> "seconds rss cpu-seconds"
   rm -f "$work"/h.db*
-  local file=$1 threads=$2 line; shift 2
-  line=$("$NETPULSE" process --input "$file" --T 60 --slide 1 --threads "$threads" --output /dev/null \
-    --store "sqlite:$work/h.db" --progress 0 "$@" 2>&1 >/dev/null | grep 'records read')
-  echo "$(echo "$line" | sed -E 's/.*windows; ([0-9.]+) s.*/\1/') $(echo "$line" | sed -E 's/.*peak memory (.*)$/\1/')"
+  local file=$1 threads=$2 out line cpu; shift 2
+  out=$({ /usr/bin/time -f "cpu %U %S" "$NETPULSE" process --input "$file" --T 60 --slide 1 \
+    --threads "$threads" --output /dev/null --store "sqlite:$work/h.db" --progress 0 "$@" >/dev/null; } 2>&1)
+  line=$(echo "$out" | grep 'records read')
+  cpu=$(echo "$out" | awk '/^cpu /{print $2 + $3}')
+  echo "$(echo "$line" | sed -E 's/.*windows; ([0-9.]+) s.*/\1/') $(echo "$line" | sed -E 's/.*peak memory ([0-9.]+ [KMG]iB).*$/\1/' | tr -d ' ') $cpu"
 }
 
-# The variants, run in turn within each round: no history, history as shipped (sampled), and
-# history summed exactly.
-variants=("--history-keys 0" "--history-keys $KEYS ${SAMPLE:+--history-sample $SAMPLE}" "--history-keys $KEYS --history-sample 0")
-names=("no history" "history (--history-sample ${SAMPLE:-default})" "history summed exactly")
+# The variants, run in turn within each round: no history, history as shipped (sampled, or
+# SAMPLE), the cheaper sample SAMPLE2, and history summed exactly. CPU is the process's user +
+# system time: on this shared machine wall time swings by 25% from run to run, CPU time less.
+variants=("--history-keys 0" "--history-keys $KEYS ${SAMPLE:+--history-sample $SAMPLE}"
+          "--history-keys $KEYS --history-sample ${SAMPLE2:-5000}" "--history-keys $KEYS --history-sample 0")
+names=("no history" "history (--history-sample ${SAMPLE:-default})"
+       "history (--history-sample ${SAMPLE2:-5000})" "history summed exactly")
 for file in "${files[@]}"; do
   count=$(wc -l < "$file")
   echo "data: $file ($count records)"
   for threads in $THREADS; do
-    best=(); rss=()
+    best=(); rss=(); cpu=()
     for _ in $(seq "$RUNS"); do
       for i in "${!variants[@]}"; do
         # shellcheck disable=SC2086
-        read -r s r <<<"$(run_once "$file" "$threads" ${variants[$i]})"
+        read -r s r c <<<"$(run_once "$file" "$threads" ${variants[$i]})"
         if [ -z "${best[$i]:-}" ] || (( $(echo "$s < ${best[$i]}" | bc -l) )); then best[$i]=$s; rss[$i]=$r; fi
+        if [ -z "${cpu[$i]:-}" ] || (( $(echo "$c < ${cpu[$i]}" | bc -l) )); then cpu[$i]=$c; fi
       done
     done
     echo "  threads $threads:"
     for i in "${!variants[@]}"; do
-      printf '    %-40s %6.2f M records/s  cost %5.1f%%  peak %s\n' "${names[$i]}" \
+      printf '    %-34s %6.2f M records/s  cost %5.1f%%  CPU %5.2f s (+%5.1f%%)  peak %s\n' "${names[$i]}" \
         "$(echo "$count / ${best[$i]} / 1000000" | bc -l)" \
-        "$(echo "(${best[$i]} - ${best[0]}) * 100 / ${best[0]}" | bc -l)" "${rss[$i]}"
+        "$(echo "(${best[$i]} - ${best[0]}) * 100 / ${best[0]}" | bc -l)" "${cpu[$i]}" \
+        "$(echo "(${cpu[$i]} - ${cpu[0]}) * 100 / ${cpu[0]}" | bc -l)" "${rss[$i]}"
     done
   done
 done

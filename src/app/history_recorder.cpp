@@ -144,9 +144,17 @@ std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& mi
   dst.v4.drain(none);
   dst.v6.drain(none);
   convs.clear();
-  size_t n = 0;
-  for (const auto& p : minute.parts) n += p->conv4.size() + p->conv6.size();
+  size_t n = 0, n6 = 0;
+  for (const auto& p : minute.parts) {
+    n += p->conv4.size() + p->conv6.size();
+    n6 += p->conv6.size();
+  }
   convs.reserve(n);
+  // As many addresses as conversations at most: sized once, not doubled up to it.
+  src.v4.reserve(n);
+  dst.v4.reserve(n);
+  src.v6.reserve(n6);
+  dst.v6.reserve(n6);
   for (const auto& p : minute.parts) {
     p->conv4.for_each([&](const auto& e) {
       const auto s = core::IpAddr::v4(e.key.src), d = core::IpAddr::v4(e.key.dst);

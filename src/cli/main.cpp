@@ -13,6 +13,12 @@ int main(int argc, char** argv) {
   // the engine's pane arrays and the feed's blocks come from heaps that keep what was freed:
   // `run` under a flood held 290-900 MiB for 40 MiB of live data, past --memory-limit.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // And the heap keeps up to 16 MiB free at its top instead of 128 KiB. Windows closing free
+  // their panes' tables many times a second, and each time the top grew past 128 KiB glibc gave
+  // it back (brk down): the kernel then interrupts every other core running our threads to
+  // flush its TLB, and with the history recorder and the store writer busy on the other core
+  // those interrupts took up to 9% of the engine's thread (perf, issue 17's benchmark).
+  mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
   using namespace netpulse::cli;
   CLI::App app{
       "netpulse: continuous window queries over network flow records (who takes the bandwidth, "

@@ -212,6 +212,9 @@ void HistoryAggregator::sum_sampled(HistoryPart& p, const HistoryChunk& c) {
   });
   p.tau = std::max(p.tau, c.delta);
   // At most 2 K_s candidates a shard: within the table's bound (the recorder keeps K below it).
+  // Room for all of them at once, rather than doubling up to it (a rehash per doubling).
+  p.conv4.reserve(p.conv4.size() + c.v4.size());
+  p.conv6.reserve(p.conv6.size() + c.v6.size());
   for (const auto& r : c.v4) {
     const auto [bytes, records] = estimate(r, c.delta);
     p.conv4.add(r.key, bytes, records);

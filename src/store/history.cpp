@@ -104,17 +104,33 @@ bool packed_less(const PackedKey& x, const PackedKey& y, Text&& text) {
 }  // namespace
 
 void sort_entries(std::vector<HistoryEntry>& entries) {
-  std::vector<PackedKey> packed;
+  // In place, with the thread's scratch: a bucket's entries are half a megabyte, and a block
+  // that size is mapped for it and unmapped when freed, which interrupts every other core
+  // running the process (the engine's) to flush its TLB.
+  thread_local std::vector<PackedKey> packed;
+  packed.clear();
   packed.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i)
     packed.push_back(pack_key(entries[i].key, static_cast<uint32_t>(i)));
   std::sort(packed.begin(), packed.end(), [&](const PackedKey& x, const PackedKey& y) {
     return packed_less(x, y, [&](const PackedKey& k) -> const std::string& { return entries[k.index].key; });
   });
-  std::vector<HistoryEntry> sorted;
-  sorted.reserve(entries.size());
-  for (const PackedKey& k : packed) sorted.push_back(std::move(entries[k.index]));
-  entries = std::move(sorted);
+  // packed[i].index is where entry i comes from: follow each cycle of that permutation once.
+  for (size_t i = 0; i < packed.size(); ++i) {
+    if (packed[i].index == i || packed[i].index == UINT32_MAX) continue;
+    HistoryEntry held = std::move(entries[i]);
+    size_t at = i;
+    for (;;) {
+      const size_t from = packed[at].index;
+      packed[at].index = UINT32_MAX;  // placed
+      if (from == i) {
+        entries[at] = std::move(held);
+        break;
+      }
+      entries[at] = std::move(entries[from]);
+      at = from;
+    }
+  }
 }
 
 const char* to_string(Dimension d) {
