@@ -41,7 +41,7 @@ struct HistorySettings {
   size_t keys = kDefaultKeys;  // top keys per bucket and dimension; 0: no history
   // About the records a busy minute's source, destination and conversation sums are estimated
   // from, a threshold sample (engine/history_accumulator.hpp); 0: every record, exactly.
-  static constexpr size_t kDefaultSample = 20'000;
+  static constexpr size_t kDefaultSample = 5'000;
   size_t sample = kDefaultSample;
   // Per resolution (minute, hour, day): age kept (event time) and size kept; 0: no limit.
   int64_t retention_ms[3] = {int64_t{7} * 86'400'000, int64_t{90} * 86'400'000,

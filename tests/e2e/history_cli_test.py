@@ -8,6 +8,9 @@ computed here from the same records:
   ranges inside an hour, across hours and over the whole span (hours rolled up from minutes);
 - with M = 20 (keys cut), totals stay exact and every key's true bytes lie within the bounds the
   answer states;
+- with --history-sample 50 (600 records a minute, so every minute is sampled), totals and
+  protocols stay exact and every key's true bytes lie within the stated error of the estimate,
+  both ways;
 - /api/sankey's links add up to its conversations; /api/history reports the minutes and hours;
 - --retention 1h deletes minutes older than an hour of event time; bad options are one-line
   usage errors (exit 2).
@@ -141,19 +144,26 @@ class HistoryCliTest(unittest.TestCase):
         assert len(cls.records) == 108000, len(cls.records)
         cls.exact_db = os.path.join(d, "exact.db")
         cls.cut_db = os.path.join(d, "cut.db")
-        for db, keys in ((cls.exact_db, "100000"), (cls.cut_db, "20")):
+        cls.sampled_db = os.path.join(d, "sampled.db")
+        for db, args in ((cls.exact_db, ["--history-keys", "100000"]),
+                         (cls.cut_db, ["--history-keys", "20"]),
+                         (cls.sampled_db, ["--history-keys", "100000", "--history-sample", "50"])):
             p = subprocess.run([NETPULSE, "process", "--input", cls.input, "--store", "sqlite:" + db,
-                                "--history-keys", keys, "--output", "/dev/null", "--T", "10"],
+                                "--output", "/dev/null", "--T", "10"] + args,
                                capture_output=True, text=True, timeout=300)
             assert p.returncode == 0, p.stderr
             assert "history: 180 minutes" in p.stderr, p.stderr
+            sampled = "180 minutes estimated from a sample of 50 records" in p.stderr
+            assert sampled == (db == cls.sampled_db), p.stderr
         cls.exact = Server(cls.exact_db, d)
         cls.cut = Server(cls.cut_db, d)
+        cls.sampled = Server(cls.sampled_db, d)
 
     @classmethod
     def tearDownClass(cls):
         cls.exact.stop()
         cls.cut.stop()
+        cls.sampled.stop()
         cls.dir.cleanup()
 
     RANGES = [
@@ -203,6 +213,45 @@ class HistoryCliTest(unittest.TestCase):
                     for key, true in ref.items():
                         if key not in listed:
                             self.assertLessEqual(true, max(body["absent_bound"], smallest), key)
+
+    def test_sampled_history_states_its_error_both_ways(self):
+        for dimension in ("protocol", "src", "dst", "conversation"):
+            for lo, hi in self.RANGES:
+                with self.subTest(dimension=dimension, lo=iso(lo), hi=iso(hi)):
+                    code, body = self.sampled.get("/api/top", dimension=dimension, limit=50,
+                                                  **{"from": iso(lo), "to": iso(hi)})
+                    self.assertEqual(code, 200, body)
+                    ref = reference(self.records, dimension, lo, hi)
+                    self.assertEqual(body["total_bytes"], sum(ref.values()))
+                    if dimension == "protocol":  # summed exactly whatever the sample
+                        want = sorted(ref.items(), key=lambda kv: (-kv[1], kv[0]))[:50]
+                        self.assertEqual([(r["key"], r["bytes"]) for r in body["rows"]], want)
+                        self.assertTrue(body["exact"])
+                        continue
+                    self.assertFalse(body["exact"])
+                    listed = {r["key"] for r in body["rows"]}
+                    for r in body["rows"]:
+                        true = ref.get(r["key"], 0)
+                        self.assertLessEqual(abs(r["bytes"] - true), r["error_bytes"], r["key"])
+                    smallest = min(r["bytes"] + r["error_bytes"] for r in body["rows"])
+                    for key, true in ref.items():
+                        if key not in listed:
+                            self.assertLessEqual(true, max(body["absent_bound"], smallest), key)
+        # Unbiased: over the three hours (about 13,000 sampled records), the estimates of the ten
+        # truly largest sources and destinations add up to their true bytes within a few percent.
+        # (Not the ten largest estimates: those are picked for being high.)
+        lo, hi = START_MS, START_MS + 3 * HOUR
+        for dimension in ("src", "dst"):
+            with self.subTest(dimension=dimension, unbiased=True):
+                code, body = self.sampled.get("/api/top", dimension=dimension, limit=1000,
+                                              **{"from": iso(lo), "to": iso(hi)})
+                self.assertEqual(code, 200, body)
+                est = {r["key"]: r["bytes"] for r in body["rows"]}
+                ref = reference(self.records, dimension, lo, hi)
+                top = sorted(ref.items(), key=lambda kv: -kv[1])[:10]
+                got = sum(est.get(key, 0) for key, _ in top)
+                true = sum(v for _, v in top)
+                self.assertLess(abs(got - true), 0.05 * true, (got, true))
 
     def test_series_of_a_key_matches_the_records(self):
         lo, hi = START_MS + 30 * 60_000, START_MS + 150 * 60_000
