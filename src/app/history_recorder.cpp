@@ -149,12 +149,18 @@ std::vector<store::HistoryBucket> minute_buckets(const engine::HistoryMinute& mi
     n += p->conv4.size() + p->conv6.size();
     n6 += p->conv6.size();
   }
+  // As many addresses as conversations at most: sized once, not doubled up to it; and not kept
+  // at a flood's size for the quiet minutes after it.
+  auto size_for = [](auto& table, size_t keys) {
+    if (table.capacity() > 16 * std::max<size_t>(keys, 1024)) table.fit(keys);
+    table.reserve(keys);
+  };
+  size_for(src.v4, n);
+  size_for(dst.v4, n);
+  size_for(src.v6, n6);
+  size_for(dst.v6, n6);
+  if (convs.capacity() > 16 * std::max<size_t>(n, 1024)) convs.shrink_to_fit();
   convs.reserve(n);
-  // As many addresses as conversations at most: sized once, not doubled up to it.
-  src.v4.reserve(n);
-  dst.v4.reserve(n);
-  src.v6.reserve(n6);
-  dst.v6.reserve(n6);
   for (const auto& p : minute.parts) {
     p->conv4.for_each([&](const auto& e) {
       const auto s = core::IpAddr::v4(e.key.src), d = core::IpAddr::v4(e.key.dst);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <functional>
 
 #include "core/time.hpp"
 
@@ -126,7 +125,7 @@ HistoryPart& HistoryAggregator::part_for(core::TimeMs start) {
   return *slot;
 }
 
-void HistoryAggregator::sum(HistoryChunk& c) {
+void HistoryAggregator::sum(const HistoryChunk& c) {
   HistoryPart& p = part_for(c.start);
   if (c.sampled) {
     sum_sampled(p, c);

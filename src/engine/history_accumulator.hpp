@@ -41,13 +41,12 @@
 //  - The same records on the same number of threads give the same history; a different number
 //    of threads routes them to different shards, so a sampled minute's estimates differ (within
 //    their bounds).
-
+//
 // Written here on AggMap rather than with a general hash map: it runs once per record, and a
 // 12-byte IPv4 conversation key in a 24-byte slot keeps it cheap. Neither class is thread-safe.
 #pragma once
 
 #include <array>
-#include <bit>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -145,6 +144,7 @@ class HistoryChunkPool {
     free_.pop_back();
     return v;
   }
+
  private:
   static constexpr size_t kMaxFree = 64;
   std::mutex mu_;
@@ -287,7 +287,7 @@ class HistoryAggregator {
   }
 
  private:
-  void sum(HistoryChunk& c);
+  void sum(const HistoryChunk& c);
   HistoryPart& part_for(core::TimeMs start);
   void sum_sampled(HistoryPart& p, const HistoryChunk& c);
 
