@@ -217,11 +217,33 @@ PaneHistory::PaneHistory(std::function<void(store::HistoryBucket)> sink,
     : sink_(std::move(sink)),
       protocols_(protocols),
       ip_key_(std::move(ip_key)),
-      keys_(keys), origin_(std::move(origin)) {}
+      keys_(keys), origin_(std::move(origin)),
+      // Every chunk it is given is a sample (bounded by its instance): no table limit applies.
+      aggregator_(SIZE_MAX) {}
 
-void PaneHistory::pane(int64_t start_ms, const engine::KeySums& sums) {
-  Minute& m = minutes_[core::floor_div(start_ms, engine::kHistoryMinuteMs) * engine::kHistoryMinuteMs];
-  sums.protocols.for_each([&](const auto& e) { m.protocols.add(e.key, e.bytes, e.records); });
+void PaneHistory::pane(int64_t start_ms, const engine::KeySums& sums, kafka::PaneSamples&& samples) {
+  const int64_t minute = core::floor_div(start_ms, engine::kHistoryMinuteMs) * engine::kHistoryMinuteMs;
+  Minute& m = minutes_[minute];
+  // The pane's exact protocol sums (and so the minute's totals) go to the aggregator as a chunk
+  // of their own, with no candidates; the partitions' samples follow as chunks (their protocol
+  // sums empty), so minute_buckets builds every bucket as it does for `process`.
+  engine::HistoryChunk exact;
+  exact.start = minute;
+  exact.sampled = true;
+  sums.protocols.for_each([&](const auto& e) {
+    if (e.key < engine::HistoryChunk::kDirectProtocols) {
+      exact.direct[e.key].bytes += e.bytes;
+      exact.direct[e.key].records += e.records;
+    } else {
+      exact.protocols.add(e.key, e.bytes, e.records);
+    }
+  });
+  batch_.chunks.push_back(std::move(exact));
+  if (!samples.complete) m.samples_complete = false;
+  for (auto& part : samples.parts) {
+    part.start = minute;
+    batch_.chunks.push_back(std::move(part));
+  }
   if (ip_key_() == engine::IpKey::kHost) return;
   sums.ip4.for_each([&](const auto& e) { m.ip4.add(e.key, e.bytes, e.records); });
   sums.ip6.for_each([&](const auto& e) { m.ip6.add(e.key, e.bytes, e.records); });
@@ -229,41 +251,39 @@ void PaneHistory::pane(int64_t start_ms, const engine::KeySums& sums) {
 }
 
 void PaneHistory::complete_below(int64_t ms) {
-  while (!minutes_.empty() && minutes_.begin()->first <= ms - engine::kHistoryMinuteMs) {
-    auto node = minutes_.extract(minutes_.begin());
-    const Minute& m = node.mapped();
-    store::HistoryBucket proto;
-    proto.resolution = store::Resolution::kMinute;
-    proto.start = node.key();
-    proto.dimension = store::Dimension::kProtocol;
-    proto.origin = origin_;
-    std::vector<KeyAgg<uint32_t>> protos;
-    m.protocols.for_each([&](const auto& e) {
-      protos.push_back({e.key, e.bytes, e.records});
-      proto.total_bytes += e.bytes;
-      proto.total_records += e.records;
-    });
-    store::HistoryBucket ip = proto;
-    fill_top(protos, keys_, [&](uint32_t id) { return std::string(protocols_.name(id)); },
-             [&](uint32_t x, uint32_t y) { return protocols_.name(x) < protocols_.name(y); }, 0,
-             proto);
-    sink_(std::move(proto));
-    ++buckets_;
+  batch_.complete_below = ms;
+  aggregator_.add(std::move(batch_), [&](engine::HistoryMinute minute) {
+    auto node = minutes_.extract(minute.start);
+    Minute m = node.empty() ? Minute{} : std::move(node.mapped());
+    if (m.samples_complete &&
+        std::any_of(minute.parts.begin(), minute.parts.end(), [](const auto& p) { return p->tau > 0; }))
+      ++sampled_;
+    std::vector<store::HistoryBucket> buckets = minute_buckets(minute, protocols_, keys_, origin_);
+    for (auto& part : minute.parts) aggregator_.recycle(std::move(part));
+    // Which of buckets (protocol, src, dst, conversation) to write: the protocols always; the
+    // instances' address dimension from the panes' exact sums; the rest estimated from the
+    // samples, when every pane of the minute came with its samples.
     const engine::IpKey key = ip_key_();
-    if (key == engine::IpKey::kHost) continue;
-    ip.dimension = key == engine::IpKey::kDst ? store::Dimension::kDst : store::Dimension::kSrc;
-    AddressSums addresses;
-    m.ip4.for_each([&](const auto& e) { addresses.v4.add(e.key, e.bytes, e.records); });
-    m.ip6.for_each([&](const auto& e) { addresses.v6.add(e.key, e.bytes, e.records); });
-    std::vector<KeyAgg<core::IpAddr>> list;
-    addresses.list(list);
-    // A summarized pane dropped addresses (their bytes are in the totals, not in the list) and
-    // may have shortened the ones it kept by up to its floor.
-    fill_top(list, keys_, ip_text, std::less<>(), m.floor, ip);
-    ip.error_bytes = m.floor;
-    sink_(std::move(ip));
-    ++buckets_;
-  }
+    const size_t exact_dim = key == engine::IpKey::kSrc ? 1 : key == engine::IpKey::kDst ? 2 : 0;
+    if (exact_dim != 0) {
+      store::HistoryBucket& ip = buckets[exact_dim];
+      AddressSums addresses;
+      m.ip4.for_each([&](const auto& e) { addresses.v4.add(e.key, e.bytes, e.records); });
+      m.ip6.for_each([&](const auto& e) { addresses.v6.add(e.key, e.bytes, e.records); });
+      std::vector<KeyAgg<core::IpAddr>> list;
+      addresses.list(list);
+      // A summarized pane dropped addresses (their bytes are in the totals, not in the list)
+      // and may have shortened the ones it kept by up to its floor.
+      fill_top(list, keys_, ip_text, std::less<>(), m.floor, ip);
+      ip.error_bytes = m.floor;
+    }
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      if (i != 0 && i != exact_dim && !m.samples_complete) continue;
+      sink_(std::move(buckets[i]));
+      ++buckets_;
+    }
+  });
+  batch_ = {};
 }
 
 HistoryRecorder::HistoryRecorder(BucketSink sink, const core::ProtocolTable& protocols,

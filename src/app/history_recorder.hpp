@@ -97,29 +97,33 @@ class HistoryRecorder {
   std::thread thread_;  // last: starts after the members above exist
 };
 
-// History for `merge --store`, from the merged panes (kafka::PaneMerge): the panes carry
-// per-protocol and per-address sums (the address of --ip-key), not records, so merge writes the
-// protocol dimension and the address dimension the instances key by (src, or dst; none for
-// host, whose sums count each record twice); conversations need the records themselves. A pane
-// is counted in the minute its start falls in. Summarized panes (the memory budget) add their
-// floor to the address bucket's bounds. Buckets go to `sink` on the merge's thread as minutes
-// complete.
+// History for `merge --store`, from the merged panes (kafka::PaneMerge). The panes carry
+// exact per-protocol and per-address sums (the address of --ip-key), so the protocol bucket and
+// the bucket of that address are exact (a summarized pane, under the memory budget, adds its
+// floor to the address bucket's bounds). Conversations, and the other address (both, for
+// --ip-key host), come from the conversation samples the instances publish with each pane
+// (kafka/pane_codec.hpp): summed as the recorder sums a sampled minute's, with the same bounds
+// (exact when every pane's sample kept every record). A minute with a pane whose sample is
+// missing (an instance of an older version) gets its exact buckets only. A pane counts in the
+// minute its start falls in. Buckets go to `sink` on the merge's thread as minutes complete.
 class PaneHistory final : public kafka::PaneObserver {
  public:
   PaneHistory(std::function<void(store::HistoryBucket)> sink, const core::ProtocolTable& protocols,
               std::function<engine::IpKey()> ip_key, size_t keys, std::string origin);
 
-  void pane(int64_t start_ms, const engine::KeySums& sums) override;
+  void pane(int64_t start_ms, const engine::KeySums& sums, kafka::PaneSamples&& samples) override;
   void complete_below(int64_t ms) override;
 
   uint64_t buckets() const { return buckets_; }
+  // Minutes whose conversations were estimated from a sample that left records out.
+  uint64_t sampled_minutes() const { return sampled_; }
 
  private:
   struct Minute {
-    engine::AggMap<uint32_t> protocols;
     engine::AggMap<uint32_t> ip4;
     engine::AggMap<core::Ip6> ip6;
     uint64_t floor = 0;  // summarized panes: a listed address may be short by this much
+    bool samples_complete = true;
   };
 
   std::function<void(store::HistoryBucket)> sink_;
@@ -127,8 +131,10 @@ class PaneHistory final : public kafka::PaneObserver {
   std::function<engine::IpKey()> ip_key_;  // the instances' (known once panes arrive)
   size_t keys_;
   std::string origin_;
+  engine::HistoryAggregator aggregator_;
+  engine::HistoryBatch batch_;  // the panes' chunks since the last complete_below
   std::map<int64_t, Minute> minutes_;
-  uint64_t buckets_ = 0;
+  uint64_t buckets_ = 0, sampled_ = 0;
 };
 
 }  // namespace netpulse::app

@@ -92,6 +92,7 @@ class Outputs {
   void record_history(engine::Pipeline& pipeline, const core::ProtocolTable& protocols,
                       uint64_t memory_limit);
   HistoryRecorder* history() { return history_.get(); }
+  const PaneHistory* pane_history() const { return pane_history_.get(); }
   // The same for `merge`: protocol and address history from the merged panes (PaneHistory).
   void record_history(kafka::PaneMerge& merge, const core::ProtocolTable& protocols);
 

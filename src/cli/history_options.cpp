@@ -42,7 +42,9 @@ void add_history_options(CLI::App* sub, HistoryOptions& o, bool from_records) {
                     "bytes are kept exactly; the buckets state the error both ways, at odds of "
                     "about 1 in 10,000). A minute of up to 2K records, and the protocol sums "
                     "and totals always, are exact. Sampling is what keeps history cheap at "
-                    "millions of records/s (docs/history.md); 0: sum every record exactly")
+                    "millions of records/s (docs/history.md); 0: sum every record exactly. "
+                    "With a kafka:// input: the sample published with the panes, from which "
+                    "merge estimates conversations (spread over a minute's panes; --history-keys 0: none)")
         ->type_name("K")
         ->check(CLI::Range(size_t{0}, size_t{100'000'000}))
         ->capture_default_str();

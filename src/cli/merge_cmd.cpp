@@ -110,16 +110,23 @@ int run_merge_cmd(const MergeCliOptions& o) {
   const auto& c = merge.counters();
   if (!o.quiet) {
     std::fprintf(stderr,
-                 "netpulse: merged %llu pane messages and %llu marks from %d partitions: %llu "
-                 "records, %llu windows; %llu panes of emitted windows ignored, %llu messages "
-                 "skipped; %.3f s\n",
+                 "netpulse: merged %llu pane messages, %llu sample messages and %llu marks from "
+                 "%d partitions: %llu records, %llu windows; %llu messages of emitted windows "
+                 "ignored, %llu messages skipped; %.3f s\n",
                  static_cast<unsigned long long>(c.pane_messages.load()),
+                 static_cast<unsigned long long>(c.sample_messages.load()),
                  static_cast<unsigned long long>(c.marks.load()),
                  merge.source() ? merge.source()->partitions : 0,
                  static_cast<unsigned long long>(c.records.load()),
                  static_cast<unsigned long long>(c.windows.load()),
                  static_cast<unsigned long long>(c.ignored.load()),
                  static_cast<unsigned long long>(c.rejected.load()), seconds);
+    if (const app::PaneHistory* h = outputs->pane_history())
+      std::fprintf(stderr,
+                   "netpulse: history: %llu buckets; %llu minutes' conversations estimated from "
+                   "the instances' samples\n",
+                   static_cast<unsigned long long>(h->buckets()),
+                   static_cast<unsigned long long>(h->sampled_minutes()));
   }
   if (output_error) io_error(*output_error);
   if (error) io_error(*error);

@@ -34,6 +34,7 @@
 #include "ingest/flow_parser.hpp"
 #include "ingest/uri.hpp"
 #include "kafka/instance.hpp"
+#include "kafka/partition_state.hpp"
 #include "query/queries.hpp"
 #include "query/result_json.hpp"
 #include "server/control_server.hpp"
@@ -154,6 +155,8 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
   io.config = config;
   io.exit_at_end = o.exit_at_end;
   io.quiet = o.quiet;
+  // --history-keys 0 (no history): no conversation samples on the panes topic either.
+  io.history_sample = o.history.keys == 0 ? kafka::kNoSample : o.history.sample;
   io.idle_timeout = std::chrono::milliseconds(o.idle_timeout == "0" ? 0 : *core::parse_duration_ms(o.idle_timeout));
   kafka::Instance instance(io);
   on_termination([&instance] { instance.stop(); }, "committing and leaving the group");
@@ -180,13 +183,14 @@ int run_kafka_instance(const ProcessOptions& o, const engine::EngineConfig& conf
     const uint64_t read = c.records_read();
     std::fprintf(stderr,
                  "netpulse: %llu records read, %llu accepted, %llu late, %llu malformed, %llu "
-                 "replayed (already published); %llu pane messages, %llu commits, %llu "
-                 "rebalances; %.3f s, %srecords/s\n",
+                 "replayed (already published); %llu pane messages, %llu sample messages, "
+                 "%llu commits, %llu rebalances; %.3f s, %srecords/s\n",
                  static_cast<unsigned long long>(read), static_cast<unsigned long long>(c.accepted.load()),
                  static_cast<unsigned long long>(c.late.load()),
                  static_cast<unsigned long long>(c.malformed.load()),
                  static_cast<unsigned long long>(c.replayed.load()),
                  static_cast<unsigned long long>(c.panes.load()),
+                 static_cast<unsigned long long>(c.samples.load()),
                  static_cast<unsigned long long>(c.commits.load()),
                  static_cast<unsigned long long>(c.rebalances.load()), seconds,
                  human_rate(seconds > 0 ? read / seconds : 0).c_str());

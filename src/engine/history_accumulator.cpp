@@ -55,23 +55,23 @@ double coin(const K& key, uint32_t bytes, uint64_t seed) {
 
 }  // namespace
 
-void HistoryLog::keep(HistoryChunk& c, const core::FlowRecord& r) {
+void HistoryLog::keep(HistoryChunk& c, const core::FlowRecord& r, size_t sample) {
   if (!r.src.is_v6 && !r.dst.is_v6) c.v4.push_back({Conv4{r.src.v4_value(), r.dst.v4_value(), r.protocol}, r.bytes});
   else c.v6.push_back({Conv6{r.src, r.dst, r.protocol}, r.bytes});
   // The grid's next point past `seen` (a record of D bytes or more may cross several).
   if (c.delta != 0) c.next += ((c.seen - c.next) / c.delta + 1) * c.delta;
   else c.next = 0;  // exact: every record
-  if (c.size() >= 2 * sample_) [[unlikely]] thin(c);
+  if (sample != 0 && c.size() >= 2 * sample) [[unlikely]] thin(c, sample);
 }
 
-void HistoryLog::thin(HistoryChunk& c) {
-  while (c.size() >= sample_ + sample_ / 2) {
+void HistoryLog::thin(HistoryChunk& c, size_t sample) {
+  while (c.size() >= sample + sample / 2) {
     uint64_t delta = 2 * c.delta;
     if (c.delta == 0) {
       uint64_t bytes = 0;
       for (const auto& r : c.v4) bytes += r.bytes ? r.bytes : 1;
       for (const auto& r : c.v6) bytes += r.bytes ? r.bytes : 1;
-      delta = std::max<uint64_t>(1, (bytes + sample_ - 1) / sample_);
+      delta = std::max<uint64_t>(1, (bytes + sample - 1) / sample);
     }
     // Kept with min(1, w / old) so far, to be kept with min(1, w / new): stays with their ratio.
     const uint64_t seed = uint64_t{++c.thinned} << 48 ^ static_cast<uint64_t>(c.start);

@@ -176,7 +176,16 @@ class HistoryLog {
       c.protocols.add(r.protocol, r.bytes, 1);
     }
     c.seen += r.bytes ? r.bytes : 1;
-    if (c.seen >= c.next) [[unlikely]] keep(c, r);
+    if (c.seen >= c.next) [[unlikely]] keep(c, r, sample_);
+  }
+
+  // The same threshold sample on a chunk of one's own (a Kafka instance's pane, kafka/
+  // partition_state.hpp): offers r to c's candidates, keeping about `sample` to 2 `sample` of
+  // them (0: every record, exact). Protocol sums and totals are the caller's.
+  static void sample(HistoryChunk& c, const core::FlowRecord& r, size_t sample) {
+    c.sampled = true;
+    c.seen += r.bytes ? r.bytes : 1;
+    if (c.seen >= c.next) [[unlikely]] keep(c, r, sample);
   }
 
   // Moves out the full chunks, and every chunk of a minute that ends at or before `bound`.
@@ -184,7 +193,7 @@ class HistoryLog {
 
  private:
   HistoryChunk& chunk_slow(core::TimeMs t);
-  [[gnu::noinline]] void keep(HistoryChunk& c, const core::FlowRecord& r);
+  [[gnu::noinline]] static void keep(HistoryChunk& c, const core::FlowRecord& r, size_t sample);
   [[gnu::noinline]] void log(HistoryChunk& c, const core::FlowRecord& r) {
     if (!r.src.is_v6 && !r.dst.is_v6) {
       c.v4.push_back({Conv4{r.src.v4_value(), r.dst.v4_value(), r.protocol}, r.bytes});
@@ -195,7 +204,7 @@ class HistoryLog {
     }
   }
   void flush_current();
-  void thin(HistoryChunk& c);  // raises D until the candidates fit again
+  static void thin(HistoryChunk& c, size_t sample);  // raises D until the candidates fit again
 
   HistoryChunkPool* pool_;
   size_t sample_;

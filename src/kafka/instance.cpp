@@ -80,6 +80,7 @@ class Runner {
   std::set<std::string> logged_;
   std::optional<std::string> error_;
   std::vector<std::pair<int64_t, engine::KeySums>> panes_scratch_;
+  PartitionState::Samples samples_scratch_;
   std::vector<EncodedMessage> messages_scratch_;
 };
 
@@ -128,7 +129,9 @@ void Runner::assign(rd_kafka_topic_partition_list_t* parts) {
       tp.offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     Assigned a;
-    a.state = std::make_unique<PartitionState>(o_.config, cp, budget_);
+    a.state = std::make_unique<PartitionState>(
+        o_.config, cp, budget_,
+        o_.history_sample == kNoSample ? kNoSample : pane_sample(o_.history_sample, o_.config.time_unit_ms));
     assigned_[tp.partition] = std::move(a);
   }
   if (!o_.quiet) {
@@ -243,6 +246,10 @@ bool Runner::publish_mark(int32_t partition, Mark::Kind kind, int64_t bound) {
 // Encodes and produces the panes in panes_scratch_ (taken from `partition`).
 bool Runner::publish_taken(int32_t partition) {
   messages_scratch_.clear();
+  // Each pane's sample before the pane, and both before the mark that covers them.
+  for (const auto& [index, sample] : samples_scratch_)
+    encode_sample(source_, partition, index, sample, protocols_, messages_scratch_);
+  const size_t samples = messages_scratch_.size();
   for (const auto& [index, sums] : panes_scratch_) {
     encode_pane(source_, partition, index, sums, protocols_, messages_scratch_);
     if (sums.summary) c_.summarized.fetch_add(1, std::memory_order_relaxed);
@@ -253,13 +260,15 @@ bool Runner::publish_taken(int32_t partition) {
       return false;
     }
   }
-  c_.panes.fetch_add(messages_scratch_.size(), std::memory_order_relaxed);
+  c_.samples.fetch_add(samples, std::memory_order_relaxed);
+  c_.panes.fetch_add(messages_scratch_.size() - samples, std::memory_order_relaxed);
   return true;
 }
 
 bool Runner::publish_complete(int32_t partition, Assigned& a) {
   panes_scratch_.clear();
-  const auto bound = a.state->take_complete(panes_scratch_);
+  samples_scratch_.clear();
+  const auto bound = a.state->take_complete(panes_scratch_, &samples_scratch_);
   if (!bound) return true;
   return publish_taken(partition) && publish_mark(partition, Mark::Kind::kCompleteBelow, *bound);
 }
@@ -267,7 +276,8 @@ bool Runner::publish_complete(int32_t partition, Assigned& a) {
 bool Runner::publish_all_and_end() {
   for (auto& [partition, a] : assigned_) {
     panes_scratch_.clear();
-    a.state->take_all(panes_scratch_);
+    samples_scratch_.clear();
+    a.state->take_all(panes_scratch_, &samples_scratch_);
     if (!publish_taken(partition) || !publish_mark(partition, Mark::Kind::kEnd)) return false;
   }
   return true;

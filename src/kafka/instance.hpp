@@ -38,6 +38,10 @@ struct InstanceOptions {
   std::chrono::milliseconds idle_timeout{10'000};  // 0: a partition never counts as idle
   std::chrono::milliseconds commit_interval{1'000};
   bool quiet = false;  // no notice on stderr at each assignment
+  // Records of a minute's conversation sample (`--history-sample`), spread over its panes
+  // (pane_sample()) and published with each pane for merge's traffic history; 0: every record;
+  // kNoSample (partition_state.hpp): none.
+  size_t history_sample = 5'000;
 };
 
 struct InstanceCounters {
@@ -46,6 +50,7 @@ struct InstanceCounters {
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> replayed{0};  // records of panes published before a restart: skipped
   std::atomic<uint64_t> panes{0};     // pane messages published
+  std::atomic<uint64_t> samples{0};   // sample messages published (conversation history)
   std::atomic<uint64_t> summarized{0};  // panes published as summaries (--memory-limit)
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> rebalances{0};

@@ -202,6 +202,55 @@ void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
   }
 }
 
+void encode_sample(const SourceInfo& source, int32_t partition, int64_t pane,
+                   const engine::HistoryChunk& sample, const core::ProtocolTable& protocols,
+                   std::vector<EncodedMessage>& out, size_t per_chunk) {
+  per_chunk = std::max<size_t>(per_chunk, 1);
+  const size_t n = sample.size();
+  const size_t chunks = std::max<size_t>(1, (n + per_chunk - 1) / per_chunk);
+  char buf[64];
+  auto line = [&](std::string& s, const core::IpAddr& src, const core::IpAddr& dst,
+                  uint32_t protocol, uint32_t bytes) {
+    s += "c ";
+    s.append(buf, core::format_ip(src, buf));
+    s += ' ';
+    s.append(buf, core::format_ip(dst, buf));
+    s += ' ';
+    s += protocols.name(protocol);
+    s += ' ';
+    append_num(s, bytes);
+    s += '\n';
+  };
+  for (size_t c = 0; c < chunks; ++c) {
+    EncodedMessage m;
+    m.key = source.topic + "/" + std::to_string(partition) + "/" + std::to_string(pane) +
+            "/sample/" + std::to_string(c);
+    std::string& s = m.value;
+    append_header(s, "netpulse-sample", source, partition);
+    s += ' ';
+    append_num(s, pane);
+    s += ' ';
+    append_num(s, c);
+    s += ' ';
+    append_num(s, chunks);
+    s += ' ';
+    append_num(s, sample.delta);
+    s += '\n';
+    // IPv4 candidates first, then the others, each in the order they were kept.
+    const size_t end = std::min(n, (c + 1) * per_chunk);
+    for (size_t i = c * per_chunk; i < end; ++i) {
+      if (i < sample.v4.size()) {
+        const auto& r = sample.v4[i];
+        line(s, core::IpAddr::v4(r.key.src), core::IpAddr::v4(r.key.dst), r.key.protocol, r.bytes);
+      } else {
+        const auto& r = sample.v6[i - sample.v4.size()];
+        line(s, r.key.src, r.key.dst, r.key.protocol, r.bytes);
+      }
+    }
+    out.push_back(std::move(m));
+  }
+}
+
 EncodedMessage encode_mark(const SourceInfo& source, const Mark& mark) {
   EncodedMessage m;
   m.key = source.topic + "/" + std::to_string(mark.partition) + "/mark";
@@ -241,8 +290,38 @@ std::optional<Decoded> decode(std::string_view in, std::string* why) {
     d.mark = std::move(m);
     return d;
   }
+  if (kind == "netpulse-sample") {
+    SampleChunk sc;
+    if (!read_source(in, sc.source, sc.partition, why)) return std::nullopt;
+    if (!number(token(in), sc.pane) || !number(token(in), sc.chunk) ||
+        !number(token(in), sc.chunks) || !number(token(in), sc.delta) || sc.chunks == 0 ||
+        sc.chunk >= sc.chunks) {
+      *why = "bad sample header";
+      return std::nullopt;
+    }
+    while (!in.empty()) {
+      SampleChunk::Record r;
+      std::optional<core::IpAddr> src, dst;
+      if (token(in) != "c" || !(src = core::parse_ip(token(in))) ||
+          !(dst = core::parse_ip(token(in)))) {
+        *why = "bad sample entry (c SOURCE DESTINATION PROTOCOL BYTES)";
+        return std::nullopt;
+      }
+      const std::string_view protocol = token(in);
+      if (protocol.empty() || !number(token(in), r.bytes)) {
+        *why = "bad sample entry (c SOURCE DESTINATION PROTOCOL BYTES)";
+        return std::nullopt;
+      }
+      r.src = *src;
+      r.dst = *dst;
+      r.protocol = std::string(protocol);
+      sc.records.push_back(std::move(r));
+    }
+    d.sample = std::move(sc);
+    return d;
+  }
   if (kind != "netpulse-pane") {
-    *why = "not a netpulse pane or mark message";
+    *why = "not a netpulse pane, sample or mark message";
     return std::nullopt;
   }
   PaneChunk p;

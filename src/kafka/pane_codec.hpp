@@ -11,6 +11,17 @@
 //
 //   netpulse-mark 1 TOPIC PARTITION PARTITIONS UNIT_MS IP_KEY complete-below PANE | idle | end
 //
+//   netpulse-sample 1 TOPIC PARTITION PARTITIONS UNIT_MS IP_KEY PANE CHUNK CHUNKS DELTA
+//   c SOURCE DESTINATION PROTOCOL BYTES   (one line per record kept)
+//
+// A sample message carries the records a pane's threshold sample kept (engine/
+// history_accumulator.hpp: each record of w bytes kept with probability min(1, w / DELTA);
+// DELTA 0: every record), from which merge estimates the conversations of traffic history (the
+// pane's sums hold no conversations). Published with its pane, before the mark that covers it;
+// a merge that does not know the kind rejects the message and keeps the pane. Key
+// "TOPIC/PARTITION/PANE/sample/CHUNK"; its candidates in the order the records came, so a
+// replayed pane's sample encodes to the same messages.
+//
 // A pane with many addresses is cut into chunks (a Kafka message has a size limit); entries
 // are sorted so a replayed pane encodes to exactly the same messages. Keys:
 // "TOPIC/PARTITION/PANE/CHUNK" and "TOPIC/PARTITION/mark". Pure; thread-safe.
@@ -33,6 +44,7 @@
 
 #include "core/ip_addr.hpp"
 #include "core/protocol_table.hpp"
+#include "engine/history_accumulator.hpp"
 #include "engine/window_shard.hpp"
 
 namespace netpulse::kafka {
@@ -69,6 +81,21 @@ struct PaneChunk {
   std::shared_ptr<const engine::PaneSummary> summary;
 };
 
+// A pane's conversation sample, or a chunk of it. Protocols by name: ids are per process.
+struct SampleChunk {
+  SourceInfo source;
+  int32_t partition = 0;
+  int64_t pane = 0;
+  uint32_t chunk = 0, chunks = 1;
+  uint64_t delta = 0;
+  struct Record {
+    core::IpAddr src, dst;
+    std::string protocol;
+    uint32_t bytes;
+  };
+  std::vector<Record> records;
+};
+
 struct Mark {
   enum class Kind { kCompleteBelow, kIdle, kEnd };
   SourceInfo source;
@@ -92,10 +119,23 @@ void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
                  std::vector<EncodedMessage>& out, size_t per_chunk = kAddressesPerChunk);
 EncodedMessage encode_mark(const SourceInfo& source, const Mark& mark);
 
+// Records a sample message holds at most (about 400 KB of IPv6 records).
+inline constexpr size_t kSampleRecordsPerChunk = 4096;
+
+// Encodes a pane's sample (engine::HistoryLog::sample's candidates and threshold) as one or
+// more messages, appended to `out`.
+void encode_sample(const SourceInfo& source, int32_t partition, int64_t pane,
+                   const engine::HistoryChunk& sample, const core::ProtocolTable& protocols,
+                   std::vector<EncodedMessage>& out, size_t per_chunk = kSampleRecordsPerChunk);
+
 // Decodes one message. Returns the reason in *why on a malformed message.
 struct Decoded {
   std::optional<PaneChunk> pane;
   std::optional<Mark> mark;
+  std::optional<SampleChunk> sample;
+  const SourceInfo& source() const {
+    return pane ? pane->source : mark ? mark->source : sample->source;
+  }
 };
 std::optional<Decoded> decode(std::string_view value, std::string* why);
 

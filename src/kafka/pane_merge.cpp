@@ -39,7 +39,7 @@ void PaneMerge::saw(int32_t partition, std::string_view owner) {
 }
 
 std::optional<std::string> PaneMerge::accept(Decoded&& d, std::string_view owner) {
-  const SourceInfo& s = d.mark ? d.mark->source : d.pane->source;
+  const SourceInfo& s = d.source();
   if (auto why = check_source(s)) {
     counters_.rejected.fetch_add(1, std::memory_order_relaxed);
     return why;
@@ -63,6 +63,19 @@ std::optional<std::string> PaneMerge::accept(Decoded&& d, std::string_view owner
         p.complete_below = std::max(p.complete_below, d.mark->complete_below);
         break;
     }
+    return std::nullopt;
+  }
+  if (d.sample) {
+    SampleChunk& c = *d.sample;
+    counters_.sample_messages.fetch_add(1, std::memory_order_relaxed);
+    saw(c.partition, owner);
+    if (folded_below_ && c.pane < *folded_below_) {
+      counters_.ignored.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    Pending& pend = pending_[c.pane][c.partition];
+    if (pend.samples.size() != c.chunks) pend.samples.assign(c.chunks, std::nullopt);
+    pend.samples[c.chunk] = std::move(c);  // a replay's is the same
     return std::nullopt;
   }
   PaneChunk& c = *d.pane;
@@ -115,6 +128,36 @@ void PaneMerge::merge_summaries(const std::map<int32_t, Pending>& parts, engine:
   }
 }
 
+PaneSamples PaneMerge::samples_of(std::map<int32_t, Pending>& parts, int64_t pane) {
+  PaneSamples out;
+  for (auto& [partition, pend] : parts) {
+    if (pend.chunks.empty()) continue;  // a sample without its pane: nothing to estimate
+    const bool whole = !pend.samples.empty() &&
+                       std::all_of(pend.samples.begin(), pend.samples.end(),
+                                   [](const auto& c) { return c.has_value(); });
+    if (!whole) {
+      out.complete = false;
+      continue;
+    }
+    engine::HistoryChunk part;
+    part.start = pane * config_.time_unit_ms;
+    part.sampled = true;
+    part.delta = pend.samples.front()->delta;
+    for (auto& chunk : pend.samples) {
+      for (const auto& r : chunk->records) {
+        const uint32_t id = protocols_.intern(r.protocol);
+        if (!r.src.is_v6 && !r.dst.is_v6)
+          part.v4.push_back({engine::Conv4{r.src.v4_value(), r.dst.v4_value(), id}, r.bytes});
+        else
+          part.v6.push_back({engine::Conv6{r.src, r.dst, id}, r.bytes});
+      }
+      chunk.reset();
+    }
+    out.parts.push_back(std::move(part));
+  }
+  return out;
+}
+
 void PaneMerge::fold_below(int64_t bound) {
   while (!pending_.empty() && pending_.begin()->first < bound) {
     auto node = pending_.extract(pending_.begin());
@@ -143,7 +186,7 @@ void PaneMerge::fold_below(int64_t bound) {
     }
     if (records > 0) planner_.add(pane, records);
     counters_.records.fetch_add(records, std::memory_order_relaxed);
-    if (observer_) observer_->pane(pane * config_.time_unit_ms, sums);
+    if (observer_) observer_->pane(pane * config_.time_unit_ms, sums, samples_of(node.mapped(), pane));
   }
   const int64_t max = std::numeric_limits<int64_t>::max(), unit = config_.time_unit_ms;
   if (observer_ && bound > std::numeric_limits<int64_t>::min() / unit)

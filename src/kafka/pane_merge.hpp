@@ -29,6 +29,7 @@ namespace netpulse::kafka {
 
 struct MergeCounters {
   std::atomic<uint64_t> pane_messages{0};
+  std::atomic<uint64_t> sample_messages{0};
   std::atomic<uint64_t> marks{0};
   std::atomic<uint64_t> records{0};   // accepted records in the panes folded
   std::atomic<uint64_t> ignored{0};   // panes of windows already emitted (replays, or late after idleness)
@@ -58,13 +59,23 @@ struct ClusterView {
 };
 std::string_view to_string(PartitionView::State s);
 
+// A folded pane's conversation samples, one per partition that published it (kafka/
+// pane_codec.hpp's sample messages), protocol ids in the merge's table. `complete`: every
+// partition that published the pane published its sample (instances that keep none, or an
+// older version, do not), so estimates from them cover the whole pane.
+struct PaneSamples {
+  std::vector<engine::HistoryChunk> parts;
+  bool complete = true;
+};
+
 // Sees the merged panes (traffic history: app/history_recorder.hpp's PaneHistory): each pane
 // once it is folded, with its sums over all partitions (exact, or summarized under the memory
-// budget), then the time below which every pane has been folded. Called on the merge's thread.
+// budget) and its samples, then the time below which every pane has been folded. Called on the
+// merge's thread.
 class PaneObserver {
  public:
   virtual ~PaneObserver() = default;
-  virtual void pane(int64_t start_ms, const engine::KeySums& sums) = 0;
+  virtual void pane(int64_t start_ms, const engine::KeySums& sums, PaneSamples&& samples) = 0;
   // INT64_MAX at the end of the input.
   virtual void complete_below(int64_t ms) = 0;
 };
@@ -106,7 +117,9 @@ class PaneMerge {
   };
   struct Pending {
     std::vector<std::optional<PaneChunk>> chunks;
+    std::vector<std::optional<SampleChunk>> samples;
   };
+  PaneSamples samples_of(std::map<int32_t, Pending>& parts, int64_t pane);
 
   std::optional<std::string> check_source(const SourceInfo& s);
   static void merge_summaries(const std::map<int32_t, Pending>& parts, engine::KeySums& sums);

@@ -61,13 +61,19 @@ engine::ShardBudget partition_budget(const engine::EngineConfig& config, int32_t
   return b;
 }
 
+size_t pane_sample(size_t per_minute, int64_t unit_ms) {
+  if (per_minute == 0) return 0;
+  const int64_t panes = std::max<int64_t>(1, engine::kHistoryMinuteMs / std::max<int64_t>(unit_ms, 1));
+  return std::max<size_t>(32, (per_minute + static_cast<size_t>(panes) - 1) / static_cast<size_t>(panes));
+}
+
 PartitionState::PartitionState(const engine::EngineConfig& config, const Checkpoint& from,
-                               const engine::ShardBudget& budget)
+                               const engine::ShardBudget& budget, size_t sample)
     : unit_ms_(config.time_unit_ms), lateness_ms_(config.lateness * config.time_unit_ms),
       ip_key_(config.ip_key), max_(from.max), published_(from.published),
       next_offset_(from.offset),
       ip_limit_(budget.bytes != 0 && budget.bytes != SIZE_MAX ? budget.open_keys : SIZE_MAX),
-      summarizer_(budget.summary_keys) {}
+      summarizer_(budget.summary_keys), sample_(sample) {}
 
 PartitionState::Outcome PartitionState::add(int64_t offset, const core::FlowRecord& r) {
   next_offset_ = offset + 1;
@@ -83,12 +89,15 @@ PartitionState::Outcome PartitionState::add(int64_t offset, const core::FlowReco
       it->second.first_offset = offset;
       it->second.max_before = before;
       it->second.sums.ip_limit = ip_limit_;
+      // The pane's start seeds the sample's coins: a replay draws the same ones.
+      it->second.sample.start = index * unit_ms_;
     }
     cur_ = &it->second;
     cur_index_ = index;
   }
   engine::KeySums& s = cur_->sums;
   s.protocols.add(r.protocol, r.bytes, 1);
+  if (sample_ != kNoSample) engine::HistoryLog::sample(cur_->sample, r, sample_);
   const auto add_ip = [this, &s](const core::IpAddr& a, uint32_t bytes) {
     summarizer_.add(s, a, bytes);
   };
@@ -108,7 +117,7 @@ PartitionState::Outcome PartitionState::add(int64_t offset, const core::FlowReco
 }
 
 std::optional<int64_t> PartitionState::take_complete(
-    std::vector<std::pair<int64_t, engine::KeySums>>& out) {
+    std::vector<std::pair<int64_t, engine::KeySums>>& out, Samples* samples) {
   if (!max_) return std::nullopt;
   const int64_t bound = core::floor_div(*max_ - lateness_ms_, unit_ms_);
   if (published_ && bound <= *published_) return std::nullopt;
@@ -117,15 +126,18 @@ std::optional<int64_t> PartitionState::take_complete(
     if (cur_ == &node.mapped()) cur_ = nullptr;
     if (node.mapped().sums.summary) summarizer_.trim(node.mapped().sums);
     out.emplace_back(node.key(), std::move(node.mapped().sums));
+    if (samples && sample_ != kNoSample) samples->emplace_back(node.key(), std::move(node.mapped().sample));
   }
   published_ = bound;
   return bound;
 }
 
-void PartitionState::take_all(std::vector<std::pair<int64_t, engine::KeySums>>& out) {
+void PartitionState::take_all(std::vector<std::pair<int64_t, engine::KeySums>>& out,
+                              Samples* samples) {
   for (auto& [index, pane] : panes_) {
     if (pane.sums.summary) summarizer_.trim(pane.sums);
     out.emplace_back(index, std::move(pane.sums));
+    if (samples && sample_ != kNoSample) samples->emplace_back(index, std::move(pane.sample));
   }
   if (!panes_.empty()) published_ = std::max(published_.value_or(INT64_MIN), panes_.rbegin()->first + 1);
   panes_.clear();

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/flow_record.hpp"
+#include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
 #include "engine/window_shard.hpp"
 
@@ -47,11 +48,20 @@ struct Checkpoint {
 // unbounded, every pane exact.
 engine::ShardBudget partition_budget(const engine::EngineConfig& config, int32_t partitions);
 
+// The conversation sample each pane keeps (engine::HistoryLog::sample), from the sample a
+// minute of history is to have (`process --history-sample`): spread over the minute's panes,
+// at least 32 a pane; 0 (exact: every record) stays 0. Over the panes of a minute the
+// threshold is then about the minute's bytes / K, as in one process; P partitions have P
+// samples, so merge's estimates are if anything closer.
+size_t pane_sample(size_t per_minute, int64_t unit_ms);
+inline constexpr size_t kNoSample = SIZE_MAX;
+
 class PartitionState {
  public:
   // budget: see partition_budget(); the default is unbounded (exact panes).
+  // sample: each pane's conversation sample (pane_sample()), kNoSample: none.
   PartitionState(const engine::EngineConfig& config, const Checkpoint& from,
-                 const engine::ShardBudget& budget = {});
+                 const engine::ShardBudget& budget = {}, size_t sample = kNoSample);
 
   enum class Outcome { kAccepted, kLate, kPublished };
   // The record at `offset`. kPublished: its pane was published before a restart (skipped).
@@ -61,10 +71,13 @@ class PartitionState {
 
   // Panes below the watermark (max - lateness, in units) are complete: no accepted record can
   // land in them any more. Moves them to `out` in order and returns the new bound, or nullopt
-  // when it did not move. A summarized pane comes out with at most m addresses.
-  std::optional<int64_t> take_complete(std::vector<std::pair<int64_t, engine::KeySums>>& out);
+  // when it did not move. A summarized pane comes out with at most m addresses. With a
+  // sample, each pane's goes to `samples` (when given), in the same order.
+  using Samples = std::vector<std::pair<int64_t, engine::HistoryChunk>>;
+  std::optional<int64_t> take_complete(std::vector<std::pair<int64_t, engine::KeySums>>& out,
+                                       Samples* samples = nullptr);
   // End of the partition's input: every pane is complete.
-  void take_all(std::vector<std::pair<int64_t, engine::KeySums>>& out);
+  void take_all(std::vector<std::pair<int64_t, engine::KeySums>>& out, Samples* samples = nullptr);
 
   // What to commit now (call after the taken panes are delivered).
   Checkpoint checkpoint() const;
@@ -73,6 +86,7 @@ class PartitionState {
  private:
   struct Pane {
     engine::KeySums sums;
+    engine::HistoryChunk sample;  // with a sample: its candidates
     int64_t first_offset;
     std::optional<int64_t> max_before;  // running maximum just before first_offset
   };
@@ -88,6 +102,7 @@ class PartitionState {
   int64_t cur_index_ = 0;
   size_t ip_limit_ = SIZE_MAX;  // a new pane's KeySums::ip_limit
   engine::PaneSummarizer summarizer_;
+  size_t sample_;
 };
 
 }  // namespace netpulse::kafka
