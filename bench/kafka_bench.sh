@@ -17,11 +17,13 @@
 #
 #   bench/kafka_bench.sh                          # 5000 300000 20000000 requests
 #   INSTANCES="1 2" PARTITIONS=16 bench/kafka_bench.sh 300000
+#   INSTANCE_ARGS="--history-keys 0" bench/kafka_bench.sh 20000000   # no conversation samples
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NETPULSE=${NETPULSE:-build/netpulse}
 INSTANCES=${INSTANCES:-1 2 4}
 PARTITIONS=${PARTITIONS:-8}
+read -r -a INSTANCE_ARGS <<< "${INSTANCE_ARGS:-}"  # extra arguments for every instance
 COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(5000 300000 20000000)
 [ -x "$NETPULSE" ] || { echo "kafka_bench: $NETPULSE not built (run scripts/build)" >&2; exit 1; }
@@ -46,7 +48,8 @@ for n in "${COUNTS[@]}"; do
     pids=()
     for j in $(seq "$i"); do
       "$NETPULSE" process --input "kafka://$boot/flows?group=bench" --panes-topic panes \
-        --idle-timeout 0 --progress 0.2 "${PROPS[@]}" 2> "$OUT/instance-$n-$i-$j.err" &
+        --idle-timeout 0 --progress 0.2 "${PROPS[@]}" ${INSTANCE_ARGS[@]+"${INSTANCE_ARGS[@]}"} \
+        2> "$OUT/instance-$n-$i-$j.err" &
       pids+=($!)
     done
     # Every instance holds partitions (each one's last assignment is not empty).
@@ -79,7 +82,7 @@ for n in "${COUNTS[@]}"; do
     kill -TERM "${pids[@]}"
     wait "${pids[@]}" || true
     "$NETPULSE" process --input "kafka://$boot/flows?group=bench" --panes-topic panes \
-      --exit-at-end "${PROPS[@]}" 2> "$OUT/drain-$n-$i.err"
+      --exit-at-end "${PROPS[@]}" ${INSTANCE_ARGS[@]+"${INSTANCE_ARGS[@]}"} 2> "$OUT/drain-$n-$i.err"
     wait "$merge"
     end=$(date +%s.%N)
     kill $mock; wait $mock 2>/dev/null || true

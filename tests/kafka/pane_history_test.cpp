@@ -68,6 +68,7 @@ Stream make_stream(uint64_t seed, int minutes, int per_second) {
 
 struct Publish {
   size_t sample = 0;          // per pane (pane_sample), kNoSample: none
+  engine::IpKey ip_key = engine::IpKey::kSrc;
   bool crash = false;         // each partition restarts once from a checkpoint and replays
   int drop_sample_of_pane = -1;  // partition 0 publishes this pane's sample chunks not at all
 };
@@ -76,7 +77,8 @@ struct Publish {
 std::vector<EncodedMessage> publish(const Stream& s, const Publish& how) {
   engine::EngineConfig config;
   config.time_unit_ms = kUnitMs;
-  const SourceInfo src{"flows", kPartitions, kUnitMs, engine::IpKey::kSrc};
+  config.ip_key = how.ip_key;
+  const SourceInfo src{"flows", kPartitions, kUnitMs, how.ip_key};
   std::vector<EncodedMessage> log;
   for (int32_t p = 0; p < kPartitions; ++p) {
     const auto& records = s.parts[static_cast<size_t>(p)];
@@ -122,9 +124,11 @@ struct Merged {
   uint64_t sampled_minutes = 0;
 };
 
-Merged merge(const std::vector<EncodedMessage>& log, size_t keys) {
+Merged merge(const std::vector<EncodedMessage>& log, size_t keys,
+             engine::IpKey ip_key = engine::IpKey::kSrc) {
   engine::EngineConfig config;
   config.time_unit_ms = kUnitMs;
+  config.ip_key = ip_key;
   engine::EngineControl control(engine::QueryParams{10, 2, 3, 1}, config.max_window);
   core::ProtocolTable protocols;
   struct NoSink final : query::ResultSink {
@@ -134,7 +138,7 @@ Merged merge(const std::vector<EncodedMessage>& log, size_t keys) {
   PaneMerge merge(config, control, protocols, queries);
   Merged out;
   app::PaneHistory history([&](store::HistoryBucket b) { out.buckets.push_back(std::move(b)); },
-                           protocols, [] { return engine::IpKey::kSrc; }, keys, "");
+                           protocols, [ip_key] { return ip_key; }, keys, "");
   merge.observe(&history);
   for (const auto& m : log) {
     std::string why;
@@ -240,6 +244,27 @@ TEST(PaneHistory, SampledConversationsAreWithinTheirStatedBoundsAndUnbiased) {
     for (const auto& e : b.entries) listed += e.bytes;
     EXPECT_NEAR(double(listed), double(b.total_bytes), 0.05 * double(b.total_bytes));
     EXPECT_LT(b.entries.size(), truth.at(b.start).at(b.dimension).size()) << "sampled, not exact";
+  }
+}
+
+// --ip-key host: the panes' address sums count each record twice (source and destination), so
+// both address buckets come from the samples, like the conversations.
+TEST(PaneHistory, HostKeyedPanesGetBothAddressesFromTheSamples) {
+  const Stream s = make_stream(8, 1, 1000);
+  const Truth truth = truth_of(s);
+  const Merged m = merge(publish(s, {.sample = pane_sample(3000, kUnitMs), .ip_key = engine::IpKey::kHost}),
+                         30, engine::IpKey::kHost);
+  EXPECT_EQ(m.sampled_minutes, 1u);
+  ASSERT_EQ(m.buckets.size(), 4u);
+  for (const auto& b : m.buckets) {
+    const auto& keys = truth.at(b.start).at(b.dimension);
+    check_bounds(b, keys);
+    if (b.dimension == store::Dimension::kProtocol) {
+      EXPECT_EQ(b.error_bytes, 0u);
+      for (const auto& e : b.entries) EXPECT_EQ(e.bytes, keys.at(e.key)) << e.key;
+    } else {
+      EXPECT_GT(b.error_bytes, 0u);
+    }
   }
 }
 
