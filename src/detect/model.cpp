@@ -1,6 +1,7 @@
 #include "detect/model.hpp"
 
 #include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -101,12 +102,24 @@ struct TreeReader {
     return false;
   }
 
+  // An index field (feature, left, right): an integer in int's range. Not get<int>(): it
+  // converts a float such as 1e300 with undefined behaviour (found by fuzzing).
+  bool index(const char* field, size_t i, int& out) {
+    const json& v = j[field][i];
+    if (v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX) {
+      out = static_cast<int>(v.get<int64_t>());
+      return true;
+    }
+    return fail(std::string(field) + "[" + std::to_string(i) + "] is not an integer node or feature index");
+  }
+
   // Re-lays the nodes out in preorder (left child next) whatever order the file used.
   bool copy(size_t i, int depth) {
     if (i >= n) return fail("node index " + std::to_string(i) + " out of range");
     if (depth > 256) return fail("tree deeper than 256 (a cycle?)");
     TreeNode node;
-    const int f = j["feature"][i].get<int>();
+    int f = 0;
+    if (!index("feature", i, f)) return false;
     node.value = j["value"][i].get<double>();
     if (j.contains("weight")) node.weight = j["weight"][i].get<double>();
     if (j.contains("positive")) node.positive = j["positive"][i].get<double>();
@@ -133,7 +146,8 @@ struct TreeReader {
       }
     }
     out.nodes.push_back(node);
-    const int l = j["left"][i].get<int>(), r = j["right"][i].get<int>();
+    int l = 0, r = 0;
+    if (!index("left", i, l) || !index("right", i, r)) return false;
     if (l < 0 || r < 0) return fail("split node without two children");
     if (!copy(static_cast<size_t>(l), depth + 1)) return false;
     out.nodes[at].right = static_cast<int32_t>(out.nodes.size());

@@ -126,6 +126,19 @@ TEST(ModelFile, RejectsWhatItCannotRead) {
   j["trees"][0]["right"][0] = 0;  // a cycle
   EXPECT_FALSE(model_from_json(j, &why));
 
+  // Indices that are not integers of int's range (fuzzing found -2.2e110 converted to int,
+  // undefined behaviour): refused with a reason, for every index field.
+  for (const char* field : {"feature", "left", "right"}) {
+    for (const nlohmann::json& bad : {nlohmann::json(-2.2e110), nlohmann::json(1.5),
+                                      nlohmann::json(int64_t{1} << 40), nlohmann::json("3")}) {
+      j = good;
+      j["trees"][0][field][0] = bad;
+      why.clear();
+      EXPECT_FALSE(model_from_json(j, &why)) << field << " " << bad;
+      EXPECT_NE(why.find("not an integer"), std::string::npos) << field << " " << bad << ": " << why;
+    }
+  }
+
   EXPECT_FALSE(load_model("/nonexistent/model.json", &why));
   EXPECT_NE(why.find("/nonexistent/model.json"), std::string::npos);
 }
