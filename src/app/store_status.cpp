@@ -14,6 +14,10 @@ void register_store_metrics(server::MetricsRegistry& m, const store::StoreWriter
         [&w] { return static_cast<double>(w.stats().alerts_written); });
   m.add("netpulse_store_write_errors_total", "Failed store writes (each retried)",
         server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().write_errors); });
+  m.add("netpulse_store_failing",
+        "1 while store writes fail (the database is gone or full): the queue holds what is not "
+        "stored yet, and the engine waits once it is full",
+        server::MetricType::kGauge, [&w] { return w.stats().failing ? 1.0 : 0.0; });
   m.add("netpulse_store_rejected_total", "Items the store refused as data (not stored)",
         server::MetricType::kCounter, [&w] { return static_cast<double>(w.stats().rejected); });
   m.add("netpulse_history_buckets_written_total", "Traffic history minute buckets stored",
