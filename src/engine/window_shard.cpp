@@ -597,7 +597,9 @@ void WindowShard::retrack(uint64_t floor, size_t k, const Histogram& h) {
     uint64_t keys = 0, tracked = 0;
     for (size_t b = 0; b < h.size(); ++b) {
       keys += h[b];
-      if (b >= 1 && (uint64_t{1} << (b - 1)) >= level) tracked += h[b];
+      // Bucket b holds keys of bit width b, at least 2^(b-1) bytes; b = 65 would shift by 64
+      // (undefined: UBSan found it), and it is above any level anyway.
+      if (b >= 1 && (b - 1 >= 64 || (uint64_t{1} << (b - 1)) >= level)) tracked += h[b];
     }
     // Tracking pays when the set is a small part of the window; otherwise keep scanning.
     if (keys < 1024 || tracked * 4 > keys) level = UINT64_MAX;

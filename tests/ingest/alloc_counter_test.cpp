@@ -7,8 +7,10 @@
 #include <new>
 
 namespace netpulse::ingest::testing {
-thread_local bool count_allocations = false;
-thread_local std::size_t allocations = 0;
+// constinit (here and where they are declared): no dynamic initialization, so no TLS wrapper
+// call, which UBSan took for a store through a null pointer.
+thread_local constinit bool count_allocations = false;
+thread_local constinit std::size_t allocations = 0;
 }  // namespace netpulse::ingest::testing
 
 namespace {

@@ -27,8 +27,8 @@
 
 // Heap allocations made on this thread while counting is on (alloc_counter_test.cpp).
 namespace netpulse::ingest::testing {
-extern thread_local bool count_allocations;
-extern thread_local size_t allocations;
+extern thread_local constinit bool count_allocations;
+extern thread_local constinit size_t allocations;
 }  // namespace netpulse::ingest::testing
 
 namespace netpulse::ingest {
