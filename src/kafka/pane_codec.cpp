@@ -43,6 +43,23 @@ bool number(std::string_view t, T& out) {
   return r.ec == std::errc() && r.ptr == t.data() + t.size();
 }
 
+// A pane's or sample's first line: the source, then PANE CHUNK CHUNKS and the kind's last
+// field (the pane's records, the sample's threshold).
+void append_chunk_header(std::string& s, const char* kind, const SourceInfo& source,
+                         int32_t partition, int64_t pane, size_t chunk, size_t chunks,
+                         uint64_t last) {
+  append_header(s, kind, source, partition);
+  s += ' ';
+  append_num(s, pane);
+  s += ' ';
+  append_num(s, chunk);
+  s += ' ';
+  append_num(s, chunks);
+  s += ' ';
+  append_num(s, last);
+  s += '\n';
+}
+
 // The summary lines of a summarized pane's chunk 0 (see pane_codec.hpp).
 void append_summary(std::string& s, const engine::PaneSummary& sum) {
   s += "s ";
@@ -165,16 +182,7 @@ void encode_pane(const SourceInfo& source, int32_t partition, int64_t pane,
     m.key = source.topic + "/" + std::to_string(partition) + "/" + std::to_string(pane) + "/" +
             std::to_string(c);
     std::string& s = m.value;
-    append_header(s, "netpulse-pane", source, partition);
-    s += ' ';
-    s += std::to_string(pane);
-    s += ' ';
-    append_num(s, c);
-    s += ' ';
-    append_num(s, chunks);
-    s += ' ';
-    append_num(s, records);
-    s += '\n';
+    append_chunk_header(s, "netpulse-pane", source, partition, pane, c, chunks, records);
     if (c == 0 && summary) append_summary(s, *summary);
     if (c == 0) {
       for (const auto& [name, agg] : protos) {
@@ -226,16 +234,7 @@ void encode_sample(const SourceInfo& source, int32_t partition, int64_t pane,
     m.key = source.topic + "/" + std::to_string(partition) + "/" + std::to_string(pane) +
             "/sample/" + std::to_string(c);
     std::string& s = m.value;
-    append_header(s, "netpulse-sample", source, partition);
-    s += ' ';
-    append_num(s, pane);
-    s += ' ';
-    append_num(s, c);
-    s += ' ';
-    append_num(s, chunks);
-    s += ' ';
-    append_num(s, sample.delta);
-    s += '\n';
+    append_chunk_header(s, "netpulse-sample", source, partition, pane, c, chunks, sample.delta);
     // IPv4 candidates first, then the others, each in the order they were kept.
     const size_t end = std::min(n, (c + 1) * per_chunk);
     for (size_t i = c * per_chunk; i < end; ++i) {
