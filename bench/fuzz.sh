@@ -24,7 +24,9 @@ cmake -S . -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDe
   -DNETPULSE_FUZZ=ON -DNETPULSE_SANITIZE=ON -DNETPULSE_BUILD_TESTS=OFF -DNETPULSE_BUILD_BENCH=OFF >/dev/null
 targets=()
 for t in $TARGETS; do targets+=("fuzz_$t"); done
-cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]}"
+mkdir -p "$OUT"
+cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]}" > "$OUT/build.log" 2>&1 \
+  || { tail -30 "$OUT/build.log" >&2; echo "fuzz.sh: build failed ($OUT/build.log)" >&2; exit 1; }
 
 n=$(wc -w <<< "$TARGETS")
 each=$(( SECONDS_TOTAL / n ))
