@@ -21,6 +21,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::http;
 using testing::raw_exchange;
+using testing::server_closes_after;
 using testing::WsTestClient;
 
 constexpr core::TimeMs kT0 = 1589056900000;  // 2020-05-09T20:41:40Z
@@ -549,35 +550,6 @@ TEST_F(ServerTest, WebSocketControlMessages) {
   ws.send(R"({"id":11,"action":"processor.params","params":{"k":6}})");
   EXPECT_EQ((*ws.reply(11))["ok"], true);
   EXPECT_FALSE(ws.closed());
-}
-
-// Upgrades a raw socket to a WebSocket, sends `bytes`, and reports whether the server then
-// closed the connection.
-bool server_closes_after(uint16_t port, const std::string& bytes) {
-  namespace asio = testing::asio;
-  asio::io_context io;
-  testing::tcp::socket s(io);
-  s.connect({asio::ip::make_address("127.0.0.1"), port});
-  testing::set_receive_timeout(s.native_handle(), 5s);
-  const std::string upgrade =
-      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  asio::write(s, asio::buffer(upgrade));
-  std::string head;
-  char buf[4096];
-  boost::system::error_code ec;
-  while (head.find("\r\n\r\n") == std::string::npos) {
-    const size_t n = s.read_some(asio::buffer(buf), ec);
-    if (ec) return false;
-    head.append(buf, n);
-  }
-  if (head.rfind("HTTP/1.1 101", 0) != 0) return false;
-  asio::write(s, asio::buffer(bytes), ec);
-  for (;;) {
-    s.read_some(asio::buffer(buf), ec);
-    if (ec == asio::error::eof || ec == asio::error::connection_reset) return true;
-    if (ec) return false;  // timed out: still open
-  }
 }
 
 TEST_F(ServerTest, GarbageWebSocketFramesCloseOnlyThatConnection) {

@@ -1,23 +1,22 @@
 // Helpers for the server tests: an in-memory Store, a tiny HTTP client over a raw socket (so
 // tests can send malformed requests too) and a WebSocket client (Boost.Beast, synchronous,
 // with a receive timeout).
+//
+// The sockets are in server_test_support.cpp, compiled once into netpulse_test_support: Asio
+// and Beast instantiated in every test file that includes this header cost about a minute of
+// compiling each (three under -O3 with ASan), which CI paid seven times.
 #pragma once
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <algorithm>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <utility>  // Boost 1.74 asio uses std::exchange without including it
 #include <vector>
 
 #include "store/store.hpp"
@@ -91,18 +90,6 @@ class FakeStore final : public store::Store {
   std::vector<store::Alert> alerts_;
 };
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-
-inline void set_receive_timeout(int fd, std::chrono::milliseconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
 struct HttpReply {
   int status = 0;
   std::map<std::string, std::string> headers;  // names lower-cased
@@ -141,26 +128,12 @@ inline std::optional<HttpReply> parse_reply(const std::string& raw) {
 
 // Sends raw bytes on a new connection and reads one reply (until it is complete, the server
 // closes, or the timeout passes).
-inline std::optional<HttpReply> raw_exchange(
-    uint16_t port, const std::string& bytes,
-    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  asio::io_context io;
-  tcp::socket s(io);
-  boost::system::error_code ec;
-  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  if (ec) return std::nullopt;
-  set_receive_timeout(s.native_handle(), timeout);
-  asio::write(s, asio::buffer(bytes), ec);
-  std::string raw;
-  char buf[65536];
-  for (;;) {
-    if (auto r = parse_reply(raw)) return r;
-    const size_t n = s.read_some(asio::buffer(buf), ec);
-    if (ec) break;
-    raw.append(buf, n);
-  }
-  return parse_reply(raw);
-}
+std::optional<HttpReply> raw_exchange(uint16_t port, const std::string& bytes,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+// Upgrades a raw socket to a WebSocket on /ws, sends `bytes` as they are, and reports whether
+// the server then closed the connection (false: it stayed open for 5 s, or the upgrade failed).
+bool server_closes_after(uint16_t port, const std::string& bytes);
 
 inline HttpReply http(uint16_t port, const std::string& method, const std::string& target,
                       const std::string& body = "", const std::string& token = "",
@@ -179,83 +152,32 @@ inline HttpReply http(uint16_t port, const std::string& method, const std::strin
 // run_one_until, so a read that times out stays pending for the next call.
 class WsTestClient {
  public:
-  explicit WsTestClient(uint16_t port, const std::string& target = "/ws") : ws_(io_) {
-    ws_.next_layer().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-    ws_.handshake("127.0.0.1", target);
-  }
-  // A read left pending by a timed-out wait_for() refers to this object and to buffer_: end it
-  // (its handler runs, with an error) before the members go, rather than leave it to the
-  // io_context's destruction after buffer_ and the stream are gone.
-  ~WsTestClient() {
-    boost::system::error_code ignored;
-    ws_.next_layer().close(ignored);
-    if (reading_) {
-      io_.restart();
-      io_.run_for(std::chrono::seconds(1));
-    }
-  }
-  void send(const std::string& text) {
-    ws_.text(true);
-    ws_.write(asio::buffer(text));
-  }
+  explicit WsTestClient(uint16_t port, const std::string& target = "/ws");
+  ~WsTestClient();
+  WsTestClient(const WsTestClient&) = delete;
+  WsTestClient& operator=(const WsTestClient&) = delete;
+
+  void send(const std::string& text);
   // Like send(), but a connection the server has already failed (it may close while a large
   // message is still being written: a broken pipe or a reset) is an answer, not an exception:
   // returns false and the client counts as closed.
-  bool try_send(const std::string& text) {
-    boost::system::error_code ec;
-    ws_.text(true);
-    ws_.write(asio::buffer(text), ec);
-    if (ec) closed_ = true;
-    return !ec;
-  }
-  void send_binary(const std::string& bytes) {
-    ws_.binary(true);
-    ws_.write(asio::buffer(bytes));
-  }
+  bool try_send(const std::string& text);
+  void send_binary(const std::string& bytes);
   // Reads messages until one satisfies pred (returned) or the time is up.
   std::optional<nlohmann::json> wait_for(
       const std::function<bool(const nlohmann::json&)>& pred,
-      std::chrono::milliseconds within = std::chrono::seconds(5)) {
-    const auto deadline = std::chrono::steady_clock::now() + within;
-    while (!closed_) {
-      if (!reading_) {
-        reading_ = true;
-        ws_.async_read(buffer_, [this](boost::system::error_code ec, size_t) {
-          reading_ = false;
-          done_ = true;
-          ec_ = ec;
-        });
-      }
-      io_.restart();
-      while (!done_ && std::chrono::steady_clock::now() < deadline) io_.run_one_until(deadline);
-      if (!done_) return std::nullopt;
-      done_ = false;
-      if (ec_) {
-        closed_ = true;
-        break;
-      }
-      auto j = nlohmann::json::parse(beast::buffers_to_string(buffer_.data()), nullptr, false);
-      buffer_.consume(buffer_.size());
-      ++received_;
-      if (!j.is_discarded() && pred(j)) return j;
-    }
-    return std::nullopt;
-  }
+      std::chrono::milliseconds within = std::chrono::seconds(5));
   std::optional<nlohmann::json> reply(int id) {
     return wait_for([id](const nlohmann::json& j) {
       return j.value("type", "") == "reply" && j.value("id", -1) == id;
     });
   }
-  bool closed() const { return closed_; }
-  size_t received() const { return received_; }
+  bool closed() const;
+  size_t received() const;
 
  private:
-  asio::io_context io_;
-  websocket::stream<tcp::socket> ws_;
-  beast::flat_buffer buffer_;
-  bool reading_ = false, done_ = false, closed_ = false;
-  boost::system::error_code ec_;
-  size_t received_ = 0;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace netpulse::server::testing
