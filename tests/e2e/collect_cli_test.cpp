@@ -23,18 +23,6 @@ using namespace std::chrono_literals;
 using server::testing::http;
 
 
-// A UDP port on 127.0.0.1 that was free a moment ago.
-uint16_t free_udp_port() {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind");
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Waits for the collector's "collecting ... on UDP port" line: the socket is bound.
 void wait_listening(Child& c) {
@@ -69,7 +57,7 @@ TEST(CollectCli, GeneratedExportsComeBackAsTheGeneratedRecords) {
   ASSERT_EQ(expected.code, 0) << expected.err;
   for (const char* version : {"5", "9", "10"}) {
     SCOPED_TRACE(std::string("version ") + version);
-    const uint16_t port = free_udp_port();
+    const uint16_t port = free_port();
     const std::string out = dir / ("collected." + std::string(version));
     Child collect({"collect", "--input", "netflow://127.0.0.1:" + std::to_string(port), "--output", out},
                   dir);
@@ -101,7 +89,7 @@ TEST(CollectCli, ForwardsRecordsOverTcp) {
   ASSERT_EQ(listen(listener, 1), 0);
   socklen_t len = sizeof a;
   getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
-  const uint16_t udp = free_udp_port();
+  const uint16_t udp = free_port();
   Child collect({"collect", "--input", "netflow://127.0.0.1:" + std::to_string(udp), "--output",
                  "tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port))},
                 dir);
@@ -122,7 +110,7 @@ TEST(CollectCli, ForwardsRecordsOverTcp) {
 
 TEST(CollectCli, CsvCarriesTheFlowFields) {
   TempDir dir;
-  const uint16_t port = free_udp_port();
+  const uint16_t port = free_port();
   const std::string out = dir / "collected.csv";
   Child collect({"collect", "--input", "netflow://127.0.0.1:" + std::to_string(port),
                  "--format", "csv", "--output", out},
@@ -167,7 +155,7 @@ TEST(CollectCli, ProcessAndDetectFlowsOnNetflowEqualTheSameRecordsFromAFile) {
   const auto alerts_file = run_netpulse({"detect-flows", "-q", "--input", dir / "records.txt"}, dir);
   ASSERT_EQ(alerts_file.code, 0) << alerts_file.err;
 
-  const uint16_t p1 = free_udp_port(), p2 = free_udp_port();
+  const uint16_t p1 = free_port(), p2 = free_port();
   std::vector<std::string> nf_args = {"process", "--input", "netflow://127.0.0.1:" + std::to_string(p1),
                                       "--output", dir / "nf.json"};
   nf_args.insert(nf_args.end(), query.begin(), query.end());
@@ -202,7 +190,7 @@ TEST(CollectCli, ProcessAndDetectFlowsOnNetflowEqualTheSameRecordsFromAFile) {
 
 TEST(CollectCli, RunWatchesANetflowInputAndShowsItsExporters) {
   TempDir dir;
-  const uint16_t udp = free_udp_port();
+  const uint16_t udp = free_port();
   Child run({"run", "--web", "127.0.0.1:0", "--store", "sqlite:" + (dir / "np.db"), "--input",
              "netflow://127.0.0.1:" + std::to_string(udp), "--models", dir / "no-models"},
             dir);
@@ -245,7 +233,7 @@ TEST(CollectCli, RunWatchesANetflowInputAndShowsItsExporters) {
 // exporter never pauses: the drain is bounded.
 TEST(CollectCli, CtrlCEndsAPausedEngineAndANonStopExporter) {
   TempDir dir;
-  const uint16_t udp = free_udp_port(), control = free_port();
+  const uint16_t udp = free_port(), control = free_port();
   Child process({"process", "--input", "netflow://127.0.0.1:" + std::to_string(udp), "--control",
                  "tcp://127.0.0.1:" + std::to_string(control), "--output", dir / "out.json"},
                 dir);
@@ -266,7 +254,7 @@ TEST(CollectCli, CtrlCEndsAPausedEngineAndANonStopExporter) {
   ASSERT_TRUE(exporter.wait());
 
   // And collect, whose output never pauses, with an exporter that never does either.
-  const uint16_t udp2 = free_udp_port();
+  const uint16_t udp2 = free_port();
   Child collect({"collect", "--input", "netflow://127.0.0.1:" + std::to_string(udp2), "--output",
                  dir / "c.txt"},
                 dir);
@@ -311,7 +299,7 @@ TEST(CollectCli, BadArgumentsExit2AndBusyPortsExit1NamingThem) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
   // A port another collector holds.
-  const uint16_t port = free_udp_port();
+  const uint16_t port = free_port();
   const std::string uri = "netflow://127.0.0.1:" + std::to_string(port);
   Child first({"collect", "--input", uri, "--output", dir / "x"}, dir);
   wait_listening(first);

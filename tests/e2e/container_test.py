@@ -96,10 +96,34 @@ def podman(*args, **kw):
     return run(["podman"] + list(args), **kw)
 
 
+def _ports_below_ephemeral_range():
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    first, count = 10000, max(low - 10000, 1000)
+    start = (os.getpid() * 2654435761) % count
+    for i in range(count):
+        yield first + (start + i * 7919) % count
+
+
+_candidate_ports = _ports_below_ephemeral_range()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for TCP a moment ago, from below the kernel's ephemeral range: a port-0 bind
+    draws from the range outgoing connections use, so a test running alongside could take it
+    before the container publishes it (tests/support/free_port.hpp says more)."""
+    for port in _candidate_ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def apt_mirror():

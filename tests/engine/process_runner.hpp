@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/free_port.hpp"
 #include "reference.hpp"
 
 namespace netpulse::testref {
@@ -190,19 +191,7 @@ inline Finished run_netpulse(const std::vector<std::string>& args, const TempDir
   return f;
 }
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-inline uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw std::runtime_error("bind failed");
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using testsupport::free_port;
 
 // A connected socket to 127.0.0.1:port; retries while the server starts. Closed on destruction.
 class Connection {

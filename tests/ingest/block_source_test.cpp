@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/free_port.hpp"
 #include "core/net.hpp"
 #include "ingest/flow_parser.hpp"
 
@@ -679,13 +680,7 @@ int listen_local(uint16_t port = 0) {
   return fd;
 }
 
-// A port nobody listens on right now (bound, read, released).
-uint16_t free_port() {
-  const int fd = listen_local();
-  const uint16_t port = core::local_port(fd);
-  ::close(fd);
-  return port;
-}
+using testsupport::free_port;
 
 int accept_within(int listen_fd, std::chrono::milliseconds limit) {
   pollfd pfd{listen_fd, POLLIN, 0};

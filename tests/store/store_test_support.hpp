@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "../support/free_port.hpp"
 #include "store/store.hpp"
 
 namespace netpulse::store::testing {
@@ -84,20 +85,7 @@ inline int run_command(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-inline int free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  if (fd >= 0) close(fd);
-  return port;
-}
+inline int free_loopback_port() { return testsupport::free_port(); }
 
 // A PostgreSQL server of its own in a temporary directory under /dev/shm or /tmp (short paths for
 // the socket, open to the postgres user), on a free 127.0.0.1 port.

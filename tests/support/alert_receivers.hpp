@@ -132,13 +132,14 @@ class HttpReceiver final : public Receiver {
       attempts_.push_back(body);
       targets_.push_back(target);
       fail = static_cast<int>(attempts_.size()) <= fail_first_;
+      // Recorded before the reply goes out: once the sender has its 200, a test may count it.
+      if (!fail) messages_.push_back(body);
     }
     const std::string reply =
         fail ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: "
                "close\r\n\r\nfail"
              : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
     ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-    if (!fail) add(body);
   }
   int fail_first_;
   std::vector<std::string> attempts_, targets_;
