@@ -297,9 +297,17 @@ bool body_from_json(const json& j, int version, const std::vector<int>& feature_
   }
   for (const auto& tj : j.at("trees")) {
     TreeReader reader{tj, feature_map, why, {}, 0};
+    if (!tj.is_object() || !tj.at("feature").is_array())
+      return fail(why, "a tree is not an object with a 'feature' array");
     reader.n = tj.at("feature").size();
+    // Every per-node array, the optional ones included: copy() indexes them all by node, and
+    // a const json's operator[] does not check the bounds (a short "weight" array was read
+    // past its end: found by fuzzing).
     for (const char* key : {"threshold", "left_categories", "left", "right", "value"})
-      if (tj.at(key).size() != reader.n)
+      if (!tj.at(key).is_array() || tj.at(key).size() != reader.n)
+        return fail(why, std::string("tree array '") + key + "' has the wrong length");
+    for (const char* key : {"weight", "positive"})
+      if (tj.contains(key) && (!tj[key].is_array() || tj[key].size() != reader.n))
         return fail(why, std::string("tree array '") + key + "' has the wrong length");
     if (reader.n == 0) return fail(why, "empty tree");
     if (!reader.copy(0, 0)) return false;

@@ -139,6 +139,27 @@ TEST(ModelFile, RejectsWhatItCannotRead) {
     }
   }
 
+  // Per-node arrays shorter than the tree, or not arrays, the optional ones included (fuzzing
+  // found a short "weight" array read past its end): refused with a reason.
+  ASSERT_TRUE(good["trees"][0].contains("weight"));
+  ASSERT_GT(good["trees"][0]["feature"].size(), 2u);
+  for (const char* field : {"threshold", "left_categories", "left", "right", "value", "weight", "positive"}) {
+    for (const nlohmann::json& bad : {nlohmann::json::array({0}), nlohmann::json(1.0),
+                                      nlohmann::json::object({{"a", 1}})}) {
+      j = good;
+      j["trees"][0][field] = bad;
+      why.clear();
+      EXPECT_FALSE(model_from_json(j, &why)) << field << " " << bad;
+      EXPECT_NE(why.find(field), std::string::npos) << field << " " << bad << ": " << why;
+      EXPECT_NE(why.find("has the wrong length"), std::string::npos) << field << " " << bad << ": " << why;
+    }
+  }
+  for (const nlohmann::json& bad : {nlohmann::json(3), nlohmann::json::array({1, 2})}) {
+    j = good;
+    j["trees"][0] = bad;
+    EXPECT_FALSE(model_from_json(j, &why)) << bad;
+  }
+
   EXPECT_FALSE(load_model("/nonexistent/model.json", &why));
   EXPECT_NE(why.find("/nonexistent/model.json"), std::string::npos);
 }
