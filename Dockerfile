@@ -18,8 +18,13 @@ RUN scripts/setup --build-only ccache && rm -rf /var/lib/apt/lists/*
 COPY CMakeLists.txt ./
 COPY src src
 # The compiler cache survives between builds on the same machine (buildah/BuildKit cache mount).
+# Paths under /src are hashed relative (CCACHE_BASEDIR) and without locale variables, as
+# scripts/build does on a host, so a host's cache lent to this build finds the host's objects:
+# the container test passes `--build-arg CCACHE_DIR=/host-ccache -v HOST_CACHE:/host-ccache`.
+ARG CCACHE_DIR=/root/.cache/ccache
 RUN --mount=type=cache,target=/root/.cache/ccache \
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNETPULSE_BUILD_TESTS=OFF \
+    unset LANG LC_ALL LC_CTYPE LC_MESSAGES && export CCACHE_DIR="$CCACHE_DIR" CCACHE_BASEDIR=/src \
+ && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNETPULSE_BUILD_TESTS=OFF \
           -DNETPULSE_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null \
  && cmake --build build -j"$(nproc)" --target netpulse \
  && strip build/netpulse

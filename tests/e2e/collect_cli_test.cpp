@@ -22,8 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using server::testing::http;
 
-
-
 // Waits for the collector's "collecting ... on UDP port" line: the socket is bound.
 void wait_listening(Child& c) {
   ASSERT_TRUE(eventually([&] { return c.err().find("on UDP port") != std::string::npos || !c.running(); }))

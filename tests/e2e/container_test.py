@@ -200,6 +200,23 @@ def http_get(url, timeout=10):
         return r.status, r.read()
 
 
+def host_ccache_args():
+    """podman build arguments that lend the host's compiler cache to the image's build stage.
+
+    scripts/build compiles through ccache with the same compiler, flags and relative paths as
+    the Dockerfile's build stage, so the image's compile finds the host's objects instead of
+    compiling netpulse a second time (about 6 of the 10 minutes this test takes on a machine
+    whose own cache mount is cold). No ccache on the host: nothing to lend, a cold build.
+    """
+    if shutil.which("ccache") is None:
+        return []
+    r = subprocess.run(["ccache", "--get-config", "cache_dir"], capture_output=True, text=True)
+    cache = r.stdout.strip()
+    if r.returncode != 0 or not os.path.isdir(cache):
+        return []
+    return ["--build-arg", "CCACHE_DIR=/host-ccache", "-v", cache + ":/host-ccache"]
+
+
 class ContainerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -278,7 +295,8 @@ class ContainerTest(unittest.TestCase):
                 cls.made_images.append(PG_IMAGE)
                 cls.made_images.append(IMAGE)
                 r = run(["podman", "build", "--format", "docker", "--network", "host",
-                         "--jobs", "2", "-t", IMAGE, SOURCE], timeout=900, check=False)
+                         "--jobs", "2"] + host_ccache_args() + ["-t", IMAGE, SOURCE],
+                        timeout=900, check=False)
                 cls.times["image build"] = time.monotonic() - t0
                 if r.returncode != 0:
                     raise AssertionError("podman build failed:\n" + r.stdout[-4000:] +

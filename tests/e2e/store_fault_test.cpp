@@ -132,7 +132,7 @@ TEST(StoreFaults, PostgresGoneForThirtySecondsLosesNothing) {
 
   store::testing::PgServer pg;
   ASSERT_TRUE(pg.running()) << pg.error();
-  const int port = store::testing::free_loopback_port();
+  const int port = testsupport::free_port();
   FifoWriter fifo(dir / "in.fifo");
   auto args = process_args(dir / "in.fifo", pg.uri());
   args.insert(args.end(), {"--web", "127.0.0.1:" + std::to_string(port)});
@@ -218,7 +218,7 @@ TEST(StoreFaults, SqliteOnAFullDiskWaitsAndResumesIntact) {
   Tmpfs disk(dir / "disk", "1m");
   ASSERT_TRUE(disk.error().empty()) << disk.error();
   const std::string db = dir / "disk/results.db";
-  const int port = store::testing::free_loopback_port();
+  const int port = testsupport::free_port();
   FifoWriter fifo(dir / "in.fifo");
   auto args = process_args(dir / "in.fifo", "sqlite:" + db);
   args.insert(args.end(), {"--web", "127.0.0.1:" + std::to_string(port)});

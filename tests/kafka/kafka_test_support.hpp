@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -19,6 +20,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <librdkafka/rdkafka.h>
 
 #include "../engine/process_runner.hpp"
 #include "kafka/kafka_sink.hpp"
@@ -150,20 +153,66 @@ inline void run_kcat_consume(const std::string& bootstrap, const std::string& to
            dir, out_file);
 }
 
-// The topic's messages by partition, in offset order.
+// Each partition's message count by its watermarks (high minus low), asked of the cluster
+// with a consumer handle of our own: what a read-back must find.
+inline std::map<int, int64_t> partition_counts(const std::string& bootstrap,
+                                               const std::string& topic) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err) !=
+      RD_KAFKA_CONF_OK)
+    throw std::runtime_error(err);
+  std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> rk(
+      rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err), &rd_kafka_destroy);
+  if (!rk) throw std::runtime_error(std::string("rd_kafka_new: ") + err);
+  const rd_kafka_metadata_t* meta = nullptr;
+  std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> rkt(
+      rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr), &rd_kafka_topic_destroy);
+  if (rd_kafka_resp_err_t e = rd_kafka_metadata(rk.get(), 0, rkt.get(), &meta, 10000))
+    throw std::runtime_error("metadata of " + topic + ": " + rd_kafka_err2str(e));
+  std::map<int, int64_t> out;
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int t = 0; t < meta->topic_cnt && !e; ++t)
+    for (int i = 0; i < meta->topics[t].partition_cnt && !e; ++i) {
+      const int32_t p = meta->topics[t].partitions[i].id;
+      int64_t low = 0, high = 0;
+      e = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high, 10000);
+      out[p] = high - low;
+    }
+  rd_kafka_metadata_destroy(meta);
+  if (e) throw std::runtime_error("watermarks of " + topic + ": " + rd_kafka_err2str(e));
+  return out;
+}
+
+// The topic's messages by partition, in offset order. kcat -e stops at what each partition's
+// first fetches return; the read is repeated (up to 5 times) until every partition holds as
+// many messages as its watermarks say, so that a short read-back is never taken for a loss.
+// A repeat is reported on stderr.
 inline std::map<int, std::vector<std::string>> consume_by_partition(const std::string& bootstrap,
                                                                     const std::string& topic,
                                                                     const TempDir& dir) {
-  const std::string path = dir / ("consumed." + topic);
-  run_kcat_consume(bootstrap, topic, path, dir, "%p\t%s\n");
+  const std::map<int, int64_t> want = partition_counts(bootstrap, topic);
   std::map<int, std::vector<std::string>> out;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) {
-    const size_t tab = line.find('\t');
-    if (tab == std::string::npos) throw std::runtime_error("kcat output: " + line);
-    out[std::stoi(line.substr(0, tab))].push_back(line.substr(tab + 1));
+  for (int attempt = 1;; ++attempt) {
+    const std::string path = dir / ("consumed." + topic);
+    run_kcat_consume(bootstrap, topic, path, dir, "%p\t%s\n");
+    out.clear();
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      const size_t tab = line.find('\t');
+      if (tab == std::string::npos) throw std::runtime_error("kcat output: " + line);
+      out[std::stoi(line.substr(0, tab))].push_back(line.substr(tab + 1));
+    }
+    std::string short_of;
+    for (const auto& [p, n] : want)
+      if (static_cast<int64_t>(out[p].size()) < n)
+        short_of += " partition " + std::to_string(p) + ": " + std::to_string(out[p].size()) +
+                    " of " + std::to_string(n) + ";";
+    if (short_of.empty() || attempt == 5) return out;
+    std::fprintf(stderr, "read-back of %s short (%s), reading again\n", topic.c_str(),
+                 short_of.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return out;
 }
 
 // `netpulse kafka-mock ARGS` as a child; address() waits for the first line of its stdout.

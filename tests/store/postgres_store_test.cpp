@@ -26,7 +26,7 @@ TEST(PostgresStore, RedactsPasswords) {
 }
 
 TEST(PostgresStore, ConnectFailureIsOneLineWithoutPassword) {
-  const int port = testing::free_loopback_port();  // nobody listens there
+  const int port = testsupport::free_port();  // nobody listens there
   std::string why;
   const auto start = std::chrono::steady_clock::now();
   auto store = open_store("postgresql://bob:secret@127.0.0.1:" + std::to_string(port) + "/x", &why);

@@ -85,8 +85,6 @@ inline int run_command(const std::string& command, std::string* output) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-inline int free_loopback_port() { return testsupport::free_port(); }
-
 // A PostgreSQL server of its own in a temporary directory under /dev/shm or /tmp (short paths for
 // the socket, open to the postgres user), on a free 127.0.0.1 port.
 class PgServer {
@@ -101,7 +99,7 @@ class PgServer {
     }
     dir_ = pattern;
     for (int attempt = 0; attempt < 3 && !running_; ++attempt) {
-      port_ = free_loopback_port();
+      port_ = testsupport::free_port();
       running_ = start();
     }
   }
