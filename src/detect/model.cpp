@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -133,7 +134,13 @@ struct TreeReader {
     const FeatureInfo& info = feature_info(static_cast<size_t>(node.feature));
     if (info.type == FeatureType::kNumeric) {
       if (!j["threshold"][i].is_number()) return fail("numeric split without a threshold");
-      node.threshold = static_cast<float>(j["threshold"][i].get<double>());
+      // Thresholds are floats, as the features are: one beyond float's range would become
+      // infinity, which the file cannot hold, so the model would not load again once written
+      // (found by fuzzing).
+      const double threshold = j["threshold"][i].get<double>();
+      if (!(std::fabs(threshold) <= std::numeric_limits<float>::max()))
+        return fail("threshold[" + std::to_string(i) + "] is outside a float's range");
+      node.threshold = static_cast<float>(threshold);
     } else {
       const json& names = j["left_categories"][i];
       if (!names.is_array()) return fail("categorical split without left_categories");

@@ -139,6 +139,25 @@ TEST(ModelFile, RejectsWhatItCannotRead) {
     }
   }
 
+  // A numeric threshold beyond a float's range (fuzzing: 3.3e114 became infinity, written back
+  // as null, so the written model did not load again): refused with a reason.
+  const auto& feature0 = good["trees"][0]["feature"];
+  size_t numeric = 0;
+  while (numeric < feature0.size() && !good["trees"][0]["threshold"][numeric].is_number()) ++numeric;
+  ASSERT_LT(numeric, feature0.size());
+  for (const double bad : {3.3e114, -1e39}) {
+    j = good;
+    j["trees"][0]["threshold"][numeric] = bad;
+    why.clear();
+    EXPECT_FALSE(model_from_json(j, &why)) << bad;
+    EXPECT_NE(why.find("outside a float's range"), std::string::npos) << bad << ": " << why;
+  }
+  j = good;
+  j["trees"][0]["threshold"][numeric] = 3.0e38;  // within range: loads, and loads again written
+  const auto edge = model_from_json(j, &why);
+  ASSERT_TRUE(edge) << why;
+  EXPECT_TRUE(model_from_json(nlohmann::json::parse(model_file_text(*edge)), &why)) << why;
+
   // Per-node arrays shorter than the tree, or not arrays, the optional ones included (fuzzing
   // found a short "weight" array read past its end): refused with a reason.
   ASSERT_TRUE(good["trees"][0].contains("weight"));
