@@ -3,15 +3,16 @@
 # WebSocket clients, API requests several times a second, and a control change every second
 # (H, T, k and X through /api/processor/params, and the generator's rate through
 # /api/generator/params). Every 10 s it samples the process's resident memory, open file
-# descriptors and threads, and the records, windows and stored result rows. It fails if
+# descriptors and threads, the records, windows and stored result rows, and from /metrics the
+# bytes malloc holds in use and keeps freed and the engine's window state. It fails if
 #  - resident memory grows by more than 10% after the warm-up (the first 5 minutes, or the first
 #    quarter of a shorter run): the largest sample after it against the sample at its end;
 #  - open descriptors or threads at the end differ from the warm-up's (a leak);
 #  - a window is missing or doubled in the store: per query, the stored window ends are
 #    consecutive (1 s apart) and each is stored once;
 #  - a WebSocket client missed or repeated a window, or the process did not exit cleanly.
-# Writes bench/out/soak/samples.csv, bench/out/soak/soak.png (resident memory and records/s
-# over time, matplotlib) and a summary.
+# Writes bench/out/soak/samples.csv, bench/out/soak/soak.png (memory and records/s over time,
+# matplotlib) and a summary.
 #
 #   bench/soak.sh            # one hour
 #   bench/soak.sh 10m        # a shorter run (warm-up: the first quarter)
@@ -92,7 +93,9 @@ pids+=($!)
 ) &
 pids+=($!)
 
-echo "t,rss_kib,fds,threads,records,records_per_s,windows,result_rows" > "$OUT/samples.csv"
+# Beside RSS, from /metrics: what malloc holds for live data, what it keeps freed, and the
+# engine's window state (KiB), so memory that grows can be told from memory that is kept.
+echo "t,rss_kib,fds,threads,records,records_per_s,windows,result_rows,heap_in_use_kib,heap_free_kib,state_kib" > "$OUT/samples.csv"
 start=$(date +%s)
 while true; do
   now=$(date +%s)
@@ -103,7 +106,10 @@ while true; do
   status=$(curl -sf "$base/api/status" || echo '{}')
   read -r records rps windows < <(/usr/bin/python3 -c 'import json,sys; s=json.loads(sys.argv[1] or "{}"); print(s.get("records",{}).get("read",0), int(s.get("records_per_second",0) or 0), s.get("windows",0))' "$status")
   rows=$(sqlite3 "$OUT/soak.db" 'SELECT count(*) FROM results' 2>/dev/null || echo 0)
-  echo "$t,$rss,$fds,$threads,$records,$rps,$windows,$rows" >> "$OUT/samples.csv"
+  read -r heap heap_free state < <(curl -sf "$base/metrics" | awk '
+    /^netpulse_heap_in_use_bytes / {h = $2} /^netpulse_heap_free_bytes / {f = $2}
+    /^netpulse_state_bytes / {s = $2} END {printf "%d %d %d\n", h / 1024, f / 1024, s / 1024}')
+  echo "$t,$rss,$fds,$threads,$records,$rps,$windows,$rows,${heap:-0},${heap_free:-0},${state:-0}" >> "$OUT/samples.csv"
   [ "$t" -ge "$seconds" ] && break
   sleep 10
 done
@@ -177,14 +183,23 @@ print(f"soak: resident memory {base['rss_kib'] / 1024:.0f} MiB after the warm-up
       f"{peak / 1024:.0f} MiB ({growth:+.1%}); descriptors {base['fds']} -> {last['fds']} "
       f"({fds_idle} before the clients, {fds_after} after); threads "
       f"{base['threads']} -> {last['threads']}")
+heap = [r["heap_in_use_kib"] for r in after]
+print(f"soak: malloc in use {heap[0] / 1024:.0f} MiB after the warm-up, peak {max(heap) / 1024:.0f} MiB, "
+      f"{heap[-1] / 1024:.0f} at the end; kept free {after[0]['heap_free_kib'] / 1024:.0f} -> "
+      f"{after[-1]['heap_free_kib'] / 1024:.0f} MiB; window state {after[0]['state_kib'] / 1024:.0f} -> "
+      f"{after[-1]['state_kib'] / 1024:.0f} MiB")
 print(f"soak: windows stored per query {windows}; API and control requests {sum(codes.values()):,} "
       f"({len(bad)} kinds not 200); WebSocket clients {ws}")
 
 t = [r["t"] / 60 for r in rows]
 fig, ax = plt.subplots(figsize=(9, 4.5))
 ax.plot(t, [r["rss_kib"] / 1024 for r in rows], color="tab:blue", label="resident memory (MiB)")
+ax.plot(t, [r["heap_in_use_kib"] / 1024 for r in rows], color="tab:green", label="malloc in use (MiB)")
+ax.plot(t, [r["heap_free_kib"] / 1024 for r in rows], color="tab:purple", label="malloc kept free (MiB)")
+ax.plot(t, [r["state_kib"] / 1024 for r in rows], color="tab:brown", label="window state (MiB)")
+ax.legend(loc="lower left", fontsize="small")
 ax.set_xlabel("minutes")
-ax.set_ylabel("resident memory (MiB)", color="tab:blue")
+ax.set_ylabel("memory (MiB)")
 ax.set_ylim(bottom=0)
 ax.axvline(warmup / 60, color="grey", linestyle=":", label="end of warm-up")
 ax2 = ax.twinx()

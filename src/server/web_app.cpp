@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "server/process_metrics.hpp"
 #include "server/result_codec.hpp"
 
 namespace netpulse::server {
@@ -122,6 +123,7 @@ std::unique_ptr<WebApp> WebApp::start(const WebOptions& options, WebParts parts,
       why);
   if (!app->server_) return nullptr;
   app->server_->register_metrics(metrics);
+  add_process_metrics(metrics);
   return app;
 }
 

@@ -283,7 +283,8 @@ TEST_F(ServerTest, MetricsInPrometheusFormat) {
        {"# TYPE netpulse_records_total counter\n", "netpulse_records_total 1000\n",
         "netpulse_late_records_total 7\n", "netpulse_malformed_records_total 3\n",
         "netpulse_results_total 6\n", "# TYPE netpulse_websocket_clients gauge\n",
-        "netpulse_http_requests_total{code=\"2xx\"} 1\n", "netpulse_records_per_second "})
+        "netpulse_http_requests_total{code=\"2xx\"} 1\n", "netpulse_records_per_second ",
+        "# TYPE process_resident_memory_bytes gauge\n", "# TYPE process_open_fds gauge\n"})
     EXPECT_NE(r.body.find(line), std::string::npos) << line << "\n" << r.body;
 }
 
