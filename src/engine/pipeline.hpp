@@ -20,6 +20,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "core/protocol_table.hpp"
 #include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
+#include "engine/record_buffer.hpp"
 #include "engine/window_planner.hpp"
 #include "engine/window_queries.hpp"
 #include "engine/window_shard.hpp"
@@ -97,7 +99,7 @@ class Pipeline {
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
-    std::vector<core::FlowRecord> records;
+    RecordBuffer records;
     std::vector<uint32_t> line_ends;  // offsets of the block's '\n's
     std::vector<core::TimeMs> prefix_max;  // with several shards: see WindowShard::Input
     std::vector<RouteList> routes;         // with several shards: per shard
