@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace netpulse::store {
@@ -302,139 +303,214 @@ void cut_to_top(HistoryBucket& bucket, size_t m) {
   entries.resize(w);
 }
 
-Merged merge_buckets(std::span<const HistoryBucket> buckets) {
-  Merged merged;
-  size_t most = 0;
-  for (const HistoryBucket& b : buckets) {
-    merged.total_bytes += b.total_bytes;
-    merged.total_records += b.total_records;
-    merged.absent_bound += b.cut_bytes;
-    most = std::max(most, b.entries.size());
+namespace detail {
+
+// Hash aggregation of bucket entries by key, then one sort of the distinct keys. /api/top merges
+// ~200 buckets of 10,000 keys mostly shared between them: each entry costs one probe, whatever
+// the number of buckets (a k-way merge pays log2(k) key comparisons per entry, twice as slow
+// there). Keys are packed (PackedKey: index into keys and sums, kEmpty in a free slot).
+class KeySums {
+ public:
+  // own: copy each new key, so a bucket may be freed once added (a roll-up reads its parts one
+  // at a time); otherwise the keys are views into the buckets, which must outlive take().
+  explicit KeySums(size_t expected, bool own) : own_(own) {
+    keys_.reserve(expected);
+    packed_.reserve(expected);
+    sums_.reserve(expected);
+    while (capacity_ < 2 * expected) capacity_ *= 2;
+    table_.assign(capacity_, Key{0, 0, 0, kEmpty});
   }
-  // Hash aggregation, then one sort of the distinct keys. /api/top merges ~200 buckets of
-  // 10,000 keys mostly shared between them: each entry costs one probe, whatever the number of
-  // buckets (a k-way merge pays log2(k) key comparisons per entry, twice as slow there).
-  // Keys are packed (PackedKey: index into keys and sums, kEmpty in a free slot).
-  using Key = PackedKey;
-  struct Sums {
-    uint64_t bytes = 0, records = 0, listing_cut = 0, listing_error = 0;
-  };
-  constexpr uint32_t kEmpty = UINT32_MAX;
-  std::vector<std::string_view> keys;
-  std::vector<Key> packed;
-  std::vector<Sums> sums;
-  keys.reserve(most);
-  packed.reserve(most);
-  sums.reserve(most);
-  // Open addressing, linear probing, at most half full; a slot holds the packed key, so a probe
-  // reads one place.
-  size_t capacity = 1024;
-  while (capacity < 2 * most) capacity *= 2;
-  std::vector<Key> table(capacity, Key{0, 0, 0, kEmpty});
-  auto slot_of = [&](const Key& k) {
-    uint64_t h = k.hi * 0x9E3779B97F4A7C15ull ^ (k.lo + k.size) * 0xC2B2AE3D27D4EB4Full;
-    h ^= h >> 29;
-    return static_cast<size_t>(h * 0x94D049BB133111EBull >> 20) & (capacity - 1);
-  };
-  auto grow = [&] {
-    capacity *= 2;
-    table.assign(capacity, Key{0, 0, 0, kEmpty});
-    for (const Key& k : packed) {
-      size_t s = slot_of(k);
-      while (table[s].index != kEmpty) s = (s + 1) & (capacity - 1);
-      table[s] = k;
-    }
-  };
-  auto pack = [](std::string_view key) { return pack_key(key); };
-  // Once the table outgrows the caches, fetch the slot of an entry a few ahead.
-  constexpr size_t kAhead = 8;
-  for (const HistoryBucket& b : buckets) {
+
+  void add(const HistoryBucket& b) {
+    merged_.total_bytes += b.total_bytes;
+    merged_.total_records += b.total_records;
+    merged_.absent_bound += b.cut_bytes;
+    // Once the table outgrows the caches, fetch the slot of an entry a few ahead.
+    constexpr size_t kAhead = 8;
     const size_t n = b.entries.size();
     for (size_t j = 0; j < n; ++j) {
-      if (j + kAhead < n) __builtin_prefetch(&table[slot_of(pack(b.entries[j + kAhead].key))]);
+      if (j + kAhead < n) __builtin_prefetch(&table_[slot_of(pack_key(b.entries[j + kAhead].key))]);
       const HistoryEntry& e = b.entries[j];
       const std::string_view key = e.key;
-      Key k = pack(key);
+      Key k = pack_key(key);
       size_t s = slot_of(k);
       uint32_t i;
       for (;;) {
-        const Key& slot = table[s];
+        const Key& slot = table_[s];
         i = slot.index;
         if (i == kEmpty) break;
         if (slot.hi == k.hi && slot.lo == k.lo && slot.size == k.size &&
-            (k.size <= 16 || keys[i] == key)) {
+            (k.size <= 16 || keys_[i] == key)) {
           break;
         }
-        s = (s + 1) & (capacity - 1);
+        s = (s + 1) & (capacity_ - 1);
       }
       if (i == kEmpty) {
-        i = static_cast<uint32_t>(keys.size());
+        i = static_cast<uint32_t>(keys_.size());
         k.index = i;
-        table[s] = k;
-        keys.push_back(key);
-        packed.push_back(k);
-        sums.emplace_back();
-        if (2 * keys.size() > capacity) grow();
+        table_[s] = k;
+        keys_.push_back(own_ ? keep(key) : key);
+        packed_.push_back(k);
+        sums_.emplace_back();
+        if (2 * keys_.size() > capacity_) grow();
       }
-      Sums& sum = sums[i];
+      Sums& sum = sums_[i];
       sum.bytes += e.bytes;
       sum.records += e.records;
       sum.listing_cut += b.cut_bytes;
       sum.listing_error += b.error_bytes;
     }
   }
-  table = {};  // before the output grows
-  std::sort(packed.begin(), packed.end(), [&](const Key& x, const Key& y) {
-    return packed_less(x, y, [&](const Key& k) { return keys[k.index]; });
-  });
-  merged.keys.reserve(packed.size());
-  for (const Key& k : packed) {
-    const Sums& sum = sums[k.index];
-    // The bound: error_bytes of the buckets listing the key plus cut_bytes of the others, i.e.
-    // absent_bound - (cut_bytes of the listing buckets) + (error_bytes of the listing buckets).
-    merged.keys.push_back({std::string(keys[k.index]), sum.bytes, sum.records,
-                           merged.absent_bound - sum.listing_cut + sum.listing_error});
+
+  size_t size() const { return keys_.size(); }
+  std::string_view key(size_t i) const { return keys_[i]; }
+  uint64_t bytes(size_t i) const { return sums_[i].bytes; }
+  uint64_t records(size_t i) const { return sums_[i].records; }
+  // The bound: error_bytes of the buckets listing the key plus cut_bytes of the others, i.e.
+  // absent_bound - (cut_bytes of the listing buckets) + (error_bytes of the listing buckets).
+  uint64_t error_bytes(size_t i) const {
+    return merged_.absent_bound - sums_[i].listing_cut + sums_[i].listing_error;
   }
-  return merged;
+  // Totals and absent_bound so far; keys stay empty.
+  const Merged& totals() const { return merged_; }
+
+  Merged take() && {
+    table_ = {};  // before the output grows
+    std::sort(packed_.begin(), packed_.end(), [&](const Key& x, const Key& y) {
+      return packed_less(x, y, [&](const Key& k) { return keys_[k.index]; });
+    });
+    merged_.keys.reserve(packed_.size());
+    for (const Key& k : packed_) {
+      merged_.keys.push_back(
+          {std::string(keys_[k.index]), bytes(k.index), records(k.index), error_bytes(k.index)});
+    }
+    return std::move(merged_);
+  }
+
+ private:
+  using Key = PackedKey;
+  struct Sums {
+    uint64_t bytes = 0, records = 0, listing_cut = 0, listing_error = 0;
+  };
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  // A copy of key in the arena: chunks of 64 KiB, not a std::string (and an allocation) per key;
+  // an hour of conversations is a few hundred thousand distinct keys.
+  std::string_view keep(std::string_view key) {
+    constexpr size_t kChunk = 64 * 1024;
+    if (key.size() > arena_left_) {
+      arena_left_ = std::max(kChunk, key.size());
+      arena_.push_back(std::make_unique_for_overwrite<char[]>(arena_left_));
+      arena_next_ = arena_.back().get();
+    }
+    std::memcpy(arena_next_, key.data(), key.size());
+    const std::string_view copy(arena_next_, key.size());
+    arena_next_ += key.size();
+    arena_left_ -= key.size();
+    return copy;
+  }
+
+  size_t slot_of(const Key& k) const {
+    uint64_t h = k.hi * 0x9E3779B97F4A7C15ull ^ (k.lo + k.size) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    return static_cast<size_t>(h * 0x94D049BB133111EBull >> 20) & (capacity_ - 1);
+  }
+  void grow() {
+    capacity_ *= 2;
+    table_.assign(capacity_, Key{0, 0, 0, kEmpty});
+    for (const Key& k : packed_) {
+      size_t s = slot_of(k);
+      while (table_[s].index != kEmpty) s = (s + 1) & (capacity_ - 1);
+      table_[s] = k;
+    }
+  }
+
+  bool own_;
+  Merged merged_;
+  std::vector<std::unique_ptr<char[]>> arena_;  // the copied keys when own_
+  char* arena_next_ = nullptr;
+  size_t arena_left_ = 0;
+  std::vector<std::string_view> keys_;
+  std::vector<Key> packed_;
+  std::vector<Sums> sums_;
+  // Open addressing, linear probing, at most half full; a slot holds the packed key, so a probe
+  // reads one place.
+  size_t capacity_ = 1024;
+  std::vector<Key> table_;
+};
+
+}  // namespace detail
+
+using detail::KeySums;
+
+Merged merge_buckets(std::span<const HistoryBucket> buckets) {
+  size_t most = 0;
+  for (const HistoryBucket& b : buckets) most = std::max(most, b.entries.size());
+  KeySums sums(most, /*own=*/false);
+  for (const HistoryBucket& b : buckets) sums.add(b);
+  return std::move(sums).take();
+}
+
+RollUp::RollUp(Resolution to, core::TimeMs start, size_t m)
+    : m_(m), sums_(std::make_unique<KeySums>(0, /*own=*/true)) {
+  out_.resolution = to;
+  out_.start = start;
+}
+
+RollUp::~RollUp() = default;
+
+void RollUp::add(const HistoryBucket& part) {
+  if (parts_ == 0) {
+    out_.dimension = part.dimension;
+    out_.origin = part.origin;
+  } else if (part.dimension != out_.dimension || part.origin != out_.origin) {
+    throw std::invalid_argument("roll_up: parts of different dimensions or origins");
+  }
+  ++parts_;
+  out_.other_bytes += part.other_bytes;
+  out_.other_records += part.other_records;
+  sums_->add(part);
+}
+
+HistoryBucket RollUp::take() && {
+  HistoryBucket out = std::move(out_);
+  const KeySums& sums = *sums_;
+  const Merged& totals = sums.totals();
+  out.total_bytes = totals.total_bytes;
+  out.total_records = totals.total_records;
+  out.cut_bytes = totals.absent_bound;
+  // The top m straight from the sums: only the kept keys become strings, and only they are
+  // sorted (merge_buckets would copy and sort every key of the hour).
+  const size_t n = sums.size();
+  const std::vector<bool> keep = top_m(
+      n, m_, [&](size_t i) { return sums.bytes(i); }, [&](size_t i) { return sums.key(i); });
+  std::vector<uint32_t> kept;
+  kept.reserve(std::min(m_, n));
+  for (size_t i = 0; i < n; ++i) {
+    if (keep[i]) {
+      kept.push_back(static_cast<uint32_t>(i));
+      out.error_bytes = std::max(out.error_bytes, sums.error_bytes(i));
+    } else {
+      out.other_bytes += sums.bytes(i);
+      out.other_records += sums.records(i);
+      out.cut_bytes = std::max(out.cut_bytes, sums.bytes(i) + sums.error_bytes(i));
+    }
+  }
+  std::sort(kept.begin(), kept.end(),
+            [&](uint32_t a, uint32_t b) { return sums.key(a) < sums.key(b); });
+  out.entries.reserve(kept.size());
+  for (uint32_t i : kept) {
+    out.entries.push_back({std::string(sums.key(i)), sums.bytes(i), sums.records(i)});
+  }
+  sums_.reset();
+  return out;
 }
 
 HistoryBucket roll_up(std::span<const HistoryBucket> parts, Resolution to, core::TimeMs start,
                       size_t m) {
-  HistoryBucket out;
-  out.resolution = to;
-  out.start = start;
-  if (!parts.empty()) {
-    out.dimension = parts.front().dimension;
-    out.origin = parts.front().origin;
-  }
-  for (const HistoryBucket& p : parts) {
-    if (p.dimension != out.dimension || p.origin != out.origin) {
-      throw std::invalid_argument("roll_up: parts of different dimensions or origins");
-    }
-    out.other_bytes += p.other_bytes;
-    out.other_records += p.other_records;
-  }
-  Merged merged = merge_buckets(parts);
-  out.total_bytes = merged.total_bytes;
-  out.total_records = merged.total_records;
-  out.cut_bytes = merged.absent_bound;
-  const std::vector<MergedKey>& keys = merged.keys;
-  const std::vector<bool> keep = top_m(
-      keys.size(), m, [&](size_t i) { return keys[i].bytes; },
-      [&](size_t i) -> std::string_view { return keys[i].key; });
-  out.entries.reserve(std::min(m, keys.size()));
-  for (size_t i = 0; i < keys.size(); ++i) {
-    MergedKey& k = merged.keys[i];
-    if (keep[i]) {
-      out.error_bytes = std::max(out.error_bytes, k.error_bytes);
-      out.entries.push_back({std::move(k.key), k.bytes, k.records});
-    } else {
-      out.other_bytes += k.bytes;
-      out.other_records += k.records;
-      out.cut_bytes = std::max(out.cut_bytes, k.bytes + k.error_bytes);
-    }
-  }
-  return out;
+  RollUp r(to, start, m);
+  for (const HistoryBucket& p : parts) r.add(p);
+  return std::move(r).take();
 }
 
 }  // namespace netpulse::store

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -107,9 +108,36 @@ struct Merged {
 };
 Merged merge_buckets(std::span<const HistoryBucket> buckets);
 
+namespace detail {
+class KeySums;
+}
+
 // The bucket of resolution `to` starting at `start` made from finer buckets of one origin and
 // dimension (the minutes of an hour, the hours of a day), cut to the top m keys. Its bounds
 // follow from the parts' (docs/history.md), so a rolled-up answer states its error too.
+// The parts are added one at a time and each distinct key is held once, so they need not be in
+// memory together: the store writer reads the minutes of an hour one by one.
+class RollUp {
+ public:
+  RollUp(Resolution to, core::TimeMs start, size_t m);
+  ~RollUp();
+  RollUp(const RollUp&) = delete;
+  RollUp& operator=(const RollUp&) = delete;
+
+  // Throws std::invalid_argument for a part of another dimension or origin than the first's.
+  void add(const HistoryBucket& part);
+  size_t parts() const { return parts_; }
+  // The bucket; the RollUp is spent.
+  HistoryBucket take() &&;
+
+ private:
+  size_t m_;
+  size_t parts_ = 0;
+  HistoryBucket out_;
+  std::unique_ptr<detail::KeySums> sums_;
+};
+
+// RollUp over parts already in memory.
 HistoryBucket roll_up(std::span<const HistoryBucket> parts, Resolution to, core::TimeMs start,
                       size_t m);
 

@@ -1,5 +1,7 @@
 #include "store/store_writer.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cassert>
 #include <exception>
@@ -313,7 +315,21 @@ StoreWriter::Outcome StoreWriter::write_history(std::span<const HistoryBucket> b
       }
     }
   }
-  return after_minutes(buckets);
+  const Outcome o = after_minutes(buckets);
+  if (rolled_up_) {
+    rolled_up_ = false;
+    give_back_memory();
+  }
+  return o;
+}
+
+void StoreWriter::give_back_memory() {
+#if defined(__GLIBC__)
+  // A roll-up's keys (an hour of conversations: hundreds of thousands) are freed in pieces
+  // glibc keeps for reuse, and the next roll-up is an hour away: return them now, or resident
+  // memory steps up at every hour boundary (docs/history.md). One walk of the heap an hour.
+  malloc_trim(0);
+#endif
 }
 
 StoreWriter::Outcome StoreWriter::after_minutes(std::span<const HistoryBucket> stored) {
@@ -349,20 +365,32 @@ StoreWriter::Outcome StoreWriter::after_minutes(std::span<const HistoryBucket> s
 StoreWriter::Outcome StoreWriter::build(Resolution to, Dimension d, const std::string& origin,
                                         core::TimeMs start) {
   const Resolution from = to == Resolution::kDay ? Resolution::kHour : Resolution::kMinute;
+  const core::TimeMs step = resolution_ms(from);
+  // The parts one at a time, each summed and freed before the next is read: loading an hour's
+  // minutes together peaked at several times their stored size, and glibc kept the peak.
+  RollUp rollup(to, start, options_.history.keys);
   std::vector<HistoryBucket> parts;
   std::string what;
-  Outcome o = history_call(
-      [&] { parts = store_->history_range(from, d, origin, start, start + resolution_ms(to)); },
-      &what);
-  if (o == Outcome::kStored && !parts.empty()) {
-    // roll_up inside the call too: nothing it throws may leave the thread.
-    o = history_call(
-        [&] {
-          const HistoryBucket bucket = roll_up(parts, to, start, options_.history.keys);
-          store_->put_history(std::span(&bucket, 1));
-        },
-        &what);
+  Outcome o = Outcome::kStored;
+  for (core::TimeMs t = start; o == Outcome::kStored && t < start + resolution_ms(to); t += step) {
+    o = history_call([&] { parts = store_->history_range(from, d, origin, t, t + step); }, &what);
+    // Summing is not retried (a part added twice would count twice): what it throws rejects
+    // this bucket, as a malformed part would.
+    if (o != Outcome::kStored) break;
+    const auto sum = [&] {
+      for (const HistoryBucket& p : parts) rollup.add(p);
+    };
+    o = compute(sum, &what);
+  }
+  parts = {};
+  if (o == Outcome::kStored && rollup.parts() > 0) {
+    HistoryBucket bucket;
+    o = compute([&] { bucket = std::move(rollup).take(); }, &what);
+    if (o == Outcome::kStored) {
+      o = history_call([&] { store_->put_history(std::span(&bucket, 1)); }, &what);
+    }
     if (o == Outcome::kStored) history_rollups_.fetch_add(1, std::memory_order_relaxed);
+    rolled_up_ = true;
   }
   if (o == Outcome::kFull) stop_history(what);
   if (o == Outcome::kRejected) {
@@ -370,6 +398,20 @@ StoreWriter::Outcome StoreWriter::build(Resolution to, Dimension d, const std::s
     o = Outcome::kStored;  // that bucket cannot be built; the others can
   }
   return o;
+}
+
+StoreWriter::Outcome StoreWriter::compute(const std::function<void()>& step, std::string* what) {
+  try {
+    step();
+    return Outcome::kStored;
+  } catch (const std::exception& e) {
+    *what = description_ + ": " + e.what();
+  } catch (...) {
+    *what = description_ + ": unknown error";
+  }
+  write_errors_.fetch_add(1, std::memory_order_relaxed);
+  note_error(*what);
+  return Outcome::kRejected;
 }
 
 StoreWriter::Outcome StoreWriter::catch_up(Dimension d, const std::string& origin,

@@ -335,7 +335,9 @@ TEST(HistoryRecorder, SampledEstimatesStayWithinTheirStatedBounds) {
         continue;
       }
       ASSERT_GT(b.error_bytes, 0u);
-      if (b.dimension == store::Dimension::kConversation) EXPECT_LE(b.entries.size(), 2 * k);
+      if (b.dimension == store::Dimension::kConversation) {
+        EXPECT_LE(b.entries.size(), 2 * k);
+      }
       EXPECT_NEAR(double(estimated), double(total), 0.05 * double(total));
       for (const auto& [key, s] : want) {
         auto it = listed.find(key);

@@ -144,7 +144,9 @@ Merged merge(const std::vector<EncodedMessage>& log, size_t keys,
     std::string why;
     auto d = decode(m.value, &why);
     EXPECT_TRUE(d) << why;
-    if (d) EXPECT_FALSE(merge.accept(std::move(*d)));
+    if (d) {
+      EXPECT_FALSE(merge.accept(std::move(*d)));
+    }
     merge.advance();
   }
   merge.finish();
@@ -184,8 +186,11 @@ uint64_t check_bounds(const store::HistoryBucket& b, const std::map<std::string,
     EXPECT_LE(real, e.bytes + b.error_bytes) << e.key;
     EXPECT_LE(e.bytes, real + b.error_bytes) << e.key;
   }
-  for (const auto& [key, bytes] : truth)
-    if (!shown.contains(key)) EXPECT_LE(bytes, b.cut_bytes) << key;
+  for (const auto& [key, bytes] : truth) {
+    if (!shown.contains(key)) {
+      EXPECT_LE(bytes, b.cut_bytes) << key;
+    }
+  }
   return listed;
 }
 
