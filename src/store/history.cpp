@@ -1,8 +1,11 @@
 #include "store/history.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 namespace netpulse::store {
@@ -53,11 +56,13 @@ bool ranks_before(uint64_t a_bytes, std::string_view a_key, uint64_t b_bytes,
 }
 
 // Marks which of n items are in the top m of (bytes desc, key asc). O(n) on average.
-template <typename BytesOf, typename KeyOf>
-std::vector<bool> top_m(size_t n, size_t m, BytesOf bytes_of, KeyOf key_of) {
+// alloc: where the n-long order comes from.
+template <typename BytesOf, typename KeyOf, typename Alloc = std::allocator<uint32_t>>
+std::vector<bool> top_m(size_t n, size_t m, BytesOf bytes_of, KeyOf key_of,
+                        const Alloc& alloc = Alloc()) {
   std::vector<bool> keep(n, m >= n);
   if (m >= n || m == 0) return keep;
-  std::vector<uint32_t> order(n);
+  std::vector<uint32_t, Alloc> order(n, alloc);
   for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
   std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(m - 1), order.end(),
                    [&](uint32_t a, uint32_t b) {
@@ -303,6 +308,37 @@ void cut_to_top(HistoryBucket& bucket, size_t m) {
   entries.resize(w);
 }
 
+// Memory straight from mmap when on, handed back with munmap as soon as it is freed; malloc's
+// otherwise. A roll-up holds an hour's distinct keys (hundreds of thousands of conversations)
+// for a moment once an hour. Taken from the writer thread's malloc arena, those pages stayed at
+// the arena's top as free memory that malloc_trim does not return for a thread's arena, and
+// resident memory stepped up at every hour boundary (the soak of 2026-12-04).
+template <class T>
+class Mapped {
+ public:
+  using value_type = T;
+  explicit Mapped(bool on) noexcept : on_(on) {}
+  template <class U>
+  Mapped(const Mapped<U>& other) noexcept : on_(other.on()) {}
+  bool on() const noexcept { return on_; }
+
+  T* allocate(size_t n) {
+    if (!on_) return std::allocator<T>().allocate(n);
+    void* p = ::mmap(nullptr, std::max<size_t>(n * sizeof(T), 1), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (!on_) return std::allocator<T>().deallocate(p, n);
+    ::munmap(p, std::max<size_t>(n * sizeof(T), 1));
+  }
+  friend bool operator==(const Mapped& a, const Mapped& b) noexcept { return a.on_ == b.on_; }
+
+ private:
+  bool on_;
+};
+
 namespace detail {
 
 // Hash aggregation of bucket entries by key, then one sort of the distinct keys. /api/top merges
@@ -312,14 +348,26 @@ namespace detail {
 class KeySums {
  public:
   // own: copy each new key, so a bucket may be freed once added (a roll-up reads its parts one
-  // at a time); otherwise the keys are views into the buckets, which must outlive take().
-  explicit KeySums(size_t expected, bool own) : own_(own) {
+  // at a time), and take the tables from mmap (Mapped); otherwise the keys are views into the
+  // buckets, which must outlive take().
+  explicit KeySums(size_t expected, bool own)
+      : own_(own),
+        keys_(Mapped<std::string_view>(own)),
+        packed_(Mapped<Key>(own)),
+        sums_(Mapped<Sums>(own)),
+        table_(Mapped<Key>(own)) {
     keys_.reserve(expected);
     packed_.reserve(expected);
     sums_.reserve(expected);
     while (capacity_ < 2 * expected) capacity_ *= 2;
     table_.assign(capacity_, Key{0, 0, 0, kEmpty});
   }
+
+  ~KeySums() {
+    for (auto [chunk, size] : arena_) Mapped<char>(true).deallocate(chunk, size);
+  }
+  KeySums(const KeySums&) = delete;
+  KeySums& operator=(const KeySums&) = delete;
 
   void add(const HistoryBucket& b) {
     merged_.total_bytes += b.total_bytes;
@@ -375,7 +423,7 @@ class KeySums {
   const Merged& totals() const { return merged_; }
 
   Merged take() && {
-    table_ = {};  // before the output grows
+    decltype(table_)(table_.get_allocator()).swap(table_);  // freed before the output grows
     std::sort(packed_.begin(), packed_.end(), [&](const Key& x, const Key& y) {
       return packed_less(x, y, [&](const Key& k) { return keys_[k.index]; });
     });
@@ -394,14 +442,15 @@ class KeySums {
   };
   static constexpr uint32_t kEmpty = UINT32_MAX;
 
-  // A copy of key in the arena: chunks of 64 KiB, not a std::string (and an allocation) per key;
-  // an hour of conversations is a few hundred thousand distinct keys.
+  // A copy of key in the arena: mapped chunks of 256 KiB (or one the key's size), not a
+  // std::string (and an allocation) per key; an hour of conversations is a few hundred thousand
+  // distinct keys.
   std::string_view keep(std::string_view key) {
-    constexpr size_t kChunk = 64 * 1024;
     if (key.size() > arena_left_) {
-      arena_left_ = std::max(kChunk, key.size());
-      arena_.push_back(std::make_unique_for_overwrite<char[]>(arena_left_));
-      arena_next_ = arena_.back().get();
+      const size_t size = std::max(kChunk, key.size());
+      arena_.push_back({Mapped<char>(true).allocate(size), size});
+      arena_next_ = arena_.back().first;
+      arena_left_ = size;
     }
     std::memcpy(arena_next_, key.data(), key.size());
     const std::string_view copy(arena_next_, key.size());
@@ -427,16 +476,17 @@ class KeySums {
 
   bool own_;
   Merged merged_;
-  std::vector<std::unique_ptr<char[]>> arena_;  // the copied keys when own_
+  static constexpr size_t kChunk = 256 * 1024;
+  std::vector<std::pair<char*, size_t>> arena_;  // the copied keys when own_
   char* arena_next_ = nullptr;
   size_t arena_left_ = 0;
-  std::vector<std::string_view> keys_;
-  std::vector<Key> packed_;
-  std::vector<Sums> sums_;
+  std::vector<std::string_view, Mapped<std::string_view>> keys_;
+  std::vector<Key, Mapped<Key>> packed_;
+  std::vector<Sums, Mapped<Sums>> sums_;
   // Open addressing, linear probing, at most half full; a slot holds the packed key, so a probe
   // reads one place.
   size_t capacity_ = 1024;
-  std::vector<Key> table_;
+  std::vector<Key, Mapped<Key>> table_;
 };
 
 }  // namespace detail
@@ -483,7 +533,8 @@ HistoryBucket RollUp::take() && {
   // sorted (merge_buckets would copy and sort every key of the hour).
   const size_t n = sums.size();
   const std::vector<bool> keep = top_m(
-      n, m_, [&](size_t i) { return sums.bytes(i); }, [&](size_t i) { return sums.key(i); });
+      n, m_, [&](size_t i) { return sums.bytes(i); }, [&](size_t i) { return sums.key(i); },
+      Mapped<uint32_t>(true));
   std::vector<uint32_t> kept;
   kept.reserve(std::min(m_, n));
   for (size_t i = 0; i < n; ++i) {

@@ -1,7 +1,5 @@
 #include "store/store_writer.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <cassert>
 #include <exception>
@@ -315,21 +313,7 @@ StoreWriter::Outcome StoreWriter::write_history(std::span<const HistoryBucket> b
       }
     }
   }
-  const Outcome o = after_minutes(buckets);
-  if (rolled_up_) {
-    rolled_up_ = false;
-    give_back_memory();
-  }
-  return o;
-}
-
-void StoreWriter::give_back_memory() {
-#if defined(__GLIBC__)
-  // A roll-up's keys (an hour of conversations: hundreds of thousands) are freed in pieces
-  // glibc keeps for reuse, and the next roll-up is an hour away: return them now, or resident
-  // memory steps up at every hour boundary (docs/history.md). One walk of the heap an hour.
-  malloc_trim(0);
-#endif
+  return after_minutes(buckets);
 }
 
 StoreWriter::Outcome StoreWriter::after_minutes(std::span<const HistoryBucket> stored) {
@@ -366,8 +350,8 @@ StoreWriter::Outcome StoreWriter::build(Resolution to, Dimension d, const std::s
                                         core::TimeMs start) {
   const Resolution from = to == Resolution::kDay ? Resolution::kHour : Resolution::kMinute;
   const core::TimeMs step = resolution_ms(from);
-  // The parts one at a time, each summed and freed before the next is read: loading an hour's
-  // minutes together peaked at several times their stored size, and glibc kept the peak.
+  // The parts one at a time, each summed and freed before the next is read: an hour's minutes
+  // decoded together took twice the memory (RollUp keeps its own tables out of malloc's way).
   RollUp rollup(to, start, options_.history.keys);
   std::vector<HistoryBucket> parts;
   std::string what;
@@ -390,7 +374,6 @@ StoreWriter::Outcome StoreWriter::build(Resolution to, Dimension d, const std::s
       o = history_call([&] { store_->put_history(std::span(&bucket, 1)); }, &what);
     }
     if (o == Outcome::kStored) history_rollups_.fetch_add(1, std::memory_order_relaxed);
-    rolled_up_ = true;
   }
   if (o == Outcome::kFull) stop_history(what);
   if (o == Outcome::kRejected) {

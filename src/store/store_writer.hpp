@@ -139,8 +139,6 @@ class StoreWriter {
   Outcome history_call(const std::function<void()>& call, std::string* what);
   // Runs a step that is not retried (it is not idempotent): what it throws is kRejected.
   Outcome compute(const std::function<void()>& step, std::string* what);
-  // Returns freed memory to the system after roll-ups (malloc_trim).
-  void give_back_memory();
   // After minute buckets are stored: the hours (and days) they complete, then retention.
   Outcome after_minutes(std::span<const HistoryBucket> stored);
   // The first minute bucket of a stream since the start: every complete earlier hour and day
@@ -154,7 +152,6 @@ class StoreWriter {
   std::map<std::pair<Dimension, std::string>, Stream> streams_;  // writer thread only
   std::optional<core::TimeMs> retention_hour_;                   // writer thread only
   bool history_stopped_ = false;                                 // writer thread only
-  bool rolled_up_ = false;  // writer thread only: a roll-up since the last give_back_memory
   std::chrono::steady_clock::time_point history_retry_at_;       // writer thread only
 
   std::unique_ptr<Store> store_;
