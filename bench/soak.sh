@@ -4,7 +4,8 @@
 # (H, T, k and X through /api/processor/params, and the generator's rate through
 # /api/generator/params). Every 10 s it samples the process's resident memory, open file
 # descriptors and threads, the records, windows and stored result rows, and from /metrics the
-# bytes malloc holds in use and keeps freed and the engine's window state. It fails if
+# bytes malloc holds in use and keeps freed, the engine's window state and SQLite's memory (its
+# page caches). It fails if
 #  - resident memory grows by more than 10% after the warm-up (the first 5 minutes, or the first
 #    quarter of a shorter run): the largest sample after it against the sample at its end;
 #  - open descriptors or threads at the end differ from the warm-up's (a leak);
@@ -95,7 +96,7 @@ pids+=($!)
 
 # Beside RSS, from /metrics: what malloc holds for live data, what it keeps freed, and the
 # engine's window state (KiB), so memory that grows can be told from memory that is kept.
-echo "t,rss_kib,fds,threads,records,records_per_s,windows,result_rows,heap_in_use_kib,heap_free_kib,state_kib" > "$OUT/samples.csv"
+echo "t,rss_kib,fds,threads,records,records_per_s,windows,result_rows,heap_in_use_kib,heap_free_kib,state_kib,sqlite_kib" > "$OUT/samples.csv"
 start=$(date +%s)
 while true; do
   now=$(date +%s)
@@ -106,10 +107,11 @@ while true; do
   status=$(curl -sf "$base/api/status" || echo '{}')
   read -r records rps windows < <(/usr/bin/python3 -c 'import json,sys; s=json.loads(sys.argv[1] or "{}"); print(s.get("records",{}).get("read",0), int(s.get("records_per_second",0) or 0), s.get("windows",0))' "$status")
   rows=$(sqlite3 "$OUT/soak.db" 'SELECT count(*) FROM results' 2>/dev/null || echo 0)
-  read -r heap heap_free state < <(curl -sf "$base/metrics" | awk '
+  read -r heap heap_free state sqlite < <(curl -sf "$base/metrics" | awk '
     /^netpulse_heap_in_use_bytes / {h = $2} /^netpulse_heap_free_bytes / {f = $2}
-    /^netpulse_state_bytes / {s = $2} END {printf "%d %d %d\n", h / 1024, f / 1024, s / 1024}')
-  echo "$t,$rss,$fds,$threads,$records,$rps,$windows,$rows,${heap:-0},${heap_free:-0},${state:-0}" >> "$OUT/samples.csv"
+    /^netpulse_state_bytes / {s = $2} /^netpulse_sqlite_memory_bytes / {q = $2}
+    END {printf "%d %d %d %d\n", h / 1024, f / 1024, s / 1024, q / 1024}')
+  echo "$t,$rss,$fds,$threads,$records,$rps,$windows,$rows,${heap:-0},${heap_free:-0},${state:-0},${sqlite:-0}" >> "$OUT/samples.csv"
   [ "$t" -ge "$seconds" ] && break
   sleep 10
 done
@@ -187,7 +189,8 @@ heap = [r["heap_in_use_kib"] for r in after]
 print(f"soak: malloc in use {heap[0] / 1024:.0f} MiB after the warm-up, peak {max(heap) / 1024:.0f} MiB, "
       f"{heap[-1] / 1024:.0f} at the end; kept free {after[0]['heap_free_kib'] / 1024:.0f} -> "
       f"{after[-1]['heap_free_kib'] / 1024:.0f} MiB; window state {after[0]['state_kib'] / 1024:.0f} -> "
-      f"{after[-1]['state_kib'] / 1024:.0f} MiB")
+      f"{after[-1]['state_kib'] / 1024:.0f} MiB; SQLite {after[0]['sqlite_kib'] / 1024:.1f} -> "
+      f"{after[-1]['sqlite_kib'] / 1024:.1f} MiB")
 print(f"soak: windows stored per query {windows}; API and control requests {sum(codes.values()):,} "
       f"({len(bad)} kinds not 200); WebSocket clients {ws}")
 
@@ -197,6 +200,7 @@ ax.plot(t, [r["rss_kib"] / 1024 for r in rows], color="tab:blue", label="residen
 ax.plot(t, [r["heap_in_use_kib"] / 1024 for r in rows], color="tab:green", label="malloc in use (MiB)")
 ax.plot(t, [r["heap_free_kib"] / 1024 for r in rows], color="tab:purple", label="malloc kept free (MiB)")
 ax.plot(t, [r["state_kib"] / 1024 for r in rows], color="tab:brown", label="window state (MiB)")
+ax.plot(t, [r["sqlite_kib"] / 1024 for r in rows], color="tab:olive", label="SQLite (MiB)")
 ax.legend(loc="lower left", fontsize="small")
 ax.set_xlabel("minutes")
 ax.set_ylabel("memory (MiB)")

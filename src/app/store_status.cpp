@@ -1,5 +1,7 @@
 #include "app/store_status.hpp"
 
+#include "store/sqlite_store.hpp"
+
 namespace netpulse::app {
 
 void register_store_metrics(server::MetricsRegistry& m, const store::StoreWriter& w) {
@@ -31,6 +33,10 @@ void register_store_metrics(server::MetricsRegistry& m, const store::StoreWriter
         [&w] { return static_cast<double>(w.stats().history_dropped); });
   m.add("netpulse_history_stopped", "1 while history is not written (the store is full)",
         server::MetricType::kGauge, [&w] { return w.stats().history_stopped ? 1.0 : 0.0; });
+  m.add("netpulse_sqlite_memory_bytes",
+        "Bytes SQLite holds: page caches (at most 2 MiB a connection), statements and schemas",
+        server::MetricType::kGauge,
+        [] { return static_cast<double>(store::sqlite_memory_used()); });
   m.add("netpulse_store_producer_waits_total",
         "Times the engine waited for room in the store queue", server::MetricType::kCounter,
         [&w] { return static_cast<double>(w.stats().producer_waits); });

@@ -166,6 +166,10 @@ Alert read_alert(sqlite3_stmt* s) {
 
 }  // namespace
 
+uint64_t sqlite_memory_used() {
+  return static_cast<uint64_t>(sqlite3_memory_used());
+}
+
 struct SqliteStore::Statements {
   Stmt begin, commit, rollback;
   Stmt put_result, put_alert;

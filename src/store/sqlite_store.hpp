@@ -16,6 +16,11 @@ struct sqlite3_stmt;
 
 namespace netpulse::store {
 
+// Bytes SQLite holds in this process, every connection together: page caches (2 MiB at most
+// per connection, SQLite's default cache_size), prepared statements and schemas. Resident
+// memory grows by this much while a new database fills the caches, then stays.
+uint64_t sqlite_memory_used();
+
 class SqliteStore final : public Store {
  public:
   static constexpr std::chrono::milliseconds kBusyTimeout{5000};

@@ -233,6 +233,7 @@ TEST(StoreFaults, SqliteOnAFullDiskWaitsAndResumesIntact) {
   const std::string error = s["store"]["last_error"];
   EXPECT_NE(error.find("full"), std::string::npos) << error;  // "database or disk is full"
   EXPECT_EQ(metric(port, "netpulse_store_failing"), 1.0);
+  EXPECT_GT(metric(port, "netpulse_sqlite_memory_bytes"), 0.0);  // its connections' caches
   EXPECT_TRUE(np.running());
   EXPECT_EQ(integrity_check(db), "ok");
 
