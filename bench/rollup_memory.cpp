@@ -52,13 +52,18 @@ int main(int argc, char** argv) {
   const std::string uri = argv[1];
   Dimension dimension = Dimension::kConversation;
   std::optional<core::TimeMs> hour;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  for (int i = 2; i < argc; i += 2) {
+    if (i + 1 == argc) {
+      return usage((std::string(argv[i]) + " needs a value").c_str());
+    }
     if (std::strcmp(argv[i], "--dimension") == 0) {
       const auto d = store::parse_dimension(argv[i + 1]);
       if (!d) return usage("unknown dimension");
       dimension = *d;
     } else if (std::strcmp(argv[i], "--hour") == 0) {
-      hour = std::atoll(argv[i + 1]);
+      char* end = nullptr;
+      hour = std::strtoll(argv[i + 1], &end, 10);
+      if (end == argv[i + 1] || *end != '\0') return usage("--hour takes a time in milliseconds");
     } else {
       return usage("unknown option");
     }

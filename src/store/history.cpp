@@ -351,8 +351,7 @@ class KeySums {
   // at a time), and take the tables from mmap (Mapped); otherwise the keys are views into the
   // buckets, which must outlive take().
   explicit KeySums(size_t expected, bool own)
-      : own_(own),
-        keys_(Mapped<std::string_view>(own)),
+      : keys_(Mapped<std::string_view>(own)),
         packed_(Mapped<Key>(own)),
         sums_(Mapped<Sums>(own)),
         table_(Mapped<Key>(own)) {
@@ -397,7 +396,7 @@ class KeySums {
         i = static_cast<uint32_t>(keys_.size());
         k.index = i;
         table_[s] = k;
-        keys_.push_back(own_ ? keep(key) : key);
+        keys_.push_back(own() ? keep(key) : key);
         packed_.push_back(k);
         sums_.emplace_back();
         if (2 * keys_.size() > capacity_) grow();
@@ -474,10 +473,11 @@ class KeySums {
     }
   }
 
-  bool own_;
+  bool own() const { return keys_.get_allocator().on(); }
+
   Merged merged_;
   static constexpr size_t kChunk = 256 * 1024;
-  std::vector<std::pair<char*, size_t>> arena_;  // the copied keys when own_
+  std::vector<std::pair<char*, size_t>> arena_;  // the copied keys when own()
   char* arena_next_ = nullptr;
   size_t arena_left_ = 0;
   std::vector<std::string_view, Mapped<std::string_view>> keys_;
@@ -501,8 +501,11 @@ Merged merge_buckets(std::span<const HistoryBucket> buckets) {
   return std::move(sums).take();
 }
 
+// An hour of conversations is a few hundred thousand keys: starting the tables at a few thousand
+// saves the first dozen doublings (each a new mapping and a copy); a protocol hour, with a
+// handful of keys, touches only the hash table's 8,192 slots (192 KiB).
 RollUp::RollUp(Resolution to, core::TimeMs start, size_t m)
-    : m_(m), sums_(std::make_unique<KeySums>(0, /*own=*/true)) {
+    : m_(m), sums_(std::make_unique<KeySums>(4096, /*own=*/true)) {
   out_.resolution = to;
   out_.start = start;
 }

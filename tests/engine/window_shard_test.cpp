@@ -43,11 +43,15 @@ size_t check_candidates(WindowShard& shard, const std::map<uint32_t, uint64_t>& 
   for (const auto& [key, bytes] : seen) {
     auto it = truth.find(key);
     EXPECT_TRUE(it != truth.end()) << key;
-    if (it != truth.end()) EXPECT_EQ(bytes, it->second) << key;
+    if (it != truth.end()) {
+      EXPECT_EQ(bytes, it->second) << key;
+    }
   }
   std::vector<std::pair<uint64_t, uint32_t>> ranked;
   for (const auto& [key, bytes] : truth) {
-    if (bytes >= floor) EXPECT_TRUE(seen.count(key)) << "missing key above the floor: " << key;
+    if (bytes >= floor) {
+      EXPECT_TRUE(seen.count(key)) << "missing key above the floor: " << key;
+    }
     ranked.emplace_back(bytes, key);
   }
   std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) {
