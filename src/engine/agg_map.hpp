@@ -172,7 +172,7 @@ class AggMap {
     if (want < capacity_) rehash(want);
   }
 
-  // Empties the map and gives its memory back (a reused pane starts small again).
+  // Empties the map and gives its memory back (a reused table starts small again).
   void reset() {
     release();
     allocate(kMinSlots);
@@ -227,10 +227,16 @@ class AggMap {
     capacity_ = slots;
     shift_ = 64 - std::countr_zero(slots);
   }
+  // Frees the slots: the map holds nothing after it. size_ must go with them: reset() once left
+  // it, so a table emptied and refilled with the same 19 protocols every window counted 19 more
+  // keys each time and doubled its slots every time the count passed half of them (4 MiB after
+  // an hour of windows, the soak of 2026-12-04, and re-grown from 16 slots at every window).
   void release() {
     if (mapped_) ::munmap(slots_, capacity_ * sizeof(Entry));
     else std::free(slots_);
     slots_ = nullptr;
+    capacity_ = 0;
+    size_ = 0;
   }
 
   void grow() { rehash(capacity_ * 2); }

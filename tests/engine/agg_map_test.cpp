@@ -1,0 +1,121 @@
+// AggMap against a plain std::map: sums, size and the table's size through adds, subtractions
+// (erasing keys), drains and resets.
+#include "engine/agg_map.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+namespace netpulse::engine {
+namespace {
+
+struct Sums {
+  uint64_t bytes = 0;
+  uint32_t records = 0;
+};
+
+// The map holds exactly the reference's keys and sums.
+void expect_same(const AggMap<uint32_t>& map, const std::map<uint32_t, Sums>& truth) {
+  ASSERT_EQ(map.size(), truth.size());
+  size_t seen = 0;
+  map.for_each([&](const auto& e) {
+    ++seen;
+    const auto it = truth.find(e.key);
+    ASSERT_NE(it, truth.end()) << e.key;
+    EXPECT_EQ(e.bytes, it->second.bytes) << e.key;
+    EXPECT_EQ(e.records, it->second.records) << e.key;
+  });
+  EXPECT_EQ(seen, truth.size());
+  for (const auto& [key, sums] : truth) {
+    const auto* e = map.find(key);
+    ASSERT_NE(e, nullptr) << key;
+    EXPECT_EQ(e->bytes, sums.bytes);
+  }
+}
+
+// Regression (the soak of 2026-12-04): reset() freed the slots but kept the key count, so the
+// pipeline's per-window protocol table, reset and refilled with the same protocols every window,
+// grew by doubling for ever (262,144 slots for 19 protocols after 70 minutes).
+TEST(AggMap, ResetForgetsTheKeysSoARefilledTableStaysSmall) {
+  AggMap<uint32_t> map;
+  for (int window = 0; window < 10'000; ++window) {
+    map.reset();
+    ASSERT_EQ(map.size(), 0u);
+    for (uint32_t protocol = 0; protocol < 19; ++protocol) map.add(protocol, 100 + protocol, 1);
+    ASSERT_EQ(map.size(), 19u);
+    ASSERT_EQ(map.capacity(), 64u) << "window " << window;  // the least room for 19 keys
+  }
+  EXPECT_EQ(map.find(7)->bytes, 107u);
+}
+
+TEST(AggMap, DrainEmptiesAndKeepsTheRoom) {
+  AggMap<uint32_t> map;
+  for (uint32_t k = 0; k < 1000; ++k) map.add(k * 7919, 1, 1);
+  const size_t capacity = map.capacity();
+  uint64_t drained = 0;
+  map.drain([&](const auto& e) { drained += e.records; });
+  EXPECT_EQ(drained, 1000u);
+  EXPECT_EQ(map.size(), 0u);
+  EXPECT_EQ(map.capacity(), capacity);
+  for (uint32_t k = 0; k < 1000; ++k) map.add(k * 7919, 1, 1);
+  EXPECT_EQ(map.size(), 1000u);
+  EXPECT_EQ(map.capacity(), capacity);
+}
+
+// Random adds and subtractions (as a window gains and loses panes), drains, resets, shrinks and
+// copies, checked against std::map after every step; the table never holds more than twice the
+// room its keys need at the largest size they reached since the last reset.
+TEST(AggMap, MatchesAPlainMapThroughRandomOperations) {
+  std::mt19937_64 rng(20261204);
+  for (int run = 0; run < 40; ++run) {
+    AggMap<uint32_t> map;
+    std::map<uint32_t, Sums> truth;
+    const uint32_t universe = 1u << (4 + run % 12);  // 16 to 32,768 distinct keys
+    size_t peak = 0;
+    for (int step = 0; step < 3000; ++step) {
+      const uint64_t op = rng() % 100;
+      if (op < 60) {
+        const uint32_t key = static_cast<uint32_t>(rng() % universe) * 2654435761u;
+        const uint64_t bytes = rng() % 1500;
+        const uint32_t records = 1 + static_cast<uint32_t>(rng() % 3);
+        map.add(key, bytes, records);
+        truth[key].bytes += bytes;
+        truth[key].records += records;
+      } else if (op < 97) {
+        if (truth.empty()) continue;
+        auto it = truth.begin();
+        std::advance(it, static_cast<long>(rng() % truth.size()));
+        // Either the whole key (it leaves) or part of it.
+        const bool all = rng() % 2 == 0 || it->second.records == 1;
+        const uint32_t records = all ? it->second.records : it->second.records - 1;
+        const uint64_t bytes = all ? it->second.bytes : it->second.bytes / 2;
+        map.sub(it->first, bytes, records);
+        it->second.records -= records;
+        it->second.bytes -= bytes;
+        if (it->second.records == 0) truth.erase(it);
+      } else if (op == 97) {
+        map.drain([](const auto&) {});  // keeps its room: peak stays
+        truth.clear();
+      } else if (op == 98) {
+        map.reset();
+        truth.clear();
+        peak = 0;
+      } else {
+        map.shrink();
+        if (rng() % 2) {
+          AggMap<uint32_t> copy(map);
+          map = std::move(copy);
+        }
+      }
+      peak = std::max(peak, truth.size());
+      ASSERT_EQ(map.size(), truth.size()) << "run " << run << " step " << step;
+      ASSERT_LE(map.capacity(), std::max<size_t>(16, 4 * peak + 4)) << "run " << run << " step " << step;
+      if (step % 500 == 0) expect_same(map, truth);
+    }
+    expect_same(map, truth);
+  }
+}
+
+}  // namespace
+}  // namespace netpulse::engine
