@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
       hour = std::strtoll(argv[i + 1], &end, 10);
       if (end == argv[i + 1] || *end != '\0') return usage("--hour takes a time in milliseconds");
     } else {
-      return usage("unknown option");
+      return usage((std::string("unknown option ") + argv[i]).c_str());
     }
   }
   std::string why;

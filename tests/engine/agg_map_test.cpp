@@ -64,8 +64,9 @@ TEST(AggMap, DrainEmptiesAndKeepsTheRoom) {
 }
 
 // Random adds and subtractions (as a window gains and loses panes), drains, resets, shrinks and
-// copies, checked against std::map after every step; the table never holds more than twice the
-// room its keys need at the largest size they reached since the last reset.
+// copies, checked against std::map: the size after every step, every key and sum every 500
+// steps and at the end; the table never holds more than twice the room its keys need at the
+// largest size they reached since the last reset.
 TEST(AggMap, MatchesAPlainMapThroughRandomOperations) {
   std::mt19937_64 rng(20261204);
   for (int run = 0; run < 40; ++run) {
