@@ -447,8 +447,9 @@ WindowInfo Pipeline::window_info(const PlannedWindow& pw) {
   info.shards = threads_;
   // Addresses belong to one shard each, so their statistics add up. A protocol's bytes are
   // spread over the shards (records go to the shard of their address): sum them per protocol,
-  // then take the statistics (there are few protocols).
-  protocol_scratch_.reset();
+  // then take the statistics (there are few protocols). The table is emptied, not freed: it is
+  // refilled with the same few protocols at every window.
+  protocol_scratch_.drain([](const auto&) {});
   for (const auto& shard : shards_) {
     const WindowAggregate& w = shard->window();
     info.records += w.records;
