@@ -46,7 +46,8 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
   }
   for (Round& round : rounds_) {
     round.work.resize(threads_);
-    for (auto& w : round.work) w.routes.resize(threads_);
+    if (threads_ > 1)
+      for (auto& w : round.work) w.to_shard.resize(threads_);
     round.entering_max.resize(threads_);
     round.entering_has.resize(threads_);
   }
@@ -118,14 +119,16 @@ void Pipeline::consume_round(size_t r, size_t w) {
   for (size_t b = 0; b < round.nblocks; ++b) {
     const BlockWork& work = round.work[b];
     WindowShard::Input in;
-    in.records = work.records.data();
-    in.count = work.records.size();
     in.entering_max = round.entering_has[b] ? round.entering_max[b] : WindowShard::kNoTime;
     if (threads_ > 1) {
+      const ShardRecords& mine = work.to_shard[w];
       in.routed = true;
-      in.prefix_max = work.prefix_max.data();
-      in.routes = work.routes[w].v.data();
-      in.route_count = work.routes[w].v.size();
+      in.records = mine.records.data();
+      in.count = mine.records.size();
+      in.tags = mine.tags.empty() ? nullptr : mine.tags.data();
+    } else {
+      in.records = work.records.data();
+      in.count = work.records.size();
     }
     late_[w] += shards_[w]->consume(in);
   }
@@ -267,8 +270,12 @@ void Pipeline::parse_block(size_t w) {
   const size_t nblocks = rounds_[parse_round_].nblocks;
   BlockWork& work = rounds_[parse_round_].work[w];
   work.records.clear();
-  work.prefix_max.clear();
-  for (auto& r : work.routes) r.v.clear();
+  for (auto& to : work.to_shard) {
+    to.records.clear();
+    to.tags.clear();
+  }
+  work.parsed = 0;
+  work.late = 0;
   work.samples.clear();
   work.lines = 0;
   work.malformed = 0;
@@ -278,8 +285,13 @@ void Pipeline::parse_block(size_t w) {
   const ingest::Block& block = blocks_[w];
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
-  // A record per ~40 bytes at most for valid lines; reserve once, reuse across rounds.
-  work.records.reserve(block.size / 40);
+  // A record per ~40 bytes at most for valid lines; reserve once, reuse across rounds. Several
+  // threads: any shard may get them all (memory is committed only as records are written).
+  if (threads_ > 1) {
+    for (auto& to : work.to_shard) to.records.reserve(block.size / 40);
+  } else {
+    work.records.reserve(block.size / 40);
+  }
   const char* p = block.data;
   const char* end = block.data + block.size;
   core::TimeMs max_time = std::numeric_limits<core::TimeMs>::min();
@@ -296,12 +308,11 @@ void Pipeline::parse_block(size_t w) {
     ingest::ParseError err;
     const ParseStatus s = parser.parse(p, line_end, end, rec, &err);
     if (s == ParseStatus::kOk) {
-      if (threads_ > 1) {
+      ++work.parsed;
+      if (threads_ > 1)
         route(work, rec, max_time);
-        work.records.push_streamed(rec);
-      } else {
+      else
         work.records.push_back(rec);
-      }
       if (rec.time > max_time) max_time = rec.time;
     } else if (s != ParseStatus::kBlank) {
       ++work.malformed;
@@ -316,29 +327,35 @@ void Pipeline::parse_block(size_t w) {
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).
   blocks_[w] = ingest::Block{};
   work.lines = lines;
-  work.has_max = !work.records.empty();
+  work.has_max = work.parsed > 0;
   work.max_time = max_time;
 }
 
-// Sends the record (about to be appended to work.records) to the shard that owns its address,
-// and, with --ip-key host, to the shard of its dst as well. Hashing here, on the parsing thread,
-// means each key is hashed once however many shards there are.
+// Copies the record to the shard that owns its address, and, with --ip-key host, to the shard of
+// its dst as well, unless it is late against the records before it in the block (max_before:
+// their greatest time); the shards drop those late against earlier blocks. Hashing here, on the
+// parsing thread, means each key is hashed once however many shards there are; and each shard
+// then reads only its own records, in order, instead of picking them out of all the block's.
 void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_before) {
-  const auto index = static_cast<uint32_t>(work.records.size());
-  work.prefix_max.push_back(work.records.empty() ? WindowShard::kNoTime : max_before);
+  if (max_before != WindowShard::kNoTime &&
+      rec.time < max_before - config_.lateness * config_.time_unit_ms) {
+    ++work.late;
+    return;
+  }
   const auto shards = static_cast<uint32_t>(threads_);
   const core::IpAddr& first = config_.ip_key == IpKey::kDst ? rec.dst : rec.src;
   const uint32_t home = shard_of(first, shards);
-  if (config_.ip_key != IpKey::kHost) {
-    work.routes[home].v.push_back(index << 2 | WindowShard::kPrimary);
-    return;
-  }
+  ShardRecords& to_home = work.to_shard[home];
+  to_home.records.push_streamed(rec);
+  if (config_.ip_key != IpKey::kHost) return;
   const uint32_t other = shard_of(rec.dst, shards);
   if (other == home) {
-    work.routes[home].v.push_back(index << 2 | WindowShard::kPrimary | WindowShard::kAlso);
+    to_home.tags.push_back(WindowShard::kPrimary | WindowShard::kAlso);
   } else {
-    work.routes[home].v.push_back(index << 2 | WindowShard::kPrimary);
-    work.routes[other].v.push_back(index << 2 | WindowShard::kSecondary);
+    to_home.tags.push_back(WindowShard::kPrimary);
+    ShardRecords& to_other = work.to_shard[other];
+    to_other.records.push_streamed(rec);
+    to_other.tags.push_back(WindowShard::kSecondary);
   }
 }
 
@@ -361,7 +378,7 @@ void Pipeline::after_parse(size_t r) {
     }
     line_base_ += work.lines;
     lines += work.lines;
-    read += work.records.size();
+    read += work.parsed;
     malformed += work.malformed;
     bytes += work.bytes;
   }
@@ -373,13 +390,16 @@ void Pipeline::after_parse(size_t r) {
 
 void Pipeline::after_consume(int r, bool last) {
   if (r >= 0) {
-    // Each shard counts the late records routed to it as primary (one shard per record); with
-    // one shard, all of them.
+    // Each shard counts the late records it holds as primary (one shard per record); with one
+    // shard, all of them. With several, the parsers counted those late within their blocks.
     uint64_t late = 0;
     for (size_t w = 0; w < threads_; ++w) late += late_[w];
     uint64_t parsed = 0;
     const Round& round = rounds_[static_cast<size_t>(r)];
-    for (size_t b = 0; b < round.nblocks; ++b) parsed += round.work[b].records.size();
+    for (size_t b = 0; b < round.nblocks; ++b) {
+      parsed += round.work[b].parsed;
+      late += round.work[b].late;
+    }
     counters_.late.fetch_add(late, std::memory_order_relaxed);
     counters_.accepted.fetch_add(parsed - late, std::memory_order_relaxed);
   }

@@ -92,17 +92,20 @@ class Pipeline {
   enum class Phase { kFetch, kAfterParse, kAfterConsume, kWindowStats, kWindowFinish };
 
   // What parsing one block produced.
-  // A route list on a cache line of its own (see BlockWork).
-  struct alignas(64) RouteList {
-    std::vector<uint32_t> v;
+  // A shard's records from one block (Pipeline::route), on cache lines of their own (see
+  // BlockWork).
+  struct alignas(64) ShardRecords {
+    RecordBuffer records;
+    std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
   };
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
-    RecordBuffer records;
-    std::vector<uint32_t> line_ends;  // offsets of the block's '\n's
-    std::vector<core::TimeMs> prefix_max;  // with several shards: see WindowShard::Input
-    std::vector<RouteList> routes;         // with several shards: per shard
+    RecordBuffer records;                // one thread: every parsed record, in input order
+    std::vector<ShardRecords> to_shard;  // several threads: per shard
+    std::vector<uint32_t> line_ends;     // offsets of the block's '\n's
+    uint64_t parsed = 0;                 // records parsed (late ones included)
+    uint64_t late = 0;                   // several threads: late within the block (route)
     uint64_t lines = 0;
     uint64_t malformed = 0;
     std::vector<MalformedReport> samples;  // line is the block-relative index here

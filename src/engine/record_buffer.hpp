@@ -1,12 +1,12 @@
 // The parsed records of one block, in a buffer reused round after round.
 //
-// With several threads, a block's records are written by the thread that parses it and read by
-// every shard's thread. The next time the buffer is filled, its cache lines are still held by the
-// cores that read them, so each ordinary store first fetches the line back and invalidates the
-// other copies: with two threads, `perf` put 15% of the run's CPU time in those stores
-// (parse_block: 151 samples on one thread, 891 on two, for the same records). push_streamed()
-// writes a record with non-temporal stores instead: a whole 64-byte line goes to memory without
-// being read, and the readers, who walk the records in ascending order, stream them back in.
+// With several threads, a block's records are written by the thread that parses it, one buffer
+// per shard, and read by the shard's thread. The next time the buffer is filled, its cache lines
+// are still held by the core that read them, so each ordinary store first fetches the line back
+// and invalidates the other copy: with two threads, `perf` put 15% of the run's CPU time in those
+// stores (parse_block: 151 samples on one thread, 891 on two, for the same records).
+// push_streamed() writes a record with non-temporal stores instead: a whole 64-byte line goes to
+// memory without being read, and the reader, who walks the records in order, streams them back in.
 // One thread keeps ordinary stores: it reads its records right after writing them, from cache.
 //
 // Thread-safety: none; one writer, then readers after a barrier (which orders the streamed

@@ -306,27 +306,30 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
 uint64_t WindowShard::consume_routed(const Input& in) {
   uint64_t late = 0;
   const FlowRecord* records = in.records;
-  const uint32_t* routes = in.routes;
-  const size_t n = in.route_count;
+  const uint8_t* tags = in.tags;
+  const size_t n = in.count;
+  // The parser dropped the records late within their block; what is left is late only against
+  // the earlier blocks.
+  const TimeMs bound = in.entering_max == kNoTime ? kNoTime : in.entering_max - lateness_ms_;
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n && cur_) {
-      const uint32_t route = routes[i + kAhead];
-      const FlowRecord& next = records[route >> 2];
-      const core::IpAddr& a = (ip_key_ == IpKey::kDst || (route & kSecondary)) ? next.dst : next.src;
+      const FlowRecord& next = records[i + kAhead];
+      const bool dst = ip_key_ == IpKey::kDst || (tags && (tags[i + kAhead] & kSecondary));
+      const core::IpAddr& a = dst ? next.dst : next.src;
       if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
         cur_->open->ip4.prefetch(a.v4_value());
     }
-    const uint32_t route = routes[i];
-    const FlowRecord& r = records[route >> 2];
-    const TimeMs before = std::max(in.entering_max, in.prefix_max[route >> 2]);
-    if (before != kNoTime && r.time < before - lateness_ms_) {
-      if (!(route & kSecondary)) ++late;
+    const FlowRecord& r = records[i];
+    const uint8_t tag = tags ? tags[i] : kPrimary;
+    if (r.time < bound) {
+      if (!(tag & kSecondary)) ++late;
       continue;
     }
     Pane& pane = pane_for(r.time);
-    if (route & kSecondary) add_ip(*pane.open, r.dst, r.bytes);
+    if (tag & kSecondary)
+      add_ip(*pane.open, r.dst, r.bytes);
     else {
-      add_primary(pane, r, (route & kAlso) != 0);
+      add_primary(pane, r, (tag & kAlso) != 0);
       if (history_) history_->add(r);
     }
   }

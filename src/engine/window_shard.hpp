@@ -179,26 +179,27 @@ class WindowShard {
   WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config);
   ~WindowShard();
 
-  // Adds a block's accepted records. With one shard (routed = false): every record, in input
-  // order, with the running maximum event time. With several, the parsing thread routed
-  // each record to the shard of its address (see Route); a record is late when its time is below
-  // max(entering_max, its prefix_max) - lateness, which is what one thread reading in order
-  // decides. Returns the late records among those routed here as primary.
+  // Adds a block's records. With one shard (routed = false): every record of the block, in
+  // input order; a record is late when its time is below the running maximum event time (from
+  // entering_max on) - lateness, as the input order decides. With several, the parsing thread
+  // copied each record to the shard of its address (see Pipeline::route), leaving out those late
+  // against the records before them in the block; a shard then drops those late against the
+  // earlier blocks (time below entering_max - lateness): together, the decision one thread
+  // reading in order makes. Returns the late records among those here as primary.
   struct Input {
     const core::FlowRecord* records = nullptr;
     size_t count = 0;
-    const core::TimeMs* prefix_max = nullptr;  // greatest time before each record in its block
-    bool routed = false;  // several shards: only the records listed in routes
-    const uint32_t* routes = nullptr;
-    size_t route_count = 0;
+    bool routed = false;  // several shards: records are this shard's copies
+    const uint8_t* tags =
+        nullptr;  // routed, --ip-key host: a tag (below) per record; else all kPrimary
     core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
   };
   uint64_t consume(const Input& in);
 
-  // Route entries: record index << 2 | flags. kPrimary: the shard of the record's first address
-  // (src; dst with --ip-key dst): it counts the record, its protocol and that address. kAlso:
-  // (--ip-key host) the dst belongs to the same shard. kSecondary: only the dst is this shard's.
-  static constexpr uint32_t kPrimary = 0, kAlso = 1, kSecondary = 2;
+  // Route tags. kPrimary: the shard of the record's first address (src; dst with --ip-key dst):
+  // it counts the record, its protocol and that address. kAlso: (--ip-key host) the dst belongs
+  // to the same shard. kSecondary: only the dst is this shard's.
+  static constexpr uint8_t kPrimary = 0, kAlso = 1, kSecondary = 2;
   static constexpr core::TimeMs kNoTime = INT64_MIN;
 
   // Records this shard counted per pane since the last call (each record counts in exactly one
