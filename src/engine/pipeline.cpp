@@ -78,27 +78,37 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
       failed_ = true;
     }
   };
+  // Every thread goes through the same sequence of barriers, so no thread is left waiting. A
+  // barrier's completion does the serial work for the step before it and the step after, so each
+  // step costs one barrier: the fetch of the next round rides on the last barrier of this one,
+  // and the statistics of window i + 1 on the barrier that emits window i (a shard selects
+  // window i's candidates, then moves to window i + 1, in one step).
   auto body = [&](size_t w) {
-    // Every thread goes through the same sequence of barriers, so no thread is left waiting.
-    while (true) {
-      sync.arrive_and_wait();  // fetch
-      if (done_) return;
+    sync.arrive_and_wait();  // the first round fetched
+    while (!done_) {
       guarded([&] {
         parse_block(w);
         // Pipelined: the shards take the previous round while this one is parsed.
         if (consume_round_ >= 0) consume_round(static_cast<size_t>(consume_round_), w);
       });
-      sync.arrive_and_wait();  // after parse (pipelined: the windows to emit are planned)
+      sync.arrive_and_wait();  // pipelined: windows planned (none: the next round fetched)
       if (!pipelined_) {
         guarded([&] { consume_round(static_cast<size_t>(parse_round_), w); });
-        sync.arrive_and_wait();  // after consume: the windows to emit are planned
+        sync.arrive_and_wait();  // windows planned (none: the next round fetched)
       }
       guarded([&] { shards_[w]->close_before(complete_below_); });
-      for (size_t i = 0; i < windows_.size(); ++i) {
-        guarded([&] { shards_[w]->move_window(windows_[i].lo, windows_[i].hi); });
-        sync.arrive_and_wait();  // window statistics merged, queries prepared
-        guarded([&] { queries_.select(w, *shards_[w]); });
-        sync.arrive_and_wait();  // window emitted
+      const size_t n = windows_.size();
+      if (n > 0) {
+        guarded([&] { shards_[w]->move_window(windows_[0].lo, windows_[0].hi); });
+        sync.arrive_and_wait();  // window 0's statistics merged, queries prepared
+        for (size_t i = 0; i < n; ++i) {
+          guarded([&] {
+            queries_.select(w, *shards_[w]);
+            if (i + 1 < n) shards_[w]->move_window(windows_[i + 1].lo, windows_[i + 1].hi);
+          });
+          sync.arrive_and_wait();  // window i emitted; then window i + 1 prepared, or the next
+                                   // round fetched
+        }
       }
       shards_[w]->evict_before(planner_.evict_bound());
     }
@@ -153,8 +163,7 @@ void Pipeline::complete_phase() noexcept {
           // A parsed round waits for the next fetch to be consumed.
           consume_round_ = parsed ? static_cast<int>(parse_round_) : -1;
           if (parsed) parse_round_ ^= 1;
-          window_index_ = 0;
-          phase_ = windows_.empty() ? Phase::kFetch : Phase::kWindowStats;
+          start_windows();
         } else {
           after_parse(parse_round_);
           phase_ = Phase::kAfterConsume;
@@ -163,19 +172,22 @@ void Pipeline::complete_phase() noexcept {
       }
       case Phase::kAfterConsume:
         after_consume(static_cast<int>(parse_round_), input_ended_);
-        window_index_ = 0;
-        phase_ = windows_.empty() ? Phase::kFetch : Phase::kWindowStats;
+        start_windows();
         break;
       case Phase::kWindowStats:
-        current_info_ = window_info(windows_[window_index_]);
-        if (!failed_) queries_.prepare(current_info_);
+        prepare_window();
         phase_ = Phase::kWindowFinish;
         break;
       case Phase::kWindowFinish:
         if (!failed_) queries_.finish(current_info_);
         counters_.windows.fetch_add(1, std::memory_order_relaxed);
         ++window_index_;
-        phase_ = window_index_ < windows_.size() ? Phase::kWindowStats : Phase::kFetch;
+        if (window_index_ < windows_.size()) {
+          prepare_window();
+        } else {
+          fetch();
+          phase_ = Phase::kAfterParse;
+        }
         break;
     }
   } catch (const std::exception& e) {
@@ -183,6 +195,22 @@ void Pipeline::complete_phase() noexcept {
     worker_error_ = e.what();
     failed_ = true;
   }
+}
+
+// After planning: the windows' steps come next, or with none the next round.
+void Pipeline::start_windows() {
+  window_index_ = 0;
+  if (windows_.empty()) {
+    fetch();
+    phase_ = Phase::kAfterParse;
+  } else {
+    phase_ = Phase::kWindowStats;
+  }
+}
+
+void Pipeline::prepare_window() {
+  current_info_ = window_info(windows_[window_index_]);
+  if (!failed_) queries_.prepare(current_info_);
 }
 
 void Pipeline::fetch() {

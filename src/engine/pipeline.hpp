@@ -124,6 +124,8 @@ class Pipeline {
 
   void complete_phase() noexcept;
   void fetch();
+  void start_windows();
+  void prepare_window();
   void after_parse(size_t r);
   // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
   // final; `last`: the input has ended and every round is consumed, so all windows are.
