@@ -43,8 +43,11 @@ class GeneratorFeed final : public generate::RecordSink, public ingest::BlockSou
   }
 
   uint64_t records_written() const;
+  // Bytes reserved for the text pending for the next block.
+  size_t room() const;
 
  private:
+  static constexpr size_t kMinRoom = 64 << 10;
   size_t capacity_;
   std::function<void(const ingest::Block&)> observer_;
   mutable std::mutex mu_;

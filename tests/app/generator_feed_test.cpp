@@ -56,5 +56,31 @@ TEST(GeneratorFeed, WriterWaitsWhileFullAndCloseReleasesIt) {
   EXPECT_EQ(result.load(), 0);
 }
 
+TEST(GeneratorFeed, RoomComesBackDownAfterABurst) {
+  GeneratorFeed feed;  // bound: 8 MiB
+  const std::string line = std::string(99, 'x') + "\n";
+  auto write_lines = [&](int n) {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(feed.write(line.data(), line.size(), 1));
+  };
+  ingest::Block block;
+  write_lines(40'000);  // 4 MB piled up while the engine was away
+  ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
+  EXPECT_EQ(block.size, 4'000'000u);
+  // A steady trickle again: within two blocks the room is back to what the trickle needs.
+  for (int round = 0; round < 2; ++round) {
+    write_lines(10);
+    ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
+    EXPECT_EQ(block.size, 1000u);
+  }
+  EXPECT_LE(feed.room(), size_t{128} << 10);
+  // And a steady stream keeps its room: no regrowing while appending.
+  write_lines(300);
+  ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
+  const size_t room = feed.room();
+  EXPECT_GE(room, 60'000u);
+  write_lines(300);
+  EXPECT_EQ(feed.room(), room);
+}
+
 }  // namespace
 }  // namespace netpulse::app
