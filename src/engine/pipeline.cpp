@@ -299,6 +299,7 @@ void Pipeline::parse_block(size_t w) {
   BlockWork& work = rounds_[parse_round_].work[w];
   work.records.clear();
   for (auto& to : work.to_shard) {
+    to.last = to.records.size();
     to.records.clear();
     to.tags.clear();
   }
@@ -313,12 +314,20 @@ void Pipeline::parse_block(size_t w) {
   const ingest::Block& block = blocks_[w];
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
-  // A record per ~40 bytes at most for valid lines; reserve once, reuse across rounds. Several
-  // threads: any shard may get them all (memory is committed only as records are written).
+  // A record per ~40 bytes at most for valid lines; reserve once, reuse across rounds.
+  const size_t most = block.size / 40 + 1;
   if (threads_ > 1) {
-    for (auto& to : work.to_shard) to.records.reserve(block.size / 40);
+    // Each shard's buffer has room for twice its share of a block, and grows for a skewed block
+    // (one address sending most of it); a buffer that grew gives the memory back once its last
+    // block was within the share again, so threads x threads buffers do not each keep a whole
+    // block's worth for good.
+    const size_t share = std::max(block.size, ingest::kBlockSize) / 40 / threads_ * 2;
+    for (auto& to : work.to_shard) {
+      if (to.records.capacity() > share && to.last <= share) to.records.release();
+      to.records.reserve(std::min(most, share));
+    }
   } else {
-    work.records.reserve(block.size / 40);
+    work.records.reserve(most);
   }
   const char* p = block.data;
   const char* end = block.data + block.size;

@@ -97,6 +97,7 @@ class Pipeline {
   struct alignas(64) ShardRecords {
     RecordBuffer records;
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
+    size_t last = 0;            // records in the block before
   };
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.

@@ -32,6 +32,7 @@ class RecordBuffer {
 
   const core::FlowRecord* data() const { return data_.get(); }
   size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
 
@@ -43,6 +44,13 @@ class RecordBuffer {
     if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(core::FlowRecord));
     data_ = std::move(bigger);
     capacity_ = n;
+  }
+
+  // Frees the room (the next reserve() or push allocates anew).
+  void release() {
+    data_.reset();
+    size_ = 0;
+    capacity_ = 0;
   }
 
   void push_back(const core::FlowRecord& r) {
