@@ -39,10 +39,8 @@ ingest::BlockSource::Next GeneratorFeed::next(ingest::Block& out,
   auto block = std::make_shared<std::string>();
   block->swap(pending_);
   // The next block starts with room for twice what this one held (within the bound), so a
-  // steady generator appends without regrowing. Room follows the text, not the largest block
-  // ever: after a burst (the engine held up, text piling up to the bound) it comes back down
-  // with the next block. It once stayed at the burst's size, and every block after it kept
-  // megabytes (a soak on a busy machine: +7 MiB of heap for good).
+  // steady generator appends without regrowing; after a burst (the engine held up, text piling
+  // up towards the bound) the room comes back down with the next block.
   pending_.reserve(std::min(std::max(block->size() * 2, kMinRoom), capacity_));
   lock.unlock();
   writable_.notify_all();

@@ -32,12 +32,26 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+// Room for `want` records in a buffer reused block after block. A buffer grown past `usual`
+// for an unusual block (a burst that piled up while the engine was held up, or one address
+// sending most of a block to one shard) gives the memory back once its last block was within
+// `usual` again, instead of keeping the largest block's room for good.
+void fit(RecordBuffer& buffer, size_t last, size_t usual, size_t want) {
+  if (buffer.capacity() > usual && last <= usual) buffer.release();
+  buffer.reserve(want);
+}
+
 }  // namespace
 
 Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
                    core::ProtocolTable& protocols, ingest::Format format, WindowQueries& queries)
-    : config_(config), control_(control), protocols_(protocols), format_(format),
-      queries_(queries), threads_(static_cast<size_t>(std::max(1, config.threads))),
+    : config_(config),
+      lateness_ms_(config.lateness * config.time_unit_ms),
+      control_(control),
+      protocols_(protocols),
+      format_(format),
+      queries_(queries),
+      threads_(static_cast<size_t>(std::max(1, config.threads))),
       planner_(config) {
   for (size_t i = 0; i < threads_; ++i) {
     parsers_.push_back(std::make_unique<ingest::FlowParser>(protocols_, format_));
@@ -46,8 +60,9 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
   }
   for (Round& round : rounds_) {
     round.work.resize(threads_);
-    if (threads_ > 1)
+    if (threads_ > 1) {
       for (auto& w : round.work) w.to_shard.resize(threads_);
+    }
     round.entering_max.resize(threads_);
     round.entering_has.resize(threads_);
   }
@@ -57,6 +72,17 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
 }
 
 Pipeline::~Pipeline() = default;
+
+size_t Pipeline::record_buffer_bytes() const {
+  size_t records = 0;
+  for (const Round& round : rounds_) {
+    for (const BlockWork& work : round.work) {
+      records += work.records.capacity();
+      for (const ShardRecords& to : work.to_shard) records += to.records.capacity();
+    }
+  }
+  return records * sizeof(FlowRecord);
+}
 
 void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
   malformed_handler_ = std::move(handler);
@@ -106,8 +132,8 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
             queries_.select(w, *shards_[w]);
             if (i + 1 < n) shards_[w]->move_window(windows_[i + 1].lo, windows_[i + 1].hi);
           });
-          sync.arrive_and_wait();  // window i emitted; then window i + 1 prepared, or the next
-                                   // round fetched
+          // Window i emitted; window i + 1 prepared (after the last, the next round fetched).
+          sync.arrive_and_wait();
         }
       }
       shards_[w]->evict_before(planner_.evict_bound());
@@ -163,7 +189,7 @@ void Pipeline::complete_phase() noexcept {
           // A parsed round waits for the next fetch to be consumed.
           consume_round_ = parsed ? static_cast<int>(parse_round_) : -1;
           if (parsed) parse_round_ ^= 1;
-          start_windows();
+          after_planning();
         } else {
           after_parse(parse_round_);
           phase_ = Phase::kAfterConsume;
@@ -172,7 +198,7 @@ void Pipeline::complete_phase() noexcept {
       }
       case Phase::kAfterConsume:
         after_consume(static_cast<int>(parse_round_), input_ended_);
-        start_windows();
+        after_planning();
         break;
       case Phase::kWindowStats:
         prepare_window();
@@ -185,8 +211,7 @@ void Pipeline::complete_phase() noexcept {
         if (window_index_ < windows_.size()) {
           prepare_window();
         } else {
-          fetch();
-          phase_ = Phase::kAfterParse;
+          next_round();
         }
         break;
     }
@@ -198,14 +223,20 @@ void Pipeline::complete_phase() noexcept {
 }
 
 // After planning: the windows' steps come next, or with none the next round.
-void Pipeline::start_windows() {
+void Pipeline::after_planning() {
   window_index_ = 0;
   if (windows_.empty()) {
-    fetch();
-    phase_ = Phase::kAfterParse;
+    next_round();
   } else {
     phase_ = Phase::kWindowStats;
   }
+}
+
+// Fetches the next round. The phase moves first, so a fetch that throws is not followed by a
+// second run of the step before it (counting its records twice).
+void Pipeline::next_round() {
+  phase_ = Phase::kAfterParse;
+  fetch();
 }
 
 void Pipeline::prepare_window() {
@@ -299,7 +330,6 @@ void Pipeline::parse_block(size_t w) {
   BlockWork& work = rounds_[parse_round_].work[w];
   work.records.clear();
   for (auto& to : work.to_shard) {
-    to.last = to.records.size();
     to.records.clear();
     to.tags.clear();
   }
@@ -314,20 +344,14 @@ void Pipeline::parse_block(size_t w) {
   const ingest::Block& block = blocks_[w];
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
-  // A record per ~40 bytes at most for valid lines; reserve once, reuse across rounds.
+  // A record per ~40 bytes at most for valid lines. The buffers are reused block after block,
+  // with room for twice a buffer's share of a usual block (all of it with one thread); see fit().
   const size_t most = block.size / 40 + 1;
+  const size_t usual = std::max(block.size, ingest::kBlockSize) / 40 * 2 / threads_;
   if (threads_ > 1) {
-    // Each shard's buffer has room for twice its share of a block, and grows for a skewed block
-    // (one address sending most of it); a buffer that grew gives the memory back once its last
-    // block was within the share again, so threads x threads buffers do not each keep a whole
-    // block's worth for good.
-    const size_t share = std::max(block.size, ingest::kBlockSize) / 40 / threads_ * 2;
-    for (auto& to : work.to_shard) {
-      if (to.records.capacity() > share && to.last <= share) to.records.release();
-      to.records.reserve(std::min(most, share));
-    }
+    for (auto& to : work.to_shard) fit(to.records, to.last, usual, std::min(most, usual));
   } else {
-    work.records.reserve(most);
+    fit(work.records, work.last, usual, most);
   }
   const char* p = block.data;
   const char* end = block.data + block.size;
@@ -346,10 +370,11 @@ void Pipeline::parse_block(size_t w) {
     const ParseStatus s = parser.parse(p, line_end, end, rec, &err);
     if (s == ParseStatus::kOk) {
       ++work.parsed;
-      if (threads_ > 1)
+      if (threads_ > 1) {
         route(work, rec, max_time);
-      else
+      } else {
         work.records.push_back(rec);
+      }
       if (rec.time > max_time) max_time = rec.time;
     } else if (s != ParseStatus::kBlank) {
       ++work.malformed;
@@ -359,6 +384,8 @@ void Pipeline::parse_block(size_t w) {
     p = line_end + 1;
   }
   if (threads_ > 1) RecordBuffer::finish();
+  work.last = work.records.size();
+  for (auto& to : work.to_shard) to.last = to.records.size();
   // The bytes are parsed: let them go here, in parallel, rather than when the next fetch
   // replaces the block on one thread while the others wait (a mapped file's pages are released
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).
@@ -374,8 +401,7 @@ void Pipeline::parse_block(size_t w) {
 // parsing thread, means each key is hashed once however many shards there are; and each shard
 // then reads only its own records, in order, instead of picking them out of all the block's.
 void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_before) {
-  if (max_before != WindowShard::kNoTime &&
-      rec.time < max_before - config_.lateness * config_.time_unit_ms) {
+  if (max_before != WindowShard::kNoTime && rec.time < max_before - lateness_ms_) {
     ++work.late;
     return;
   }
@@ -445,10 +471,9 @@ void Pipeline::after_consume(int r, bool last) {
   for (auto& shard : shards_) shard->take_pane_counts(pane_scratch_);
   for (const auto& [index, n] : pane_scratch_) planner_.add(index, n);
 
-  const int64_t lateness_ms = config_.lateness * config_.time_unit_ms;
-  if (has_max_) counters_.watermark_ms.store(max_time_ - lateness_ms, std::memory_order_relaxed);
+  if (has_max_) counters_.watermark_ms.store(max_time_ - lateness_ms_, std::memory_order_relaxed);
   windows_.clear();
-  if (has_max_) complete_below_ = core::floor_div(max_time_ - lateness_ms, config_.time_unit_ms);
+  if (has_max_) complete_below_ = core::floor_div(max_time_ - lateness_ms_, config_.time_unit_ms);
   if (last) {
     planner_.plan(std::nullopt, control_.params(), windows_);
   } else if (has_max_) {
@@ -483,7 +508,7 @@ void Pipeline::emit_history(bool last) {
   core::TimeMs bound = std::numeric_limits<core::TimeMs>::max();
   if (!last) {
     if (!has_max_) return;
-    bound = max_time_ - config_.lateness * config_.time_unit_ms;
+    bound = max_time_ - lateness_ms_;
   }
   HistoryBatch batch;
   for (auto& h : history_) h->take(bound, batch.chunks);

@@ -3,12 +3,16 @@
 // watermark passes window ends, has the queries evaluate each final window.
 //
 // It works in rounds. Each round: (1) one thread fetches up to N blocks; (2) each thread
-// parses one block; (3) one thread computes, per block, the greatest event time of everything
-// before it; (4) each thread walks all blocks of the round, finds late records from that
-// running maximum (so lateness is exactly what a single thread reading in order decides), and
-// aggregates the keys of its shard; (5) one thread advances the watermark and lists the final
-// windows; (6) per window, shards move their aggregates, the queries select per shard, and one
-// thread merges and emits. Output is therefore byte-identical for any thread count.
+// parses one block, drops the records late against those before them in the block, and copies
+// the others to the shard that owns their key; (3) one thread computes, per block, the greatest
+// event time of everything before it; (4) each thread takes its shard's records of every block
+// of the round, drops those late against that running maximum (so lateness is exactly what a
+// single thread reading in order decides), and aggregates them; (5) one thread advances the
+// watermark and lists the final windows; (6) per window, shards move their aggregates, the
+// queries select per shard, and one thread merges and emits. Output is therefore byte-identical
+// for any thread count. Reading ahead (a file), (4) of one round runs beside (2) of the next.
+// The serial steps run in the completion of the barrier between parallel steps, one barrier
+// per step.
 //
 // Thread-safety: run() is called once, from one thread; counters() may be read from any thread.
 #pragma once
@@ -88,7 +92,13 @@ class Pipeline {
 
   const Counters& counters() const { return counters_; }
 
+  // Bytes reserved by the buffers of parsed records (every round and block, and with several
+  // threads every shard's). For tests; read it when run() has returned.
+  size_t record_buffer_bytes() const;
+
  private:
+  // The step whose barrier comes next. kFetch: only the first (every later fetch is done at the
+  // last barrier of a round).
   enum class Phase { kFetch, kAfterParse, kAfterConsume, kWindowStats, kWindowFinish };
 
   // What parsing one block produced.
@@ -97,12 +107,13 @@ class Pipeline {
   struct alignas(64) ShardRecords {
     RecordBuffer records;
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
-    size_t last = 0;            // records in the block before
+    size_t last = 0;            // records from the last block parsed
   };
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
     RecordBuffer records;                // one thread: every parsed record, in input order
+    size_t last = 0;                     // one thread: records from the last block parsed
     std::vector<ShardRecords> to_shard;  // several threads: per shard
     std::vector<uint32_t> line_ends;     // offsets of the block's '\n's
     uint64_t parsed = 0;                 // records parsed (late ones included)
@@ -125,7 +136,8 @@ class Pipeline {
 
   void complete_phase() noexcept;
   void fetch();
-  void start_windows();
+  void after_planning();
+  void next_round();
   void prepare_window();
   void after_parse(size_t r);
   // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
@@ -138,6 +150,7 @@ class Pipeline {
   void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs max_before);
 
   EngineConfig config_;
+  core::TimeMs lateness_ms_;
   EngineControl& control_;
   core::ProtocolTable& protocols_;
   ingest::Format format_;

@@ -1,4 +1,5 @@
-// The parsed records of one block, in a buffer reused round after round.
+// Parsed records (a block's, or one shard's share of a block), in a buffer reused round after
+// round.
 //
 // With several threads, a block's records are written by the thread that parses it, one buffer
 // per shard, and read by the shard's thread. The next time the buffer is filled, its cache lines
@@ -36,7 +37,7 @@ class RecordBuffer {
   bool empty() const { return size_ == 0; }
   void clear() { size_ = 0; }
 
-  // Room for n records in all (kept across rounds; grows only).
+  // Room for n records in all (kept across rounds until release()).
   void reserve(size_t n) {
     if (n <= capacity_) return;
     Storage bigger(static_cast<core::FlowRecord*>(

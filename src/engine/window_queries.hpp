@@ -31,7 +31,8 @@ class WindowQueries {
   virtual ~WindowQueries() = default;
   virtual void prepare(const WindowInfo& info) = 0;
   // Called concurrently, once per shard, between prepare() and finish(). Non-const: a shard
-  // keeps its candidate keys up to date as queries read them.
+  // keeps its candidate keys up to date as queries read them. Keep no reference into the shard
+  // past the call: the shard moves on to the next window before finish() runs.
   virtual void select(size_t shard, WindowShard& window) = 0;
   virtual void finish(const WindowInfo& info) = 0;
   // End of a round of input: a good moment to flush buffered output.

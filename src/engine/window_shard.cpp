@@ -326,9 +326,9 @@ uint64_t WindowShard::consume_routed(const Input& in) {
       continue;
     }
     Pane& pane = pane_for(r.time);
-    if (tag & kSecondary)
+    if (tag & kSecondary) {
       add_ip(*pane.open, r.dst, r.bytes);
-    else {
+    } else {
       add_primary(pane, r, (tag & kAlso) != 0);
       if (history_) history_->add(r);
     }

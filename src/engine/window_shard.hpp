@@ -190,8 +190,8 @@ class WindowShard {
     const core::FlowRecord* records = nullptr;
     size_t count = 0;
     bool routed = false;  // several shards: records are this shard's copies
-    const uint8_t* tags =
-        nullptr;  // routed, --ip-key host: a tag (below) per record; else all kPrimary
+    // Routed with --ip-key host: a route tag (below) per record; otherwise all are kPrimary.
+    const uint8_t* tags = nullptr;
     core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
   };
   uint64_t consume(const Input& in);

@@ -66,19 +66,19 @@ TEST(GeneratorFeed, RoomComesBackDownAfterABurst) {
   write_lines(40'000);  // 4 MB piled up while the engine was away
   ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
   EXPECT_EQ(block.size, 4'000'000u);
-  // A steady trickle again: within two blocks the room is back to what the trickle needs.
-  for (int round = 0; round < 2; ++round) {
-    write_lines(10);
-    ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
-    EXPECT_EQ(block.size, 1000u);
-  }
-  EXPECT_LE(feed.room(), size_t{128} << 10);
-  // And a steady stream keeps its room: no regrowing while appending.
-  write_lines(300);
+  // A steady trickle again: the block after it has only the room the trickle needs.
+  write_lines(10);
   ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
+  EXPECT_EQ(block.size, 1000u);
+  EXPECT_LE(feed.room(), size_t{64} << 10);
+  // A steady stream: twice the last block's text, so the next block's appends do not regrow.
+  write_lines(1000);
+  ASSERT_EQ(feed.next(block, 10ms), ingest::BlockSource::Next::kBlock);
+  EXPECT_EQ(block.size, 100'000u);
   const size_t room = feed.room();
-  EXPECT_GE(room, 60'000u);
-  write_lines(300);
+  EXPECT_GE(room, 200'000u);
+  EXPECT_LT(room, 400'000u);
+  write_lines(1000);
   EXPECT_EQ(feed.room(), room);
 }
 

@@ -46,5 +46,20 @@ TEST(RecordBuffer, StreamedAndOrdinaryStoresReadBackInOrderAcrossGrowthAndReuse)
   }
 }
 
+TEST(RecordBuffer, ReleaseGivesTheRoomBackAndTheBufferWorksAfter) {
+  RecordBuffer buf;
+  buf.reserve(100'000);
+  EXPECT_EQ(buf.capacity(), 100'000u);
+  for (uint32_t i = 0; i < 10; ++i) buf.push_back(record(i));
+  buf.release();
+  EXPECT_EQ(buf.capacity(), 0u);
+  EXPECT_EQ(buf.size(), 0u);
+  for (uint32_t i = 0; i < 3000; ++i) buf.push_streamed(record(i));
+  RecordBuffer::finish();
+  ASSERT_EQ(buf.size(), 3000u);
+  EXPECT_LT(buf.capacity(), 100'000u);
+  for (uint32_t i = 0; i < 3000; ++i) ASSERT_EQ(buf.data()[i].bytes, record(i).bytes) << i;
+}
+
 }  // namespace
 }  // namespace netpulse::engine
