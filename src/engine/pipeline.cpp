@@ -32,12 +32,14 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-// Room for `want` records in a buffer reused block after block. A buffer grown past `usual`
-// for an unusual block (a burst that piled up while the engine was held up, or one address
-// sending most of a block to one shard) gives the memory back once its last block was within
-// `usual` again, instead of keeping the largest block's room for good.
-void fit(RecordBuffer& buffer, size_t last, size_t usual, size_t want) {
-  if (buffer.capacity() > usual && last <= usual) buffer.release();
+// Empties a buffer reused block after block (it still holds the last block's records) and
+// makes room for `want`. A buffer grown past `usual` for an unusual block (a burst that piled up
+// while the engine was held up, or one address sending most of a block to one shard) gives the
+// memory back once its last block was within `usual` again, instead of keeping the largest
+// block's room for good.
+void fit(RecordBuffer& buffer, size_t usual, size_t want) {
+  if (buffer.capacity() > usual && buffer.size() <= usual) buffer.release();
+  buffer.clear();
   buffer.reserve(want);
 }
 
@@ -327,20 +329,17 @@ bool Pipeline::read_csv_header(size_t nblocks) {
 
 void Pipeline::parse_block(size_t w) {
   const size_t nblocks = rounds_[parse_round_].nblocks;
+  // A thread without a block this round leaves its work as it was: every reader walks only the
+  // round's first nblocks, and the buffers keep the last block's records for fit().
+  if (w >= nblocks) return;
   BlockWork& work = rounds_[parse_round_].work[w];
-  work.records.clear();
-  for (auto& to : work.to_shard) {
-    to.records.clear();
-    to.tags.clear();
-  }
+  for (auto& to : work.to_shard) to.tags.clear();
   work.parsed = 0;
   work.late = 0;
   work.samples.clear();
   work.lines = 0;
   work.malformed = 0;
   work.has_max = false;
-  work.bytes = 0;
-  if (w >= nblocks) return;
   const ingest::Block& block = blocks_[w];
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
@@ -349,9 +348,9 @@ void Pipeline::parse_block(size_t w) {
   const size_t most = block.size / 40 + 1;
   const size_t usual = std::max(block.size, ingest::kBlockSize) / 40 * 2 / threads_;
   if (threads_ > 1) {
-    for (auto& to : work.to_shard) fit(to.records, to.last, usual, std::min(most, usual));
+    for (auto& to : work.to_shard) fit(to.records, usual, std::min(most, usual));
   } else {
-    fit(work.records, work.last, usual, most);
+    fit(work.records, usual, most);
   }
   const char* p = block.data;
   const char* end = block.data + block.size;
@@ -384,8 +383,6 @@ void Pipeline::parse_block(size_t w) {
     p = line_end + 1;
   }
   if (threads_ > 1) RecordBuffer::finish();
-  work.last = work.records.size();
-  for (auto& to : work.to_shard) to.last = to.records.size();
   // The bytes are parsed: let them go here, in parallel, rather than when the next fetch
   // replaces the block on one thread while the others wait (a mapped file's pages are released
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).

@@ -107,13 +107,11 @@ class Pipeline {
   struct alignas(64) ShardRecords {
     RecordBuffer records;
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
-    size_t last = 0;            // records from the last block parsed
   };
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
     RecordBuffer records;                // one thread: every parsed record, in input order
-    size_t last = 0;                     // one thread: records from the last block parsed
     std::vector<ShardRecords> to_shard;  // several threads: per shard
     std::vector<uint32_t> line_ends;     // offsets of the block's '\n's
     uint64_t parsed = 0;                 // records parsed (late ones included)
