@@ -95,6 +95,8 @@ class Pipeline {
   // Bytes reserved by the buffers of parsed records (every round and block, and with several
   // threads every shard's). For tests; read it when run() has returned.
   size_t record_buffer_bytes() const;
+  // How many times those buffers were allocated, in all (for tests).
+  size_t record_buffer_allocations() const;
 
  private:
   // The step whose barrier comes next. kFetch: only the first (every later fetch is done at the

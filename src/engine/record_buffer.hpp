@@ -35,11 +35,15 @@ class RecordBuffer {
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   bool empty() const { return size_ == 0; }
+  // How many times room was allocated (for tests: a buffer reused block after block should not
+  // be allocated anew for every block).
+  size_t allocations() const { return allocations_; }
   void clear() { size_ = 0; }
 
   // Room for n records in all (kept across rounds until release()).
   void reserve(size_t n) {
     if (n <= capacity_) return;
+    ++allocations_;
     Storage bigger(static_cast<core::FlowRecord*>(
         ::operator new(n * sizeof(core::FlowRecord), std::align_val_t{64})));
     if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(core::FlowRecord));
@@ -92,6 +96,7 @@ class RecordBuffer {
   Storage data_;
   size_t size_ = 0;
   size_t capacity_ = 0;
+  size_t allocations_ = 0;
 };
 
 }  // namespace netpulse::engine

@@ -180,7 +180,8 @@ struct EngineRun {
   uint64_t lines = 0, records_read = 0, accepted = 0, late = 0, malformed = 0, windows = 0;
   std::vector<engine::MalformedReport> reports;
   std::optional<std::string> error;
-  size_t record_buffer_bytes = 0;  // what the engine's record buffers kept at the end
+  size_t record_buffer_bytes = 0;        // what the engine's record buffers kept at the end
+  size_t record_buffer_allocations = 0;  // how often they were allocated
 };
 
 // Runs the engine over `source` with the options; `control` may be given to change parameters
@@ -203,6 +204,7 @@ inline EngineRun run_engine(ingest::BlockSource& source, const Options& o, int t
   run.malformed = c.malformed.load();
   run.windows = c.windows.load();
   run.record_buffer_bytes = pipeline.record_buffer_bytes();
+  run.record_buffer_allocations = pipeline.record_buffer_allocations();
   run.results = std::move(sink.results);
   run.json = std::move(sink.json);
   return run;

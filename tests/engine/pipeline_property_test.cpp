@@ -262,5 +262,44 @@ TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
   }
 }
 
+TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
+  // A file's blocks end at the first line end past 1 MiB, so their sizes differ by a few bytes.
+  // The record buffers must be allocated once and reused: the build before reallocated each
+  // shard's buffer every other block (fresh pages, a page fault for every 4 KiB of records).
+  Options o;
+  o.params.T = 10;
+  o.params.k = 3;
+  o.params.H = 10;
+  o.params.X = 1;
+  o.lateness = 1;
+  std::string text;
+  for (uint64_t i = 0; text.size() < size_t{24} << 20; ++i) {
+    const uint64_t ms = i * 4;  // 250 records per second from 2020-05-09 00:00
+    char line[120];
+    std::snprintf(line, sizeof line,
+                  "2020-05-09 %02u:%02u:%02u.%03u HTTP 10.%u.%u.%u 192.0.2.%u %u\n",
+                  static_cast<unsigned>(ms / 3'600'000), static_cast<unsigned>(ms / 60'000 % 60),
+                  static_cast<unsigned>(ms / 1000 % 60), static_cast<unsigned>(ms % 1000),
+                  static_cast<unsigned>(i % 7), static_cast<unsigned>(i * 31 % 251),
+                  static_cast<unsigned>(i * 17 % 253), static_cast<unsigned>(i % 9),
+                  static_cast<unsigned>(40 + i * 7919 % 1500));
+    text += line;
+  }
+  std::string first_json;
+  for (int threads : {1, 2, 4}) {
+    SCOPED_TRACE("threads=" + std::to_string(threads));
+    const EngineRun run = run_engine(text, o, threads, ingest::kBlockSize);
+    ASSERT_FALSE(run.error) << *run.error;
+    EXPECT_EQ(run.accepted, run.records_read);
+    if (first_json.empty())
+      first_json = run.json;
+    else
+      EXPECT_TRUE(run.json == first_json) << "JSON output differs from --threads 1";
+    // Two rounds of `threads` blocks; with several threads, a buffer per shard in each.
+    const auto buffers = static_cast<size_t>(2 * threads * (threads > 1 ? threads : 1));
+    EXPECT_LE(run.record_buffer_allocations, buffers);
+  }
+}
+
 }  // namespace
 }  // namespace netpulse::testref
