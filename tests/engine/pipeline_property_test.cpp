@@ -191,30 +191,41 @@ class ListSource final : public ingest::BlockSource {
   bool read_ahead_;
 };
 
+// Options for the buffer tests below: all six queries over short windows.
+Options buffer_test_options(int64_t T, KeyMode ip_key) {
+  Options o;
+  o.params.T = T;
+  o.params.k = 3;
+  o.params.H = 10;
+  o.params.X = 1;
+  o.lateness = 1;
+  o.ip_key = ip_key;
+  return o;
+}
+
+// "2020-05-09 HH:MM:SS.mmm", `ms` after midnight.
+std::string time_text(uint64_t ms) {
+  char time[40];
+  std::snprintf(time, sizeof time, "2020-05-09 %02u:%02u:%02u.%03u",
+                static_cast<unsigned>(ms / 3'600'000), static_cast<unsigned>(ms / 60'000 % 60),
+                static_cast<unsigned>(ms / 1000 % 60), static_cast<unsigned>(ms % 1000));
+  return time;
+}
+
 TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
   // Blocks of 2-4 MiB from one address (a burst that piled up, all of it for one shard) between
   // runs of small blocks over many addresses: the record buffers grow for the big ones and give
   // the memory back after them, and the results stay exact, at 1, 2 and 4 threads, read ahead
   // or not.
-  Options o;
-  o.params.T = 3;
-  o.params.k = 3;
-  o.params.H = 10;
-  o.params.X = 1;
-  o.lateness = 1;
-  o.ip_key = KeyMode::kHost;
+  const Options o = buffer_test_options(3, KeyMode::kHost);
   uint64_t n = 0;
   auto line = [&](bool one_source) {
     const uint64_t i = n++;
-    const uint64_t ms = i * 7;  // from 2020-05-09 00:00, 7 ms apart
-    char time[40];
-    std::snprintf(time, sizeof time, "2020-05-09 %02u:%02u:%02u.%03u",
-                  static_cast<unsigned>(ms / 3'600'000), static_cast<unsigned>(ms / 60'000 % 60),
-                  static_cast<unsigned>(ms / 1000 % 60), static_cast<unsigned>(ms % 1000));
     const std::string src =
         one_source ? "10.0.0.1" : "10.1." + std::to_string(i % 97) + "." + std::to_string(i % 13);
     const std::string dst = "192.0.2." + std::to_string(i % 7);
-    return std::string(time) + " HTTP " + src + " " + dst + " " + std::to_string(40 + i % 1500) +
+    // From 2020-05-09 00:00, 7 ms apart.
+    return time_text(i * 7) + " HTTP " + src + " " + dst + " " + std::to_string(40 + i % 1500) +
            "\n";
   };
   std::vector<std::string> blocks;
@@ -266,24 +277,16 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
   // A file's blocks end at the first line end past 1 MiB, so their sizes differ by a few bytes.
   // The record buffers must be allocated once and reused: the build before reallocated each
   // shard's buffer every other block (fresh pages, a page fault for every 4 KiB of records).
-  Options o;
-  o.params.T = 10;
-  o.params.k = 3;
-  o.params.H = 10;
-  o.params.X = 1;
-  o.lateness = 1;
+  const Options o = buffer_test_options(10, KeyMode::kSrc);
   std::string text;
   for (uint64_t i = 0; text.size() < size_t{24} << 20; ++i) {
-    const uint64_t ms = i * 4;  // 250 records per second from 2020-05-09 00:00
-    char line[120];
-    std::snprintf(line, sizeof line,
-                  "2020-05-09 %02u:%02u:%02u.%03u HTTP 10.%u.%u.%u 192.0.2.%u %u\n",
-                  static_cast<unsigned>(ms / 3'600'000), static_cast<unsigned>(ms / 60'000 % 60),
-                  static_cast<unsigned>(ms / 1000 % 60), static_cast<unsigned>(ms % 1000),
+    // 250 records per second from 2020-05-09 00:00, lines of varied length.
+    char rest[80];
+    std::snprintf(rest, sizeof rest, " HTTP 10.%u.%u.%u 192.0.2.%u %u\n",
                   static_cast<unsigned>(i % 7), static_cast<unsigned>(i * 31 % 251),
                   static_cast<unsigned>(i * 17 % 253), static_cast<unsigned>(i % 9),
                   static_cast<unsigned>(40 + i * 7919 % 1500));
-    text += line;
+    text += time_text(i * 4) + rest;
   }
   std::string first_json;
   for (int threads : {1, 2, 4}) {
