@@ -81,25 +81,25 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
 
 Pipeline::~Pipeline() = default;
 
-size_t Pipeline::record_buffer_bytes() const {
-  size_t records = 0;
+template <class F>
+void Pipeline::for_each_record_buffer(F&& f) const {
   for (const Round& round : rounds_) {
     for (const BlockWork& work : round.work) {
-      records += work.records.capacity();
-      for (const ShardRecords& to : work.to_shard) records += to.records.capacity();
+      f(work.records);
+      for (const ShardRecords& to : work.to_shard) f(to.records);
     }
   }
+}
+
+size_t Pipeline::record_buffer_bytes() const {
+  size_t records = 0;
+  for_each_record_buffer([&](const RecordBuffer& b) { records += b.capacity(); });
   return records * sizeof(FlowRecord);
 }
 
 size_t Pipeline::record_buffer_allocations() const {
   size_t n = 0;
-  for (const Round& round : rounds_) {
-    for (const BlockWork& work : round.work) {
-      n += work.records.allocations();
-      for (const ShardRecords& to : work.to_shard) n += to.records.allocations();
-    }
-  }
+  for_each_record_buffer([&](const RecordBuffer& b) { n += b.allocations(); });
   return n;
 }
 

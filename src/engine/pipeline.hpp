@@ -139,6 +139,9 @@ class Pipeline {
   void after_planning();
   void next_round();
   void prepare_window();
+  // Calls f(const RecordBuffer&) for every record buffer (for the tests' accessors).
+  template <class F>
+  void for_each_record_buffer(F&& f) const;
   void after_parse(size_t r);
   // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
   // final; `last`: the input has ended and every round is consumed, so all windows are.
