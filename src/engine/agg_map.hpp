@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 
 #include <bit>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -205,8 +206,8 @@ class AggMap {
   //
   // Every table's pages are written before the table is read. A probe reads its slot before it
   // writes one, and a first read of an untouched page maps the kernel's shared zero page: the
-  // write that follows faults again, copies, and flushes the TLB of every core running one of
-  // the process's threads (an IPI each, a VM exit each on a virtual machine), and on a huge
+  // write that follows faults again for a page of its own and flushes the TLB of every core running
+  // one of the process's threads (an IPI each, a VM exit each on a virtual machine), and on a huge
   // page it first splits the huge zero page, so the table ends up on 4 KiB pages after all.
   // With two threads, perf put 9% of the run in those IPIs (a third of its first 100 ms). Writing
   // first takes one fault per (huge) page and no flush; the table's slots are all touched soon
@@ -228,7 +229,10 @@ class AggMap {
 #ifdef MADV_HUGEPAGE
       ::madvise(p, bytes, MADV_HUGEPAGE);
 #endif
-      populate_for_write(static_cast<char*>(p), bytes);
+      if (!populate_for_write(static_cast<char*>(p), bytes)) {
+        ::munmap(p, bytes);
+        throw std::bad_alloc();
+      }
     } else {
       // calloc skips clearing a block fresh from mmap (the kernel's pages are zero): a store
       // per page then faults them in for writing. (malloc + memset would not: the compiler
@@ -242,17 +246,23 @@ class AggMap {
     shift_ = 64 - std::countr_zero(slots);
   }
   // Faults the fresh mapping in for writing (see allocate); where the kernel does not know
-  // MADV_POPULATE_WRITE (before 5.14), a store per page does it.
-  static void populate_for_write(char* p, size_t bytes) {
+  // MADV_POPULATE_WRITE (before 5.14), a store per page does it. False when the memory is not
+  // there (the caller throws bad_alloc, as a failed allocation does, instead of storing into it
+  // and calling the OOM killer).
+  static bool populate_for_write(char* p, size_t bytes) {
 #ifdef MADV_POPULATE_WRITE
-    if (::madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return;
+    if (::madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return true;
+    if (errno != EINVAL) return false;
 #endif
     touch_for_write(p, bytes);
+    return true;
   }
-  // A store of zero to each page of zeroed memory (volatile, so it is not optimized away).
+  // A store of zero to each page of zeroed memory (volatile, so it is not optimized away). The
+  // stores are a page apart from p, which need not be page-aligned: the last byte's page too.
   static void touch_for_write(char* p, size_t bytes) {
     volatile char* v = p;
     for (size_t at = 0; at < bytes; at += 4096) v[at] = 0;
+    v[bytes - 1] = 0;
   }
   // Frees the slots: the map holds nothing after it. size_ must go with them: reset() once left
   // it, so a table emptied and refilled with the same 19 protocols every window counted 19 more

@@ -46,7 +46,8 @@ void fit(RecordBuffer& buffer, size_t usual, size_t want) {
   const size_t slack = usual / 8;
   if (buffer.capacity() > usual + 2 * slack && buffer.size() <= usual) buffer.release();
   buffer.clear();
-  if (buffer.capacity() < want) buffer.reserve(want + slack);
+  // A small block's room is not padded to a usual block's slack.
+  if (buffer.capacity() < want) buffer.reserve(want + std::min(slack, want));
 }
 
 }  // namespace
