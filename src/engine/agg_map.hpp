@@ -246,13 +246,13 @@ class AggMap {
     shift_ = 64 - std::countr_zero(slots);
   }
   // Faults the fresh mapping in for writing (see allocate); where the kernel does not know
-  // MADV_POPULATE_WRITE (before 5.14), a store per page does it. False when the memory is not
-  // there (the caller throws bad_alloc, as a failed allocation does, instead of storing into it
-  // and calling the OOM killer).
+  // MADV_POPULATE_WRITE (before 5.14) or refuses it otherwise (a sandbox's filter), a store per
+  // page does it. False when the memory is not there (ENOMEM: the caller throws bad_alloc, as a
+  // failed allocation does, instead of storing into it and calling the OOM killer).
   static bool populate_for_write(char* p, size_t bytes) {
 #ifdef MADV_POPULATE_WRITE
     if (::madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return true;
-    if (errno != EINVAL) return false;
+    if (errno == ENOMEM) return false;
 #endif
     touch_for_write(p, bytes);
     return true;
