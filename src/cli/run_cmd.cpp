@@ -223,7 +223,11 @@ int run_all(const RunOptions& o) {
     flow_source = cs.get();
     input_source = std::move(cs);
   } else if (input_uri) {
-    input_source = ingest::open_source(*input_uri, ingest::SourceOptions{}, &why);
+    ingest::SourceOptions source_options;
+    // With several threads each reads its own blocks of a file (see ingest::FileSource); one
+    // thread maps it instead, which saves it the copy.
+    source_options.deferred_reads = o.config.threads > 1;
+    input_source = ingest::open_source(*input_uri, source_options, &why);
     if (!input_source) io_error(why);
   }
   std::unique_ptr<ingest::BlockSource> rows_source;

@@ -76,6 +76,7 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
     round.entering_has.resize(threads_);
   }
   blocks_.resize(threads_);
+  read_buffers_.resize(threads_);
   late_.resize(threads_);
   header_done_ = format_ != ingest::Format::kCsv;
 }
@@ -320,6 +321,7 @@ void Pipeline::fetch() {
 bool Pipeline::read_csv_header(size_t nblocks) {
   for (size_t i = 0; i < nblocks && !header_done_; ++i) {
     ingest::Block& b = blocks_[i];
+    ingest::load_owned(b);
     while (b.size > 0) {
       const char* nl = static_cast<const char*>(std::memchr(b.data, '\n', b.size));
       const size_t len = nl ? static_cast<size_t>(nl - b.data) : b.size;
@@ -358,7 +360,8 @@ void Pipeline::parse_block(size_t w) {
   work.lines = 0;
   work.malformed = 0;
   work.has_max = false;
-  const ingest::Block& block = blocks_[w];
+  ingest::Block& block = blocks_[w];
+  ingest::load(block, read_buffers_[w]);
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
   // A record per ~40 bytes at most for valid lines. The buffers are reused block after block,

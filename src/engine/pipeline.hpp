@@ -172,6 +172,8 @@ class Pipeline {
   size_t parse_round_ = 0;   // the round fetched and parsed in this iteration
   int consume_round_ = -1;   // pipelined: the round the shards consume in this iteration
   std::vector<ingest::Block> blocks_;
+  // Each thread's buffer for the bytes of a block it reads itself (a deferred file block).
+  std::vector<std::vector<char>> read_buffers_;
   std::vector<uint64_t> late_;
 
   ingest::BlockSource* source_ = nullptr;

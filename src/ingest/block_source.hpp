@@ -1,6 +1,7 @@
 // Sources of raw input bytes, handed out as blocks of whole lines so that several threads can
-// parse blocks independently: a memory-mapped file, a byte stream (stdin, a pipe, a TCP
-// connection) read by a background thread, and a TCP listener that accepts many producers.
+// parse blocks independently: a regular file (mapped, or read block by block by the threads
+// that parse it), a byte stream (stdin, a pipe, a TCP connection) read by a background thread,
+// and a TCP listener that accepts many producers.
 // next() is called from one thread at a time; the background readers are internal.
 #pragma once
 
@@ -9,17 +10,32 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ingest/uri.hpp"
 
 namespace netpulse::ingest {
+
+class OpenFile;
 
 struct Block {
   const char* data = nullptr;
   size_t size = 0;
   std::shared_ptr<const void> owner;  // keeps the bytes alive while the block is in use
   bool mapped = false;  // a view into a mapped file: its pages may not be mapped in yet
+  // A block not read yet (SourceOptions::deferred_reads): bytes [offset, offset + size) of a
+  // regular file, data null until load() reads them; owner keeps the file open.
+  OpenFile* file = nullptr;
+  uint64_t offset = 0;
 };
+
+// Reads a deferred block's bytes into `buffer` (grown as needed) on the calling thread and
+// points the block at them; the block is then valid as long as the buffer is untouched. Does
+// nothing to a block that has its bytes. A file that shrank under the reader (or an I/O
+// error) shortens the block to what was read, and the source's error() then says so.
+void load(Block& block, std::vector<char>& buffer);
+// The same into a buffer of the block's own (its owner), for a block that outlives the call.
+void load_owned(Block& block);
 
 // Maps a mapped block's pages in with one system call instead of a page fault every 16 pages
 // (each fault costs microseconds in a virtual machine). Called by the thread about to read it.
@@ -56,6 +72,10 @@ struct SourceOptions {
   // CSV over tcp-listen: every producer sends its own header line; the first connection's
   // header is passed on, the first line of each later connection is dropped.
   bool per_connection_header = false;
+  // A regular file's blocks are handed out unread, for the consumer to load() on the thread
+  // that parses them (the engine's parsing threads then read in parallel, each into its own
+  // buffer). Off: the file is mapped and blocks are views into it.
+  bool deferred_reads = false;
 };
 
 // Opens an input; on failure returns nullptr and a one-line reason naming the input in *why.

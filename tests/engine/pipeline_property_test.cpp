@@ -3,8 +3,10 @@
 // the brute-force reference across T, slide, time unit, lateness, ip-key, thread counts and
 // block sizes; and the JSON output must be byte-identical for every thread count.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -302,6 +304,79 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
     const auto buffers = static_cast<size_t>(2 * threads * (threads > 1 ? threads : 1));
     EXPECT_LE(run.record_buffer_allocations, buffers);
   }
+}
+
+// A file read the engine's way with several threads (each thread reads its own blocks: deferred
+// reads) and the mapped way must give what the same bytes in memory give, line format and CSV
+// (whose header is read from the first block before the threads read the rest).
+TEST(PipelineProperty, FileReadByEachThreadMatchesTheReference) {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("netpulse-pipeline-file-" + std::to_string(::getpid())))
+                              .string();
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    const std::string path = dir + "/" + name;
+    FILE* f = std::fopen(path.c_str(), "wb");
+    EXPECT_NE(f, nullptr);
+    if (!f) return path;
+    EXPECT_EQ(std::fwrite(text.data(), 1, text.size(), f), text.size());
+    std::fclose(f);
+    return path;
+  };
+  auto from_file = [](const std::string& path, const Options& o, int threads, size_t block,
+                      bool deferred, ingest::Format format) {
+    ingest::SourceOptions so;
+    so.block_size = block;
+    so.deferred_reads = deferred;
+    std::string why;
+    auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
+    EXPECT_NE(source, nullptr) << why;
+    engine::EngineControl control(to_engine(o.params), 3600);
+    return run_engine(*source, o, threads, control, 3600, format);
+  };
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    StreamGen g(seed);
+    Options o = random_options(g);
+    StreamShape s;
+    s.records = 400 + g.index(400);
+    s.v4_addresses = 3 + g.index(14);
+    s.v6_addresses = g.index(4);
+    s.unit_ms = o.unit_ms;
+    s.lateness = o.lateness;
+    const std::string text = g.make(s);
+    SCOPED_TRACE(describe(seed, o));
+    const Result ref = compute(text, o);
+    const std::string lines = write("flows.txt", text);
+    // The same records as CSV, columns in another order.
+    std::string csv = "bytes,dst,src,time,protocol\n";
+    for (const std::string& l : split_lines(text)) {
+      std::vector<std::string> f;
+      std::istringstream in(l);
+      for (std::string w; in >> w;) f.push_back(w);
+      if (f.size() == 6)
+        csv += f[5] + "," + f[4] + "," + f[3] + "," + f[0] + " " + f[1] + "," + f[2] + "\n";
+    }
+    const std::string csv_path = write("flows.csv", csv);
+    const std::string csv_json =
+        run_engine(csv, o, 1, ingest::kBlockSize, 3600, ingest::Format::kCsv).json;
+    for (int threads : {1, 2, 4}) {
+      for (bool deferred : {false, true}) {
+        SCOPED_TRACE("threads=" + std::to_string(threads) + (deferred ? " deferred" : " mapped"));
+        const size_t block = 50 + g.index(400);
+        const EngineRun run = from_file(lines, o, threads, block, deferred, ingest::Format::kLine);
+        ASSERT_FALSE(run.error) << *run.error;
+        EXPECT_EQ(windows_match(run.results, ref.windows), "");
+        EXPECT_EQ(run.accepted, ref.accepted);
+        EXPECT_EQ(run.malformed, ref.malformed);
+        EXPECT_EQ(run.lines, ref.lines);
+        const EngineRun c = from_file(csv_path, o, threads, block, deferred, ingest::Format::kCsv);
+        ASSERT_FALSE(c.error) << *c.error;
+        EXPECT_TRUE(c.json == csv_json) << "CSV from a file differs from CSV in memory";
+      }
+    }
+    if (::testing::Test::HasFailure()) break;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
