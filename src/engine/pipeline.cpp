@@ -42,7 +42,8 @@ std::string printable(std::string_view s) {
 // grew past twice that slack above `usual` is released, so the jitter neither frees nor regrows
 // it. Without the margin, two threads reallocated their shard buffers every other block: fresh
 // pages, a fault for each (38,000 faults on the issue-12 file, a third of the system time).
-void fit(RecordBuffer& buffer, size_t usual, size_t want) {
+template <class Buffer>
+void fit(Buffer& buffer, size_t usual, size_t want) {
   const size_t slack = usual / 8;
   if (buffer.capacity() > usual + 2 * slack && buffer.size() <= usual) buffer.release();
   buffer.clear();
@@ -88,20 +89,23 @@ void Pipeline::for_each_record_buffer(F&& f) const {
   for (const Round& round : rounds_) {
     for (const BlockWork& work : round.work) {
       f(work.records);
-      for (const ShardRecords& to : work.to_shard) f(to.records);
+      for (const ShardRecords& to : work.to_shard) {
+        f(to.records);
+        f(to.keys);
+      }
     }
   }
 }
 
 size_t Pipeline::record_buffer_bytes() const {
-  size_t records = 0;
-  for_each_record_buffer([&](const RecordBuffer& b) { records += b.capacity(); });
-  return records * sizeof(FlowRecord);
+  size_t bytes = 0;
+  for_each_record_buffer([&](const auto& b) { bytes += b.capacity() * sizeof(*b.data()); });
+  return bytes;
 }
 
 size_t Pipeline::record_buffer_allocations() const {
   size_t n = 0;
-  for_each_record_buffer([&](const RecordBuffer& b) { n += b.allocations(); });
+  for_each_record_buffer([&](const auto& b) { n += b.allocations(); });
   return n;
 }
 
@@ -113,6 +117,7 @@ void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
 std::optional<std::string> Pipeline::run(BlockSource& source) {
   source_ = &source;
   pipelined_ = threads_ > 1 && source.read_ahead_ok();
+  route_keys_ = threads_ > 1 && config_.ip_key != IpKey::kHost && history_.empty();
   auto completion = [this]() noexcept { complete_phase(); };
   std::barrier sync(static_cast<std::ptrdiff_t>(threads_), completion);
   // Runs one step of a worker; a failure is recorded and ends the run at the next fetch.
@@ -177,7 +182,12 @@ void Pipeline::consume_round(size_t r, size_t w) {
     const BlockWork& work = round.work[b];
     WindowShard::Input in;
     in.entering_max = round.entering_has[b] ? round.entering_max[b] : WindowShard::kNoTime;
-    if (threads_ > 1) {
+    if (route_keys_) {
+      const KeyRecordBuffer& mine = work.to_shard[w].keys;
+      in.routed = true;
+      in.keys = mine.data();
+      in.count = mine.size();
+    } else if (threads_ > 1) {
       const ShardRecords& mine = work.to_shard[w];
       in.routed = true;
       in.records = mine.records.data();
@@ -368,7 +378,9 @@ void Pipeline::parse_block(size_t w) {
   // with room for twice a buffer's share of a usual block (all of it with one thread); see fit().
   const size_t most = block.size / 40 + 1;
   const size_t usual = std::max(block.size, ingest::kBlockSize) / 40 * 2 / threads_;
-  if (threads_ > 1) {
+  if (route_keys_) {
+    for (auto& to : work.to_shard) fit(to.keys, usual, std::min(most, usual));
+  } else if (threads_ > 1) {
     for (auto& to : work.to_shard) fit(to.records, usual, std::min(most, usual));
   } else {
     fit(work.records, usual, most);
@@ -427,6 +439,11 @@ void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_be
   const core::IpAddr& first = config_.ip_key == IpKey::kDst ? rec.dst : rec.src;
   const uint32_t home = shard_of(first, shards);
   ShardRecords& to_home = work.to_shard[home];
+  if (route_keys_) {
+    to_home.keys.push_streamed(KeyRecord{
+        rec.time, rec.protocol | (first.is_v6 ? KeyRecord::kV6 : 0), rec.bytes, first.bits});
+    return;
+  }
   to_home.records.push_streamed(rec);
   if (config_.ip_key != IpKey::kHost) return;
   const uint32_t other = shard_of(rec.dst, shards);

@@ -107,7 +107,8 @@ class Pipeline {
   // A shard's records from one block (Pipeline::route), on cache lines of their own (see
   // BlockWork).
   struct alignas(64) ShardRecords {
-    RecordBuffer records;
+    RecordBuffer records;       // whole records (--ip-key host, or history kept)
+    KeyRecordBuffer keys;       // otherwise: only what the shard reads (see KeyRecord)
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
   };
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
@@ -139,7 +140,7 @@ class Pipeline {
   void after_planning();
   void next_round();
   void prepare_window();
-  // Calls f(const RecordBuffer&) for every record buffer (for the tests' accessors).
+  // Calls f(buffer) for every record buffer, of either kind (for the tests' accessors).
   template <class F>
   void for_each_record_buffer(F&& f) const;
   void after_parse(size_t r);
@@ -168,6 +169,8 @@ class Pipeline {
   // the other. One thread consumes each round right after parsing it (its records are still in
   // cache); so does a stream, whose windows must go out before more input is awaited.
   bool pipelined_ = false;
+  // Several threads route KeyRecords, not whole records, when the shards need no more.
+  bool route_keys_ = false;
   Round rounds_[2];
   size_t parse_round_ = 0;   // the round fetched and parsed in this iteration
   int consume_round_ = -1;   // pipelined: the round the shards consume in this iteration

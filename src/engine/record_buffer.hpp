@@ -6,9 +6,10 @@
 // are still held by the core that read them, so each ordinary store first fetches the line back
 // and invalidates the other copy: with two threads, `perf` put 15% of the run's CPU time in those
 // stores (parse_block: 151 samples on one thread, 891 on two, for the same records).
-// push_streamed() writes a record with non-temporal stores instead: a whole 64-byte line goes to
-// memory without being read, and the reader, who walks the records in order, streams them back in.
-// One thread keeps ordinary stores: it reads its records right after writing them, from cache.
+// push_streamed() writes a record with non-temporal stores instead: a whole 64-byte line (one
+// record, or two key records written one after the other) goes to memory without being read, and
+// the reader, who walks the records in order, streams them back in. One thread keeps ordinary
+// stores: it reads its records right after writing them, from cache.
 //
 // Thread-safety: none; one writer, then readers after a barrier (which orders the streamed
 // stores: finish() fences them).
@@ -27,11 +28,28 @@
 
 namespace netpulse::engine {
 
-class RecordBuffer {
- public:
-  static_assert(sizeof(core::FlowRecord) == 64, "a record fills one cache line");
+// What a shard needs of a routed record when it keys by one address (--ip-key src or dst) and
+// keeps no history: half a FlowRecord, so routing streams half the bytes and the shard reads
+// half the cache lines.
+struct KeyRecord {
+  // The top bit of `protocol` says the key is IPv6 (interned protocol ids stay far below it:
+  // 2^31 labels would take tens of GiB).
+  static constexpr uint32_t kV6 = uint32_t{1} << 31;
+  core::TimeMs time;
+  uint32_t protocol;  // the protocol id, | kV6 for an IPv6 key
+  uint32_t bytes;
+  core::Ip6 key;
+  uint32_t protocol_id() const { return protocol & ~kV6; }
+  core::IpAddr address() const { return core::IpAddr{key, (protocol & kV6) != 0}; }
+};
 
-  const core::FlowRecord* data() const { return data_.get(); }
+template <class Record>
+class BasicRecordBuffer {
+ public:
+  static_assert(sizeof(Record) % 16 == 0 && 64 % sizeof(Record) == 0,
+                "records tile cache lines in 16-byte stores");
+
+  const Record* data() const { return data_.get(); }
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   bool empty() const { return size_ == 0; }
@@ -44,9 +62,8 @@ class RecordBuffer {
   void reserve(size_t n) {
     if (n <= capacity_) return;
     ++allocations_;
-    Storage bigger(static_cast<core::FlowRecord*>(
-        ::operator new(n * sizeof(core::FlowRecord), std::align_val_t{64})));
-    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(core::FlowRecord));
+    Storage bigger(static_cast<Record*>(::operator new (n * sizeof(Record), std::align_val_t{64})));
+    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_ * sizeof(Record));
     data_ = std::move(bigger);
     capacity_ = n;
   }
@@ -58,22 +75,20 @@ class RecordBuffer {
     capacity_ = 0;
   }
 
-  void push_back(const core::FlowRecord& r) {
+  void push_back(const Record& r) {
     if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
     std::memcpy(data_.get() + size_, &r, sizeof r);
     ++size_;
   }
 
   // As push_back, with stores that bypass the cache (see above).
-  void push_streamed(const core::FlowRecord& r) {
+  void push_streamed(const Record& r) {
 #if defined(__x86_64__)
     if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
     auto* to = reinterpret_cast<__m128i*>(data_.get() + size_);
     const auto* from = reinterpret_cast<const __m128i*>(&r);
-    _mm_stream_si128(to, _mm_loadu_si128(from));
-    _mm_stream_si128(to + 1, _mm_loadu_si128(from + 1));
-    _mm_stream_si128(to + 2, _mm_loadu_si128(from + 2));
-    _mm_stream_si128(to + 3, _mm_loadu_si128(from + 3));
+    for (size_t i = 0; i < sizeof(Record) / 16; ++i)
+      _mm_stream_si128(to + i, _mm_loadu_si128(from + i));
     ++size_;
 #else
     push_back(r);
@@ -90,13 +105,18 @@ class RecordBuffer {
 
  private:
   struct Free {
-    void operator()(core::FlowRecord* p) const { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(Record* p) const { ::operator delete (p, std::align_val_t{64}); }
   };
-  using Storage = std::unique_ptr<core::FlowRecord, Free>;
+  using Storage = std::unique_ptr<Record, Free>;
   Storage data_;
   size_t size_ = 0;
   size_t capacity_ = 0;
   size_t allocations_ = 0;
 };
+
+using RecordBuffer = BasicRecordBuffer<core::FlowRecord>;
+using KeyRecordBuffer = BasicRecordBuffer<KeyRecord>;
+static_assert(sizeof(core::FlowRecord) == 64, "a record fills one cache line");
+static_assert(sizeof(KeyRecord) == 32, "a key record is half of one");
 
 }  // namespace netpulse::engine

@@ -272,6 +272,7 @@ inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r, bool dst_h
 }
 
 uint64_t WindowShard::consume(const Input& in) {
+  if (in.keys) return consume_keys(in);
   return in.routed ? consume_routed(in) : consume_in_order(in);
 }
 
@@ -332,6 +333,33 @@ uint64_t WindowShard::consume_routed(const Input& in) {
       add_primary(pane, r, (tag & kAlso) != 0);
       if (history_) history_->add(r);
     }
+  }
+  return late;
+}
+
+// As consume_routed, for key records: each is a primary record of this shard, keyed by its one
+// address (--ip-key src or dst), and no history is kept.
+uint64_t WindowShard::consume_keys(const Input& in) {
+  uint64_t late = 0;
+  const KeyRecord* records = in.keys;
+  const size_t n = in.count;
+  const TimeMs bound = in.entering_max == kNoTime ? kNoTime : in.entering_max - lateness_ms_;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n && cur_) {
+      const KeyRecord& next = records[i + kAhead];
+      if (!(next.protocol & KeyRecord::kV6) && next.time >= cur_start_ && next.time < cur_end_)
+        cur_->open->ip4.prefetch(static_cast<uint32_t>(next.key.lo));
+    }
+    const KeyRecord& r = records[i];
+    if (r.time < bound) {
+      ++late;
+      continue;
+    }
+    Pane& pane = pane_for(r.time);
+    KeySums& sums = *pane.open;
+    sums.protocols.add(r.protocol_id(), r.bytes, 1);
+    if (pane.round_records++ == 0) touched_.push_back(&pane);
+    add_ip(sums, r.address(), r.bytes);
   }
   return late;
 }

@@ -27,6 +27,7 @@
 #include "engine/agg_map.hpp"
 #include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
+#include "engine/record_buffer.hpp"
 #include "engine/sketch.hpp"
 
 namespace netpulse::engine {
@@ -192,6 +193,8 @@ class WindowShard {
     bool routed = false;  // several shards: records are this shard's copies
     // Routed with --ip-key host: a route tag (below) per record; otherwise all are kPrimary.
     const uint8_t* tags = nullptr;
+    // Routed as key records (Pipeline::route): count of them here, records null.
+    const KeyRecord* keys = nullptr;
     core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
   };
   uint64_t consume(const Input& in);
@@ -284,6 +287,7 @@ class WindowShard {
   void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here);
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
+  uint64_t consume_keys(const Input& in);
   void fold(const Pane& pane, bool add);
   void fold_range(int64_t lo, int64_t hi, bool add);
   void retire(Pane& pane);
