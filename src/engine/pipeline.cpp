@@ -1,5 +1,7 @@
 #include "engine/pipeline.hpp"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -49,6 +51,14 @@ void fit(Buffer& buffer, size_t usual, size_t want) {
   buffer.clear();
   // A small block's room is not padded to a usual block's slack.
   if (buffer.capacity() < want) buffer.reserve(want + std::min(slack, want));
+}
+
+// The CPUs this process may run on (its affinity mask: a container or `taskset` may allow fewer
+// than the machine has).
+size_t usable_cpus() {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return static_cast<size_t>(CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 }  // namespace
@@ -119,7 +129,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   pipelined_ = threads_ > 1 && source.read_ahead_ok();
   route_keys_ = threads_ > 1 && config_.ip_key != IpKey::kHost && history_.empty();
   auto completion = [this]() noexcept { complete_phase(); };
-  std::barrier sync(static_cast<std::ptrdiff_t>(threads_), completion);
+  SpinBarrier sync(threads_, usable_cpus(), completion);
   // Runs one step of a worker; a failure is recorded and ends the run at the next fetch.
   auto guarded = [&](auto&& step) {
     try {

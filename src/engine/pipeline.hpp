@@ -18,7 +18,6 @@
 #pragma once
 
 #include <atomic>
-#include <barrier>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -34,6 +33,7 @@
 #include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
 #include "engine/record_buffer.hpp"
+#include "engine/spin_barrier.hpp"
 #include "engine/window_planner.hpp"
 #include "engine/window_queries.hpp"
 #include "engine/window_shard.hpp"

@@ -216,13 +216,14 @@ class FileSource final : public BlockSource {
 
  private:
   // The length of the block at `from`: block_size bytes, then on to the end of the line they
-  // end in (read in small pieces here; the block itself is read by the thread that parses it).
+  // end in (read in small pieces here, on the engine's serial step: a page first, which holds a
+  // line end but for very long lines; the block itself is read by the thread that parses it).
   uint64_t cut(uint64_t from) {
     if (size_ - from <= block_size_) return size_ - from;
     uint64_t at = from + block_size_;
     probe_.resize(64 << 10);
-    while (at < size_) {
-      const size_t want = static_cast<size_t>(std::min<uint64_t>(probe_.size(), size_ - at));
+    for (size_t piece = 4096; at < size_; piece = probe_.size()) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(piece, size_ - at));
       const size_t got = file_->read(probe_.data(), want, at);
       if (const void* nl = std::memchr(probe_.data(), '\n', got))
         return at + static_cast<uint64_t>(static_cast<const char*>(nl) - probe_.data()) + 1 - from;
