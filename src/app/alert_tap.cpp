@@ -143,6 +143,7 @@ void AlertTap::run() {
     found.clear();
     model_found.clear();
   };
+  std::vector<char> bytes;  // a file's block read here (ObservedSource hands it on unread)
   for (;;) {
     ingest::Block block;
     bool gap = false;
@@ -162,6 +163,9 @@ void AlertTap::run() {
       models.restart_warm_up();
       gaps_.fetch_add(1, std::memory_order_relaxed);
     }
+    if (bytes.size() > 4 * ingest::kBlockSize)
+      std::vector<char>().swap(bytes);  // after a huge line
+    ingest::load(block, bytes);
     const char* p = block.data;
     const char* end = block.data + block.size;
     uint64_t n = 0;

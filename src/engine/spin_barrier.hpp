@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #if defined(__x86_64__)
@@ -28,6 +29,9 @@ namespace netpulse::engine {
 
 template <class Completion>
 class SpinBarrier {
+  // A completion that threw would leave the phase unfinished and every waiter asleep.
+  static_assert(std::is_nothrow_invocable_v<Completion&>, "the completion must be noexcept");
+
  public:
   // How long a waiter watches before it sleeps: longer than a close crossing, short against
   // the milliseconds a thread waits when the other has more work (it then sleeps).

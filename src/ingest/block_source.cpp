@@ -170,8 +170,14 @@ void load(Block& block, std::vector<char>& buffer) {
   if (!block.file || block.data) return;
   // Some slack, so a block a line longer than the last does not reallocate.
   if (buffer.size() < block.size) buffer.resize(block.size + block.size / 16);
-  const size_t got = block.file->read(buffer.data(), block.size, block.offset);
-  if (got < block.size) block.file->fail("the file shrank while being read");
+  size_t got = block.file->read(buffer.data(), block.size, block.offset);
+  if (got < block.size) {
+    block.file->fail("the file shrank while being read");
+    // What was read ends inside a line the file no longer holds whole: drop that part of a
+    // line rather than parse it (a byte count "1479" cut to "14" would pass as a record).
+    const void* nl = ::memrchr(buffer.data(), '\n', got);
+    got = nl ? static_cast<size_t>(static_cast<const char*>(nl) - buffer.data()) + 1 : 0;
+  }
   block.data = buffer.data();
   block.size = got;
 }
@@ -229,13 +235,26 @@ class FileSource final : public BlockSource {
         return at + static_cast<uint64_t>(static_cast<const char*>(nl) - probe_.data()) + 1 - from;
       at += got;
       if (got < want) {
-        // The file is shorter than when it was opened: what is there is the rest of it.
+        // The file is shorter than when it was opened: the rest of it, up to its last whole
+        // line (see load()), is the last block.
         file_->fail("the file shrank while being read");
-        size_ = std::min(at, file_->size_now());
-        return size_ > from ? size_ - from : 0;
+        size_ = last_line_end(from, std::min(at, file_->size_now()));
+        return size_ - from;
       }
     }
     return at - from;
+  }
+
+  // Just past the last '\n' in [from, to) (from when there is none), read backwards.
+  uint64_t last_line_end(uint64_t from, uint64_t to) {
+    for (uint64_t end = to; end > from;) {
+      const uint64_t start = end - std::min<uint64_t>(probe_.size(), end - from);
+      const size_t got = file_->read(probe_.data(), static_cast<size_t>(end - start), start);
+      if (const void* nl = ::memrchr(probe_.data(), '\n', got))
+        return start + static_cast<uint64_t>(static_cast<const char*>(nl) - probe_.data()) + 1;
+      end = start;
+    }
+    return from;
   }
 
   std::shared_ptr<OpenFile> file_;

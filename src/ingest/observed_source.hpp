@@ -1,7 +1,8 @@
 // A BlockSource that hands every block its inner source yields to an observer as well (the flow
-// detectors' tap in `run` and `process --detect`); the block is shared, not copied, except that
-// a file's block not read yet is read here, into a buffer of its own, since both read it. Same
-// threading as the inner source.
+// detectors' tap in `run` and `process --detect`); the block is shared, not copied. A file's
+// block not read yet (SourceOptions::deferred_reads) reaches the observer unread as well: an
+// observer that reads the bytes loads them itself (ingest::load), on its own thread, rather
+// than on the engine's serial step here. Same threading as the inner source.
 #pragma once
 
 #include <functional>
@@ -18,10 +19,7 @@ class ObservedSource final : public BlockSource {
       : inner_(std::move(inner)), observer_(std::move(observer)) {}
   Next next(Block& out, std::chrono::milliseconds timeout) override {
     const Next r = inner_->next(out, timeout);
-    if (r == Next::kBlock && observer_) {
-      load_owned(out);  // the observer reads the bytes too
-      observer_(out);
-    }
+    if (r == Next::kBlock && observer_) observer_(out);
     return r;
   }
   void close() override { inner_->close(); }

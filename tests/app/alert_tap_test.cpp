@@ -4,12 +4,17 @@
 #include "app/alert_tap.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 
 #include "detect/model.hpp"
 #include "generate/generator.hpp"
+#include "ingest/block_source.hpp"
 
 namespace netpulse::app {
 namespace {
@@ -31,8 +36,11 @@ struct TapCounts {
   uint64_t records = 0, skipped = 0, gaps = 0;
 };
 
+// from_file: the stream is written to a file and offered as `process --threads 2` offers it,
+// in blocks not read yet (ingest::SourceOptions::deferred_reads) that the tap reads itself.
 std::vector<store::Alert> detect(const std::vector<generate::Scenario>& scenarios,
-                                 AlertTap::Options options = {}, TapCounts* counts = nullptr) {
+                                 AlertTap::Options options = {}, TapCounts* counts = nullptr,
+                                 bool from_file = false) {
   generate::GeneratorConfig c;
   c.seed = 7;
   c.start_time = 1589056890000;
@@ -52,6 +60,33 @@ std::vector<store::Alert> detect(const std::vector<generate::Scenario>& scenario
       },
       std::move(options));
   auto owner = std::make_shared<std::string>(std::move(text.text));
+  if (from_file) {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("netpulse-alert-tap-" + std::to_string(::getpid()) + ".txt"))
+                                 .string();
+    FILE* f = std::fopen(path.c_str(), "wb");
+    EXPECT_NE(f, nullptr);
+    if (f) {
+      EXPECT_EQ(std::fwrite(owner->data(), 1, owner->size(), f), owner->size());
+      std::fclose(f);
+    }
+    ingest::SourceOptions so;
+    so.block_size = 100000;
+    so.deferred_reads = true;
+    std::string why;
+    auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
+    EXPECT_NE(source, nullptr) << why;
+    std::filesystem::remove(path);  // the open file stays readable
+    size_t deferred = 0;
+    ingest::Block b;
+    while (source &&
+           source->next(b, std::chrono::milliseconds(0)) == ingest::BlockSource::Next::kBlock) {
+      deferred += b.data == nullptr;
+      tap.offer(b);
+    }
+    EXPECT_GT(deferred, 0u) << "the blocks should reach the tap unread";
+    owner->clear();
+  }
   // In blocks of whole lines, as the feed hands them out.
   size_t at = 0;
   while (at < owner->size()) {
@@ -77,6 +112,20 @@ TEST(AlertTap, DosIntervalRaisesAnAlert) {
   EXPECT_FALSE(alerts[0].source.empty());
   EXPECT_GT(alerts[0].score, 0);
   EXPECT_NE(alerts[0].detail_json.find("features"), std::string::npos);
+}
+
+TEST(AlertTap, FileBlocksReadByTheTapGiveTheSameAlerts) {
+  const std::vector<generate::Scenario> dos{
+      generate::Scenario{generate::ScenarioKind::kDos, 3000, 5000}};
+  const auto from_memory = detect(dos);
+  const auto from_file = detect(dos, {}, nullptr, true);
+  ASSERT_FALSE(from_memory.empty());
+  ASSERT_EQ(from_file.size(), from_memory.size());
+  for (size_t i = 0; i < from_file.size(); ++i) {
+    EXPECT_EQ(from_file[i].detector, from_memory[i].detector) << i;
+    EXPECT_EQ(from_file[i].source, from_memory[i].source) << i;
+    EXPECT_EQ(from_file[i].time, from_memory[i].time) << i;
+  }
 }
 
 TEST(AlertTap, CalmTrafficRaisesNone) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "ingest/observed_source.hpp"
 #include "reference.hpp"
 #include "stream_gen.hpp"
 
@@ -331,8 +332,17 @@ TEST(PipelineProperty, FileReadByEachThreadMatchesTheReference) {
     std::string why;
     auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
     EXPECT_NE(source, nullptr) << why;
+    // Deferred: every block reaches the engine unread (the engine's threads read them).
+    size_t unread = 0, blocks = 0;
+    ingest::ObservedSource observed(std::move(source), [&](const ingest::Block& b) {
+      ++blocks;
+      unread += b.data == nullptr;
+    });
     engine::EngineControl control(to_engine(o.params), 3600);
-    return run_engine(*source, o, threads, control, 3600, format);
+    EngineRun run = run_engine(observed, o, threads, control, 3600, format);
+    EXPECT_GT(blocks, 1u);
+    EXPECT_EQ(unread, deferred ? blocks : 0u);
+    return run;
   };
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     StreamGen g(seed);

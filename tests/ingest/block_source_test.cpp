@@ -41,7 +41,9 @@ constexpr size_t kMinStreamBuffer = 2 * kMaxLineLength + 2;
 // Reads a finite source to its end (or fails after `limit`), checking that every block but the
 // last ends at a line end. A deferred block is read as the engine reads it: into one buffer
 // reused block after block.
-std::vector<std::string> drain(BlockSource& src, std::chrono::milliseconds limit = 20s) {
+// deferred: the source was opened with deferred_reads, so every block must come unread.
+std::vector<std::string> drain(BlockSource& src, std::chrono::milliseconds limit = 20s,
+                               bool deferred = false) {
   std::vector<std::string> blocks;
   std::vector<char> buffer;
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -53,6 +55,9 @@ std::vector<std::string> drain(BlockSource& src, std::chrono::milliseconds limit
     EXPECT_GT(b.size, 0u);
     EXPECT_NE(b.owner, nullptr);
     EXPECT_EQ(b.data == nullptr, b.file != nullptr) << "deferred: no bytes until loaded";
+    if (deferred) {
+      EXPECT_NE(b.file, nullptr) << "a deferred source handed out bytes it read itself";
+    }
     load(b, buffer);
     if (!blocks.empty()) {
       EXPECT_EQ(blocks.back().back(), '\n') << "a block ends mid-line";
@@ -277,7 +282,7 @@ TEST_P(FileSource, WholeFileInBlocks) {
       auto src = open(text, block_size, false, nullptr, deferred());
       ASSERT_NE(src, nullptr) << text;
       EXPECT_EQ(src->describe(), text);
-      const auto blocks = drain(*src);
+      const auto blocks = drain(*src, 20s, deferred());
       ASSERT_EQ(join(blocks), data);  // a file is passed on whole, long lines included
       EXPECT_EQ(statuses(lines_of(blocks)), want);
       EXPECT_EQ(src->error(), "");
@@ -290,7 +295,7 @@ TEST_P(FileSource, NoTrailingNewlineAndCrLf) {
   const std::string data = "a\r\nb\r\nlast";
   auto src = open(dir.file("f.txt", data), 1, false, nullptr, deferred());
   ASSERT_NE(src, nullptr);
-  const auto blocks = drain(*src);
+  const auto blocks = drain(*src, 20s, deferred());
   EXPECT_EQ(blocks, (std::vector<std::string>{"a\r\n", "b\r\n", "last"}));
 }
 
@@ -321,12 +326,15 @@ TEST_P(FileSource, BlocksOutliveTheSource) {
 }
 
 // A file cut short while it is read (a log rotated by truncation): a deferred source passes on
-// what is still there, as whole blocks, and says why the input ended early; it never hands out
-// bytes that were not read. (A mapping would raise SIGBUS here, so only the deferred way runs.)
+// the whole lines still there, never the part of a line the cut left (a byte count "1479" cut
+// to "14" would pass as a record), and says why the input ended early. (A mapping would raise
+// SIGBUS here, so only the deferred way runs.)
 TEST(FileSourceDeferred, FileShrinkingWhileReadEndsWithAnError) {
   TempDir dir;
   std::string data;
   for (int i = 0; i < 20000; ++i) data += "line " + std::to_string(i) + "\n";
+  // The whole lines of data's first n bytes.
+  auto whole_lines = [&](size_t n) { return data.substr(0, data.rfind('\n', n - 1) + 1); };
   const std::string path = dir.file("f.txt", data);
   // Cut after a block was handed out but before it was read, and before the next is cut.
   auto src = open(path, 4096, false, nullptr, true);
@@ -341,19 +349,23 @@ TEST(FileSourceDeferred, FileShrinkingWhileReadEndsWithAnError) {
   EXPECT_EQ(src->error(), "");
   std::vector<char> buffer2;
   load(second, buffer2);
-  EXPECT_EQ(second.size, 100u);  // what was left of it
-  EXPECT_EQ(std::string(second.data, second.size), data.substr(first.size, 100));
+  // What was left of it, up to its last whole line.
+  EXPECT_EQ(std::string(first.data, first.size) + std::string(second.data, second.size),
+            whole_lines(first.size + 100));
+  EXPECT_LT(second.size, 100u);
   EXPECT_NE(src->error().find("shrank"), std::string::npos) << src->error();
   Block b;
   EXPECT_EQ(src->next(b, 0ms), BlockSource::Next::kEnd);
 
-  // Cut before the source looks for the end of a block: the rest is one last block.
+  // Cut before the source looks for the end of a block: the whole lines left are the last
+  // block.
   const std::string path2 = dir.file("g.txt", data);
   auto src2 = open(path2, 4096, false, nullptr, true);
   ASSERT_NE(src2, nullptr);
-  ASSERT_EQ(::truncate(path2.c_str(), 10000), 0);
-  const auto blocks = drain(*src2);
-  EXPECT_EQ(join(blocks), data.substr(0, 10000));
+  ASSERT_EQ(::truncate(path2.c_str(), 10003), 0);
+  ASSERT_NE(data[10002], '\n');  // the cut is inside a line
+  const auto blocks = drain(*src2, 20s, true);
+  EXPECT_EQ(join(blocks), whole_lines(10003));
   EXPECT_NE(src2->error().find("shrank"), std::string::npos) << src2->error();
 }
 
