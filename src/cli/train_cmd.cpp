@@ -370,8 +370,10 @@ Command make_train_command(CLI::App& app) {
                 "all rows and written (docs/detect.md)");
   sub->add_option("--candidate", o->candidates,
                   "--select: a candidate, e.g. 'algo=forest features=-content depth=20 trees=50' "
-                  "(keys algo, features, depth, trees, min-leaf, lr, ratio); repeatable; default: "
-                  "tree, forest and boost, each with all features and without the content ones");
+                  "(keys algo, features, depth, trees, min-leaf, lr, ratio; plus=isolation adds a "
+                  "model of normal traffic, whose own false-positive budget iso-budget sets, "
+                  "default 0.01); repeatable; default: tree, forest and xgboost, each with all "
+                  "features and without the content ones");
   sub->add_option("--fpr-budget", o->fpr_budget,
                   "--select: false-positive rate allowed on held-out normal rows; sets the "
                   "written model's alert threshold")
