@@ -163,8 +163,6 @@ void AlertTap::run() {
       models.restart_warm_up();
       gaps_.fetch_add(1, std::memory_order_relaxed);
     }
-    if (bytes.size() > 4 * ingest::kBlockSize)
-      std::vector<char>().swap(bytes);  // after a huge line
     ingest::load(block, bytes);
     const char* p = block.data;
     const char* end = block.data + block.size;

@@ -261,9 +261,7 @@ int run_process(const ProcessOptions& o) {
   ResultOutput output(o.output, o.kafka_properties);
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
-  // With several threads each reads its own blocks of a file (see ingest::FileSource); one
-  // thread maps it instead, which saves it the copy.
-  source_options.deferred_reads = config.threads > 1;
+  source_options.parsing_threads = config.threads;
   std::unique_ptr<ingest::BlockSource> source;
   if (flow_input) {
     auto cs = open_live_source(*in_uri, o.flow, o.quiet);

@@ -224,9 +224,7 @@ int run_all(const RunOptions& o) {
     input_source = std::move(cs);
   } else if (input_uri) {
     ingest::SourceOptions source_options;
-    // With several threads each reads its own blocks of a file (see ingest::FileSource); one
-    // thread maps it instead, which saves it the copy.
-    source_options.deferred_reads = o.config.threads > 1;
+    source_options.parsing_threads = o.config.threads;
     input_source = ingest::open_source(*input_uri, source_options, &why);
     if (!input_source) io_error(why);
   }

@@ -430,8 +430,6 @@ void Pipeline::parse_block(size_t w) {
   // replaces the block on one thread while the others wait (a mapped file's pages are released
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).
   blocks_[w] = ingest::Block{};
-  // A block that held a line of megabytes grew the read buffer to match: let that go.
-  if (read_buffers_[w].size() > 4 * ingest::kBlockSize) std::vector<char>().swap(read_buffers_[w]);
   work.lines = lines;
   work.has_max = work.parsed > 0;
   work.max_time = max_time;

@@ -56,13 +56,15 @@ class SpinBarrier {
       if (sleepers_.load(std::memory_order_seq_cst) > 0) phase_.notify_all();
       return;
     }
-    const auto until = std::chrono::steady_clock::now() + spin_;
-    for (uint32_t i = 1; spin_.count() > 0; ++i) {
-      if (phase_.load(std::memory_order_acquire) != phase) return;
+    if (spin_.count() > 0) {
+      const auto until = std::chrono::steady_clock::now() + spin_;
+      for (uint32_t i = 1;; ++i) {
+        if (phase_.load(std::memory_order_acquire) != phase) return;
 #if defined(__x86_64__)
-      _mm_pause();
+        _mm_pause();
 #endif
-      if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+        if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) break;
+      }
     }
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     while (phase_.load(std::memory_order_seq_cst) == phase)

@@ -309,9 +309,7 @@ uint64_t WindowShard::consume_routed(const Input& in) {
   const FlowRecord* records = in.records;
   const uint8_t* tags = in.tags;
   const size_t n = in.count;
-  // The parser dropped the records late within their block; what is left is late only against
-  // the earlier blocks.
-  const TimeMs bound = in.entering_max == kNoTime ? kNoTime : in.entering_max - lateness_ms_;
+  const TimeMs bound = routed_late_bound(in);
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n && cur_) {
       const FlowRecord& next = records[i + kAhead];
@@ -343,7 +341,7 @@ uint64_t WindowShard::consume_keys(const Input& in) {
   uint64_t late = 0;
   const KeyRecord* records = in.keys;
   const size_t n = in.count;
-  const TimeMs bound = in.entering_max == kNoTime ? kNoTime : in.entering_max - lateness_ms_;
+  const TimeMs bound = routed_late_bound(in);
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n && cur_) {
       const KeyRecord& next = records[i + kAhead];

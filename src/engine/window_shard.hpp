@@ -288,6 +288,11 @@ class WindowShard {
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
   uint64_t consume_keys(const Input& in);
+  // A routed record below this time is late. The parser dropped the records late within their
+  // block; what is left is late only against the earlier blocks.
+  core::TimeMs routed_late_bound(const Input& in) const {
+    return in.entering_max == kNoTime ? kNoTime : in.entering_max - lateness_ms_;
+  }
   void fold(const Pane& pane, bool add);
   void fold_range(int64_t lo, int64_t hi, bool add);
   void retire(Pane& pane);

@@ -168,6 +168,7 @@ class OpenFile {
 
 void load(Block& block, std::vector<char>& buffer) {
   if (!block.file || block.data) return;
+  if (buffer.size() > 4 * std::max(block.size, kBlockSize)) std::vector<char>().swap(buffer);
   // Some slack, so a block a line longer than the last does not reallocate.
   if (buffer.size() < block.size) buffer.resize(block.size + block.size / 16);
   size_t got = block.file->read(buffer.data(), block.size, block.offset);
@@ -201,7 +202,8 @@ class FileSource final : public BlockSource {
         size_(size),
         block_size_(block_size),
         name_(std::move(name)),
-        pos_(start) {}
+        pos_(start),
+        probe_(64 << 10) {}
 
   Next next(Block& out, std::chrono::milliseconds) override {
     if (pos_ >= size_ || closed_.load()) return Next::kEnd;
@@ -227,7 +229,6 @@ class FileSource final : public BlockSource {
   uint64_t cut(uint64_t from) {
     if (size_ - from <= block_size_) return size_ - from;
     uint64_t at = from + block_size_;
-    probe_.resize(64 << 10);
     for (size_t piece = 4096; at < size_; piece = probe_.size()) {
       const size_t want = static_cast<size_t>(std::min<uint64_t>(piece, size_ - at));
       const size_t got = file_->read(probe_.data(), want, at);
@@ -552,7 +553,7 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
       // `read`, `head`) may have consumed part of it.
       const off_t offset = ::lseek(0, 0, SEEK_CUR);
       if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && offset >= 0) {
-        if (options.deferred_reads)
+        if (options.parsing_threads > 1)
           return std::make_unique<FileSource>(std::make_shared<OpenFile>(0, false),
                                               static_cast<uint64_t>(st.st_size), options.block_size,
                                               "stdin", static_cast<uint64_t>(offset));
@@ -586,7 +587,7 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
         return nullptr;
       }
       if (!S_ISREG(st.st_mode)) return std::make_unique<StreamSource>(fd, true, options.block_size, uri.text);
-      if (options.deferred_reads)
+      if (options.parsing_threads > 1)
         return std::make_unique<FileSource>(std::make_shared<OpenFile>(fd, true),
                                             static_cast<uint64_t>(st.st_size), options.block_size,
                                             uri.text);

@@ -23,15 +23,16 @@ struct Block {
   size_t size = 0;
   std::shared_ptr<const void> owner;  // keeps the bytes alive while the block is in use
   bool mapped = false;  // a view into a mapped file: its pages may not be mapped in yet
-  // A block not read yet (SourceOptions::deferred_reads): bytes [offset, offset + size) of a
+  // A block not read yet (SourceOptions::parsing_threads): bytes [offset, offset + size) of a
   // regular file, data null until load() reads them; owner keeps the file open.
   OpenFile* file = nullptr;
   uint64_t offset = 0;
 };
 
-// Reads a deferred block's bytes into `buffer` (grown as needed) on the calling thread and
-// points the block at them; the block is then valid as long as the buffer is untouched. Does
-// nothing to a block that has its bytes. A file that shrank under the reader (or an I/O
+// Reads a deferred block's bytes into `buffer` on the calling thread and points the block at
+// them; the block is then valid as long as the buffer is untouched. The buffer grows as needed,
+// and one grown by a line of megabytes is let go at the next usual block. Does nothing to a
+// block that has its bytes. A file that shrank under the reader (or an I/O
 // error) shortens the block to what was read, and the source's error() then says so.
 void load(Block& block, std::vector<char>& buffer);
 // The same into a buffer of the block's own (its owner), for a block that outlives the call.
@@ -72,10 +73,11 @@ struct SourceOptions {
   // CSV over tcp-listen: every producer sends its own header line; the first connection's
   // header is passed on, the first line of each later connection is dropped.
   bool per_connection_header = false;
-  // A regular file's blocks are handed out unread, for the consumer to load() on the thread
-  // that parses them (the engine's parsing threads then read in parallel, each into its own
-  // buffer). Off: the file is mapped and blocks are views into it.
-  bool deferred_reads = false;
+  // How many threads parse the blocks. With 2 or more, a regular file's blocks are handed out
+  // unread, for each consumer to load() on the thread that parses them, into a buffer of its
+  // own (see FileSource in block_source.cpp); with one, the file is mapped and blocks are views
+  // into it, which saves that thread the copy.
+  int parsing_threads = 1;
 };
 
 // Opens an input; on failure returns nullptr and a one-line reason naming the input in *why.
