@@ -18,7 +18,10 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -53,6 +56,12 @@ template <class K>
 inline uint64_t slot_order(const K& k) {
   return std::rotl(key_hash(k), 32);
 }
+
+// How long faulting in 2 MiB of a large table on a huge page may take before the rest of the
+// table falls back to 4 KiB pages (see AggMap::populate_huge). A huge page the kernel has at
+// hand is zeroed in about 0.2 ms; 4 KiB pages fill 2 MiB in about 0.7 ms. A variable so that
+// tests can force the fallback.
+inline std::atomic<int64_t> huge_page_patience_us{2000};
 
 template <class K>
 class AggMap {
@@ -226,10 +235,7 @@ class AggMap {
       const uintptr_t tail = aligned + bytes, end = start + bytes + kHugeAlign;
       if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
       p = reinterpret_cast<void*>(aligned);
-#ifdef MADV_HUGEPAGE
-      ::madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-      if (!populate_for_write(static_cast<char*>(p), bytes)) {
+      if (!populate_huge(static_cast<char*>(p), bytes)) {
         ::munmap(p, bytes);
         throw std::bad_alloc();
       }
@@ -244,6 +250,32 @@ class AggMap {
     slots_ = static_cast<Entry*>(p);
     capacity_ = slots;
     shift_ = 64 - std::countr_zero(slots);
+  }
+  // Faults a fresh 2 MiB-aligned mapping in for writing on huge pages, 2 MiB at a time, and
+  // falls back to 4 KiB pages for the rest of it at the first 2 MiB that is slow. On a virtual
+  // machine whose balloon reports free memory to the host (Firecracker here), the host takes
+  // back the free 2 MiB blocks a huge page is made of, and the first write to each costs the
+  // host's faults: populating 16 MiB took 40-90 ms in half the runs on 2026-12-05, against
+  // 1.4 ms when the blocks were still there, and a table's growth stalled its shard (and, at
+  // the barrier, the whole engine) that long. Pages of 4 KiB come from memory the kernel still
+  // has (5.3 ms for 16 MiB, always). One slow piece costs at most a few milliseconds.
+  static bool populate_huge(char* p, size_t bytes) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    ::madvise(p, bytes, MADV_HUGEPAGE);
+    for (size_t at = 0; at < bytes; at += kHugeAlign) {
+      const size_t piece = std::min(kHugeAlign, bytes - at);
+      const auto start = std::chrono::steady_clock::now();
+      if (!populate_for_write(p + at, piece)) return false;
+      const auto patience = std::chrono::microseconds(huge_page_patience_us.load(std::memory_order_relaxed));
+      if (std::chrono::steady_clock::now() - start > patience && at + piece < bytes) {
+        ::madvise(p + at + piece, bytes - at - piece, MADV_NOHUGEPAGE);
+        return populate_for_write(p + at + piece, bytes - at - piece);
+      }
+    }
+    return true;
+#else
+    return populate_for_write(p, bytes);
+#endif
   }
   // Faults the fresh mapping in for writing (see allocate); where the kernel does not know
   // MADV_POPULATE_WRITE (before 5.14) or refuses it otherwise (a sandbox's filter), a store per

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
+#include <string>
 
 namespace netpulse::engine {
 namespace {
@@ -116,6 +119,49 @@ TEST(AggMap, MatchesAPlainMapThroughRandomOperations) {
     }
     expect_same(map, truth);
   }
+}
+
+// The kB of huge pages backing the mapping that holds `p` (/proc/self/smaps), or -1 when the
+// mapping is not found.
+long huge_kb_at(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    uintptr_t lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
+      inside = at >= lo && at < hi;
+    } else if (inside && line.rfind("AnonHugePages:", 0) == 0) {
+      return std::stol(line.substr(14));
+    }
+  }
+  return -1;
+}
+
+// A table past 4 MiB is mapped on its own; whether its pages are huge or fall back to 4 KiB
+// ones (a huge page slow to fault in: see populate_huge) changes nothing it holds. With no
+// patience at all, only the first 2 MiB piece may be a huge page.
+TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
+  for (const int64_t patience : {int64_t{2000}, int64_t{0}}) {
+    huge_page_patience_us = patience;
+    AggMap<uint32_t> map;
+    std::map<uint32_t, Sums> truth;
+    for (uint32_t k = 0; k < 600'000; ++k) {  // up to 2^21 slots: 32 MiB
+      const uint32_t key = k * 2654435761u;
+      map.add(key, k % 1500, 1);
+      truth[key] = Sums{k % 1500, 1};
+    }
+    EXPECT_GE(map.memory_bytes(), size_t{16} << 20);
+    expect_same(map, truth);
+    const long huge = huge_kb_at(map.slots_begin());
+    ASSERT_GE(huge, 0) << "the table's mapping is not in /proc/self/smaps";
+    if (patience == 0) {
+      EXPECT_LE(huge, 2048) << "patience 0 kept huge pages past the first piece";
+    }
+  }
+  huge_page_patience_us = 2000;
 }
 
 }  // namespace
