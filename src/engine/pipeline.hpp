@@ -2,17 +2,18 @@
 // order, adds accepted records to the panes of the shard that owns each key, and, as the
 // watermark passes window ends, has the queries evaluate each final window.
 //
-// It works in rounds. Each round: (1) one thread fetches up to N blocks; (2) each thread
-// parses one block, drops the records late against those before them in the block, and copies
-// the others to the shard that owns their key; (3) one thread computes, per block, the greatest
-// event time of everything before it; (4) each thread takes its shard's records of every block
-// of the round, drops those late against that running maximum (so lateness is exactly what a
-// single thread reading in order decides), and aggregates them; (5) one thread advances the
-// watermark and lists the final windows; (6) per window, shards move their aggregates, the
-// queries select per shard, and one thread merges and emits. Output is therefore byte-identical
-// for any thread count. Reading ahead (a file), (4) of one round runs beside (2) of the next.
-// The serial steps run in the completion of the barrier between parallel steps, one barrier
-// per step.
+// It works in rounds. Each round: (1) one thread fetches up to 4N blocks (one with one thread);
+// (2) the threads take the blocks one at a time, and for each block parse it, drop the records
+// late against those before them in the block, and copy the others to the shard that owns
+// their key; (3) one thread computes, per block, the greatest event time of everything before
+// it; (4) each thread takes its shard's records of every block of the round, in block order,
+// drops those late against that running maximum (so lateness is exactly what a single thread
+// reading in order decides), and aggregates them; (5) one thread advances the watermark and
+// lists the final windows; (6) per window, shards move their aggregates, the queries select
+// per shard, and one thread merges and emits. Output is therefore byte-identical for any
+// thread count. Reading ahead (a file), (4) of one round runs beside (2) of the next, first,
+// so that a thread with less shard work takes more blocks. The serial steps run in the
+// completion of the barrier between parallel steps, one barrier per step.
 //
 // Thread-safety: run() is called once, from one thread; counters() may be read from any thread.
 #pragma once
@@ -70,6 +71,12 @@ class Pipeline {
   Pipeline(const EngineConfig& config, EngineControl& control, core::ProtocolTable& protocols,
            ingest::Format format, WindowQueries& queries);
   ~Pipeline();
+
+  // Each round, several threads take kBlocksPerThread blocks each; the size of the blocks a
+  // source should cut for `threads` threads (SourceOptions::block_size), so that a round
+  // reads about as much as with one block a thread.
+  static constexpr size_t kBlocksPerThread = 4;
+  static size_t block_size(int threads);
 
   // Called for the first `limit` malformed lines (all are counted).
   void on_malformed(MalformedHandler handler, size_t limit = 10);
@@ -147,7 +154,12 @@ class Pipeline {
   // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
   // final; `last`: the input has ended and every round is consumed, so all windows are.
   void after_consume(int r, bool last);
-  void parse_block(size_t w);
+  // Parses block b of the round on thread w (its parser and read buffer).
+  void parse_block(size_t b, size_t w);
+  // Records a buffer of one block holds room for (see fit() in pipeline.cpp): twice a shard's
+  // share of a block of block_bytes, or of a usual block when that is smaller.
+  size_t usual_records(size_t block_bytes) const;
+  void trim_idle(Round& round);
   void consume_round(size_t r, size_t w);
   bool read_csv_header(size_t nblocks);
   WindowInfo window_info(const PlannedWindow& pw);
@@ -160,6 +172,9 @@ class Pipeline {
   ingest::Format format_;
   WindowQueries& queries_;
   size_t threads_;
+  // Blocks a round, with several threads: kBlocksPerThread a thread, taken in turn (see run()).
+  size_t per_round_;
+  std::atomic<size_t> next_block_{0};  // the round's next block to parse
 
   std::vector<std::unique_ptr<ingest::FlowParser>> parsers_;
   std::vector<std::unique_ptr<WindowShard>> shards_;

@@ -550,6 +550,18 @@ void WindowShard::move_window(int64_t lo, int64_t hi) {
   }
 }
 
+void WindowShard::reserve_ahead() {
+  if (!has_window_) return;
+  size_t more4 = 0, more6 = 0;
+  for (auto it = panes_.lower_bound(hi_); it != panes_.end(); ++it) {
+    const Pane& p = it->second;
+    more4 += p.flat.ip4.size() + (p.open ? p.open->ip4.size() : 0);
+    more6 += p.flat.ip6.size() + (p.open ? p.open->ip6.size() : 0);
+  }
+  window_.keys.ip4.reserve(window_.keys.ip4.size() + more4);
+  window_.keys.ip6.reserve(window_.keys.ip6.size() + more6);
+}
+
 void WindowShard::retire(Pane& pane) {
   pane.summary.reset();
   if (pane.open) {

@@ -227,6 +227,10 @@ class WindowShard {
   template <class F>
   void for_each_candidate(uint64_t floor, size_t k, F&& f);
 
+  // Makes room in the window's tables now for the keys of the panes it has not taken yet (those
+  // at or past its end), as move_window() would when it takes them.
+  void reserve_ahead();
+
   // Drops panes below `bound` that the window no longer covers.
   void evict_before(int64_t bound);
 

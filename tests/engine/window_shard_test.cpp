@@ -104,6 +104,53 @@ TEST(WindowShard, CandidatesCoverThresholdsAndTopKAsTheWindowSlides) {
   EXPECT_LT(shard.candidate_count(), window_keys / 20);
 }
 
+// reserve_ahead() makes the room the window's next move will need, so its table grows on the
+// step that calls it (the engine's parse step, where the threads share out the work) and not
+// in the move.
+TEST(WindowShard, ReserveAheadGrowsTheWindowBeforeItsMove) {
+  WindowShard shard(0, 1, config());
+  uint32_t next_key = 0;
+  auto fill = [&](int64_t pane, uint32_t fresh, uint32_t old) {
+    KeySums& sums = shard.pane_sums(pane);
+    for (uint32_t i = 0; i < old; ++i) sums.ip4.add(i, 100, 1);  // keys the window holds
+    for (uint32_t i = 0; i < fresh; ++i) sums.ip4.add(1'000'000 + next_key++, 100, 1);
+  };
+  fill(0, 3000, 0);
+  shard.close_before(1);
+  shard.move_window(0, 1);
+  shard.reserve_ahead();  // no pane past the window yet: nothing to make room for
+  const size_t start = shard.window().keys.ip4.capacity();
+  EXPECT_LT(start, 3000u * 4);
+  // Pane 1 brings 5,000 more keys: 8,000 in all need room for 16,000 slots.
+  fill(1, 5000, 0);
+  shard.reserve_ahead();
+  const size_t grown = shard.window().keys.ip4.capacity();
+  EXPECT_GE(grown, 16000u);
+  EXPECT_GT(grown, start);
+  shard.close_before(2);
+  shard.move_window(0, 2);
+  EXPECT_EQ(shard.window().keys.ip4.capacity(), grown) << "the move grew the table again";
+  EXPECT_EQ(shard.window().keys.ip4.size(), 8000u);
+  // A sliding window (T = 2) whose panes bring only keys it holds: the room is made ahead (for
+  // the pane's keys on top of the window's, as the move itself would), the move takes no more,
+  // and the table stops growing.
+  size_t steady = 0;
+  for (int64_t pane = 2; pane < 8; ++pane) {
+    KeySums& sums = shard.pane_sums(pane);
+    for (uint32_t i = 0; i < 8000; i += 2) sums.ip4.add(1'000'000 + i, 10, 1);
+    shard.reserve_ahead();
+    const size_t ahead = shard.window().keys.ip4.capacity();
+    shard.close_before(pane + 1);
+    shard.move_window(pane - 1, pane + 1);
+    EXPECT_EQ(shard.window().keys.ip4.capacity(), ahead) << "pane " << pane;
+    if (pane == 3) steady = ahead;
+    if (pane > 3) {
+      EXPECT_EQ(ahead, steady) << "pane " << pane;
+    }
+    shard.evict_before(pane - 1);
+  }
+}
+
 TEST(WindowShard, LargeKOrZeroFloorVisitsEveryKey) {
   WindowShard shard(0, 1, config());
   PaneBytes panes;
