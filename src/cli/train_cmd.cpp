@@ -78,6 +78,11 @@ void print_selection(const detect::Selection& sel) {
                 r.name.c_str(), r.unseen_recall, r.unseen_recall_rows, r.seen_recall,
                 r.false_positive_rate, r.threshold);
     for (double g : r.group_recall) std::printf(" %.3f", g);
+    if (!r.part_thresholds.empty())
+      std::printf("  (budget split %.1f/%.1f, part thresholds %.4g and %.4g; one shared threshold: "
+                  "unseen %.4f)",
+                  r.first_part_share, 1 - r.first_part_share, r.part_thresholds[0],
+                  r.part_thresholds[1], r.shared_unseen_recall);
     std::printf("\n");
   }
   std::fflush(stdout);
@@ -212,6 +217,7 @@ int run_train(const TrainCmdOptions& o) {
   }
   nlohmann::json selection_json;
   double threshold = -1;
+  std::vector<double> part_thresholds;  // --select split the budget between the parts
   if (o.select) {
     detect::SelectOptions so;
     so.fpr_budget = o.fpr_budget;
@@ -228,6 +234,7 @@ int run_train(const TrainCmdOptions& o) {
     options = candidates[sel->chosen].options;
     trainer = candidates[sel->chosen].train;
     threshold = sel->results[sel->chosen].threshold;
+    part_thresholds = sel->results[sel->chosen].part_thresholds;
     algo_label = candidates[sel->chosen].name;
   }
 
@@ -263,6 +270,13 @@ int run_train(const TrainCmdOptions& o) {
     model = detect::train(data, *detector, options);
   }
   if (threshold >= 0) model.threshold = threshold;
+  // The selection split the budget between a combined model's parts: each alerts at its own
+  // threshold, and the model when any does.
+  if (!part_thresholds.empty()) {
+    if (model.algo != detect::Algo::kAny || model.parts.size() != part_thresholds.size())
+      io_error("the selected candidate's parts do not match its budget split");
+    for (size_t p = 0; p < part_thresholds.size(); ++p) model.parts[p].threshold = part_thresholds[p];
+  }
   if (threshold >= 0 || !model.training.contains("training_set_metrics")) {
     model.training["training_set_metrics"] = detect::metrics_json(detect::evaluate(model, data));
   }
@@ -372,8 +386,9 @@ Command make_train_command(CLI::App& app) {
                   "--select: a candidate, e.g. 'algo=forest features=-content depth=20 trees=50' "
                   "(keys algo, features, depth, trees, min-leaf, lr, ratio; plus=isolation adds a "
                   "model of normal traffic, whose own false-positive budget iso-budget sets, "
-                  "default 0.01); repeatable; default: tree, forest and xgboost, each with all "
-                  "features and without the content ones");
+                  "default 0.01, and the selection also tries --fpr-budget split between the two "
+                  "models, each with its own threshold); repeatable; default: tree, forest and "
+                  "xgboost, each with all features and without the content ones");
   sub->add_option("--fpr-budget", o->fpr_budget,
                   "--select: false-positive rate allowed on held-out normal rows; sets the "
                   "written model's alert threshold")

@@ -188,6 +188,11 @@ json Selection::to_json() const {
       c["error"] = r.error;
     } else {
       c["threshold"] = r.threshold;
+      if (!r.part_thresholds.empty()) {
+        c["part_thresholds"] = r.part_thresholds;
+        c["first_part_budget_share"] = r.first_part_share;
+        c["shared_threshold_unseen_recall"] = r.shared_unseen_recall;
+      }
       c["false_positive_rate"] = r.false_positive_rate;
       c["unseen_recall"] = r.unseen_recall;
       c["unseen_recall_rows"] = r.unseen_recall_rows;
@@ -206,6 +211,45 @@ json Selection::to_json() const {
               {"candidates", std::move(cands)},
               {"chosen", results.empty() ? "" : results[chosen].name}};
 }
+
+void split_budget(const PartScores& p0, const PartScores& p1, double budget, CandidateResult& r) {
+  const size_t groups = p0.unseen.size();
+  // The fraction of rows i where part 0 or part 1 reaches its threshold.
+  auto rate = [](const std::vector<double>& a, const std::vector<double>& b, double ta, double tb) {
+    if (a.empty()) return 0.0;
+    size_t hit = 0;
+    for (size_t i = 0; i < a.size(); ++i) hit += a[i] >= ta || b[i] >= tb;
+    return static_cast<double>(hit) / static_cast<double>(a.size());
+  };
+  r.shared_unseen_recall = r.unseen_recall;
+  for (int tenth = 1; tenth <= 9; ++tenth) {
+    const double share = tenth / 10.0;
+    const double t0 = threshold_at_budget(p0.normal, share * budget);
+    const double t1 = threshold_at_budget(p1.normal, (1 - share) * budget);
+    double unseen_mean = 0;
+    std::vector<double> per_group;
+    size_t hits = 0, rows = 0;
+    for (size_t g = 0; g < groups; ++g) {
+      const double x = rate(p0.unseen[g], p1.unseen[g], t0, t1);
+      per_group.push_back(x);
+      unseen_mean += x / static_cast<double>(groups);
+      hits += static_cast<size_t>(std::llround(x * static_cast<double>(p0.unseen[g].size())));
+      rows += p0.unseen[g].size();
+    }
+    const double seen = rate(p0.seen, p1.seen, t0, t1);
+    if (unseen_mean > r.unseen_recall || (unseen_mean == r.unseen_recall && seen > r.seen_recall)) {
+      r.unseen_recall = unseen_mean;
+      r.group_recall = std::move(per_group);
+      r.unseen_recall_rows = rows ? static_cast<double>(hits) / static_cast<double>(rows) : 0;
+      r.seen_recall = seen;
+      r.false_positive_rate = rate(p0.normal, p1.normal, t0, t1);
+      r.threshold = 0.5;
+      r.part_thresholds = {t0, t1};
+      r.first_part_share = share;
+    }
+  }
+}
+
 
 std::optional<Selection> select_model(const Dataset& data, Detector detector,
                                       const std::vector<Candidate>& candidates,
@@ -272,6 +316,10 @@ std::optional<Selection> select_model(const Dataset& data, Detector detector,
     std::vector<double> normal_scores;
     std::vector<std::vector<double>> unseen(k);  // per group
     std::vector<double> seen;
+    // A combined model of two parts: each part's own scores of the same rows, in the same order
+    // (for the budget split).
+    std::vector<PartScores> parts;
+    bool two_parts = true;
     for (size_t round = 0; round < k && r.error.empty(); ++round) {
       Dataset train_set;
       train_set.sha256 = data.sha256;
@@ -301,6 +349,18 @@ std::optional<Selection> select_model(const Dataset& data, Detector detector,
       for (uint32_t i : test_normal) normal_scores.push_back(cm.score(data.rows[i]));
       for (uint32_t i : test_unseen) unseen[round].push_back(cm.score(data.rows[i]));
       for (uint32_t i : test_seen) seen.push_back(cm.score(data.rows[i]));
+      two_parts = two_parts && m->algo == Algo::kAny && m->parts.size() == 2;
+      if (two_parts) {
+        parts.resize(2);
+        for (size_t p = 0; p < 2; ++p) {
+          const CompiledModel part(m->parts[p]);
+          PartScores& ps = parts[p];
+          ps.unseen.resize(k);
+          for (uint32_t i : test_normal) ps.normal.push_back(part.score(data.rows[i]));
+          for (uint32_t i : test_unseen) ps.unseen[round].push_back(part.score(data.rows[i]));
+          for (uint32_t i : test_seen) ps.seen.push_back(part.score(data.rows[i]));
+        }
+      }
       if (options.progress) {
         char line[256];
         std::snprintf(line, sizeof line, "select: %s: round %zu/%zu (held out %s) done, %.1f s",
@@ -337,10 +397,19 @@ std::optional<Selection> select_model(const Dataset& data, Detector detector,
               &r.unseen_recall_rows);
       measure(0.5, r.default_false_positive_rate, r.default_unseen_recall, r.default_seen_recall,
               nullptr, nullptr);
+      if (two_parts && parts.size() == 2) split_budget(parts[0], parts[1], options.fpr_budget, r);
     }
     if (options.progress) {
       char line[320];
-      if (r.error.empty())
+      if (r.error.empty() && !r.part_thresholds.empty())
+        std::snprintf(line, sizeof line,
+                      "select: %s: unseen recall %.4f (rows %.4f), seen %.4f, FPR %.4f with the "
+                      "budget split %.1f/%.1f (part thresholds %.4g, %.4g; one shared threshold: "
+                      "unseen recall %.4f); %.1f s",
+                      r.name.c_str(), r.unseen_recall, r.unseen_recall_rows, r.seen_recall,
+                      r.false_positive_rate, r.first_part_share, 1 - r.first_part_share,
+                      r.part_thresholds[0], r.part_thresholds[1], r.shared_unseen_recall, r.seconds);
+      else if (r.error.empty())
         std::snprintf(line, sizeof line,
                       "select: %s: unseen recall %.4f (rows %.4f), seen %.4f, FPR %.4f at "
                       "threshold %.4g; %.1f s",

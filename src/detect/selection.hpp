@@ -12,6 +12,10 @@
 //   - so every row is scored once by a model that never saw it, and the alert threshold is set
 //     from the pooled held-out normal scores: the lowest threshold whose false-positive rate is
 //     within the budget;
+//   - a model that alerts when either of two parts does (plus=isolation) is also tried with the
+//     budget split between its parts, each with its own threshold at its share (0.1, 0.2, ...,
+//     0.9 of the budget for the first part); the split that catches the most unseen types is
+//     kept when it beats the shared threshold;
 //   - the candidate with the best unseen recall at that threshold (the mean over groups, so a
 //     large group does not drown the others; ties: seen recall, then the earlier candidate) is
 //     chosen, trained on all rows, and given that threshold.
@@ -87,6 +91,14 @@ struct CandidateResult {
   std::vector<double> group_recall;  // per group, at the chosen threshold
   // The same at the model's own threshold (0.5), for comparison.
   double default_false_positive_rate = 0, default_unseen_recall = 0, default_seen_recall = 0;
+  // A combined model of two parts (plus=isolation): when splitting the budget between the parts
+  // caught more unseen types than one threshold over their combined score, each part's own
+  // threshold (set at its share of the budget on its held-out normal scores) and the first
+  // part's share; `threshold` is then 0.5 (any part alerting). Empty: one shared threshold.
+  std::vector<double> part_thresholds;
+  double first_part_share = 0;
+  // The shared threshold's unseen recall, kept for the report when the split won.
+  double shared_unseen_recall = 0;
   double seconds = 0;
   std::string error;  // non-empty: the candidate could not be trained
 };
@@ -104,6 +116,21 @@ struct Selection {
 std::optional<Selection> select_model(const Dataset& data, Detector detector,
                                       const std::vector<Candidate>& candidates,
                                       const SelectOptions& options, std::string* why);
+
+// One part's scores of a combined model, over the held-out rows of select_model's rounds: normal
+// rows, rows of the types seen in training, and per group the rows of the types held out. The
+// two parts' lists hold the same rows in the same order.
+struct PartScores {
+  std::vector<double> normal, seen;
+  std::vector<std::vector<double>> unseen;  // per group
+};
+// Tries the first part's share of `budget` at 0.1, 0.2, ..., 0.9 (the second part has the rest),
+// each part's threshold at its share of its normal scores (threshold_at_budget), a row alerting
+// when either part reaches its threshold. When a split catches more unseen types (mean over
+// groups; ties: seen recall) than r holds, r takes its figures, part_thresholds and share, with
+// threshold 0.5, and keeps its former unseen recall in shared_unseen_recall.
+void split_budget(const PartScores& first, const PartScores& second, double budget,
+                  CandidateResult& r);
 
 // The threshold whose false-positive rate over these normal-row scores is at most `budget`
 // while alerting on as much as possible: scores >= threshold alert.

@@ -278,6 +278,34 @@ TEST_F(ClassifyE2E, ChecksColumnsTheModelsDoNotRead) {
   }
 }
 
+// train --select with a forest combined with an isolation forest (dos on KDDTrain+_20Percent, 1%
+// budget): one threshold over both parts lets the isolation part's normal rows take the budget,
+// so the selection splits the budget between the parts, and the model file carries each part's
+// threshold from the selection, with the combined model alerting at 0.5 (any part alerting).
+TEST_F(ClassifyE2E, SelectionSplitsACombinedModelsBudgetBetweenItsParts) {
+  const std::string data =
+      std::string(NETPULSE_SOURCE_DIR) + "/../shared/data/nsl-kdd/KDDTrain+_20Percent.txt";
+  if (!fs::exists(data)) GTEST_SKIP() << data << " is not there";
+  const CmdResult r = run("train -q --data " + data +
+                          " --detector dos --select --fpr-budget 0.01 --seed 1 --threads 2"
+                          " --candidate 'algo=forest trees=5 depth=6 plus=isolation' --out " +
+                          path("split.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("budget split"), std::string::npos) << r.out;
+  const auto m = nlohmann::json::parse(slurp(path("split.json")));
+  const auto& c = m["training"]["selection"]["candidates"][0];
+  ASSERT_TRUE(c.contains("part_thresholds")) << c.dump();
+  EXPECT_GT(c["unseen_recall"].get<double>(), c["shared_threshold_unseen_recall"].get<double>());
+  EXPECT_LE(c["false_positive_rate"].get<double>(), 0.01);
+  EXPECT_EQ(m["threshold"], 0.5);
+  ASSERT_EQ(m["parts"].size(), 2u);
+  for (size_t p = 0; p < 2; ++p) EXPECT_EQ(m["parts"][p]["threshold"], c["part_thresholds"][p]);
+  // The file as written alerts as the selection measured: evaluate it on its own training rows.
+  const CmdResult ev = run("evaluate --model " + path("split.json") + " --data " + data);
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  EXPECT_GT(nlohmann::json::parse(ev.out)["recall"].get<double>(), 0.99);
+}
+
 TEST_F(ClassifyE2E, ExitCodes) {
   // Spec section 8: bad arguments 2, inputs that cannot be opened 1.
   EXPECT_EQ(run("train --data x --detector nosuch --out y").status, 2);

@@ -145,6 +145,92 @@ TEST(Selection, PrefersTheFeatureThatCatchesUnseenTypes) {
   }
 }
 
+// Two parts that each catch one held-out group, each only with most of the budget to itself:
+// one threshold over both cannot serve both, a split can. Part 0 catches group 0 (scores
+// 0.988) once it may alert on its 12 highest normal rows; part 1 catches group 1 (0.994) once
+// it may alert on its 6 highest. With 1,000 normal rows and a 2% budget (20 rows), the first
+// share that gives both is 0.6 (12 and 8 rows).
+TEST(Selection, SplittingTheBudgetLetsEachPartCatchItsOwnGroup) {
+  PartScores a, b;
+  for (int i = 0; i < 1000; ++i) {
+    a.normal.push_back(i / 1000.0);
+    b.normal.push_back((i * 7919 % 1000) / 1000.0);  // the same scores, in another order
+  }
+  a.unseen = {std::vector<double>(100, 988 / 1000.0), std::vector<double>(50, 0.0)};
+  b.unseen = {std::vector<double>(100, 0.0), std::vector<double>(50, 994 / 1000.0)};
+  a.seen = {0.999, 0.5};
+  b.seen = {0.0, 0.5};
+  CandidateResult r;
+  r.unseen_recall = 0.5;  // as if one shared threshold had caught one group
+  r.threshold = 0.3;
+  split_budget(a, b, 0.02, r);
+  ASSERT_EQ(r.part_thresholds.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.first_part_share, 0.6);
+  EXPECT_GT(r.part_thresholds[0], 987 / 1000.0);
+  EXPECT_LE(r.part_thresholds[0], 988 / 1000.0);
+  EXPECT_GT(r.part_thresholds[1], 991 / 1000.0);
+  EXPECT_LE(r.part_thresholds[1], 992 / 1000.0);
+  EXPECT_EQ(r.unseen_recall, 1.0);
+  EXPECT_EQ(r.group_recall, (std::vector<double>{1.0, 1.0}));
+  EXPECT_EQ(r.unseen_recall_rows, 1.0);
+  EXPECT_EQ(r.seen_recall, 0.5);
+  EXPECT_DOUBLE_EQ(r.false_positive_rate, 0.02);  // 12 + 8 rows, none of them both parts'
+  EXPECT_EQ(r.threshold, 0.5);
+  EXPECT_EQ(r.shared_unseen_recall, 0.5);
+
+  // A result the split cannot beat is left as it was.
+  CandidateResult best;
+  best.unseen_recall = 1.0;
+  best.seen_recall = 1.0;
+  best.threshold = 0.3;
+  split_budget(a, b, 0.02, best);
+  EXPECT_TRUE(best.part_thresholds.empty());
+  EXPECT_EQ(best.threshold, 0.3);
+}
+
+// A tree combined with an isolation forest of the normal rows, on src_bytes alone: the tree
+// learns the seen types' bands, which say nothing of a type held out; the isolation part
+// catches the types far from every normal row. The selection measures the candidate with the
+// budget split as well and keeps the shared threshold when no split does better.
+TEST(Selection, CombinedCandidatesAreMeasuredWithTheBudgetSplit) {
+  Dataset ds;
+  std::mt19937_64 rng(5);
+  auto add = [&](const char* label, size_t n, double lo, double hi) {
+    for (size_t i = 0; i < n; ++i) {
+      FeatureRow r{};
+      r[kSrcBytes] = static_cast<float>(std::uniform_real_distribution<>(lo, hi)(rng));
+      ds.rows.push_back(r);
+      ds.labels.push_back(static_cast<int16_t>(label_index(label)));
+    }
+  };
+  add("normal", 3000, 0, 50000);
+  add("neptune", 400, 1000, 1100);       // inside the normal range
+  add("smurf", 300, 2000, 2100);         // inside
+  add("back", 200, 2e6, 3e6);            // far above every normal row
+  add("teardrop", 100, 5e6, 6e6);        // far above
+  std::vector<Candidate> cands{candidate("algo=tree features=src_bytes plus=isolation")};
+  SelectOptions so;
+  so.fpr_budget = 0.02;
+  so.holdout_groups = {{label_index("neptune"), label_index("back")},
+                       {label_index("smurf"), label_index("teardrop")}};
+  std::string why;
+  const auto sel = select_model(ds, Detector::kDos, cands, so, &why);
+  ASSERT_TRUE(sel) << why;
+  const CandidateResult& r = sel->results[0];
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  EXPECT_LE(r.false_positive_rate, so.fpr_budget);
+  // Here the isolation part catches the far types whichever way the budget is set, and the
+  // bands inside the normal range escape both: no split beats the shared threshold, which is
+  // kept and recorded as such.
+  EXPECT_NEAR(r.unseen_recall, (200.0 / 600 + 100.0 / 400) / 2, 1e-9);
+  EXPECT_TRUE(r.part_thresholds.empty());
+  EXPECT_EQ(r.shared_unseen_recall, r.unseen_recall);
+  EXPECT_NE(r.threshold, 0.5);
+  const auto j = sel->to_json()["candidates"][0];
+  EXPECT_FALSE(j.contains("part_thresholds"));
+  EXPECT_EQ(j["threshold"], r.threshold);
+}
+
 TEST(Selection, ExplicitGroupsAndRefusals) {
   const Dataset ds = two_kinds_of_feature();
   SelectOptions so;
