@@ -191,7 +191,9 @@ json Selection::to_json() const {
       if (!r.part_thresholds.empty()) {
         c["part_thresholds"] = r.part_thresholds;
         c["first_part_budget_share"] = r.first_part_share;
-        c["shared_threshold_unseen_recall"] = r.shared_unseen_recall;
+        c["shared_threshold"] = {{"threshold", r.shared_threshold},
+                                 {"false_positive_rate", r.shared_false_positive_rate},
+                                 {"unseen_recall", r.shared_unseen_recall}};
       }
       c["false_positive_rate"] = r.false_positive_rate;
       c["unseen_recall"] = r.unseen_recall;
@@ -222,6 +224,8 @@ void split_budget(const PartScores& p0, const PartScores& p1, double budget, Can
     return static_cast<double>(hit) / static_cast<double>(a.size());
   };
   r.shared_unseen_recall = r.unseen_recall;
+  r.shared_threshold = r.threshold;
+  r.shared_false_positive_rate = r.false_positive_rate;
   for (int tenth = 1; tenth <= 9; ++tenth) {
     const double share = tenth / 10.0;
     const double t0 = threshold_at_budget(p0.normal, share * budget);

@@ -18,7 +18,8 @@
 //     kept when it beats the shared threshold;
 //   - the candidate with the best unseen recall at that threshold (the mean over groups, so a
 //     large group does not drown the others; ties: seen recall, then the earlier candidate) is
-//     chosen, trained on all rows, and given that threshold.
+//     chosen, trained on all rows, and given that threshold (or, with a budget split, each part
+//     its own).
 //
 // Everything is deterministic for a seed. Functions are thread-safe (no shared state).
 #pragma once
@@ -97,8 +98,10 @@ struct CandidateResult {
   // part's share; `threshold` is then 0.5 (any part alerting). Empty: one shared threshold.
   std::vector<double> part_thresholds;
   double first_part_share = 0;
-  // The shared threshold's unseen recall, kept for the report when the split won.
+  // The shared threshold's figures, kept for the report when the split won.
   double shared_unseen_recall = 0;
+  double shared_threshold = 0;
+  double shared_false_positive_rate = 0;
   double seconds = 0;
   std::string error;  // non-empty: the candidate could not be trained
 };
@@ -128,7 +131,8 @@ struct PartScores {
 // each part's threshold at its share of its normal scores (threshold_at_budget), a row alerting
 // when either part reaches its threshold. When a split catches more unseen types (mean over
 // groups; ties: seen recall) than r holds, r takes its figures, part_thresholds and share, with
-// threshold 0.5, and keeps its former unseen recall in shared_unseen_recall.
+// threshold 0.5, and keeps its former unseen recall, threshold and false-positive rate in the
+// shared_* fields.
 void split_budget(const PartScores& first, const PartScores& second, double budget,
                   CandidateResult& r);
 

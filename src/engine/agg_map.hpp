@@ -17,11 +17,11 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
 #include <bit>
-#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -162,6 +162,12 @@ class AggMap {
       if (e->records != 0) f(*e);
   }
 
+  // The bytes the table would take after reserve(n).
+  size_t memory_bytes_for(size_t n) const {
+    size_t want = kMinSlots;
+    while (want < n * 2) want *= 2;
+    return std::max(want, capacity_) * sizeof(Entry);
+  }
   // Makes room for n keys without growing on the way (a new pane sized like the last one).
   void reserve(size_t n) {
     size_t want = kMinSlots;
@@ -224,8 +230,9 @@ class AggMap {
   void allocate(size_t slots) {
     const size_t bytes = slots * sizeof(Entry);
     void* p = nullptr;
-    mapped_ = bytes >= kHugeBytes;
-    if (mapped_) {
+    // mapped_ changes only with slots_, at the end: a throw here leaves the old table whole.
+    const bool mapped = bytes >= kHugeBytes;
+    if (mapped) {
       void* raw = ::mmap(nullptr, bytes + kHugeAlign, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (raw == MAP_FAILED) throw std::bad_alloc();
@@ -248,6 +255,7 @@ class AggMap {
       touch_for_write(static_cast<char*>(p), bytes);
     }
     slots_ = static_cast<Entry*>(p);
+    mapped_ = mapped;
     capacity_ = slots;
     shift_ = 64 - std::countr_zero(slots);
   }
@@ -258,16 +266,18 @@ class AggMap {
   // host's faults: populating 16 MiB took 40-90 ms in half the runs on 2026-12-05, against
   // 1.4 ms when the blocks were still there, and a table's growth stalled its shard (and, at
   // the barrier, the whole engine) that long. Pages of 4 KiB come from memory the kernel still
-  // has (5.3 ms for 16 MiB, always). One slow piece costs at most a few milliseconds.
+  // has (5.3 ms for 16 MiB, always). A piece is timed in the thread's CPU time, which the host's
+  // faults are part of and the thread being preempted is not, so a busy machine does not put a
+  // table on small pages for good.
   static bool populate_huge(char* p, size_t bytes) {
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
     ::madvise(p, bytes, MADV_HUGEPAGE);
     for (size_t at = 0; at < bytes; at += kHugeAlign) {
       const size_t piece = std::min(kHugeAlign, bytes - at);
-      const auto start = std::chrono::steady_clock::now();
+      const int64_t start = thread_cpu_us();
       if (!populate_for_write(p + at, piece)) return false;
-      const auto patience = std::chrono::microseconds(huge_page_patience_us.load(std::memory_order_relaxed));
-      if (std::chrono::steady_clock::now() - start > patience && at + piece < bytes) {
+      const int64_t patience = huge_page_patience_us.load(std::memory_order_relaxed);
+      if (thread_cpu_us() - start > patience && at + piece < bytes) {
         ::madvise(p + at + piece, bytes - at - piece, MADV_NOHUGEPAGE);
         return populate_for_write(p + at + piece, bytes - at - piece);
       }
@@ -276,6 +286,11 @@ class AggMap {
 #else
     return populate_for_write(p, bytes);
 #endif
+  }
+  static int64_t thread_cpu_us() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
   }
   // Faults the fresh mapping in for writing (see allocate); where the kernel does not know
   // MADV_POPULATE_WRITE (before 5.14) or refuses it otherwise (a sandbox's filter), a store per

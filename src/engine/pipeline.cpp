@@ -311,8 +311,8 @@ void Pipeline::fetch() {
     done_ = true;
     return;
   }
-  // Wait for the first block (or the end); then take what is ready, up to one block per
-  // thread, without waiting. A shutdown closes the source, which stops reading new input but
+  // Wait for the first block (or the end); then take what is ready, up to per_round_ blocks,
+  // without waiting. A shutdown closes the source, which stops reading new input but
   // still hands out what it has read (queued blocks, a partial last line): those records were
   // read before the signal, so they are processed and counted, and the input ends after them.
   // Paused or not: the source holds a bounded amount, so a paused engine still ends promptly.
@@ -391,18 +391,28 @@ size_t Pipeline::usual_records(size_t block_bytes) const {
   return std::max(block_bytes, block_size(static_cast<int>(threads_))) / 40 * 2 / threads_;
 }
 
-// A block slot the round leaves empty (fewer blocks were ready than a round takes) gives back
-// the room a burst grew its buffers to, as fit() does for a slot in use: with four slots a
-// thread, a quiet stream may leave some unused for a long time.
+// A block slot that rounds leave empty (fewer blocks were ready than a round takes) for
+// kIdleRounds in a row gives back the room a burst grew its buffers to, as fit() does for a
+// slot in use: with four slots a thread, a quiet stream may leave some unused for a long time.
+// Only after several rounds: a source whose blocks are larger than usual (the generator's in
+// `run`) fills a varying number of slots, and freeing a slot each time it sits out one round
+// would refault its buffers every time it is used again.
 void Pipeline::trim_idle(Round& round) {
+  static constexpr uint32_t kIdleRounds = 8;
   const size_t usual = usual_records(0);
   const size_t keep = usual + usual / 4;  // fit()'s bound: usual plus twice its slack
   auto trim = [&](auto& buffer) {
     if (buffer.capacity() > keep) buffer.release();
   };
-  for (size_t b = round.nblocks; b < per_round_; ++b) {
+  for (size_t b = 0; b < per_round_; ++b) {
     BlockWork& work = round.work[b];
+    if (b < round.nblocks) {
+      work.idle_rounds = 0;
+      continue;
+    }
+    if (++work.idle_rounds < kIdleRounds) continue;
     trim(work.records);
+    if (work.line_ends.capacity() > keep) std::vector<uint32_t>().swap(work.line_ends);
     for (ShardRecords& to : work.to_shard) {
       trim(to.records);
       trim(to.keys);

@@ -118,7 +118,7 @@ class Pipeline {
     KeyRecordBuffer keys;       // otherwise: only what the shard reads (see KeyRecord)
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
   };
-  // Each thread appends to its own BlockWork for every record; the alignment keeps two
+  // A thread appends to the BlockWork of the block it parses for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
     RecordBuffer records;                // one thread: every parsed record, in input order
@@ -132,9 +132,10 @@ class Pipeline {
     bool has_max = false;
     core::TimeMs max_time = 0;
     uint64_t bytes = 0;
+    uint32_t idle_rounds = 0;  // rounds in a row that left this slot without a block
   };
 
-  // One round of input: up to one block per thread, parsed in parallel.
+  // One round of input: up to per_round_ blocks, parsed in parallel.
   struct Round {
     std::vector<BlockWork> work;  // per block
     size_t nblocks = 0;

@@ -295,7 +295,8 @@ TEST_F(ClassifyE2E, SelectionSplitsACombinedModelsBudgetBetweenItsParts) {
   const auto m = nlohmann::json::parse(slurp(path("split.json")));
   const auto& c = m["training"]["selection"]["candidates"][0];
   ASSERT_TRUE(c.contains("part_thresholds")) << c.dump();
-  EXPECT_GT(c["unseen_recall"].get<double>(), c["shared_threshold_unseen_recall"].get<double>());
+  EXPECT_GT(c["unseen_recall"].get<double>(), c["shared_threshold"]["unseen_recall"].get<double>());
+  EXPECT_LE(c["shared_threshold"]["false_positive_rate"].get<double>(), 0.01);
   EXPECT_LE(c["false_positive_rate"].get<double>(), 0.01);
   EXPECT_EQ(m["threshold"], 0.5);
   ASSERT_EQ(m["parts"].size(), 2u);

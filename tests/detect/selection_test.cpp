@@ -177,6 +177,7 @@ TEST(Selection, SplittingTheBudgetLetsEachPartCatchItsOwnGroup) {
   EXPECT_DOUBLE_EQ(r.false_positive_rate, 0.02);  // 12 + 8 rows, none of them both parts'
   EXPECT_EQ(r.threshold, 0.5);
   EXPECT_EQ(r.shared_unseen_recall, 0.5);
+  EXPECT_EQ(r.shared_threshold, 0.3);
 
   // A result the split cannot beat is left as it was.
   CandidateResult best;

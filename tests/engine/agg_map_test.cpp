@@ -121,29 +121,34 @@ TEST(AggMap, MatchesAPlainMapThroughRandomOperations) {
   }
 }
 
-// The kB of huge pages backing the mapping that holds `p` (/proc/self/smaps), or -1 when the
-// mapping is not found.
-long huge_kb_at(const void* p) {
+// The kB of huge pages backing the mappings that hold [p, p + bytes) (/proc/self/smaps: the
+// table's mapping may have been split in two by the fallback), or -1 when none is found.
+long huge_kb_in(const void* p, size_t bytes) {
   std::ifstream smaps("/proc/self/smaps");
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  bool inside = false;
+  const auto lo_at = reinterpret_cast<uintptr_t>(p), hi_at = lo_at + bytes;
+  bool inside = false, found = false;
+  long kb = 0;
   for (std::string line; std::getline(smaps, line);) {
     uintptr_t lo = 0, hi = 0;
     char dash = 0;
     std::istringstream head(line);
     if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
-      inside = at >= lo && at < hi;
+      inside = lo < hi_at && hi > lo_at;
+      found = found || inside;
     } else if (inside && line.rfind("AnonHugePages:", 0) == 0) {
-      return std::stol(line.substr(14));
+      kb += std::stol(line.substr(14));
     }
   }
-  return -1;
+  return found ? kb : -1;
 }
 
 // A table past 4 MiB is mapped on its own; whether its pages are huge or fall back to 4 KiB
 // ones (a huge page slow to fault in: see populate_huge) changes nothing it holds. With no
 // patience at all, only the first 2 MiB piece may be a huge page.
 TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
+  struct Restore {
+    ~Restore() { huge_page_patience_us = 2000; }
+  } restore;
   for (const int64_t patience : {int64_t{2000}, int64_t{0}}) {
     huge_page_patience_us = patience;
     AggMap<uint32_t> map;
@@ -155,13 +160,12 @@ TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
     }
     EXPECT_GE(map.memory_bytes(), size_t{16} << 20);
     expect_same(map, truth);
-    const long huge = huge_kb_at(map.slots_begin());
+    const long huge = huge_kb_in(map.slots_begin(), map.memory_bytes());
     ASSERT_GE(huge, 0) << "the table's mapping is not in /proc/self/smaps";
     if (patience == 0) {
       EXPECT_LE(huge, 2048) << "patience 0 kept huge pages past the first piece";
     }
   }
-  huge_page_patience_us = 2000;
 }
 
 }  // namespace

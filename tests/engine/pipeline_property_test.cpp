@@ -352,7 +352,8 @@ TEST(PipelineProperty, SlotsAQuietStreamLeavesEmptyGiveTheirMemoryBack) {
 }
 
 TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
-  // A file's blocks end at the first line end past 1 MiB, so their sizes differ by a few bytes.
+  // A file's blocks end at the first line end past the block size, so their sizes differ by a
+  // few bytes.
   // The record buffers must be allocated once and reused: the build before reallocated each
   // shard's buffer every other block (fresh pages, a page fault for every 4 KiB of records).
   const Options o = buffer_test_options(10, KeyMode::kSrc);
@@ -369,7 +370,9 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
   std::string first_json;
   for (int threads : {1, 2, 4}) {
     SCOPED_TRACE("threads=" + std::to_string(threads));
-    const EngineRun run = run_engine(text, o, threads, ingest::kBlockSize);
+    // Blocks of the size process and run cut for this many threads: 24 MiB is enough rounds
+    // for every block slot to be used three times or more.
+    const EngineRun run = run_engine(text, o, threads, engine::Pipeline::block_size(threads));
     ASSERT_FALSE(run.error) << *run.error;
     EXPECT_EQ(run.accepted, run.records_read);
     if (first_json.empty())

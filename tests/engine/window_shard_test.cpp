@@ -151,6 +151,38 @@ TEST(WindowShard, ReserveAheadGrowsTheWindowBeforeItsMove) {
   }
 }
 
+// Room for the next move, not for every pane ahead: two panes ahead with the same 5,000 keys
+// make room for 3,000 + 5,000 keys, not 13,000; and under a memory budget the table does not
+// grow ahead of the move when that would pass the budget.
+TEST(WindowShard, ReserveAheadMakesRoomForOneMoveWithinTheBudget) {
+  auto run = [](WindowShard& shard) {
+    KeySums& first = shard.pane_sums(0);
+    for (uint32_t i = 0; i < 3000; ++i) first.ip4.add(i, 100, 1);
+    shard.close_before(1);
+    shard.move_window(0, 1);
+    const size_t before = shard.window().keys.ip4.capacity();
+    for (int64_t pane = 1; pane <= 2; ++pane) {
+      KeySums& sums = shard.pane_sums(pane);
+      for (uint32_t i = 0; i < 5000; ++i) sums.ip4.add(100'000 + i, 10, 1);
+    }
+    shard.reserve_ahead();
+    return std::pair{before, shard.window().keys.ip4.capacity()};
+  };
+  WindowShard free_shard(0, 1, config());
+  const auto [before, after] = run(free_shard);
+  EXPECT_EQ(after, 16384u) << "room for 8,000 keys at half load";
+  EXPECT_GT(after, before);
+
+  WindowShard tight(0, 1, config());
+  ShardBudget budget;
+  budget.bytes = 1;  // every byte is over it; nothing small enough to summarize
+  budget.summary_keys = SIZE_MAX;
+  budget.open_keys = SIZE_MAX;
+  tight.set_budget(budget);
+  const auto [tight_before, tight_after] = run(tight);
+  EXPECT_EQ(tight_after, tight_before) << "grew past the budget before the move";
+}
+
 TEST(WindowShard, LargeKOrZeroFloorVisitsEveryKey) {
   WindowShard shard(0, 1, config());
   PaneBytes panes;
