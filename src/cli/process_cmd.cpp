@@ -262,7 +262,6 @@ int run_process(const ProcessOptions& o) {
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
   source_options.parsing_threads = config.threads;
-  source_options.block_size = engine::Pipeline::block_size(config.threads);
   std::unique_ptr<ingest::BlockSource> source;
   if (flow_input) {
     auto cs = open_live_source(*in_uri, o.flow, o.quiet);

@@ -225,7 +225,6 @@ int run_all(const RunOptions& o) {
   } else if (input_uri) {
     ingest::SourceOptions source_options;
     source_options.parsing_threads = o.config.threads;
-    source_options.block_size = engine::Pipeline::block_size(o.config.threads);
     input_source = ingest::open_source(*input_uri, source_options, &why);
     if (!input_source) io_error(why);
   }

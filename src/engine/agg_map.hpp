@@ -162,12 +162,6 @@ class AggMap {
       if (e->records != 0) f(*e);
   }
 
-  // The bytes the table would take after reserve(n).
-  size_t memory_bytes_for(size_t n) const {
-    size_t want = kMinSlots;
-    while (want < n * 2) want *= 2;
-    return std::max(want, capacity_) * sizeof(Entry);
-  }
   // Makes room for n keys without growing on the way (a new pane sized like the last one).
   void reserve(size_t n) {
     size_t want = kMinSlots;

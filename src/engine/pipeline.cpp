@@ -72,7 +72,6 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
       format_(format),
       queries_(queries),
       threads_(static_cast<size_t>(std::max(1, config.threads))),
-      per_round_(threads_ > 1 ? threads_ * kBlocksPerThread : 1),
       planner_(config) {
   for (size_t i = 0; i < threads_; ++i) {
     parsers_.push_back(std::make_unique<ingest::FlowParser>(protocols_, format_));
@@ -80,24 +79,20 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
                                                     static_cast<uint32_t>(threads_), config_));
   }
   for (Round& round : rounds_) {
-    round.work.resize(per_round_);
+    round.work.resize(threads_);
     if (threads_ > 1) {
       for (auto& w : round.work) w.to_shard.resize(threads_);
     }
-    round.entering_max.resize(per_round_);
-    round.entering_has.resize(per_round_);
+    round.entering_max.resize(threads_);
+    round.entering_has.resize(threads_);
   }
-  blocks_.resize(per_round_);
+  blocks_.resize(threads_);
   read_buffers_.resize(threads_);
   late_.resize(threads_);
   header_done_ = format_ != ingest::Format::kCsv;
 }
 
 Pipeline::~Pipeline() = default;
-
-size_t Pipeline::block_size(int threads) {
-  return threads > 1 ? ingest::kBlockSize / kBlocksPerThread : ingest::kBlockSize;
-}
 
 template <class F>
 void Pipeline::for_each_record_buffer(F&& f) const {
@@ -154,22 +149,9 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
     sync.arrive_and_wait();  // the first round fetched
     while (!done_) {
       guarded([&] {
+        parse_block(w);
         // Pipelined: the shards take the previous round while this one is parsed.
-        // It goes first, and each thread then takes the round's blocks one at a time while
-        // any are left: the thread whose shard had less to do (its keys' share of the round;
-        // a table that grew) parses more of them, and the two reach the barrier together.
-        // Its window tables grow here too, when the panes the window takes next will need the
-        // room (reserve_ahead), rather than in the window step, where the other thread waits.
-        if (consume_round_ >= 0) {
-          consume_round(static_cast<size_t>(consume_round_), w);
-          shards_[w]->reserve_ahead();
-        }
-        // A block no thread takes this round (fewer than per_round_) keeps its work as it was:
-        // every reader walks only the round's first nblocks, and its buffers keep the last
-        // block's records for fit().
-        const size_t nblocks = rounds_[parse_round_].nblocks;
-        for (size_t b; (b = next_block_.fetch_add(1, std::memory_order_relaxed)) < nblocks;)
-          parse_block(b, w);
+        if (consume_round_ >= 0) consume_round(static_cast<size_t>(consume_round_), w);
       });
       sync.arrive_and_wait();  // pipelined: windows planned (none: the next round fetched)
       if (!pipelined_) {
@@ -311,8 +293,8 @@ void Pipeline::fetch() {
     done_ = true;
     return;
   }
-  // Wait for the first block (or the end); then take what is ready, up to per_round_ blocks,
-  // without waiting. A shutdown closes the source, which stops reading new input but
+  // Wait for the first block (or the end); then take what is ready, up to one block per
+  // thread, without waiting. A shutdown closes the source, which stops reading new input but
   // still hands out what it has read (queued blocks, a partial last line): those records were
   // read before the signal, so they are processed and counted, and the input ends after them.
   // Paused or not: the source holds a bounded amount, so a paused engine still ends promptly.
@@ -338,7 +320,7 @@ void Pipeline::fetch() {
     if (r == BlockSource::Next::kEnd) input_ended_ = true;
     if (r == BlockSource::Next::kTimeout && pending) break;
   }
-  while (nblocks < per_round_ && !input_ended_) {
+  while (nblocks < threads_ && !input_ended_) {
     ingest::Block b;
     const auto r = source_->next(b, std::chrono::milliseconds(0));
     if (r == BlockSource::Next::kBlock) {
@@ -348,8 +330,6 @@ void Pipeline::fetch() {
       break;
     }
   }
-  next_block_.store(0, std::memory_order_relaxed);
-  trim_idle(rounds_[parse_round_]);
   if (!header_done_ && !read_csv_header(nblocks)) {
     done_ = true;
     return;
@@ -387,42 +367,12 @@ bool Pipeline::read_csv_header(size_t nblocks) {
   return true;
 }
 
-size_t Pipeline::usual_records(size_t block_bytes) const {
-  return std::max(block_bytes, block_size(static_cast<int>(threads_))) / 40 * 2 / threads_;
-}
-
-// A block slot that rounds leave empty (fewer blocks were ready than a round takes) for
-// kIdleRounds in a row gives back the room a burst grew its buffers to, as fit() does for a
-// slot in use: with four slots a thread, a quiet stream may leave some unused for a long time.
-// Only after several rounds: a source whose blocks are larger than usual (the generator's in
-// `run`) fills a varying number of slots, and freeing a slot each time it sits out one round
-// would refault its buffers every time it is used again.
-void Pipeline::trim_idle(Round& round) {
-  static constexpr uint32_t kIdleRounds = 8;
-  const size_t usual = usual_records(0);
-  const size_t keep = usual + usual / 4;  // fit()'s bound: usual plus twice its slack
-  auto trim = [&](auto& buffer) {
-    if (buffer.capacity() > keep) buffer.release();
-  };
-  for (size_t b = 0; b < per_round_; ++b) {
-    BlockWork& work = round.work[b];
-    if (b < round.nblocks) {
-      work.idle_rounds = 0;
-      continue;
-    }
-    if (++work.idle_rounds < kIdleRounds) continue;
-    trim(work.records);
-    if (work.line_ends.capacity() > keep) std::vector<uint32_t>().swap(work.line_ends);
-    for (ShardRecords& to : work.to_shard) {
-      trim(to.records);
-      trim(to.keys);
-      if (to.tags.capacity() > keep) std::vector<uint8_t>().swap(to.tags);
-    }
-  }
-}
-
-void Pipeline::parse_block(size_t b, size_t w) {
-  BlockWork& work = rounds_[parse_round_].work[b];
+void Pipeline::parse_block(size_t w) {
+  const size_t nblocks = rounds_[parse_round_].nblocks;
+  // A thread without a block this round leaves its work as it was: every reader walks only the
+  // round's first nblocks, and the buffers keep the last block's records for fit().
+  if (w >= nblocks) return;
+  BlockWork& work = rounds_[parse_round_].work[w];
   for (auto& to : work.to_shard) to.tags.clear();
   work.parsed = 0;
   work.late = 0;
@@ -430,14 +380,14 @@ void Pipeline::parse_block(size_t b, size_t w) {
   work.lines = 0;
   work.malformed = 0;
   work.has_max = false;
-  ingest::Block& block = blocks_[b];
+  ingest::Block& block = blocks_[w];
   ingest::load(block, read_buffers_[w]);
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
   // A record per ~40 bytes at most for valid lines. The buffers are reused block after block,
   // with room for twice a buffer's share of a usual block (all of it with one thread); see fit().
   const size_t most = block.size / 40 + 1;
-  const size_t usual = usual_records(block.size);
+  const size_t usual = std::max(block.size, ingest::kBlockSize) / 40 * 2 / threads_;
   if (route_keys_) {
     for (auto& to : work.to_shard) fit(to.keys, usual, std::min(most, usual));
   } else if (threads_ > 1) {
@@ -479,7 +429,7 @@ void Pipeline::parse_block(size_t b, size_t w) {
   // The bytes are parsed: let them go here, in parallel, rather than when the next fetch
   // replaces the block on one thread while the others wait (a mapped file's pages are released
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).
-  blocks_[b] = ingest::Block{};
+  blocks_[w] = ingest::Block{};
   work.lines = lines;
   work.has_max = work.parsed > 0;
   work.max_time = max_time;

@@ -2,18 +2,17 @@
 // order, adds accepted records to the panes of the shard that owns each key, and, as the
 // watermark passes window ends, has the queries evaluate each final window.
 //
-// It works in rounds. Each round: (1) one thread fetches up to 4N blocks (one with one thread);
-// (2) the threads take the blocks one at a time, and for each block parse it, drop the records
-// late against those before them in the block, and copy the others to the shard that owns
-// their key; (3) one thread computes, per block, the greatest event time of everything before
-// it; (4) each thread takes its shard's records of every block of the round, in block order,
-// drops those late against that running maximum (so lateness is exactly what a single thread
-// reading in order decides), and aggregates them; (5) one thread advances the watermark and
-// lists the final windows; (6) per window, shards move their aggregates, the queries select
-// per shard, and one thread merges and emits. Output is therefore byte-identical for any
-// thread count. Reading ahead (a file), (4) of one round runs beside (2) of the next, first,
-// so that a thread with less shard work takes more blocks. The serial steps run in the
-// completion of the barrier between parallel steps, one barrier per step.
+// It works in rounds. Each round: (1) one thread fetches up to N blocks; (2) each thread
+// parses one block, drops the records late against those before them in the block, and copies
+// the others to the shard that owns their key; (3) one thread computes, per block, the greatest
+// event time of everything before it; (4) each thread takes its shard's records of every block
+// of the round, drops those late against that running maximum (so lateness is exactly what a
+// single thread reading in order decides), and aggregates them; (5) one thread advances the
+// watermark and lists the final windows; (6) per window, shards move their aggregates, the
+// queries select per shard, and one thread merges and emits. Output is therefore byte-identical
+// for any thread count. Reading ahead (a file), (4) of one round runs beside (2) of the next.
+// The serial steps run in the completion of the barrier between parallel steps, one barrier
+// per step.
 //
 // Thread-safety: run() is called once, from one thread; counters() may be read from any thread.
 #pragma once
@@ -72,12 +71,6 @@ class Pipeline {
            ingest::Format format, WindowQueries& queries);
   ~Pipeline();
 
-  // Each round, several threads take kBlocksPerThread blocks each; the size of the blocks a
-  // source should cut for `threads` threads (SourceOptions::block_size), so that a round
-  // reads about as much as with one block a thread.
-  static constexpr size_t kBlocksPerThread = 4;
-  static size_t block_size(int threads);
-
   // Called for the first `limit` malformed lines (all are counted).
   void on_malformed(MalformedHandler handler, size_t limit = 10);
 
@@ -118,7 +111,7 @@ class Pipeline {
     KeyRecordBuffer keys;       // otherwise: only what the shard reads (see KeyRecord)
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
   };
-  // A thread appends to the BlockWork of the block it parses for every record; the alignment keeps two
+  // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
     RecordBuffer records;                // one thread: every parsed record, in input order
@@ -132,10 +125,9 @@ class Pipeline {
     bool has_max = false;
     core::TimeMs max_time = 0;
     uint64_t bytes = 0;
-    uint32_t idle_rounds = 0;  // rounds in a row that left this slot without a block
   };
 
-  // One round of input: up to per_round_ blocks, parsed in parallel.
+  // One round of input: up to one block per thread, parsed in parallel.
   struct Round {
     std::vector<BlockWork> work;  // per block
     size_t nblocks = 0;
@@ -155,12 +147,7 @@ class Pipeline {
   // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
   // final; `last`: the input has ended and every round is consumed, so all windows are.
   void after_consume(int r, bool last);
-  // Parses block b of the round on thread w (its parser and read buffer).
-  void parse_block(size_t b, size_t w);
-  // Records a buffer of one block holds room for (see fit() in pipeline.cpp): twice a shard's
-  // share of a block of block_bytes, or of a usual block when that is smaller.
-  size_t usual_records(size_t block_bytes) const;
-  void trim_idle(Round& round);
+  void parse_block(size_t w);
   void consume_round(size_t r, size_t w);
   bool read_csv_header(size_t nblocks);
   WindowInfo window_info(const PlannedWindow& pw);
@@ -173,9 +160,6 @@ class Pipeline {
   ingest::Format format_;
   WindowQueries& queries_;
   size_t threads_;
-  // Blocks a round, with several threads: kBlocksPerThread a thread, taken in turn (see run()).
-  size_t per_round_;
-  std::atomic<size_t> next_block_{0};  // the round's next block to parse
 
   std::vector<std::unique_ptr<ingest::FlowParser>> parsers_;
   std::vector<std::unique_ptr<WindowShard>> shards_;

@@ -550,30 +550,6 @@ void WindowShard::move_window(int64_t lo, int64_t hi) {
   }
 }
 
-void WindowShard::reserve_ahead() {
-  if (!has_window_) return;
-  // The room fold() makes when the next move takes one pane: the window's keys and the pane's.
-  // The largest pane ahead stands for it (a key in several panes ahead is one key of the
-  // window, so their sum would reserve far more than any move needs).
-  size_t most4 = 0, most6 = 0;
-  for (auto it = panes_.lower_bound(hi_); it != panes_.end(); ++it) {
-    const Pane& p = it->second;
-    most4 = std::max(most4, p.flat.ip4.size() + (p.open ? p.open->ip4.size() : 0));
-    most6 = std::max(most6, p.flat.ip6.size() + (p.open ? p.open->ip6.size() : 0));
-  }
-  AggMap<uint32_t>& t4 = window_.keys.ip4;
-  AggMap<core::Ip6>& t6 = window_.keys.ip6;
-  const size_t n4 = t4.size() + most4, n6 = t6.size() + most6;
-  // Under a memory budget the window's tables count against it, and the budget is enforced
-  // before the move (close_before): grow early only where that cannot make it act.
-  if (budget_.bytes != 0) {
-    const size_t grown = t4.memory_bytes_for(n4) - t4.memory_bytes() + t6.memory_bytes_for(n6) - t6.memory_bytes();
-    if (grown != 0 && memory_bytes() + grown > budget_.bytes) return;
-  }
-  t4.reserve(n4);
-  t6.reserve(n6);
-}
-
 void WindowShard::retire(Pane& pane) {
   pane.summary.reset();
   if (pane.open) {

@@ -227,12 +227,6 @@ class WindowShard {
   template <class F>
   void for_each_candidate(uint64_t floor, size_t k, F&& f);
 
-  // Makes the room in the window's tables now that its next move will make when it takes a
-  // pane at or past its end (the window's keys and the largest such pane's), so the tables grow
-  // on the caller's step. Not when that would take the shard past its memory budget
-  // (set_budget), which is enforced before the move: the budget's decisions stay as they were.
-  void reserve_ahead();
-
   // Drops panes below `bound` that the window no longer covers.
   void evict_before(int64_t bound);
 

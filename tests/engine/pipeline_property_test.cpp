@@ -244,20 +244,12 @@ TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
       blocks.push_back(std::move(b));
     }
   };
-  // A block slot's buffers give their room back at its second small block after a burst (see
-  // fit() in pipeline.cpp), and there are two rounds of kBlocksPerThread slots a thread: the
-  // last run is long enough to reach every slot twice at 4 threads.
-  const int last_run = static_cast<int>(2 * 4 * engine::Pipeline::kBlocksPerThread) * 2 + 10;
   small_run(20);
   big(4 << 20);
   small_run(30);
   big(2 << 20);
   big(3 << 20);
-  const size_t small_from = blocks.size();
-  small_run(last_run);
-  // The same small blocks without the bursts before them: the room the buffers keep for
-  // blocks like these.
-  const std::vector<std::string> small_only(blocks.begin() + static_cast<long>(small_from), blocks.end());
+  small_run(30);
   std::string text;
   for (const auto& b : blocks) text += b;
   const Result ref = compute(text, o);
@@ -277,83 +269,15 @@ TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
         first_json = run.json;
       else
         EXPECT_TRUE(run.json == first_json) << "JSON output differs from --threads 1";
-      // The last small blocks hold 300 records each: what is left is the room the buffers
-      // keep for them without the bursts (and a usual block's share at most), not the 4 MiB
-      // block's 100,000 records (6.7 MB).
-      ListSource quiet(small_only, read_ahead);
-      engine::EngineControl quiet_control(to_engine(o.params), 3600);
-      const EngineRun baseline = run_engine(quiet, o, threads, quiet_control);
-      ASSERT_FALSE(baseline.error) << *baseline.error;
-      EXPECT_LT(run.record_buffer_bytes, baseline.record_buffer_bytes + (size_t{1} << 20))
-          << run.record_buffer_bytes << " after the bursts, " << baseline.record_buffer_bytes
-          << " without them";
+      // The last 30 small blocks hold 300 records each: what is left is room for them and for
+      // a usual 1 MiB block's share at most, not the 4 MiB block's 100,000 records (6.7 MB).
+      EXPECT_LT(run.record_buffer_bytes, size_t{4} << 20) << run.record_buffer_bytes;
     }
-  }
-}
-
-// Hands out `burst` blocks at once, then the rest one per fetch (a quiet stream: the next block
-// is not there yet when the engine asks for more).
-class TrickleSource final : public ingest::BlockSource {
- public:
-  TrickleSource(std::vector<std::string> blocks, size_t burst) : burst_(burst) {
-    for (auto& b : blocks) blocks_.push_back(std::make_shared<std::string>(std::move(b)));
-  }
-  Next next(ingest::Block& out, std::chrono::milliseconds) override {
-    if (next_ >= blocks_.size()) return Next::kEnd;
-    if (next_ >= burst_ && (wait_ = !wait_)) return Next::kTimeout;
-    const auto& b = blocks_[next_++];
-    out = ingest::Block{b->data(), b->size(), b};
-    return Next::kBlock;
-  }
-  std::string describe() const override { return "trickle"; }
-
- private:
-  std::vector<std::shared_ptr<std::string>> blocks_;
-  size_t burst_;
-  size_t next_ = 0;
-  bool wait_ = true;
-};
-
-TEST(PipelineProperty, SlotsAQuietStreamLeavesEmptyGiveTheirMemoryBack) {
-  // A burst fills every block slot of a round with 1 MiB blocks from many addresses; then the
-  // stream goes quiet and each round takes one small block: the slots it leaves empty must not
-  // keep the burst's room for good.
-  const Options o = buffer_test_options(3, KeyMode::kSrc);
-  uint64_t n = 0;
-  auto block = [&](size_t lines) {
-    std::string b;
-    for (size_t j = 0; j < lines; ++j, ++n) {
-      b += time_text(n * 7) + " HTTP 10.1." + std::to_string(n % 97) + "." + std::to_string(n % 13) +
-           " 192.0.2." + std::to_string(n % 7) + " " + std::to_string(40 + n % 1500) + "\n";
-    }
-    return b;
-  };
-  for (int threads : {2, 4}) {
-    SCOPED_TRACE("threads=" + std::to_string(threads));
-    const size_t per_round = static_cast<size_t>(threads) * engine::Pipeline::kBlocksPerThread;
-    n = 0;
-    std::vector<std::string> blocks;
-    for (size_t b = 0; b < per_round; ++b) blocks.push_back(block(20'000));  // ~1 MiB each
-    for (int b = 0; b < 40; ++b) blocks.push_back(block(100));
-    const Result ref = compute([&] {
-      std::string text;
-      for (const auto& b : blocks) text += b;
-      return text;
-    }(), o);
-    TrickleSource source(blocks, per_round);
-    engine::EngineControl control(to_engine(o.params), 3600);
-    const EngineRun run = run_engine(source, o, threads, control);
-    ASSERT_FALSE(run.error) << *run.error;
-    EXPECT_EQ(windows_match(run.results, ref.windows), "");
-    // What a round of one small block needs, in its first slot, is a few KiB; the burst's
-    // slots held 1 MiB blocks' records (tens of MiB).
-    EXPECT_LT(run.record_buffer_bytes, size_t{2} << 20) << run.record_buffer_bytes;
   }
 }
 
 TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
-  // A file's blocks end at the first line end past the block size, so their sizes differ by a
-  // few bytes.
+  // A file's blocks end at the first line end past 1 MiB, so their sizes differ by a few bytes.
   // The record buffers must be allocated once and reused: the build before reallocated each
   // shard's buffer every other block (fresh pages, a page fault for every 4 KiB of records).
   const Options o = buffer_test_options(10, KeyMode::kSrc);
@@ -370,20 +294,15 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
   std::string first_json;
   for (int threads : {1, 2, 4}) {
     SCOPED_TRACE("threads=" + std::to_string(threads));
-    // Blocks of the size process and run cut for this many threads: 24 MiB is enough rounds
-    // for every block slot to be used three times or more.
-    const EngineRun run = run_engine(text, o, threads, engine::Pipeline::block_size(threads));
+    const EngineRun run = run_engine(text, o, threads, ingest::kBlockSize);
     ASSERT_FALSE(run.error) << *run.error;
     EXPECT_EQ(run.accepted, run.records_read);
     if (first_json.empty())
       first_json = run.json;
     else
       EXPECT_TRUE(run.json == first_json) << "JSON output differs from --threads 1";
-    // Two rounds of blocks (one with one thread, kBlocksPerThread a thread with several); with
-    // several threads, a buffer per shard in each.
-    const size_t shards = static_cast<size_t>(threads);
-    const size_t per_round = threads > 1 ? shards * engine::Pipeline::kBlocksPerThread : 1;
-    const size_t buffers = 2 * per_round * (threads > 1 ? shards : 1);
+    // Two rounds of `threads` blocks; with several threads, a buffer per shard in each.
+    const auto buffers = static_cast<size_t>(2 * threads * (threads > 1 ? threads : 1));
     EXPECT_LE(run.record_buffer_allocations, buffers);
   }
 }
