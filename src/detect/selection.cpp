@@ -30,6 +30,41 @@ std::string group_names(const std::vector<int>& labels) {
   return s;
 }
 
+// The fraction of scores that reach t (0 for none).
+double rate(const std::vector<double>& s, double t) {
+  if (s.empty()) return 0.0;
+  size_t hit = 0;
+  for (double x : s) hit += x >= t;
+  return static_cast<double>(hit) / static_cast<double>(s.size());
+}
+
+// The fraction of rows i where a[i] reaches ta or b[i] reaches tb (two parts' scores of the same
+// rows; 0 for none).
+double either_rate(const std::vector<double>& a, const std::vector<double>& b, double ta, double tb) {
+  if (a.empty()) return 0.0;
+  size_t hit = 0;
+  for (size_t i = 0; i < a.size(); ++i) hit += a[i] >= ta || b[i] >= tb;
+  return static_cast<double>(hit) / static_cast<double>(a.size());
+}
+
+// The unseen-type figures from each held-out group's detection rate (rate_of(g); the group's
+// rows are groups[g]): the mean over the groups, so one large group does not drown the others,
+// and the rate over all their rows.
+template <class GroupRate>
+void unseen_figures(const std::vector<std::vector<double>>& groups, GroupRate rate_of, double& mean,
+                    double* pooled, std::vector<double>* per_group) {
+  mean = 0;
+  size_t hits = 0, rows = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const double x = rate_of(g);
+    mean += x / static_cast<double>(groups.size());
+    if (per_group) per_group->push_back(x);
+    hits += static_cast<size_t>(std::llround(x * static_cast<double>(groups[g].size())));
+    rows += groups[g].size();
+  }
+  if (pooled) *pooled = rows ? static_cast<double>(hits) / static_cast<double>(rows) : 0;
+}
+
 }  // namespace
 
 std::optional<Candidate> parse_candidate(std::string_view spec, const TrainOptions& base,
@@ -215,14 +250,6 @@ json Selection::to_json() const {
 }
 
 void split_budget(const PartScores& p0, const PartScores& p1, double budget, CandidateResult& r) {
-  const size_t groups = p0.unseen.size();
-  // The fraction of rows i where part 0 or part 1 reaches its threshold.
-  auto rate = [](const std::vector<double>& a, const std::vector<double>& b, double ta, double tb) {
-    if (a.empty()) return 0.0;
-    size_t hit = 0;
-    for (size_t i = 0; i < a.size(); ++i) hit += a[i] >= ta || b[i] >= tb;
-    return static_cast<double>(hit) / static_cast<double>(a.size());
-  };
   r.shared_unseen_recall = r.unseen_recall;
   r.shared_threshold = r.threshold;
   r.shared_false_positive_rate = r.false_positive_rate;
@@ -230,30 +257,24 @@ void split_budget(const PartScores& p0, const PartScores& p1, double budget, Can
     const double share = tenth / 10.0;
     const double t0 = threshold_at_budget(p0.normal, share * budget);
     const double t1 = threshold_at_budget(p1.normal, (1 - share) * budget);
-    double unseen_mean = 0;
+    double unseen_mean = 0, pooled = 0;
     std::vector<double> per_group;
-    size_t hits = 0, rows = 0;
-    for (size_t g = 0; g < groups; ++g) {
-      const double x = rate(p0.unseen[g], p1.unseen[g], t0, t1);
-      per_group.push_back(x);
-      unseen_mean += x / static_cast<double>(groups);
-      hits += static_cast<size_t>(std::llround(x * static_cast<double>(p0.unseen[g].size())));
-      rows += p0.unseen[g].size();
-    }
-    const double seen = rate(p0.seen, p1.seen, t0, t1);
+    unseen_figures(
+        p0.unseen, [&](size_t g) { return either_rate(p0.unseen[g], p1.unseen[g], t0, t1); },
+        unseen_mean, &pooled, &per_group);
+    const double seen = either_rate(p0.seen, p1.seen, t0, t1);
     if (unseen_mean > r.unseen_recall || (unseen_mean == r.unseen_recall && seen > r.seen_recall)) {
       r.unseen_recall = unseen_mean;
       r.group_recall = std::move(per_group);
-      r.unseen_recall_rows = rows ? static_cast<double>(hits) / static_cast<double>(rows) : 0;
+      r.unseen_recall_rows = pooled;
       r.seen_recall = seen;
-      r.false_positive_rate = rate(p0.normal, p1.normal, t0, t1);
+      r.false_positive_rate = either_rate(p0.normal, p1.normal, t0, t1);
       r.threshold = 0.5;
       r.part_thresholds = {t0, t1};
       r.first_part_share = share;
     }
   }
 }
-
 
 std::optional<Selection> select_model(const Dataset& data, Detector detector,
                                       const std::vector<Candidate>& candidates,
@@ -349,21 +370,31 @@ std::optional<Selection> select_model(const Dataset& data, Detector detector,
         r.error = err.empty() ? "training failed" : err;
         break;
       }
-      const CompiledModel cm(*m);
-      for (uint32_t i : test_normal) normal_scores.push_back(cm.score(data.rows[i]));
-      for (uint32_t i : test_unseen) unseen[round].push_back(cm.score(data.rows[i]));
-      for (uint32_t i : test_seen) seen.push_back(cm.score(data.rows[i]));
       two_parts = two_parts && m->algo == Algo::kAny && m->parts.size() == 2;
       if (two_parts) {
+        // Each part's scores, and the combined score from them as the combined model computes
+        // it (the greater part score, each mapped by its threshold), rather than scoring the
+        // rows a third time.
         parts.resize(2);
-        for (size_t p = 0; p < 2; ++p) {
-          const CompiledModel part(m->parts[p]);
-          PartScores& ps = parts[p];
-          ps.unseen.resize(k);
-          for (uint32_t i : test_normal) ps.normal.push_back(part.score(data.rows[i]));
-          for (uint32_t i : test_unseen) ps.unseen[round].push_back(part.score(data.rows[i]));
-          for (uint32_t i : test_seen) ps.seen.push_back(part.score(data.rows[i]));
-        }
+        const CompiledModel part0(m->parts[0]), part1(m->parts[1]);
+        const double t0 = m->parts[0].threshold, t1 = m->parts[1].threshold;
+        auto score = [&](uint32_t i, std::vector<double>& out, std::vector<double>& out0,
+                         std::vector<double>& out1) {
+          const double s0 = part0.score(data.rows[i]), s1 = part1.score(data.rows[i]);
+          out0.push_back(s0);
+          out1.push_back(s1);
+          out.push_back(std::max(any_part_score(s0, t0), any_part_score(s1, t1)));
+        };
+        for (PartScores& ps : parts) ps.unseen.resize(k);
+        for (uint32_t i : test_normal) score(i, normal_scores, parts[0].normal, parts[1].normal);
+        for (uint32_t i : test_unseen)
+          score(i, unseen[round], parts[0].unseen[round], parts[1].unseen[round]);
+        for (uint32_t i : test_seen) score(i, seen, parts[0].seen, parts[1].seen);
+      } else {
+        const CompiledModel cm(*m);
+        for (uint32_t i : test_normal) normal_scores.push_back(cm.score(data.rows[i]));
+        for (uint32_t i : test_unseen) unseen[round].push_back(cm.score(data.rows[i]));
+        for (uint32_t i : test_seen) seen.push_back(cm.score(data.rows[i]));
       }
       if (options.progress) {
         char line[256];
@@ -375,25 +406,11 @@ std::optional<Selection> select_model(const Dataset& data, Detector detector,
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r.error.empty()) {
-      auto rate = [](const std::vector<double>& s, double t) {
-        if (s.empty()) return 0.0;
-        size_t hit = 0;
-        for (double x : s) hit += x >= t;
-        return static_cast<double>(hit) / static_cast<double>(s.size());
-      };
       auto measure = [&](double t, double& fpr, double& unseen_mean, double& seen_rate,
                          std::vector<double>* per_group, double* pooled) {
         fpr = rate(normal_scores, t);
-        unseen_mean = 0;
-        size_t hits = 0, rows = 0;
-        for (const auto& s : unseen) {
-          const double g = rate(s, t);
-          unseen_mean += g / static_cast<double>(k);
-          if (per_group) per_group->push_back(g);
-          hits += static_cast<size_t>(std::llround(g * static_cast<double>(s.size())));
-          rows += s.size();
-        }
-        if (pooled) *pooled = rows ? static_cast<double>(hits) / static_cast<double>(rows) : 0;
+        unseen_figures(unseen, [&](size_t g) { return rate(unseen[g], t); }, unseen_mean, pooled,
+                       per_group);
         seen_rate = rate(seen, t);
       };
       r.threshold = threshold_at_budget(normal_scores, options.fpr_budget);
