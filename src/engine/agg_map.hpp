@@ -62,6 +62,12 @@ inline uint64_t slot_order(const K& k) {
 // hand is zeroed in about 0.2 ms; 4 KiB pages fill 2 MiB in about 0.7 ms. A variable so that
 // tests can force the fallback.
 inline std::atomic<int64_t> huge_page_patience_us{2000};
+// Set at the first 2 MiB that took longer: every later table of the process goes on 4 KiB
+// pages. A slow huge page took 4-24 ms where the next 2 MiB on 4 KiB pages took 0.7 ms, and it
+// was not a one-off: tables grown later in the same run met it again (two stalls of 24 ms in
+// one traced run on 2026-12-05), while huge pages gained one thread about 3% on the issue-12
+// file (medians of 8 alternated runs). Tests reset it.
+inline std::atomic<bool> huge_pages_slow{false};
 
 template <class K>
 class AggMap {
@@ -96,12 +102,54 @@ class AggMap {
     std::swap(shift_, o.shift_);
     std::swap(size_, o.size_);
     std::swap(mapped_, o.mapped_);
+    std::swap(next_, o.next_);
+    std::swap(next_capacity_, o.next_capacity_);
+    std::swap(next_ready_, o.next_ready_);
+    std::swap(next_small_pages_, o.next_small_pages_);
   }
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   size_t capacity() const { return capacity_; }
-  size_t memory_bytes() const { return capacity_ * sizeof(Entry); }
+  // The slots, and the part of the table it grows into that grow_ahead() has faulted in.
+  size_t memory_bytes() const { return capacity_ * sizeof(Entry) + next_ready_; }
+
+  // Gives back the table grow_ahead() mapped (a memory budget's first step).
+  void drop_ahead() { drop_next(); }
+
+  // Spreads a large table's next growth over the calls before it. Growing a table of millions
+  // of keys doubles it in one go: a new mapping faulted in, then every key moved. The moving
+  // is quick (2.3 ms for 250,000 keys); the faulting in is not, on a virtual machine whose
+  // balloon hands free memory back to the host: the host supplies each page again, and 16 MiB
+  // took 8-28 ms on 2026-12-05 (1-2 ms when the host still had the memory), while the other
+  // shards, their own tables a few windows from the same growth, waited at the engine's
+  // barrier. So once the table is a quarter full, this maps the table it will grow into and
+  // faults in the share of it that the keys added since have earned, all of it by the time
+  // the table is half full and grows into it. Called between batches of adds (the engine: once
+  // a window move); tables whose next size would not be mapped on their own are left alone.
+  void grow_ahead() {
+    const size_t next_bytes = capacity_ * 2 * sizeof(Entry);
+    if (next_bytes < kHugeBytes || size_ * 4 < capacity_) return;
+    if (next_ == nullptr) {
+      next_ = static_cast<Entry*>(map_aligned(next_bytes));
+      next_capacity_ = capacity_ * 2;
+      next_ready_ = 0;
+      next_small_pages_ = false;
+#ifdef MADV_HUGEPAGE
+      ::madvise(next_, next_bytes, MADV_HUGEPAGE);
+#endif
+    }
+    // The share due: none at a quarter full, all of it at half full, in whole 2 MiB pieces.
+    const long double share =
+        static_cast<long double>(size_ * 4 - capacity_) / static_cast<long double>(capacity_);
+    size_t due = static_cast<size_t>(share * static_cast<long double>(next_bytes));
+    due = std::min(next_bytes, (due + kHugeAlign - 1) / kHugeAlign * kHugeAlign);
+    if (due <= next_ready_) return;
+    if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, due, next_bytes,
+                        next_small_pages_))
+      throw std::bad_alloc();  // the next add would not find the memory either
+    next_ready_ = due;
+  }
 
   // Adds to key's sums; returns the sums before.
   Agg add(const K& key, uint64_t bytes, uint32_t records) {
@@ -227,15 +275,7 @@ class AggMap {
     // mapped_ changes only with slots_, at the end: a throw here leaves the old table whole.
     const bool mapped = bytes >= kHugeBytes;
     if (mapped) {
-      void* raw = ::mmap(nullptr, bytes + kHugeAlign, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (raw == MAP_FAILED) throw std::bad_alloc();
-      const auto start = reinterpret_cast<uintptr_t>(raw);
-      const uintptr_t aligned = (start + kHugeAlign - 1) / kHugeAlign * kHugeAlign;
-      if (aligned > start) ::munmap(raw, aligned - start);
-      const uintptr_t tail = aligned + bytes, end = start + bytes + kHugeAlign;
-      if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
-      p = reinterpret_cast<void*>(aligned);
+      p = map_aligned(bytes);
       if (!populate_huge(static_cast<char*>(p), bytes)) {
         ::munmap(p, bytes);
         throw std::bad_alloc();
@@ -253,32 +293,62 @@ class AggMap {
     capacity_ = slots;
     shift_ = 64 - std::countr_zero(slots);
   }
+  // A fresh anonymous mapping of `bytes`, 2 MiB aligned.
+  static void* map_aligned(size_t bytes) {
+    void* raw = ::mmap(nullptr, bytes + kHugeAlign, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (start + kHugeAlign - 1) / kHugeAlign * kHugeAlign;
+    if (aligned > start) ::munmap(raw, aligned - start);
+    const uintptr_t tail = aligned + bytes, end = start + bytes + kHugeAlign;
+    if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
+    return reinterpret_cast<void*>(aligned);
+  }
   // Faults a fresh 2 MiB-aligned mapping in for writing on huge pages, 2 MiB at a time, and
-  // falls back to 4 KiB pages for the rest of it at the first 2 MiB that is slow. On a virtual
-  // machine whose balloon reports free memory to the host (Firecracker here), the host takes
+  // falls back to 4 KiB pages for the rest of it, and for every later table, at the first 2 MiB
+  // that is slow (huge_pages_slow). On a virtual machine whose balloon reports free memory to
+  // the host (Firecracker here), the host takes
   // back the free 2 MiB blocks a huge page is made of, and the first write to each costs the
   // host's faults: populating 16 MiB took 40-90 ms in half the runs on 2026-12-05, against
   // 1.4 ms when the blocks were still there, and a table's growth stalled its shard (and, at
   // the barrier, the whole engine) that long. Pages of 4 KiB come from memory the kernel still
   // has (5.3 ms for 16 MiB, always). A piece is timed in the thread's CPU time, which the host's
-  // faults are part of and the thread being preempted is not, so a busy machine does not put a
-  // table on small pages for good.
+  // faults are part of and the thread being preempted is not, so a busy machine does not put
+  // the tables on small pages.
   static bool populate_huge(char* p, size_t bytes) {
-#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+#ifdef MADV_HUGEPAGE
     ::madvise(p, bytes, MADV_HUGEPAGE);
-    for (size_t at = 0; at < bytes; at += kHugeAlign) {
-      const size_t piece = std::min(kHugeAlign, bytes - at);
+#endif
+    bool small_pages = false;
+    return populate_range(p, 0, bytes, bytes, small_pages);
+  }
+  // Faults in [from, to) of the mapping of `bytes` at p (MADV_HUGEPAGE, from 2 MiB aligned), as
+  // populate_huge() does; small_pages: the rest of the mapping is already on 4 KiB pages, and
+  // is set when a piece turns out slow. False when the memory is not there.
+  static bool populate_range(char* p, size_t from, size_t to, size_t bytes, bool& small_pages) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    for (size_t at = from; at < to; at += kHugeAlign) {
+      if (!small_pages && huge_pages_slow.load(std::memory_order_relaxed)) {
+        ::madvise(p + at, bytes - at, MADV_NOHUGEPAGE);
+        small_pages = true;
+      }
+      if (small_pages) return populate_for_write(p + at, to - at);
+      const size_t piece = std::min(kHugeAlign, to - at);
       const int64_t start = thread_cpu_us();
       if (!populate_for_write(p + at, piece)) return false;
-      const int64_t patience = huge_page_patience_us.load(std::memory_order_relaxed);
-      if (thread_cpu_us() - start > patience && at + piece < bytes) {
-        ::madvise(p + at + piece, bytes - at - piece, MADV_NOHUGEPAGE);
-        return populate_for_write(p + at + piece, bytes - at - piece);
+      if (thread_cpu_us() - start > huge_page_patience_us.load(std::memory_order_relaxed)) {
+        huge_pages_slow.store(true, std::memory_order_relaxed);
+        if (at + piece < bytes) {
+          ::madvise(p + at + piece, bytes - at - piece, MADV_NOHUGEPAGE);
+          small_pages = true;
+        }
       }
     }
     return true;
 #else
-    return populate_for_write(p, bytes);
+    (void)bytes, (void)small_pages;
+    return populate_for_write(p + from, to - from);
 #endif
   }
   static int64_t thread_cpu_us() {
@@ -315,6 +385,13 @@ class AggMap {
     slots_ = nullptr;
     capacity_ = 0;
     size_ = 0;
+    drop_next();
+  }
+  void drop_next() {
+    if (next_ != nullptr) ::munmap(next_, next_capacity_ * sizeof(Entry));
+    next_ = nullptr;
+    next_capacity_ = 0;
+    next_ready_ = 0;
   }
 
   void grow() { rehash(capacity_ * 2); }
@@ -323,7 +400,23 @@ class AggMap {
     Entry* old = slots_;
     const size_t old_capacity = capacity_;
     const bool old_mapped = mapped_;
-    allocate(want);
+    if (next_ != nullptr && next_capacity_ == want) {
+      // The table grow_ahead() prepared: fault in what is left of it.
+      const size_t bytes = want * sizeof(Entry);
+      if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, bytes, bytes,
+                          next_small_pages_))
+        throw std::bad_alloc();
+      slots_ = next_;
+      mapped_ = true;
+      capacity_ = want;
+      shift_ = 64 - std::countr_zero(want);
+      next_ = nullptr;
+      next_capacity_ = 0;
+      next_ready_ = 0;
+    } else {
+      allocate(want);
+      drop_next();  // a growth to another size (reserve) or a shrink: not needed
+    }
     const size_t mask = capacity_ - 1;
     for (const Entry* e = old; e != old + old_capacity; ++e) {
       if (e->records == 0) continue;
@@ -361,6 +454,12 @@ class AggMap {
   int shift_ = 64;
   size_t size_ = 0;
   bool mapped_ = false;
+  // The table grow_ahead() maps ahead of the next growth (null: none), its slots, the bytes of
+  // it faulted in, and whether it fell back to 4 KiB pages.
+  Entry* next_ = nullptr;
+  size_t next_capacity_ = 0;
+  size_t next_ready_ = 0;
+  bool next_small_pages_ = false;
 };
 
 }  // namespace netpulse::engine

@@ -152,6 +152,8 @@ void WindowShard::enforce_budget() {
   // Spares first: they are only there to save allocations.
   table_pool_.clear();
   flat_pool_.clear();
+  window_.keys.ip4.drop_ahead();
+  window_.keys.ip6.drop_ahead();
   window_.keys.ip4.shrink();
   window_.keys.ip6.shrink();
   used = memory_bytes();
@@ -543,6 +545,15 @@ void WindowShard::move_window(int64_t lo, int64_t hi) {
   fold_range(std::max(lo, hi_), hi, true);
   lo_ = lo;
   hi_ = hi;
+  // The window's address tables grow in step with its keys rather than all at once (see
+  // AggMap::grow_ahead), while the budget leaves room for it twice over; enforce_budget()
+  // drops a table grown into ahead before it decides anything.
+  if (budget_.bytes == 0 ||
+      memory_bytes() + 2 * (window_.keys.ip4.memory_bytes() + window_.keys.ip6.memory_bytes()) <=
+          budget_.bytes / 2) {
+    window_.keys.ip4.grow_ahead();
+    window_.keys.ip6.grow_ahead();
+  }
   // The newest pane's size predicts the next one's.
   if (auto it = panes_.lower_bound(hi - 1); it != panes_.end() && it->first == hi - 1) {
     const Pane& p = it->second;

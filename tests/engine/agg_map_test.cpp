@@ -142,14 +142,22 @@ long huge_kb_in(const void* p, size_t bytes) {
   return found ? kb : -1;
 }
 
+// Puts the huge-page policy back as a process starts with it.
+struct RestoreHugePages {
+  ~RestoreHugePages() {
+    huge_page_patience_us = 2000;
+    huge_pages_slow = false;
+  }
+};
+
 // A table past 4 MiB is mapped on its own; whether its pages are huge or fall back to 4 KiB
 // ones (a huge page slow to fault in: see populate_huge) changes nothing it holds. With no
-// patience at all, only the first 2 MiB piece may be a huge page.
+// patience at all, only the first 2 MiB piece may be a huge page, and every table after it is
+// on 4 KiB pages from the start.
 TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
-  struct Restore {
-    ~Restore() { huge_page_patience_us = 2000; }
-  } restore;
-  for (const int64_t patience : {int64_t{2000}, int64_t{0}}) {
+  RestoreHugePages restore;
+  for (const int64_t patience : {int64_t{2000}, int64_t{0}, int64_t{0}}) {
+    const bool slow_before = huge_pages_slow;
     huge_page_patience_us = patience;
     AggMap<uint32_t> map;
     std::map<uint32_t, Sums> truth;
@@ -164,8 +172,54 @@ TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
     ASSERT_GE(huge, 0) << "the table's mapping is not in /proc/self/smaps";
     if (patience == 0) {
       EXPECT_LE(huge, 2048) << "patience 0 kept huge pages past the first piece";
+      EXPECT_TRUE(huge_pages_slow) << "a slow piece was not remembered";
+      if (slow_before) EXPECT_EQ(huge, 0) << "huge pages after one was slow";
     }
   }
+}
+
+// A large table grows ahead of need: from a quarter full it holds, beside its slots, the share
+// of the table it will grow into that its keys have earned (all of it at half full), grows
+// into that table, and holds every key throughout; drop_ahead() gives it back. Small tables
+// (the next size under 4 MiB) do nothing.
+TEST(AggMap, GrowsAheadInStepWithItsKeys) {
+  RestoreHugePages restore;
+  AggMap<uint32_t> map;
+  std::map<uint32_t, Sums> truth;
+  const size_t entry = sizeof(AggMap<uint32_t>::Entry);
+  size_t checked = 0, full_ahead = 0;
+  for (uint32_t k = 0; k < 300'000; ++k) {
+    const uint32_t key = k * 2654435761u;
+    map.add(key, k % 1500 + 1, 1);
+    truth[key] = Sums{k % 1500 + 1, 1};
+    if (k % 997 != 0) continue;
+    map.grow_ahead();
+    const size_t slots = map.capacity() * entry, ahead = map.memory_bytes() - slots;
+    const size_t next = 2 * slots;
+    if (next < (size_t{4} << 20) || map.size() * 4 < map.capacity()) {
+      EXPECT_EQ(ahead, 0u) << "size " << map.size() << " capacity " << map.capacity();
+      continue;
+    }
+    // The share due, rounded up to whole 2 MiB pieces, never more than the table.
+    const double share = double(map.size() * 4 - map.capacity()) / double(map.capacity());
+    EXPECT_GE(double(ahead), share * double(next)) << "size " << map.size();
+    EXPECT_LE(ahead, next);
+    EXPECT_EQ(ahead % (size_t{2} << 20), 0u);
+    ++checked;
+    full_ahead += ahead == next;
+  }
+  EXPECT_GT(checked, 20u);
+  EXPECT_GT(full_ahead, 0u) << "never all of the next table ahead before a growth";
+  expect_same(map, truth);
+  map.drop_ahead();
+  EXPECT_EQ(map.memory_bytes(), map.capacity() * entry);
+  // Grown into after a drop: a fresh table, as without growing ahead.
+  for (uint32_t k = 300'000; k < 600'000; ++k) {
+    const uint32_t key = k * 2654435761u;
+    map.add(key, 7, 1);
+    truth[key] = Sums{7, 1};
+  }
+  expect_same(map, truth);
 }
 
 }  // namespace
