@@ -127,6 +127,7 @@ void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
 std::optional<std::string> Pipeline::run(BlockSource& source) {
   source_ = &source;
   pipelined_ = threads_ > 1 && source.read_ahead_ok();
+  defer_finish_ = pipelined_;
   route_keys_ = threads_ > 1 && config_.ip_key != IpKey::kHost && history_.empty();
   auto completion = [this]() noexcept { complete_phase(); };
   SpinBarrier sync(threads_, usable_cpus(), completion);
@@ -139,6 +140,13 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
       worker_error_ = e.what();
       failed_ = true;
     }
+  };
+  // Each thread arrives at a barrier once its part of the step is done; the first to get there
+  // finishes the window left pending, if any, while the others still work.
+  auto arrive = [&] {
+    if (finish_pending_.load(std::memory_order_relaxed) && finish_pending_.exchange(false))
+      guarded([&] { finish_window(pending_info_); });
+    sync.arrive_and_wait();
   };
   // Every thread goes through the same sequence of barriers, so no thread is left waiting. A
   // barrier's completion does the serial work for the step before it and the step after, so each
@@ -153,23 +161,24 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
         // Pipelined: the shards take the previous round while this one is parsed.
         if (consume_round_ >= 0) consume_round(static_cast<size_t>(consume_round_), w);
       });
-      sync.arrive_and_wait();  // pipelined: windows planned (none: the next round fetched)
+      arrive();  // pipelined: windows planned (none: the next round fetched)
       if (!pipelined_) {
         guarded([&] { consume_round(static_cast<size_t>(parse_round_), w); });
-        sync.arrive_and_wait();  // windows planned (none: the next round fetched)
+        arrive();  // windows planned (none: the next round fetched)
       }
       guarded([&] { shards_[w]->close_before(complete_below_); });
       const size_t n = windows_.size();
       if (n > 0) {
         guarded([&] { shards_[w]->move_window(windows_[0].lo, windows_[0].hi); });
-        sync.arrive_and_wait();  // window 0's statistics merged, queries prepared
+        arrive();  // window 0's statistics merged, queries prepared
         for (size_t i = 0; i < n; ++i) {
           guarded([&] {
             queries_.select(w, *shards_[w]);
             if (i + 1 < n) shards_[w]->move_window(windows_[i + 1].lo, windows_[i + 1].hi);
           });
-          // Window i emitted; window i + 1 prepared (after the last, the next round fetched).
-          sync.arrive_and_wait();
+          // Window i finished (pipelined: left to the next step's first thread); window i + 1
+          // prepared (after the last, the next round fetched).
+          arrive();
         }
       }
       shards_[w]->evict_before(planner_.evict_bound());
@@ -179,6 +188,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   for (size_t w = 1; w < threads_; ++w) pool.emplace_back(body, w);
   body(0);
   for (auto& t : pool) t.join();
+  if (finish_pending_.exchange(false)) guarded([&] { finish_window(pending_info_); });
   queries_.flush();
   if (failed_ && !error_) error_ = "internal error: " + worker_error_;
   if (!error_ && !source.error().empty()) error_ = source.describe() + ": " + source.error();
@@ -246,8 +256,12 @@ void Pipeline::complete_phase() noexcept {
         phase_ = Phase::kWindowFinish;
         break;
       case Phase::kWindowFinish:
-        if (!failed_) queries_.finish(current_info_);
-        counters_.windows.fetch_add(1, std::memory_order_relaxed);
+        if (defer_finish_) {
+          pending_info_ = current_info_;
+          finish_pending_.store(true, std::memory_order_relaxed);  // the barrier publishes it
+        } else if (!failed_) {
+          finish_window(current_info_);
+        }
         ++window_index_;
         if (window_index_ < windows_.size()) {
           prepare_window();
@@ -282,7 +296,17 @@ void Pipeline::next_round() {
 
 void Pipeline::prepare_window() {
   current_info_ = window_info(windows_[window_index_]);
+  current_info_.slot = window_serial_++ & 1;
   if (!failed_) queries_.prepare(current_info_);
+}
+
+void Pipeline::finish_window(const WindowInfo& info) {
+  queries_.finish(info);
+  counters_.windows.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Pipeline::finish_pending_now() {
+  if (finish_pending_.exchange(false) && !failed_) finish_window(pending_info_);
 }
 
 void Pipeline::fetch() {
@@ -308,9 +332,11 @@ void Pipeline::fetch() {
     const bool pending = consume_round_ >= 0;
     if (!source_closed_ && control_.paused()) {
       if (pending) break;
+      finish_pending_now();  // a window's results do not wait for the engine to resume
       control_.wait_while_paused(std::chrono::milliseconds(200));
       continue;
     }
+    if (!pending) finish_pending_now();  // nor for input
     ingest::Block b;
     const auto r = source_->next(b, std::chrono::milliseconds(pending ? 10 : 200));
     if (r == BlockSource::Next::kBlock) {

@@ -1,7 +1,10 @@
 // The seam between the engine and the queries: when a window is final, the pipeline hands its
 // global statistics to prepare() (one thread), lets every shard select its candidate rows in
-// parallel with select(), and then calls finish() (one thread) to merge and emit. The engine
-// stage defines it; the query stage implements it.
+// parallel with select(), and then calls finish() (one thread) to merge and emit. Windows are
+// finished in order, but finish() of window i may come after prepare() of window i + 1 and run
+// while the shards select window i + 1 (each window's `slot` keeps the two windows' selections
+// apart); finish() calls never overlap one another, prepare() or flush(). The engine stage
+// defines it; the query stage implements it.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +27,9 @@ struct WindowInfo {
   // list upper bounds, each at most ip_error_bytes above the truth.
   bool ip_approximate = false;
   uint64_t ip_error_bytes = 0;
+  // Which of two sets of selections this window's use (0 or 1, alternating): the engine may
+  // finish window i while the shards select window i + 1 (Pipeline, several threads).
+  size_t slot = 0;
 };
 
 class WindowQueries {

@@ -65,14 +65,16 @@ std::optional<double> z_score(uint64_t bytes, const DimStats& s) {
 }
 
 void SixQueries::prepare(const engine::WindowInfo& info) {
-  if (shards_.size() != info.shards) shards_.resize(info.shards);
+  slot_ = info.slot & 1;
+  // Only this window's slot: the other may hold window i - 1's selections, not yet finished.
+  if (shards_[slot_].size() != info.shards) shards_[slot_].resize(info.shards);
   ip_share_min_ = share_threshold(info.params.H, info.protocol.s1);
   ip_outlier_min_ = outlier_threshold(info.params.X, info.ip);
   k_ = static_cast<size_t>(info.params.k);
 }
 
 void SixQueries::select(size_t shard, engine::WindowShard& window) {
-  ShardRows& out = shards_[shard];
+  ShardRows& out = shards_[slot_][shard];
   out.protocols.clear();
   out.share.clear();
   out.outliers.clear();
@@ -143,7 +145,9 @@ void SixQueries::finish(const engine::WindowInfo& info) {
   // A protocol's bytes may be split over shards (records go to their address's shard): sum
   // the parts per protocol id first.
   std::vector<std::pair<uint32_t, uint64_t>> parts;
-  for (const ShardRows& s : shards_) parts.insert(parts.end(), s.protocols.begin(), s.protocols.end());
+  const std::vector<ShardRows>& shards = shards_[info.slot & 1];
+  for (const ShardRows& s : shards)
+    parts.insert(parts.end(), s.protocols.begin(), s.protocols.end());
   std::sort(parts.begin(), parts.end());
   std::vector<Named> protos;
   for (size_t i = 0; i < parts.size();) {
@@ -178,13 +182,13 @@ void SixQueries::finish(const engine::WindowInfo& info) {
     for (const IpBytes& c : all) rows.push_back(make_row(core::to_string(c.key), c.bytes, info.ip));
   };
   std::vector<IpBytes> all;
-  for (const ShardRows& s : shards_) all.insert(all.end(), s.share.begin(), s.share.end());
+  for (const ShardRows& s : shards) all.insert(all.end(), s.share.begin(), s.share.end());
   emit_ip(QueryKind::kIpShare, all, std::numeric_limits<size_t>::max());
   all.clear();
-  for (const ShardRows& s : shards_) all.insert(all.end(), s.topk.begin(), s.topk.end());
+  for (const ShardRows& s : shards) all.insert(all.end(), s.topk.begin(), s.topk.end());
   emit_ip(QueryKind::kIpTopk, all, k);
   all.clear();
-  for (const ShardRows& s : shards_) all.insert(all.end(), s.outliers.begin(), s.outliers.end());
+  for (const ShardRows& s : shards) all.insert(all.end(), s.outliers.begin(), s.outliers.end());
   emit_ip(QueryKind::kIpOutliers, all, std::numeric_limits<size_t>::max());
 
   sink_.emit(r);

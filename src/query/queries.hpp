@@ -5,9 +5,11 @@
 // k. The thresholds are computed once per window from exact integer statistics (n, sum, sum of
 // squares), so each shard can select its candidates on its own and the merge is exact: the
 // result does not depend on how keys are spread over threads. prepare() and finish() run on
-// one thread; select() runs concurrently, one call per shard.
+// one thread; select() runs concurrently, one call per shard, and may select window i + 1 while
+// finish() merges window i (engine/window_queries.hpp): the selections are kept per slot.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -52,9 +54,10 @@ class SixQueries final : public engine::WindowQueries {
 
   const core::ProtocolTable& protocols_;
   ResultSink& sink_;
-  std::vector<ShardRows> shards_;
-  uint64_t ip_share_min_ = 0, ip_outlier_min_ = 0;
+  std::array<std::vector<ShardRows>, 2> shards_;    // per slot (WindowInfo::slot), per shard
+  uint64_t ip_share_min_ = 0, ip_outlier_min_ = 0;  // of the window prepared last
   size_t k_ = 1;
+  size_t slot_ = 0;
   WindowResult result_;
 };
 

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -387,6 +390,91 @@ TEST(PipelineProperty, FileReadByEachThreadMatchesTheReference) {
     if (::testing::Test::HasFailure()) break;
   }
   std::filesystem::remove_all(dir);
+}
+
+// Pipelined (several threads, input that is all there), a window's merge and output are left
+// to the first thread done with the next step. Windows final before the input goes quiet must
+// still go out while it is quiet, not wait for more input (a paused or slow source).
+TEST(PipelineProperty, FinalWindowsGoOutWhileTheInputIsQuiet) {
+  // Counts the windows emitted; read by the source, on another thread.
+  struct CountingSink final : query::ResultSink {
+    void emit(const query::WindowResult&) override { windows.fetch_add(1); }
+    std::atomic<size_t> windows{0};
+  };
+  // One block, then "nothing yet" until the sink has `expect` windows (or 2,000 polls), then
+  // the end. Records what the sink had when the quiet ended. With `pause`, the engine is
+  // paused as the block is handed out.
+  class QuietAfterOneBlock final : public ingest::BlockSource {
+   public:
+    QuietAfterOneBlock(std::string text, const CountingSink& sink, size_t expect,
+                       engine::EngineControl* pause)
+        : text_(std::make_shared<std::string>(std::move(text))),
+          sink_(sink),
+          expect_(expect),
+          pause_(pause) {}
+    Next next(ingest::Block& out, std::chrono::milliseconds) override {
+      if (!given_) {
+        given_ = true;
+        out = ingest::Block{text_->data(), text_->size(), text_};
+        if (pause_) pause_->pause();
+        return Next::kBlock;
+      }
+      if (sink_.windows.load() < expect_ && ++polls_ < 2000) return Next::kTimeout;
+      if (seen_when_quiet_ == SIZE_MAX) seen_when_quiet_ = sink_.windows.load();
+      return Next::kEnd;
+    }
+    bool read_ahead_ok() const override { return true; }
+    std::string describe() const override { return "quiet"; }
+    size_t seen_when_quiet_ = SIZE_MAX;
+
+   private:
+    std::shared_ptr<std::string> text_;
+    const CountingSink& sink_;
+    size_t expect_;
+    engine::EngineControl* pause_;
+    bool given_ = false;
+    int polls_ = 0;
+  };
+  // Seconds 0 to 5 (the last record at 5.9 s): with T = 1 and no lateness, the windows [0, 1)
+  // to [4, 5) are final before the input ends, [5, 6) only at its end.
+  std::string text;
+  for (int ms = 0; ms < 6000; ms += 100)
+    text += record_line(kBaseMs + ms, "HTTP", "10.0.0." + std::to_string(ms / 100 % 9 + 1),
+                        "192.0.2.1", 100 + ms % 700) +
+            "\n";
+  Options o;
+  o.params = Params{10, 1, 3, 1};
+  o.lateness = 0;
+  for (int threads : {1, 2, 4}) {
+    for (bool pause : {false, true}) {
+      SCOPED_TRACE("threads=" + std::to_string(threads) + (pause ? " paused" : " quiet"));
+      core::ProtocolTable protocols;
+      CountingSink sink;
+      query::SixQueries queries(protocols, sink);
+      engine::EngineControl control(to_engine(o.params), 3600);
+      engine::Pipeline pipeline(to_engine(o, threads), control, protocols, ingest::Format::kLine,
+                                queries);
+      QuietAfterOneBlock source(text, sink, 5, pause ? &control : nullptr);
+      // Paused: resumes once the final windows are out (or after 5 s), noting how many were.
+      size_t seen_when_paused = SIZE_MAX;
+      std::thread resumer;
+      if (pause)
+        resumer = std::thread([&] {
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          while (!control.paused() ||
+                 (sink.windows.load() < 5 && std::chrono::steady_clock::now() < deadline))
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          seen_when_paused = sink.windows.load();
+          control.resume();
+        });
+      const auto error = pipeline.run(source);
+      if (resumer.joinable()) resumer.join();
+      EXPECT_FALSE(error) << error.value_or("");
+      EXPECT_EQ(pause ? seen_when_paused : source.seen_when_quiet_, 5u)
+          << "windows out while the input was quiet or the engine paused";
+      EXPECT_EQ(sink.windows.load(), 6u);
+    }
+  }
 }
 
 }  // namespace
