@@ -9,16 +9,44 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/shared_library.hpp"
+
 namespace netpulse::detect {
 
 using nlohmann::json;
 
 namespace {
 
+// XGBoost, loaded when a booster is first trained or read (core/shared_library.hpp): every
+// call goes through xgb(), which throws std::runtime_error when it cannot be loaded; the entry
+// points below call xgb_loaded() first.
+#define NETPULSE_XGB_FUNCTIONS(X) \
+  X(XGBGetLastError)              \
+  X(XGBoostVersion)               \
+  X(XGBoosterCreate)              \
+  X(XGBoosterFree)                \
+  X(XGBoosterGetNumFeature)       \
+  X(XGBoosterLoadModelFromBuffer) \
+  X(XGBoosterPredictFromDMatrix)  \
+  X(XGBoosterSaveModelToBuffer)   \
+  X(XGBoosterSetParam)            \
+  X(XGBoosterUpdateOneIter)       \
+  X(XGDMatrixCreateFromMat)       \
+  X(XGDMatrixFree)                \
+  X(XGDMatrixSetFloatInfo)        \
+  X(XGDMatrixSetStrFeatureInfo)
+
+NETPULSE_LAZY_API(XgbApi, xgb, NETPULSE_XGBOOST_SONAME, "XGBoost", NETPULSE_XGB_FUNCTIONS)
+
+// Loads XGBoost; false, with the reason, when it cannot be.
+bool xgb_loaded(std::string* why) {
+  return core::load_library(xgb, why);
+}
+
 // XGBoost's last error, as one line: the first line, without the time stamp and source location
 // that CHECK failures carry ("[17:11:21] ./src/objective/regression_loss.h:94: Check failed...").
 std::string last_error() {
-  std::string s = XGBGetLastError();
+  std::string s = xgb().XGBGetLastError();
   s = s.substr(0, s.find('\n'));
   if (!s.empty() && s[0] == '[') {
     const size_t end = s.find("] ");
@@ -45,7 +73,7 @@ class DMatrix {
   DMatrix(const DMatrix&) = delete;
   DMatrix& operator=(const DMatrix&) = delete;
   ~DMatrix() {
-    if (h_) XGDMatrixFree(h_);
+    if (h_) xgb().XGDMatrixFree(h_);
   }
   DMatrixHandle get() const { return h_; }
   DMatrixHandle* out() { return &h_; }
@@ -60,7 +88,7 @@ class Booster {
   Booster(const Booster&) = delete;
   Booster& operator=(const Booster&) = delete;
   ~Booster() {
-    if (h_) XGBoosterFree(h_);
+    if (h_) xgb().XGBoosterFree(h_);
   }
   BoosterHandle get() const { return h_; }
   BoosterHandle* out() { return &h_; }
@@ -92,8 +120,8 @@ bool make_matrix(std::span<const FeatureRow> rows, const std::vector<uint32_t>* 
     }
   }
   // Missing is NaN, which no row holds: 0 is a value like any other.
-  if (!ok(XGDMatrixCreateFromMat(x.data(), n, cols.size(), std::numeric_limits<float>::quiet_NaN(),
-                                 out.out()),
+  if (!ok(xgb().XGDMatrixCreateFromMat(x.data(), n, cols.size(),
+                                       std::numeric_limits<float>::quiet_NaN(), out.out()),
           "creating the matrix", why))
     return false;
   std::vector<std::string> names;
@@ -103,9 +131,11 @@ bool make_matrix(std::span<const FeatureRow> rows, const std::vector<uint32_t>* 
     name_ptrs.push_back(names[c].c_str());
     type_ptrs.push_back(cols[c].category < 0 ? "q" : "i");  // quantitative, indicator
   }
-  return ok(XGDMatrixSetStrFeatureInfo(out.get(), "feature_name", name_ptrs.data(), cols.size()),
+  return ok(xgb().XGDMatrixSetStrFeatureInfo(out.get(), "feature_name", name_ptrs.data(),
+                                             cols.size()),
             "naming the columns", why) &&
-         ok(XGDMatrixSetStrFeatureInfo(out.get(), "feature_type", type_ptrs.data(), cols.size()),
+         ok(xgb().XGDMatrixSetStrFeatureInfo(out.get(), "feature_type", type_ptrs.data(),
+                                             cols.size()),
             "typing the columns", why);
 }
 
@@ -185,8 +215,10 @@ std::vector<XgboostColumn> xgboost_columns(FeatureMask features) {
 }
 
 std::string xgboost_version() {
+  std::string why;
+  if (!xgb_loaded(&why)) return "xgboost (" + why + ")";
   int major = 0, minor = 0, patch = 0;
-  XGBoostVersion(&major, &minor, &patch);
+  xgb().XGBoostVersion(&major, &minor, &patch);
   return "xgboost " + std::to_string(major) + "." + std::to_string(minor) + "." +
          std::to_string(patch);
 }
@@ -196,6 +228,7 @@ std::optional<Model> train_xgboost(const Dataset& data, Detector detector,
                                    std::string* booster_json) {
   std::string scratch;
   if (!why) why = &scratch;
+  if (!xgb_loaded(why)) return std::nullopt;
   TrainOptions o = options;
   o.algo = Algo::kBoost;
   o = o.resolved();
@@ -223,7 +256,7 @@ std::optional<Model> train_xgboost(const Dataset& data, Detector detector,
 
   DMatrix train;
   if (!make_matrix(data.rows, &idx, cols, train, why) ||
-      !ok(XGDMatrixSetFloatInfo(train.get(), "label", labels.data(), labels.size()),
+      !ok(xgb().XGDMatrixSetFloatInfo(train.get(), "label", labels.data(), labels.size()),
           "setting the labels", why))
     return std::nullopt;
 
@@ -249,26 +282,27 @@ std::optional<Model> train_xgboost(const Dataset& data, Detector detector,
 
   Booster booster;
   DMatrixHandle cache[] = {train.get()};
-  if (!ok(XGBoosterCreate(cache, 1, booster.out()), "creating the booster", why))
+  if (!ok(xgb().XGBoosterCreate(cache, 1, booster.out()), "creating the booster", why))
     return std::nullopt;
   for (const auto& [key, value] : params)
-    if (!ok(XGBoosterSetParam(booster.get(), key.c_str(), value.c_str()), "setting parameters",
-            why))
+    if (!ok(xgb().XGBoosterSetParam(booster.get(), key.c_str(), value.c_str()),
+            "setting parameters", why))
       return std::nullopt;
-  if (!ok(XGBoosterSetParam(booster.get(), "nthread",
-                            std::to_string(std::max(1, o.threads)).c_str()),
+  if (!ok(xgb().XGBoosterSetParam(booster.get(), "nthread",
+                                  std::to_string(std::max(1, o.threads)).c_str()),
           "setting parameters", why) ||
-      !ok(XGBoosterSetParam(booster.get(), "verbosity", "0"), "setting parameters", why) ||
-      !ok(XGBoosterSetParam(booster.get(), "validate_parameters", "1"), "setting parameters", why))
+      !ok(xgb().XGBoosterSetParam(booster.get(), "verbosity", "0"), "setting parameters", why) ||
+      !ok(xgb().XGBoosterSetParam(booster.get(), "validate_parameters", "1"), "setting parameters",
+          why))
     return std::nullopt;
   // A failed round leaves the booster unusable (a further round may crash): stop at the first.
   for (int t = 0; t < o.trees; ++t)
-    if (!ok(XGBoosterUpdateOneIter(booster.get(), t, train.get()), "training", why))
+    if (!ok(xgb().XGBoosterUpdateOneIter(booster.get(), t, train.get()), "training", why))
       return std::nullopt;
 
   bst_ulong len = 0;
   const char* buf = nullptr;
-  if (!ok(XGBoosterSaveModelToBuffer(booster.get(), R"({"format": "json"})", &len, &buf),
+  if (!ok(xgb().XGBoosterSaveModelToBuffer(booster.get(), R"({"format": "json"})", &len, &buf),
           "saving the model", why))
     return std::nullopt;
   const std::string text(buf, len);
@@ -328,14 +362,16 @@ std::optional<std::vector<float>> xgboost_predict(std::string_view booster_json,
                                                   FeatureMask features, std::string* why) {
   std::string scratch;
   if (!why) why = &scratch;
+  if (!xgb_loaded(why)) return std::nullopt;
   const std::vector<XgboostColumn> cols = xgboost_columns(features & kAllFeatures);
   Booster booster;
-  if (!ok(XGBoosterCreate(nullptr, 0, booster.out()), "creating the booster", why) ||
-      !ok(XGBoosterLoadModelFromBuffer(booster.get(), booster_json.data(), booster_json.size()),
+  if (!ok(xgb().XGBoosterCreate(nullptr, 0, booster.out()), "creating the booster", why) ||
+      !ok(xgb().XGBoosterLoadModelFromBuffer(booster.get(), booster_json.data(),
+                                             booster_json.size()),
           "loading the model", why))
     return std::nullopt;
   bst_ulong n_features = 0;
-  if (!ok(XGBoosterGetNumFeature(booster.get(), &n_features), "reading the model", why))
+  if (!ok(xgb().XGBoosterGetNumFeature(booster.get(), &n_features), "reading the model", why))
     return std::nullopt;
   if (n_features != cols.size()) {
     *why = "the model has " + std::to_string(n_features) + " columns, the feature mask gives " +
@@ -347,7 +383,7 @@ std::optional<std::vector<float>> xgboost_predict(std::string_view booster_json,
   const bst_ulong* shape = nullptr;
   bst_ulong dim = 0;
   const float* result = nullptr;
-  if (!ok(XGBoosterPredictFromDMatrix(
+  if (!ok(xgb().XGBoosterPredictFromDMatrix(
               booster.get(), matrix.get(),
               R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false})",
               &shape, &dim, &result),

@@ -6,12 +6,50 @@
 #include <charconv>
 #include <climits>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
+#include "core/shared_library.hpp"
 #include "store/json_text.hpp"
 
 namespace netpulse::store {
 namespace {
+
+// libpq, loaded when the first PostgreSQL store opens (core/shared_library.hpp): every call
+// goes through pq(), which throws std::runtime_error when it cannot be loaded; open() calls it
+// first.
+#define NETPULSE_PQ_FUNCTIONS(X) \
+  X(PQclear)                     \
+  X(PQcmdTuples)                 \
+  X(PQconnectdbParams)           \
+  X(PQconninfoFree)              \
+  X(PQconninfoParse)             \
+  X(PQdb)                        \
+  X(PQenterPipelineMode)         \
+  X(PQerrorMessage)              \
+  X(PQexec)                      \
+  X(PQexecPrepared)              \
+  X(PQexitPipelineMode)          \
+  X(PQfinish)                    \
+  X(PQgetResult)                 \
+  X(PQgetisnull)                 \
+  X(PQgetlength)                 \
+  X(PQgetvalue)                  \
+  X(PQhost)                      \
+  X(PQntuples)                   \
+  X(PQpipelineSync)              \
+  X(PQport)                      \
+  X(PQprepare)                   \
+  X(PQresultErrorField)          \
+  X(PQresultErrorMessage)        \
+  X(PQresultStatus)              \
+  X(PQsendQueryPrepared)         \
+  X(PQsetNoticeProcessor)        \
+  X(PQstatus)                    \
+  X(PQuser)
+
+NETPULSE_LAZY_API(PqApi, pq, NETPULSE_LIBPQ_SONAME, "the PostgreSQL client library",
+                  NETPULSE_PQ_FUNCTIONS)
 
 // history's text columns collate "C", so origins order bytewise as in SQLite; the primary key
 // answers history_index from the index, history_resolution_start retention.
@@ -172,7 +210,7 @@ std::string one_line(std::string_view text) {
 // index). 53100 (disk_full) is kFull. Everything else, including errors without a SQLSTATE
 // (lost connection), may pass.
 StoreError::Kind kind_of(const PGresult* r) {
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const char* state = r ? pq().PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   if (state == nullptr || std::strlen(state) < 2) return StoreError::Kind::kUnavailable;
   if (std::strcmp(state, "53100") == 0) return StoreError::Kind::kFull;
   const std::string_view cls(state, 2);
@@ -186,11 +224,11 @@ void silent_notice(void*, const char*) {}
 // (its error message then quotes the URI).
 std::vector<std::string> passwords_of(const std::string& uri) {
   std::vector<std::string> out;
-  if (PQconninfoOption* options = PQconninfoParse(uri.c_str(), nullptr)) {
+  if (PQconninfoOption* options = pq().PQconninfoParse(uri.c_str(), nullptr)) {
     for (PQconninfoOption* o = options; o->keyword; ++o) {
       if (std::strcmp(o->keyword, "password") == 0 && o->val && *o->val) out.push_back(o->val);
     }
-    PQconninfoFree(options);
+    pq().PQconninfoFree(options);
   }
   const size_t scheme = uri.find("://");
   if (scheme != std::string::npos) {
@@ -224,8 +262,8 @@ std::string scrub(std::string text, const std::string& uri) {
 pg_conn* connect(const std::string& uri) {
   const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
   const char* values[] = {"5", "netpulse", uri.c_str(), nullptr};
-  pg_conn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-  if (conn) PQsetNoticeProcessor(conn, silent_notice, nullptr);
+  pg_conn* conn = pq().PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (conn) pq().PQsetNoticeProcessor(conn, silent_notice, nullptr);
   return conn;
 }
 
@@ -249,14 +287,15 @@ class Numbers {
 };
 
 int64_t to_int64(const PGresult* r, int row, int col) {
-  const char* p = PQgetvalue(r, row, col);
+  const char* p = pq().PQgetvalue(r, row, col);
   int64_t v = 0;
-  std::from_chars(p, p + PQgetlength(r, row, col), v);
+  std::from_chars(p, p + pq().PQgetlength(r, row, col), v);
   return v;
 }
 
 std::string to_string(const PGresult* r, int row, int col) {
-  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+  return std::string(pq().PQgetvalue(r, row, col),
+                     static_cast<size_t>(pq().PQgetlength(r, row, col)));
 }
 
 StoredResult read_result(const PGresult* r, int row) {
@@ -269,7 +308,7 @@ StoredResult read_result(const PGresult* r, int row) {
   out.total_bytes = static_cast<uint64_t>(to_int64(r, row, 5));
   out.keys = static_cast<uint64_t>(to_int64(r, row, 6));
   out.rows_json = to_string(r, row, 7);
-  if (!PQgetisnull(r, row, 8)) out.approximate_json = to_string(r, row, 8);
+  if (!pq().PQgetisnull(r, row, 8)) out.approximate_json = to_string(r, row, 8);
   return out;
 }
 
@@ -278,8 +317,8 @@ Alert read_alert(const PGresult* r, int row) {
   a.time = to_int64(r, row, 0);
   a.detector = to_string(r, row, 1);
   a.source = to_string(r, row, 2);
-  const char* p = PQgetvalue(r, row, 3);
-  std::from_chars(p, p + PQgetlength(r, row, 3), a.score);
+  const char* p = pq().PQgetvalue(r, row, 3);
+  std::from_chars(p, p + pq().PQgetlength(r, row, 3), a.score);
   a.detail_json = to_string(r, row, 4);
   return a;
 }
@@ -304,11 +343,11 @@ class PostgresStore::Result {
  public:
   explicit Result(PGresult* r) : r_(r) {}
   const PGresult* get() const { return r_.get(); }
-  int rows() const { return PQntuples(r_.get()); }
+  int rows() const { return pq().PQntuples(r_.get()); }
 
  private:
   struct Clear {
-    void operator()(PGresult* r) const { PQclear(r); }
+    void operator()(PGresult* r) const { pq().PQclear(r); }
   };
   std::unique_ptr<PGresult, Clear> r_;
 };
@@ -340,18 +379,24 @@ std::unique_ptr<PostgresStore> PostgresStore::open(const std::string& uri, std::
   std::unique_ptr<PostgresStore> store(new PostgresStore());
   store->uri_ = uri;
   store->description_ = redact_uri(uri);
+  std::string cannot;
+  if (!core::load_library(pq, &cannot)) {
+    if (why) *why = store->description_ + ": " + cannot;
+    return nullptr;
+  }
   store->conn_ = connect(uri);
   if (store->conn_ == nullptr) {
     if (why) *why = store->description_ + ": out of memory";
     return nullptr;
   }
-  if (PQstatus(store->conn_) != CONNECTION_OK) {
+  if (pq().PQstatus(store->conn_) != CONNECTION_OK) {
     if (why) *why = store->connection_error("connect").what();
     return nullptr;
   }
-  const char* host = PQhost(store->conn_);
-  store->description_ = std::string("postgresql://") + PQuser(store->conn_) + "@" +
-                        (host ? host : "") + ":" + PQport(store->conn_) + "/" + PQdb(store->conn_);
+  const char* host = pq().PQhost(store->conn_);
+  store->description_ = std::string("postgresql://") + pq().PQuser(store->conn_) + "@" +
+                        (host ? host : "") + ":" + pq().PQport(store->conn_) + "/" +
+                        pq().PQdb(store->conn_);
   try {
     store->ensure_ready();
   } catch (const StoreError& e) {
@@ -362,12 +407,12 @@ std::unique_ptr<PostgresStore> PostgresStore::open(const std::string& uri, std::
 }
 
 PostgresStore::~PostgresStore() {
-  if (conn_) PQfinish(conn_);
+  if (conn_) pq().PQfinish(conn_);
 }
 
 StoreError PostgresStore::connection_error(std::string_view doing) const {
   std::string what = description_ + ": " + std::string(doing) + ": ";
-  what += conn_ ? one_line(PQerrorMessage(conn_)) : "out of memory";
+  what += conn_ ? one_line(pq().PQerrorMessage(conn_)) : "out of memory";
   return StoreError(StoreError::Kind::kUnavailable, scrub(what, uri_));
 }
 
@@ -376,15 +421,15 @@ namespace {
 StoreError result_error(const std::string& description, std::string_view doing, const PGresult* r,
                         pg_conn* conn) {
   std::string what = description + ": " + std::string(doing) + ": ";
-  const char* primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const char* primary = r ? pq().PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
   if (primary) {
     what += primary;
-    if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)) {
+    if (const char* detail = pq().PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL)) {
       what += " (" + one_line(detail) + ")";
     }
   } else {
-    what += one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
-    if (what.back() == ' ') what += one_line(PQerrorMessage(conn));
+    what += one_line(r ? pq().PQresultErrorMessage(r) : pq().PQerrorMessage(conn));
+    if (what.back() == ' ') what += one_line(pq().PQerrorMessage(conn));
   }
   return StoreError(kind_of(r), what);
 }
@@ -392,28 +437,28 @@ StoreError result_error(const std::string& description, std::string_view doing, 
 }  // namespace
 
 void PostgresStore::ensure_ready() {
-  if (broken_ || PQstatus(conn_) != CONNECTION_OK) {
+  if (broken_ || pq().PQstatus(conn_) != CONNECTION_OK) {
     // A fresh connection rather than PQreset: it also leaves any half-read pipeline behind.
-    PQfinish(conn_);
+    pq().PQfinish(conn_);
     conn_ = connect(uri_);
     broken_ = false;
     prepared_ = false;
-    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+    if (conn_ == nullptr || pq().PQstatus(conn_) != CONNECTION_OK) {
       broken_ = true;
       throw connection_error("connect");
     }
   }
   if (prepared_) return;
   // The schema again after a reconnect: the database may have been recreated meanwhile.
-  Result schema(PQexec(conn_, kSchema));
-  if (PQresultStatus(schema.get()) != PGRES_COMMAND_OK &&
-      PQresultStatus(schema.get()) != PGRES_TUPLES_OK) {
-    if (PQstatus(conn_) != CONNECTION_OK) broken_ = true;
+  Result schema(pq().PQexec(conn_, kSchema));
+  if (pq().PQresultStatus(schema.get()) != PGRES_COMMAND_OK &&
+      pq().PQresultStatus(schema.get()) != PGRES_TUPLES_OK) {
+    if (pq().PQstatus(conn_) != CONNECTION_OK) broken_ = true;
     throw result_error(description_, "create schema", schema.get(), conn_);
   }
   for (const Statement& s : kStatements) {
-    Result r(PQprepare(conn_, s.name, s.sql, 0, nullptr));
-    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    Result r(pq().PQprepare(conn_, s.name, s.sql, 0, nullptr));
+    if (pq().PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
       broken_ = true;  // some statements may exist already: start over on a new connection
       throw result_error(description_, "prepare", r.get(), conn_);
     }
@@ -432,10 +477,10 @@ PostgresStore::Result PostgresStore::exec(const char* statement, int n, const ch
   // since the last call); every statement here is safe to run twice.
   for (int attempt = 0;; ++attempt) {
     ensure_ready();
-    Result r(PQexecPrepared(conn_, statement, n, values, nullptr, nullptr, result_format));
-    const ExecStatusType status = PQresultStatus(r.get());
+    Result r(pq().PQexecPrepared(conn_, statement, n, values, nullptr, nullptr, result_format));
+    const ExecStatusType status = pq().PQresultStatus(r.get());
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) return r;
-    if (PQstatus(conn_) != CONNECTION_OK) {
+    if (pq().PQstatus(conn_) != CONNECTION_OK) {
       broken_ = true;
       if (attempt == 0) continue;
     }
@@ -458,7 +503,7 @@ void PostgresStore::put(std::span<const StoredResult> results, std::span<const A
     // All upserts, then one Sync: the server runs them as one implicit transaction, and an
     // error rolls back the whole call. Results are read only after the Sync (libpq buffers
     // replies while sending, so a large pipeline cannot deadlock in blocking mode).
-    if (PQenterPipelineMode(conn_) != 1) {
+    if (pq().PQenterPipelineMode(conn_) != 1) {
       broken_ = true;
       throw connection_error("enter pipeline mode");
     }
@@ -478,7 +523,7 @@ void PostgresStore::put(std::span<const StoredResult> results, std::span<const A
                                numbers.put(4, static_cast<int64_t>(r.keys)),
                                r.rows_json.c_str(),
                                r.approximate_json ? r.approximate_json->c_str() : nullptr};
-      if (!PQsendQueryPrepared(conn_, kPutResult.name, 9, values, nullptr, nullptr, 0)) {
+      if (!pq().PQsendQueryPrepared(conn_, kPutResult.name, 9, values, nullptr, nullptr, 0)) {
         connection_ok = false;
         break;
       }
@@ -488,30 +533,30 @@ void PostgresStore::put(std::span<const StoredResult> results, std::span<const A
       if (!connection_ok) break;
       const char* values[5] = {numbers.put(0, a.time), a.detector.c_str(), a.source.c_str(),
                                numbers.put(1, a.score), a.detail_json.c_str()};
-      if (!PQsendQueryPrepared(conn_, kPutAlert.name, 5, values, nullptr, nullptr, 0)) {
+      if (!pq().PQsendQueryPrepared(conn_, kPutAlert.name, 5, values, nullptr, nullptr, 0)) {
         connection_ok = false;
         break;
       }
       ++sent;
     }
-    if (connection_ok && PQpipelineSync(conn_) != 1) connection_ok = false;
+    if (connection_ok && pq().PQpipelineSync(conn_) != 1) connection_ok = false;
 
     std::optional<StoreError> first_error;
     size_t ends = 0;  // libpq ends each statement's results with a NULL
     while (connection_ok) {
-      PGresult* raw = PQgetResult(conn_);
+      PGresult* raw = pq().PQgetResult(conn_);
       if (raw == nullptr) {
-        if (PQstatus(conn_) != CONNECTION_OK || ++ends > sent) connection_ok = false;
+        if (pq().PQstatus(conn_) != CONNECTION_OK || ++ends > sent) connection_ok = false;
         continue;
       }
       Result res(raw);
-      const ExecStatusType status = PQresultStatus(raw);
+      const ExecStatusType status = pq().PQresultStatus(raw);
       if (status == PGRES_PIPELINE_SYNC) break;
       if (status == PGRES_COMMAND_OK || status == PGRES_PIPELINE_ABORTED) continue;
       if (!first_error) first_error = result_error(description_, "store", raw, conn_);
-      if (PQstatus(conn_) != CONNECTION_OK) connection_ok = false;
+      if (pq().PQstatus(conn_) != CONNECTION_OK) connection_ok = false;
     }
-    if (connection_ok && PQexitPipelineMode(conn_) == 1) {
+    if (connection_ok && pq().PQexitPipelineMode(conn_) == 1) {
       if (first_error) throw *first_error;
       return;
     }
@@ -549,7 +594,7 @@ uint64_t PostgresStore::delete_results(std::string_view query) {
   const std::string q(query);
   const char* values[1] = {q.c_str()};
   const Result r = exec(kDelete.name, 1, values, "delete " + q + " results");
-  const char* n = PQcmdTuples(const_cast<PGresult*>(r.get()));
+  const char* n = pq().PQcmdTuples(const_cast<PGresult*>(r.get()));
   uint64_t deleted = 0;
   std::from_chars(n, n + std::strlen(n), deleted);
   return deleted;
@@ -596,9 +641,9 @@ std::string bucket_name(Resolution r, Dimension d, core::TimeMs start, std::stri
 
 // Binary-format values (history reads): BIGINT is 8 bytes big-endian, TEXT and BYTEA raw.
 int64_t binary_int64(const PGresult* r, int row, int col) {
-  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, col));
+  const auto* p = reinterpret_cast<const unsigned char*>(pq().PQgetvalue(r, row, col));
   uint64_t v = 0;
-  if (PQgetlength(r, row, col) == 8) {
+  if (pq().PQgetlength(r, row, col) == 8) {
     for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
   }
   return static_cast<int64_t>(v);
@@ -616,7 +661,8 @@ std::vector<HistoryBucket> read_buckets(const PGresult* r, int rows,
     b.origin = to_string(r, i, 3);
     const auto res = parse_resolution(resolution);
     const auto dim = parse_dimension(dimension);
-    const std::string_view blob(PQgetvalue(r, i, 10), static_cast<size_t>(PQgetlength(r, i, 10)));
+    const std::string_view blob(pq().PQgetvalue(r, i, 10),
+                                static_cast<size_t>(pq().PQgetlength(r, i, 10)));
     if (!res || !dim || !decode_entries(blob, b.entries)) {
       throw StoreError(StoreError::Kind::kRejected,
                        description + ": read " + resolution + " " + dimension + " bucket " +
@@ -664,7 +710,7 @@ void PostgresStore::run_pipeline(const char* statement, int n, size_t rows,
     ensure_ready();
     // As put(): every statement, then one Sync, so the server runs them as one implicit
     // transaction and an error rolls back the whole call.
-    if (PQenterPipelineMode(conn_) != 1) {
+    if (pq().PQenterPipelineMode(conn_) != 1) {
       broken_ = true;
       throw connection_error("enter pipeline mode");
     }
@@ -674,31 +720,31 @@ void PostgresStore::run_pipeline(const char* statement, int n, size_t rows,
       std::fill(lengths.begin(), lengths.end(), 0);
       std::fill(formats.begin(), formats.end(), 0);
       bind(row, values.data(), lengths.data(), formats.data());
-      if (!PQsendQueryPrepared(conn_, statement, n, values.data(), lengths.data(), formats.data(),
-                               0)) {
+      if (!pq().PQsendQueryPrepared(conn_, statement, n, values.data(), lengths.data(),
+                                    formats.data(), 0)) {
         connection_ok = false;
         break;
       }
       ++sent;
     }
-    if (connection_ok && PQpipelineSync(conn_) != 1) connection_ok = false;
+    if (connection_ok && pq().PQpipelineSync(conn_) != 1) connection_ok = false;
 
     std::optional<StoreError> first_error;
     size_t ends = 0;
     while (connection_ok) {
-      PGresult* raw = PQgetResult(conn_);
+      PGresult* raw = pq().PQgetResult(conn_);
       if (raw == nullptr) {
-        if (PQstatus(conn_) != CONNECTION_OK || ++ends > sent) connection_ok = false;
+        if (pq().PQstatus(conn_) != CONNECTION_OK || ++ends > sent) connection_ok = false;
         continue;
       }
       Result res(raw);
-      const ExecStatusType status = PQresultStatus(raw);
+      const ExecStatusType status = pq().PQresultStatus(raw);
       if (status == PGRES_PIPELINE_SYNC) break;
       if (status == PGRES_COMMAND_OK || status == PGRES_PIPELINE_ABORTED) continue;
       if (!first_error) first_error = result_error(description_, doing, raw, conn_);
-      if (PQstatus(conn_) != CONNECTION_OK) connection_ok = false;
+      if (pq().PQstatus(conn_) != CONNECTION_OK) connection_ok = false;
     }
-    if (connection_ok && PQexitPipelineMode(conn_) == 1) {
+    if (connection_ok && pq().PQexitPipelineMode(conn_) == 1) {
       if (first_error) throw *first_error;
       return;
     }
@@ -800,7 +846,7 @@ uint64_t PostgresStore::delete_history(Resolution r, core::TimeMs before) {
   const char* values[2] = {to_string(r), numbers.put(0, before)};
   const Result res =
       exec(kHistoryDelete.name, 2, values, std::string("delete ") + to_string(r) + " history");
-  const char* n = PQcmdTuples(const_cast<PGresult*>(res.get()));
+  const char* n = pq().PQcmdTuples(const_cast<PGresult*>(res.get()));
   uint64_t deleted = 0;
   std::from_chars(n, n + std::strlen(n), deleted);
   return deleted;
@@ -813,8 +859,8 @@ HistoryUsage PostgresStore::history_usage(Resolution r) {
   HistoryUsage u;
   u.buckets = static_cast<uint64_t>(to_int64(res.get(), 0, 0));
   u.bytes = static_cast<uint64_t>(to_int64(res.get(), 0, 1));
-  if (!PQgetisnull(res.get(), 0, 2)) u.oldest = to_int64(res.get(), 0, 2);
-  if (!PQgetisnull(res.get(), 0, 3)) u.newest = to_int64(res.get(), 0, 3);
+  if (!pq().PQgetisnull(res.get(), 0, 2)) u.oldest = to_int64(res.get(), 0, 2);
+  if (!pq().PQgetisnull(res.get(), 0, 3)) u.newest = to_int64(res.get(), 0, 3);
   return u;
 }
 

@@ -1,0 +1,71 @@
+// A shared library loaded on first use instead of at start-up. The dynamic loader maps every
+// library the program links and, for those built BIND_NOW (most of Debian's), resolves all of
+// their symbols before main(): libpq with its Kerberos, LDAP and GnuTLS and XGBoost with
+// OpenMP took about 7 ms of the 13 ms `netpulse process` took on an empty file (2026-12-05),
+// although only the PostgreSQL store and `train --algo xgboost` use them. Their API files take
+// the functions from here instead of linking the library.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace netpulse::core {
+
+class SharedLibrary {
+ public:
+  // Loads `soname` ("libpq.so.5"); throws std::runtime_error, one line naming `what` ("the
+  // PostgreSQL client library"), when it cannot be loaded. The library is never unloaded:
+  // pointers into it may be held anywhere.
+  SharedLibrary(const char* soname, const char* what);
+  SharedLibrary(const SharedLibrary&) = delete;
+  SharedLibrary& operator=(const SharedLibrary&) = delete;
+
+  // The function `name`, as type F (the type of its declaration in the library's header);
+  // throws std::runtime_error when the library lacks it.
+  template <class F>
+  F function(const char* name) const {
+    return reinterpret_cast<F>(symbol(name));
+  }
+
+ private:
+  void* symbol(const char* name) const;
+
+  void* handle_ = nullptr;
+  std::string soname_;
+  std::string what_;
+};
+
+// Calls accessor(), which loads a library (see NETPULSE_LAZY_API); false, with the one-line
+// reason, when it cannot be loaded.
+template <class Accessor>
+bool load_library(Accessor&& accessor, std::string* why) {
+  try {
+    accessor();
+    return true;
+  } catch (const std::runtime_error& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+}
+
+}  // namespace netpulse::core
+
+// Declares `struct Api`, one member per function FUNCTIONS(X) lists (X(name) each, typed as
+// its declaration), and `const Api& accessor()`, which loads `soname` on its first call and
+// looks every function up once; it throws std::runtime_error (one line naming `what`) when the
+// library or a function is missing, and tries again at the next call.
+#define NETPULSE_LAZY_API(Api, accessor, soname, what, FUNCTIONS)     \
+  struct Api {                                                        \
+    FUNCTIONS(NETPULSE_LAZY_API_MEMBER)                               \
+  };                                                                  \
+  const Api& accessor() {                                             \
+    static const Api api = [] {                                       \
+      static const ::netpulse::core::SharedLibrary lib(soname, what); \
+      Api a;                                                          \
+      FUNCTIONS(NETPULSE_LAZY_API_LOAD)                               \
+      return a;                                                       \
+    }();                                                              \
+    return api;                                                       \
+  }
+#define NETPULSE_LAZY_API_MEMBER(f) decltype(&::f) f;
+#define NETPULSE_LAZY_API_LOAD(f) a.f = lib.function<decltype(&::f)>(#f);
