@@ -123,32 +123,44 @@ class AggMap {
   // balloon hands free memory back to the host: the host supplies each page again, and 16 MiB
   // took 8-28 ms on 2026-12-05 (1-2 ms when the host still had the memory), while the other
   // shards, their own tables a few windows from the same growth, waited at the engine's
-  // barrier. So once the table is a quarter full, this maps the table it will grow into and
-  // faults in the share of it that the keys added since have earned, all of it by the time
-  // the table is half full and grows into it. Called between batches of adds (the engine: once
-  // a window move); tables whose next size would not be mapped on their own are left alone.
+  // barrier. So once the table is 3/8 full, this maps the table it will grow into and faults
+  // in the share of it that the keys added since have earned, all of it by the time the table
+  // is half full and grows into it. A table that stops short of the growth holds that share
+  // (at most what the growth itself would take) until it falls under a quarter full. Called
+  // between batches of adds (the engine: once a window move); tables whose next size would not
+  // be mapped on their own are left alone. Only a head start: when the memory is not there,
+  // the table it mapped is given back and the growth, if it comes, does all the work.
   void grow_ahead() {
     const size_t next_bytes = capacity_ * 2 * sizeof(Entry);
-    if (next_bytes < kHugeBytes || size_ * 4 < capacity_) return;
-    if (next_ == nullptr) {
-      next_ = static_cast<Entry*>(map_aligned(next_bytes));
-      next_capacity_ = capacity_ * 2;
-      next_ready_ = 0;
-      next_small_pages_ = false;
-#ifdef MADV_HUGEPAGE
-      ::madvise(next_, next_bytes, MADV_HUGEPAGE);
-#endif
+    if (next_bytes < kHugeBytes) return;
+    if (size_ * 4 < capacity_) {
+      drop_next();
+      return;
     }
-    // The share due: none at a quarter full, all of it at half full, in whole 2 MiB pieces.
+    if (size_ * 8 < capacity_ * 3) return;
+    // The share due: none at 3/8 full, all of it at half full, in whole 2 MiB pieces.
     const long double share =
-        static_cast<long double>(size_ * 4 - capacity_) / static_cast<long double>(capacity_);
+        static_cast<long double>(size_ * 8 - capacity_ * 3) / static_cast<long double>(capacity_);
     size_t due = static_cast<size_t>(share * static_cast<long double>(next_bytes));
     due = std::min(next_bytes, (due + kHugeAlign - 1) / kHugeAlign * kHugeAlign);
     if (due <= next_ready_) return;
-    if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, due, next_bytes,
-                        next_small_pages_))
-      throw std::bad_alloc();  // the next add would not find the memory either
-    next_ready_ = due;
+    try {
+      if (next_ == nullptr) {
+        next_ = static_cast<Entry*>(map_aligned(next_bytes));
+        next_capacity_ = capacity_ * 2;
+        next_ready_ = 0;
+        next_small_pages_ = false;
+#ifdef MADV_HUGEPAGE
+        ::madvise(next_, next_bytes, MADV_HUGEPAGE);
+#endif
+      }
+      if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, due, next_bytes,
+                          next_small_pages_))
+        throw std::bad_alloc();
+      next_ready_ = due;
+    } catch (const std::bad_alloc&) {
+      drop_next();
+    }
   }
 
   // Adds to key's sums; returns the sums before.

@@ -306,7 +306,10 @@ void Pipeline::finish_window(const WindowInfo& info) {
 }
 
 void Pipeline::finish_pending_now() {
-  if (finish_pending_.exchange(false) && !failed_) finish_window(pending_info_);
+  if (finish_pending_.exchange(false) && !failed_) {
+    finish_window(pending_info_);
+    queries_.flush();  // fetch() flushed before this window went out
+  }
 }
 
 void Pipeline::fetch() {

@@ -178,10 +178,10 @@ TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
   }
 }
 
-// A large table grows ahead of need: from a quarter full it holds, beside its slots, the share
-// of the table it will grow into that its keys have earned (all of it at half full), grows
-// into that table, and holds every key throughout; drop_ahead() gives it back. Small tables
-// (the next size under 4 MiB) do nothing.
+// A large table grows ahead of need: from 3/8 full it holds, beside its slots, the share of
+// the table it will grow into that its keys have earned (all of it at half full), grows into
+// that table, and holds every key throughout; drop_ahead() gives it back, and so does falling
+// under a quarter full. Small tables (the next size under 4 MiB) do nothing.
 TEST(AggMap, GrowsAheadInStepWithItsKeys) {
   RestoreHugePages restore;
   AggMap<uint32_t> map;
@@ -196,12 +196,12 @@ TEST(AggMap, GrowsAheadInStepWithItsKeys) {
     map.grow_ahead();
     const size_t slots = map.capacity() * entry, ahead = map.memory_bytes() - slots;
     const size_t next = 2 * slots;
-    if (next < (size_t{4} << 20) || map.size() * 4 < map.capacity()) {
+    if (next < (size_t{4} << 20) || map.size() * 8 < map.capacity() * 3) {
       EXPECT_EQ(ahead, 0u) << "size " << map.size() << " capacity " << map.capacity();
       continue;
     }
     // The share due, rounded up to whole 2 MiB pieces, never more than the table.
-    const double share = double(map.size() * 4 - map.capacity()) / double(map.capacity());
+    const double share = double(map.size() * 8 - map.capacity() * 3) / double(map.capacity());
     EXPECT_GE(double(ahead), share * double(next)) << "size " << map.size();
     EXPECT_LE(ahead, next);
     EXPECT_EQ(ahead % (size_t{2} << 20), 0u);
@@ -213,6 +213,18 @@ TEST(AggMap, GrowsAheadInStepWithItsKeys) {
   expect_same(map, truth);
   map.drop_ahead();
   EXPECT_EQ(map.memory_bytes(), map.capacity() * entry);
+  // Under a quarter full again: what was grown into ahead is given back.
+  AggMap<uint32_t> shrinking;
+  uint32_t k = 0;
+  while (shrinking.memory_bytes() == shrinking.capacity() * entry ||
+         shrinking.capacity() < (1u << 18)) {
+    shrinking.add(k++ * 2654435761u, 1, 1);
+    if (k % 1000 == 0) shrinking.grow_ahead();
+  }
+  ASSERT_GT(shrinking.memory_bytes(), shrinking.capacity() * entry);
+  while (shrinking.size() * 4 >= shrinking.capacity()) shrinking.sub(--k * 2654435761u, 1, 1);
+  shrinking.grow_ahead();
+  EXPECT_EQ(shrinking.memory_bytes(), shrinking.capacity() * entry);
   // Grown into after a drop: a fresh table, as without growing ahead.
   for (uint32_t k = 300'000; k < 600'000; ++k) {
     const uint32_t key = k * 2654435761u;

@@ -396,14 +396,16 @@ TEST(PipelineProperty, FileReadByEachThreadMatchesTheReference) {
 // to the first thread done with the next step. Windows final before the input goes quiet must
 // still go out while it is quiet, not wait for more input (a paused or slow source).
 TEST(PipelineProperty, FinalWindowsGoOutWhileTheInputIsQuiet) {
-  // Counts the windows emitted; read by the source, on another thread.
+  // Counts the windows emitted, and those flushed (written out, for a file or a pipe); read
+  // by the source, on another thread.
   struct CountingSink final : query::ResultSink {
     void emit(const query::WindowResult&) override { windows.fetch_add(1); }
-    std::atomic<size_t> windows{0};
+    void flush() override { flushed.store(windows.load()); }
+    std::atomic<size_t> windows{0}, flushed{0};
   };
-  // One block, then "nothing yet" until the sink has `expect` windows (or 2,000 polls), then
-  // the end. Records what the sink had when the quiet ended. With `pause`, the engine is
-  // paused as the block is handed out.
+  // One block, then "nothing yet" until the sink has flushed `expect` windows (or 2,000
+  // polls), then the end. Records what the sink had flushed when the quiet ended. With
+  // `pause`, the engine is paused as the block is handed out.
   class QuietAfterOneBlock final : public ingest::BlockSource {
    public:
     QuietAfterOneBlock(std::string text, const CountingSink& sink, size_t expect,
@@ -419,8 +421,8 @@ TEST(PipelineProperty, FinalWindowsGoOutWhileTheInputIsQuiet) {
         if (pause_) pause_->pause();
         return Next::kBlock;
       }
-      if (sink_.windows.load() < expect_ && ++polls_ < 2000) return Next::kTimeout;
-      if (seen_when_quiet_ == SIZE_MAX) seen_when_quiet_ = sink_.windows.load();
+      if (sink_.flushed.load() < expect_ && ++polls_ < 2000) return Next::kTimeout;
+      if (seen_when_quiet_ == SIZE_MAX) seen_when_quiet_ = sink_.flushed.load();
       return Next::kEnd;
     }
     bool read_ahead_ok() const override { return true; }
@@ -455,23 +457,24 @@ TEST(PipelineProperty, FinalWindowsGoOutWhileTheInputIsQuiet) {
       engine::Pipeline pipeline(to_engine(o, threads), control, protocols, ingest::Format::kLine,
                                 queries);
       QuietAfterOneBlock source(text, sink, 5, pause ? &control : nullptr);
-      // Paused: resumes once the final windows are out (or after 5 s), noting how many were.
+      // Paused: resumes once the final windows are written out (or after 5 s), noting how many
+      // were.
       size_t seen_when_paused = SIZE_MAX;
       std::thread resumer;
       if (pause)
         resumer = std::thread([&] {
           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
           while (!control.paused() ||
-                 (sink.windows.load() < 5 && std::chrono::steady_clock::now() < deadline))
+                 (sink.flushed.load() < 5 && std::chrono::steady_clock::now() < deadline))
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          seen_when_paused = sink.windows.load();
+          seen_when_paused = sink.flushed.load();
           control.resume();
         });
       const auto error = pipeline.run(source);
       if (resumer.joinable()) resumer.join();
       EXPECT_FALSE(error) << error.value_or("");
       EXPECT_EQ(pause ? seen_when_paused : source.seen_when_quiet_, 5u)
-          << "windows out while the input was quiet or the engine paused";
+          << "windows written out while the input was quiet or the engine paused";
       EXPECT_EQ(sink.windows.load(), 6u);
     }
   }
