@@ -31,9 +31,9 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 
 FROM debian:bookworm-slim
 # The shared libraries the binary names (objdump -p build/netpulse | grep NEEDED: pcap, nDPI,
-# SQLite, librdkafka) and those it loads when first used (src/core/shared_library.hpp: libpq for
-# a PostgreSQL store, libxgboost.so.0 for `train --algo xgboost`); libstdc++ is in the base
-# image.
+# SQLite) and those it loads when first used (src/core/shared_library.hpp: libpq for a
+# PostgreSQL store, librdkafka for Kafka, libxgboost.so.0 for `train --algo xgboost`); libstdc++
+# is in the base image.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libpcap0.8 libndpi4.2 libsqlite3-0 libpq5 librdkafka1 libxgboost0 >/dev/null \

@@ -2,7 +2,8 @@
 // library the program links and, for those built BIND_NOW (most of Debian's), resolves all of
 // their symbols before main(): libpq with its Kerberos, LDAP and GnuTLS and XGBoost with
 // OpenMP took about 7 ms of the 13 ms `netpulse process` took on an empty file (2026-12-05),
-// although only the PostgreSQL store and `train --algo xgboost` use them. Their API files take
+// and librdkafka with its TLS and compression about 2 ms more, although only the PostgreSQL
+// store, `train --algo xgboost` and Kafka inputs and outputs use them. Their API files take
 // the functions from here instead of linking the library.
 #pragma once
 
@@ -53,19 +54,24 @@ bool load_library(Accessor&& accessor, std::string* why) {
 // Declares `struct Api`, one member per function FUNCTIONS(X) lists (X(name) each, typed as
 // its declaration), and `const Api& accessor()`, which loads `soname` on its first call and
 // looks every function up once; it throws std::runtime_error (one line naming `what`) when the
-// library or a function is missing, and tries again at the next call.
-#define NETPULSE_LAZY_API(Api, accessor, soname, what, FUNCTIONS)     \
-  struct Api {                                                        \
-    FUNCTIONS(NETPULSE_LAZY_API_MEMBER)                               \
-  };                                                                  \
-  const Api& accessor() {                                             \
-    static const Api api = [] {                                       \
-      static const ::netpulse::core::SharedLibrary lib(soname, what); \
-      Api a;                                                          \
-      FUNCTIONS(NETPULSE_LAZY_API_LOAD)                               \
-      return a;                                                       \
-    }();                                                              \
-    return api;                                                       \
+// library or a function is missing, and tries again at the next call. The _STRUCT and
+// _ACCESSOR halves are for a table declared in a header and defined in one source file.
+#define NETPULSE_LAZY_API(Api, accessor, soname, what, FUNCTIONS) \
+  NETPULSE_LAZY_API_STRUCT(Api, FUNCTIONS)                        \
+  NETPULSE_LAZY_API_ACCESSOR(Api, accessor, soname, what, FUNCTIONS)
+#define NETPULSE_LAZY_API_STRUCT(Api, FUNCTIONS) \
+  struct Api {                                   \
+    FUNCTIONS(NETPULSE_LAZY_API_MEMBER)          \
+  };
+#define NETPULSE_LAZY_API_ACCESSOR(Api, accessor, soname, what, FUNCTIONS) \
+  const Api& accessor() {                                                  \
+    static const Api api = [] {                                            \
+      static const ::netpulse::core::SharedLibrary lib(soname, what);      \
+      Api a;                                                               \
+      FUNCTIONS(NETPULSE_LAZY_API_LOAD)                                    \
+      return a;                                                            \
+    }();                                                                   \
+    return api;                                                            \
   }
 #define NETPULSE_LAZY_API_MEMBER(f) decltype(&::f) f;
 #define NETPULSE_LAZY_API_LOAD(f) a.f = lib.function<decltype(&::f)>(#f);

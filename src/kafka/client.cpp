@@ -10,17 +10,18 @@ namespace netpulse::kafka {
 
 void HandleDeleter::operator()(rd_kafka_t* rk) const {
   if (rk == nullptr) return;
-  if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER) rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
+  if (rdk().rd_kafka_type(rk) == RD_KAFKA_CONSUMER) rdk().rd_kafka_consumer_close(rk);
+  rdk().rd_kafka_destroy(rk);
 }
 
 rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& defaults,
                            const Properties& from_uri, const Properties& overrides,
                            std::string* why) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (!core::load_library(rdk, why)) return nullptr;  // every Kafka handle starts here
+  rd_kafka_conf_t* conf = rdk().rd_kafka_conf_new();
   char err[512];
   const auto set = [&](const std::string& k, const std::string& v) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    if (rdk().rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
       // Some of librdkafka's reasons (out of range values) end with a newline.
       std::string reason = err;
       while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
@@ -34,7 +35,7 @@ rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& default
     for (const auto& [k, v] : *layer) ok = ok && set(k, v);
   }
   if (!ok) {
-    rd_kafka_conf_destroy(conf);
+    rdk().rd_kafka_conf_destroy(conf);
     return nullptr;
   }
   return conf;
@@ -77,63 +78,65 @@ void apply_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   // NULL once the group sub-system has terminated: rd_kafka_consumer_close() can still serve a
   // rebalance queued before (seen while brokers were failing: strcmp(NULL) crashed `process`).
   // The group has dropped its assignment itself; there is nothing left to apply.
-  const char* protocol = rd_kafka_rebalance_protocol(rk);
+  const char* protocol = rdk().rd_kafka_rebalance_protocol(rk);
   if (protocol == nullptr) return;
   const bool cooperative = std::strcmp(protocol, "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    if (cooperative) rd_kafka_incremental_assign(rk, partitions);
-    else rd_kafka_assign(rk, partitions);
+    if (cooperative)
+      rdk().rd_kafka_incremental_assign(rk, partitions);
+    else
+      rdk().rd_kafka_assign(rk, partitions);
   } else if (cooperative) {
-    rd_kafka_incremental_unassign(rk, partitions);
+    rdk().rd_kafka_incremental_unassign(rk, partitions);
   } else {
-    rd_kafka_assign(rk, nullptr);
+    rdk().rd_kafka_assign(rk, nullptr);
   }
 }
 
 Handle open_consumer(rd_kafka_conf_t* conf, std::string* why) {
   char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  rd_kafka_t* rk = rdk().rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
+    rdk().rd_kafka_conf_destroy(conf);
     *why = std::string("cannot create a Kafka consumer: ") + err;
     return nullptr;
   }
-  rd_kafka_poll_set_consumer(rk);
+  rdk().rd_kafka_poll_set_consumer(rk);
   return Handle(rk);
 }
 
 std::optional<int> partition_count(rd_kafka_t* rk, const std::string& topic,
                                    std::chrono::milliseconds timeout, std::string* why) {
-  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  rd_kafka_topic_t* t = rdk().rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::optional<int> count;
   do {
     const rd_kafka_metadata_t* md = nullptr;
-    e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+    e = rdk().rd_kafka_metadata(rk, 0, t, &md, 5000);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (md->topic_cnt == 1 && md->topics[0].err == 0 && md->topics[0].partition_cnt > 0)
         count = md->topics[0].partition_cnt;
       else if (md->topic_cnt == 1)
         e = md->topics[0].err;
-      rd_kafka_metadata_destroy(md);
+      rdk().rd_kafka_metadata_destroy(md);
     }
     if (count) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   } while (std::chrono::steady_clock::now() < deadline);
-  rd_kafka_topic_destroy(t);
-  if (!count) *why = "topic " + topic + ": " + (e ? rd_kafka_err2str(e) : "no partitions");
+  rdk().rd_kafka_topic_destroy(t);
+  if (!count) *why = "topic " + topic + ": " + (e ? rdk().rd_kafka_err2str(e) : "no partitions");
   return count;
 }
 
 std::unique_ptr<Producer> Producer::open(rd_kafka_conf_t* conf, std::string* why) {
   std::unique_ptr<Producer> p(new Producer());
-  rd_kafka_conf_set_opaque(conf, p.get());
-  rd_kafka_conf_set_dr_msg_cb(conf, &Producer::on_delivery);
+  rdk().rd_kafka_conf_set_opaque(conf, p.get());
+  rdk().rd_kafka_conf_set_dr_msg_cb(conf, &Producer::on_delivery);
   char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  rd_kafka_t* rk = rdk().rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
+    rdk().rd_kafka_conf_destroy(conf);
     *why = std::string("cannot create a Kafka producer: ") + err;
     return nullptr;
   }
@@ -143,7 +146,7 @@ std::unique_ptr<Producer> Producer::open(rd_kafka_conf_t* conf, std::string* why
 
 Producer::~Producer() {
   // Give queued messages a moment; callers that care have flushed already.
-  if (rk_) rd_kafka_flush(rk_.get(), 2000);
+  if (rk_) rdk().rd_kafka_flush(rk_.get(), 2000);
 }
 
 void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
@@ -152,7 +155,7 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opa
     ++self->failed_;
     self->failed_since_flush_ = true;
     if (self->error_.empty()) {
-      self->error_ = std::string("Kafka delivery failed: ") + rd_kafka_err2str(msg->err);
+      self->error_ = std::string("Kafka delivery failed: ") + rdk().rd_kafka_err2str(msg->err);
     }
   } else {
     ++self->delivered_;
@@ -162,7 +165,7 @@ void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opa
 rd_kafka_topic_t* Producer::topic(const std::string& name) {
   for (auto& [n, t] : topics_)
     if (n == name) return t.get();
-  topics_.emplace_back(name, rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
+  topics_.emplace_back(name, rdk().rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr));
   return topics_.back().second.get();
 }
 
@@ -171,30 +174,33 @@ bool Producer::produce(rd_kafka_topic_t* topic, int32_t partition, std::string_v
   for (;;) {
     const rd_kafka_resp_err_t e =
         header_name_.empty()
-            ? rd_kafka_producev(rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
-            : rd_kafka_producev(rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                RD_KAFKA_V_HEADER(header_name_.c_str(), header_value_.data(),
-                                                  static_cast<ssize_t>(header_value_.size())),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            ? rdk().rd_kafka_producev(
+                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
+                  RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+                  RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+            : rdk().rd_kafka_producev(
+                  rk_.get(), RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
+                  RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+                  RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                  RD_KAFKA_V_HEADER(header_name_.c_str(), header_value_.data(),
+                                    static_cast<ssize_t>(header_value_.size())),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return true;
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(rk_.get(), 10);  // serve delivery reports: that frees the queue
+      rdk().rd_kafka_poll(rk_.get(), 10);  // serve delivery reports: that frees the queue
       continue;
     }
-    error_ = std::string("Kafka produce to ") + rd_kafka_topic_name(topic) + ": " + rd_kafka_err2str(e);
+    error_ = std::string("Kafka produce to ") + rdk().rd_kafka_topic_name(topic) + ": " +
+             rdk().rd_kafka_err2str(e);
     return false;
   }
 }
 
 bool Producer::flush(std::chrono::milliseconds timeout) {
-  const rd_kafka_resp_err_t e = rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
+  const rd_kafka_resp_err_t e = rdk().rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (error_.empty()) error_ = std::string("Kafka flush: ") + rd_kafka_err2str(e);
+    if (error_.empty()) error_ = std::string("Kafka flush: ") + rdk().rd_kafka_err2str(e);
     return false;
   }
   const bool ok = !failed_since_flush_;

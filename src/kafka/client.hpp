@@ -4,8 +4,6 @@
 // only through rd_kafka_poll/flush on that thread.
 #pragma once
 
-#include <librdkafka/rdkafka.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "kafka/kafka_uri.hpp"
+#include "kafka/rdkafka_api.hpp"
 
 namespace netpulse::kafka {
 
@@ -26,13 +25,13 @@ using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 
 struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* l) const {
-    rd_kafka_topic_partition_list_destroy(l);
+    rdk().rd_kafka_topic_partition_list_destroy(l);
   }
 };
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
 struct MessageDeleter {
-  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+  void operator()(rd_kafka_message_t* m) const { rdk().rd_kafka_message_destroy(m); }
 };
 using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
@@ -93,7 +92,7 @@ class Producer {
     header_value_ = std::move(value);
   }
   // Serves delivery reports without blocking.
-  void poll() { rd_kafka_poll(rk_.get(), 0); }
+  void poll() { rdk().rd_kafka_poll(rk_.get(), 0); }
   // Waits until every queued message is delivered or failed. False on timeout or when any
   // delivery failed since the last flush.
   bool flush(std::chrono::milliseconds timeout);
@@ -109,7 +108,7 @@ class Producer {
   static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque);
 
   struct TopicDeleter {
-    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+    void operator()(rd_kafka_topic_t* t) const { rdk().rd_kafka_topic_destroy(t); }
   };
 
   Handle rk_;

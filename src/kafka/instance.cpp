@@ -106,10 +106,10 @@ void Runner::on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 
 // New partitions: start each from its committed offset and checkpoint (or from the beginning).
 void Runner::assign(rd_kafka_topic_partition_list_t* parts) {
-  const rd_kafka_resp_err_t e = rd_kafka_committed(consumer_.get(), parts, 10'000);
+  const rd_kafka_resp_err_t e = rdk().rd_kafka_committed(consumer_.get(), parts, 10'000);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Without the committed checkpoints a restart could not be exact: better to stop.
-    fail(std::string("cannot read committed offsets: ") + rd_kafka_err2str(e));
+    fail(std::string("cannot read committed offsets: ") + rdk().rd_kafka_err2str(e));
     return;
   }
   for (int i = 0; i < parts->cnt; ++i) {
@@ -184,11 +184,11 @@ void Runner::handle(const rd_kafka_message_t* m) {
     return;
   }
   if (m->err) {
-    if (rd_kafka_message_errstr(m) && m->err == RD_KAFKA_RESP_ERR__FATAL) {
-      fail(std::string("Kafka: ") + rd_kafka_message_errstr(m));
+    if (rdk().rd_kafka_message_errstr(m) && m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      fail(std::string("Kafka: ") + rdk().rd_kafka_message_errstr(m));
     } else {
       log_once(std::to_string(m->err),
-               std::string("Kafka consumer: ") + rd_kafka_message_errstr(m) + " (retrying)");
+               std::string("Kafka consumer: ") + rdk().rd_kafka_message_errstr(m) + " (retrying)");
     }
     return;
   }
@@ -291,7 +291,7 @@ bool Runner::commit(const std::set<int32_t>* only) {
          "; offsets not committed (a restart replays them)");
     return false;
   }
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+  PartitionList list(rdk().rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
   std::vector<std::pair<Assigned*, std::string>> pending;
   for (auto& [partition, a] : assigned_) {
     if (only && !only->contains(partition)) continue;
@@ -301,7 +301,7 @@ bool Runner::commit(const std::set<int32_t>* only) {
     std::string tag = std::to_string(cp.offset) + " " + md;
     if (tag == a.committed) continue;
     rd_kafka_topic_partition_t* tp =
-        rd_kafka_topic_partition_list_add(list.get(), o_.input.topic.c_str(), partition);
+        rdk().rd_kafka_topic_partition_list_add(list.get(), o_.input.topic.c_str(), partition);
     tp->offset = cp.offset;
     tp->metadata = std::malloc(md.size());  // freed with the list
     std::memcpy(tp->metadata, md.data(), md.size());
@@ -309,11 +309,11 @@ bool Runner::commit(const std::set<int32_t>* only) {
     pending.emplace_back(&a, std::move(tag));
   }
   if (list->cnt == 0) return true;
-  const rd_kafka_resp_err_t e = rd_kafka_commit(consumer_.get(), list.get(), 0);
+  const rd_kafka_resp_err_t e = rdk().rd_kafka_commit(consumer_.get(), list.get(), 0);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Not fatal: the next commit covers it; until then a restart replays a little more.
-    log_once("commit" + std::to_string(e), std::string("Kafka offset commit: ") +
-                                                rd_kafka_err2str(e) + " (will retry)");
+    log_once("commit" + std::to_string(e),
+             std::string("Kafka offset commit: ") + rdk().rd_kafka_err2str(e) + " (will retry)");
     return true;
   }
   for (auto& [a, tag] : pending) a->committed = std::move(tag);
@@ -331,9 +331,9 @@ std::optional<std::string> Runner::run() {
   rd_kafka_conf_t* cc =
       make_conf(o_.input.brokers, consumer_props, o_.input.properties, o_.properties, &why);
   if (!cc) return why;
-  rd_kafka_conf_set_opaque(cc, this);
-  rd_kafka_conf_set_log_cb(cc, &quiet_log);  // errors come with messages: log_once()
-  rd_kafka_conf_set_rebalance_cb(cc, &Runner::on_rebalance);
+  rdk().rd_kafka_conf_set_opaque(cc, this);
+  rdk().rd_kafka_conf_set_log_cb(cc, &quiet_log);  // errors come with messages: log_once()
+  rdk().rd_kafka_conf_set_rebalance_cb(cc, &Runner::on_rebalance);
   consumer_ = open_consumer(cc, &why);
   if (!consumer_) return why;
 
@@ -359,20 +359,21 @@ std::optional<std::string> Runner::run() {
   source_.ip_key = o_.config.ip_key;
   if (!fetch_partition_counts()) return error_;
 
-  PartitionList sub(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(sub.get(), o_.input.topic.c_str(), RD_KAFKA_PARTITION_UA);
-  if (auto e = rd_kafka_subscribe(consumer_.get(), sub.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return std::string("cannot subscribe to ") + o_.input.topic + ": " + rd_kafka_err2str(e);
+  PartitionList sub(rdk().rd_kafka_topic_partition_list_new(1));
+  rdk().rd_kafka_topic_partition_list_add(sub.get(), o_.input.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (auto e = rdk().rd_kafka_subscribe(consumer_.get(), sub.get());
+      e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return std::string("cannot subscribe to ") + o_.input.topic + ": " + rdk().rd_kafka_err2str(e);
 
   auto last_commit = Clock::now();
   bool finished = false;
   while (!stop_ && !error_) {
     // A batch: wait briefly for the first message, then take what is already there.
     for (int n = 0; n < 20'000; ++n) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.get(), n == 0 ? 100 : 0);
+      rd_kafka_message_t* m = rdk().rd_kafka_consumer_poll(consumer_.get(), n == 0 ? 100 : 0);
       if (m == nullptr) break;
       handle(m);
-      rd_kafka_message_destroy(m);
+      rdk().rd_kafka_message_destroy(m);
       if (error_) break;
     }
     if (error_) break;
@@ -410,8 +411,8 @@ std::optional<std::string> Runner::run() {
   producer_->flush(std::chrono::seconds(10));
   // Leave the group while the handle is still reachable: the revoke callback commits once more
   // through consumer_ (unique_ptr::reset would null it before closing).
-  rd_kafka_consumer_close(consumer_.get());
-  rd_kafka_destroy(consumer_.release());
+  rdk().rd_kafka_consumer_close(consumer_.get());
+  rdk().rd_kafka_destroy(consumer_.release());
   return error_;
 }
 

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <set>
 
+#include "kafka/rdkafka_api.hpp"
+
 namespace netpulse::kafka {
 
 namespace {
@@ -57,8 +59,8 @@ std::unique_ptr<KafkaSink> KafkaSink::open(const KafkaUri& uri, const Properties
                                            std::string* why) {
   rd_kafka_conf_t* conf = make_conf(uri.brokers, default_properties(), uri.properties, overrides, why);
   if (conf == nullptr) return nullptr;
-  rd_kafka_conf_set_log_cb(conf, &quiet_log);
-  rd_kafka_conf_set_error_cb(conf, &producer_error);
+  rdk().rd_kafka_conf_set_log_cb(conf, &quiet_log);
+  rdk().rd_kafka_conf_set_error_cb(conf, &producer_error);
   std::unique_ptr<KafkaSink> sink(new KafkaSink());
   sink->producer_ = Producer::open(conf, why);
   if (!sink->producer_) return nullptr;
@@ -89,7 +91,8 @@ bool KafkaSink::write(const char* data, size_t size, uint64_t) {
     if (line.empty()) continue;
     if (!producer_->produce(topic_handle_, RD_KAFKA_PARTITION_UA, record_key(line), line)) {
       char reason[512];
-      if (rd_kafka_fatal_error(producer_->get(), reason, sizeof reason) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      if (rdk().rd_kafka_fatal_error(producer_->get(), reason, sizeof reason) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR)
         error_ = describe() + ": the Kafka producer failed: " + reason;
       else
         error_ = describe() + ": " + producer_->error();

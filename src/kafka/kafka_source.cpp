@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "kafka/rdkafka_api.hpp"
+
 namespace netpulse::kafka {
 
 namespace {
@@ -44,10 +46,10 @@ std::unique_ptr<KafkaSource> KafkaSource::open(const KafkaUri& uri, const Proper
   if (conf == nullptr) return nullptr;
 
   std::unique_ptr<KafkaSource> s(new KafkaSource());
-  rd_kafka_conf_set_log_cb(conf, &quiet_log);  // errors reach on_error(), once per kind
-  rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
-  rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
-  rd_kafka_conf_set_opaque(conf, s.get());
+  rdk().rd_kafka_conf_set_log_cb(conf, &quiet_log);  // errors reach on_error(), once per kind
+  rdk().rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
+  rdk().rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
+  rdk().rd_kafka_conf_set_opaque(conf, s.get());
   s->rk_ = open_consumer(conf, why);
   if (!s->rk_) return nullptr;
   s->options_ = options;
@@ -56,10 +58,10 @@ std::unique_ptr<KafkaSource> KafkaSource::open(const KafkaUri& uri, const Proper
   s->block_ = std::make_shared<std::string>();
   s->block_->reserve(options.block_size);
 
-  PartitionList topics(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(topics.get(), uri.topic.c_str(), RD_KAFKA_PARTITION_UA);
-  if (const rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk_.get(), topics.get())) {
-    *why = name + ": cannot subscribe: " + rd_kafka_err2str(e);
+  PartitionList topics(rdk().rd_kafka_topic_partition_list_new(1));
+  rdk().rd_kafka_topic_partition_list_add(topics.get(), uri.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (const rd_kafka_resp_err_t e = rdk().rd_kafka_subscribe(s->rk_.get(), topics.get())) {
+    *why = name + ": cannot subscribe: " + rdk().rd_kafka_err2str(e);
     return nullptr;
   }
   return s;
@@ -108,7 +110,7 @@ void KafkaSource::on_error(rd_kafka_t*, int err, const char* reason, void* opaqu
 void KafkaSource::failed(rd_kafka_resp_err_t err, const std::string& reason) {
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     char fatal[512] = "fatal error";
-    if (rk_) rd_kafka_fatal_error(rk_.get(), fatal, sizeof fatal);  // null while closing
+    if (rk_) rdk().rd_kafka_fatal_error(rk_.get(), fatal, sizeof fatal);  // null while closing
     error_ = describe_ + ": the Kafka consumer failed: " + fatal;
     ended_ = true;
   } else if (options_.exit_at_end && (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
@@ -136,7 +138,7 @@ void KafkaSource::take(const rd_kafka_message_t& m) {
     return;
   }
   if (m.err) {
-    failed(m.err, rd_kafka_message_errstr(&m));
+    failed(m.err, rdk().rd_kafka_message_errstr(&m));
     return;
   }
   auto it = std::find_if(building_offsets_.begin(), building_offsets_.end(),
@@ -170,11 +172,12 @@ void KafkaSource::hand_out(ingest::Block& out) {
 // the rows it had finished: the commit runs ahead of it by those blocks.)
 void KafkaSource::store_handed_out_offsets() {
   if (handed_offsets_.empty() || !rk_) return;
-  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(handed_offsets_.size())));
+  PartitionList list(
+      rdk().rd_kafka_topic_partition_list_new(static_cast<int>(handed_offsets_.size())));
   for (const auto& [partition, offset] : handed_offsets_)
-    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = offset;
+    rdk().rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), partition)->offset = offset;
   // Fails (harmlessly) for partitions revoked since: their new owner reads them again.
-  rd_kafka_offsets_store(rk_.get(), list.get());
+  rdk().rd_kafka_offsets_store(rk_.get(), list.get());
   handed_offsets_.clear();
 }
 
@@ -205,7 +208,7 @@ ingest::BlockSource::Next KafkaSource::next(ingest::Block& out,
                      : std::min(kMaxPoll, std::chrono::duration_cast<std::chrono::milliseconds>(
                                               deadline - now));
     if (wait.count() < 0) wait = std::chrono::milliseconds(0);
-    Message m(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait.count())));
+    Message m(rdk().rd_kafka_consumer_poll(rk_.get(), static_cast<int>(wait.count())));
     if (!m) {
       if (have) {
         hand_out(out);

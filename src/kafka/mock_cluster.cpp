@@ -60,18 +60,19 @@ std::unique_ptr<MockCluster> MockCluster::start(int brokers, std::string* why) {
     *why = "a mock cluster has 1 to 64 brokers, not " + std::to_string(brokers);
     return nullptr;
   }
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, &mock_log);
+  if (!core::load_library(rdk, why)) return nullptr;
+  rd_kafka_conf_t* conf = rdk().rd_kafka_conf_new();
+  rdk().rd_kafka_conf_set_log_cb(conf, &mock_log);
   char err[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  rd_kafka_t* rk = rdk().rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
+    rdk().rd_kafka_conf_destroy(conf);
     *why = std::string("cannot create the mock cluster's Kafka handle: ") + err;
     return nullptr;
   }
   std::unique_ptr<MockCluster> m(new MockCluster());
   m->rk_.reset(rk);
-  m->cluster_ = rd_kafka_mock_cluster_new(rk, brokers);
+  m->cluster_ = rdk().rd_kafka_mock_cluster_new(rk, brokers);
   if (m->cluster_ == nullptr) {
     *why = "cannot start a mock Kafka cluster (no free 127.0.0.1 ports?)";
     return nullptr;
@@ -82,30 +83,32 @@ std::unique_ptr<MockCluster> MockCluster::start(int brokers, std::string* why) {
 
 MockCluster::~MockCluster() {
   // The cluster lives on rk_'s bookkeeping: destroy it first.
-  if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
+  if (cluster_ != nullptr) rdk().rd_kafka_mock_cluster_destroy(cluster_);
 }
 
 bool MockCluster::create_topic(const std::string& name, int partitions, std::string* why) {
   const int replication = brokers_ < 3 ? brokers_ : 3;
   const rd_kafka_resp_err_t e =
-      rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, replication);
+      rdk().rd_kafka_mock_topic_create(cluster_, name.c_str(), partitions, replication);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    *why = "cannot create topic " + name + " on the mock cluster: " + rd_kafka_err2str(e);
+    *why = "cannot create topic " + name + " on the mock cluster: " + rdk().rd_kafka_err2str(e);
     return false;
   }
   return true;
 }
 
-std::string MockCluster::bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster_); }
+std::string MockCluster::bootstraps() const {
+  return rdk().rd_kafka_mock_cluster_bootstraps(cluster_);
+}
 
 void MockCluster::push_request_errors(int16_t api_key,
                                       const std::vector<rd_kafka_resp_err_t>& errors) {
-  rd_kafka_mock_push_request_errors_array(cluster_, api_key, errors.size(), errors.data());
+  rdk().rd_kafka_mock_push_request_errors_array(cluster_, api_key, errors.size(), errors.data());
 }
 
 bool MockCluster::set_broker_down(int32_t id, bool down) {
-  const rd_kafka_resp_err_t e = down ? rd_kafka_mock_broker_set_down(cluster_, id)
-                                     : rd_kafka_mock_broker_set_up(cluster_, id);
+  const rd_kafka_resp_err_t e = down ? rdk().rd_kafka_mock_broker_set_down(cluster_, id)
+                                     : rdk().rd_kafka_mock_broker_set_up(cluster_, id);
   return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 

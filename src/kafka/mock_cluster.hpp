@@ -5,9 +5,6 @@
 // be called from any thread.
 #pragma once
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +13,7 @@
 #include <vector>
 
 #include "kafka/client.hpp"
+#include "kafka/rdkafka_api.hpp"
 
 namespace netpulse::kafka {
 
