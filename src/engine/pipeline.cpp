@@ -127,7 +127,6 @@ void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
 std::optional<std::string> Pipeline::run(BlockSource& source) {
   source_ = &source;
   pipelined_ = threads_ > 1 && source.read_ahead_ok();
-  defer_finish_ = pipelined_;
   route_keys_ = threads_ > 1 && config_.ip_key != IpKey::kHost && history_.empty();
   auto completion = [this]() noexcept { complete_phase(); };
   SpinBarrier sync(threads_, usable_cpus(), completion);
@@ -188,7 +187,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   for (size_t w = 1; w < threads_; ++w) pool.emplace_back(body, w);
   body(0);
   for (auto& t : pool) t.join();
-  if (finish_pending_.exchange(false)) guarded([&] { finish_window(pending_info_); });
+  finish_pending_now();  // the run's last window
   queries_.flush();
   if (failed_ && !error_) error_ = "internal error: " + worker_error_;
   if (!error_ && !source.error().empty()) error_ = source.describe() + ": " + source.error();
@@ -256,7 +255,7 @@ void Pipeline::complete_phase() noexcept {
         phase_ = Phase::kWindowFinish;
         break;
       case Phase::kWindowFinish:
-        if (defer_finish_) {
+        if (pipelined_) {
           pending_info_ = current_info_;
           finish_pending_.store(true, std::memory_order_relaxed);  // the barrier publishes it
         } else if (!failed_) {
@@ -306,9 +305,14 @@ void Pipeline::finish_window(const WindowInfo& info) {
 }
 
 void Pipeline::finish_pending_now() {
-  if (finish_pending_.exchange(false) && !failed_) {
+  if (!finish_pending_.exchange(false) || failed_) return;
+  try {
     finish_window(pending_info_);
     queries_.flush();  // fetch() flushed before this window went out
+  } catch (const std::exception& e) {
+    std::lock_guard lock(error_mu_);
+    worker_error_ = e.what();
+    failed_ = true;
   }
 }
 

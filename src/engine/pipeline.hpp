@@ -207,11 +207,11 @@ class Pipeline {
   // thread waits: the first thread done with the next step takes it (run()), filling the time
   // it would have spent waiting for the others. One window at most is pending; the next step's
   // barrier is not passed before it is finished, so windows go out in order.
-  bool defer_finish_ = false;
   std::atomic<bool> finish_pending_{false};
   WindowInfo pending_info_;
   void finish_window(const WindowInfo& info);
-  // Finishes the pending window here and now (before the run waits for input, and at its end).
+  // Finishes the pending window here and now (before the run waits for input, and at its end);
+  // a failure there ends the run as a worker's does.
   void finish_pending_now();
   AggMap<uint32_t> protocol_scratch_;
 
