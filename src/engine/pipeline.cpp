@@ -78,21 +78,26 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
     shards_.push_back(std::make_unique<WindowShard>(static_cast<uint32_t>(i),
                                                     static_cast<uint32_t>(threads_), config_));
   }
-  for (Round& round : rounds_) {
-    round.work.resize(threads_);
-    if (threads_ > 1) {
-      for (auto& w : round.work) w.to_shard.resize(threads_);
-    }
-    round.entering_max.resize(threads_);
-    round.entering_has.resize(threads_);
-  }
-  blocks_.resize(threads_);
+  size_rounds(threads_);
   read_buffers_.resize(threads_);
   late_.resize(threads_);
   header_done_ = format_ != ingest::Format::kCsv;
 }
 
 Pipeline::~Pipeline() = default;
+
+void Pipeline::size_rounds(size_t blocks) {
+  blocks_per_round_ = blocks;
+  for (Round& round : rounds_) {
+    round.work.resize(blocks);
+    if (threads_ > 1) {
+      for (auto& w : round.work) w.to_shard.resize(threads_);
+    }
+    round.entering_max.resize(blocks);
+    round.entering_has.resize(blocks);
+  }
+  blocks_.resize(blocks);
+}
 
 template <class F>
 void Pipeline::for_each_record_buffer(F&& f) const {
@@ -113,6 +118,13 @@ size_t Pipeline::record_buffer_bytes() const {
   return bytes;
 }
 
+size_t Pipeline::record_buffer_largest() const {
+  size_t largest = 0;
+  for_each_record_buffer(
+      [&](const auto& b) { largest = std::max(largest, b.capacity() * sizeof(*b.data())); });
+  return largest;
+}
+
 size_t Pipeline::record_buffer_allocations() const {
   size_t n = 0;
   for_each_record_buffer([&](const auto& b) { n += b.allocations(); });
@@ -128,6 +140,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   source_ = &source;
   pipelined_ = threads_ > 1 && source.read_ahead_ok();
   route_keys_ = threads_ > 1 && config_.ip_key != IpKey::kHost && history_.empty();
+  if (pipelined_) size_rounds(threads_ * kBlocksPerThread);
   auto completion = [this]() noexcept { complete_phase(); };
   SpinBarrier sync(threads_, usable_cpus(), completion);
   // Runs one step of a worker; a failure is recorded and ends the run at the next fetch.
@@ -140,11 +153,15 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
       failed_ = true;
     }
   };
-  // Each thread arrives at a barrier once its part of the step is done; the first to get there
-  // finishes the window left pending, if any, while the others still work.
-  auto arrive = [&] {
+  // The window left pending, if any, is finished by the first thread to look.
+  auto take_pending = [&] {
     if (finish_pending_.load(std::memory_order_relaxed) && finish_pending_.exchange(false))
       guarded([&] { finish_window(pending_info_); });
+  };
+  // Each thread arrives at a barrier once its part of the step is done; the first to get there
+  // finishes the pending window while the others still work.
+  auto arrive = [&] {
+    take_pending();
     sync.arrive_and_wait();
   };
   // Every thread goes through the same sequence of barriers, so no thread is left waiting. A
@@ -155,10 +172,17 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   auto body = [&](size_t w) {
     sync.arrive_and_wait();  // the first round fetched
     while (!done_) {
+      // Pipelined: the shards take the previous round while this one is parsed; a thread
+      // takes its blocks one at a time once its shard is done, and the first one there
+      // finishes the last window, so that the others parse more blocks meanwhile.
       guarded([&] {
-        parse_block(w);
-        // Pipelined: the shards take the previous round while this one is parsed.
         if (consume_round_ >= 0) consume_round(static_cast<size_t>(consume_round_), w);
+      });
+      take_pending();
+      guarded([&] {
+        const size_t nblocks = rounds_[parse_round_].nblocks;
+        for (size_t b; (b = next_block_.fetch_add(1, std::memory_order_relaxed)) < nblocks;)
+          parse_block(b, w);
       });
       arrive();  // pipelined: windows planned (none: the next round fetched)
       if (!pipelined_) {
@@ -320,12 +344,13 @@ void Pipeline::fetch() {
   queries_.flush();
   size_t& nblocks = rounds_[parse_round_].nblocks;
   nblocks = 0;
+  next_block_.store(0, std::memory_order_relaxed);  // the barrier publishes it
   if (failed_ || flushed_ || error_) {
     done_ = true;
     return;
   }
-  // Wait for the first block (or the end); then take what is ready, up to one block per
-  // thread, without waiting. A shutdown closes the source, which stops reading new input but
+  // Wait for the first block (or the end); then take what is ready, up to a round's blocks,
+  // without waiting. A shutdown closes the source, which stops reading new input but
   // still hands out what it has read (queued blocks, a partial last line): those records were
   // read before the signal, so they are processed and counted, and the input ends after them.
   // Paused or not: the source holds a bounded amount, so a paused engine still ends promptly.
@@ -353,7 +378,7 @@ void Pipeline::fetch() {
     if (r == BlockSource::Next::kEnd) input_ended_ = true;
     if (r == BlockSource::Next::kTimeout && pending) break;
   }
-  while (nblocks < threads_ && !input_ended_) {
+  while (nblocks < blocks_per_round_ && !input_ended_) {
     ingest::Block b;
     const auto r = source_->next(b, std::chrono::milliseconds(0));
     if (r == BlockSource::Next::kBlock) {
@@ -400,12 +425,10 @@ bool Pipeline::read_csv_header(size_t nblocks) {
   return true;
 }
 
-void Pipeline::parse_block(size_t w) {
-  const size_t nblocks = rounds_[parse_round_].nblocks;
-  // A thread without a block this round leaves its work as it was: every reader walks only the
-  // round's first nblocks, and the buffers keep the last block's records for fit().
-  if (w >= nblocks) return;
-  BlockWork& work = rounds_[parse_round_].work[w];
+// A block slot left empty in a round keeps its work as it was (every reader walks only the
+// round's first nblocks), and its buffers the last block's records, for fit().
+void Pipeline::parse_block(size_t b, size_t w) {
+  BlockWork& work = rounds_[parse_round_].work[b];
   for (auto& to : work.to_shard) to.tags.clear();
   work.parsed = 0;
   work.late = 0;
@@ -413,7 +436,7 @@ void Pipeline::parse_block(size_t w) {
   work.lines = 0;
   work.malformed = 0;
   work.has_max = false;
-  ingest::Block& block = blocks_[w];
+  ingest::Block& block = blocks_[b];
   ingest::load(block, read_buffers_[w]);
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
@@ -462,7 +485,7 @@ void Pipeline::parse_block(size_t w) {
   // The bytes are parsed: let them go here, in parallel, rather than when the next fetch
   // replaces the block on one thread while the others wait (a mapped file's pages are released
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).
-  blocks_[w] = ingest::Block{};
+  blocks_[b] = ingest::Block{};
   work.lines = lines;
   work.has_max = work.parsed > 0;
   work.max_time = max_time;

@@ -2,15 +2,16 @@
 // order, adds accepted records to the panes of the shard that owns each key, and, as the
 // watermark passes window ends, has the queries evaluate each final window.
 //
-// It works in rounds. Each round: (1) one thread fetches up to N blocks; (2) each thread
-// parses one block, drops the records late against those before them in the block, and copies
-// the others to the shard that owns their key; (3) one thread computes, per block, the greatest
-// event time of everything before it; (4) each thread takes its shard's records of every block
-// of the round, drops those late against that running maximum (so lateness is exactly what a
-// single thread reading in order decides), and aggregates them; (5) one thread advances the
-// watermark and lists the final windows; (6) per window, shards move their aggregates, the
-// queries select per shard, and one thread merges and emits. Output is therefore byte-identical
-// for any thread count. Reading ahead (a file), (4) of one round runs beside (2) of the next.
+// It works in rounds. Each round: (1) one thread fetches up to N blocks; (2) the threads parse
+// them, a block at a time, each dropping the records late against those before them in the
+// block and copying the others to the shard that owns their key; (3) one thread computes, per
+// block, the greatest event time of everything before it; (4) each thread takes its shard's
+// records of every block of the round, drops those late against that running maximum (so
+// lateness is exactly what a single thread reading in order decides), and aggregates them; (5)
+// one thread advances the watermark and lists the final windows; (6) per window, shards move
+// their aggregates, the queries select per shard, and one thread merges and emits. Output is
+// therefore byte-identical for any thread count. Reading ahead (a file), a round holds 4N
+// blocks and (4) of one round runs beside (2) of the next.
 // The serial steps run in the completion of the barrier between parallel steps, one barrier
 // per step.
 //
@@ -67,6 +68,12 @@ class Pipeline {
  public:
   using MalformedHandler = std::function<void(const MalformedReport&)>;
 
+  // Pipelined, a round holds this many blocks per thread, and the threads take them one at a
+  // time once their shard has consumed the previous round: a thread that is behind (a shard
+  // with more to consume, a virtual CPU the host held up) parses fewer blocks, instead of
+  // keeping the others waiting at the barrier. (Otherwise a round is a block per thread.)
+  static constexpr size_t kBlocksPerThread = 4;
+
   Pipeline(const EngineConfig& config, EngineControl& control, core::ProtocolTable& protocols,
            ingest::Format format, WindowQueries& queries);
   ~Pipeline();
@@ -95,6 +102,8 @@ class Pipeline {
   // Bytes reserved by the buffers of parsed records (every round and block, and with several
   // threads every shard's). For tests; read it when run() has returned.
   size_t record_buffer_bytes() const;
+  // The largest of them, in bytes (for tests).
+  size_t record_buffer_largest() const;
   // How many times those buffers were allocated, in all (for tests).
   size_t record_buffer_allocations() const;
 
@@ -147,7 +156,9 @@ class Pipeline {
   // Counts round r's late and accepted records (r < 0: none) and plans the windows that are now
   // final; `last`: the input has ended and every round is consumed, so all windows are.
   void after_consume(int r, bool last);
-  void parse_block(size_t w);
+  // Parses block b of the round on thread w.
+  void parse_block(size_t b, size_t w);
+  void size_rounds(size_t blocks);
   void consume_round(size_t r, size_t w);
   bool read_csv_header(size_t nblocks);
   WindowInfo window_info(const PlannedWindow& pw);
@@ -175,6 +186,8 @@ class Pipeline {
   size_t parse_round_ = 0;   // the round fetched and parsed in this iteration
   int consume_round_ = -1;   // pipelined: the round the shards consume in this iteration
   std::vector<ingest::Block> blocks_;
+  size_t blocks_per_round_ = 1;  // threads_, or pipelined threads_ * kBlocksPerThread
+  std::atomic<size_t> next_block_{0};
   // Each thread's buffer for the bytes of a block it reads itself (a deferred file block).
   std::vector<std::vector<char>> read_buffers_;
   std::vector<uint64_t> late_;

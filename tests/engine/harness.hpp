@@ -181,6 +181,7 @@ struct EngineRun {
   std::vector<engine::MalformedReport> reports;
   std::optional<std::string> error;
   size_t record_buffer_bytes = 0;        // what the engine's record buffers kept at the end
+  size_t record_buffer_largest = 0;      // the largest of them
   size_t record_buffer_allocations = 0;  // how often they were allocated
 };
 
@@ -204,6 +205,7 @@ inline EngineRun run_engine(ingest::BlockSource& source, const Options& o, int t
   run.malformed = c.malformed.load();
   run.windows = c.windows.load();
   run.record_buffer_bytes = pipeline.record_buffer_bytes();
+  run.record_buffer_largest = pipeline.record_buffer_largest();
   run.record_buffer_allocations = pipeline.record_buffer_allocations();
   run.results = std::move(sink.results);
   run.json = std::move(sink.json);

@@ -252,7 +252,9 @@ TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
   small_run(30);
   big(2 << 20);
   big(3 << 20);
-  small_run(30);
+  // Enough small blocks for every round's block slot to see two (a buffer gives its room back
+  // at the second usual block after a big one): 2 rounds of up to 4 threads x kBlocksPerThread.
+  small_run(static_cast<int>(2 * 2 * 4 * engine::Pipeline::kBlocksPerThread) + 10);
   std::string text;
   for (const auto& b : blocks) text += b;
   const Result ref = compute(text, o);
@@ -272,9 +274,16 @@ TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
         first_json = run.json;
       else
         EXPECT_TRUE(run.json == first_json) << "JSON output differs from --threads 1";
-      // The last 30 small blocks hold 300 records each: what is left is room for them and for
-      // a usual 1 MiB block's share at most, not the 4 MiB block's 100,000 records (6.7 MB).
-      EXPECT_LT(run.record_buffer_bytes, size_t{4} << 20) << run.record_buffer_bytes;
+      // The last small blocks hold 300 records each: what is left is room for them and for a
+      // usual 1 MiB block's share at most, not the 4 MiB block's 100,000 records (6.7 MB):
+      // no buffer keeps that room, and all of them together keep little more than one usual
+      // block's room (1 MiB / 40 bytes a record, twice, as whole records) beside their 300.
+      EXPECT_LT(run.record_buffer_largest, size_t{4} << 20) << run.record_buffer_largest;
+      const size_t buffers =
+          2 * (threads > 1 && read_ahead ? threads * engine::Pipeline::kBlocksPerThread : 1) *
+          static_cast<size_t>(threads);
+      EXPECT_LT(run.record_buffer_bytes, (size_t{4} << 20) + buffers * 2 * 300 * 64)
+          << run.record_buffer_bytes;
     }
   }
 }
@@ -304,8 +313,11 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
       first_json = run.json;
     else
       EXPECT_TRUE(run.json == first_json) << "JSON output differs from --threads 1";
-    // Two rounds of `threads` blocks; with several threads, a buffer per shard in each.
-    const auto buffers = static_cast<size_t>(2 * threads * (threads > 1 ? threads : 1));
+    // Two rounds of `threads` blocks (read ahead with several threads: kBlocksPerThread
+    // each); with several threads, a buffer per shard in each.
+    const size_t per_round =
+        threads > 1 ? static_cast<size_t>(threads) * engine::Pipeline::kBlocksPerThread : 1;
+    const auto buffers = 2 * per_round * static_cast<size_t>(threads > 1 ? threads : 1);
     EXPECT_LE(run.record_buffer_allocations, buffers);
   }
 }
