@@ -1,10 +1,10 @@
 // Runs the flow detectors beside the engine in `netpulse run` and `process --detect`: the input
 // hands it every block the engine reads (shared, not copied), its own thread parses the records
 // and feeds the hand-written rules (detect::FlowDetector: DoS, port scan, brute force) and the
-// NSL-KDD flow models (detect::FlowModelDetector: models/flow-*.json, on the features records
-// give), and each alert goes to a callback (Outputs::emit_alert: store, WebSocket, dashboard,
-// alert endpoints). On a live input it never slows the engine: when the detectors are a whole
-// queue behind, blocks are skipped and counted; on a file it can wait instead
+// NSL-KDD flow models (detect::FlowModelDetector: models/line-*.json and flow-*.json, on the
+// features line records give), and each alert goes to a callback (Outputs::emit_alert: store,
+// WebSocket, dashboard, alert endpoints). On a live input it never slows the engine: when the
+// detectors are a whole queue behind, blocks are skipped and counted; on a file it can wait instead
 // (Options::wait_when_behind). offer() is called from one thread (the engine's); the counters
 // may be read from any thread.
 #pragma once
@@ -34,7 +34,7 @@ class AlertTap {
   using AlertHandler = std::function<void(store::Alert)>;
 
   struct FlowModel {
-    std::string name;  // the alerts' detector, e.g. "flow-attack"
+    std::string name;  // the alerts' detector, e.g. "line-attack"
     detect::Model model;
   };
   struct Options {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "cli/common.hpp"
+#include "detect/flow_model_detector.hpp"
 #include "detect/model.hpp"
 #include "detect/row_classifier.hpp"
 
@@ -19,8 +21,9 @@ void add_detect_options(CLI::App* sub, DetectOptions& o,
   sub->add_option("--detect", o.detect,
                   "Detectors that watch the flow records, comma-separated or repeated: rules "
                   "(DoS, port scan, brute force: hand-written), models (the NSL-KDD flow models "
-                  "of --models: its flow-*.json), a model file (netpulse train; its features must "
-                  "come from flow records) or a directory of them (its flow-*.json); none: no "
+                  "of --models: of its flow-*.json and line-*.json those that run on line "
+                  "records: line-X.json unless flow-X.json does), a model file (netpulse train; "
+                  "its features must come from line records) or a directory of them; none: no "
                   "detection. Alerts go to the store, the WebSocket, the dashboard and the alert "
                   "endpoints. Default: " +
                       (defaults.empty() ? std::string("none") : defaults))
@@ -39,20 +42,44 @@ void add_detect_options(CLI::App* sub, DetectOptions& o,
 }
 
 bool is_flow_model_file(const fs::path& file) {
-  return file.filename().string().rfind("flow-", 0) == 0 && file.extension() == ".json";
+  const std::string name = file.filename().string();
+  return (name.rfind("flow-", 0) == 0 || name.rfind("line-", 0) == 0) &&
+         file.extension() == ".json";
 }
 
 namespace {
 
-// The flow-*.json of a directory, in name order.
-std::vector<fs::path> flow_models_in(const fs::path& dir) {
+using LoadedModel = std::pair<fs::path, detect::Model>;
+
+detect::Model load_or_fail(const fs::path& file) {
+  std::string why;
+  auto m = detect::load_model(file.string(), &why);
+  if (!m) io_error(why);
+  return std::move(*m);
+}
+
+// The flow models of a directory that run on line records (the records `run` and `process`
+// hand their detectors), in name order: its line-*.json, and a flow-*.json in place of its
+// line-*.json when line records give the features it needs (detect::pick_flow_models).
+std::vector<LoadedModel> flow_models_in(const fs::path& dir) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (is_flow_model_file(e.path()) && !e.is_directory()) files.push_back(e.path());
   if (ec) io_error(dir.string() + ": " + ec.message());
   std::sort(files.begin(), files.end());
-  return files;
+  std::vector<LoadedModel> all;
+  std::vector<std::string> stems;
+  std::vector<const detect::Model*> models;
+  for (const fs::path& f : files) all.emplace_back(f, load_or_fail(f));
+  for (const auto& [f, m] : all) {
+    stems.push_back(f.stem().string());
+    models.push_back(&m);
+  }
+  std::vector<LoadedModel> picked;
+  for (size_t i : detect::pick_flow_models(stems, models, detect::FlowInputKind::kLine))
+    picked.push_back(std::move(all[i]));
+  return picked;
 }
 
 }  // namespace
@@ -62,7 +89,7 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
   t.rules = false;
   t.models_config.confirm = o.confirm;
   t.models_config.hold_ms = static_cast<int64_t>(o.hold_s * 1000);
-  std::vector<fs::path> files;
+  std::vector<LoadedModel> files;
   bool none = false;
   for (const std::string& item : o.detect) {
     std::error_code ec;
@@ -75,14 +102,15 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
       if (fs::is_directory(o.models_dir, ec))
         for (auto& f : flow_models_in(o.models_dir)) files.push_back(std::move(f));
       if (files.size() == before && o.models_required)
-        usage_error("--detect models: no flow-*.json model in '" + o.models_dir +
+        usage_error("--detect models: no flow-*.json or line-*.json model in '" + o.models_dir +
                     "' (--models names the directory)");
     } else if (fs::is_directory(item, ec)) {
       const auto found = flow_models_in(item);
-      if (found.empty()) usage_error("--detect '" + item + "': no flow-*.json model in it");
-      files.insert(files.end(), found.begin(), found.end());
+      if (found.empty())
+        usage_error("--detect '" + item + "': no flow-*.json or line-*.json model in it");
+      for (auto& f : found) files.push_back(std::move(f));
     } else if (fs::exists(item, ec)) {
-      files.emplace_back(item);
+      files.emplace_back(item, load_or_fail(item));
     } else {
       usage_error("--detect '" + item +
                   "': not rules, models, none, a model file or a directory of them");
@@ -94,17 +122,14 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
                 std::to_string(detect::kMaxModels));
   listing->clear();
   if (t.rules) *listing = "rules";
-  for (const fs::path& f : files) {
-    std::string why;
-    auto m = detect::load_model(f.string(), &why);
-    if (!m) io_error(why);
+  for (auto& [f, m] : files) {
     std::string name = f.stem().string();
     for (const auto& other : t.models)
       if (other.name == name) name += "#" + std::to_string(t.models.size() + 1);
     *listing += (listing->empty() ? "" : ", ") + name + " (" +
-                std::string(detect::detector_name(m->detector)) + ", " +
-                std::string(detect::algo_name(m->algo)) + ")";
-    t.models.push_back({std::move(name), std::move(*m)});
+                std::string(detect::detector_name(m.detector)) + ", " +
+                std::string(detect::algo_name(m.algo)) + ")";
+    t.models.push_back({std::move(name), std::move(m)});
   }
   if (std::string why = app::AlertTap::check_flow_models(t.models); !why.empty())
     io_error("--detect: " + why);

@@ -20,12 +20,13 @@ struct DetectOptions {
   std::string models_dir = "models";
   uint32_t confirm = 3;
   double hold_s = 10;
-  // `models` finding no flow-*.json in models_dir is an error (process, where --detect models
+  // `models` finding no flow model in models_dir is an error (process, where --detect models
   // was asked for); false: nothing runs (run, whose default includes models).
   bool models_required = true;
 };
 
-// A flow model's file: flow-*.json (`--detect models` runs these; run's --rows the others).
+// A flow model's file: flow-*.json or line-*.json (`--detect models` runs these; run's --rows
+// the others).
 bool is_flow_model_file(const std::filesystem::path& file);
 
 // --detect (with `default_items` when not given: {"rules", "models"} for run, none for
@@ -34,9 +35,12 @@ void add_detect_options(CLI::App* sub, DetectOptions& options,
                         const std::vector<std::string>& default_items);
 
 // The tap's options from the items: "rules" runs the rules; "models" the flow models of
-// models_dir (its flow-*.json; none when it holds none); a directory its flow-*.json; a file
-// that model. Alerts are named after the file ("flow-attack"). *listing: "rules, flow-attack
-// (attack, forest), flow-dos (dos, forest)", or "" when nothing runs.
+// models_dir (none when it holds none); a directory its flow models; a file that model. Of a
+// directory's, those that run on line records, the detectors' input (see
+// detect::pick_flow_models: line-attack.json, where flow-attack.json needs ports and flags).
+// Alerts are named after the file ("line-attack"). *listing: "rules, flow-bruteforce
+// (bruteforce, tree), line-attack (attack, forest), line-dos (dos, forest)", or "" when nothing
+// runs.
 app::AlertTap::Options detect_tap_options(const DetectOptions& options, std::string* listing);
 
 // Fits the tap to the command: under the memory budget (memory_limit bytes, 0: none) the

@@ -476,8 +476,9 @@ Command make_process_command(CLI::App& app) {
   sub->add_option("--web-root", o->serve.web_root, "With --web: the dashboard's directory");
   add_alert_options(sub, o->alerts);
   add_detect_options(sub, o->detect, {});
-  sub->add_option("--models", o->detect.models_dir,
-                  "With --detect models: the directory of the flow models (its flow-*.json)")
+  sub->add_option(
+         "--models", o->detect.models_dir,
+         "With --detect models: the directory of the flow models (its flow-*.json and line-*.json)")
       ->capture_default_str();
   sub->add_option("--alert-output", o->alert_output,
                   "With --detect: also write each alert as a JSON line to file:PATH, PATH or - "

@@ -85,8 +85,8 @@ struct RunOptions {
   std::vector<std::string> given;  // the options given on the command line, by name
 };
 
-// The NSL-KDD row models of a directory: every *.json but the flow models (flow-*.json, which
-// --detect runs on the flow records), in name order, loaded and compiled as
+// The NSL-KDD row models of a directory: every *.json but the flow models (flow-*.json and
+// line-*.json, which --detect runs on the flow records), in name order, loaded and compiled as
 // `netpulse classify` loads them; a second model of the same detector is called "dos#2" (as in
 // classify's summary). A missing or empty directory gives none; a file that is not a model
 // ends the command (exit 1) naming it. *listing: "attack (detector attack, forest, format v1),
@@ -450,7 +450,8 @@ Command make_run_command(CLI::App& app) {
                   "Also write results as JSON lines: - (stdout), file:PATH or PATH");
   sub->add_option("--models", o->models,
                   "Directory of NSL-KDD detector models (*.json, as netpulse train writes them): "
-                  "its flow-*.json run on the flow records (--detect models), the others on the "
+                  "its flow-*.json and line-*.json run on the flow records (--detect models), the "
+                  "others on the "
                   "--rows stream")
       ->capture_default_str();
   sub->add_option("--rows", o->rows,

@@ -5,6 +5,7 @@
 #include <cassert>
 #include <charconv>
 #include <cstring>
+#include <optional>
 
 #include "core/time.hpp"
 #include "detect/row_classifier.hpp"
@@ -61,6 +62,28 @@ FeatureMask model_features(const Model& m) {
         }
   }
   return mask;
+}
+
+std::vector<size_t> pick_flow_models(const std::vector<std::string>& stems,
+                                     const std::vector<const Model*>& models, FlowInputKind kind) {
+  const FeatureMask available = flow_feature_mask(kind);
+  auto fits = [&](size_t i) { return (model_features(*models[i]) & ~available) == 0; };
+  auto index_of = [&](const std::string& stem) -> std::optional<size_t> {
+    for (size_t i = 0; i < stems.size(); ++i)
+      if (stems[i] == stem) return i;
+    return std::nullopt;
+  };
+  std::vector<size_t> picked;
+  for (size_t i = 0; i < stems.size(); ++i) {
+    const std::string& stem = stems[i];
+    if (stem.rfind("flow-", 0) == 0) {
+      if (fits(i)) picked.push_back(i);
+    } else if (stem.rfind("line-", 0) == 0) {
+      const auto flow = index_of("flow-" + stem.substr(5));
+      if (!flow || !fits(*flow)) picked.push_back(i);
+    }
+  }
+  return picked;
 }
 
 size_t FlowModelDetector::HoldHash::operator()(const HoldKey& k) const {

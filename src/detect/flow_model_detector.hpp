@@ -25,6 +25,14 @@ namespace netpulse::detect {
 // restricted to (training.options.features, present only when restricted).
 FeatureMask model_features(const Model& m);
 
+// A directory of flow models holds two kinds: flow-X.json, trained on the features flow
+// exports and captures give, and line-X.json, on the fewer that line records give. Of the
+// models named `stems` (file names without ".json"), the indexes of those to run on `kind`
+// input: each flow-X the input gives the features of, and each line-X whose flow-X is absent
+// or cannot run on it; others (a flow-X without them, any other name) are left out.
+std::vector<size_t> pick_flow_models(const std::vector<std::string>& stems,
+                                     const std::vector<const Model*>& models, FlowInputKind kind);
+
 struct FlowModelConfig {
   FlowFeaturesConfig features;
   int64_t hold_ms = 10'000;  // no second alert for a held subject within this much event time

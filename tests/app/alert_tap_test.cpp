@@ -1,5 +1,5 @@
 // The flow detectors beside the engine: a generated stream with a DoS interval raises a "dos"
-// alert through the tap, and with the shipped flow models a "flow-dos" alert naming the victim;
+// alert through the tap, and with the shipped flow models a "line-dos" alert naming the victim;
 // a calm stream raises none, whether the tap waits for its detectors or skips blocks.
 #include "app/alert_tap.hpp"
 
@@ -22,7 +22,7 @@ namespace {
 AlertTap::Options with_models() {
   AlertTap::Options o;
   std::string why;
-  for (const char* name : {"flow-attack", "flow-dos"}) {
+  for (const char* name : {"line-attack", "line-dos"}) {
     auto m =
         detect::load_model(std::string(NETPULSE_SOURCE_DIR) + "/models/" + name + ".json", &why);
     EXPECT_TRUE(m) << why;
@@ -139,7 +139,7 @@ TEST(AlertTap, FlowModelsNameTheVictim) {
       detect({generate::Scenario{generate::ScenarioKind::kDos, 3000, 5000}}, std::move(o));
   ASSERT_FALSE(alerts.empty());
   for (const auto& a : alerts) {
-    EXPECT_TRUE(a.detector == "flow-dos" || a.detector == "flow-attack") << a.detector;
+    EXPECT_TRUE(a.detector == "line-dos" || a.detector == "line-attack") << a.detector;
     EXPECT_EQ(a.source, "203.0.113.80");  // the victim, not the answering servers
     EXPECT_NE(a.detail_json.find("\"by\":\"destination\""), std::string::npos) << a.detail_json;
   }

@@ -243,11 +243,11 @@ TEST(FlowModelDetector, WarmsUpAgainAfterAGap) {
 }
 
 TEST(FlowModelDetector, TheScoreCacheChangesNothing) {
-  // The shipped flow models over normal traffic with a flood in it, with and without the cache:
+  // The shipped line models over normal traffic with a flood in it, with and without the cache:
   // the same alerts, the same firings; and the cache is used.
   std::string why;
   std::vector<Model> models;
-  for (const char* name : {"flow-attack", "flow-dos", "flow-bruteforce"}) {
+  for (const char* name : {"line-attack", "line-dos", "flow-bruteforce"}) {
     auto m = load_model(std::string(NETPULSE_SOURCE_DIR) + "/models/" + name + ".json", &why);
     ASSERT_TRUE(m) << why;
     models.push_back(std::move(*m));
@@ -270,6 +270,58 @@ TEST(FlowModelDetector, TheScoreCacheChangesNothing) {
   EXPECT_EQ(unconfirmed[0], unconfirmed[1]);
   EXPECT_EQ(hits[0], 0u);
   EXPECT_GT(hits[1], 10'000u);  // of 3 x 76,000 scores
+}
+
+TEST(FlowModelDetector, ADirectoryRunsTheFlowModelsTheInputHasTheFeaturesOf) {
+  // The shipped directory: flow-attack needs ports and flags (flow exports and captures),
+  // line-attack and line-dos only what line records give, flow-bruteforce too; there is no
+  // flow-dos, so line-dos runs on every input.
+  std::string why;
+  std::vector<std::string> stems = {"attack", "flow-attack", "flow-bruteforce", "line-attack",
+                                    "line-dos"};
+  std::vector<Model> loaded;
+  for (const auto& stem : stems) {
+    auto m = load_model(std::string(NETPULSE_SOURCE_DIR) + "/models/" + stem + ".json", &why);
+    ASSERT_TRUE(m) << why;
+    loaded.push_back(std::move(*m));
+  }
+  std::vector<const Model*> models;
+  for (const auto& m : loaded) models.push_back(&m);
+  auto picked = [&](FlowInputKind kind, size_t without = SIZE_MAX) {
+    std::vector<std::string> s;
+    std::vector<const Model*> m;
+    for (size_t i = 0; i < stems.size(); ++i)
+      if (i != without) {
+        s.push_back(stems[i]);
+        m.push_back(models[i]);
+      }
+    std::vector<std::string> names;
+    for (size_t i : pick_flow_models(s, m, kind)) names.push_back(s[i]);
+    return names;
+  };
+  using V = std::vector<std::string>;
+  // The row model "attack" is never a flow model.
+  EXPECT_EQ(picked(FlowInputKind::kLine), (V{"flow-bruteforce", "line-attack", "line-dos"}));
+  EXPECT_EQ(picked(FlowInputKind::kFlowExport), (V{"flow-attack", "flow-bruteforce", "line-dos"}));
+  EXPECT_EQ(picked(FlowInputKind::kCapture), (V{"flow-attack", "flow-bruteforce", "line-dos"}));
+  // Without flow-attack, a flow export runs line-attack in its place.
+  EXPECT_EQ(picked(FlowInputKind::kFlowExport, 1),
+            (V{"flow-bruteforce", "line-attack", "line-dos"}));
+  // And each picked model is one the input kind's detector takes.
+  for (FlowInputKind kind :
+       {FlowInputKind::kLine, FlowInputKind::kFlowExport, FlowInputKind::kCapture}) {
+    core::ProtocolTable protocols;
+    FlowModelDetector det(kind, FlowModelConfig{}, protocols);
+    for (size_t i : pick_flow_models(stems, models, kind))
+      EXPECT_TRUE(det.add_model(*models[i], stems[i], &why)) << stems[i] << ": " << why;
+    // flow-attack is refused on line records, naming what they lack.
+    if (kind == FlowInputKind::kLine) {
+      EXPECT_FALSE(det.add_model(*models[1], "flow-attack", &why));
+      EXPECT_NE(why.find("needs features that line input does not give: duration,flag"),
+                std::string::npos)
+          << why;
+    }
+  }
 }
 
 TEST(FlowModelDetector, LongerHoldMeansFewerAlerts) {
