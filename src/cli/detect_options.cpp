@@ -76,9 +76,24 @@ std::vector<LoadedModel> flow_models_in(const fs::path& dir) {
     stems.push_back(f.stem().string());
     models.push_back(&m);
   }
+  const auto chosen = detect::pick_flow_models(stems, models, detect::FlowInputKind::kLine);
+  // A flow-X.json left out with no line-X.json in its place is a model the user may expect to
+  // run: say why it cannot.
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (std::find(chosen.begin(), chosen.end(), i) != chosen.end() ||
+        stems[i].rfind("flow-", 0) != 0 ||
+        std::find(stems.begin(), stems.end(), "line-" + stems[i].substr(5)) != stems.end())
+      continue;
+    const detect::FeatureMask missing = detect::model_features(*models[i]) &
+                                        ~detect::flow_feature_mask(detect::FlowInputKind::kLine);
+    std::string names;
+    for (const auto& n : detect::feature_names(missing)) names += (names.empty() ? "" : ",") + n;
+    io_error("--detect: " + all[i].first.string() +
+             ": needs features that line records do not give (" + names + "), and there is no " +
+             "line-" + stems[i].substr(5) + ".json beside it to run instead");
+  }
   std::vector<LoadedModel> picked;
-  for (size_t i : detect::pick_flow_models(stems, models, detect::FlowInputKind::kLine))
-    picked.push_back(std::move(all[i]));
+  for (size_t i : chosen) picked.push_back(std::move(all[i]));
   return picked;
 }
 
@@ -105,7 +120,7 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
         usage_error("--detect models: no flow-*.json or line-*.json model in '" + o.models_dir +
                     "' (--models names the directory)");
     } else if (fs::is_directory(item, ec)) {
-      const auto found = flow_models_in(item);
+      auto found = flow_models_in(item);
       if (found.empty())
         usage_error("--detect '" + item + "': no flow-*.json or line-*.json model in it");
       for (auto& f : found) files.push_back(std::move(f));

@@ -136,7 +136,7 @@ class Pipeline {
     uint64_t bytes = 0;
   };
 
-  // One round of input: up to one block per thread, parsed in parallel.
+  // One round of input: up to blocks_per_round_ blocks, parsed in parallel.
   struct Round {
     std::vector<BlockWork> work;  // per block
     size_t nblocks = 0;

@@ -81,8 +81,8 @@ TEST(ProcessDetect, FlowModelsStoreAlertsOnTheVictimAndLeaveResultsAlone) {
                        " --detect models --models " + kModels + " --alert-output " +
                        (dir / "alerts.jsonl") + " --output " + (dir / "with.jsonl"));
   ASSERT_EQ(r.status, 0) << r.err;
-  // Of the directory's flow models, those that run on line records: flow-attack and flow-dos
-  // need ports and flags, so their line- versions run.
+  // Of the directory's flow models, those that run on line records: flow-attack needs ports and
+  // flags, so line-attack runs; line-dos and flow-bruteforce run on every input.
   EXPECT_NE(r.err.find("flow detectors: flow-bruteforce (bruteforce, tree), line-attack (attack, "
                        "forest), line-dos (dos, forest)"),
             std::string::npos)
@@ -179,6 +179,9 @@ TEST(ProcessDetect, ModelsAloneIsAcceptedAsImagesSetItForEveryCommand) {
 TEST(ProcessDetect, BadDetectorsExitNamingThem) {
   TempDir dir;
   const std::string input = generate(dir, "x.txt", "--count 10");
+  // A directory whose only flow model needs a collector's features, with no line- version.
+  TempDir flow_only;
+  std::filesystem::copy_file(kModels + "/flow-attack.json", flow_only / "flow-attack.json");
   struct Case {
     std::string args;
     int status;
@@ -194,6 +197,9 @@ TEST(ProcessDetect, BadDetectorsExitNamingThem) {
       {"--detect " + kModels + "/flow-attack.json", 1,
        "needs features that line input does not give: duration,flag"},
       {"--detect " + dir.path.string(), 2, "no flow-*.json or line-*.json model"},
+      {"--detect " + flow_only.path.string(), 1,
+       "flow-attack.json: needs features that line records do not give (duration,flag,"},
+      {"--detect models --models " + flow_only.path.string(), 1, "no line-attack.json beside it"},
       {"--detect models --models " + dir.path.string(), 2,
        "--detect models: no flow-*.json or line-*.json"},
       {"--detect rules --alert-output tcp://127.0.0.1:9", 2, "--alert-output 'tcp://"},

@@ -279,9 +279,11 @@ TEST(PipelineProperty, BurstsAndSkewedBlocksMatchAndGiveTheirMemoryBack) {
       // no buffer keeps that room, and all of them together keep little more than one usual
       // block's room (1 MiB / 40 bytes a record, twice, as whole records) beside their 300.
       EXPECT_LT(run.record_buffer_largest, size_t{4} << 20) << run.record_buffer_largest;
+      // Two rounds of `threads` blocks (read ahead with several threads: kBlocksPerThread
+      // each), a buffer per shard in each.
+      const auto t = static_cast<size_t>(threads);
       const size_t buffers =
-          2 * (threads > 1 && read_ahead ? threads * engine::Pipeline::kBlocksPerThread : 1) *
-          static_cast<size_t>(threads);
+          2 * (threads > 1 && read_ahead ? t * engine::Pipeline::kBlocksPerThread : t) * t;
       EXPECT_LT(run.record_buffer_bytes, (size_t{4} << 20) + buffers * 2 * 300 * 64)
           << run.record_buffer_bytes;
     }
@@ -292,9 +294,11 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
   // A file's blocks end at the first line end past 1 MiB, so their sizes differ by a few bytes.
   // The record buffers must be allocated once and reused: the build before reallocated each
   // shard's buffer every other block (fresh pages, a page fault for every 4 KiB of records).
+  // Enough 1 MiB blocks for each block slot of the two rounds to take three at 4 threads.
   const Options o = buffer_test_options(10, KeyMode::kSrc);
+  const size_t mib = 3 * 2 * 4 * engine::Pipeline::kBlocksPerThread;
   std::string text;
-  for (uint64_t i = 0; text.size() < size_t{24} << 20; ++i) {
+  for (uint64_t i = 0; text.size() < mib << 20; ++i) {
     // 250 records per second from 2020-05-09 00:00, lines of varied length.
     char rest[80];
     std::snprintf(rest, sizeof rest, " HTTP 10.%u.%u.%u 192.0.2.%u %u\n",
