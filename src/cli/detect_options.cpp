@@ -76,14 +76,12 @@ std::vector<LoadedModel> flow_models_in(const fs::path& dir) {
     stems.push_back(f.stem().string());
     models.push_back(&m);
   }
-  const auto chosen = detect::pick_flow_models(stems, models, detect::FlowInputKind::kLine);
+  std::vector<size_t> unreplaced;
+  const auto chosen =
+      detect::pick_flow_models(stems, models, detect::FlowInputKind::kLine, &unreplaced);
   // A flow-X.json left out with no line-X.json in its place is a model the user may expect to
   // run: say why it cannot.
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (std::find(chosen.begin(), chosen.end(), i) != chosen.end() ||
-        stems[i].rfind("flow-", 0) != 0 ||
-        std::find(stems.begin(), stems.end(), "line-" + stems[i].substr(5)) != stems.end())
-      continue;
+  for (size_t i : unreplaced) {
     const detect::FeatureMask missing = detect::model_features(*models[i]) &
                                         ~detect::flow_feature_mask(detect::FlowInputKind::kLine);
     std::string names;

@@ -65,7 +65,8 @@ FeatureMask model_features(const Model& m) {
 }
 
 std::vector<size_t> pick_flow_models(const std::vector<std::string>& stems,
-                                     const std::vector<const Model*>& models, FlowInputKind kind) {
+                                     const std::vector<const Model*>& models, FlowInputKind kind,
+                                     std::vector<size_t>* unreplaced) {
   const FeatureMask available = flow_feature_mask(kind);
   auto fits = [&](size_t i) { return (model_features(*models[i]) & ~available) == 0; };
   auto index_of = [&](const std::string& stem) -> std::optional<size_t> {
@@ -77,7 +78,10 @@ std::vector<size_t> pick_flow_models(const std::vector<std::string>& stems,
   for (size_t i = 0; i < stems.size(); ++i) {
     const std::string& stem = stems[i];
     if (stem.rfind("flow-", 0) == 0) {
-      if (fits(i)) picked.push_back(i);
+      if (fits(i))
+        picked.push_back(i);
+      else if (unreplaced && !index_of("line-" + stem.substr(5)))
+        unreplaced->push_back(i);
     } else if (stem.rfind("line-", 0) == 0) {
       const auto flow = index_of("flow-" + stem.substr(5));
       if (!flow || !fits(*flow)) picked.push_back(i);

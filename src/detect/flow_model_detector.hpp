@@ -30,8 +30,10 @@ FeatureMask model_features(const Model& m);
 // models named `stems` (file names without ".json"), the indexes of those to run on `kind`
 // input: each flow-X the input gives the features of, and each line-X whose flow-X is absent
 // or cannot run on it; others (a flow-X without them, any other name) are left out.
+// `unreplaced` (optional) receives the flow-X left out with no line-X to run instead.
 std::vector<size_t> pick_flow_models(const std::vector<std::string>& stems,
-                                     const std::vector<const Model*>& models, FlowInputKind kind);
+                                     const std::vector<const Model*>& models, FlowInputKind kind,
+                                     std::vector<size_t>* unreplaced = nullptr);
 
 struct FlowModelConfig {
   FlowFeaturesConfig features;

@@ -87,7 +87,6 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
 Pipeline::~Pipeline() = default;
 
 void Pipeline::size_rounds(size_t blocks) {
-  blocks_per_round_ = blocks;
   for (Round& round : rounds_) {
     round.work.resize(blocks);
     if (threads_ > 1) {
@@ -378,7 +377,7 @@ void Pipeline::fetch() {
     if (r == BlockSource::Next::kEnd) input_ended_ = true;
     if (r == BlockSource::Next::kTimeout && pending) break;
   }
-  while (nblocks < blocks_per_round_ && !input_ended_) {
+  while (nblocks < blocks_.size() && !input_ended_) {
     ingest::Block b;
     const auto r = source_->next(b, std::chrono::milliseconds(0));
     if (r == BlockSource::Next::kBlock) {

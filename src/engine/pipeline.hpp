@@ -136,7 +136,7 @@ class Pipeline {
     uint64_t bytes = 0;
   };
 
-  // One round of input: up to blocks_per_round_ blocks, parsed in parallel.
+  // One round of input: up to blocks_.size() blocks, parsed in parallel.
   struct Round {
     std::vector<BlockWork> work;  // per block
     size_t nblocks = 0;
@@ -185,8 +185,7 @@ class Pipeline {
   Round rounds_[2];
   size_t parse_round_ = 0;   // the round fetched and parsed in this iteration
   int consume_round_ = -1;   // pipelined: the round the shards consume in this iteration
-  std::vector<ingest::Block> blocks_;
-  size_t blocks_per_round_ = 1;  // threads_, or pipelined threads_ * kBlocksPerThread
+  std::vector<ingest::Block> blocks_;  // a round's: threads_, or pipelined x kBlocksPerThread
   std::atomic<size_t> next_block_{0};
   // Each thread's buffer for the bytes of a block it reads itself (a deferred file block).
   std::vector<std::vector<char>> read_buffers_;

@@ -307,6 +307,13 @@ TEST(FlowModelDetector, ADirectoryRunsTheFlowModelsTheInputHasTheFeaturesOf) {
   // Without flow-attack, a flow export runs line-attack in its place.
   EXPECT_EQ(picked(FlowInputKind::kFlowExport, 1),
             (V{"flow-bruteforce", "line-attack", "line-dos"}));
+  // On line records flow-attack is left out; it is reported unreplaced only without line-attack.
+  std::vector<size_t> unreplaced;
+  pick_flow_models(stems, models, FlowInputKind::kLine, &unreplaced);
+  EXPECT_TRUE(unreplaced.empty());
+  std::vector<std::string> no_line = {"flow-attack", "flow-bruteforce", "line-dos"};
+  pick_flow_models(no_line, {models[1], models[2], models[4]}, FlowInputKind::kLine, &unreplaced);
+  EXPECT_EQ(unreplaced, (std::vector<size_t>{0}));
   // And each picked model is one the input kind's detector takes.
   for (FlowInputKind kind :
        {FlowInputKind::kLine, FlowInputKind::kFlowExport, FlowInputKind::kCapture}) {
