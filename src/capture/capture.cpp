@@ -13,7 +13,8 @@ namespace {
 constexpr int kBatch = 512;
 // Text is handed to the sink in pieces of about this size.
 constexpr size_t kFlushBytes = 256 << 10;
-// How long a stop may keep draining a live interface that keeps receiving.
+// How long a stop may spend draining a live interface that keeps receiving (time blocked on
+// the sink not counted).
 constexpr std::chrono::milliseconds kMaxDrain{1000};
 // The kernel hands a block of the capture ring over when it is full or after libpcap's 100 ms
 // timeout: a drain ends once nothing has come for two timeouts, so the last partial block is in.
@@ -123,10 +124,16 @@ void Capture::run() {
         }
         buffered_records += text.append(flow, label, buf);
       });
+  // Time spent inside sink_->write: a slow consumer must not use up a stop's drain, which
+  // bounds only the capture's own work.
+  std::chrono::steady_clock::duration in_sink{};
   const auto flush = [&] {
     if (failed) return;
     if (sink_ && !buf.empty()) {
-      if (!sink_->write(buf.data(), buf.size(), buffered_records)) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const bool ok = sink_->write(buf.data(), buf.size(), buffered_records);
+      in_sink += std::chrono::steady_clock::now() - t0;
+      if (!ok) {
         failed = true;
         failure = sink_->error();
       }
@@ -157,7 +164,8 @@ void Capture::run() {
     processor.process(t, data, caplen, len);
   };
   bool draining = false;
-  auto drain_deadline = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point drain_start;
+  std::chrono::steady_clock::duration in_sink_at_drain{};
   auto last_packets = std::chrono::steady_clock::now();
   std::string read_error;
   std::string warning;
@@ -166,8 +174,8 @@ void Capture::run() {
       // A file stops where it is; a live interface first takes what the kernel already holds.
       if (!source_->live()) break;
       draining = true;
-      last_packets = std::chrono::steady_clock::now();
-      drain_deadline = last_packets + kMaxDrain;
+      last_packets = drain_start = std::chrono::steady_clock::now();
+      in_sink_at_drain = in_sink;
     }
     const PcapSource::Read r = source_->read(kBatch, on_packet);
     const auto now = std::chrono::steady_clock::now();
@@ -190,7 +198,7 @@ void Capture::run() {
       // A quiet link still ends its idle flows on time.
       if (source_->live()) processor.advance(system_now_us());
     }
-    if (draining && now >= drain_deadline) break;
+    if (draining && now - drain_start - (in_sink - in_sink_at_drain) >= kMaxDrain) break;
   }
   processor.finish();
   flush();

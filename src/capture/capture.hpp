@@ -8,9 +8,9 @@
 //
 // Thread-safety: start() and stop() from one controlling thread; request_stop(), stats() and
 // error() from any thread. A stop of a live capture drains: the packets already in the kernel's
-// ring are processed (for at most kMaxDrain) and every tracked flow ends, so in flows mode no
-// packet is lost; a capture file ends at its end (or at the stop), likewise with every flow
-// ended.
+// ring are processed (for at most kMaxDrain of the capture's own work: time waiting for the
+// sink does not count) and every tracked flow ends, so in flows mode no packet is lost; a
+// capture file ends at its end (or at the stop), likewise with every flow ended.
 #pragma once
 
 #include <atomic>

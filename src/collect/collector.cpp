@@ -66,12 +66,17 @@ struct Collector::Impl {
   std::string out;
   uint64_t out_records = 0;
   std::chrono::steady_clock::time_point last_snapshot{};
+  // Time spent inside sink->write: a consumer that takes its time (an engine scoring models,
+  // a slow disk) must not use up a stop's drain, which bounds only the collector's own work.
+  std::chrono::steady_clock::duration in_sink{};
 
   explicit Impl(CollectorOptions o) : options(std::move(o)) {}
 
   bool flush() {
     if (out.empty()) return true;
+    const auto t0 = std::chrono::steady_clock::now();
     const bool ok = sink->write(out.data(), out.size(), out_records);
+    in_sink += std::chrono::steady_clock::now() - t0;
     out.clear();
     out_records = 0;
     if (!ok) {
@@ -138,13 +143,17 @@ struct Collector::Impl {
     return out.size() < kFlushBytes || flush();
   }
 
-  // Reads every socket until none has anything waiting (or the sink failed, or the deadline
-  // passed).
+  // Reads every socket until none has anything waiting (or the sink failed). With ready, one
+  // batch per ready socket; without, until the sockets are empty or the collector has spent
+  // budget of its own on it (time waiting for the sink does not count).
   bool drain_ready(const std::vector<pollfd>* ready,
-                   std::chrono::steady_clock::time_point deadline = {}) {
+                   std::chrono::steady_clock::duration budget = {}) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto sink_before = in_sink;
     bool more = true, ok = true;
     while (more && ok) {
-      if (!ready && std::chrono::steady_clock::now() > deadline) break;
+      if (!ready && std::chrono::steady_clock::now() - start - (in_sink - sink_before) > budget)
+        break;
       more = false;
       for (size_t i = 0; i < receivers.size() && ok; ++i) {
         if (ready && !((*ready)[i].revents & POLLIN)) continue;
@@ -176,7 +185,7 @@ struct Collector::Impl {
       }
     }
     // Everything the kernel already holds is decoded and written before the end.
-    if (ok) ok = drain_ready(nullptr, std::chrono::steady_clock::now() + kMaxDrain);
+    if (ok) ok = drain_ready(nullptr, kMaxDrain);
     if (ok) flush();
     publish();
     if (on_end && *on_end) (*on_end)();

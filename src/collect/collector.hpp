@@ -7,8 +7,9 @@
 //
 // Thread-safety: start() and stop() from one controlling thread; request_stop() and stats()
 // from any thread. A stop drains: every datagram the kernel holds when it is asked is decoded
-// and written before the thread ends (on a link that never pauses, the drain ends after
-// kMaxDrain, so a stop always finishes).
+// and written before the thread ends (on a link that never pauses, the drain ends once it has
+// spent kMaxDrain reading and decoding, so a stop always finishes; time the sink takes to
+// accept the text does not count, so a slow consumer still gets everything).
 #pragma once
 
 #include <atomic>
@@ -29,8 +30,9 @@
 
 namespace netpulse::collect {
 
-// How long a stop may keep reading datagrams that keep arriving: a full 32 MiB buffer (about
-// 22,000 datagrams) takes well under 100 ms to decode.
+// How long a stop may spend reading and decoding datagrams that keep arriving (time blocked
+// on the sink not counted): a full 32 MiB buffer (about 22,000 datagrams) takes well under
+// 100 ms to decode.
 inline constexpr std::chrono::milliseconds kMaxDrain{1000};
 
 struct CollectorOptions {
