@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/protocol_table.hpp"
+#include "detect/flow_csv.hpp"
 #include "detect/flow_detector.hpp"
 #include "ingest/flow_parser.hpp"
 
@@ -35,15 +36,18 @@ store::Alert to_alert(const detect::FlowAlert& a, const core::ProtocolTable& pro
   return out;
 }
 
+// What a queued block may hold in memory: what its source says it holds (the generator's and a
+// collector's or capture's blocks: their own text, at least 64 KiB), else at least a whole
+// buffer (ingest::kBlockSize), which a stream's block of a few kilobytes (one read from a pipe)
+// keeps alive. Counting a live input's small blocks as whole buffers made a burst of a
+// collector's flows overflow the backlog with a fraction of its bytes.
+size_t charge(const ingest::Block& b) {
+  return b.held != 0 ? std::max(b.held, b.size) : std::max(b.size, ingest::kBlockSize);
+}
+
 // A model's alert (FlowModelDetector::to_json) as a store::Alert: the subject is the host whose
 // firings confirmed it (the destination of a flood, whose sources may be spoofed, as the rules'
 // dos alert names its victim; else the source), the rest the detail.
-// What a queued block may hold in memory: a stream's block of a few kilobytes (one read from a
-// pipe) keeps its whole buffer (ingest::kBlockSize) alive, so each counts at least that.
-size_t charge(const ingest::Block& b) {
-  return std::max(b.size, ingest::kBlockSize);
-}
-
 store::Alert to_alert(const detect::FlowModelDetector& d, const detect::FlowModelAlert& a) {
   auto j = nlohmann::json::parse(d.to_json(a), nullptr, false);
   store::Alert out;
@@ -62,9 +66,10 @@ store::Alert to_alert(const detect::FlowModelDetector& d, const detect::FlowMode
 
 }  // namespace
 
-std::string AlertTap::check_flow_models(const std::vector<FlowModel>& models) {
+std::string AlertTap::check_flow_models(const std::vector<FlowModel>& models,
+                                        detect::FlowInputKind kind) {
   core::ProtocolTable protocols;
-  detect::FlowModelDetector d(detect::FlowInputKind::kLine, detect::FlowModelConfig{}, protocols);
+  detect::FlowModelDetector d(kind, detect::FlowModelConfig{}, protocols);
   for (const FlowModel& m : models) {
     std::string why;
     if (!d.add_model(m.model, m.name, &why)) return why;
@@ -114,9 +119,13 @@ void AlertTap::run() {
   core::ProtocolTable protocols;
   ingest::FlowParser parser(protocols, options_.format);
   detect::FlowDetector rules(options_.rules_config, protocols);
-  // Records carry what line records carry, whatever the input was (a collector's records have
-  // lost their ports and flags by the time they are blocks).
-  detect::FlowModelDetector models(detect::FlowInputKind::kLine, options_.models_config, protocols);
+  // Line records carry time, protocol, addresses and bytes; a collector's or capture's CSV
+  // also its extra columns, read here for the models.
+  const detect::FlowInputKind kind =
+      options_.format == ingest::Format::kCsv ? options_.kind : detect::FlowInputKind::kLine;
+  detect::FlowModelDetector models(kind, options_.models_config, protocols);
+  detect::CsvFlowColumns columns;
+  detect::DirectionPairer pairer;
   for (auto& m : options_.models) {
     std::string why;
     if (!models.add_model(m.model, m.name, &why))
@@ -172,12 +181,25 @@ void AlertTap::run() {
           static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
       const char* line_end = eol ? eol : end;
       core::FlowRecord rec;
+      const std::string_view line(p, static_cast<size_t>(line_end - p));
       if (options_.format == ingest::Format::kCsv && !parser.has_header()) {
         // The stream's first line names the columns (a bad header: the engine reports it).
-        (void)parser.read_header(std::string_view(p, static_cast<size_t>(line_end - p)));
+        (void)parser.read_header(line);
+        columns = detect::CsvFlowColumns::from_header(line);
       } else if (parser.parse(p, line_end, rec) == ingest::ParseStatus::kOk) {
         if (options_.rules) rules.add(rec, found);
-        if (run_models) models.add(rec, model_found);
+        if (run_models && kind == detect::FlowInputKind::kLine) {
+          models.add(rec, model_found);
+        } else if (run_models) {
+          detect::ConnectionEvent c = detect::connection_from_record(rec);
+          core::TimeMs first = rec.time, last = rec.time;
+          columns.read(line, c, &first, &last);
+          detect::ConnectionEvent whole;
+          if (kind != detect::FlowInputKind::kCapture)
+            models.add(c, model_found);
+          else if (pairer.add(c, first, last, whole))
+            models.add(whole, model_found);
+        }
         ++n;
       }
       p = eol ? eol + 1 : end;
@@ -186,6 +208,7 @@ void AlertTap::run() {
     deliver();
   }
   if (options_.rules) rules.finish(found);
+  if (detect::ConnectionEvent last; run_models && pairer.flush(last)) models.add(last, model_found);
   deliver();
 }
 

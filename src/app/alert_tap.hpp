@@ -2,9 +2,10 @@
 // hands it every block the engine reads (shared, not copied), its own thread parses the records
 // and feeds the hand-written rules (detect::FlowDetector: DoS, port scan, brute force) and the
 // NSL-KDD flow models (detect::FlowModelDetector: models/line-*.json and flow-*.json, on the
-// features line records give), and each alert goes to a callback (Outputs::emit_alert: store,
-// WebSocket, dashboard, alert endpoints). On a live input it never slows the engine: when the
-// detectors are a whole queue behind, blocks are skipped and counted; on a file it can wait instead
+// features the records give: a collector's or capture's CSV gives more than line records), and
+// each alert goes to a callback (Outputs::emit_alert: store, WebSocket, dashboard, alert
+// endpoints). On a live input it never slows the engine: when the detectors are a whole queue
+// behind, blocks are skipped and counted; on a file it can wait instead
 // (Options::wait_when_behind). offer() is called from one thread (the engine's); the counters
 // may be read from any thread.
 #pragma once
@@ -40,11 +41,15 @@ class AlertTap {
   struct Options {
     bool rules = true;  // run the hand-written rules
     detect::FlowDetectorConfig rules_config;
-    // Models for flows: REQUIRES each one's features come from line records (check with
-    // check_flow_models), at most detect::kMaxModels.
+    // Models for flows: REQUIRES each one's features come from the records (`kind`; check
+    // with check_flow_models), at most detect::kMaxModels.
     std::vector<FlowModel> models;
     detect::FlowModelConfig models_config;
     ingest::Format format = ingest::Format::kLine;
+    // What the records give the models: kLine, or with format kCsv the CSV of a collector
+    // (kFlowExport: ports, flags, packets and flow times) or of a capture with --records flows
+    // (kCapture: also the two directions of a connection joined).
+    detect::FlowInputKind kind = detect::FlowInputKind::kLine;
     // The detectors' backlog; past it blocks are skipped (the memory budget sets it), and the
     // models warm up again after the gap.
     size_t max_queued_bytes = size_t{256} << 20;
@@ -53,8 +58,10 @@ class AlertTap {
     bool wait_when_behind = false;
   };
 
-  // Empty when every model can run on flow records; else why not (the first that cannot).
-  static std::string check_flow_models(const std::vector<FlowModel>& models);
+  // Empty when every model can run on the records of `kind`; else why not (the first that
+  // cannot).
+  static std::string check_flow_models(const std::vector<FlowModel>& models,
+                                       detect::FlowInputKind kind = detect::FlowInputKind::kLine);
 
   AlertTap(AlertHandler on_alert, Options options);
   explicit AlertTap(AlertHandler on_alert) : AlertTap(std::move(on_alert), Options{}) {}

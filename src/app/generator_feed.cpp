@@ -46,6 +46,7 @@ ingest::BlockSource::Next GeneratorFeed::next(ingest::Block& out,
   writable_.notify_all();
   out.data = block->data();
   out.size = block->size();
+  out.held = block->capacity();
   out.owner = std::move(block);
   if (observer_) observer_(out);
   return Next::kBlock;

@@ -20,6 +20,7 @@
 #include "cli/common.hpp"
 #include "cli/flow_input.hpp"
 #include "core/time.hpp"
+#include "detect/flow_csv.hpp"
 #include "detect/flow_detector.hpp"
 #include "detect/flow_model_detector.hpp"
 #include "detect/model.hpp"
@@ -53,81 +54,6 @@ struct DetectFlowsOptions {
 
 using E = detect::ConnectionEvent;
 
-// The columns beyond the five of a record that a CSV header may name (collect --format csv,
-// and the collector or capture feeding this command in CSV): what makes a flow-export input.
-struct ExtraColumns {
-  int packets = -1, src_port = -1, dst_port = -1, ip_protocol = -1, tcp_flags = -1,
-      flow_start = -1, flow_end = -1;
-
-  static ExtraColumns from_header(std::string_view header) {
-    ExtraColumns x;
-    int i = 0;
-    while (!header.empty()) {
-      const size_t comma = header.find(',');
-      std::string_view name = header.substr(0, comma);
-      while (!name.empty() && (name.back() == '\r' || name.back() == ' ')) name.remove_suffix(1);
-      for (auto [n, field] : {std::pair{"packets", &x.packets}, {"src_port", &x.src_port},
-                              {"dst_port", &x.dst_port}, {"ip_protocol", &x.ip_protocol},
-                              {"tcp_flags", &x.tcp_flags}, {"flow_start", &x.flow_start},
-                              {"flow_end", &x.flow_end}})
-        if (name == n) *field = i;
-      header = comma == std::string_view::npos ? std::string_view{} : header.substr(comma + 1);
-      ++i;
-    }
-    return x;
-  }
-  bool flow_export() const { return src_port >= 0 && dst_port >= 0 && ip_protocol >= 0; }
-
-  // Adds the extra columns of a CSV line to the event (a column that is absent or not a
-  // number is left out); the flow's first and last packet times to *start and *end when
-  // both are there (else they are left alone).
-  void read(std::string_view line, E& c, core::TimeMs* start, core::TimeMs* end) const {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::string_view cols[24];
-    int n = 0;
-    while (n < 24) {
-      const size_t comma = line.find(',');
-      cols[n++] = line.substr(0, comma);
-      if (comma == std::string_view::npos) break;
-      line.remove_prefix(comma + 1);
-    }
-    auto number = [&](int i, uint64_t& v) {
-      if (i < 0 || i >= n) return false;
-      const auto r = std::from_chars(cols[i].data(), cols[i].data() + cols[i].size(), v);
-      return r.ec == std::errc() && r.ptr == cols[i].data() + cols[i].size();
-    };
-    uint64_t v = 0;
-    if (number(ip_protocol, v) && v < 256) {
-      c.ip_protocol = static_cast<uint8_t>(v);
-      c.has |= E::kIpProtocol;
-    }
-    uint64_t sp = 0, dp = 0;
-    if (number(src_port, sp) && number(dst_port, dp) && sp < 65536 && dp < 65536) {
-      c.src_port = static_cast<uint16_t>(sp);
-      c.dst_port = static_cast<uint16_t>(dp);
-      c.has |= E::kPorts;
-    }
-    if (number(tcp_flags, v) && v < 256) {
-      c.tcp_flags = static_cast<uint8_t>(v);
-      c.has |= E::kTcpFlags;
-    }
-    if (number(packets, v)) {
-      c.src_packets = v;
-      c.has |= E::kPackets;
-    }
-    if (flow_start >= 0 && flow_end >= 0 && flow_start < n && flow_end < n) {
-      const auto a = core::parse_datetime(cols[flow_start]);
-      const auto b = core::parse_datetime(cols[flow_end]);
-      if (a && b) {
-        *start = *a;
-        *end = std::max(*a, *b);
-        c.duration_ms = *end - *a;
-        c.has |= E::kDuration;
-      }
-    }
-  }
-};
-
 bool write_out(int fd, const std::string& s) {
   const char* p = s.data();
   size_t n = s.size();
@@ -142,54 +68,6 @@ bool write_out(int fd, const std::string& s) {
   }
   return true;
 }
-
-// Packet capture with --records flows writes the two directions of a connection as two
-// records, the originator's first, one right after the other: this pairs them into one
-// connection with both directions (a record not followed by its reverse had no reply).
-class DirectionPairer {
- public:
-  // Takes the next direction record; the connection it completes, or the one it shows had no
-  // reply, goes to out (returns true).
-  bool add(const E& c, core::TimeMs start, core::TimeMs end, E& out) {
-    if (pending_ && is_reply(c)) {
-      out = pending_event_;
-      out.responder_flags = c.tcp_flags;
-      out.dst_bytes = c.src_bytes;
-      out.dst_packets = c.src_packets;
-      if ((c.has & E::kDuration) && (out.has & E::kDuration))
-        out.duration_ms = std::max(end, end_) - std::min(start, start_);
-      pending_ = false;
-      return true;
-    }
-    const bool had = flush(out);
-    pending_event_ = c;
-    pending_event_.has |= E::kResponderFlags | E::kDstBytes;
-    pending_event_.responder_flags = 0;
-    pending_event_.dst_bytes = 0;
-    pending_event_.dst_packets = 0;
-    start_ = start;
-    end_ = end;
-    pending_ = true;
-    return had;
-  }
-  // The connection still waiting for its reply, at the end of the input.
-  bool flush(E& out) {
-    if (!pending_) return false;
-    out = pending_event_;
-    pending_ = false;
-    return true;
-  }
-
- private:
-  bool is_reply(const E& c) const {
-    const E& p = pending_event_;
-    return c.src == p.dst && c.dst == p.src && c.src_port == p.dst_port &&
-           c.dst_port == p.src_port && c.ip_protocol == p.ip_protocol;
-  }
-  E pending_event_;
-  core::TimeMs start_ = 0, end_ = 0;
-  bool pending_ = false;
-};
 
 // --feature-rows: every connection's row as NSL-KDD writes rows (categories by name, rates
 // with two decimals), then a label (normal, or the --label-host label of its source or
@@ -239,18 +117,6 @@ class RowWriter {
   uint64_t rows_ = 0;
   bool ok_ = true;
 };
-
-// A flow export or capture opened to write CSV (the extra columns carry ports, IP protocol,
-// TCP flags, packets and flow times), as open_live_source() opens them for line records.
-std::unique_ptr<LiveSource> open_live_csv_source(const ingest::Uri& input,
-                                                 const FlowInputOptions& o, bool quiet) {
-  if (is_capture(input))
-    return std::make_unique<CaptureSource>(
-        open_capture(input, o, collect::TextFormat::kCsv, quiet));
-  auto collector = open_collector({input}, o, collect::TextFormat::kCsv, quiet);
-  if (!quiet) print_listening(*collector);
-  return std::make_unique<CollectorSource>(std::move(collector), input.text);
-}
 
 int run_detect_flows(const DetectFlowsOptions& o) {
   std::string why;
@@ -304,7 +170,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   std::unique_ptr<ingest::BlockSource> source;
   LiveSource* flow_source = nullptr;
   if (flow_input) {
-    auto cs = connections ? open_live_csv_source(*in_uri, o.flow, o.quiet)
+    auto cs = connections ? open_live_source(*in_uri, o.flow, o.quiet, collect::TextFormat::kCsv)
                           : open_live_source(*in_uri, o.flow, o.quiet);
     flow_source = cs.get();
     source = std::move(cs);
@@ -320,7 +186,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   // The model detector, made once the input kind is known: at once for line records and live
   // inputs, at the header for a CSV file.
   std::unique_ptr<detect::FlowModelDetector> model_detector;
-  ExtraColumns extra;
+  detect::CsvFlowColumns extra;
   detect::FlowModelConfig model_config;
   model_config.hold_ms = static_cast<int64_t>(o.hold_s * 1000);
   model_config.hold_hosts = o.hold_by == "host";
@@ -336,7 +202,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   };
   if (connections && format == ingest::Format::kLine) start_models(detect::FlowInputKind::kLine);
   const bool pair_directions = connections && is_capture(*in_uri);
-  DirectionPairer pairer;
+  detect::DirectionPairer pairer;
 
   std::vector<detect::FlowAlert> alerts;
   std::vector<detect::FlowModelAlert> model_alerts;
@@ -380,7 +246,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
         const std::string_view header(p, static_cast<size_t>(eol - p));
         if (auto err = parser.read_header(header))
           io_error(source->describe() + " line 1: " + *err);
-        extra = ExtraColumns::from_header(header);
+        extra = detect::CsvFlowColumns::from_header(header);
         if (connections && !model_detector)
           start_models(pair_directions       ? detect::FlowInputKind::kCapture
                        : extra.flow_export() ? detect::FlowInputKind::kFlowExport

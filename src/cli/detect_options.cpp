@@ -21,9 +21,11 @@ void add_detect_options(CLI::App* sub, DetectOptions& o,
   sub->add_option("--detect", o.detect,
                   "Detectors that watch the flow records, comma-separated or repeated: rules "
                   "(DoS, port scan, brute force: hand-written), models (the NSL-KDD flow models "
-                  "of --models: of its flow-*.json and line-*.json those that run on line "
-                  "records: line-X.json unless flow-X.json does), a model file (netpulse train; "
-                  "its features must come from line records) or a directory of them; none: no "
+                  "of --models: of its flow-*.json and line-*.json those that run on the "
+                  "input, line-X.json unless flow-X.json does; flow-X.json needs a netflow://, "
+                  "sflow:// or captured-flows input, whose ports and flags it reads), a model "
+                  "file (netpulse train; its features must come from the input's records) or a "
+                  "directory of them; none: no "
                   "detection. Alerts go to the store, the WebSocket, the dashboard and the alert "
                   "endpoints. Default: " +
                       (defaults.empty() ? std::string("none") : defaults))
@@ -58,10 +60,23 @@ detect::Model load_or_fail(const fs::path& file) {
   return std::move(*m);
 }
 
-// The flow models of a directory that run on line records (the records `run` and `process`
-// hand their detectors), in name order: its line-*.json, and a flow-*.json in place of its
-// line-*.json when line records give the features it needs (detect::pick_flow_models).
-std::vector<LoadedModel> flow_models_in(const fs::path& dir) {
+// The records of an input kind, as an error message names them.
+std::string records_of(detect::FlowInputKind kind) {
+  switch (kind) {
+    case detect::FlowInputKind::kLine:
+      return "line records";
+    case detect::FlowInputKind::kFlowExport:
+      return "flow exports";
+    case detect::FlowInputKind::kCapture:
+      return "captured flows";
+  }
+  return "these records";
+}
+
+// The flow models of a directory that run on the detectors' records (`kind`), in name order:
+// its line-*.json, and a flow-*.json in place of its line-*.json when the records give the
+// features it needs (detect::pick_flow_models).
+std::vector<LoadedModel> flow_models_in(const fs::path& dir, detect::FlowInputKind kind) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec))
@@ -77,18 +92,17 @@ std::vector<LoadedModel> flow_models_in(const fs::path& dir) {
     models.push_back(&m);
   }
   std::vector<size_t> unreplaced;
-  const auto chosen =
-      detect::pick_flow_models(stems, models, detect::FlowInputKind::kLine, &unreplaced);
+  const auto chosen = detect::pick_flow_models(stems, models, kind, &unreplaced);
   // A flow-X.json left out with no line-X.json in its place is a model the user may expect to
   // run: say why it cannot.
   for (size_t i : unreplaced) {
-    const detect::FeatureMask missing = detect::model_features(*models[i]) &
-                                        ~detect::flow_feature_mask(detect::FlowInputKind::kLine);
+    const detect::FeatureMask missing =
+        detect::model_features(*models[i]) & ~detect::flow_feature_mask(kind);
     std::string names;
     for (const auto& n : detect::feature_names(missing)) names += (names.empty() ? "" : ",") + n;
-    io_error("--detect: " + all[i].first.string() +
-             ": needs features that line records do not give (" + names + "), and there is no " +
-             "line-" + stems[i].substr(5) + ".json beside it to run instead");
+    io_error("--detect: " + all[i].first.string() + ": needs features that " + records_of(kind) +
+             " do not give (" + names + "), and there is no " + "line-" + stems[i].substr(5) +
+             ".json beside it to run instead");
   }
   std::vector<LoadedModel> picked;
   for (size_t i : chosen) picked.push_back(std::move(all[i]));
@@ -97,8 +111,10 @@ std::vector<LoadedModel> flow_models_in(const fs::path& dir) {
 
 }  // namespace
 
-app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* listing) {
+app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* listing,
+                                          detect::FlowInputKind kind) {
   app::AlertTap::Options t;
+  t.kind = kind;
   t.rules = false;
   t.models_config.confirm = o.confirm;
   t.models_config.hold_ms = static_cast<int64_t>(o.hold_s * 1000);
@@ -113,12 +129,12 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
     } else if (item == "models") {
       const size_t before = files.size();
       if (fs::is_directory(o.models_dir, ec))
-        for (auto& f : flow_models_in(o.models_dir)) files.push_back(std::move(f));
+        for (auto& f : flow_models_in(o.models_dir, kind)) files.push_back(std::move(f));
       if (files.size() == before && o.models_required)
         usage_error("--detect models: no flow-*.json or line-*.json model in '" + o.models_dir +
                     "' (--models names the directory)");
     } else if (fs::is_directory(item, ec)) {
-      auto found = flow_models_in(item);
+      auto found = flow_models_in(item, kind);
       if (found.empty())
         usage_error("--detect '" + item + "': no flow-*.json or line-*.json model in it");
       for (auto& f : found) files.push_back(std::move(f));
@@ -144,7 +160,7 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
                 std::string(detect::algo_name(m.algo)) + ")";
     t.models.push_back({std::move(name), std::move(m)});
   }
-  if (std::string why = app::AlertTap::check_flow_models(t.models); !why.empty())
+  if (std::string why = app::AlertTap::check_flow_models(t.models, kind); !why.empty())
     io_error("--detect: " + why);
   return t;
 }

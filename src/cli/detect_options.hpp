@@ -36,12 +36,14 @@ void add_detect_options(CLI::App* sub, DetectOptions& options,
 
 // The tap's options from the items: "rules" runs the rules; "models" the flow models of
 // models_dir (none when it holds none); a directory its flow models; a file that model. Of a
-// directory's, those that run on line records, the detectors' input (see
-// detect::pick_flow_models: line-attack.json, where flow-attack.json needs ports and flags).
-// Alerts are named after the file ("line-attack"). *listing: "rules, flow-bruteforce
-// (bruteforce, tree), line-attack (attack, forest), line-dos (dos, forest)", or "" when nothing
-// runs.
-app::AlertTap::Options detect_tap_options(const DetectOptions& options, std::string* listing);
+// directory's, those that run on the detectors' records, `kind` (flow_input_kind(): line
+// records, or a collector's or capture's CSV; see detect::pick_flow_models: line-attack.json
+// on line records, flow-attack.json where the records carry ports and flags). Alerts are named
+// after the file ("line-attack"). *listing: "rules, flow-bruteforce (bruteforce, tree),
+// line-attack (attack, forest), line-dos (dos, forest)", or "" when nothing runs.
+app::AlertTap::Options detect_tap_options(
+    const DetectOptions& options, std::string* listing,
+    detect::FlowInputKind kind = detect::FlowInputKind::kLine);
 
 // Fits the tap to the command: under the memory budget (memory_limit bytes, 0: none) the
 // detectors' backlog is a sixteenth of it and the rules' tables fit in another sixteenth; an

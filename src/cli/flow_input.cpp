@@ -197,12 +197,18 @@ void print_capture_summary(const capture::CaptureStats& s, double seconds) {
 }
 
 std::unique_ptr<LiveSource> open_live_source(const ingest::Uri& input, const FlowInputOptions& o,
-                                             bool quiet) {
+                                             bool quiet, collect::TextFormat format) {
   if (is_capture(input))
-    return std::make_unique<CaptureSource>(open_capture(input, o, collect::TextFormat::kLine, quiet));
-  auto collector = open_collector({input}, o, collect::TextFormat::kLine, quiet);
+    return std::make_unique<CaptureSource>(open_capture(input, o, format, quiet));
+  auto collector = open_collector({input}, o, format, quiet);
   if (!quiet) print_listening(*collector);
   return std::make_unique<CollectorSource>(std::move(collector), input.text);
+}
+
+detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o) {
+  if (is_flow_export(input)) return detect::FlowInputKind::kFlowExport;
+  if (is_capture(input) && o.records == "flows") return detect::FlowInputKind::kCapture;
+  return detect::FlowInputKind::kLine;
 }
 
 std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri>& inputs,

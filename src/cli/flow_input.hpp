@@ -5,19 +5,19 @@
 // summary lines. Shared by collect, process, detect-flows and run.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
+#include "app/generator_feed.hpp"
 #include "capture/capture.hpp"
 #include "collect/collector.hpp"
+#include "detect/flow_features.hpp"
 #include "ingest/block_source.hpp"
 #include "ingest/uri.hpp"
-#include "app/generator_feed.hpp"
 #include "server/metrics.hpp"
 
 namespace netpulse::cli {
@@ -113,9 +113,16 @@ class LiveSource : public ingest::BlockSource {
 };
 
 // open_collector() or open_capture() for one input, said on stderr unless quiet, as an
-// engine input.
-std::unique_ptr<LiveSource> open_live_source(const ingest::Uri& input, const FlowInputOptions& o,
-                                             bool quiet);
+// engine input: line records, or CSV, whose extra columns carry the ports, IP protocol, TCP
+// flags, packets and flow times the line format drops (the models need them).
+std::unique_ptr<LiveSource> open_live_source(
+    const ingest::Uri& input, const FlowInputOptions& o, bool quiet,
+    collect::TextFormat format = collect::TextFormat::kLine);
+
+// What the input's records can give the flow models when read as CSV: a flow export's
+// (kFlowExport), a capture's with --records flows (kCapture: both directions of a connection),
+// else what line records give (kLine; a capture's packet records are not connections).
+detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o);
 
 class CollectorSource final : public LiveSource {
  public:

@@ -212,7 +212,7 @@ int run_process(const ProcessOptions& o) {
   config.ip_key = *engine::parse_ip_key(o.ip_key);
   if (auto why = engine::validate(config)) usage_error(*why);
   if (auto why = engine::validate(o.params, config.max_window)) usage_error("--" + *why);
-  const ingest::Format format = *ingest::parse_format(o.format);
+  ingest::Format format = *ingest::parse_format(o.format);
 
   std::string why;
   const auto in_uri = ingest::parse_uri(o.input, &why);
@@ -224,7 +224,14 @@ int run_process(const ProcessOptions& o) {
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);  // a bad rule or endpoint: exit 2 before anything opens
   std::string detect_listing;
-  app::AlertTap::Options topt = detect_tap_options(o.detect, &detect_listing);
+  const detect::FlowInputKind input_kind =
+      flow_input ? flow_input_kind(*in_uri, o.flow) : detect::FlowInputKind::kLine;
+  app::AlertTap::Options topt = detect_tap_options(o.detect, &detect_listing, input_kind);
+  // A flow export or captured flows are read as CSV when models run on them: the extra columns
+  // give the models ports, flags, packets and flow times (flow-attack.json); the engine's
+  // results are the same.
+  const bool csv_live = input_kind != detect::FlowInputKind::kLine && !topt.models.empty();
+  if (csv_live) format = ingest::Format::kCsv;
   apply_history_options(o.history, oo.history);
   // A captured flow's record comes when the flow ends, after records of flows that ended
   // sooner: unless told otherwise, allow that much lateness, or most of them would be late.
@@ -264,7 +271,8 @@ int run_process(const ProcessOptions& o) {
   source_options.parsing_threads = config.threads;
   std::unique_ptr<ingest::BlockSource> source;
   if (flow_input) {
-    auto cs = open_live_source(*in_uri, o.flow, o.quiet);
+    auto cs = open_live_source(*in_uri, o.flow, o.quiet,
+                               csv_live ? collect::TextFormat::kCsv : collect::TextFormat::kLine);
     flow_source = cs.get();
     source = std::move(cs);
   } else {

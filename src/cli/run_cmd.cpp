@@ -217,9 +217,26 @@ int run_all(const RunOptions& o) {
         if (app::RowAlerts* r = row_alerts_running.load()) r->request_stop();
       },
       "flushing pending windows");
+  // The detectors' options first: a flow export or captured flows are read as CSV when models
+  // run on them (the extra columns give the models ports, flags, packets and flow times:
+  // flow-attack.json); the engine's results are the same.
+  std::string detect_listing;
+  app::AlertTap::Options topt;
+  if (!o.no_detect) {
+    DetectOptions d = o.detect;
+    d.models_dir = o.models;
+    d.models_required = false;  // the default: a directory without flow models runs the rules
+    topt = detect_tap_options(
+        d, &detect_listing,
+        flow_input ? flow_input_kind(*input_uri, o.flow) : detect::FlowInputKind::kLine);
+  }
+  const bool csv_live =
+      !o.no_detect && topt.kind != detect::FlowInputKind::kLine && !topt.models.empty();
+  const ingest::Format format = csv_live ? ingest::Format::kCsv : ingest::Format::kLine;
   std::unique_ptr<ingest::BlockSource> input_source;
   if (flow_input) {
-    auto cs = open_live_source(*input_uri, o.flow, o.quiet);
+    auto cs = open_live_source(*input_uri, o.flow, o.quiet,
+                               csv_live ? collect::TextFormat::kCsv : collect::TextFormat::kLine);
     flow_source = cs.get();
     input_source = std::move(cs);
   } else if (input_uri) {
@@ -255,19 +272,15 @@ int run_all(const RunOptions& o) {
 
   core::ProtocolTable protocols;
   query::SixQueries queries(protocols, outputs->sink());
-  engine::Pipeline pipeline(config, control, protocols, ingest::Format::kLine, queries);
+  engine::Pipeline pipeline(config, control, protocols, format, queries);
   outputs->record_history(pipeline, protocols, config.memory_limit);
   app::register_engine_metrics(metrics, pipeline.counters());
 
   // Detectors: the flow detector (DoS, port scan, brute force over the live records) reads
   // every block the engine reads, on its own thread; its alerts go where results go.
   std::unique_ptr<app::AlertTap> tap;
-  std::string detect_listing;
   if (!o.no_detect) {
-    DetectOptions d = o.detect;
-    d.models_dir = o.models;
-    d.models_required = false;  // the default: a directory without flow models runs the rules
-    app::AlertTap::Options topt = detect_tap_options(d, &detect_listing);
+    topt.format = format;
     fit_tap(topt, input_uri ? &*input_uri : nullptr, config.memory_limit);
     if (topt.rules || !topt.models.empty()) {
       tap = std::make_unique<app::AlertTap>(

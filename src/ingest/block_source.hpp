@@ -27,6 +27,9 @@ struct Block {
   // regular file, data null until load() reads them; owner keeps the file open.
   OpenFile* file = nullptr;
   uint64_t offset = 0;
+  // The bytes the owner keeps alive, when its source knows them (0: unknown; a stream's block
+  // of a few kilobytes may hold a whole kBlockSize buffer). For budgets of queued blocks.
+  size_t held = 0;
 };
 
 // Reads a deferred block's bytes into `buffer` on the calling thread and points the block at
