@@ -226,15 +226,30 @@ TEST(FlowScenarios, ProcessAndRunRunTheFlowExportModelOnACollector) {
     EXPECT_LT(first, "2020-05-09T20:00:35") << err;
   };
 
+  // The results' digest, as an "#err results ..." line.
+  const std::string print = "cat $d/alerts; echo \"#err results $(md5sum < $d/results)\"";
+  auto results_of = [](const std::string& err) {
+    const size_t at = err.find("results ");
+    return at == std::string::npos ? std::string("none") : err.substr(at, err.find('\n', at) - at);
+  };
   std::string err;
   auto alerts = alerts_over_ipfix(
       args, " --detect models --models " + models + " --alert-output $d/alerts --output $d/results",
-      "process", "cat $d/alerts", &err);
+      "process", print, &err);
   EXPECT_NE(err.find("flow detectors: flow-attack (attack, forest), flow-bruteforce (bruteforce, "
                      "tree), line-dos (dos, forest)"),
             std::string::npos)
       << err;
   expect_the_scan(alerts, err);
+  // Read as CSV for the models, the collector's records give the queries the same results as
+  // line records do (with the rules alone).
+  std::string line_err;
+  alerts_over_ipfix(args, " --detect rules --alert-output $d/alerts --output $d/results",
+                    "process", print, &line_err);
+  EXPECT_EQ(results_of(err), results_of(line_err));
+  EXPECT_NE(results_of(err), "none");
+  EXPECT_EQ(results_of(err).find("d41d8cd98f00b204e9800998ecf8427e"), std::string::npos)
+      << "no results";
 
   err.clear();
   alerts = alerts_over_ipfix(
