@@ -37,7 +37,7 @@ store::Alert to_alert(const detect::FlowAlert& a, const core::ProtocolTable& pro
 }
 
 // What a queued block may hold in memory: what its source says it holds (the generator's and a
-// collector's or capture's blocks: their own text, at least 64 KiB), else at least a whole
+// collector's or capture's blocks: their text, at least 64 KiB), else at least a whole
 // buffer (ingest::kBlockSize), which a stream's block of a few kilobytes (one read from a pipe)
 // keeps alive. Counting a live input's small blocks as whole buffers made a burst of a
 // collector's flows overflow the backlog with a fraction of its bytes.
@@ -170,6 +170,7 @@ void AlertTap::run() {
     // would read as an anomaly, so they warm up again before scoring.
     if (gap) {
       models.restart_warm_up();
+      pairer.clear();
       gaps_.fetch_add(1, std::memory_order_relaxed);
     }
     ingest::load(block, bytes);

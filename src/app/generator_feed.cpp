@@ -46,7 +46,9 @@ ingest::BlockSource::Next GeneratorFeed::next(ingest::Block& out,
   writable_.notify_all();
   out.data = block->data();
   out.size = block->size();
-  out.held = block->capacity();
+  // Its text, or the smallest room: the rest of a larger reservation was never written, so it
+  // holds no memory.
+  out.held = std::max(block->size(), kMinRoom);
   out.owner = std::move(block);
   if (observer_) observer_(out);
   return Next::kBlock;

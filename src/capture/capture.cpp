@@ -198,7 +198,10 @@ void Capture::run() {
       // A quiet link still ends its idle flows on time.
       if (source_->live()) processor.advance(system_now_us());
     }
-    if (draining && now - drain_start - (in_sink - in_sink_at_drain) >= kMaxDrain) break;
+    // Read again: the flush above is in in_sink already.
+    if (draining && std::chrono::steady_clock::now() - drain_start - (in_sink - in_sink_at_drain) >=
+                        kMaxDrain)
+      break;
   }
   processor.finish();
   flush();

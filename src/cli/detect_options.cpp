@@ -165,6 +165,13 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
   return t;
 }
 
+bool needs_flow_columns(const app::AlertTap::Options& tap) {
+  const detect::FeatureMask line = detect::flow_feature_mask(detect::FlowInputKind::kLine);
+  return std::any_of(tap.models.begin(), tap.models.end(), [&](const app::AlertTap::FlowModel& m) {
+    return (detect::model_features(m.model) & ~line) != 0;
+  });
+}
+
 void fit_tap(app::AlertTap::Options& tap, const ingest::Uri* input, uint64_t memory_limit) {
   if (memory_limit != 0) {
     tap.max_queued_bytes = static_cast<size_t>(memory_limit / 16);

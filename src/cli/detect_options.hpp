@@ -45,6 +45,10 @@ app::AlertTap::Options detect_tap_options(
     const DetectOptions& options, std::string* listing,
     detect::FlowInputKind kind = detect::FlowInputKind::kLine);
 
+// True when a model of the tap needs more than line records give (ports, flags, flow times):
+// then a collector or capture is worth reading as CSV for it.
+bool needs_flow_columns(const app::AlertTap::Options& tap);
+
 // Fits the tap to the command: under the memory budget (memory_limit bytes, 0: none) the
 // detectors' backlog is a sixteenth of it and the rules' tables fit in another sixteenth; an
 // input that can wait (a file, stdin, a capture file; `input` null: the generator, which

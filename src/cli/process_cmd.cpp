@@ -227,10 +227,10 @@ int run_process(const ProcessOptions& o) {
   const detect::FlowInputKind input_kind =
       flow_input ? flow_input_kind(*in_uri, o.flow) : detect::FlowInputKind::kLine;
   app::AlertTap::Options topt = detect_tap_options(o.detect, &detect_listing, input_kind);
-  // A flow export or captured flows are read as CSV when models run on them: the extra columns
-  // give the models ports, flags, packets and flow times (flow-attack.json); the engine's
-  // results are the same.
-  const bool csv_live = input_kind != detect::FlowInputKind::kLine && !topt.models.empty();
+  // A flow export or captured flows are read as CSV when a model needs more than line records
+  // give: the extra columns carry ports, flags, packets and flow times (flow-attack.json); the
+  // engine's results are the same.
+  const bool csv_live = input_kind != detect::FlowInputKind::kLine && needs_flow_columns(topt);
   if (csv_live) format = ingest::Format::kCsv;
   apply_history_options(o.history, oo.history);
   // A captured flow's record comes when the flow ends, after records of flows that ended

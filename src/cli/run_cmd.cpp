@@ -217,9 +217,9 @@ int run_all(const RunOptions& o) {
         if (app::RowAlerts* r = row_alerts_running.load()) r->request_stop();
       },
       "flushing pending windows");
-  // The detectors' options first: a flow export or captured flows are read as CSV when models
-  // run on them (the extra columns give the models ports, flags, packets and flow times:
-  // flow-attack.json); the engine's results are the same.
+  // The detectors' options first: a flow export or captured flows are read as CSV when a model
+  // needs more than line records give (the extra columns carry ports, flags, packets and flow
+  // times: flow-attack.json); the engine's results are the same.
   std::string detect_listing;
   app::AlertTap::Options topt;
   if (!o.no_detect) {
@@ -231,7 +231,7 @@ int run_all(const RunOptions& o) {
         flow_input ? flow_input_kind(*input_uri, o.flow) : detect::FlowInputKind::kLine);
   }
   const bool csv_live =
-      !o.no_detect && topt.kind != detect::FlowInputKind::kLine && !topt.models.empty();
+      !o.no_detect && topt.kind != detect::FlowInputKind::kLine && needs_flow_columns(topt);
   const ingest::Format format = csv_live ? ingest::Format::kCsv : ingest::Format::kLine;
   std::unique_ptr<ingest::BlockSource> input_source;
   if (flow_input) {

@@ -2,6 +2,7 @@
 // the columns beyond a record's five (ports, IP protocol, TCP flags, packets, flow times), and
 // the two directions of a captured connection joined into one. Shared by detect-flows and the
 // detectors' tap of process and run, which read those inputs as CSV when a model needs them.
+// Not thread-safe: a DirectionPairer per stream (CsvFlowColumns is read-only once made).
 #pragma once
 
 #include <algorithm>
@@ -122,6 +123,9 @@ class DirectionPairer {
     pending_ = true;
     return had;
   }
+  // Forgets the connection waiting for its reply (records were skipped: its reply may be gone,
+  // and the next record is no reply to it).
+  void clear() { pending_ = false; }
   // The connection still waiting for its reply, at the end of the input.
   bool flush(ConnectionEvent& out) {
     if (!pending_) return false;
