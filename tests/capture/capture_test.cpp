@@ -20,6 +20,7 @@
 
 #include "../collect/sflow_builder.hpp"
 #include "../support/pcap_writer.hpp"
+#include "../support/slow_sink.hpp"
 
 namespace netpulse::capture {
 namespace {
@@ -294,16 +295,6 @@ TEST(Capture, AsAFlowProbeEveryFlowDirectionGoesToTheExporter) {
 // kernel's ring is still read and written. On the loopback, filtered to one port; needs root.
 TEST(Capture, AStopDrainsTheRingBehindASlowConsumer) {
   if (::geteuid() != 0) GTEST_SKIP() << "a live capture needs root";
-  class SlowSink final : public generate::RecordSink {
-   public:
-    bool begin(std::string_view) override { return true; }
-    bool write(const char*, size_t, uint64_t records) override {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      records_ += records;  // the capture's thread only
-      return true;
-    }
-    uint64_t records_ = 0;
-  };
   // The packets' destination, bound so the kernel answers none of them with an ICMP error.
   const int rx = ::socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
@@ -321,7 +312,7 @@ TEST(Capture, AStopDrainsTheRingBehindASlowConsumer) {
   o.processor.ndpi = false;
   auto c = Capture::open(std::move(o), &why);
   ASSERT_TRUE(c) << why;
-  SlowSink sink;
+  netpulse::testing::SlowSink sink(std::chrono::milliseconds(250));
   c->start(sink);
   // 40,000 packets: about 2 MB of text, eight or more writes, over 2 s of sink.
   constexpr uint64_t kPackets = 40000;
@@ -336,7 +327,7 @@ TEST(Capture, AStopDrainsTheRingBehindASlowConsumer) {
   const CaptureStats s = c->stats();
   EXPECT_EQ(s.pcap.kernel_drops, 0u);
   EXPECT_EQ(s.processor.packets, kPackets);
-  EXPECT_EQ(sink.records_, kPackets);
+  EXPECT_EQ(sink.records(), kPackets);
   EXPECT_EQ(c->error(), "");
 }
 

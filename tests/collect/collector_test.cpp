@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/slow_sink.hpp"
+
 namespace netpulse::collect {
 namespace {
 
@@ -287,22 +289,12 @@ TEST(Collector, KernelDropsAreCountedExactly) {
 // A consumer slower than the collector (an engine scoring models, a slow disk): the time the
 // sink takes does not use up the stop's drain, so every datagram already held is still written.
 TEST(Collector, StopDrainsEverythingHeldBehindASlowConsumer) {
-  class SlowSink final : public generate::RecordSink {
-   public:
-    bool begin(std::string_view) override { return true; }
-    bool write(const char*, size_t, uint64_t records) override {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      records_ += records;  // the collector's thread only
-      return true;
-    }
-    uint64_t records_ = 0;
-  };
   auto c = open_on_loopback();
   // The kernel must hold them all meanwhile: 8 MiB needs root or a raised net.core.rmem_max.
   if (c->sockets()[0].buffer_bytes < (size_t{4} << 20))
     GTEST_SKIP() << "the receive buffer is " << c->sockets()[0].buffer_bytes
                  << " bytes: run as root, or raise net.core.rmem_max";
-  SlowSink sink;
+  netpulse::testing::SlowSink sink(std::chrono::milliseconds(250));
   c->start(sink);
   Exporter e(c->sockets()[0].port);
   // 1,500 datagrams of 30 flows: about 2.3 MB of text, nine or more writes, over 2 s of sink.
@@ -319,7 +311,7 @@ TEST(Collector, StopDrainsEverythingHeldBehindASlowConsumer) {
   const CollectorStats s = c->stats();
   EXPECT_EQ(s.kernel_drops, 0u);
   EXPECT_EQ(s.datagrams, kDatagrams);
-  EXPECT_EQ(sink.records_, uint64_t{kDatagrams} * kFlows);
+  EXPECT_EQ(sink.records(), uint64_t{kDatagrams} * kFlows);
 }
 
 // An exporter whose clock says 2100 would move the watermark a century ahead and make every
