@@ -165,7 +165,8 @@ app::AlertTap::Options detect_tap_options(const DetectOptions& o, std::string* l
   return t;
 }
 
-bool needs_flow_columns(const app::AlertTap::Options& tap) {
+bool reads_flow_columns(const app::AlertTap::Options& tap) {
+  if (tap.kind == detect::FlowInputKind::kLine) return false;
   const detect::FeatureMask line = detect::flow_feature_mask(detect::FlowInputKind::kLine);
   return std::any_of(tap.models.begin(), tap.models.end(), [&](const app::AlertTap::FlowModel& m) {
     return (detect::model_features(m.model) & ~line) != 0;

@@ -45,9 +45,9 @@ app::AlertTap::Options detect_tap_options(
     const DetectOptions& options, std::string* listing,
     detect::FlowInputKind kind = detect::FlowInputKind::kLine);
 
-// True when a model of the tap needs more than line records give (ports, flags, flow times):
-// then a collector or capture is worth reading as CSV for it.
-bool needs_flow_columns(const app::AlertTap::Options& tap);
+// True when the tap's input (tap.kind) is a collector or captured flows and one of its models
+// needs more than line records give (ports, flags, flow times): the input is then read as CSV.
+bool reads_flow_columns(const app::AlertTap::Options& tap);
 
 // Fits the tap to the command: under the memory budget (memory_limit bytes, 0: none) the
 // detectors' backlog is a sixteenth of it and the rules' tables fit in another sixteenth; an

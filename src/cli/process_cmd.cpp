@@ -230,7 +230,7 @@ int run_process(const ProcessOptions& o) {
   // A flow export or captured flows are read as CSV when a model needs more than line records
   // give: the extra columns carry ports, flags, packets and flow times (flow-attack.json); the
   // engine's results are the same.
-  const bool csv_live = input_kind != detect::FlowInputKind::kLine && needs_flow_columns(topt);
+  const bool csv_live = reads_flow_columns(topt);
   if (csv_live) format = ingest::Format::kCsv;
   apply_history_options(o.history, oo.history);
   // A captured flow's record comes when the flow ends, after records of flows that ended

@@ -230,8 +230,7 @@ int run_all(const RunOptions& o) {
         d, &detect_listing,
         flow_input ? flow_input_kind(*input_uri, o.flow) : detect::FlowInputKind::kLine);
   }
-  const bool csv_live =
-      !o.no_detect && topt.kind != detect::FlowInputKind::kLine && needs_flow_columns(topt);
+  const bool csv_live = reads_flow_columns(topt);  // false with --no-detect: no models
   const ingest::Format format = csv_live ? ingest::Format::kCsv : ingest::Format::kLine;
   std::unique_ptr<ingest::BlockSource> input_source;
   if (flow_input) {
