@@ -1,13 +1,16 @@
 #include "cli/flow_input.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 
+#include "app/capture_status.hpp"
+#include "app/collector_status.hpp"
 #include "cli/common.hpp"
 #include "core/size.hpp"
 #include "core/time.hpp"
-#include "app/capture_status.hpp"
-#include "app/collector_status.hpp"
+#include "detect/flow_csv.hpp"
 
 namespace netpulse::cli {
 
@@ -209,6 +212,21 @@ detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputO
   if (is_flow_export(input)) return detect::FlowInputKind::kFlowExport;
   if (is_capture(input) && o.records == "flows") return detect::FlowInputKind::kCapture;
   return detect::FlowInputKind::kLine;
+}
+
+detect::FlowInputKind csv_file_kind(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return detect::FlowInputKind::kLine;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return detect::FlowInputKind::kLine;
+  char buf[4096];  // a header is a few dozen names
+  const size_t n = std::fread(buf, 1, sizeof buf, f);
+  std::fclose(f);
+  std::string_view header(buf, n);
+  header = header.substr(0, header.find('\n'));
+  return detect::CsvFlowColumns::from_header(header).flow_export()
+             ? detect::FlowInputKind::kFlowExport
+             : detect::FlowInputKind::kLine;
 }
 
 std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri>& inputs,

@@ -124,6 +124,12 @@ std::unique_ptr<LiveSource> open_live_source(
 // else what line records give (kLine; a capture's packet records are not connections).
 detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o);
 
+// A CSV file's kind, from its header: kFlowExport when it names a collector's extra columns
+// (src_port, dst_port, ip_protocol: `collect --format csv` writes them, from a flow export or a
+// capture), else kLine. Only a regular file is peeked at (a pipe's first line would be lost to
+// the engine); anything else, or a file that cannot be read (its source says why), is kLine.
+detect::FlowInputKind csv_file_kind(const std::string& path);
+
 class CollectorSource final : public LiveSource {
  public:
   CollectorSource(std::unique_ptr<collect::Collector> collector, std::string description);

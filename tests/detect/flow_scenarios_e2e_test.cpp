@@ -257,6 +257,18 @@ TEST(FlowScenarios, ProcessAndRunRunTheFlowExportModelOnACollector) {
   EXPECT_EQ(results_of(err).find("d41d8cd98f00b204e9800998ecf8427e"), std::string::npos)
       << "no results";
 
+  // The collector's CSV kept in a file (collect --format csv) is the same input later: its
+  // header names the ports and flags, so process runs flow-attack on it too.
+  err.clear();
+  alerts = alerts_over_ipfix(
+      args, " --format csv --output file:$d/flows.csv", "collect",
+      std::string(NETPULSE_BINARY) + " process --input file:$d/flows.csv --format csv --detect " +
+          "models --models " + models + " --alert-output $d/alerts --output /dev/null 2>>$d/err; " +
+          "cat $d/alerts",
+      &err);
+  EXPECT_NE(err.find("flow detectors: flow-attack (attack, forest)"), std::string::npos) << err;
+  expect_the_scan(alerts, err);
+
   err.clear();
   alerts = alerts_over_ipfix(
       args, " --models " + models + " --web 127.0.0.1:0 --store sqlite:$d/np.db --history-keys 0",
