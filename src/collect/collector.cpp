@@ -184,8 +184,15 @@ struct Collector::Impl {
         last_snapshot = now;
       }
     }
-    // Everything the kernel already holds is decoded and written before the end.
-    if (ok) ok = drain_ready(nullptr, kMaxDrain);
+    // Everything the kernel already holds is decoded and written before the end: with the
+    // sockets closed to new datagrams, all of it, however long that takes (it is bounded by
+    // the receive buffers); a socket that could not be closed leaves a link that never pauses
+    // feeding it, so then the drain stops after kMaxDrain of its own work.
+    bool all_closed = true;
+    for (auto& r : receivers) all_closed &= r->close_to_new();
+    if (ok)
+      ok =
+          drain_ready(nullptr, all_closed ? std::chrono::steady_clock::duration::max() : kMaxDrain);
     if (ok) flush();
     publish();
     if (on_end && *on_end) (*on_end)();

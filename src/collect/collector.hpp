@@ -6,10 +6,11 @@
 // malformed datagrams, template misses) and per socket (kernel receive-buffer drops).
 //
 // Thread-safety: start() and stop() from one controlling thread; request_stop() and stats()
-// from any thread. A stop drains: every datagram the kernel holds when it is asked is decoded
-// and written before the thread ends (on a link that never pauses, the drain ends once it has
-// spent kMaxDrain reading and decoding, so a stop always finishes; time the sink takes to
-// accept the text does not count, so a slow consumer still gets everything).
+// from any thread. A stop drains: the sockets take no more datagrams (UdpReceiver::close_to_new),
+// and every datagram the kernel held by then is decoded and written before the thread ends,
+// however long that takes, so a stop finishes on a link that never pauses and loses nothing
+// that had arrived. Only where a socket cannot be closed that way does the drain end once it
+// has spent kMaxDrain reading and decoding (time the sink takes does not count).
 #pragma once
 
 #include <atomic>
@@ -30,9 +31,9 @@
 
 namespace netpulse::collect {
 
-// How long a stop may spend reading and decoding datagrams that keep arriving (time blocked
-// on the sink not counted): a full 32 MiB buffer (about 22,000 datagrams) takes well under
-// 100 ms to decode.
+// How long a stop may spend reading and decoding datagrams that keep arriving, where a socket
+// could not be closed to new ones (time blocked on the sink not counted): a full 32 MiB buffer
+// (about 22,000 datagrams) takes well under 100 ms to decode.
 inline constexpr std::chrono::milliseconds kMaxDrain{1000};
 
 struct CollectorOptions {

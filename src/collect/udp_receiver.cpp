@@ -169,6 +169,25 @@ size_t UdpReceiver::receive(std::vector<Datagram>& out, std::string* error) {
   return static_cast<size_t>(n);
 }
 
+bool UdpReceiver::close_to_new() {
+  sockaddr_storage self{};
+  socklen_t len = sizeof self;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&self), &len) != 0) return false;
+  // A connected UDP socket is only matched by datagrams from its peer; those already queued
+  // stay (connect(2) does not purge the receive queue). Its own address as the peer: nothing
+  // else sends from there.
+  if (self.ss_family == AF_INET) {
+    auto& s4 = reinterpret_cast<sockaddr_in&>(self);
+    if (s4.sin_addr.s_addr == htonl(INADDR_ANY)) s4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  } else if (self.ss_family == AF_INET6) {
+    auto& s6 = reinterpret_cast<sockaddr_in6&>(self);
+    if (IN6_IS_ADDR_UNSPECIFIED(&s6.sin6_addr)) s6.sin6_addr = in6addr_loopback;
+  } else {
+    return false;
+  }
+  return ::connect(fd_, reinterpret_cast<const sockaddr*>(&self), len) == 0;
+}
+
 void UdpReceiver::refresh_drops() {
   // SO_MEMINFO reads the socket's drop counter now; SO_RXQ_OVFL only reports it on the next
   // datagram, so drops at the end of a burst would stay invisible until the exporter sends again.

@@ -49,6 +49,12 @@ class UdpReceiver {
   // until the next call. Returns the count (0: nothing waiting, or an error in *error).
   size_t receive(std::vector<Datagram>& out, std::string* error);
 
+  // Takes no more datagrams, keeping those already queued for receive(): the socket is
+  // connected to its own address (on the loopback when it listens on every address), so the
+  // kernel delivers nothing else to it, and a stop can drain exactly what had arrived,
+  // however long that takes. Returns false (with the socket as it was) when the system refuses.
+  bool close_to_new();
+
   // Datagrams the kernel dropped on this socket since it was opened, as of the last receive()
   // or refresh_drops().
   uint64_t kernel_drops() const { return kernel_drops_.load(std::memory_order_relaxed); }

@@ -5,12 +5,12 @@
 #include "collect/collector.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../support/slow_sink.hpp"
+#include "collect/udp_receiver.hpp"
 
 namespace netpulse::collect {
 namespace {
@@ -312,6 +313,66 @@ TEST(Collector, StopDrainsEverythingHeldBehindASlowConsumer) {
   EXPECT_EQ(s.kernel_drops, 0u);
   EXPECT_EQ(s.datagrams, kDatagrams);
   EXPECT_EQ(sink.records(), uint64_t{kDatagrams} * kFlows);
+}
+
+// A stop closes the socket to new datagrams and keeps those already queued, so its drain takes
+// exactly what had arrived, however long decoding it takes, and ends on a link that never pauses.
+TEST(UdpReceiver, ClosedToNewItKeepsWhatWasQueuedAndTakesNothingMore) {
+  for (const char* host : {"127.0.0.1", ""}) {  // one address, and every address (dual stack)
+    std::string why;
+    auto r = UdpReceiver::open(host, 0, 1 << 20, "test", &why);
+    ASSERT_TRUE(r) << why;
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(r->port());
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    auto send_one = [&](uint8_t tag) {
+      ::sendto(fd, &tag, 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    };
+    for (uint8_t i = 0; i < 10; ++i) send_one(i);
+    ASSERT_TRUE(r->close_to_new()) << host;
+    for (uint8_t i = 10; i < 15; ++i) send_one(i);
+    std::vector<uint8_t> got;
+    std::vector<Datagram> batch;
+    while (r->receive(batch, &why) > 0)
+      for (const Datagram& d : batch) got.push_back(d.data[0]);
+    EXPECT_EQ(got, (std::vector<uint8_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})) << "host '" << host << "'";
+    EXPECT_EQ(why, "");
+    ::close(fd);
+  }
+}
+
+TEST(Collector, AStopEndsWhileAnExporterKeepsSending) {
+  auto c = open_on_loopback();
+  LockedSink sink;
+  c->start(sink);
+  std::atomic<bool> done{false};
+  std::atomic<uint32_t> sent{0};
+  std::thread exporter([&] {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(c->sockets()[0].port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (uint32_t i = 0; !done.load(); ++i) {
+      const auto d = v5_datagram({{0x0a000001, 0x0a000002, 51000, 443, 6, 1, 100, 5, 5}}, i);
+      if (::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) > 0)
+        sent.fetch_add(1);
+    }
+    ::close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = std::chrono::steady_clock::now();
+  c->stop();
+  const auto took = std::chrono::steady_clock::now() - start;
+  done = true;
+  exporter.join();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  const CollectorStats s = c->stats();
+  EXPECT_GT(s.datagrams, 0u);
+  EXPECT_LE(s.datagrams + s.kernel_drops, sent.load());
+  EXPECT_EQ(count_lines(sink.text()), s.datagrams);
 }
 
 // An exporter whose clock says 2100 would move the watermark a century ahead and make every
