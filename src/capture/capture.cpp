@@ -163,7 +163,7 @@ void Capture::run() {
                                                       uint32_t caplen, uint32_t len) {
     processor.process(t, data, caplen, len);
   };
-  bool draining = false;
+  bool draining = false, closed = false;
   std::chrono::steady_clock::time_point drain_start;
   std::chrono::steady_clock::duration in_sink_at_drain{};
   auto last_packets = std::chrono::steady_clock::now();
@@ -174,6 +174,9 @@ void Capture::run() {
       // A file stops where it is; a live interface first takes what the kernel already holds.
       if (!source_->live()) break;
       draining = true;
+      // Closed to new packets, the ring is drained to its end however long that takes; else a
+      // busy link would keep it full, and the drain ends after kMaxDrain of its own work.
+      closed = source_->close_to_new();
       last_packets = drain_start = std::chrono::steady_clock::now();
       in_sink_at_drain = in_sink;
     }
@@ -199,8 +202,8 @@ void Capture::run() {
       if (source_->live()) processor.advance(system_now_us());
     }
     // Read again: the flush above is in in_sink already.
-    if (draining && std::chrono::steady_clock::now() - drain_start - (in_sink - in_sink_at_drain) >=
-                        kMaxDrain)
+    if (draining && !closed &&
+        std::chrono::steady_clock::now() - drain_start - (in_sink - in_sink_at_drain) >= kMaxDrain)
       break;
   }
   processor.finish();

@@ -7,10 +7,12 @@
 // tracked and evicted, and the kernel's drops.
 //
 // Thread-safety: start() and stop() from one controlling thread; request_stop(), stats() and
-// error() from any thread. A stop of a live capture drains: the packets already in the kernel's
-// ring are processed (for at most kMaxDrain of the capture's own work: time waiting for the
-// sink does not count) and every tracked flow ends, so in flows mode no packet is lost; a
-// capture file ends at its end (or at the stop), likewise with every flow ended.
+// error() from any thread. A stop of a live capture drains: the kernel adds no more packets to
+// the ring (PcapSource::close_to_new), the packets already in it are all processed, and every
+// tracked flow ends, so in flows mode no packet that had arrived is lost (where the ring cannot
+// be closed, the drain ends after kMaxDrain of the capture's own work; time waiting for the
+// sink does not count); a capture file ends at its end (or at the stop), likewise with every
+// flow ended.
 #pragma once
 
 #include <atomic>

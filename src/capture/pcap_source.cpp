@@ -1,13 +1,14 @@
 #include "capture/pcap_source.hpp"
 
+#include <linux/filter.h>
 #include <pcap/pcap.h>
-
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -220,6 +221,16 @@ PcapSource::Read PcapSource::read(int max_packets, const PacketFn& fn) {
 }
 
 void PcapSource::interrupt() { pcap_breakloop(pcap_); }
+
+bool PcapSource::close_to_new() {
+  if (!live_) return false;
+  // Set on the socket itself, not through pcap_setfilter: libpcap would run a new filter over
+  // the packets already in the ring too, and this one would discard them.
+  sock_filter reject_all{BPF_RET | BPF_K, 0, 0, 0};
+  sock_fprog program{1, &reject_all};
+  return ::setsockopt(pcap_fileno(pcap_), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) ==
+         0;
+}
 
 std::string PcapSource::error() const {
   std::lock_guard lock(mutex_);

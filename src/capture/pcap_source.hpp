@@ -56,6 +56,10 @@ class PcapSource {
   Read read(int max_packets, const PacketFn& fn);
   // Makes a read() waiting for packets return soon (kIdle). Thread-safe.
   void interrupt();
+  // A live interface: the kernel adds no more packets to the ring (a filter that rejects
+  // every packet replaces the capture's own), and those already in it are still read, so a stop
+  // can drain exactly what had arrived. False for a file, or when the system refuses.
+  bool close_to_new();
 
   core::LinkType link() const { return link_; }
   uint32_t linktype() const { return linktype_; }  // the pcap LINKTYPE_ value

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -328,6 +329,51 @@ TEST(Capture, AStopDrainsTheRingBehindASlowConsumer) {
   EXPECT_EQ(s.pcap.kernel_drops, 0u);
   EXPECT_EQ(s.processor.packets, kPackets);
   EXPECT_EQ(sink.records(), kPackets);
+  EXPECT_EQ(c->error(), "");
+}
+
+// A stop on a link that keeps sending: the ring takes no new packets once the stop begins, so the
+// drain ends, and every packet read is written.
+TEST(Capture, AStopEndsWhileTrafficGoesOn) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a live capture needs root";
+  const int rx = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  CaptureOptions o;
+  std::string why;
+  o.input = *ingest::parse_uri("pcap-live:lo", &why);
+  o.pcap.filter = "udp and dst port " + std::to_string(ntohs(a.sin_port));
+  o.pcap.promiscuous = false;
+  o.processor.ndpi = false;
+  auto c = Capture::open(std::move(o), &why);
+  ASSERT_TRUE(c) << why;
+  netpulse::testing::SlowSink sink(std::chrono::milliseconds(0));
+  c->start(sink);
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> sent{0};
+  std::thread sender([&] {
+    const int tx = ::socket(AF_INET, SOCK_DGRAM, 0);
+    while (!done.load())
+      if (::sendto(tx, "x", 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 1)
+        sent.fetch_add(1);
+    ::close(tx);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = std::chrono::steady_clock::now();
+  c->stop();
+  const auto took = std::chrono::steady_clock::now() - start;
+  done = true;
+  sender.join();
+  ::close(rx);
+  EXPECT_LT(took, std::chrono::seconds(5));
+  const CaptureStats s = c->stats();
+  EXPECT_GT(s.processor.packets, 0u);
+  EXPECT_LE(s.processor.packets, sent.load());
+  EXPECT_EQ(sink.records(), s.processor.packets);
   EXPECT_EQ(c->error(), "");
 }
 
