@@ -291,37 +291,49 @@ TEST(Capture, AsAFlowProbeEveryFlowDirectionGoesToTheExporter) {
   EXPECT_FALSE(datagrams.empty());
 }
 
+// A UDP port on the loopback, bound so the kernel answers none of the test's packets with an
+// ICMP error, and a live capture of the packets sent to it (needs root).
+struct LoopbackPort {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in address{};
+  LoopbackPort() {
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof address;
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &len), 0);
+  }
+  ~LoopbackPort() { ::close(fd); }
+  std::unique_ptr<Capture> capture() const {
+    CaptureOptions o;
+    std::string why;
+    o.input = *ingest::parse_uri("pcap-live:lo", &why);
+    o.pcap.filter = "udp and dst port " + std::to_string(ntohs(address.sin_port));
+    o.pcap.promiscuous = false;
+    o.processor.ndpi = false;
+    auto c = Capture::open(std::move(o), &why);
+    EXPECT_TRUE(c) << why;
+    return c;
+  }
+};
+
 // A live capture stopped while a slow consumer (an engine scoring models, a slow disk) holds it
 // up: the time the sink takes does not use up the stop's drain, so every packet already in the
 // kernel's ring is still read and written. On the loopback, filtered to one port; needs root.
 TEST(Capture, AStopDrainsTheRingBehindASlowConsumer) {
   if (::geteuid() != 0) GTEST_SKIP() << "a live capture needs root";
-  // The packets' destination, bound so the kernel answers none of them with an ICMP error.
-  const int rx = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len), 0);
-
-  CaptureOptions o;
-  std::string why;
-  o.input = *ingest::parse_uri("pcap-live:lo", &why);
-  o.pcap.filter = "udp and dst port " + std::to_string(ntohs(a.sin_port));
-  o.pcap.promiscuous = false;
-  o.processor.ndpi = false;
-  auto c = Capture::open(std::move(o), &why);
-  ASSERT_TRUE(c) << why;
+  LoopbackPort port;
+  const sockaddr_in& a = port.address;
+  auto c = port.capture();
+  ASSERT_TRUE(c);
   netpulse::testing::SlowSink sink(std::chrono::milliseconds(250));
   c->start(sink);
   // 40,000 packets: about 2 MB of text, eight or more writes, over 2 s of sink.
   constexpr uint64_t kPackets = 40000;
   const int tx = ::socket(AF_INET, SOCK_DGRAM, 0);
   for (uint64_t i = 0; i < kPackets; ++i)
-    ASSERT_EQ(::sendto(tx, "x", 1, 0, reinterpret_cast<sockaddr*>(&a), sizeof a), 1);
+    ASSERT_EQ(::sendto(tx, "x", 1, 0, reinterpret_cast<const sockaddr*>(&a), sizeof a), 1);
   ::close(tx);
-  ::close(rx);
   const auto start = std::chrono::steady_clock::now();
   c->stop();
   EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // the case
@@ -336,21 +348,10 @@ TEST(Capture, AStopDrainsTheRingBehindASlowConsumer) {
 // drain ends, and every packet read is written.
 TEST(Capture, AStopEndsWhileTrafficGoesOn) {
   if (::geteuid() != 0) GTEST_SKIP() << "a live capture needs root";
-  const int rx = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(rx, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  CaptureOptions o;
-  std::string why;
-  o.input = *ingest::parse_uri("pcap-live:lo", &why);
-  o.pcap.filter = "udp and dst port " + std::to_string(ntohs(a.sin_port));
-  o.pcap.promiscuous = false;
-  o.processor.ndpi = false;
-  auto c = Capture::open(std::move(o), &why);
-  ASSERT_TRUE(c) << why;
+  LoopbackPort port;
+  const sockaddr_in& a = port.address;
+  auto c = port.capture();
+  ASSERT_TRUE(c);
   netpulse::testing::SlowSink sink(std::chrono::milliseconds(0));
   c->start(sink);
   std::atomic<bool> done{false};
@@ -368,7 +369,6 @@ TEST(Capture, AStopEndsWhileTrafficGoesOn) {
   const auto took = std::chrono::steady_clock::now() - start;
   done = true;
   sender.join();
-  ::close(rx);
   EXPECT_LT(took, std::chrono::seconds(5));
   const CaptureStats s = c->stats();
   EXPECT_GT(s.processor.packets, 0u);
