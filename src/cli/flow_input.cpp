@@ -208,11 +208,7 @@ std::unique_ptr<LiveSource> open_live_source(const ingest::Uri& input, const Flo
   return std::make_unique<CollectorSource>(std::move(collector), input.text);
 }
 
-detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o) {
-  if (is_flow_export(input)) return detect::FlowInputKind::kFlowExport;
-  if (is_capture(input) && o.records == "flows") return detect::FlowInputKind::kCapture;
-  return detect::FlowInputKind::kLine;
-}
+namespace {
 
 detect::FlowInputKind csv_file_kind(const std::string& path) {
   struct stat st {};
@@ -227,6 +223,17 @@ detect::FlowInputKind csv_file_kind(const std::string& path) {
   return detect::CsvFlowColumns::from_header(header).flow_export()
              ? detect::FlowInputKind::kFlowExport
              : detect::FlowInputKind::kLine;
+}
+
+}  // namespace
+
+detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o,
+                                      ingest::Format format) {
+  if (is_flow_export(input)) return detect::FlowInputKind::kFlowExport;
+  if (is_capture(input) && o.records == "flows") return detect::FlowInputKind::kCapture;
+  if (format == ingest::Format::kCsv && input.kind == ingest::Uri::Kind::kFile)
+    return csv_file_kind(input.path);
+  return detect::FlowInputKind::kLine;
 }
 
 std::unique_ptr<collect::Collector> open_collector(const std::vector<ingest::Uri>& inputs,

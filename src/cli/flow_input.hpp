@@ -17,6 +17,7 @@
 #include "collect/collector.hpp"
 #include "detect/flow_features.hpp"
 #include "ingest/block_source.hpp"
+#include "ingest/flow_parser.hpp"
 #include "ingest/uri.hpp"
 #include "server/metrics.hpp"
 
@@ -122,13 +123,12 @@ std::unique_ptr<LiveSource> open_live_source(
 // What the input's records can give the flow models when read as CSV: a flow export's
 // (kFlowExport), a capture's with --records flows (kCapture: both directions of a connection),
 // else what line records give (kLine; a capture's packet records are not connections).
-detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o);
-
-// A CSV file's kind, from its header: kFlowExport when it names a collector's extra columns
+// A CSV file (format kCsv) is kFlowExport when its header names a collector's extra columns
 // (src_port, dst_port, ip_protocol: `collect --format csv` writes them, from a flow export or a
-// capture), else kLine. Only a regular file is peeked at (a pipe's first line would be lost to
-// the engine); anything else, or a file that cannot be read (its source says why), is kLine.
-detect::FlowInputKind csv_file_kind(const std::string& path);
+// capture). Only a regular file is peeked at (a pipe's first line would be lost to the engine);
+// a file that cannot be read is kLine (its source says why).
+detect::FlowInputKind flow_input_kind(const ingest::Uri& input, const FlowInputOptions& o,
+                                      ingest::Format format = ingest::Format::kLine);
 
 class CollectorSource final : public LiveSource {
  public:

@@ -224,13 +224,7 @@ int run_process(const ProcessOptions& o) {
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);  // a bad rule or endpoint: exit 2 before anything opens
   std::string detect_listing;
-  // A collector's CSV file (collect --format csv) carries ports and flags as a live collector
-  // does: its header says so.
-  const detect::FlowInputKind input_kind =
-      flow_input ? flow_input_kind(*in_uri, o.flow)
-      : format == ingest::Format::kCsv && in_uri->kind == ingest::Uri::Kind::kFile
-          ? csv_file_kind(in_uri->path)
-          : detect::FlowInputKind::kLine;
+  const detect::FlowInputKind input_kind = flow_input_kind(*in_uri, o.flow, format);
   app::AlertTap::Options topt = detect_tap_options(o.detect, &detect_listing, input_kind);
   // A flow export or captured flows are read as CSV when a model needs more than line records
   // give: the extra columns carry ports, flags, packets and flow times (flow-attack.json); the
