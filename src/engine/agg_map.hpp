@@ -58,15 +58,21 @@ inline uint64_t slot_order(const K& k) {
 }
 
 // How long faulting in 2 MiB of a large table on a huge page may take before the rest of the
-// table falls back to 4 KiB pages (see AggMap::populate_huge). A huge page the kernel has at
-// hand is zeroed in about 0.2 ms; 4 KiB pages fill 2 MiB in about 0.7 ms. A variable so that
-// tests can force the fallback.
-inline std::atomic<int64_t> huge_page_patience_us{2000};
+// table falls back to 4 KiB pages (see AggMap::populate_huge). A variable so that tests can
+// force the fallback.
+// What 2 MiB costs on this VM (`build/bench/page_cost`, 2026-12-05 21:40 UTC, four runs of
+// 64 pieces each): a huge page the host still has, 0.15 ms;
+// one the host has taken back, 4.7-5.4 ms; 4 KiB pages, 4.0-4.2 ms every time, of which
+// populating them is only 0.5 ms: the first store to each page from user space then costs the
+// hypervisor a fault of its own (3.6 ms per 2 MiB). The patience was once 2 ms, set against
+// the populate alone: one slow huge page then put every later table of the run on 4 KiB pages,
+// which cost as much per page as the slow huge ones and never came out cheaper. It is twice
+// what 4 KiB pages cost, so only a host whose huge pages are pathological puts the tables
+// back on small ones.
+inline std::atomic<int64_t> huge_page_patience_us{8000};
 // Set at the first 2 MiB that took longer: every later table of the process goes on 4 KiB
-// pages. A slow huge page took 4-24 ms where the next 2 MiB on 4 KiB pages took 0.7 ms, and it
-// was not a one-off: tables grown later in the same run met it again (two stalls of 24 ms in
-// one traced run on 2026-12-05), while huge pages gained one thread about 3% on the issue-12
-// file (medians of 8 alternated runs). Tests reset it.
+// pages. Two stalls of 24 ms in one traced run on 2026-12-05 are what it guards against.
+// Tests reset it.
 inline std::atomic<bool> huge_pages_slow{false};
 
 template <class K>
@@ -264,8 +270,10 @@ class AggMap {
 
  private:
   static constexpr size_t kMinSlots = 16;
-  // Tables from this size on are mapped on their own, on huge pages.
-  static constexpr size_t kHugeBytes = size_t{4} << 20;
+  // Tables from this size on are mapped on their own, on huge pages: from one huge page's worth.
+  // (A pane's table of 131,072 slots is exactly 2 MiB: on 4 KiB pages it took 6.5 ms to fault
+  // in on this VM, which is paid again by each pane table the pool does not hold.)
+  static constexpr size_t kHugeBytes = size_t{2} << 20;
   static constexpr size_t kHugeAlign = size_t{2} << 20;
 
   size_t home(const K& key) const { return static_cast<size_t>(slot_order(key) >> shift_); }
@@ -345,7 +353,7 @@ class AggMap {
         ::madvise(p + at, bytes - at, MADV_NOHUGEPAGE);
         small_pages = true;
       }
-      if (small_pages) return populate_for_write(p + at, to - at);
+      if (small_pages) return populate_small(p + at, to - at);
       const size_t piece = std::min(kHugeAlign, to - at);
       const int64_t start = thread_cpu_us();
       if (!populate_for_write(p + at, piece)) return false;
@@ -362,6 +370,16 @@ class AggMap {
     (void)bytes, (void)small_pages;
     return populate_for_write(p + from, to - from);
 #endif
+  }
+  // 4 KiB pages: populated, then stored to once each from here. Under shadow page tables (this
+  // VM) the populate fills only the guest's tables, and the first store to each page faults
+  // into the hypervisor (0.5 ms per 2 MiB populated, 3.6 ms stored to); storing here pays that
+  // where the pages are prepared (ahead of a growth, by grow_ahead) rather than on the keys'
+  // first stores, in the middle of the growth or of a window. Elsewhere it is a store per page.
+  static bool populate_small(char* p, size_t bytes) {
+    if (!populate_for_write(p, bytes)) return false;
+    touch_for_write(p, bytes);
+    return true;
   }
   static int64_t thread_cpu_us() {
     timespec ts{};

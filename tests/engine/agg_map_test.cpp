@@ -144,19 +144,20 @@ long huge_kb_in(const void* p, size_t bytes) {
 
 // Puts the huge-page policy back as a process starts with it.
 struct RestoreHugePages {
+  const int64_t patience = huge_page_patience_us;
   ~RestoreHugePages() {
-    huge_page_patience_us = 2000;
+    huge_page_patience_us = patience;
     huge_pages_slow = false;
   }
 };
 
-// A table past 4 MiB is mapped on its own; whether its pages are huge or fall back to 4 KiB
+// A table of 2 MiB or more is mapped on its own; whether its pages are huge or fall back to 4 KiB
 // ones (a huge page slow to fault in: see populate_huge) changes nothing it holds. With no
 // patience at all, only the first 2 MiB piece may be a huge page, and every table after it is
 // on 4 KiB pages from the start.
 TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
   RestoreHugePages restore;
-  for (const int64_t patience : {int64_t{2000}, int64_t{0}, int64_t{0}}) {
+  for (const int64_t patience : {restore.patience, int64_t{0}, int64_t{0}}) {
     const bool slow_before = huge_pages_slow;
     huge_page_patience_us = patience;
     AggMap<uint32_t> map;
@@ -181,7 +182,7 @@ TEST(AggMap, LargeTablesHoldEveryKeyOnHugeOrSmallPages) {
 // A large table grows ahead of need: from 3/8 full it holds, beside its slots, the share of
 // the table it will grow into that its keys have earned (all of it at half full), grows into
 // that table, and holds every key throughout; drop_ahead() gives it back, and so does falling
-// under a quarter full. Small tables (the next size under 4 MiB) do nothing.
+// under a quarter full. Small tables (the next size under 2 MiB) do nothing.
 TEST(AggMap, GrowsAheadInStepWithItsKeys) {
   RestoreHugePages restore;
   AggMap<uint32_t> map;
@@ -196,7 +197,7 @@ TEST(AggMap, GrowsAheadInStepWithItsKeys) {
     map.grow_ahead();
     const size_t slots = map.capacity() * entry, ahead = map.memory_bytes() - slots;
     const size_t next = 2 * slots;
-    if (next < (size_t{4} << 20) || map.size() * 8 < map.capacity() * 3) {
+    if (next < (size_t{2} << 20) || map.size() * 8 < map.capacity() * 3) {
       EXPECT_EQ(ahead, 0u) << "size " << map.size() << " capacity " << map.capacity();
       continue;
     }
