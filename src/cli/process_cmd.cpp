@@ -267,7 +267,7 @@ int run_process(const ProcessOptions& o) {
   ResultOutput output(o.output, o.kafka_properties);
   ingest::SourceOptions source_options;
   source_options.per_connection_header = format == ingest::Format::kCsv;
-  source_options.parsing_threads = config.threads;
+  source_options.deferred_reads = true;  // the engine reads a file on its parsing threads
   std::unique_ptr<ingest::BlockSource> source;
   if (flow_input) {
     auto cs = open_live_source(*in_uri, o.flow, o.quiet,

@@ -240,7 +240,7 @@ int run_all(const RunOptions& o) {
     input_source = std::move(cs);
   } else if (input_uri) {
     ingest::SourceOptions source_options;
-    source_options.parsing_threads = o.config.threads;
+    source_options.deferred_reads = true;  // the engine reads a file on its parsing threads
     input_source = ingest::open_source(*input_uri, source_options, &why);
     if (!input_source) io_error(why);
   }

@@ -59,7 +59,9 @@ class MemorySource final : public BlockSource {
   std::atomic<bool> closed_{false};
 };
 
-// A whole regular file, mapped once; blocks are views into the mapping (no copy).
+// A whole regular file, mapped once; blocks are views into the mapping (no copy). For
+// consumers that take a block's bytes as they come (SourceOptions::deferred_reads unset); the
+// engine reads files with FileSource.
 class MmapSource final : public BlockSource {
  public:
   struct Mapping {
@@ -119,8 +121,13 @@ class MmapSource final : public BlockSource {
 // them, where each fault takes the process's page-table lock and releasing read pages flushes
 // the TLB of every core running the process. Two engine threads ran about 4% faster on the
 // issue-12 file reading it than mapping it (median of 15 alternated runs, 272 against 283 ms,
-// 2026-12-05), with 25 MiB less peak memory; one thread maps it, as the copy (8% of the CPU
-// time) would cost it 3%.
+// 2026-12-05), with 25 MiB less peak memory. One thread too, since: 0.64 against 0.78 s
+// (medians of 8 alternated runs, 2026-12-05 22:10 UTC; 93 against 118 MiB). The copy costs
+// it 30 ms of CPU on that file; mapping cost more on this VM, where each page mapped in also
+// costs the hypervisor a fault of its own (bench/page_cost.cpp), 60-80 ms for the file's
+// 78,000 pages, and the pages are read from memory where a copied block is read from cache.
+// (An earlier measurement, 3% the other way, was taken before the engine's buffers stopped
+// churning.)
 class OpenFile {
  public:
   OpenFile(int fd, bool owns) : fd_(fd), owns_(owns) {}
@@ -553,7 +560,7 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
       // `read`, `head`) may have consumed part of it.
       const off_t offset = ::lseek(0, 0, SEEK_CUR);
       if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && offset >= 0) {
-        if (options.parsing_threads > 1)
+        if (options.deferred_reads)
           return std::make_unique<FileSource>(std::make_shared<OpenFile>(0, false),
                                               static_cast<uint64_t>(st.st_size), options.block_size,
                                               "stdin", static_cast<uint64_t>(offset));
@@ -587,7 +594,7 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
         return nullptr;
       }
       if (!S_ISREG(st.st_mode)) return std::make_unique<StreamSource>(fd, true, options.block_size, uri.text);
-      if (options.parsing_threads > 1)
+      if (options.deferred_reads)
         return std::make_unique<FileSource>(std::make_shared<OpenFile>(fd, true),
                                             static_cast<uint64_t>(st.st_size), options.block_size,
                                             uri.text);

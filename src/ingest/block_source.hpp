@@ -1,6 +1,6 @@
 // Sources of raw input bytes, handed out as blocks of whole lines so that several threads can
-// parse blocks independently: a regular file (mapped, or read block by block by the threads
-// that parse it), a byte stream (stdin, a pipe, a TCP connection) read by a background thread,
+// parse blocks independently: a regular file (read block by block by the threads that parse
+// it, or mapped), a byte stream (stdin, a pipe, a TCP connection) read by a background thread,
 // and a TCP listener that accepts many producers.
 // next() is called from one thread at a time; the background readers are internal.
 #pragma once
@@ -23,7 +23,7 @@ struct Block {
   size_t size = 0;
   std::shared_ptr<const void> owner;  // keeps the bytes alive while the block is in use
   bool mapped = false;  // a view into a mapped file: its pages may not be mapped in yet
-  // A block not read yet (SourceOptions::parsing_threads): bytes [offset, offset + size) of a
+  // A block not read yet (SourceOptions::deferred_reads): bytes [offset, offset + size) of a
   // regular file, data null until load() reads them; owner keeps the file open.
   OpenFile* file = nullptr;
   uint64_t offset = 0;
@@ -76,11 +76,11 @@ struct SourceOptions {
   // CSV over tcp-listen: every producer sends its own header line; the first connection's
   // header is passed on, the first line of each later connection is dropped.
   bool per_connection_header = false;
-  // How many threads parse the blocks. With 2 or more, a regular file's blocks are handed out
-  // unread, for each consumer to load() on the thread that parses them, into a buffer of its
-  // own (see FileSource in block_source.cpp); with one, the file is mapped and blocks are views
-  // into it, which saves that thread the copy.
-  int parsing_threads = 1;
+  // A regular file's blocks are handed out unread, for the consumer to load() on the thread that
+  // parses each, into a buffer of its own (see FileSource in block_source.cpp); the engine
+  // reads files this way with any number of threads. Otherwise (consumers that take a block's
+  // bytes as they come) the file is mapped and blocks are views into it.
+  bool deferred_reads = false;
 };
 
 // Opens an input; on failure returns nullptr and a one-line reason naming the input in *why.

@@ -1,6 +1,6 @@
 // A BlockSource that hands every block its inner source yields to an observer as well (the flow
 // detectors' tap in `run` and `process --detect`); the block is shared, not copied. A file's
-// block not read yet (SourceOptions::parsing_threads) reaches the observer unread as well: an
+// block not read yet (SourceOptions::deferred_reads) reaches the observer unread as well: an
 // observer that reads the bytes loads them itself (ingest::load), on its own thread, rather
 // than on the engine's serial step here. Same threading as the inner source.
 #pragma once

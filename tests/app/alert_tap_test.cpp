@@ -37,7 +37,7 @@ struct TapCounts {
 };
 
 // from_file: the stream is written to a file and offered as `process --threads 2` offers it,
-// in blocks not read yet (ingest::SourceOptions::parsing_threads 2) that the tap reads itself.
+// in blocks not read yet (ingest::SourceOptions::deferred_reads) that the tap reads itself.
 std::vector<store::Alert> detect(const std::vector<generate::Scenario>& scenarios,
                                  AlertTap::Options options = {}, TapCounts* counts = nullptr,
                                  bool from_file = false) {
@@ -72,7 +72,7 @@ std::vector<store::Alert> detect(const std::vector<generate::Scenario>& scenario
     }
     ingest::SourceOptions so;
     so.block_size = 100000;
-    so.parsing_threads = 2;
+    so.deferred_reads = true;
     std::string why;
     auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
     EXPECT_NE(source, nullptr) << why;

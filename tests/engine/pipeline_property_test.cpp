@@ -347,7 +347,7 @@ TEST(PipelineProperty, FileReadByEachThreadMatchesTheReference) {
                       bool deferred, ingest::Format format) {
     ingest::SourceOptions so;
     so.block_size = block;
-    so.parsing_threads = deferred ? 2 : 1;  // the source's way of reading, whatever the engine's
+    so.deferred_reads = deferred;  // the source's way of reading, whatever the engine's
     std::string why;
     auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
     EXPECT_NE(source, nullptr) << why;

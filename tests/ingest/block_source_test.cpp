@@ -41,7 +41,7 @@ constexpr size_t kMinStreamBuffer = 2 * kMaxLineLength + 2;
 // Reads a finite source to its end (or fails after `limit`), checking that every block but the
 // last ends at a line end. A deferred block is read as the engine reads it: into one buffer
 // reused block after block.
-// deferred: the source was opened for several parsing threads, so every block must come unread.
+// deferred: the source was opened with deferred_reads, so every block must come unread.
 std::vector<std::string> drain(BlockSource& src, std::chrono::milliseconds limit = 20s,
                                bool deferred = false) {
   std::vector<std::string> blocks;
@@ -126,7 +126,7 @@ std::unique_ptr<BlockSource> open(const std::string& text, size_t block_size = k
   SourceOptions opt;
   opt.block_size = block_size;
   opt.per_connection_header = per_connection_header;
-  opt.parsing_threads = deferred ? 2 : 1;
+  opt.deferred_reads = deferred;
   auto src = open_source(*uri, opt, why ? why : &reason);
   return src;
 }
@@ -259,7 +259,7 @@ TEST(MemorySource, BlocksOutliveTheSource) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Files: mapped (SourceOptions::parsing_threads 1), or handed out unread for the consumer to
+// Files: mapped, or handed out unread (SourceOptions::deferred_reads) for the consumer to
 // load() (on, the engine's way)
 
 class FileSource : public ::testing::TestWithParam<bool> {
@@ -389,7 +389,7 @@ TEST_P(FileSource, OpenErrorsNameTheInput) {
   auto uri = parse_uri("file:" + missing, nullptr);
   ASSERT_TRUE(uri);
   SourceOptions options;
-  options.parsing_threads = deferred() ? 2 : 1;
+  options.deferred_reads = deferred();
   EXPECT_EQ(open_source(*uri, options, nullptr), nullptr);
 }
 
