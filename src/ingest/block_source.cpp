@@ -122,7 +122,7 @@ class MmapSource final : public BlockSource {
 // the TLB of every core running the process. Two engine threads ran about 4% faster on the
 // issue-12 file reading it than mapping it (median of 15 alternated runs, 272 against 283 ms,
 // 2026-12-05), with 25 MiB less peak memory. One thread too, since: 0.64 against 0.78 s
-// (medians of 8 alternated runs, 2026-12-05 22:10 UTC; 93 against 118 MiB). The copy costs
+// (medians of 8 alternated runs, 2026-12-05 21:30 UTC; 93 against 118 MiB). The copy costs
 // it 30 ms of CPU on that file; mapping cost more on this VM, where each page mapped in also
 // costs the hypervisor a fault of its own (bench/page_cost.cpp), 60-80 ms for the file's
 // 78,000 pages, and the pages are read from memory where a copied block is read from cache.
