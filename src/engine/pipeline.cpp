@@ -225,10 +225,11 @@ void Pipeline::consume_round(size_t r, size_t w) {
     WindowShard::Input in;
     in.entering_max = round.entering_has[b] ? round.entering_max[b] : WindowShard::kNoTime;
     if (route_keys_) {
-      const KeyRecordBuffer& mine = work.to_shard[w].keys;
+      const KeyStream& mine = work.to_shard[w].keys;
       in.routed = true;
       in.keys = mine.data();
       in.count = mine.size();
+      in.key_base = mine.base();
     } else if (threads_ > 1) {
       const ShardRecords& mine = work.to_shard[w];
       in.routed = true;

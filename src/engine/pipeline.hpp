@@ -117,7 +117,7 @@ class Pipeline {
   // BlockWork).
   struct alignas(64) ShardRecords {
     RecordBuffer records;       // whole records (--ip-key host, or history kept)
-    KeyRecordBuffer keys;       // otherwise: only what the shard reads (see KeyRecord)
+    KeyStream keys;             // otherwise: only what the shard reads (see KeyStream)
     std::vector<uint8_t> tags;  // --ip-key host: WindowShard's route tag per record
   };
   // Each thread appends to its own BlockWork for every record; the alignment keeps two

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace netpulse::engine {
@@ -341,16 +342,23 @@ uint64_t WindowShard::consume_routed(const Input& in) {
 // address (--ip-key src or dst), and no history is kept.
 uint64_t WindowShard::consume_keys(const Input& in) {
   uint64_t late = 0;
-  const KeyRecord* records = in.keys;
+  const PackedKey* units = in.keys;
   const size_t n = in.count;
+  const TimeMs base = in.key_base;
   const TimeMs bound = routed_late_bound(in);
-  for (size_t i = 0; i < n; ++i) {
+  KeyRecord r;
+  for (size_t i = 0; i < n;) {
+    // A unit ahead may be part of an escaped record rather than a record: then this only
+    // prefetches a slot for nothing.
     if (i + kAhead < n && cur_) {
-      const KeyRecord& next = records[i + kAhead];
-      if (!(next.protocol & KeyRecord::kV6) && next.time >= cur_start_ && next.time < cur_end_)
-        cur_->open->ip4.prefetch(static_cast<uint32_t>(next.key.lo));
+      const PackedKey& next = units[i + kAhead];
+      // Wrapping arithmetic: a payload unit's time need not be an offset that fits.
+      const auto t = static_cast<TimeMs>(static_cast<uint64_t>(base) +
+                                         static_cast<uint64_t>(int64_t{next.time}));
+      if (!(next.protocol & PackedKey::kEscape) && t >= cur_start_ && t < cur_end_)
+        cur_->open->ip4.prefetch(next.v4);
     }
-    const KeyRecord& r = records[i];
+    i += KeyStream::decode(units, i, base, r);
     if (r.time < bound) {
       ++late;
       continue;

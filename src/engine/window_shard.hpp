@@ -193,8 +193,10 @@ class WindowShard {
     bool routed = false;  // several shards: records are this shard's copies
     // Routed with --ip-key host: a route tag (below) per record; otherwise all are kPrimary.
     const uint8_t* tags = nullptr;
-    // Routed as key records (Pipeline::route): count of them here, records null.
-    const KeyRecord* keys = nullptr;
+    // Routed as key records (Pipeline::route, KeyStream): count is the stream's units here,
+    // records null; key_base the stream's base time.
+    const PackedKey* keys = nullptr;
+    core::TimeMs key_base = 0;
     core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
   };
   uint64_t consume(const Input& in);

@@ -1,10 +1,11 @@
-// The engine's per-block record buffers (whole records and key records): what is written, by
+// The engine's per-block record buffers (whole records and key streams): what is written, by
 // either kind of store, reads back in order, across growth and reuse.
 #include "engine/record_buffer.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace netpulse::engine {
 namespace {
@@ -46,34 +47,57 @@ TEST(RecordBuffer, StreamedAndOrdinaryStoresReadBackInOrderAcrossGrowthAndReuse)
   }
 }
 
-// Key records are half a line: two to a line, streamed one at a time (the second half of a line
-// written by a later push), IPv6 flag and protocol id kept apart.
-TEST(RecordBuffer, KeyRecordsReadBackWithTheirFamilyAcrossGrowthAndReuse) {
-  KeyRecordBuffer buf;
+// A shard's key records from a block (KeyStream): IPv4 keys within ±2^31 ms of the stream's
+// first record packed in one unit, the others (IPv6 keys, times further off either way, the
+// extremes of int64) escaped into three; every record reads back in order, with its family, its
+// protocol id and its time, across growth and reuse.
+TEST(RecordBuffer, KeyStreamReadsBackEveryRecordInOrderAcrossGrowthAndReuse) {
+  KeyStream stream;
   for (int round = 0; round < 3; ++round) {
-    buf.clear();
-    buf.reserve(3);  // odd: growth copies half a line
+    stream.clear();
+    stream.reserve(3);  // odd: growth copies part of a line
     const uint32_t n = 4001 + round * 1000;
+    std::vector<KeyRecord> want;
+    size_t escaped = 0;
     for (uint32_t i = 0; i < n; ++i) {
-      const core::FlowRecord r = record(i);
+      core::FlowRecord r = record(i);
+      // Times around the base: within an int32 of it both ways, just past it both ways, far off.
+      const int64_t offsets[] = {0,
+                                 -1,
+                                 INT32_MAX,
+                                 INT32_MIN,
+                                 int64_t{INT32_MAX} + 1,
+                                 int64_t{INT32_MIN} - 1,
+                                 int64_t{1} << 40,
+                                 -(int64_t{1} << 40)};
+      if (i > 0 && i % 7 == 0) r.time = want.front().time + offsets[(i / 7) % 8];
+      if (i == 100) r.time = INT64_MAX;
+      if (i == 101) r.time = INT64_MIN;
       const KeyRecord k{r.time, r.protocol | (r.src.is_v6 ? KeyRecord::kV6 : 0), r.bytes,
                         r.src.bits};
-      if ((i + round) % 4 == 0)
-        buf.push_back(k);
-      else
-        buf.push_streamed(k);
+      const int64_t dt =
+          static_cast<int64_t>(static_cast<uint64_t>(r.time) -
+                               static_cast<uint64_t>(want.empty() ? r.time : want.front().time));
+      const bool far = i == 100 || i == 101 || dt < INT32_MIN || dt > INT32_MAX;
+      escaped += r.src.is_v6 || far;
+      want.push_back(k);
+      stream.push_streamed(k);
     }
-    KeyRecordBuffer::finish();
-    ASSERT_EQ(buf.size(), n);
-    EXPECT_EQ(reinterpret_cast<uintptr_t>(buf.data()) % 64, 0u);
+    RecordBuffer::finish();
+    EXPECT_EQ(stream.base(), want.front().time);
+    ASSERT_EQ(stream.size(), n + 2 * escaped) << "a packed record takes one unit, another three";
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(stream.data()) % 64, 0u);
+    size_t at = 0;
     for (uint32_t i = 0; i < n; ++i) {
-      const core::FlowRecord want = record(i);
-      const KeyRecord& got = buf.data()[i];
-      ASSERT_EQ(got.time, want.time) << i;
-      ASSERT_EQ(got.protocol_id(), want.protocol) << i;
-      ASSERT_EQ(got.bytes, want.bytes) << i;
-      ASSERT_TRUE(got.address() == want.src) << i;
+      ASSERT_LT(at, stream.size()) << i;
+      KeyRecord got;
+      at += KeyStream::decode(stream.data(), at, stream.base(), got);
+      ASSERT_EQ(got.time, want[i].time) << i;
+      ASSERT_EQ(got.protocol_id(), want[i].protocol_id()) << i;
+      ASSERT_EQ(got.bytes, want[i].bytes) << i;
+      ASSERT_TRUE(got.address() == want[i].address()) << i;
     }
+    EXPECT_EQ(at, stream.size());
   }
 }
 
