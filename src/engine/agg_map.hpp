@@ -118,7 +118,9 @@ class AggMap {
   bool empty() const { return size_ == 0; }
   size_t capacity() const { return capacity_; }
   // The slots, and the part of the table it grows into that grow_ahead() has faulted in.
-  size_t memory_bytes() const { return capacity_ * sizeof(Entry) + next_ready_; }
+  size_t memory_bytes() const {
+    return (mapped_ ? map_bytes(capacity_) : capacity_ * sizeof(Entry)) + next_ready_;
+  }
 
   // Gives back the table grow_ahead() mapped (a memory budget's first step).
   void drop_ahead() { drop_next(); }
@@ -137,8 +139,8 @@ class AggMap {
   // be mapped on their own are left alone. Only a head start: when the memory is not there,
   // the table it mapped is given back and the growth, if it comes, does all the work.
   void grow_ahead() {
-    const size_t next_bytes = capacity_ * 2 * sizeof(Entry);
-    if (next_bytes < kHugeBytes) return;
+    if (capacity_ * 2 * sizeof(Entry) < kHugeBytes) return;  // not mapped on its own
+    const size_t next_bytes = map_bytes(capacity_ * 2);
     if (size_ * 4 < capacity_) {
       drop_next();
       return;
@@ -270,11 +272,16 @@ class AggMap {
 
  private:
   static constexpr size_t kMinSlots = 16;
-  // Tables from this size on are mapped on their own, on huge pages: from one huge page's worth.
-  // (A pane's table of 131,072 slots is exactly 2 MiB: on 4 KiB pages it took 6.5 ms to fault
-  // in on this VM, which is paid again by each pane table the pool does not hold.)
-  static constexpr size_t kHugeBytes = size_t{2} << 20;
+  // Tables from this size on are mapped on their own, on huge pages, in whole huge pages (a table
+  // of 1 MiB takes one of 2 MiB; memory_bytes() counts it so). On 4 KiB pages a pane's table of
+  // 1 MiB took 3-4 ms to fault in on this VM (2 MiB: 6.5 ms), paid again by each pane table the
+  // pool does not hold; with two threads a shard's pane tables are that size.
+  static constexpr size_t kHugeBytes = size_t{1} << 20;
   static constexpr size_t kHugeAlign = size_t{2} << 20;
+  // The bytes a mapped table of `slots` takes: whole huge pages.
+  static size_t map_bytes(size_t slots) {
+    return (slots * sizeof(Entry) + kHugeAlign - 1) / kHugeAlign * kHugeAlign;
+  }
 
   size_t home(const K& key) const { return static_cast<size_t>(slot_order(key) >> shift_); }
 
@@ -290,10 +297,10 @@ class AggMap {
   // first takes one fault per (huge) page and no flush; the table's slots are all touched soon
   // anyway, as keys hash evenly over them.
   void allocate(size_t slots) {
-    const size_t bytes = slots * sizeof(Entry);
     void* p = nullptr;
     // mapped_ changes only with slots_, at the end: a throw here leaves the old table whole.
-    const bool mapped = bytes >= kHugeBytes;
+    const bool mapped = slots * sizeof(Entry) >= kHugeBytes;
+    const size_t bytes = mapped ? map_bytes(slots) : slots * sizeof(Entry);
     if (mapped) {
       p = map_aligned(bytes);
       if (!populate_huge(static_cast<char*>(p), bytes)) {
@@ -410,7 +417,8 @@ class AggMap {
   // keys each time and doubled its slots every time the count passed half of them (4 MiB after
   // an hour of windows, the soak of 2026-12-04, and re-grown from 16 slots at every window).
   void release() {
-    if (mapped_) ::munmap(slots_, capacity_ * sizeof(Entry));
+    if (mapped_)
+      ::munmap(slots_, map_bytes(capacity_));
     else std::free(slots_);
     slots_ = nullptr;
     capacity_ = 0;
@@ -418,7 +426,7 @@ class AggMap {
     drop_next();
   }
   void drop_next() {
-    if (next_ != nullptr) ::munmap(next_, next_capacity_ * sizeof(Entry));
+    if (next_ != nullptr) ::munmap(next_, map_bytes(next_capacity_));
     next_ = nullptr;
     next_capacity_ = 0;
     next_ready_ = 0;
@@ -432,7 +440,7 @@ class AggMap {
     const bool old_mapped = mapped_;
     if (next_ != nullptr && next_capacity_ == want) {
       // The table grow_ahead() prepared: fault in what is left of it.
-      const size_t bytes = want * sizeof(Entry);
+      const size_t bytes = map_bytes(want);
       if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, bytes, bytes,
                           next_small_pages_))
         throw std::bad_alloc();
