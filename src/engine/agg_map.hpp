@@ -60,11 +60,11 @@ inline uint64_t slot_order(const K& k) {
 // How long faulting in 2 MiB of a large table on a huge page may take before the rest of the
 // table falls back to 4 KiB pages (see AggMap::populate_huge). A variable so that tests can
 // force the fallback.
-// What 2 MiB costs on this VM (`build/bench/page_cost`, 2026-12-05 21:40 UTC, four runs of
-// 64 pieces each): a huge page the host still has, 0.15 ms;
-// one the host has taken back, 4.7-5.4 ms; 4 KiB pages, 4.0-4.2 ms every time, of which
-// populating them is only 0.5 ms: the first store to each page from user space then costs the
-// hypervisor a fault of its own (3.6 ms per 2 MiB). The patience was once 2 ms, set against
+// What 2 MiB costs on this VM (2026-12-05, 64 pieces a run; bench/page_cost.cpp measures it
+// the same way): a huge page the host still has, 0.15 ms; one the host has taken back, 3.6-5.4
+// ms; 4 KiB pages, 3.3-4.2 ms every time, of which populating them is only 0.4-0.5 ms: the
+// first store to each page from user space then costs the hypervisor a fault of its own (2.9-3.7
+// ms per 2 MiB). The patience was once 2 ms, set against
 // the populate alone: one slow huge page then put every later table of the run on 4 KiB pages,
 // which cost as much per page as the slow huge ones and never came out cheaper. It is twice
 // what 4 KiB pages cost, so only a host whose huge pages are pathological puts the tables
