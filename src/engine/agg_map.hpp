@@ -64,11 +64,10 @@ inline uint64_t slot_order(const K& k) {
 // the same way): a huge page the host still has, 0.15 ms; one the host has taken back, 3.6-5.4
 // ms; 4 KiB pages, 3.3-4.2 ms every time, of which populating them is only 0.4-0.5 ms: the
 // first store to each page from user space then costs the hypervisor a fault of its own (2.9-3.7
-// ms per 2 MiB). The patience was once 2 ms, set against
-// the populate alone: one slow huge page then put every later table of the run on 4 KiB pages,
-// which cost as much per page as the slow huge ones and never came out cheaper. It is twice
-// what 4 KiB pages cost, so only a host whose huge pages are pathological puts the tables
-// back on small ones.
+// ms per 2 MiB). The patience was once 2 ms, set against the populate alone: one slow huge
+// page then put every later table of the run on 4 KiB pages, which cost as much per page as
+// the slow huge ones and never came out cheaper. It is twice what 4 KiB pages cost, so only a
+// host whose huge pages are pathological puts the tables back on small ones.
 inline std::atomic<int64_t> huge_page_patience_us{8000};
 // Set at the first 2 MiB that took longer: every later table of the process goes on 4 KiB
 // pages. Two stalls of 24 ms in one traced run on 2026-12-05 are what it guards against.

@@ -506,8 +506,7 @@ void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_be
   const uint32_t home = shard_of(first, shards);
   ShardRecords& to_home = work.to_shard[home];
   if (route_keys_) {
-    to_home.keys.push_streamed(KeyRecord{
-        rec.time, rec.protocol | (first.is_v6 ? KeyRecord::kV6 : 0), rec.bytes, first.bits});
+    to_home.keys.push_streamed(rec.time, rec.protocol, rec.bytes, first);
     return;
   }
   to_home.records.push_streamed(rec);

@@ -150,16 +150,18 @@ class KeyStream {
   void release() { units_.release(); }
   void reserve(size_t units) { units_.reserve(units); }
 
-  // REQUIRES: r.protocol_id() < 2^31 (protocol ids are interned, far below it).
-  void push_streamed(const KeyRecord& r) {
-    if (units_.empty()) base_ = r.time;
+  // Appends a record keyed by `key`; the whole KeyRecord is built only for an escape.
+  // REQUIRES: protocol < 2^31 (protocol ids are interned, far below it).
+  void push_streamed(core::TimeMs time, uint32_t protocol, uint32_t bytes,
+                     const core::IpAddr& key) {
+    if (units_.empty()) base_ = time;
     int64_t dt = 0;
-    if (!(r.protocol & KeyRecord::kV6) && !__builtin_sub_overflow(r.time, base_, &dt) &&
-        dt >= INT32_MIN && dt <= INT32_MAX) [[likely]] {
-      units_.push_streamed(PackedKey{static_cast<int32_t>(dt), r.protocol, r.bytes,
-                                     static_cast<uint32_t>(r.key.lo)});
+    if (!key.is_v6 && !__builtin_sub_overflow(time, base_, &dt) && dt >= INT32_MIN &&
+        dt <= INT32_MAX) [[likely]] {
+      units_.push_streamed(PackedKey{static_cast<int32_t>(dt), protocol, bytes, key.v4_value()});
       return;
     }
+    const KeyRecord r{time, protocol | (key.is_v6 ? KeyRecord::kV6 : 0), bytes, key.bits};
     units_.push_streamed(PackedKey{0, PackedKey::kEscape, 0, 0});
     PackedKey halves[2];
     std::memcpy(halves, &r, sizeof r);

@@ -81,7 +81,7 @@ TEST(RecordBuffer, KeyStreamReadsBackEveryRecordInOrderAcrossGrowthAndReuse) {
       const bool far = i == 100 || i == 101 || dt < INT32_MIN || dt > INT32_MAX;
       escaped += r.src.is_v6 || far;
       want.push_back(k);
-      stream.push_streamed(k);
+      stream.push_streamed(r.time, r.protocol, r.bytes, r.src);
     }
     RecordBuffer::finish();
     EXPECT_EQ(stream.base(), want.front().time);
