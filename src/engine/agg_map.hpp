@@ -17,7 +17,6 @@
 #pragma once
 
 #include <sys/mman.h>
-#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -30,6 +29,7 @@
 #include <utility>
 
 #include "core/ip_addr.hpp"
+#include "engine/huge_pages.hpp"
 
 namespace netpulse::engine {
 
@@ -56,23 +56,6 @@ template <class K>
 inline uint64_t slot_order(const K& k) {
   return std::rotl(key_hash(k), 32);
 }
-
-// How long faulting in 2 MiB of a large table on a huge page may take before the rest of the
-// table falls back to 4 KiB pages (see AggMap::populate_huge). A variable so that tests can
-// force the fallback.
-// What 2 MiB costs on this VM (2026-12-05, 64 pieces a run; bench/page_cost.cpp measures it
-// the same way): a huge page the host still has, 0.15 ms; one the host has taken back, 3.6-5.4
-// ms; 4 KiB pages, 3.3-4.2 ms every time, of which populating them is only 0.4-0.5 ms: the
-// first store to each page from user space then costs the hypervisor a fault of its own (2.9-3.7
-// ms per 2 MiB). The patience was once 2 ms, set against the populate alone: one slow huge
-// page then put every later table of the run on 4 KiB pages, which cost as much per page as
-// the slow huge ones and never came out cheaper. It is twice what 4 KiB pages cost, so only a
-// host whose huge pages are pathological puts the tables back on small ones.
-inline std::atomic<int64_t> huge_page_patience_us{8000};
-// Set at the first 2 MiB that took longer: every later table of the process goes on 4 KiB
-// pages. Two stalls of 24 ms in one traced run on 2026-12-05 are what it guards against.
-// Tests reset it.
-inline std::atomic<bool> huge_pages_slow{false};
 
 template <class K>
 class AggMap {
@@ -153,7 +136,7 @@ class AggMap {
     if (due <= next_ready_) return;
     try {
       if (next_ == nullptr) {
-        next_ = static_cast<Entry*>(map_aligned(next_bytes));
+        next_ = static_cast<Entry*>(huge_pages::map_aligned(next_bytes));
         next_capacity_ = capacity_ * 2;
         next_ready_ = 0;
         next_small_pages_ = false;
@@ -161,8 +144,8 @@ class AggMap {
         ::madvise(next_, next_bytes, MADV_HUGEPAGE);
 #endif
       }
-      if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, due, next_bytes,
-                          next_small_pages_))
+      if (!huge_pages::populate_range(reinterpret_cast<char*>(next_), next_ready_, due, next_bytes,
+                                      next_small_pages_))
         throw std::bad_alloc();
       next_ready_ = due;
     } catch (const std::bad_alloc&) {
@@ -276,140 +259,37 @@ class AggMap {
   // 1 MiB took 3-4 ms to fault in on this VM (2 MiB: 6.5 ms), paid again by each pane table the
   // pool does not hold; with two threads a shard's pane tables are that size.
   static constexpr size_t kHugeBytes = size_t{1} << 20;
-  static constexpr size_t kHugeAlign = size_t{2} << 20;
+  static constexpr size_t kHugeAlign = huge_pages::kPage;
   // The bytes a mapped table of `slots` takes: whole huge pages.
   static size_t map_bytes(size_t slots) {
-    return (slots * sizeof(Entry) + kHugeAlign - 1) / kHugeAlign * kHugeAlign;
+    return huge_pages::whole(slots * sizeof(Entry));
   }
 
   size_t home(const K& key) const { return static_cast<size_t>(slot_order(key) >> shift_); }
 
   // Large tables come straight from mmap, 2 MiB aligned and advised onto huge pages; the
-  // kernel hands them over zeroed, so they are not cleared a second time.
-  //
-  // Every table's pages are written before the table is read. A probe reads its slot before it
-  // writes one, and a first read of an untouched page maps the kernel's shared zero page: the
-  // write that follows faults again for a page of its own and flushes the TLB of every core running
-  // one of the process's threads (an IPI each, a VM exit each on a virtual machine), and on a huge
-  // page it first splits the huge zero page, so the table ends up on 4 KiB pages after all.
-  // With two threads, perf put 9% of the run in those IPIs (a third of its first 100 ms). Writing
-  // first takes one fault per (huge) page and no flush; the table's slots are all touched soon
-  // anyway, as keys hash evenly over them.
+  // kernel hands them over zeroed, so they are not cleared a second time. Every table's pages
+  // are written before the table is read (see huge_pages::populate_for_write for why); the
+  // table's slots are all touched soon anyway, as keys hash evenly over them.
   void allocate(size_t slots) {
     void* p = nullptr;
     // mapped_ changes only with slots_, at the end: a throw here leaves the old table whole.
     const bool mapped = slots * sizeof(Entry) >= kHugeBytes;
     const size_t bytes = mapped ? map_bytes(slots) : slots * sizeof(Entry);
     if (mapped) {
-      p = map_aligned(bytes);
-      if (!populate_huge(static_cast<char*>(p), bytes)) {
-        ::munmap(p, bytes);
-        throw std::bad_alloc();
-      }
+      p = huge_pages::map_populated(bytes);
     } else {
       // calloc skips clearing a block fresh from mmap (the kernel's pages are zero): a store
       // per page then faults them in for writing. (malloc + memset would not: the compiler
       // turns that pair into calloc.)
       p = std::calloc(slots, sizeof(Entry));
       if (!p) throw std::bad_alloc();
-      touch_for_write(static_cast<char*>(p), bytes);
+      huge_pages::touch_for_write(static_cast<char*>(p), bytes);
     }
     slots_ = static_cast<Entry*>(p);
     mapped_ = mapped;
     capacity_ = slots;
     shift_ = 64 - std::countr_zero(slots);
-  }
-  // A fresh anonymous mapping of `bytes`, 2 MiB aligned.
-  static void* map_aligned(size_t bytes) {
-    void* raw = ::mmap(nullptr, bytes + kHugeAlign, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) throw std::bad_alloc();
-    const auto start = reinterpret_cast<uintptr_t>(raw);
-    const uintptr_t aligned = (start + kHugeAlign - 1) / kHugeAlign * kHugeAlign;
-    if (aligned > start) ::munmap(raw, aligned - start);
-    const uintptr_t tail = aligned + bytes, end = start + bytes + kHugeAlign;
-    if (end > tail) ::munmap(reinterpret_cast<void*>(tail), end - tail);
-    return reinterpret_cast<void*>(aligned);
-  }
-  // Faults a fresh 2 MiB-aligned mapping in for writing on huge pages, 2 MiB at a time, and
-  // falls back to 4 KiB pages for the rest of it, and for every later table, at the first 2 MiB
-  // that is slow (huge_pages_slow). On a virtual machine whose balloon reports free memory to
-  // the host (Firecracker here), the host takes
-  // back the free 2 MiB blocks a huge page is made of, and the first write to each costs the
-  // host's faults: populating 16 MiB took 40-90 ms in half the runs on 2026-12-05, against
-  // 1.4 ms when the blocks were still there, and a table's growth stalled its shard (and, at
-  // the barrier, the whole engine) that long. Pages of 4 KiB come from memory the kernel still
-  // has (5.3 ms for 16 MiB, always). A piece is timed in the thread's CPU time, which the host's
-  // faults are part of and the thread being preempted is not, so a busy machine does not put
-  // the tables on small pages.
-  static bool populate_huge(char* p, size_t bytes) {
-#ifdef MADV_HUGEPAGE
-    ::madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-    bool small_pages = false;
-    return populate_range(p, 0, bytes, bytes, small_pages);
-  }
-  // Faults in [from, to) of the mapping of `bytes` at p (MADV_HUGEPAGE, from 2 MiB aligned), as
-  // populate_huge() does; small_pages: the rest of the mapping is already on 4 KiB pages, and
-  // is set when a piece turns out slow. False when the memory is not there.
-  static bool populate_range(char* p, size_t from, size_t to, size_t bytes, bool& small_pages) {
-#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
-    for (size_t at = from; at < to; at += kHugeAlign) {
-      if (!small_pages && huge_pages_slow.load(std::memory_order_relaxed)) {
-        ::madvise(p + at, bytes - at, MADV_NOHUGEPAGE);
-        small_pages = true;
-      }
-      if (small_pages) return populate_small(p + at, to - at);
-      const size_t piece = std::min(kHugeAlign, to - at);
-      const int64_t start = thread_cpu_us();
-      if (!populate_for_write(p + at, piece)) return false;
-      if (thread_cpu_us() - start > huge_page_patience_us.load(std::memory_order_relaxed)) {
-        huge_pages_slow.store(true, std::memory_order_relaxed);
-        if (at + piece < bytes) {
-          ::madvise(p + at + piece, bytes - at - piece, MADV_NOHUGEPAGE);
-          small_pages = true;
-        }
-      }
-    }
-    return true;
-#else
-    (void)bytes, (void)small_pages;
-    return populate_for_write(p + from, to - from);
-#endif
-  }
-  // 4 KiB pages: populated, then stored to once each from here. Under shadow page tables (this
-  // VM) the populate fills only the guest's tables, and the first store to each page faults
-  // into the hypervisor (0.5 ms per 2 MiB populated, 3.6 ms stored to); storing here pays that
-  // where the pages are prepared (ahead of a growth, by grow_ahead) rather than on the keys'
-  // first stores, in the middle of the growth or of a window. Elsewhere it is a store per page.
-  static bool populate_small(char* p, size_t bytes) {
-    if (!populate_for_write(p, bytes)) return false;
-    touch_for_write(p, bytes);
-    return true;
-  }
-  static int64_t thread_cpu_us() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-  }
-  // Faults the fresh mapping in for writing (see allocate); where the kernel does not know
-  // MADV_POPULATE_WRITE (before 5.14) or refuses it otherwise (a sandbox's filter), a store per
-  // page does it. False when the memory is not there (ENOMEM: the caller throws bad_alloc, as a
-  // failed allocation does, instead of storing into it and calling the OOM killer).
-  static bool populate_for_write(char* p, size_t bytes) {
-#ifdef MADV_POPULATE_WRITE
-    if (::madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return true;
-    if (errno == ENOMEM) return false;
-#endif
-    touch_for_write(p, bytes);
-    return true;
-  }
-  // A store of zero to each page of zeroed memory (volatile, so it is not optimized away). The
-  // stores are a page apart from p, which need not be page-aligned: the last byte's page too.
-  static void touch_for_write(char* p, size_t bytes) {
-    volatile char* v = p;
-    for (size_t at = 0; at < bytes; at += 4096) v[at] = 0;
-    v[bytes - 1] = 0;
   }
   // Frees the slots: the map holds nothing after it. size_ must go with them: reset() once left
   // it, so a table emptied and refilled with the same 19 protocols every window counted 19 more
@@ -440,8 +320,8 @@ class AggMap {
     if (next_ != nullptr && next_capacity_ == want) {
       // The table grow_ahead() prepared: fault in what is left of it.
       const size_t bytes = map_bytes(want);
-      if (!populate_range(reinterpret_cast<char*>(next_), next_ready_, bytes, bytes,
-                          next_small_pages_))
+      if (!huge_pages::populate_range(reinterpret_cast<char*>(next_), next_ready_, bytes, bytes,
+                                      next_small_pages_))
         throw std::bad_alloc();
       slots_ = next_;
       mapped_ = true;
@@ -461,7 +341,8 @@ class AggMap {
       while (slots_[i].records != 0) i = (i + 1) & mask;
       slots_[i] = *e;
     }
-    if (old_mapped) ::munmap(old, old_capacity * sizeof(Entry));
+    if (old_mapped)
+      ::munmap(old, map_bytes(old_capacity));
     else std::free(old);
   }
 
