@@ -16,6 +16,10 @@ namespace {
 // (more with out-of-order input); flat arrays turn over one per slide.
 constexpr size_t kMaxPooled = 8;
 
+// The arena's holes and spare room may reach its live arrays' bytes plus this before the shard
+// compacts it (four slabs: a shard whose panes are a few MiB is left alone).
+constexpr size_t kCompactSlack = 4 * FlatArena::kSlab;
+
 }  // namespace
 
 WindowShard::WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config)
@@ -153,6 +157,8 @@ void WindowShard::enforce_budget() {
   // Spares first: they are only there to save allocations.
   table_pool_.clear();
   flat_pool_.clear();
+  arena_->drop_spares();
+  if (arena_->held_bytes() > arena_->live_bytes() + kCompactSlack) compact_flats();
   window_.keys.ip4.drop_ahead();
   window_.keys.ip6.drop_ahead();
   window_.keys.ip4.shrink();
@@ -396,10 +402,13 @@ void WindowShard::close_before(int64_t bound) {
     }
     // Entries already flat (a pane reopened by out-of-order input after closing, which the
     // watermark rules out today) stay: folding a key twice adds the same sums.
-    if (pane.flat.ip4.empty() && pane.flat.ip6.empty() && pane.flat.protocols.empty() &&
-        !flat_pool_.empty()) {
-      pane.flat = std::move(flat_pool_.back());
-      flat_pool_.pop_back();
+    if (pane.flat.ip4.empty() && pane.flat.ip6.empty() && pane.flat.protocols.empty()) {
+      if (!flat_pool_.empty()) {
+        pane.flat = std::move(flat_pool_.back());
+        flat_pool_.pop_back();
+      } else {
+        pane.flat = FlatSums(arena_.get());
+      }
     }
     KeySums& s = *pane.open;
     // A summarized pane closes with at most m addresses (the budget counts on it).
@@ -419,7 +428,29 @@ void WindowShard::close_before(int64_t bound) {
     if (table_pool_.size() < kMaxPooled) table_pool_.push_back(std::move(pane.open));
     pane.open.reset();
   }
+  if (arena_->held_bytes() > 2 * arena_->live_bytes() + kCompactSlack) compact_flats();
   enforce_budget();
+}
+
+// Copies every closed pane's arrays into fresh slabs, tight, when the arena's holes (arrays
+// freed while others in their slab live on: a pooled array regrown for a bigger pane, a pane
+// summarized) hold more than its arrays do. The old slabs go as their last arrays leave, and
+// become the spares the new ones are cut from, so the copy needs little more than what it
+// copies. The pooled arrays go first: they only save allocations.
+void WindowShard::compact_flats() {
+  flat_pool_.clear();
+  auto copy = [](auto& v) {
+    if (v.capacity() * sizeof(v[0]) < FlatArena::kSmall) return;
+    std::remove_reference_t<decltype(v)> fresh(v.get_allocator());
+    fresh.reserve(v.size());
+    fresh.assign(v.begin(), v.end());
+    v.swap(fresh);
+  };
+  for (auto& [index, pane] : panes_) {
+    copy(pane.flat.protocols);
+    copy(pane.flat.ip4);
+    copy(pane.flat.ip6);
+  }
 }
 
 namespace {
@@ -427,11 +458,11 @@ namespace {
 // Applies f to each entry of a closed pane while prefetching the window slot of an entry a few
 // steps ahead: the window table is large (all keys of T panes) and each access is otherwise a
 // cache miss; prefetching lets many misses overlap.
-template <class E, class K, class F>
-void for_each_flat(const std::vector<E>& entries, const AggMap<K>& window, F&& f) {
+template <class V, class K, class F>
+void for_each_flat(const V& entries, const AggMap<K>& window, F&& f) {
   constexpr size_t kFlatAhead = 16;
   const size_t n = entries.size();
-  const E* e = entries.data();
+  const auto* e = entries.data();
   for (size_t i = 0; i < n; ++i) {
     if (i + kFlatAhead < n) window.prefetch(e[i + kFlatAhead].key);
     f(e[i]);
@@ -613,7 +644,8 @@ size_t WindowShard::memory_bytes() const {
   }
   for (const auto& t : table_pool_) total += table_bytes(*t);
   for (const auto& f : flat_pool_) total += flat_bytes(f);
-  return total;
+  // The arena's holes, unfilled tails and spare slabs.
+  return total + (arena_->held_bytes() - arena_->live_bytes());
 }
 
 // --- Candidate tracking ----------------------------------------------------------------------

@@ -25,6 +25,7 @@
 
 #include "core/flow_record.hpp"
 #include "engine/agg_map.hpp"
+#include "engine/flat_arena.hpp"
 #include "engine/history_accumulator.hpp"
 #include "engine/params.hpp"
 #include "engine/record_buffer.hpp"
@@ -248,6 +249,12 @@ class WindowShard {
 
   size_t pane_count() const { return panes_.size(); }
   size_t memory_bytes() const;
+  // The closed panes' arrays: bytes the shard's arena holds, and bytes of arrays alive in it.
+  size_t flat_held_bytes() const { return arena_->held_bytes(); }
+  size_t flat_live_bytes() const { return arena_->live_bytes(); }
+  // Copies the closed panes' arrays into fresh slabs, leaving no holes (the shard does it itself
+  // when the holes outgrow the arrays, and under its memory budget).
+  void compact_flats();
   // Keys tracked as candidates (tests and statistics).
   size_t candidate_count() const { return cand4_.size() + cand6_.size(); }
 
@@ -255,10 +262,15 @@ class WindowShard {
   using Entry4 = AggMap<uint32_t>::Entry;
   using Entry6 = AggMap<core::Ip6>::Entry;
 
-  // A closed pane: its entries in slot order.
+  // A closed pane: its entries in slot order, in the shard's arena (see FlatArena).
   struct FlatSums {
-    std::vector<Entry4> protocols, ip4;
-    std::vector<Entry6> ip6;
+    std::vector<Entry4, FlatAlloc<Entry4>> protocols, ip4;
+    std::vector<Entry6, FlatAlloc<Entry6>> ip6;
+    FlatSums() = default;
+    explicit FlatSums(FlatArena* arena)
+        : protocols(FlatAlloc<Entry4>(arena)),
+          ip4(FlatAlloc<Entry4>(arena)),
+          ip6(FlatAlloc<Entry6>(arena)) {}
     void clear() {
       protocols.clear();
       ip4.clear();
@@ -311,6 +323,8 @@ class WindowShard {
   int64_t lateness_ms_;
   IpKey ip_key_;
 
+  // Declared before everything that holds its arrays (panes_, flat_pool_), so it outlives them.
+  std::unique_ptr<FlatArena> arena_ = std::make_unique<FlatArena>();
   std::map<int64_t, Pane> panes_;
   Pane* cur_ = nullptr;
   core::TimeMs cur_start_ = 0, cur_end_ = 0;

@@ -163,5 +163,52 @@ TEST(WindowShard, ClosedPanesFoldLikeOpenOnes) {
   }
 }
 
+// Closed panes' arrays live in the shard's arena (FlatArena). Pane sizes that swing make pooled
+// arrays regrow and leave holes in their slabs; after every close the arena holds at most twice
+// its arrays plus four slabs (beyond that the shard compacts it), and compact_flats(), asked
+// for every tenth pane, leaves no holes: what is held beyond the arrays is then the unfilled
+// tail of one slab and the spares. Throughout, the window's sums are those of a plain map over
+// the panes it holds.
+TEST(WindowShard, ClosedPanesStayExactAndTheirArenaCompactAsPaneSizesSwing) {
+  std::mt19937_64 rng(5);
+  WindowShard shard(0, 1, config());
+  PaneBytes panes;
+  constexpr int64_t kT = 6;
+  size_t most_held = 0;
+  for (int64_t pane = 0; pane < 50; ++pane) {
+    KeySums& sums = shard.pane_sums(pane);
+    // 2,000 to 70,000 keys: arrays of 32 KiB (from malloc) to 1.1 MiB.
+    const size_t keys = pane % 7 == 3 ? 70'000 : 2'000 + rng() % 30'000;
+    for (size_t i = 0; i < keys; ++i) {
+      const auto key = static_cast<uint32_t>(rng() % 200'000);
+      const uint64_t bytes = 1 + rng() % 5000;
+      sums.ip4.add(key, bytes, 1);
+      panes[pane][key] += bytes;
+    }
+    shard.close_before(pane + 1);
+    EXPECT_LE(shard.flat_held_bytes(), 2 * shard.flat_live_bytes() + 4 * FlatArena::kSlab)
+        << "pane " << pane;
+    most_held = std::max(most_held, shard.flat_held_bytes());
+    if (pane % 10 == 9) {
+      shard.compact_flats();
+      EXPECT_LE(shard.flat_held_bytes(),
+                shard.flat_live_bytes() + (FlatArena::kSpares + 1) * FlatArena::kSlab)
+          << "pane " << pane;
+    }
+    const int64_t lo = std::max<int64_t>(0, pane + 1 - kT);
+    shard.move_window(lo, pane + 1);
+    const auto truth = window_sums(panes, lo, pane + 1);
+    const auto& window = shard.window().keys.ip4;
+    ASSERT_EQ(window.size(), truth.size()) << "pane " << pane;
+    for (const auto& [key, bytes] : truth) {
+      const auto* e = window.find(key);
+      ASSERT_NE(e, nullptr) << key;
+      ASSERT_EQ(e->bytes, bytes) << key;
+    }
+    shard.evict_before(lo);
+    panes.erase(panes.begin(), panes.lower_bound(lo));
+  }
+  EXPECT_GT(most_held, 2 * FlatArena::kSlab) << "the arrays never reached the arena";
+}
 }  // namespace
 }  // namespace netpulse::engine

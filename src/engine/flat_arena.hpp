@@ -1,0 +1,181 @@
+// FlatArena: the memory of a shard's closed panes' arrays (WindowShard's FlatSums), packed one
+// after another into slabs of 4 MiB on huge pages (huge_pages.hpp). Written here rather than
+// left to malloc because of what fresh memory costs on a virtual machine: glibc maps an array of
+// a few hundred KiB on its own, on 4 KiB pages, and on this VM each of those pages costs a
+// hypervisor fault at its first store (3.3-4.2 ms per 2 MiB, bench/page_cost); a pane of the
+// issue-12 file closes into 0.7 MiB, and one thread spent 5% of its run in those faults. On
+// huge pages the same memory costs 0.15 ms per 2 MiB while the host still has them. One pane's
+// array per 2 MiB page (tried first) wasted most of each page and was no faster; packed, a
+// slab's waste is its tail, shorter than the array that did not fit.
+//
+// Arrays below kSmall bytes come from malloc (a shard with small panes never maps a slab). An
+// array above a slab gets a slab of its own, in whole huge pages, whose tail the next arrays
+// fill. A slab is given back when its last array is: the one being filled starts over, up to
+// kSpares others are kept faulted in for the next slabs, the rest are unmapped. Arrays freed
+// out of order leave holes that only the slab's last array frees; held_bytes() counts them, so
+// the shard's memory budget sees them, and the shard copies its arrays into fresh slabs when
+// they are too many (WindowShard::compact_flats).
+//
+// Not thread-safe: one owner, as its shard.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <new>
+#include <vector>
+
+#include "engine/huge_pages.hpp"
+
+namespace netpulse::engine {
+
+class FlatArena {
+ public:
+  static constexpr size_t kSmall = size_t{64} << 10;
+  static constexpr size_t kSlab = size_t{4} << 20;
+  static constexpr size_t kSpares = 2;
+
+  FlatArena() = default;
+  FlatArena(const FlatArena&) = delete;
+  FlatArena& operator=(const FlatArena&) = delete;
+  // REQUIRES: every array given back.
+  ~FlatArena() {
+    for (const auto& [base, slab] : slabs_) ::munmap(reinterpret_cast<void*>(base), slab.size);
+    drop_spares();
+  }
+
+  // `bytes` of memory, 64-byte aligned from kSmall on (malloc's alignment below it).
+  void* allocate(size_t bytes) {
+    if (bytes < kSmall) {
+      void* p = std::malloc(bytes);
+      if (p == nullptr) throw std::bad_alloc();
+      small_bytes_ += bytes;
+      return p;
+    }
+    const size_t n = rounded(bytes);
+    auto it = slabs_.find(current_);
+    if (it == slabs_.end() || it->second.size - it->second.used < n) it = new_slab(n);
+    Slab& slab = it->second;
+    char* p = reinterpret_cast<char*>(it->first) + slab.used;
+    slab.used += n;
+    ++slab.live;
+    live_bytes_ += n;
+    return p;
+  }
+
+  // Gives back what allocate(bytes) returned.
+  void deallocate(void* p, size_t bytes) noexcept {
+    if (bytes < kSmall) {
+      std::free(p);
+      small_bytes_ -= bytes;
+      return;
+    }
+    auto it = slabs_.upper_bound(reinterpret_cast<uintptr_t>(p));
+    --it;  // the slab at or before p: p is inside it
+    Slab& slab = it->second;
+    live_bytes_ -= rounded(bytes);
+    if (--slab.live != 0) return;
+    if (it->first == current_) {
+      slab.used = 0;
+      return;
+    }
+    release(it);
+  }
+
+  // The memory held: slabs (their holes and unfilled tails included), spare slabs, and the
+  // arrays from malloc.
+  size_t held_bytes() const { return slab_bytes_ + spare_bytes() + small_bytes_; }
+  // The arrays alive (in slabs, rounded to 64 bytes; from malloc).
+  size_t live_bytes() const { return live_bytes_ + small_bytes_; }
+  // Unmaps the spare slabs (a memory budget's first step).
+  void drop_spares() {
+    for (const uintptr_t base : spares_) ::munmap(reinterpret_cast<void*>(base), kSlab);
+    spares_.clear();
+  }
+  size_t slab_count() const { return slabs_.size(); }
+  size_t spare_count() const { return spares_.size(); }
+
+ private:
+  struct Slab {
+    size_t size = 0;  // whole huge pages
+    size_t used = 0;  // filled from the start
+    size_t live = 0;  // arrays in it not yet given back
+  };
+
+  static size_t rounded(size_t bytes) { return (bytes + 63) / 64 * 64; }
+  size_t spare_bytes() const { return spares_.size() * kSlab; }
+
+  // A slab for an array of n bytes, made the one being filled.
+  std::map<uintptr_t, Slab>::iterator new_slab(size_t n) {
+    const size_t size = std::max(kSlab, huge_pages::whole(n));
+    uintptr_t base = 0;
+    if (size == kSlab && !spares_.empty()) {
+      base = spares_.back();
+      spares_.pop_back();
+    } else {
+      base = reinterpret_cast<uintptr_t>(huge_pages::map_populated(size));
+    }
+    slab_bytes_ += size;
+    if (auto old = slabs_.find(current_); old != slabs_.end() && old->second.live == 0)
+      release(old);
+    current_ = base;
+    return slabs_.emplace(base, Slab{size, 0, 0}).first;
+  }
+
+  void release(std::map<uintptr_t, Slab>::iterator it) {
+    const auto [base, slab] = *it;
+    slab_bytes_ -= slab.size;
+    if (base == current_) current_ = 0;
+    slabs_.erase(it);
+    if (slab.size == kSlab && spares_.size() < kSpares)
+      spares_.push_back(base);
+    else
+      ::munmap(reinterpret_cast<void*>(base), slab.size);
+  }
+
+  std::map<uintptr_t, Slab> slabs_;
+  uintptr_t current_ = 0;  // base of the slab being filled; 0: none
+  std::vector<uintptr_t> spares_;
+  size_t slab_bytes_ = 0;  // of slabs_
+  size_t live_bytes_ = 0;
+  size_t small_bytes_ = 0;
+};
+
+// A std allocator over a FlatArena (null: malloc, for arrays made before the shard gives them
+// its arena). Moves and swaps with its container.
+template <class T>
+struct FlatAlloc {
+  using value_type = T;
+  using propagate_on_container_move_assignment = std::true_type;
+  using propagate_on_container_swap = std::true_type;
+  using propagate_on_container_copy_assignment = std::true_type;
+
+  FlatArena* arena = nullptr;
+
+  FlatAlloc() = default;
+  explicit FlatAlloc(FlatArena* a) : arena(a) {}
+  template <class U>
+  FlatAlloc(const FlatAlloc<U>& o) : arena(o.arena) {}  // NOLINT: rebinding converts implicitly
+
+  T* allocate(size_t n) {
+    if (arena != nullptr) return static_cast<T*>(arena->allocate(n * sizeof(T)));
+    void* p = std::malloc(n * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (arena != nullptr)
+      arena->deallocate(p, n * sizeof(T));
+    else
+      std::free(p);
+  }
+  template <class U>
+  bool operator==(const FlatAlloc<U>& o) const {
+    return arena == o.arena;
+  }
+};
+
+}  // namespace netpulse::engine
