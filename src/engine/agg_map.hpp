@@ -267,17 +267,20 @@ class AggMap {
 
   size_t home(const K& key) const { return static_cast<size_t>(slot_order(key) >> shift_); }
 
-  // Large tables come straight from mmap, 2 MiB aligned and advised onto huge pages; the
-  // kernel hands them over zeroed, so they are not cleared a second time. Every table's pages
-  // are written before the table is read (see huge_pages::populate_for_write for why); the
-  // table's slots are all touched soon anyway, as keys hash evenly over them.
+  // Large tables come from the PageCache (cleared here) or straight from mmap, 2 MiB aligned and
+  // advised onto huge pages; the kernel hands those over zeroed, so they are not cleared a
+  // second time. They go back to the PageCache. Every table's pages are written before the
+  // table is read (see huge_pages::populate_for_write for why); the table's slots are all
+  // touched soon anyway, as keys hash evenly over them.
   void allocate(size_t slots) {
     void* p = nullptr;
     // mapped_ changes only with slots_, at the end: a throw here leaves the old table whole.
     const bool mapped = slots * sizeof(Entry) >= kHugeBytes;
     const size_t bytes = mapped ? map_bytes(slots) : slots * sizeof(Entry);
     if (mapped) {
-      p = huge_pages::map_populated(bytes);
+      bool fresh = true;
+      p = huge_pages::take_or_map(bytes, fresh);
+      if (!fresh) std::memset(p, 0, bytes);
     } else {
       // calloc skips clearing a block fresh from mmap (the kernel's pages are zero): a store
       // per page then faults them in for writing. (malloc + memset would not: the compiler
@@ -297,8 +300,9 @@ class AggMap {
   // an hour of windows, the soak of 2026-12-04, and re-grown from 16 slots at every window).
   void release() {
     if (mapped_)
-      ::munmap(slots_, map_bytes(capacity_));
-    else std::free(slots_);
+      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(slots_), map_bytes(capacity_));
+    else
+      std::free(slots_);
     slots_ = nullptr;
     capacity_ = 0;
     size_ = 0;
@@ -342,8 +346,9 @@ class AggMap {
       slots_[i] = *e;
     }
     if (old_mapped)
-      ::munmap(old, map_bytes(old_capacity));
-    else std::free(old);
+      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(old), map_bytes(old_capacity));
+    else
+      std::free(old);
   }
 
   // Backward-shift deletion: pull later members of the probe run into the hole.

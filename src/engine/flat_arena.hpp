@@ -10,11 +10,12 @@
 //
 // Arrays below kSmall bytes come from malloc (a shard with small panes never maps a slab). An
 // array above a slab gets a slab of its own, in whole huge pages, whose tail the next arrays
-// fill. A slab is given back when its last array is: the one being filled starts over, up to
-// kSpares others are kept faulted in for the next slabs, the rest are unmapped. Arrays freed
-// out of order leave holes that only the slab's last array frees; held_bytes() counts them, so
-// the shard's memory budget sees them, and the shard copies its arrays into fresh slabs when
-// they are too many (WindowShard::compact_flats).
+// fill. Slabs come from the PageCache when it holds memory faulted in already (the window
+// table's, as it grows: a run of 2 MiB makes a slab of 2 MiB), and go back to it with their last
+// array; the slab being filled starts over instead. Arrays freed out of order leave holes that
+// only the slab's last array frees; held_bytes() counts them, so the shard's memory budget sees
+// them, and the shard copies its arrays into fresh slabs when they are too many
+// (WindowShard::compact_flats).
 //
 // Not thread-safe: one owner, as its shard.
 #pragma once
@@ -26,7 +27,6 @@
 #include <cstdlib>
 #include <map>
 #include <new>
-#include <vector>
 
 #include "engine/huge_pages.hpp"
 
@@ -36,15 +36,14 @@ class FlatArena {
  public:
   static constexpr size_t kSmall = size_t{64} << 10;
   static constexpr size_t kSlab = size_t{4} << 20;
-  static constexpr size_t kSpares = 2;
 
   FlatArena() = default;
   FlatArena(const FlatArena&) = delete;
   FlatArena& operator=(const FlatArena&) = delete;
   // REQUIRES: every array given back.
   ~FlatArena() {
-    for (const auto& [base, slab] : slabs_) ::munmap(reinterpret_cast<void*>(base), slab.size);
-    drop_spares();
+    for (const auto& [base, slab] : slabs_)
+      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(base), slab.size);
   }
 
   // `bytes` of memory, 64-byte aligned from kSmall on (malloc's alignment below it).
@@ -85,18 +84,19 @@ class FlatArena {
     release(it);
   }
 
-  // The memory held: slabs (their holes and unfilled tails included), spare slabs, and the
-  // arrays from malloc.
-  size_t held_bytes() const { return slab_bytes_ + spare_bytes() + small_bytes_; }
+  // The memory held: slabs (their holes and unfilled tails included) and the arrays from
+  // malloc.
+  size_t held_bytes() const { return slab_bytes_ + small_bytes_; }
   // The arrays alive (in slabs, rounded to 64 bytes; from malloc).
   size_t live_bytes() const { return live_bytes_ + small_bytes_; }
-  // Unmaps the spare slabs (a memory budget's first step).
-  void drop_spares() {
-    for (const uintptr_t base : spares_) ::munmap(reinterpret_cast<void*>(base), kSlab);
-    spares_.clear();
-  }
   size_t slab_count() const { return slabs_.size(); }
-  size_t spare_count() const { return spares_.size(); }
+
+  // The next array starts a slab of its own (one being compacted into starts clean, instead of
+  // after the holes of the slab being filled).
+  void seal() {
+    if (auto it = slabs_.find(current_); it != slabs_.end() && it->second.live == 0) release(it);
+    current_ = 0;
+  }
 
  private:
   struct Slab {
@@ -106,23 +106,25 @@ class FlatArena {
   };
 
   static size_t rounded(size_t bytes) { return (bytes + 63) / 64 * 64; }
-  size_t spare_bytes() const { return spares_.size() * kSlab; }
 
   // A slab for an array of n bytes, made the one being filled.
   std::map<uintptr_t, Slab>::iterator new_slab(size_t n) {
-    const size_t size = std::max(kSlab, huge_pages::whole(n));
-    uintptr_t base = 0;
-    if (size == kSlab && !spares_.empty()) {
-      base = spares_.back();
-      spares_.pop_back();
-    } else {
-      base = reinterpret_cast<uintptr_t>(huge_pages::map_populated(size));
+    auto& cache = huge_pages::PageCache::instance();
+    size_t size = std::max(kSlab, huge_pages::whole(n));
+    char* p = cache.take(size);
+    if (p == nullptr && n <= huge_pages::kPage) {
+      size = huge_pages::kPage;
+      p = cache.take(size);
+    }
+    if (p == nullptr) {
+      size = std::max(kSlab, huge_pages::whole(n));
+      p = huge_pages::map_populated(size);
     }
     slab_bytes_ += size;
     if (auto old = slabs_.find(current_); old != slabs_.end() && old->second.live == 0)
       release(old);
-    current_ = base;
-    return slabs_.emplace(base, Slab{size, 0, 0}).first;
+    current_ = reinterpret_cast<uintptr_t>(p);
+    return slabs_.emplace(current_, Slab{size, 0, 0}).first;
   }
 
   void release(std::map<uintptr_t, Slab>::iterator it) {
@@ -130,15 +132,11 @@ class FlatArena {
     slab_bytes_ -= slab.size;
     if (base == current_) current_ = 0;
     slabs_.erase(it);
-    if (slab.size == kSlab && spares_.size() < kSpares)
-      spares_.push_back(base);
-    else
-      ::munmap(reinterpret_cast<void*>(base), slab.size);
+    huge_pages::PageCache::instance().give(reinterpret_cast<char*>(base), slab.size);
   }
 
   std::map<uintptr_t, Slab> slabs_;
   uintptr_t current_ = 0;  // base of the slab being filled; 0: none
-  std::vector<uintptr_t> spares_;
   size_t slab_bytes_ = 0;  // of slabs_
   size_t live_bytes_ = 0;
   size_t small_bytes_ = 0;

@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace netpulse::engine {
 
@@ -155,6 +157,103 @@ inline char* map_populated(size_t bytes) {
     throw std::bad_alloc();
   }
   return p;
+}
+
+// Memory the engine's mappings gave back, kept faulted in for the next ones. On this VM fresh
+// memory costs a fault in the hypervisor (0.15-5 ms per 2 MiB on huge pages, 3.3-4.2 ms on 4
+// KiB pages), memory already faulted in nothing; and the window's table, as it doubles through
+// a run, gives back almost as much as it ends up holding (2, 4, 8, then 16 MiB for a table of
+// 32 MiB on the issue-12 file), which the closed panes' slabs (FlatArena) and the next tables
+// can take instead of faulting in their own. Runs are kept whole, handed out from their front,
+// best fit; up to a cap (the memory budget's reserve sets it: Pipeline), beyond which they are
+// unmapped. Thread-safe: shards on several threads share it.
+class PageCache {
+ public:
+  static constexpr size_t kDefaultCap = size_t{64} << 20;
+
+  static PageCache& instance() {
+    static PageCache cache;
+    return cache;
+  }
+
+  // `bytes` (whole huge pages) of memory faulted in for writing, its contents undefined; null
+  // when no run held is that long.
+  char* take(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t best = runs_.size();
+    for (size_t i = 0; i < runs_.size(); ++i)
+      if (runs_[i].bytes >= bytes && (best == runs_.size() || runs_[i].bytes < runs_[best].bytes))
+        best = i;
+    if (best == runs_.size()) return nullptr;
+    Run& run = runs_[best];
+    char* p = run.base;
+    run.base += bytes;
+    run.bytes -= bytes;
+    if (run.bytes == 0) {
+      run = runs_.back();
+      runs_.pop_back();
+    }
+    held_ -= bytes;
+    return p;
+  }
+
+  // Keeps [p, p + bytes) (2 MiB aligned, whole huge pages, faulted in, ours to unmap), or
+  // unmaps it when the cache would pass its cap.
+  void give(char* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (held_ + bytes <= cap_) {
+        runs_.push_back(Run{p, bytes});
+        held_ += bytes;
+        return;
+      }
+    }
+    ::munmap(p, bytes);
+  }
+
+  // Unmaps every run held.
+  void clear() { set_cap(cap()); }
+  // Sets the cap and unmaps every run held (a memory budget's first step).
+  void set_cap(size_t cap) {
+    std::vector<Run> runs;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cap_ = cap;
+      runs.swap(runs_);
+      held_ = 0;
+    }
+    for (const Run& run : runs) ::munmap(run.base, run.bytes);
+  }
+  size_t cap() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cap_;
+  }
+  size_t held_bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
+
+ private:
+  struct Run {
+    char* base;
+    size_t bytes;
+  };
+  mutable std::mutex mu_;
+  std::vector<Run> runs_;
+  size_t held_ = 0;
+  size_t cap_ = kDefaultCap;
+};
+
+// `bytes` (whole huge pages) faulted in for writing, contents undefined: from the PageCache
+// when it holds a run that long, else fresh (map_populated, zeroed). Throws bad_alloc when the
+// memory is not there.
+inline char* take_or_map(size_t bytes, bool& fresh) {
+  if (char* p = PageCache::instance().take(bytes)) {
+    fresh = false;
+    return p;
+  }
+  fresh = true;
+  return map_populated(bytes);
 }
 
 }  // namespace huge_pages

@@ -73,6 +73,7 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
       queries_(queries),
       threads_(static_cast<size_t>(std::max(1, config.threads))),
       planner_(config) {
+  huge_pages::PageCache::instance().set_cap(page_cache_cap(config_));
   for (size_t i = 0; i < threads_; ++i) {
     parsers_.push_back(std::make_unique<ingest::FlowParser>(protocols_, format_));
     shards_.push_back(std::make_unique<WindowShard>(static_cast<uint32_t>(i),

@@ -16,8 +16,8 @@ namespace {
 // (more with out-of-order input); flat arrays turn over one per slide.
 constexpr size_t kMaxPooled = 8;
 
-// The arena's holes and spare room may reach its live arrays' bytes plus this before the shard
-// compacts it (four slabs: a shard whose panes are a few MiB is left alone).
+// The arena's holes and unfilled room may reach its live arrays' bytes plus this before the
+// shard compacts it (four slabs: a shard whose panes are a few MiB is left alone).
 constexpr size_t kCompactSlack = 4 * FlatArena::kSlab;
 
 }  // namespace
@@ -157,7 +157,7 @@ void WindowShard::enforce_budget() {
   // Spares first: they are only there to save allocations.
   table_pool_.clear();
   flat_pool_.clear();
-  arena_->drop_spares();
+  huge_pages::PageCache::instance().clear();
   if (arena_->held_bytes() > arena_->live_bytes() + kCompactSlack) compact_flats();
   window_.keys.ip4.drop_ahead();
   window_.keys.ip6.drop_ahead();
@@ -226,11 +226,25 @@ DimStats WindowApprox::estimate(const DimStats& held) const {
   return s;
 }
 
+namespace {
+
+// Kept out of the window state under config.memory_limit: the program, its threads and blocks,
+// output, store and API, and the PageCache.
+uint64_t memory_reserve(const EngineConfig& config) {
+  return std::clamp<uint64_t>(config.memory_limit / 8, 24u << 20, 256u << 20);
+}
+
+}  // namespace
+
+size_t page_cache_cap(const EngineConfig& config) {
+  const size_t most = huge_pages::PageCache::kDefaultCap;
+  return config.memory_limit == 0 ? most : std::min<size_t>(most, memory_reserve(config) / 2);
+}
+
 ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string* why) {
   ShardBudget b;
   if (config.memory_limit == 0) return b;
-  // Kept out of the window state: the program, its threads and blocks, output, store and API.
-  const uint64_t reserve = std::clamp<uint64_t>(config.memory_limit / 8, 24u << 20, 256u << 20);
+  const uint64_t reserve = memory_reserve(config);
   const uint64_t state = config.memory_limit > reserve ? config.memory_limit - reserve : 0;
   b.bytes = static_cast<size_t>(state / std::max<uint32_t>(shards, 1));
   // Every held pane may end up summarized (a flood lasting --max-window): per pane its sketches
@@ -435,10 +449,11 @@ void WindowShard::close_before(int64_t bound) {
 // Copies every closed pane's arrays into fresh slabs, tight, when the arena's holes (arrays
 // freed while others in their slab live on: a pooled array regrown for a bigger pane, a pane
 // summarized) hold more than its arrays do. The old slabs go as their last arrays leave, and
-// become the spares the new ones are cut from, so the copy needs little more than what it
+// go to the PageCache the new ones are cut from, so the copy needs little more than what it
 // copies. The pooled arrays go first: they only save allocations.
 void WindowShard::compact_flats() {
   flat_pool_.clear();
+  arena_->seal();
   auto copy = [](auto& v) {
     if (v.capacity() * sizeof(v[0]) < FlatArena::kSmall) return;
     std::remove_reference_t<decltype(v)> fresh(v.get_allocator());
@@ -644,7 +659,7 @@ size_t WindowShard::memory_bytes() const {
   }
   for (const auto& t : table_pool_) total += table_bytes(*t);
   for (const auto& f : flat_pool_) total += flat_bytes(f);
-  // The arena's holes, unfilled tails and spare slabs.
+  // The arena's holes and unfilled tails.
   return total + (arena_->held_bytes() - arena_->live_bytes());
 }
 

@@ -138,6 +138,9 @@ struct ShardBudget {
 // The budget of each of `shards` shards under config.memory_limit, or the reason it is too
 // small for config.max_window.
 ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string* why = nullptr);
+// The most memory the PageCache may keep under config.memory_limit: half of what the budget
+// keeps out of the window state, at most PageCache::kDefaultCap.
+size_t page_cache_cap(const EngineConfig& config);
 
 // A window's approximation, added up over shards: the largest floor (every listed address's
 // bytes are within it), the mass no longer held by any key, and the sketches.

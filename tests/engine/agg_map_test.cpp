@@ -143,12 +143,16 @@ long huge_kb_in(const void* p, size_t bytes) {
   return found ? kb : -1;
 }
 
-// Puts the huge-page policy back as a process starts with it.
+// Keeps the PageCache out of a test (every table is mapped fresh), and puts the huge-page
+// policy back as a process starts with it.
 struct RestoreHugePages {
   const int64_t patience = huge_page_patience_us;
+  const size_t cache_cap = huge_pages::PageCache::instance().cap();
+  RestoreHugePages() { huge_pages::PageCache::instance().set_cap(0); }
   ~RestoreHugePages() {
     huge_page_patience_us = patience;
     huge_pages_slow = false;
+    huge_pages::PageCache::instance().set_cap(cache_cap);
   }
 };
 
@@ -268,6 +272,32 @@ TEST(AggMap, GrowingOutOfAMappedTableGivesAllOfItBack) {
   const long grown_kb = (resident_pages() - before) * (::sysconf(_SC_PAGESIZE) / 1024);
   EXPECT_LT(grown_kb, 16 * 1024) << "40 growths through a 1 MiB table kept " << grown_kb
                                  << " KiB resident";
+}
+
+// A mapped table goes to the PageCache when it is freed, and the next table that size is that
+// memory, cleared: it holds only its own keys.
+TEST(AggMap, ATableFreedIsTheNextOneThatSizeClearedOfItsKeys) {
+  huge_pages::PageCache& cache = huge_pages::PageCache::instance();
+  cache.clear();
+  const size_t entry = sizeof(AggMap<uint32_t>::Entry);
+  const AggMap<uint32_t>::Entry* first_slots = nullptr;
+  {
+    AggMap<uint32_t> map;
+    for (uint32_t k = 0; map.capacity() * entry < (size_t{4} << 20); ++k) map.add(k * 7919u, 5, 1);
+    first_slots = map.slots_begin();
+  }
+  // It, and the tables it grew out of (2 MiB each, for slots of 1 and 2 MiB).
+  ASSERT_EQ(cache.held_bytes(), size_t{8} << 20) << "the tables were not given to the cache";
+  AggMap<uint32_t> next;
+  std::map<uint32_t, Sums> truth;
+  next.reserve((size_t{4} << 20) / entry / 2);  // the same 4 MiB of slots
+  EXPECT_EQ(next.slots_begin(), first_slots) << "the cached table was not taken";
+  EXPECT_EQ(cache.held_bytes(), size_t{4} << 20);
+  for (uint32_t k = 0; k < 1000; ++k) {
+    next.add(k * 104729u + 3, k, 1);
+    truth[k * 104729u + 3] = Sums{k, 1};
+  }
+  expect_same(next, truth);
 }
 }  // namespace
 }  // namespace netpulse::engine

@@ -1,6 +1,6 @@
 // FlatArena: arrays packed into slabs, each array's bytes its own (checked against a pattern
-// written into every array), slabs given back with their last array, and the accounting the
-// shard's memory budget reads. Then WindowShard's compaction of a fragmented arena.
+// written into every array), slabs given back to the PageCache with their last array and
+// taken from it again, and the accounting the shard's memory budget reads.
 #include "engine/flat_arena.hpp"
 
 #include <gtest/gtest.h>
@@ -26,6 +26,8 @@ bool holds(const void* p, size_t bytes, uint8_t id) {
 }
 
 TEST(FlatArena, PacksArraysIntoASlabAndStartsItOverWhenTheyAreGone) {
+  huge_pages::PageCache& cache = huge_pages::PageCache::instance();
+  cache.clear();  // a run held there would make the first slab
   FlatArena arena;
   const size_t n = 700 * kKiB;  // a pane of the issue-12 file, closed on one thread
   void* a = arena.allocate(n);
@@ -51,25 +53,33 @@ TEST(FlatArena, PacksArraysIntoASlabAndStartsItOverWhenTheyAreGone) {
   EXPECT_EQ(arena.slab_count(), 2u);
   EXPECT_TRUE(holds(a, n, 1) && holds(b, n, 2) && holds(c, n, 3) && holds(d, n, 4) &&
               holds(x, n, 6) && holds(e, n, 5));
-  // The first slab goes when its last array does, and is kept as a spare.
+  // The first slab goes to the PageCache when its last array does, and another arena's first
+  // slab is that one, faulted in already.
   for (void* p : {a, b, c, d}) arena.deallocate(p, n);
   EXPECT_EQ(arena.slab_count(), 2u);
   arena.deallocate(x, n);
   EXPECT_EQ(arena.slab_count(), 1u);
-  EXPECT_EQ(arena.spare_count(), 1u);
-  EXPECT_EQ(arena.held_bytes(), 2 * FlatArena::kSlab);
+  EXPECT_EQ(cache.held_bytes(), FlatArena::kSlab);
+  EXPECT_EQ(arena.held_bytes(), FlatArena::kSlab);
   EXPECT_EQ(arena.live_bytes(), n);
+  {
+    FlatArena other;
+    void* y = other.allocate(n);
+    EXPECT_EQ(y, a);
+    EXPECT_EQ(cache.held_bytes(), 0u);
+    other.deallocate(y, n);
+  }
   // The slab being filled starts over when it empties: the next array is at its start.
   arena.deallocate(e, n);
   void* f = arena.allocate(n);
   EXPECT_EQ(f, e);
   arena.deallocate(f, n);
-  arena.drop_spares();
   EXPECT_EQ(arena.held_bytes(), FlatArena::kSlab);
   EXPECT_EQ(arena.live_bytes(), 0u);
 }
 
 TEST(FlatArena, SmallArraysComeFromMallocAndLargeOnesGetASlabWhoseTailIsFilled) {
+  huge_pages::PageCache::instance().clear();
   FlatArena arena;
   void* small = arena.allocate(FlatArena::kSmall - 1);
   EXPECT_EQ(arena.slab_count(), 0u) << "a small array mapped a slab";
@@ -91,7 +101,7 @@ TEST(FlatArena, SmallArraysComeFromMallocAndLargeOnesGetASlabWhoseTailIsFilled) 
 
 // Random sizes allocated and given back in random order, each array filled with its own byte:
 // no array overlaps another, live_bytes() follows the arrays, held_bytes() is never below it,
-// and with every array gone only the slab being filled and the spares are held.
+// and with every array gone only the slab being filled is held.
 TEST(FlatArena, RandomArraysNeverOverlapAndTheAccountingFollowsThem) {
   std::mt19937_64 rng(12);
   FlatArena arena;
@@ -130,8 +140,7 @@ TEST(FlatArena, RandomArraysNeverOverlapAndTheAccountingFollowsThem) {
       live.clear();
       live_bytes = 0;
       EXPECT_LE(arena.slab_count(), 1u);
-      EXPECT_LE(arena.held_bytes(),
-                (FlatArena::kSpares + 1) * FlatArena::kSlab + (size_t{6} << 20));
+      EXPECT_LE(arena.held_bytes(), size_t{6} << 20);
     }
   }
   for (const Array& a : live) arena.deallocate(a.p, a.bytes);
