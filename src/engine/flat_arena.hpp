@@ -17,16 +17,19 @@
 // them, and the shard copies its arrays into fresh slabs when they are too many
 // (WindowShard::compact_flats).
 //
+// Under AddressSanitizer a slab is poisoned but for its live arrays, so an access past an
+// array's end is reported as it was when the arrays came from malloc (flat_arena.cpp: in the
+// library, whose flags decide it, not in each includer's).
+//
 // Not thread-safe: one owner, as its shard.
 #pragma once
-
-#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <new>
+#include <type_traits>
 
 #include "engine/huge_pages.hpp"
 
@@ -41,48 +44,13 @@ class FlatArena {
   FlatArena(const FlatArena&) = delete;
   FlatArena& operator=(const FlatArena&) = delete;
   // REQUIRES: every array given back.
-  ~FlatArena() {
-    for (const auto& [base, slab] : slabs_)
-      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(base), slab.size);
-  }
+  ~FlatArena();
 
   // `bytes` of memory, 64-byte aligned from kSmall on (malloc's alignment below it).
-  void* allocate(size_t bytes) {
-    if (bytes < kSmall) {
-      void* p = std::malloc(bytes);
-      if (p == nullptr) throw std::bad_alloc();
-      small_bytes_ += bytes;
-      return p;
-    }
-    const size_t n = rounded(bytes);
-    auto it = slabs_.find(current_);
-    if (it == slabs_.end() || it->second.size - it->second.used < n) it = new_slab(n);
-    Slab& slab = it->second;
-    char* p = reinterpret_cast<char*>(it->first) + slab.used;
-    slab.used += n;
-    ++slab.live;
-    live_bytes_ += n;
-    return p;
-  }
+  void* allocate(size_t bytes);
 
   // Gives back what allocate(bytes) returned.
-  void deallocate(void* p, size_t bytes) noexcept {
-    if (bytes < kSmall) {
-      std::free(p);
-      small_bytes_ -= bytes;
-      return;
-    }
-    auto it = slabs_.upper_bound(reinterpret_cast<uintptr_t>(p));
-    --it;  // the slab at or before p: p is inside it
-    Slab& slab = it->second;
-    live_bytes_ -= rounded(bytes);
-    if (--slab.live != 0) return;
-    if (it->first == current_) {
-      slab.used = 0;
-      return;
-    }
-    release(it);
-  }
+  void deallocate(void* p, size_t bytes) noexcept;
 
   // The memory held: slabs (their holes and unfilled tails included) and the arrays from
   // malloc.
@@ -93,10 +61,7 @@ class FlatArena {
 
   // The next array starts a slab of its own (one being compacted into starts clean, instead of
   // after the holes of the slab being filled).
-  void seal() {
-    if (auto it = slabs_.find(current_); it != slabs_.end() && it->second.live == 0) release(it);
-    current_ = 0;
-  }
+  void seal();
 
  private:
   struct Slab {
@@ -108,32 +73,9 @@ class FlatArena {
   static size_t rounded(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
   // A slab for an array of n bytes, made the one being filled.
-  std::map<uintptr_t, Slab>::iterator new_slab(size_t n) {
-    auto& cache = huge_pages::PageCache::instance();
-    size_t size = std::max(kSlab, huge_pages::whole(n));
-    char* p = cache.take(size);
-    if (p == nullptr && n <= huge_pages::kPage) {
-      size = huge_pages::kPage;
-      p = cache.take(size);
-    }
-    if (p == nullptr) {
-      size = std::max(kSlab, huge_pages::whole(n));
-      p = huge_pages::map_populated(size);
-    }
-    slab_bytes_ += size;
-    if (auto old = slabs_.find(current_); old != slabs_.end() && old->second.live == 0)
-      release(old);
-    current_ = reinterpret_cast<uintptr_t>(p);
-    return slabs_.emplace(current_, Slab{size, 0, 0}).first;
-  }
+  std::map<uintptr_t, Slab>::iterator new_slab(size_t n);
 
-  void release(std::map<uintptr_t, Slab>::iterator it) {
-    const auto [base, slab] = *it;
-    slab_bytes_ -= slab.size;
-    if (base == current_) current_ = 0;
-    slabs_.erase(it);
-    huge_pages::PageCache::instance().give(reinterpret_cast<char*>(base), slab.size);
-  }
+  void release(std::map<uintptr_t, Slab>::iterator it);
 
   std::map<uintptr_t, Slab> slabs_;
   uintptr_t current_ = 0;  // base of the slab being filled; 0: none

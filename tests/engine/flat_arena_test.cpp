@@ -163,5 +163,26 @@ TEST(FlatArena, BacksAVectorThroughGrowthSwapAndMove) {
   EXPECT_EQ(arena.live_bytes(), 0u);
 }
 
+// AddressSanitizer's own query, when the test runs under it (the test files are built without
+// it, the library with it: see tests/CMakeLists.txt).
+extern "C" int __asan_address_is_poisoned(const volatile void* addr) __attribute__((weak));
+
+// Under AddressSanitizer a slab is poisoned but for its live arrays: the byte just past an
+// array, and an array given back, are poisoned, as they are for arrays from malloc.
+TEST(FlatArena, UnderAddressSanitizerOnlyLiveArraysAreAddressable) {
+  if (__asan_address_is_poisoned == nullptr) GTEST_SKIP() << "not under AddressSanitizer";
+  FlatArena arena;
+  const size_t n = 100 * kKiB + 16;
+  auto* a = static_cast<char*>(arena.allocate(n));
+  auto* b = static_cast<char*>(arena.allocate(n));
+  EXPECT_EQ(__asan_address_is_poisoned(a), 0);
+  EXPECT_EQ(__asan_address_is_poisoned(a + n - 1), 0);
+  EXPECT_EQ(__asan_address_is_poisoned(a + n), 1) << "past the array's end";
+  EXPECT_EQ(__asan_address_is_poisoned(b + n), 1) << "the slab's unused rest";
+  arena.deallocate(b, n);
+  EXPECT_EQ(__asan_address_is_poisoned(b), 1) << "an array given back";
+  EXPECT_EQ(__asan_address_is_poisoned(a), 0);
+  arena.deallocate(a, n);
+}
 }  // namespace
 }  // namespace netpulse::engine
