@@ -171,9 +171,11 @@ class PageCache {
  public:
   static constexpr size_t kDefaultCap = size_t{64} << 20;
 
+  // Never destroyed: a thread still giving back a table while the process exits (a server's
+  // thread, say) finds it whole.
   static PageCache& instance() {
-    static PageCache cache;
-    return cache;
+    static PageCache* const cache = new PageCache;
+    return *cache;
   }
 
   // `bytes` (whole huge pages) of memory faulted in for writing, its contents undefined; null
