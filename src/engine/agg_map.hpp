@@ -132,7 +132,7 @@ class AggMap {
     const long double share =
         static_cast<long double>(size_ * 8 - capacity_ * 3) / static_cast<long double>(capacity_);
     size_t due = static_cast<size_t>(share * static_cast<long double>(next_bytes));
-    due = std::min(next_bytes, (due + kHugeAlign - 1) / kHugeAlign * kHugeAlign);
+    due = std::min(next_bytes, huge_pages::whole(due));
     if (due <= next_ready_) return;
     try {
       if (next_ == nullptr) {
@@ -259,7 +259,6 @@ class AggMap {
   // 1 MiB took 3-4 ms to fault in on this VM (2 MiB: 6.5 ms), paid again by each pane table the
   // pool does not hold; with two threads a shard's pane tables are that size.
   static constexpr size_t kHugeBytes = size_t{1} << 20;
-  static constexpr size_t kHugeAlign = huge_pages::kPage;
   // The bytes a mapped table of `slots` takes: whole huge pages.
   static size_t map_bytes(size_t slots) {
     return huge_pages::whole(slots * sizeof(Entry));
@@ -278,9 +277,12 @@ class AggMap {
     const bool mapped = slots * sizeof(Entry) >= kHugeBytes;
     const size_t bytes = mapped ? map_bytes(slots) : slots * sizeof(Entry);
     if (mapped) {
-      bool fresh = true;
-      p = huge_pages::take_or_map(bytes, fresh);
-      if (!fresh) std::memset(p, 0, bytes);
+      if (char* cached = huge_pages::PageCache::instance().take(bytes)) {
+        std::memset(cached, 0, bytes);
+        p = cached;
+      } else {
+        p = huge_pages::map_populated(bytes);
+      }
     } else {
       // calloc skips clearing a block fresh from mmap (the kernel's pages are zero): a store
       // per page then faults them in for writing. (malloc + memset would not: the compiler
@@ -299,10 +301,7 @@ class AggMap {
   // keys each time and doubled its slots every time the count passed half of them (4 MiB after
   // an hour of windows, the soak of 2026-12-04, and re-grown from 16 slots at every window).
   void release() {
-    if (mapped_)
-      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(slots_), map_bytes(capacity_));
-    else
-      std::free(slots_);
+    free_slots(slots_, capacity_, mapped_);
     slots_ = nullptr;
     capacity_ = 0;
     size_ = 0;
@@ -345,10 +344,16 @@ class AggMap {
       while (slots_[i].records != 0) i = (i + 1) & mask;
       slots_[i] = *e;
     }
-    if (old_mapped)
-      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(old), map_bytes(old_capacity));
+    free_slots(old, old_capacity, old_mapped);
+  }
+  // Gives back the slots of a table of `capacity` (mapped: its whole mapping, to the PageCache).
+  // One place for both release() and rehash(): their two copies once disagreed on a mapping's
+  // size, and a growth out of a 1 MiB table left half of its 2 MiB mapped.
+  static void free_slots(Entry* slots, size_t capacity, bool mapped) {
+    if (mapped)
+      huge_pages::PageCache::instance().give(reinterpret_cast<char*>(slots), map_bytes(capacity));
     else
-      std::free(old);
+      std::free(slots);
   }
 
   // Backward-shift deletion: pull later members of the probe run into the hole.

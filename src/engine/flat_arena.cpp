@@ -65,16 +65,12 @@ void FlatArena::seal() {
 
 std::map<uintptr_t, FlatArena::Slab>::iterator FlatArena::new_slab(size_t n) {
   auto& cache = huge_pages::PageCache::instance();
-  size_t size = std::max(kSlab, huge_pages::whole(n));
-  char* p = cache.take(size);
-  if (p == nullptr && n <= huge_pages::kPage) {
+  const size_t full = std::max(kSlab, huge_pages::whole(n));
+  size_t size = full;
+  char* p = cache.take(full);
+  if (p == nullptr && n <= huge_pages::kPage && (p = cache.take(huge_pages::kPage)) != nullptr)
     size = huge_pages::kPage;
-    p = cache.take(size);
-  }
-  if (p == nullptr) {
-    size = std::max(kSlab, huge_pages::whole(n));
-    p = huge_pages::map_populated(size);
-  }
+  if (p == nullptr) p = huge_pages::map_populated(full);
   slab_bytes_ += size;
   if (auto old = slabs_.find(current_); old != slabs_.end() && old->second.live == 0) release(old);
   current_ = reinterpret_cast<uintptr_t>(p);

@@ -213,18 +213,23 @@ class PageCache {
     ::munmap(p, bytes);
   }
 
-  // Unmaps every run held.
-  void clear() { set_cap(cap()); }
-  // Sets the cap and unmaps every run held (a memory budget's first step).
-  void set_cap(size_t cap) {
+  // Unmaps every run held (a memory budget's first step).
+  void clear() {
     std::vector<Run> runs;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      cap_ = cap;
       runs.swap(runs_);
       held_ = 0;
     }
     for (const Run& run : runs) ::munmap(run.base, run.bytes);
+  }
+  // Sets the cap, and unmaps every run held.
+  void set_cap(size_t cap) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cap_ = cap;
+    }
+    clear();
   }
   size_t cap() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -245,18 +250,6 @@ class PageCache {
   size_t held_ = 0;
   size_t cap_ = kDefaultCap;
 };
-
-// `bytes` (whole huge pages) faulted in for writing, contents undefined: from the PageCache
-// when it holds a run that long, else fresh (map_populated, zeroed). Throws bad_alloc when the
-// memory is not there.
-inline char* take_or_map(size_t bytes, bool& fresh) {
-  if (char* p = PageCache::instance().take(bytes)) {
-    fresh = false;
-    return p;
-  }
-  fresh = true;
-  return map_populated(bytes);
-}
 
 }  // namespace huge_pages
 }  // namespace netpulse::engine
