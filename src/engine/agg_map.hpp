@@ -68,7 +68,7 @@ class AggMap {
 
   AggMap() { allocate(kMinSlots); }
   ~AggMap() { release(); }
-  AggMap(const AggMap& o) : size_(o.size_) {
+  AggMap(const AggMap& o) : size_(o.size_), load8_(o.load8_) {
     allocate(o.capacity_);
     std::memcpy(static_cast<void*>(slots_), o.slots_, o.capacity_ * sizeof(Entry));
   }
@@ -94,7 +94,15 @@ class AggMap {
     std::swap(next_capacity_, o.next_capacity_);
     std::swap(next_ready_, o.next_ready_);
     std::swap(next_small_pages_, o.next_small_pages_);
+    std::swap(load8_, o.load8_);
   }
+
+  // The most of its slots a table fills before it doubles, in eighths (4, half, by default; at
+  // most 7). Linear probing's probes grow with the load, but a table that is mostly cache misses
+  // (the window's: tens of MiB, visited at random by every fold) gains more from being half the
+  // size: half the fresh memory to fault in, twice the share of it in the cache.
+  void set_max_load(unsigned eighths) { load8_ = std::clamp(eighths, 4u, 7u); }
+  unsigned max_load() const { return load8_; }
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -113,13 +121,14 @@ class AggMap {
   // balloon hands free memory back to the host: the host supplies each page again, and 16 MiB
   // took 8-28 ms on 2026-12-05 (1-2 ms when the host still had the memory), while the other
   // shards, their own tables a few windows from the same growth, waited at the engine's
-  // barrier. So once the table is 3/8 full, this maps the table it will grow into and faults
-  // in the share of it that the keys added since have earned, all of it by the time the table
-  // is half full and grows into it. A table that stops short of the growth holds that share
-  // (at most what the growth itself would take) until it falls under a quarter full. Called
-  // between batches of adds (the engine: once a window move); tables whose next size would not
-  // be mapped on their own are left alone. Only a head start: when the memory is not there,
-  // the table it mapped is given back and the growth, if it comes, does all the work.
+  // barrier. So once the table is an eighth short of its most load (3/8 full at the default
+  // half), this maps the table it will grow into and faults in the share of it that the keys
+  // added since have earned, all of it by the time the table is full and grows into it. A table
+  // that stops short of the growth holds that share (at most what the growth itself would take)
+  // until it falls under a quarter full. Called between batches of adds (the engine: once a window
+  // move); tables whose next size would not be mapped on their own are left alone. Only a head
+  // start: when the memory is not there, the table it mapped is given back and the growth, if it
+  // comes, does all the work.
   void grow_ahead() {
     if (capacity_ * 2 * sizeof(Entry) < kHugeBytes) return;  // not mapped on its own
     const size_t next_bytes = map_bytes(capacity_ * 2);
@@ -127,10 +136,11 @@ class AggMap {
       drop_next();
       return;
     }
-    if (size_ * 8 < capacity_ * 3) return;
-    // The share due: none at 3/8 full, all of it at half full, in whole 2 MiB pieces.
-    const long double share =
-        static_cast<long double>(size_ * 8 - capacity_ * 3) / static_cast<long double>(capacity_);
+    if (size_ * 8 < capacity_ * (load8_ - 1)) return;
+    // The share due: none an eighth below the most load, all of it at the most, in whole 2 MiB
+    // pieces.
+    const long double share = static_cast<long double>(size_ * 8 - capacity_ * (load8_ - 1)) /
+                              static_cast<long double>(capacity_);
     size_t due = static_cast<size_t>(share * static_cast<long double>(next_bytes));
     due = std::min(next_bytes, huge_pages::whole(due));
     if (due <= next_ready_) return;
@@ -155,7 +165,7 @@ class AggMap {
 
   // Adds to key's sums; returns the sums before.
   Agg add(const K& key, uint64_t bytes, uint32_t records) {
-    if ((size_ + 1) * 2 > capacity_) grow();
+    if ((size_ + 1) * 8 > capacity_ * load8_) grow();
     const size_t mask = capacity_ - 1;
     for (size_t i = home(key);; i = (i + 1) & mask) {
       Entry& e = slots_[i];
@@ -214,8 +224,7 @@ class AggMap {
 
   // Makes room for n keys without growing on the way (a new pane sized like the last one).
   void reserve(size_t n) {
-    size_t want = kMinSlots;
-    while (want < n * 2) want *= 2;
+    const size_t want = slots_for(n);
     if (want <= capacity_) return;
     rehash(want);
   }
@@ -227,8 +236,7 @@ class AggMap {
   }
   // Makes the table as small as room for n keys allows (n >= size()).
   void fit(size_t n) {
-    size_t want = kMinSlots;
-    while (want < n * 2) want *= 2;
+    const size_t want = slots_for(n);
     if (want < capacity_) rehash(want);
   }
 
@@ -254,6 +262,12 @@ class AggMap {
 
  private:
   static constexpr size_t kMinSlots = 16;
+  // The fewest slots that hold n keys within the most load.
+  size_t slots_for(size_t n) const {
+    size_t want = kMinSlots;
+    while (want * load8_ < n * 8) want *= 2;
+    return want;
+  }
   // Tables from this size on are mapped on their own, on huge pages, in whole huge pages (a table
   // of 1 MiB takes one of 2 MiB; memory_bytes() counts it so). On 4 KiB pages a pane's table of
   // 1 MiB took 3-4 ms to fault in on this VM (2 MiB: 6.5 ms), paid again by each pane table the
@@ -388,6 +402,7 @@ class AggMap {
   size_t next_capacity_ = 0;
   size_t next_ready_ = 0;
   bool next_small_pages_ = false;
+  unsigned load8_ = 4;  // see set_max_load
 };
 
 }  // namespace netpulse::engine

@@ -22,11 +22,18 @@ constexpr size_t kCompactSlack = 4 * FlatArena::kSlab;
 
 }  // namespace
 
+// The window's address tables fill to 3/4 before they double (AggMap::set_max_load): with a
+// million addresses the window holds some 570,000, which a table of 2^20 slots holds at 3/4 but
+// not at 1/2, and the table doubles to 32 MiB.
+constexpr unsigned kWindowLoad = 6;
+
 WindowShard::WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config)
     : index_(index), shards_(shards), unit_ms_(config.time_unit_ms),
       lateness_ms_(config.lateness * config.time_unit_ms), ip_key_(config.ip_key),
       budget_(budget_for(config, shards)), summarizer_(budget_.summary_keys) {
   if (budget_.bytes == SIZE_MAX) budget_ = ShardBudget{};  // too small: validate() said so
+  window_.keys.ip4.set_max_load(kWindowLoad);
+  window_.keys.ip6.set_max_load(kWindowLoad);
 }
 
 WindowShard::~WindowShard() = default;
