@@ -132,27 +132,25 @@ void WindowShard::summarize(Pane& pane) {
   if (!sum.summarized) {
     // Exact until now: the sketches see every address once, with its bytes.
     sum = PaneSummary{};
-    for (const Entry4& e : f.ip4) sum.add_key(key_hash(e.key), e.bytes);
+    f.ip4.for_each([&](const Entry4& e) { sum.add_key(key_hash(e.key), e.bytes); });
     for (const Entry6& e : f.ip6) sum.add_key(key_hash(e.key), e.bytes);
     sum.summarized = true;
   }
   bytes_scratch_.clear();
-  for (const Entry4& e : f.ip4) bytes_scratch_.push_back(e.bytes);
+  f.ip4.for_each([&](const Entry4& e) { bytes_scratch_.push_back(e.bytes); });
   for (const Entry6& e : f.ip6) bytes_scratch_.push_back(e.bytes);
   if (bytes_scratch_.size() > m) {
     const uint64_t v = PaneSummarizer::cut_value(bytes_scratch_, m);
     sum.floor += v;
-    auto cut = [&](auto& entries) {
-      auto keep = std::remove_if(entries.begin(), entries.end(), [&](const auto& e) {
-        if (e.bytes > v) return false;
-        sum.removed += e.bytes;
-        return true;
-      });
-      entries.erase(keep, entries.end());
-      entries.shrink_to_fit();
+    auto drop = [&](const auto& e) {
+      if (e.bytes > v) return false;
+      sum.removed += e.bytes;
+      return true;
     };
-    cut(f.ip4);
-    cut(f.ip6);
+    f.ip4.erase_if(drop);
+    f.ip4.shrink_to_fit();
+    f.ip6.erase(std::remove_if(f.ip6.begin(), f.ip6.end(), drop), f.ip6.end());
+    f.ip6.shrink_to_fit();
   }
   if (folded) fold(pane, true);
 }
@@ -187,9 +185,12 @@ void WindowShard::enforce_budget() {
     return ia != ib ? ib : a.first > b.first;
   });
   for (const auto& [keys, pane] : order) {
-    const size_t before = pane->flat.ip4.capacity() * sizeof(Entry4) + pane->flat.ip6.capacity() * sizeof(Entry6);
+    auto bytes = [&] {
+      return pane->flat.ip4.capacity_bytes() + pane->flat.ip6.capacity() * sizeof(Entry6);
+    };
+    const size_t before = bytes();
     summarize(*pane);
-    const size_t after = pane->flat.ip4.capacity() * sizeof(Entry4) + pane->flat.ip6.capacity() * sizeof(Entry6);
+    const size_t after = bytes();
     used -= std::min(used, before - std::min(before, after));
     if (used <= target) break;
   }
@@ -207,7 +208,7 @@ void WindowShard::add_approx(WindowApprox& out) {
     if (!pane.summary) {
       // An exact pane beside summarized ones: its sketches, once (a closed pane never changes).
       auto sum = std::make_unique<PaneSummary>();
-      for (const Entry4& e : pane.flat.ip4) sum->add_key(key_hash(e.key), e.bytes);
+      pane.flat.ip4.for_each([&](const Entry4& e) { sum->add_key(key_hash(e.key), e.bytes); });
       for (const Entry6& e : pane.flat.ip6) sum->add_key(key_hash(e.key), e.bytes);
       if (pane.open) {
         pane.open->ip4.for_each([&](const Entry4& e) { sum->add_key(key_hash(e.key), e.bytes); });
@@ -470,7 +471,7 @@ void WindowShard::compact_flats() {
   };
   for (auto& [index, pane] : panes_) {
     copy(pane.flat.protocols);
-    copy(pane.flat.ip4);
+    pane.flat.ip4.for_each_array(copy);
     copy(pane.flat.ip6);
   }
 }
@@ -480,9 +481,14 @@ namespace {
 // Applies f to each entry of a closed pane while prefetching the window slot of an entry a few
 // steps ahead: the window table is large (all keys of T panes) and each access is otherwise a
 // cache miss; prefetching lets many misses overlap.
+constexpr size_t kFlatAhead = 16;
+template <class F>
+void for_each_flat(const PackedEntries& entries, const AggMap<uint32_t>& window, F&& f) {
+  entries.for_each_ahead(
+      kFlatAhead, [&](uint32_t key) { window.prefetch(key); }, f);
+}
 template <class V, class K, class F>
 void for_each_flat(const V& entries, const AggMap<K>& window, F&& f) {
-  constexpr size_t kFlatAhead = 16;
   const size_t n = entries.size();
   const auto* e = entries.data();
   for (size_t i = 0; i < n; ++i) {
@@ -653,7 +659,7 @@ size_t WindowShard::memory_bytes() const {
   size_t total = window_.keys.protocols.memory_bytes() + window_.keys.ip4.memory_bytes() +
                  window_.keys.ip6.memory_bytes() + cand4_.memory_bytes() + cand6_.memory_bytes();
   auto flat_bytes = [](const FlatSums& f) {
-    return f.protocols.capacity() * sizeof(Entry4) + f.ip4.capacity() * sizeof(Entry4) +
+    return f.protocols.capacity() * sizeof(Entry4) + f.ip4.capacity_bytes() +
            f.ip6.capacity() * sizeof(Entry6);
   };
   auto table_bytes = [](const KeySums& s) {

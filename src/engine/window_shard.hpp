@@ -27,6 +27,7 @@
 #include "engine/agg_map.hpp"
 #include "engine/flat_arena.hpp"
 #include "engine/history_accumulator.hpp"
+#include "engine/packed_entries.hpp"
 #include "engine/params.hpp"
 #include "engine/record_buffer.hpp"
 #include "engine/sketch.hpp"
@@ -267,13 +268,12 @@ class WindowShard {
 
   // A closed pane: its entries in slot order, in the shard's arena (see FlatArena).
   struct FlatSums {
-    std::vector<Entry4, FlatAlloc<Entry4>> protocols, ip4;
+    std::vector<Entry4, FlatAlloc<Entry4>> protocols;
+    PackedEntries ip4;  // most of a pane's keys: 8 bytes each (see PackedEntries)
     std::vector<Entry6, FlatAlloc<Entry6>> ip6;
     FlatSums() = default;
     explicit FlatSums(FlatArena* arena)
-        : protocols(FlatAlloc<Entry4>(arena)),
-          ip4(FlatAlloc<Entry4>(arena)),
-          ip6(FlatAlloc<Entry6>(arena)) {}
+        : protocols(FlatAlloc<Entry4>(arena)), ip4(arena), ip6(FlatAlloc<Entry6>(arena)) {}
     void clear() {
       protocols.clear();
       ip4.clear();

@@ -140,6 +140,16 @@ TEST(WindowShard, ClosedPanesFoldLikeOpenOnes) {
       a.protocols.add(key % 5, bytes, 1);
       b.protocols.add(key % 5, bytes, 1);
     }
+    // Keys whose sums do not fit a closed pane's 8-byte entry (PackedEntries), and those just
+    // inside its limits: 256 records, 2^24 bytes, 255 records of 2^24 - 1 bytes in all.
+    const auto heavy = [&](uint32_t key, uint64_t bytes, uint32_t records) {
+      a.ip4.add(key, bytes, records);
+      b.ip4.add(key, bytes, records);
+    };
+    heavy(5000 + static_cast<uint32_t>(pane % 3), 1000, 256);
+    heavy(6000, uint64_t{1} << 24, 1);
+    heavy(6001, (uint64_t{1} << 24) - 1, 255);
+    heavy(6002 + static_cast<uint32_t>(pane % 2), uint64_t{1} << 40, 70'000);
     closed_shard.close_before(pane + 1);
     if (pane < 4) continue;
     open_shard.move_window(pane - 4, pane + 1);
@@ -177,15 +187,21 @@ TEST(WindowShard, ClosedPanesStayExactAndTheirArenaCompactAsPaneSizesSwing) {
   PaneBytes panes;
   constexpr int64_t kT = 6;
   size_t most_held = 0;
-  for (int64_t pane = 0; pane < 50; ++pane) {
+  for (int64_t pane = 0; pane < 40; ++pane) {
     KeySums& sums = shard.pane_sums(pane);
-    // 2,000 to 70,000 keys: arrays of 32 KiB (from malloc) to 1.1 MiB.
-    const size_t keys = pane % 7 == 3 ? 70'000 : 2'000 + rng() % 30'000;
+    // 4,000 to 140,000 keys of a record each: arrays of 32 KiB (from malloc) to 1.1 MiB.
+    const size_t keys = pane % 7 == 3 ? 140'000 : 4'000 + rng() % 60'000;
     for (size_t i = 0; i < keys; ++i) {
-      const auto key = static_cast<uint32_t>(rng() % 200'000);
+      const auto key = static_cast<uint32_t>(rng() % 4'000'000);
       const uint64_t bytes = 1 + rng() % 5000;
       sums.ip4.add(key, bytes, 1);
       panes[pane][key] += bytes;
+    }
+    // Heavy keys (kept aside in their pane's array, see PackedEntries) move with the rest.
+    for (uint32_t heavy = 0; heavy < 1 + pane % 4; ++heavy) {
+      const uint32_t key = 300'000 + heavy * 7 + static_cast<uint32_t>(pane % 3);
+      sums.ip4.add(key, uint64_t{1} << 30, 1000);
+      panes[pane][key] += uint64_t{1} << 30;
     }
     shard.close_before(pane + 1);
     EXPECT_LE(shard.flat_held_bytes(), 2 * shard.flat_live_bytes() + 4 * FlatArena::kSlab)
