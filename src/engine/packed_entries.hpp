@@ -1,5 +1,5 @@
 // PackedEntries: a closed pane's IPv4 address sums, in slot order, 8 bytes per key where its
-// sums are small and 16 where they are not. Written here because the closed panes are most of
+// sums are small and 24 where they are not. Written here because the closed panes are most of
 // the engine's memory and of what a fold reads: on issue 12's data a pane closes with some
 // 37,500 addresses of 1-3 records each, and 60 of them make the window. As AggMap's 16-byte
 // entries they took 36 MiB of fresh memory on one thread, half of all the process faulted in,
@@ -7,9 +7,9 @@
 //
 // A key whose records fit 8 bits (1-255) and whose bytes fit 24 (under 16 MiB) is stored as
 // {key, bytes << 8 | records}. Any other key is stored as {key, 0}, and its whole entry goes to
-// `wide`, in the same order: its records are never 0, so a packed word of 0 always means "the
-// next wide entry". Only the heaviest few keys of a pane go wide (on issue 12's data, those
-// with more than 255 records in a second: some 27 of 37,500).
+// a second array (wide_), in the same order: its records are never 0, so a packed word of 0 always
+// means "the next wide entry". Only the heaviest few keys of a pane go wide (on issue 12's data,
+// those with more than 255 records in a second: some 27 of 37,500).
 //
 // Both arrays take their memory from the shard's FlatArena, as the unpacked arrays did.
 #pragma once
