@@ -29,6 +29,11 @@ struct NdpiProtocol {
   friend bool operator==(const NdpiProtocol&, const NdpiProtocol&) = default;
 };
 
+// Loads libndpi, which netpulse does not link but loads when the first classifier is made;
+// false, with a one-line reason, when it cannot be (a classifier made then throws
+// std::runtime_error with that reason).
+bool load_ndpi(std::string* why);
+
 class NdpiClassifier {
  public:
   // nDPI's own cap: ndpi_detection_process_packet() returns at once after this many calls on a

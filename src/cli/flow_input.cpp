@@ -7,6 +7,7 @@
 
 #include "app/capture_status.hpp"
 #include "app/collector_status.hpp"
+#include "capture/ndpi_classifier.hpp"
 #include "cli/common.hpp"
 #include "core/size.hpp"
 #include "core/time.hpp"
@@ -127,6 +128,13 @@ capture::CaptureOptions capture_options(const ingest::Uri& input, const FlowInpu
   c.pcap.buffer_bytes = static_cast<size_t>(*core::parse_size(o.capture_buffer));
   c.processor.mode = o.records == "flows" ? capture::RecordMode::kFlows : capture::RecordMode::kPackets;
   c.processor.ndpi = !o.no_ndpi;
+  if (c.processor.ndpi) {
+    // nDPI is loaded here, not at start-up (capture/ndpi_classifier.cpp): a missing library is
+    // one line now rather than an error from the capture thread.
+    std::string why;
+    if (!capture::load_ndpi(&why))
+      io_error(why + " (--no-ndpi names applications by port instead)");
+  }
   c.processor.max_flows = o.max_flows;
   c.processor.idle_timeout_ms = *core::parse_duration_ms(o.idle_timeout);
   c.processor.active_timeout_ms = *core::parse_duration_ms(o.active_timeout);

@@ -149,9 +149,10 @@ TEST(ProcessCli, BadArgumentsExitTwoWithOneLineNamingThem) {
   EXPECT_NE(none.err.find("--input"), std::string::npos) << none.err;
 }
 
-// libpq, XGBoost and librdkafka are loaded only by what uses them (core/shared_library.hpp):
-// a plain `process` starts without them: 4.4-4.7 ms of CPU instead of 11.8-12.7 (2026-12-05).
-TEST(ProcessCli, StartsWithoutLoadingPostgresXgboostOrKafka) {
+// libpq, XGBoost, librdkafka and nDPI are loaded only by what uses them
+// (core/shared_library.hpp): a plain `process` starts without them: 4.4-4.7 ms of CPU instead of
+// 11.8-12.7 (2026-12-05), before nDPI was left out too (its 21,850 relocations).
+TEST(ProcessCli, StartsWithoutLoadingPostgresXgboostKafkaOrNdpi) {
   TempDir dir;
   const std::string fifo = dir / "fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
@@ -177,6 +178,7 @@ TEST(ProcessCli, StartsWithoutLoadingPostgresXgboostOrKafka) {
   EXPECT_EQ(maps.find("libpq.so"), std::string::npos);
   EXPECT_EQ(maps.find("libxgboost.so"), std::string::npos);
   EXPECT_EQ(maps.find("librdkafka.so"), std::string::npos);
+  EXPECT_EQ(maps.find("libndpi.so"), std::string::npos);
 }
 
 TEST(ProcessCli, InputsAndOutputsThatCannotBeOpenedExitOne) {
