@@ -97,6 +97,14 @@ class BasicRecordBuffer {
     ++size_;
   }
 
+  // The slot the next record goes to, for the caller to fill in place; commit() then keeps it
+  // (else the next spare() returns the same slot).
+  Record* spare() {
+    if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+    return data_.get() + size_;
+  }
+  void commit() { ++size_; }
+
   // As push_back, with stores that bypass the cache (see above).
   void push_streamed(const Record& r) {
 #if defined(__x86_64__)
@@ -110,6 +118,16 @@ class BasicRecordBuffer {
     push_back(r);
 #endif
   }
+
+#if defined(__x86_64__)
+  // As push_streamed, for a 16-byte record already in a register (its bytes in memory order).
+  void push_streamed(__m128i r) {
+    static_assert(sizeof(Record) == 16);
+    if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(data_.get() + size_), r);
+    ++size_;
+  }
+#endif
 
   // Makes streamed stores visible to other threads' ordinary loads (before the barrier that
   // hands the block over).
@@ -158,7 +176,15 @@ class KeyStream {
     int64_t dt = 0;
     if (!key.is_v6 && !__builtin_sub_overflow(time, base_, &dt) && dt >= INT32_MIN &&
         dt <= INT32_MAX) [[likely]] {
+#if defined(__x86_64__)
+      // The unit is put together in a register: built in memory as a PackedKey, it was written
+      // in two 8-byte halves and read back whole for the streamed store, a load the CPU cannot
+      // forward from the two stores (a third of routing's time in `perf annotate`).
+      units_.push_streamed(_mm_set_epi32(static_cast<int>(key.v4_value()), static_cast<int>(bytes),
+                                         static_cast<int>(protocol), static_cast<int>(dt)));
+#else
       units_.push_streamed(PackedKey{static_cast<int32_t>(dt), protocol, bytes, key.v4_value()});
+#endif
       return;
     }
     const KeyRecord r{time, protocol | (key.is_v6 ? KeyRecord::kV6 : 0), bytes, key.bits};
