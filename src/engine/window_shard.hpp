@@ -108,7 +108,7 @@ class PaneSummarizer {
   // Adds `bytes` to address ip of an open pane; past sums.ip_limit the pane goes on as a
   // summary. One predictable compare on the exact path; a summarized pane (limit 0) always
   // goes on to over_limit(). The engine's shards and Kafka instances' panes both add this way.
-  void add(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+  [[gnu::always_inline]] void add(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
     if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
     else sums.ip6.add(ip.bits, bytes, 1);
     if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
@@ -295,7 +295,9 @@ class WindowShard {
   }
   Pane& pane_slow(core::TimeMs t);
   KeySums& open_sums(Pane& pane);
-  void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) { summarizer_.add(sums, ip, bytes); }
+  [[gnu::always_inline]] void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
+    summarizer_.add(sums, ip, bytes);
+  }
   void summarize(Pane& pane);
   void enforce_budget();
   bool in_window(const Pane& pane) const {
