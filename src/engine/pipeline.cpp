@@ -502,7 +502,8 @@ void Pipeline::parse_block(size_t b, size_t w) {
 // their greatest time); the shards drop those late against earlier blocks. Hashing here, on the
 // parsing thread, means each key is hashed once however many shards there are; and each shard
 // then reads only its own records, in order, instead of picking them out of all the block's.
-void Pipeline::route(BlockWork& work, const FlowRecord& rec, core::TimeMs max_before) {
+[[gnu::always_inline]] inline void Pipeline::route(BlockWork& work, const FlowRecord& rec,
+                                                   core::TimeMs max_before) {
   if (max_before != WindowShard::kNoTime && rec.time < max_before - lateness_ms_) {
     ++work.late;
     return;

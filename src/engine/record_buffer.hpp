@@ -187,12 +187,7 @@ class KeyStream {
 #endif
       return;
     }
-    const KeyRecord r{time, protocol | (key.is_v6 ? KeyRecord::kV6 : 0), bytes, key.bits};
-    units_.push_streamed(PackedKey{0, PackedKey::kEscape, 0, 0});
-    PackedKey halves[2];
-    std::memcpy(halves, &r, sizeof r);
-    units_.push_streamed(halves[0]);
-    units_.push_streamed(halves[1]);
+    push_escaped(time, protocol, bytes, key);
   }
 
   // The record whose first unit is units[i] (of a stream with this base), and how many units
@@ -211,6 +206,17 @@ class KeyStream {
   }
 
  private:
+  // An escape unit and the whole record (out of line: routing's loop keeps only the packed path).
+  [[gnu::noinline]] void push_escaped(core::TimeMs time, uint32_t protocol, uint32_t bytes,
+                                      const core::IpAddr& key) {
+    const KeyRecord r{time, protocol | (key.is_v6 ? KeyRecord::kV6 : 0), bytes, key.bits};
+    units_.push_streamed(PackedKey{0, PackedKey::kEscape, 0, 0});
+    PackedKey halves[2];
+    std::memcpy(halves, &r, sizeof r);
+    units_.push_streamed(halves[0]);
+    units_.push_streamed(halves[1]);
+  }
+
   BasicRecordBuffer<PackedKey> units_;
   core::TimeMs base_ = 0;
 };
