@@ -92,7 +92,7 @@ class BasicRecordBuffer {
   }
 
   void push_back(const Record& r) {
-    if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+    room_for_one();
     std::memcpy(data_.get() + size_, &r, sizeof r);
     ++size_;
   }
@@ -100,7 +100,7 @@ class BasicRecordBuffer {
   // The slot the next record goes to, for the caller to fill in place; commit() then keeps it
   // (else the next spare() returns the same slot).
   Record* spare() {
-    if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+    room_for_one();
     return data_.get() + size_;
   }
   void commit() { ++size_; }
@@ -108,7 +108,7 @@ class BasicRecordBuffer {
   // As push_back, with stores that bypass the cache (see above).
   void push_streamed(const Record& r) {
 #if defined(__x86_64__)
-    if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+    room_for_one();
     auto* to = reinterpret_cast<__m128i*>(data_.get() + size_);
     const auto* from = reinterpret_cast<const __m128i*>(&r);
     for (size_t i = 0; i < sizeof(Record) / 16; ++i)
@@ -123,7 +123,7 @@ class BasicRecordBuffer {
   // As push_streamed, for a 16-byte record already in a register (its bytes in memory order).
   void push_streamed(__m128i r) {
     static_assert(sizeof(Record) == 16);
-    if (size_ == capacity_) reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+    room_for_one();
     _mm_stream_si128(reinterpret_cast<__m128i*>(data_.get() + size_), r);
     ++size_;
   }
@@ -138,6 +138,12 @@ class BasicRecordBuffer {
   }
 
  private:
+  // Every append's growth: doubling, from 1024 records.
+  void room_for_one() {
+    if (size_ == capacity_) [[unlikely]]
+      reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+  }
+
   struct Free {
     void operator()(Record* p) const { ::operator delete (p, std::align_val_t{64}); }
   };
