@@ -95,13 +95,17 @@ class AggMap {
     std::swap(next_ready_, o.next_ready_);
     std::swap(next_small_pages_, o.next_small_pages_);
     std::swap(load8_, o.load8_);
+    std::swap(grow_at_, o.grow_at_);
   }
 
   // The most of its slots a table fills before it doubles, in eighths (4, half, by default; at
   // most 7). Linear probing's probes grow with the load, but a table that is mostly cache misses
   // (the window's: tens of MiB, visited at random by every fold) gains more from being half the
   // size: half the fresh memory to fault in, twice the share of it in the cache.
-  void set_max_load(unsigned eighths) { load8_ = std::clamp(eighths, 4u, 7u); }
+  void set_max_load(unsigned eighths) {
+    load8_ = std::clamp(eighths, 4u, 7u);
+    grow_at_ = capacity_ * load8_ / 8;
+  }
   unsigned max_load() const { return load8_; }
 
   size_t size() const { return size_; }
@@ -165,10 +169,16 @@ class AggMap {
 
   // Adds to key's sums; returns the sums before.
   [[gnu::always_inline]] Agg add(const K& key, uint64_t bytes, uint32_t records) {
-    if ((size_ + 1) * 8 > capacity_ * load8_) [[unlikely]]
+    return add_at(key, slot_order(key), bytes, records);
+  }
+  // As add(), given the key's slot_order(key): a loop that prefetched the key's slot a few keys
+  // earlier computed it then, and hashes each key once instead of twice.
+  [[gnu::always_inline]] Agg add_at(const K& key, uint64_t order, uint64_t bytes,
+                                    uint32_t records) {
+    if (size_ >= grow_at_) [[unlikely]]
       grow();
     const size_t mask = capacity_ - 1;
-    for (size_t i = home(key);; i = (i + 1) & mask) {
+    for (size_t i = home_at(order);; i = (i + 1) & mask) {
       Entry& e = slots_[i];
       if (e.records == 0) {
         e.key = key;
@@ -191,8 +201,13 @@ class AggMap {
   // Always inlined: GCC left it out of line in the fold's loop over packed entries, a call per
   // key.
   [[gnu::always_inline]] Agg sub(const K& key, uint64_t bytes, uint32_t records) {
+    return sub_at(key, slot_order(key), bytes, records);
+  }
+  // As sub(), given the key's slot_order(key) (see add_at).
+  [[gnu::always_inline]] Agg sub_at(const K& key, uint64_t order, uint64_t bytes,
+                                    uint32_t records) {
     const size_t mask = capacity_ - 1;
-    size_t i = home(key);
+    size_t i = home_at(order);
     while (!(slots_[i].key == key) || slots_[i].records == 0) i = (i + 1) & mask;
     Entry& e = slots_[i];
     const Agg before{e.bytes, e.records};
@@ -212,7 +227,13 @@ class AggMap {
   }
 
   // Hints the cache to fetch key's home slot (for loops that know their next keys early).
-  void prefetch(const K& key) const { __builtin_prefetch(&slots_[home(key)]); }
+  void prefetch(const K& key) const {
+    prefetch_at(slot_order(key));
+  }
+  // The same for a key whose slot_order() the caller holds.
+  void prefetch_at(uint64_t order) const {
+    __builtin_prefetch(&slots_[home_at(order)]);
+  }
 
   // The raw slots, in slot order, for scans that filter before touching a key (empty slots:
   // records == 0, bytes == 0).
@@ -281,7 +302,18 @@ class AggMap {
     return huge_pages::whole(slots * sizeof(Entry));
   }
 
-  size_t home(const K& key) const { return static_cast<size_t>(slot_order(key) >> shift_); }
+  size_t home(const K& key) const {
+    return home_at(slot_order(key));
+  }
+  size_t home_at(uint64_t order) const {
+    return static_cast<size_t>(order >> shift_);
+  }
+  // The slots and what follows from their number.
+  void set_capacity(size_t slots) {
+    capacity_ = slots;
+    shift_ = 64 - std::countr_zero(slots);
+    grow_at_ = slots * load8_ / 8;
+  }
 
   // Large tables come from the PageCache (cleared here) or straight from mmap, 2 MiB aligned and
   // advised onto huge pages; the kernel hands those over zeroed, so they are not cleared a
@@ -310,8 +342,7 @@ class AggMap {
     }
     slots_ = static_cast<Entry*>(p);
     mapped_ = mapped;
-    capacity_ = slots;
-    shift_ = 64 - std::countr_zero(slots);
+    set_capacity(slots);
   }
   // Frees the slots: the map holds nothing after it. size_ must go with them: reset() once left
   // it, so a table emptied and refilled with the same 19 protocols every window counted 19 more
@@ -321,6 +352,7 @@ class AggMap {
     free_slots(slots_, capacity_, mapped_);
     slots_ = nullptr;
     capacity_ = 0;
+    grow_at_ = 0;
     size_ = 0;
     drop_next();
   }
@@ -349,8 +381,7 @@ class AggMap {
         throw std::bad_alloc();
       slots_ = next_;
       mapped_ = true;
-      capacity_ = want;
-      shift_ = 64 - std::countr_zero(want);
+      set_capacity(want);
       next_ = nullptr;
       next_capacity_ = 0;
       next_ready_ = 0;
@@ -410,6 +441,8 @@ class AggMap {
   size_t next_ready_ = 0;
   bool next_small_pages_ = false;
   unsigned load8_ = 4;  // see set_max_load
+  // add() grows the table first when it holds this many keys: the most load, in keys.
+  size_t grow_at_ = 0;
 };
 
 }  // namespace netpulse::engine

@@ -14,6 +14,8 @@
 // Both arrays take their memory from the shard's FlatArena, as the unpacked arrays did.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -66,27 +68,38 @@ class PackedEntries {
     }
   }
 
-  // Calls f(const Entry&) on each entry in order, and pre(key) on the key `ahead` entries
-  // further on (a fold prefetches that key's window slot there).
-  template <class Pre, class F>
-  void for_each_ahead(size_t ahead, Pre&& pre, F&& f) const {
+  // Calls f(const Entry&, v) on each entry in order, where v = pre(key) was computed `kAhead`
+  // entries earlier (for the first kAhead, before the loop): a fold prefetches the key's window
+  // slot there, and hands the slot's position on to the add instead of hashing the key again.
+  template <size_t kAhead, class Pre, class F>
+  void for_each_ahead(Pre&& pre, F&& f) const {
+    static_assert(std::has_single_bit(kAhead), "a ring of 2 * kAhead values");
     const size_t n = packed_.size();
     const Packed* p = packed_.data();
     const Entry* w = wide_.data();
+    // Entry i's value is written at step i - kAhead and read at step i, after that step wrote
+    // entry i + kAhead's: twice kAhead slots keep the two apart.
+    decltype(pre(uint32_t{})) ahead[2 * kAhead];
+    for (size_t i = 0; i < std::min(n, kAhead); ++i) ahead[i] = pre(p[i].key);
     for (size_t i = 0; i < n; ++i) {
-      if (i + ahead < n) pre(p[i + ahead].key);
+      if (i + kAhead < n) ahead[(i + kAhead) % (2 * kAhead)] = pre(p[i + kAhead].key);
       // One call of f, so that it is inlined here.
       const uint32_t s = p[i].sums;
       Entry e{p[i].key, s & kMaxPackedRecords, s >> 8};
       if (s == 0) [[unlikely]]
         e = *w++;
-      f(e);
+      f(e, ahead[i % (2 * kAhead)]);
     }
   }
   template <class F>
   void for_each(F&& f) const {
-    for_each_ahead(
-        0, [](uint32_t) {}, f);
+    const Entry* w = wide_.data();
+    for (const Packed& p : packed_) {
+      Entry e{p.key, p.sums & kMaxPackedRecords, p.sums >> 8};
+      if (p.sums == 0) [[unlikely]]
+        e = *w++;
+      f(e);
+    }
   }
 
   // Drops the entries for which drop(const Entry&) is true, keeping the others in order.

@@ -290,19 +290,25 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
 }
 
 [[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
-                                                            bool dst_here) {
+                                                            bool dst_here, uint64_t order) {
   KeySums& sums = *pane.open;
   sums.protocols.add(r.protocol, r.bytes, 1);
   if (pane.round_records++ == 0) touched_.push_back(&pane);
+  auto add_key = [&](const core::IpAddr& a) __attribute__((always_inline)) {
+    if (!a.is_v6) [[likely]]
+      summarizer_.add4_at(sums, a.v4_value(), order, r.bytes);
+    else
+      add_ip(sums, a, r.bytes);
+  };
   switch (ip_key_) {
     case IpKey::kSrc:
-      add_ip(sums, r.src, r.bytes);
+      add_key(r.src);
       break;
     case IpKey::kDst:
-      add_ip(sums, r.dst, r.bytes);
+      add_key(r.dst);
       break;
     case IpKey::kHost:
-      add_ip(sums, r.src, r.bytes);
+      add_key(r.src);
       if (dst_here && !(r.dst == r.src)) add_ip(sums, r.dst, r.bytes);
       break;
   }
@@ -314,20 +320,32 @@ uint64_t WindowShard::consume(const Input& in) {
 }
 
 // The pane table outgrows the core's cache (tens of thousands of addresses per pane), so the
-// slot of a record a few places ahead is prefetched while this one is added.
+// slot of a record a few places ahead is prefetched while this one is added. The key's slot
+// order, computed for the prefetch, is kept for the add (style.md: hash once) in a ring of
+// kRing: record i's is written at step i - kAhead and read at step i, after that step wrote
+// record i + kAhead's (and, past an escaped key record, the two after it).
 constexpr size_t kAhead = 8;
+constexpr size_t kRing = 2 * kAhead;
 
 uint64_t WindowShard::consume_in_order(const Input& in) {
   uint64_t late = 0;
   TimeMs running_max = in.entering_max;
   const FlowRecord* records = in.records;
   const size_t n = in.count;
+  const bool by_dst = ip_key_ == IpKey::kDst;
+  auto order_of = [by_dst](const FlowRecord& x) {
+    return slot_order((by_dst ? x.dst : x.src).v4_value());
+  };
+  uint64_t orders[kRing];
+  for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = order_of(records[i]);
   for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n && cur_) {
+    if (i + kAhead < n) {
       const FlowRecord& next = records[i + kAhead];
-      const core::IpAddr& a = ip_key_ == IpKey::kDst ? next.dst : next.src;
-      if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
-        cur_->open->ip4.prefetch(a.v4_value());
+      const uint64_t order = order_of(next);
+      orders[(i + kAhead) % kRing] = order;
+      const core::IpAddr& a = by_dst ? next.dst : next.src;
+      if (cur_ && !a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
+        cur_->open->ip4.prefetch_at(order);
     }
     const FlowRecord& r = records[i];
     if (running_max != kNoTime && r.time < running_max - lateness_ms_) {
@@ -335,7 +353,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       continue;
     }
     if (r.time > running_max) running_max = r.time;
-    add_primary(pane_for(r.time), r, true);
+    add_primary(pane_for(r.time), r, true, orders[i % kRing]);
     if (history_) history_->add(r);
   }
   return late;
@@ -365,7 +383,8 @@ uint64_t WindowShard::consume_routed(const Input& in) {
     if (tag & kSecondary) {
       add_ip(*pane.open, r.dst, r.bytes);
     } else {
-      add_primary(pane, r, (tag & kAlso) != 0);
+      const core::IpAddr& key = ip_key_ == IpKey::kDst ? r.dst : r.src;
+      add_primary(pane, r, (tag & kAlso) != 0, slot_order(key.v4_value()));
       if (history_) history_->add(r);
     }
   }
@@ -381,18 +400,30 @@ uint64_t WindowShard::consume_keys(const Input& in) {
   const TimeMs base = in.key_base;
   const TimeMs bound = routed_late_bound(in);
   KeyRecord r;
+  // Slot orders as in consume_in_order, per unit: a unit that is part of an escaped record gets
+  // one for nothing, and the record's own is not used (its key goes the general way).
+  uint64_t orders[kRing];
+  for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = slot_order(units[i].v4);
   for (size_t i = 0; i < n;) {
-    // A unit ahead may be part of an escaped record rather than a record: then this only
-    // prefetches a slot for nothing.
-    if (i + kAhead < n && cur_) {
+    if (i + kAhead < n) {
       const PackedKey& next = units[i + kAhead];
+      const uint64_t order = slot_order(next.v4);
+      orders[(i + kAhead) % kRing] = order;
       // Wrapping arithmetic: a payload unit's time need not be an offset that fits.
       const auto t = static_cast<TimeMs>(static_cast<uint64_t>(base) +
                                          static_cast<uint64_t>(int64_t{next.time}));
-      if (!(next.protocol & PackedKey::kEscape) && t >= cur_start_ && t < cur_end_)
-        cur_->open->ip4.prefetch(next.v4);
+      if (cur_ && !(next.protocol & PackedKey::kEscape) && t >= cur_start_ && t < cur_end_)
+        cur_->open->ip4.prefetch_at(order);
     }
-    i += KeyStream::decode(units, i, base, r);
+    const size_t at = i;
+    const size_t used = KeyStream::decode(units, i, base, r);
+    i += used;
+    if (used != 1) [[unlikely]] {
+      // The steps for units at + 1 and at + 2 are skipped: their units kAhead on get their
+      // orders here.
+      for (size_t j = at + kAhead + 1; j < at + kAhead + used && j < n; ++j)
+        orders[j % kRing] = slot_order(units[j].v4);
+    }
     if (r.time < bound) {
       ++late;
       continue;
@@ -401,7 +432,10 @@ uint64_t WindowShard::consume_keys(const Input& in) {
     KeySums& sums = *pane.open;
     sums.protocols.add(r.protocol_id(), r.bytes, 1);
     if (pane.round_records++ == 0) touched_.push_back(&pane);
-    add_ip(sums, r.address(), r.bytes);
+    if (used == 1) [[likely]]
+      summarizer_.add4_at(sums, units[at].v4, orders[at % kRing], r.bytes);
+    else
+      add_ip(sums, r.address(), r.bytes);
   }
   return late;
 }
@@ -487,19 +521,33 @@ namespace {
 // Applies f to each entry of a closed pane while prefetching the window slot of an entry a few
 // steps ahead: the window table is large (all keys of T panes) and each access is otherwise a
 // cache miss; prefetching lets many misses overlap.
+// f(entry, order) gets the key's slot order computed for the prefetch (hash once).
 constexpr size_t kFlatAhead = 16;
 template <class F>
 void for_each_flat(const PackedEntries& entries, const AggMap<uint32_t>& window, F&& f) {
-  entries.for_each_ahead(
-      kFlatAhead, [&](uint32_t key) { window.prefetch(key); }, f);
+  entries.for_each_ahead<kFlatAhead>(
+      [&](uint32_t key) {
+        const uint64_t order = slot_order(key);
+        window.prefetch_at(order);
+        return order;
+      },
+      f);
 }
 template <class V, class K, class F>
 void for_each_flat(const V& entries, const AggMap<K>& window, F&& f) {
   const size_t n = entries.size();
   const auto* e = entries.data();
+  // As PackedEntries::for_each_ahead: entry i's order is written kFlatAhead steps before it is
+  // read.
+  uint64_t orders[2 * kFlatAhead];
+  for (size_t i = 0; i < std::min(n, kFlatAhead); ++i) orders[i] = slot_order(e[i].key);
   for (size_t i = 0; i < n; ++i) {
-    if (i + kFlatAhead < n) window.prefetch(e[i + kFlatAhead].key);
-    f(e[i]);
+    if (i + kFlatAhead < n) {
+      const uint64_t order = slot_order(e[i + kFlatAhead].key);
+      orders[(i + kFlatAhead) % (2 * kFlatAhead)] = order;
+      window.prefetch_at(order);
+    }
+    f(e[i], orders[i % (2 * kFlatAhead)]);
   }
 }
 
@@ -522,7 +570,7 @@ void for_each_open(const AggMap<K>& pane, const AggMap<K>& window, F&& f) {
   for (const auto* e = begin; e != end; ++e) {
     if (e->records == 0) continue;
     advance_ahead();
-    f(*e);
+    f(*e, slot_order(e->key));
   }
 }
 
@@ -544,15 +592,15 @@ void WindowShard::fold(const Pane& pane, bool add) {
   // here and in the add path of a record: with AggMap::add inlined into them GCC kept these out
   // of line, a call per key and per record.)
   auto adder = [&](auto& table, auto& cand) {
-    return [&, level ](const auto& e) __attribute__((always_inline)) {
-      const Agg before = table.add(e.key, e.bytes, e.records);
+    return [&, level ](const auto& e, uint64_t order) __attribute__((always_inline)) {
+      const Agg before = table.add_at(e.key, order, e.bytes, e.records);
       w.ip.on_add(before, e.bytes);
       if (before.bytes < level && before.bytes + e.bytes >= level) cand.add(e.key, 0, 1);
     };
   };
   auto subtracter = [&](auto& table, auto& cand) {
-    return [&, level ](const auto& e) __attribute__((always_inline)) {
-      const Agg before = table.sub(e.key, e.bytes, e.records);
+    return [&, level ](const auto& e, uint64_t order) __attribute__((always_inline)) {
+      const Agg before = table.sub_at(e.key, order, e.bytes, e.records);
       w.ip.on_sub(before, e.bytes, e.records);
       if (before.bytes >= level && before.bytes - e.bytes < level) cand.sub(e.key, 0, 1);
     };

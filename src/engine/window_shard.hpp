@@ -114,6 +114,13 @@ class PaneSummarizer {
     if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
       over_limit(sums, ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
   }
+  // As add(), for an IPv4 address whose slot_order() the caller computed (to prefetch its slot
+  // a few records earlier): the address is hashed once.
+  [[gnu::always_inline]] void add4_at(KeySums& sums, uint32_t v4, uint64_t order, uint32_t bytes) {
+    sums.ip4.add_at(v4, order, bytes, 1);
+    if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
+      over_limit(sums, std::rotr(order, 32), bytes);  // slot_order() is the hash rotated
+  }
   // The (m+1)-th largest of `bytes` (reordered): what a cut to m keys takes away. REQUIRES:
   // bytes.size() > m.
   static uint64_t cut_value(std::vector<uint64_t>& bytes, size_t m);
@@ -303,7 +310,9 @@ class WindowShard {
   bool in_window(const Pane& pane) const {
     return has_window_ && pane.index >= lo_ && pane.index < hi_;
   }
-  void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here);
+  // `order`: slot_order() of the record's key address (its src, or dst with --ip-key dst), used
+  // when that address is IPv4.
+  void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
   uint64_t consume_keys(const Input& in);

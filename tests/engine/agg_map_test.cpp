@@ -162,6 +162,61 @@ TEST(AggMap, AFullerMostLoadKeepsTheTableSmaller) {
   for (uint32_t k = 0; k < 570'000; ++k) ASSERT_NE(three_quarters.find(k * 2654435761u), nullptr);
 }
 
+// The most load counts from the slots a table has when it is set, and copies and moves keep it.
+TEST(AggMap, AMostLoadSetOnAFilledTableAppliesToItsPresentSlots) {
+  AggMap<uint32_t> map;
+  for (uint32_t k = 0; k < 512; ++k) map.add(k * 2654435761u, 1, 1);
+  EXPECT_EQ(map.capacity(), 1024u);  // half full: the default most
+  map.set_max_load(6);
+  for (uint32_t k = 512; k < 768; ++k) map.add(k * 2654435761u, 1, 1);
+  EXPECT_EQ(map.capacity(), 1024u);
+  AggMap<uint32_t> copy(map);
+  AggMap<uint32_t> moved(std::move(map));
+  for (AggMap<uint32_t>* m : {&copy, &moved}) {
+    EXPECT_EQ(m->capacity(), 1024u);
+    m->add(768 * 2654435761u, 1, 1);
+    EXPECT_EQ(m->capacity(), 2048u);
+    EXPECT_EQ(m->size(), 769u);
+  }
+}
+
+// add_at/sub_at/prefetch_at, given a key's slot order (a loop that hashed it to prefetch),
+// keep the same table as add/sub/prefetch.
+TEST(AggMap, KeysGivenTheirSlotOrderLandWhereThePlainCallsPutThem) {
+  std::mt19937_64 rng(7);
+  AggMap<uint32_t> plain, ordered;
+  std::map<uint32_t, uint32_t> truth;
+  for (int i = 0; i < 200'000; ++i) {
+    const auto key = static_cast<uint32_t>(rng() % 5000);
+    const uint64_t order = slot_order(key);
+    ordered.prefetch_at(order);
+    if (truth[key] > 0 && rng() % 3 == 0) {
+      plain.sub(key, 1, 1);
+      ordered.sub_at(key, order, 1, 1);
+      --truth[key];
+    } else {
+      plain.add(key, 1, 1);
+      ordered.add_at(key, order, 1, 1);
+      ++truth[key];
+    }
+  }
+  ASSERT_EQ(plain.size(), ordered.size());
+  ASSERT_EQ(plain.capacity(), ordered.capacity());
+  for (size_t i = 0; i < plain.capacity(); ++i) {
+    ASSERT_EQ(plain.slots_begin()[i].key, ordered.slots_begin()[i].key) << i;
+    ASSERT_EQ(plain.slots_begin()[i].records, ordered.slots_begin()[i].records) << i;
+  }
+  for (const auto& [key, n] : truth) {
+    const auto* e = ordered.find(key);
+    if (n == 0) {
+      EXPECT_EQ(e, nullptr) << key;
+    } else {
+      ASSERT_NE(e, nullptr) << key;
+      EXPECT_EQ(e->records, n) << key;
+    }
+  }
+}
+
 // The kB of huge pages backing the mappings that hold [p, p + bytes) (/proc/self/smaps: the
 // table's mapping may have been split in two by the fallback), or -1 when none is found.
 long huge_kb_in(const void* p, size_t bytes) {

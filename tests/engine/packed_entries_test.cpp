@@ -77,15 +77,34 @@ TEST(PackedEntries, GivesBackEveryEntryInOrderWhateverItsSums) {
     EXPECT_LE(n * 8 + wide * 16, packed.capacity_bytes());
     EXPECT_GE(packed.capacity(), n);
 
-    // The key `ahead` entries on is handed to pre before each entry: a fold prefetches it.
+    // pre sees every key, in order, 16 entries before f sees its entry, and f gets what pre
+    // returned for that entry's key (a fold prefetches there and keeps the slot for the add).
     std::vector<uint32_t> pre_keys;
     std::vector<Entry> seen;
-    packed.for_each_ahead(
-        16, [&](uint32_t key) { pre_keys.push_back(key); },
-        [&](const Entry& e) { seen.push_back(e); });
+    size_t mismatched = 0;
+    packed.for_each_ahead<16>(
+        [&](uint32_t key) {
+          pre_keys.push_back(key);
+          return uint64_t{key} * 3 + 1;
+        },
+        [&](const Entry& e, uint64_t v) {
+          // At this entry, pre has run on the next 16 (or up to the end).
+          if (pre_keys.size() != std::min<size_t>(n, seen.size() + 1 + 16)) ++mismatched;
+          if (v != uint64_t{e.key} * 3 + 1) ++mismatched;
+          seen.push_back(e);
+        });
+    EXPECT_EQ(mismatched, 0u);
     ASSERT_EQ(seen.size(), n);
-    ASSERT_EQ(pre_keys.size(), n > 16 ? n - 16 : 0);
-    for (size_t i = 0; i < pre_keys.size(); ++i) ASSERT_EQ(pre_keys[i], truth[i + 16].key) << i;
+    ASSERT_EQ(pre_keys.size(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(pre_keys[i], truth[i].key) << i;
+    std::vector<Entry> plain;
+    packed.for_each([&](const Entry& e) { plain.push_back(e); });
+    ASSERT_EQ(plain.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(plain[i].key, seen[i].key) << i;
+      ASSERT_EQ(plain[i].bytes, seen[i].bytes) << i;
+      ASSERT_EQ(plain[i].records, seen[i].records) << i;
+    }
 
     // Erasing keeps the others in order, wide ones included.
     const uint64_t cut = 1 + rng() % 3000;
