@@ -466,20 +466,32 @@ void Pipeline::parse_block(size_t b, size_t w) {
   // is valid): a record parsed into a local, field by field, then copied 16 bytes at a time,
   // stalled every copy on loads the CPU could not forward from the smaller stores before them
   // (half of parse_block's time in `perf annotate`). Several threads route it from a local.
+  // What the loop reads per line is held in locals: the stores through the record and the
+  // buffers may alias members, so the compiler reloaded them for every line.
   FlowRecord local;
+  const uint32_t* const line_ends = ends.data();
+  const size_t n_ends = ends.size();
+  const bool several = threads_ > 1;
+  const core::TimeMs lateness = lateness_ms_;
+  // Several threads: a record below this is late against those before it in the block.
+  core::TimeMs late_below = WindowShard::kNoTime;
+  uint64_t parsed = 0;
   for (uint64_t line = 0; line < lines; ++line) {
-    const char* line_end = line < ends.size() ? block.data + ends[line] : end;
+    const char* line_end = line < n_ends ? block.data + line_ends[line] : end;
     ingest::ParseError err;
-    FlowRecord& rec = threads_ > 1 ? local : *work.records.spare();
+    FlowRecord& rec = several ? local : *work.records.spare();
     const ParseStatus s = parser.parse(p, line_end, end, rec, &err);
     if (s == ParseStatus::kOk) {
-      ++work.parsed;
-      if (threads_ > 1) {
-        route(work, rec, max_time);
+      ++parsed;
+      if (several) {
+        route(work, rec, late_below);
       } else {
         work.records.commit();
       }
-      if (rec.time > max_time) max_time = rec.time;
+      if (rec.time > max_time) {
+        max_time = rec.time;
+        late_below = max_time - lateness;
+      }
     } else if (s != ParseStatus::kBlank) {
       ++work.malformed;
       if (work.samples.size() < malformed_limit_)
@@ -487,7 +499,8 @@ void Pipeline::parse_block(size_t b, size_t w) {
     }
     p = line_end + 1;
   }
-  if (threads_ > 1) RecordBuffer::finish();
+  work.parsed = parsed;
+  if (several) RecordBuffer::finish();
   // The bytes are parsed: let them go here, in parallel, rather than when the next fetch
   // replaces the block on one thread while the others wait (a mapped file's pages are released
   // 32 MiB at a time, a madvise of milliseconds; a stream's buffer returns to its pool).
@@ -498,13 +511,14 @@ void Pipeline::parse_block(size_t b, size_t w) {
 }
 
 // Copies the record to the shard that owns its address, and, with --ip-key host, to the shard of
-// its dst as well, unless it is late against the records before it in the block (max_before:
-// their greatest time); the shards drop those late against earlier blocks. Hashing here, on the
+// its dst as well, unless it is late against the records before it in the block (its time is
+// below late_below: their greatest time less the lateness); the shards drop those late against
+// earlier blocks. Hashing here, on the
 // parsing thread, means each key is hashed once however many shards there are; and each shard
 // then reads only its own records, in order, instead of picking them out of all the block's.
 [[gnu::always_inline]] inline void Pipeline::route(BlockWork& work, const FlowRecord& rec,
-                                                   core::TimeMs max_before) {
-  if (max_before != WindowShard::kNoTime && rec.time < max_before - lateness_ms_) {
+                                                   core::TimeMs late_below) {
+  if (rec.time < late_below) {
     ++work.late;
     return;
   }

@@ -162,7 +162,7 @@ class Pipeline {
   void consume_round(size_t r, size_t w);
   bool read_csv_header(size_t nblocks);
   WindowInfo window_info(const PlannedWindow& pw);
-  void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs max_before);
+  void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs late_below);
 
   EngineConfig config_;
   core::TimeMs lateness_ms_;
