@@ -362,6 +362,36 @@ NETPULSE_AVX2 inline uint64_t bits(__m256i lo, __m256i hi) {
 NETPULSE_AVX2 inline uint64_t tz(uint64_t m) {
   return _tzcnt_u64(m);
 }
+
+// The fast path's bit masks, a bit per byte after "HH:MM:SS": 64 bits for lines shorter than
+// 83 bytes (nearly all), 128 for lines up to 146 (most of them hold an IPv6 address; through
+// the general parser they cost four times an ordinary line, a tenth of all parsing on the
+// issue-12 file).
+using Mask128 = unsigned __int128;
+// Trailing zeros; 128 for 0.
+NETPULSE_AVX2 inline uint64_t tz(Mask128 m) {
+  const auto lo = static_cast<uint64_t>(m);
+  const uint64_t high = 64 + _tzcnt_u64(static_cast<uint64_t>(m >> 64));
+  return lo != 0 ? _tzcnt_u64(lo) : high;
+}
+NETPULSE_AVX2 inline uint64_t blsr(uint64_t m) {
+  return _blsr_u64(m);
+}
+NETPULSE_AVX2 inline Mask128 blsr(Mask128 m) {
+  return m & (m - 1);
+}
+NETPULSE_AVX2 inline uint64_t popcount(uint64_t m) {
+  return static_cast<uint64_t>(_mm_popcnt_u64(m));
+}
+NETPULSE_AVX2 inline uint64_t popcount(Mask128 m) {
+  return static_cast<uint64_t>(_mm_popcnt_u64(static_cast<uint64_t>(m)) +
+                               _mm_popcnt_u64(static_cast<uint64_t>(m >> 64)));
+}
+// The n lowest bits. REQUIRES: n below the mask's width.
+template <class M>
+NETPULSE_AVX2 inline M low_bits(uint64_t n) {
+  return (M{1} << n) - 1;
+}
 // '0' to '9'; the signed compare puts bytes >= 0x80 below '0'.
 NETPULSE_AVX2 inline __m256i digit32(__m256i v, const Constants& c) {
   return _mm256_andnot_si256(_mm256_cmpgt_epi8(v, v32(c.nine)), _mm256_cmpgt_epi8(v, v32(c.slash)));
@@ -417,33 +447,43 @@ constexpr std::array<Ipv4Shape, 256> make_ipv4_shapes() {
 }
 constexpr std::array<Ipv4Shape, 256> kIpv4Shapes = make_ipv4_shapes();
 
+// '0' to '9', 'a' to 'f' and 'A' to 'F'.
+NETPULSE_AVX2 inline __m256i hex32(__m256i v, const Constants& c) {
+  const __m256i lower = _mm256_or_si256(v, v32(c.case_bit));
+  const __m256i letter = _mm256_andnot_si256(_mm256_cmpgt_epi8(lower, v32(c.f)),
+                                             _mm256_cmpgt_epi8(lower, v32(c.before_a)));
+  return _mm256_or_si256(digit32(v, c), letter);
+}
+
 // An IPv6 address of n bytes at p: groups of 1-4 hex digits, one "::" at most, no dotted quad
 // (those go to core::parse_ip, which also judges every invalid text). The checks are masks of
 // the token's bytes, so a valid address costs few branches: the scalar parser mispredicts
 // several times per address on the lengths of its groups.
-// REQUIRES: n <= 32; 32 bytes readable from p and 3 before it.
+// Masks of 64 bytes: the longest address without a dotted quad has 39 ("1111:...:8888"); read
+// as 32 bytes, those of 33 to 39 went to core::parse_ip, eight times the instructions, and they
+// are most of the IPv6 addresses in a flow log.
+// REQUIRES: 1 <= n <= 40; 64 bytes readable from p and 3 before it.
 NETPULSE_AVX2 inline bool scan_ipv6(const char* p, uint64_t n, const Constants& c, core::Ip6& out) {
-  const __m256i v = load32(p);
-  const uint32_t token = _bzhi_u32(~0U, static_cast<unsigned>(n));
-  const __m256i lower = _mm256_or_si256(v, v32(c.case_bit));
-  const __m256i letter = _mm256_andnot_si256(_mm256_cmpgt_epi8(lower, v32(c.f)),
-                                             _mm256_cmpgt_epi8(lower, v32(c.before_a)));
-  const uint32_t hex = bits(_mm256_or_si256(digit32(v, c), letter)) & token;
-  const uint32_t colons = bits(_mm256_cmpeq_epi8(v, v32(c.colon))) & token;
-  const uint32_t pairs = colons & (colons >> 1);  // "::" starting at the bit
-  const uint32_t starts = hex & ~(hex << 1), lasts = hex & ~(hex >> 1);
-  const auto groups = static_cast<unsigned>(_mm_popcnt_u32(starts));
+  const uint64_t token = _bzhi_u64(~0ULL, static_cast<unsigned>(n));
+  const __m256i v0 = load32(p), v1 = load32(p + 32);
+  const uint64_t hex = bits(hex32(v0, c), hex32(v1, c)) & token;
+  const uint64_t colons =
+      bits(_mm256_cmpeq_epi8(v0, v32(c.colon)), _mm256_cmpeq_epi8(v1, v32(c.colon))) & token;
+  const uint64_t pairs = colons & (colons >> 1);  // "::" starting at the bit
+  const uint64_t starts = hex & ~(hex << 1), lasts = hex & ~(hex >> 1);
+  const auto groups = static_cast<unsigned>(_mm_popcnt_u64(starts));
   const bool lone_first = (colons & ~pairs) & 1;
   const bool lone_last = ((colons & ~(pairs << 1)) >> (n - 1)) & 1;
   const bool long_group = (hex & (hex >> 1) & (hex >> 2) & (hex >> 3) & (hex >> 4)) != 0;
   // (":::" has two pairs.)
-  if (((colons | hex) != token) | (_mm_popcnt_u32(pairs) > 1) | lone_first | lone_last |
+  if (((colons | hex) != token) | (_mm_popcnt_u64(pairs) > 1) | lone_first | lone_last |
       long_group | (pairs == 0 ? groups != 8 : groups > 7))
     return false;
   // The groups, first one highest; then those after "::" moved to the bottom.
   unsigned __int128 all = 0;
-  for (uint32_t s = starts, l = lasts; s != 0; s = _blsr_u32(s), l = _blsr_u32(l)) {
-    const uint32_t first = _tzcnt_u32(s), last = _tzcnt_u32(l);
+  for (uint64_t s = starts, l = lasts; s != 0; s = _blsr_u64(s), l = _blsr_u64(l)) {
+    const auto first = static_cast<uint32_t>(_tzcnt_u64(s));
+    const auto last = static_cast<uint32_t>(_tzcnt_u64(l));
     uint32_t x;
     std::memcpy(&x, p + last - 3, 4);                    // the 4 bytes up to its last digit
     x = (x & 0x0F0F0F0F) + 9 * ((x >> 6) & 0x01010101);  // hex digit values
@@ -452,8 +492,8 @@ NETPULSE_AVX2 inline bool scan_ipv6(const char* p, uint64_t n, const Constants& 
     all = all << 16 | ((pairs_of_digits & 0xFF) << 8) | ((pairs_of_digits >> 16) & 0xFF);
   }
   if (pairs != 0) {
-    const unsigned before =
-        static_cast<unsigned>(_mm_popcnt_u32(starts & _bzhi_u32(~0U, _tzcnt_u32(pairs))));
+    const auto before = static_cast<unsigned>(
+        _mm_popcnt_u64(starts & _bzhi_u64(~0ULL, static_cast<unsigned>(_tzcnt_u64(pairs)))));
     const unsigned after = groups - before;
     const unsigned __int128 tail = all & ((static_cast<unsigned __int128>(1) << (16 * after)) - 1);
     all = before == 0 ? tail : (all >> (16 * after)) << (16 * (8 - before)) | tail;
@@ -465,15 +505,17 @@ NETPULSE_AVX2 inline bool scan_ipv6(const char* p, uint64_t n, const Constants& 
 // An address at p, given the window's masks shifted to p: a dotted quad (same rules as
 // core::parse_ipv4) or an IPv6 address read here, anything else through core::parse_ip.
 // Returns true when the token is a valid address.
-NETPULSE_AVX2 inline bool scan_ip(const char* p, uint64_t field, uint64_t digits, uint64_t dots,
-                                  const Constants& c, core::IpAddr& out) {
+NETPULSE_AVX2 __attribute__((always_inline)) inline bool scan_ip(const char* p, uint64_t field,
+                                                                 uint64_t digits, uint64_t dots,
+                                                                 const Constants& c,
+                                                                 core::IpAddr& out) {
   const uint64_t n = tz(~(digits | dots));  // below 64: the masks end with the line
   const uint64_t key = _bzhi_u64(dots, static_cast<unsigned>(n)) | 1ULL << n;
   const Ipv4Shape& shape = kIpv4Shapes[ipv4_shape_slot(key)];
   if (shape.key != key || ((field >> n) & 1)) {
     const uint64_t size = tz(~field);
     core::Ip6 v6;
-    if (size <= 32 && scan_ipv6(p, size, c, v6)) {
+    if (size <= 40 && scan_ipv6(p, size, c, v6)) {
       out = core::IpAddr::v6(v6);
       return true;
     }
@@ -505,10 +547,14 @@ bool FlowParser::fast_path_available() {
 }
 
 // (Inlined into parse_line_x86, its only caller.)
+// REQUIRES: size in (19, kFastNarrowSize) with M = uint64_t, [kFastNarrowSize, kFastMaxSize)
+// with Mask128: the line ends within the masks, and below the bit past their last.
+template <class M>
 NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_fast(
     const char* p, const char* end, FlowRecord& out) {
+  constexpr bool kWide = sizeof(M) > 8;
   const ptrdiff_t size = end - p;
-  if (!prefix_valid_ || size <= 19 || size >= static_cast<ptrdiff_t>(kFastMaxSize)) return false;
+  if (!prefix_valid_) return false;
   const Constants& c = opaque_constants();
 
   // "YYYY-MM-DD HH:MM" as cached (parse_time's rule), then ":SS".
@@ -519,17 +565,28 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
     return false;
   const uint32_t s = static_cast<uint32_t>(p[17] - '0') * 10 + static_cast<uint32_t>(p[18] - '0');
 
-  // The rest of the line: masks of the 64 bytes after "HH:MM:SS".
+  // The rest of the line: masks of the 64 (or 128) bytes after "HH:MM:SS".
   const char* w = p + 19;
-  const __m256i lo = load32(w), hi = load32(w + 32);
-  const uint64_t live = _bzhi_u64(~0ULL, static_cast<unsigned>(size - 19));
-  const uint64_t field = ~bits(blank32(lo, c), blank32(hi, c)) & live;  // not blank, not past end
-  const uint64_t digits = bits(digit32(lo, c), digit32(hi, c)) & live;
-  const uint64_t dots =
-      bits(_mm256_cmpeq_epi8(lo, v32(c.dot)), _mm256_cmpeq_epi8(hi, v32(c.dot))) & live;
+  const M live = low_bits<M>(static_cast<uint64_t>(size - 19));
+  M field, digits, dots;
+  {
+    const __m256i lo = load32(w), hi = load32(w + 32);
+    field = ~bits(blank32(lo, c), blank32(hi, c));  // not blank (nor past the end, below)
+    digits = bits(digit32(lo, c), digit32(hi, c));
+    dots = bits(_mm256_cmpeq_epi8(lo, v32(c.dot)), _mm256_cmpeq_epi8(hi, v32(c.dot)));
+  }
+  if constexpr (kWide) {
+    const __m256i lo = load32(w + 64), hi = load32(w + 96);
+    field |= M{~bits(blank32(lo, c), blank32(hi, c))} << 64;
+    digits |= M{bits(digit32(lo, c), digit32(hi, c))} << 64;
+    dots |= M{bits(_mm256_cmpeq_epi8(lo, v32(c.dot)), _mm256_cmpeq_epi8(hi, v32(c.dot)))} << 64;
+  }
+  field &= live;
+  digits &= live;
+  dots &= live;
 
   // The fraction: 1-9 digits after a '.'. No branch: lines with and without one come mixed.
-  const uint64_t point = dots & 1;
+  const auto point = static_cast<uint64_t>(dots & 1);
   const uint64_t f = tz(~(digits >> 1)) & (0 - point);  // its digits
   uint32_t first3;
   std::memcpy(&first3, w + 1, 4);
@@ -539,14 +596,17 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   if ((s > 59) | (point & (f - 1 > 8)) | ((field >> time_end) & 1)) return false;
 
   // Four more fields, each starting where a run of blanks ends.
-  uint64_t starts = field & ~(field << 1) & ~1ULL;  // (bit 0 is the fraction's '.')
-  if (_mm_popcnt_u64(starts) != 4) return false;
+  M starts = field & ~(field << 1) & ~M{1};  // (bit 0 is the fraction's '.')
+  if (popcount(starts) != 4) return false;
   const uint64_t a_proto = tz(starts);
-  starts = _blsr_u64(starts);
+  starts = blsr(starts);
   const uint64_t a_src = tz(starts);
-  starts = _blsr_u64(starts);
+  starts = blsr(starts);
   const uint64_t a_dst = tz(starts);
-  const uint64_t a_bytes = tz(_blsr_u64(starts));
+  const uint64_t a_bytes = tz(blsr(starts));
+  // scan_ip reads an address through the 64 bits of masks from its start: each must end within
+  // them (a blank follows it before the next field), as it always does on a short line.
+  if (kWide && ((a_dst - a_src > 63) | (a_bytes - a_dst > 63))) return false;
 
   // Protocol: 1-15 label characters (longer ones go the general way).
   const __m128i label = load16(w + a_proto);
@@ -557,7 +617,8 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
       _mm_or_si128(_mm_cmpeq_epi8(label, v16(c.underscore)), _mm_cmpeq_epi8(label, v16(c.dot))),
       _mm_cmpeq_epi8(label, v16(c.dash)));
   const uint64_t label_bytes =
-      (bits(_mm_or_si128(letter, other)) | (digits >> a_proto)) & (field >> a_proto);
+      (bits(_mm_or_si128(letter, other)) | static_cast<uint64_t>(digits >> a_proto)) &
+      static_cast<uint64_t>(field >> a_proto);
   const uint64_t n = tz(~label_bytes);
   if (n >= 16 || ((field >> (a_proto + n)) & 1)) return false;
 
@@ -565,8 +626,9 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   const uint64_t n_bytes = tz(~(digits >> a_bytes));
   if ((field >> (a_bytes + n_bytes)) & 1) return false;
 
-  if (!scan_ip(w + a_src, field >> a_src, digits >> a_src, dots >> a_src, c, out.src) ||
-      !scan_ip(w + a_dst, field >> a_dst, digits >> a_dst, dots >> a_dst, c, out.dst))
+  auto from = [](M m, uint64_t at) { return static_cast<uint64_t>(m >> at); };
+  if (!scan_ip(w + a_src, from(field, a_src), from(digits, a_src), from(dots, a_src), c, out.src) ||
+      !scan_ip(w + a_dst, from(field, a_dst), from(digits, a_dst), from(dots, a_dst), c, out.dst))
     return false;
   if (n_bytes <= 8) {
     uint64_t x;
@@ -581,6 +643,15 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
                                  static_cast<uint64_t>(_mm_extract_epi64(word, 1)), n);
   out.time = prefix_time_ + s * 1000 + ms;
   return true;
+}
+
+// Out of line: inlined beside the 64-bit path, it made parse_line_x86 too large for GCC to
+// inline scan_ip and the protocol lookup into either (795 M instructions instead of 770 M on a
+// million issue-12 records, callgrind).
+NETPULSE_AVX2 __attribute__((noinline)) bool FlowParser::parse_line_wide(const char* p,
+                                                                         const char* end,
+                                                                         FlowRecord& out) {
+  return parse_line_fast<Mask128>(p, end, out);
 }
 
 NETPULSE_AVX2 ParseStatus FlowParser::parse_line_x86(const char* begin, const char* end,
@@ -598,7 +669,9 @@ NETPULSE_AVX2 ParseStatus FlowParser::parse_line_x86(const char* begin, const ch
       std::memset(copy + size, 0, kFastReadable - size);
       p = copy;
     }
-    if (parse_line_fast(p, p + size, out)) return ParseStatus::kOk;
+    if (size < kFastNarrowSize ? size > 19 && parse_line_fast<uint64_t>(p, p + size, out)
+                               : parse_line_wide(p, p + size, out))
+      return ParseStatus::kOk;
   } else if (size > kMaxLineLength) {
     if (err) *err = ParseError{ParseStatus::kTooLong, {}};
     return ParseStatus::kTooLong;

@@ -83,9 +83,12 @@ class FlowParser {
   // The line format on x86-64 with AVX2: parse_line_fast, else parse_line.
   ParseStatus parse_line_x86(const char* begin, const char* end, const char* readable_end,
                              core::FlowRecord& out, ParseError* err);
-  // True when it read a valid line into out; false leaves the answer to parse_line.
+  // True when it read a valid line into out; false leaves the answer to parse_line. Mask: the
+  // bit masks' type, 64 or 128 bits (see the definition).
   // REQUIRES: fast_path_available(); kFastReadable bytes readable from p.
+  template <class Mask>
   bool parse_line_fast(const char* p, const char* end, core::FlowRecord& out);
+  bool parse_line_wide(const char* p, const char* end, core::FlowRecord& out);  // 128-bit masks
   static bool fast_path_available();  // x86-64 with AVX2, BMI1/2 and POPCNT
   ParseStatus parse_csv(const char* p, const char* end, core::FlowRecord& out, ParseError* err);
   bool parse_time(const char*& p, const char* end, core::TimeMs& out, ParseStatus& status);
@@ -93,10 +96,12 @@ class FlowParser {
                            std::string_view dst, std::string_view bytes, core::FlowRecord& out,
                            ParseError* err);
 
-  // Lines the fast path takes are shorter than kFastMaxSize; it may read kFastReadable bytes
-  // from a line's start (a line with less before readable_end is copied first).
-  static constexpr size_t kFastMaxSize = 19 + 64;
-  static constexpr ptrdiff_t kFastReadable = 128;
+  // Lines the fast path takes are shorter than kFastMaxSize, with 64-bit masks those shorter
+  // than kFastNarrowSize; it may read kFastReadable bytes from a line's start (a line with less
+  // before readable_end is copied first).
+  static constexpr size_t kFastNarrowSize = 19 + 64;
+  static constexpr size_t kFastMaxSize = 19 + 128;
+  static constexpr ptrdiff_t kFastReadable = 256;
 
   core::ProtocolTable& protocols_;
   core::ProtocolCache cache_;
