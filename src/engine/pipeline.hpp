@@ -189,6 +189,14 @@ class Pipeline {
   std::atomic<size_t> next_block_{0};
   // Each thread's buffer for the bytes of a block it reads itself (a deferred file block).
   std::vector<std::vector<char>> read_buffers_;
+  // Each thread's batch of parsed lines (parse_block): the records (several threads route them
+  // from here; one thread parses into its block's buffer) and the lines that were not records.
+  static constexpr size_t kParseBatch = 256;
+  struct ParseScratch {
+    std::vector<core::FlowRecord> records;
+    std::vector<ingest::FlowParser::BadLine> bad;
+  };
+  std::vector<ParseScratch> parse_scratch_;
   std::vector<uint64_t> late_;
 
   ingest::BlockSource* source_ = nullptr;

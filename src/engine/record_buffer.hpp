@@ -15,6 +15,7 @@
 // stores: finish() fences them).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -92,23 +93,24 @@ class BasicRecordBuffer {
   }
 
   void push_back(const Record& r) {
-    room_for_one();
+    room_for(1);
     std::memcpy(data_.get() + size_, &r, sizeof r);
     ++size_;
   }
 
-  // The slot the next record goes to, for the caller to fill in place; commit() then keeps it
-  // (else the next spare() returns the same slot).
-  Record* spare() {
-    room_for_one();
+  // Room for the next n records, from the slot returned, for the caller to fill in place;
+  // commit(k) then keeps the first k of them (the rest are offered again by the next spare()).
+  Record* spare(size_t n = 1) {
+    room_for(n);
     return data_.get() + size_;
   }
-  void commit() { ++size_; }
+  // REQUIRES: k <= the n of the last spare().
+  void commit(size_t k = 1) { size_ += k; }
 
   // As push_back, with stores that bypass the cache (see above).
   void push_streamed(const Record& r) {
 #if defined(__x86_64__)
-    room_for_one();
+    room_for(1);
     auto* to = reinterpret_cast<__m128i*>(data_.get() + size_);
     const auto* from = reinterpret_cast<const __m128i*>(&r);
     for (size_t i = 0; i < sizeof(Record) / 16; ++i)
@@ -123,7 +125,7 @@ class BasicRecordBuffer {
   // As push_streamed, for a 16-byte record already in a register (its bytes in memory order).
   void push_streamed(__m128i r) {
     static_assert(sizeof(Record) == 16);
-    room_for_one();
+    room_for(1);
     _mm_stream_si128(reinterpret_cast<__m128i*>(data_.get() + size_), r);
     ++size_;
   }
@@ -138,10 +140,10 @@ class BasicRecordBuffer {
   }
 
  private:
-  // Every append's growth: doubling, from 1024 records.
-  void room_for_one() {
-    if (size_ == capacity_) [[unlikely]]
-      reserve(capacity_ < 1024 ? 1024 : capacity_ * 2);
+  // Every append's growth: doubling, from 1024 records (or to what n needs, when more).
+  void room_for(size_t n) {
+    if (n > capacity_ - size_) [[unlikely]]
+      reserve(std::max(size_ + n, capacity_ < 1024 ? size_t{1024} : capacity_ * 2));
   }
 
   struct Free {

@@ -214,6 +214,40 @@ bool FlowParser::parse_time(const char*& p, const char* end, TimeMs& out, ParseS
   return true;
 }
 
+namespace {
+
+// The loop of FlowParser::parse_lines, around whichever parse of one line `parse` is.
+template <class Parse>
+[[gnu::always_inline]] inline FlowParser::Lines parse_each(
+    const char* data, const char* end, const uint32_t* ends, size_t n_ends, const char* p,
+    uint64_t first, size_t n, FlowRecord* out, FlowParser::BadLine* bad, Parse&& parse) {
+  FlowParser::Lines r;
+  for (uint64_t line = first; line < first + n; ++line) {
+    const char* line_end = line < n_ends ? data + ends[line] : end;
+    const ParseStatus s = parse(p, line_end, out[r.records]);
+    r.records += s == ParseStatus::kOk;
+    if (s != ParseStatus::kOk && s != ParseStatus::kBlank) [[unlikely]]
+      bad[r.bad++] = FlowParser::BadLine{line, s};
+    p = line_end + 1;
+  }
+  r.next = p;
+  return r;
+}
+
+}  // namespace
+
+FlowParser::Lines FlowParser::parse_lines(const char* data, const char* end, const uint32_t* ends,
+                                          size_t n_ends, const char* from, uint64_t first, size_t n,
+                                          FlowRecord* out, BadLine* bad) {
+#if defined(__x86_64__)
+  if (fast_) return parse_lines_x86(data, end, ends, n_ends, from, first, n, out, bad);
+#endif
+  return parse_each(data, end, ends, n_ends, from, first, n, out, bad,
+                    [&](const char* p, const char* line_end, FlowRecord& rec) {
+                      return parse(p, line_end, end, rec, nullptr);
+                    });
+}
+
 ParseStatus FlowParser::parse(const char* begin, const char* end, const char* readable_end,
                               FlowRecord& out, ParseError* err) {
   assert(begin <= end && end <= readable_end);
@@ -657,6 +691,15 @@ NETPULSE_AVX2 __attribute__((noinline)) bool FlowParser::parse_line_wide(const c
 NETPULSE_AVX2 ParseStatus FlowParser::parse_line_x86(const char* begin, const char* end,
                                                      const char* readable_end, FlowRecord& out,
                                                      ParseError* err) {
+  return parse_one_x86(begin, end, readable_end, out, err);
+}
+
+// parse_line_x86's body, inlined there (for parse()) and into parse_lines_x86's loop, where the
+// call it saves (its prologue and epilogue: 14 and 8 instructions) was a tenth of a valid
+// line's cost.
+NETPULSE_AVX2 __attribute__((always_inline)) inline ParseStatus FlowParser::parse_one_x86(
+    const char* begin, const char* end, const char* readable_end, FlowRecord& out,
+    ParseError* err) {
   if (end != begin && end[-1] == '\r') --end;
   const auto size = static_cast<size_t>(end - begin);
   if (size < kFastMaxSize) {
@@ -677,6 +720,27 @@ NETPULSE_AVX2 ParseStatus FlowParser::parse_line_x86(const char* begin, const ch
     return ParseStatus::kTooLong;
   }
   return parse_line(begin, end, out, err);
+}
+
+NETPULSE_AVX2 FlowParser::Lines FlowParser::parse_lines_x86(const char* data, const char* end,
+                                                            const uint32_t* ends, size_t n_ends,
+                                                            const char* from, uint64_t first,
+                                                            size_t n, FlowRecord* out,
+                                                            BadLine* bad) {
+  // parse_each's loop, spelled out: a lambda would not carry this function's target (AVX2),
+  // and the line's parse could not be inlined into it.
+  Lines r;
+  const char* p = from;
+  for (uint64_t line = first; line < first + n; ++line) {
+    const char* line_end = line < n_ends ? data + ends[line] : end;
+    const ParseStatus s = parse_one_x86(p, line_end, end, out[r.records], nullptr);
+    r.records += s == ParseStatus::kOk;
+    if (s != ParseStatus::kOk && s != ParseStatus::kBlank) [[unlikely]]
+      bad[r.bad++] = BadLine{line, s};
+    p = line_end + 1;
+  }
+  r.next = p;
+  return r;
 }
 
 #else

@@ -33,11 +33,18 @@ TEST(RecordBuffer, StreamedOrdinaryAndInPlaceStoresReadBackInOrderAcrossGrowthAn
         buf.push_back(record(i));
       } else if ((i + round) % 3 == 1) {
         buf.push_streamed(record(i));
-      } else {
+      } else if (i % 7 != 0 || i + 3 > n) {
         // Filled in place; a slot written but not committed (an invalid line) is taken again.
         *buf.spare() = record(i + 1'000'000);
         *buf.spare() = record(i);
         buf.commit();
+      } else {
+        // A batch: room for five in a row (growing the buffer when it is short of them), three
+        // kept, the other two slots offered again.
+        core::FlowRecord* slots = buf.spare(5);
+        for (uint32_t k = 0; k < 5; ++k) slots[k] = record(k < 3 ? i + k : i + 2'000'000);
+        buf.commit(3);
+        i += 2;
       }
     }
     RecordBuffer::finish();

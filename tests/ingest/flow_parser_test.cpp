@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "flow_parser_reference.hpp"
+#include "ingest/line_scan.hpp"
 
 // Heap allocations made on this thread while counting is on (alloc_counter_test.cpp).
 namespace netpulse::ingest::testing {
@@ -904,6 +905,88 @@ TEST(FlowParserAgainstReference, LinesOfEveryLengthAcrossBothMaskWidths) {
     ASSERT_EQ(rec.bytes, want.bytes) << line;
   }
   EXPECT_GT(wide, 10000u);  // the 128-bit path was taken often
+}
+
+// parse_lines (the engine's batches) gives what parse() gives line by line: the same records
+// in order, the same lines reported bad with the same status, blank lines skipped, and where the
+// next batch starts; over blocks of valid, mutated, blank and CRLF lines cut into batches at
+// random places, in both formats (the line format's fast path and the general loop).
+TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
+  std::mt19937_64 rng(41);
+  for (const Format format : {Format::kLine, Format::kCsv}) {
+    core::ProtocolTable batch_table, single_table;
+    FlowParser batch(batch_table, format), single(single_table, format);
+    if (format == Format::kCsv) {
+      ASSERT_FALSE(batch.read_header("time,protocol,src,dst,bytes").has_value());
+      ASSERT_FALSE(single.read_header("time,protocol,src,dst,bytes").has_value());
+    }
+    for (int round = 0; round < 200; ++round) {
+      std::string block;
+      const size_t count = 1 + rng() % 700;
+      for (size_t i = 0; i < count; ++i) {
+        std::string line = rng() % 8 == 0 ? std::string(rng() % 3, ' ') : random_line(rng);
+        if (format == Format::kCsv)
+          for (char& c : line)
+            if (c == ' ' || c == '\t') c = ',';
+        if (!line.empty() && rng() % 6 == 0) line[rng() % line.size()] = static_cast<char>(rng());
+        block += line;
+        if (i + 1 < count || rng() % 2) block += '\n';  // the last line may lack its '\n'
+      }
+      std::vector<uint32_t> ends;
+      find_newlines(block.data(), block.size(), ends);
+      const char* data = block.data();
+      const char* end = data + block.size();
+      const size_t lines =
+          ends.size() + (ends.empty() ? !block.empty() : ends.back() + 1 < block.size());
+      // One by one.
+      std::vector<FlowRecord> want;
+      std::vector<FlowParser::BadLine> want_bad;
+      const char* p = data;
+      for (uint64_t line = 0; line < lines; ++line) {
+        const char* line_end = line < ends.size() ? data + ends[line] : end;
+        FlowRecord rec;
+        const ParseStatus st = single.parse(p, line_end, end, rec);
+        if (st == ParseStatus::kOk)
+          want.push_back(rec);
+        else if (st != ParseStatus::kBlank)
+          want_bad.push_back({line, st});
+        p = line_end + 1;
+      }
+      // In batches of random sizes.
+      std::vector<FlowRecord> got;
+      std::vector<FlowParser::BadLine> got_bad;
+      const char* from = data;
+      for (uint64_t first = 0; first < lines;) {
+        const size_t n = std::min<size_t>(lines - first, 1 + rng() % 300);
+        std::vector<FlowRecord> out(n);
+        std::vector<FlowParser::BadLine> bad(n);
+        const auto r = batch.parse_lines(data, end, ends.data(), ends.size(), from, first, n,
+                                         out.data(), bad.data());
+        ASSERT_LE(r.records + r.bad, n);
+        got.insert(got.end(), out.begin(), out.begin() + static_cast<ptrdiff_t>(r.records));
+        got_bad.insert(got_bad.end(), bad.begin(), bad.begin() + static_cast<ptrdiff_t>(r.bad));
+        first += n;
+        const char* next = first == 0                ? data
+                           : first - 1 < ends.size() ? data + ends[first - 1] + 1
+                                                     : end + 1;
+        ASSERT_EQ(r.next, next) << "batch ending at line " << first;
+        from = r.next;
+      }
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].time, want[i].time) << i;
+        ASSERT_EQ(batch_table.name(got[i].protocol), single_table.name(want[i].protocol)) << i;
+        ASSERT_EQ(got[i].src, want[i].src) << i;
+        ASSERT_EQ(got[i].dst, want[i].dst) << i;
+        ASSERT_EQ(got[i].bytes, want[i].bytes) << i;
+      }
+      ASSERT_EQ(got_bad.size(), want_bad.size());
+      for (size_t i = 0; i < got_bad.size(); ++i) {
+        ASSERT_EQ(got_bad[i].line, want_bad[i].line) << i;
+        ASSERT_EQ(got_bad[i].status, want_bad[i].status) << i;
+      }
+    }
+  }
 }
 
 TEST(FlowParserAgainstReference, RandomTimesAgainstTimegm) {
