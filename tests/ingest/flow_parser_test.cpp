@@ -718,6 +718,16 @@ std::string format_record(const FlowRecord& r, const core::ProtocolTable& table)
   return line;
 }
 
+// A record parsed from `line` holds the reference's fields.
+void expect_record(const core::ProtocolTable& table, const FlowRecord& rec, const Ref& want,
+                   const std::string& line) {
+  ASSERT_EQ(rec.time, want.time) << line;
+  ASSERT_EQ(table.name(rec.protocol), want.proto) << line;
+  ASSERT_EQ(rec.src, want.src) << line;
+  ASSERT_EQ(rec.dst, want.dst) << line;
+  ASSERT_EQ(rec.bytes, want.bytes) << line;
+}
+
 // Checks one line against the reference; on kOk also that re-formatting the record and parsing it
 // again gives the same record.
 void check_line(FlowParser& parser, const core::ProtocolTable& table, const std::string& line) {
@@ -734,11 +744,7 @@ void check_line(FlowParser& parser, const core::ProtocolTable& table, const std:
     }
   }
   if (got != ParseStatus::kOk) return;
-  ASSERT_EQ(rec.time, want.time) << line;
-  ASSERT_EQ(table.name(rec.protocol), want.proto) << line;
-  ASSERT_EQ(rec.src, want.src) << line;
-  ASSERT_EQ(rec.dst, want.dst) << line;
-  ASSERT_EQ(rec.bytes, want.bytes) << line;
+  ASSERT_NO_FATAL_FAILURE(expect_record(table, rec, want, line));
   const std::string again = format_record(rec, table);
   FlowRecord rec2;
   ASSERT_EQ(parser.parse(again.data(), again.data() + again.size(), rec2), ParseStatus::kOk)
@@ -898,11 +904,7 @@ TEST(FlowParserAgainstReference, LinesOfEveryLengthAcrossBothMaskWidths) {
     const Ref want = ref_parse(line);
     ASSERT_EQ(got, want.status) << "in place: \"" << line << "\" (" << line.size() << " bytes)";
     if (got != ParseStatus::kOk) continue;
-    ASSERT_EQ(rec.time, want.time) << line;
-    ASSERT_EQ(table.name(rec.protocol), want.proto) << line;
-    ASSERT_EQ(rec.src, want.src) << line;
-    ASSERT_EQ(rec.dst, want.dst) << line;
-    ASSERT_EQ(rec.bytes, want.bytes) << line;
+    ASSERT_NO_FATAL_FAILURE(expect_record(table, rec, want, line));
   }
   EXPECT_GT(wide, 10000u);  // the 128-bit path was taken often
 }
