@@ -57,6 +57,20 @@ inline uint64_t slot_order(const K& k) {
   return std::rotl(key_hash(k), 32);
 }
 
+// Values a loop computes for a key kAhead steps before it uses them (the key's slot_order(),
+// hashed once to prefetch the key's slot and kept for the add): step i writes key i + kAhead's
+// value and then reads key i's, so twice kAhead slots keep the two apart.
+template <size_t kAhead, class V = uint64_t>
+class AheadRing {
+  static_assert(std::has_single_bit(kAhead), "a ring of 2 * kAhead values");
+
+ public:
+  V& operator[](size_t i) { return values_[i % (2 * kAhead)]; }
+
+ private:
+  V values_[2 * kAhead];
+};
+
 template <class K>
 class AggMap {
  public:

@@ -15,7 +15,6 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -73,22 +72,19 @@ class PackedEntries {
   // slot there, and hands the slot's position on to the add instead of hashing the key again.
   template <size_t kAhead, class Pre, class F>
   void for_each_ahead(Pre&& pre, F&& f) const {
-    static_assert(std::has_single_bit(kAhead), "a ring of 2 * kAhead values");
     const size_t n = packed_.size();
     const Packed* p = packed_.data();
     const Entry* w = wide_.data();
-    // Entry i's value is written at step i - kAhead and read at step i, after that step wrote
-    // entry i + kAhead's: twice kAhead slots keep the two apart.
-    decltype(pre(uint32_t{})) ahead[2 * kAhead];
+    AheadRing<kAhead, decltype(pre(uint32_t{}))> ahead;
     for (size_t i = 0; i < std::min(n, kAhead); ++i) ahead[i] = pre(p[i].key);
     for (size_t i = 0; i < n; ++i) {
-      if (i + kAhead < n) ahead[(i + kAhead) % (2 * kAhead)] = pre(p[i + kAhead].key);
+      if (i + kAhead < n) ahead[i + kAhead] = pre(p[i + kAhead].key);
       // One call of f, so that it is inlined here.
       const uint32_t s = p[i].sums;
       Entry e{p[i].key, s & kMaxPackedRecords, s >> 8};
       if (s == 0) [[unlikely]]
         e = *w++;
-      f(e, ahead[i % (2 * kAhead)]);
+      f(e, ahead[i]);
     }
   }
   template <class F>

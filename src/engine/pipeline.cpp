@@ -457,7 +457,6 @@ void Pipeline::parse_block(size_t b, size_t w) {
   } else {
     fit(work.records, usual, most);
   }
-  const char* p = block.data;
   const char* end = block.data + block.size;
   core::TimeMs max_time = std::numeric_limits<core::TimeMs>::min();
   // All line ends of the block in one SIMD pass, then the lines parsed in batches; the parser
@@ -482,7 +481,7 @@ void Pipeline::parse_block(size_t b, size_t w) {
   // Several threads: a record below this is late against those before it in the block.
   core::TimeMs late_below = WindowShard::kNoTime;
   uint64_t parsed = 0;
-  const char* from = p;
+  const char* from = block.data;  // where the next batch's first line starts
   for (uint64_t first = 0; first < lines; first += kParseBatch) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kParseBatch, lines - first));
     FlowRecord* out = several ? scratch.records.data() : work.records.spare(n);

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -105,7 +106,10 @@ class BasicRecordBuffer {
     return data_.get() + size_;
   }
   // REQUIRES: k <= the n of the last spare().
-  void commit(size_t k = 1) { size_ += k; }
+  void commit(size_t k = 1) {
+    assert(k <= capacity_ - size_);
+    size_ += k;
+  }
 
   // As push_back, with stores that bypass the cache (see above).
   void push_streamed(const Record& r) {

@@ -321,11 +321,8 @@ uint64_t WindowShard::consume(const Input& in) {
 
 // The pane table outgrows the core's cache (tens of thousands of addresses per pane), so the
 // slot of a record a few places ahead is prefetched while this one is added. The key's slot
-// order, computed for the prefetch, is kept for the add (style.md: hash once) in a ring of
-// kRing: record i's is written at step i - kAhead and read at step i, after that step wrote
-// record i + kAhead's (and, past an escaped key record, the two after it).
+// order, computed for the prefetch, is kept for the add (style.md: hash once; AheadRing).
 constexpr size_t kAhead = 8;
-constexpr size_t kRing = 2 * kAhead;
 
 uint64_t WindowShard::consume_in_order(const Input& in) {
   uint64_t late = 0;
@@ -336,13 +333,13 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
   auto order_of = [by_dst](const FlowRecord& x) {
     return slot_order((by_dst ? x.dst : x.src).v4_value());
   };
-  uint64_t orders[kRing];
+  AheadRing<kAhead> orders;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = order_of(records[i]);
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) {
       const FlowRecord& next = records[i + kAhead];
       const uint64_t order = order_of(next);
-      orders[(i + kAhead) % kRing] = order;
+      orders[i + kAhead] = order;
       const core::IpAddr& a = by_dst ? next.dst : next.src;
       if (cur_ && !a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
         cur_->open->ip4.prefetch_at(order);
@@ -353,7 +350,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       continue;
     }
     if (r.time > running_max) running_max = r.time;
-    add_primary(pane_for(r.time), r, true, orders[i % kRing]);
+    add_primary(pane_for(r.time), r, true, orders[i]);
     if (history_) history_->add(r);
   }
   return late;
@@ -402,13 +399,13 @@ uint64_t WindowShard::consume_keys(const Input& in) {
   KeyRecord r;
   // Slot orders as in consume_in_order, per unit: a unit that is part of an escaped record gets
   // one for nothing, and the record's own is not used (its key goes the general way).
-  uint64_t orders[kRing];
+  AheadRing<kAhead> orders;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = slot_order(units[i].v4);
   for (size_t i = 0; i < n;) {
     if (i + kAhead < n) {
       const PackedKey& next = units[i + kAhead];
       const uint64_t order = slot_order(next.v4);
-      orders[(i + kAhead) % kRing] = order;
+      orders[i + kAhead] = order;
       // Wrapping arithmetic: a payload unit's time need not be an offset that fits.
       const auto t = static_cast<TimeMs>(static_cast<uint64_t>(base) +
                                          static_cast<uint64_t>(int64_t{next.time}));
@@ -422,7 +419,7 @@ uint64_t WindowShard::consume_keys(const Input& in) {
       // The steps for units at + 1 and at + 2 are skipped: their units kAhead on get their
       // orders here.
       for (size_t j = at + kAhead + 1; j < at + kAhead + used && j < n; ++j)
-        orders[j % kRing] = slot_order(units[j].v4);
+        orders[j] = slot_order(units[j].v4);
     }
     if (r.time < bound) {
       ++late;
@@ -433,7 +430,7 @@ uint64_t WindowShard::consume_keys(const Input& in) {
     sums.protocols.add(r.protocol_id(), r.bytes, 1);
     if (pane.round_records++ == 0) touched_.push_back(&pane);
     if (used == 1) [[likely]]
-      summarizer_.add4_at(sums, units[at].v4, orders[at % kRing], r.bytes);
+      summarizer_.add4_at(sums, units[at].v4, orders[at], r.bytes);
     else
       add_ip(sums, r.address(), r.bytes);
   }
@@ -537,17 +534,15 @@ template <class V, class K, class F>
 void for_each_flat(const V& entries, const AggMap<K>& window, F&& f) {
   const size_t n = entries.size();
   const auto* e = entries.data();
-  // As PackedEntries::for_each_ahead: entry i's order is written kFlatAhead steps before it is
-  // read.
-  uint64_t orders[2 * kFlatAhead];
+  AheadRing<kFlatAhead> orders;  // as in PackedEntries::for_each_ahead
   for (size_t i = 0; i < std::min(n, kFlatAhead); ++i) orders[i] = slot_order(e[i].key);
   for (size_t i = 0; i < n; ++i) {
     if (i + kFlatAhead < n) {
       const uint64_t order = slot_order(e[i + kFlatAhead].key);
-      orders[(i + kFlatAhead) % (2 * kFlatAhead)] = order;
+      orders[i + kFlatAhead] = order;
       window.prefetch_at(order);
     }
-    f(e[i], orders[i % (2 * kFlatAhead)]);
+    f(e[i], orders[i]);
   }
 }
 
