@@ -292,7 +292,7 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
 [[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
                                                             bool dst_here, uint64_t order) {
   KeySums& sums = *pane.open;
-  sums.protocols.add(r.protocol, r.bytes, 1);
+  add_protocol(sums, r.protocol, r.bytes);
   if (pane.round_records++ == 0) touched_.push_back(&pane);
   auto add_key = [&](const core::IpAddr& a) __attribute__((always_inline)) {
     if (!a.is_v6) [[likely]]
@@ -315,8 +315,33 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
 }
 
 uint64_t WindowShard::consume(const Input& in) {
-  if (in.keys) return consume_keys(in);
-  return in.routed ? consume_routed(in) : consume_in_order(in);
+  const uint64_t late = in.keys     ? consume_keys(in)
+                        : in.routed ? consume_routed(in)
+                                    : consume_in_order(in);
+  flush_protocols();
+  return late;
+}
+
+void WindowShard::add_protocol_slow(KeySums& sums, uint32_t id, uint32_t bytes) {
+  if (id >= kDenseProtocols) {
+    sums.protocols.add(id, bytes, 1);
+    return;
+  }
+  flush_protocols();
+  dense_to_ = &sums;
+  dense_[id].bytes += bytes;
+  ++dense_[id].records;
+}
+
+void WindowShard::flush_protocols() {
+  if (!dense_to_) return;
+  for (uint32_t id = 0; id < kDenseProtocols; ++id) {
+    Agg& a = dense_[id];
+    if (a.records == 0) continue;
+    dense_to_->protocols.add(id, a.bytes, a.records);
+    a = Agg{};
+  }
+  dense_to_ = nullptr;
 }
 
 // The pane table outgrows the core's cache (tens of thousands of addresses per pane), so the
@@ -427,7 +452,7 @@ uint64_t WindowShard::consume_keys(const Input& in) {
     }
     Pane& pane = pane_for(r.time);
     KeySums& sums = *pane.open;
-    sums.protocols.add(r.protocol_id(), r.bytes, 1);
+    add_protocol(sums, r.protocol_id(), r.bytes);
     if (pane.round_records++ == 0) touched_.push_back(&pane);
     if (used == 1) [[likely]]
       summarizer_.add4_at(sums, units[at].v4, orders[at], r.bytes);

@@ -10,6 +10,8 @@
 #include <random>
 #include <set>
 
+#include "engine/record_buffer.hpp"
+
 namespace netpulse::engine {
 namespace {
 
@@ -170,6 +172,77 @@ TEST(WindowShard, ClosedPanesFoldLikeOpenOnes) {
     });
     open_shard.evict_before(pane - 4);
     closed_shard.evict_before(pane - 4);
+  }
+}
+
+// A shard adds a pane's protocol sums through a table indexed by id while the records keep to
+// one pane (ids below 64), and through the pane's hashed table otherwise. Records whose panes
+// alternate within one consume call, ids on both sides of 64, in records and in key streams
+// (the two ways records reach a shard): every pane's and the window's protocol sums are those
+// of a plain map, and nothing is left behind between calls.
+TEST(WindowShard, ProtocolSumsMatchAPlainMapForAnyIdAndPaneOrder) {
+  std::mt19937_64 rng(23);
+  EngineConfig c = config();
+  c.lateness = 100;  // nothing is late: the panes take the records in any order
+  for (const bool keys : {false, true}) {
+    WindowShard shard(0, 1, c);
+    std::map<uint32_t, std::pair<uint64_t, uint32_t>> want;  // id -> bytes, records
+    std::map<int64_t, std::map<uint32_t, uint64_t>> want_pane;
+    uint64_t total = 0;
+    for (int call = 0; call < 40; ++call) {
+      std::vector<core::FlowRecord> batch(1 + rng() % 600);
+      int64_t pane = static_cast<int64_t>(rng() % 10);
+      for (core::FlowRecord& r : batch) {
+        if (rng() % 8 == 0) pane = static_cast<int64_t>(rng() % 10);  // runs, then a switch
+        r.time = pane * 1000 + static_cast<int64_t>(rng() % 1000);
+        r.protocol = static_cast<uint32_t>(rng() % 4 == 0 ? 64 + rng() % 150 : rng() % 64);
+        r.bytes = static_cast<uint32_t>(1 + rng() % 100'000);
+        r.src = rng() % 16 == 0 ? core::IpAddr::v6(core::Ip6{1, rng() % 50})
+                                : core::IpAddr::v4(static_cast<uint32_t>(rng() % 5000));
+        r.dst = core::IpAddr::v4(1);
+        auto& [bytes, records] = want[r.protocol];
+        bytes += r.bytes;
+        ++records;
+        want_pane[pane][r.protocol] += r.bytes;
+        total += r.bytes;
+      }
+      WindowShard::Input in;
+      KeyStream stream;
+      if (keys) {
+        for (const core::FlowRecord& r : batch)
+          stream.push_streamed(r.time, r.protocol, r.bytes, r.src);
+        RecordBuffer::finish();
+        in.routed = true;
+        in.keys = stream.data();
+        in.count = stream.size();
+        in.key_base = stream.base();
+      } else {
+        in.records = batch.data();
+        in.count = batch.size();
+      }
+      ASSERT_EQ(shard.consume(in), 0u);
+      // Between calls, each open pane's table holds all of its protocols' sums.
+      for (const auto& [p, ids] : want_pane) {
+        const KeySums& sums = shard.pane_sums(p);
+        ASSERT_EQ(sums.protocols.size(), ids.size()) << "pane " << p;
+        for (const auto& [id, bytes] : ids) {
+          const auto* e = sums.protocols.find(id);
+          ASSERT_NE(e, nullptr) << "pane " << p << " id " << id;
+          EXPECT_EQ(e->bytes, bytes) << "pane " << p << " id " << id;
+        }
+      }
+    }
+    shard.close_before(10);
+    shard.move_window(0, 10);
+    const WindowAggregate& w = shard.window();
+    EXPECT_EQ(w.protocol.s1, total);
+    ASSERT_EQ(w.keys.protocols.size(), want.size());
+    for (const auto& [id, sum] : want) {
+      const auto* e = w.keys.protocols.find(id);
+      ASSERT_NE(e, nullptr) << id;
+      EXPECT_EQ(e->bytes, sum.first) << id;
+      EXPECT_EQ(e->records, sum.second) << id;
+    }
   }
 }
 
