@@ -128,8 +128,13 @@ class BasicRecordBuffer {
 #if defined(__x86_64__)
   // As push_streamed, for a 16-byte record already in a register (its bytes in memory order).
   void push_streamed(__m128i r) {
-    static_assert(sizeof(Record) == 16);
     room_for(1);
+    push_streamed_spare(r);
+  }
+  // The same into room a spare() call made (no growth check).
+  void push_streamed_spare(__m128i r) {
+    static_assert(sizeof(Record) == 16);
+    assert(size_ < capacity_);
     _mm_stream_si128(reinterpret_cast<__m128i*>(data_.get() + size_), r);
     ++size_;
   }
@@ -184,22 +189,37 @@ class KeyStream {
   // REQUIRES: protocol < 2^31 (protocol ids are interned, far below it).
   void push_streamed(core::TimeMs time, uint32_t protocol, uint32_t bytes,
                      const core::IpAddr& key) {
+    prepare(1, time);
+    if (key.is_v6)
+      push_escaped(time, protocol, bytes, key);
+    else
+      push4_prepared(time, protocol, bytes, key.v4_value());
+  }
+
+  // Batched appends (routing a parse batch): room for n more records, escapes included, and
+  // the base from `time` when the stream is empty. Then up to n push4_prepared() or
+  // push_streamed() calls.
+  void prepare(size_t n, core::TimeMs time) {
     if (units_.empty()) base_ = time;
-    int64_t dt = 0;
-    if (!key.is_v6 && !__builtin_sub_overflow(time, base_, &dt) && dt >= INT32_MIN &&
-        dt <= INT32_MAX) [[likely]] {
+    units_.spare(3 * n);
+  }
+  // As push_streamed() for an IPv4 key, after prepare(). The offset from the base wraps (as
+  // decode() adds it back), so one unsigned compare tells whether it fits in 32 bits.
+  void push4_prepared(core::TimeMs time, uint32_t protocol, uint32_t bytes, uint32_t v4) {
+    const uint64_t dt = static_cast<uint64_t>(time) - static_cast<uint64_t>(base_);
+    if (dt + 0x80000000ULL <= 0xFFFFFFFFULL) [[likely]] {
 #if defined(__x86_64__)
       // The unit is put together in a register: built in memory as a PackedKey, it was written
       // in two 8-byte halves and read back whole for the streamed store, a load the CPU cannot
       // forward from the two stores (a third of routing's time in `perf annotate`).
-      units_.push_streamed(_mm_set_epi32(static_cast<int>(key.v4_value()), static_cast<int>(bytes),
-                                         static_cast<int>(protocol), static_cast<int>(dt)));
+      units_.push_streamed_spare(_mm_set_epi32(static_cast<int>(v4), static_cast<int>(bytes),
+                                               static_cast<int>(protocol), static_cast<int>(dt)));
 #else
-      units_.push_streamed(PackedKey{static_cast<int32_t>(dt), protocol, bytes, key.v4_value()});
+      units_.push_back(PackedKey{static_cast<int32_t>(dt), protocol, bytes, v4});
 #endif
       return;
     }
-    push_escaped(time, protocol, bytes, key);
+    push_escaped(time, protocol, bytes, core::IpAddr::v4(v4));
   }
 
   // The record whose first unit is units[i] (of a stream with this base), and how many units
@@ -207,7 +227,9 @@ class KeyStream {
   static size_t decode(const PackedKey* units, size_t i, core::TimeMs base, KeyRecord& out) {
     const PackedKey& u = units[i];
     if (!(u.protocol & PackedKey::kEscape)) [[likely]] {
-      out.time = base + u.time;
+      // Wrapping: the unit's offset may be one that wrapped (push4_prepared).
+      out.time = static_cast<core::TimeMs>(static_cast<uint64_t>(base) +
+                                           static_cast<uint64_t>(int64_t{u.time}));
       out.protocol = u.protocol;
       out.bytes = u.bytes;
       out.key = core::Ip6{0, u.v4};

@@ -116,6 +116,34 @@ TEST(RecordBuffer, KeyStreamReadsBackEveryRecordInOrderAcrossGrowthAndReuse) {
   }
 }
 
+// Batched appends (prepare() once, then push4_prepared() per record, as routing does): a time
+// whose offset from the base overflows int64 but wraps into 32 bits is packed, and reads back
+// exactly (decode() adds the offset back with the same wrapping); one just outside is escaped.
+TEST(RecordBuffer, KeyStreamBatchesPackOffsetsThatWrapAndReadThemBack) {
+  KeyStream stream;
+  const core::TimeMs base = INT64_MIN + 10;
+  const core::TimeMs times[] = {base,     INT64_MAX - 5, base + INT32_MAX,
+                                base - 1, INT64_MAX,     base + int64_t{INT32_MAX} + 1};
+  const bool packed[] = {true, true, true, true, true, false};
+  stream.prepare(std::size(times), base);
+  for (size_t i = 0; i < std::size(times); ++i)
+    stream.push4_prepared(times[i], 3, 100 + static_cast<uint32_t>(i), 0x0A000001u + i);
+  RecordBuffer::finish();
+  EXPECT_EQ(stream.base(), base);
+  size_t at = 0;
+  for (size_t i = 0; i < std::size(times); ++i) {
+    KeyRecord got;
+    const size_t used = KeyStream::decode(stream.data(), at, stream.base(), got);
+    EXPECT_EQ(used, packed[i] ? 1u : 3u) << i;
+    at += used;
+    EXPECT_EQ(got.time, times[i]) << i;
+    EXPECT_EQ(got.protocol_id(), 3u) << i;
+    EXPECT_EQ(got.bytes, 100 + i) << i;
+    EXPECT_TRUE(got.address() == core::IpAddr::v4(0x0A000001u + static_cast<uint32_t>(i))) << i;
+  }
+  EXPECT_EQ(at, stream.size());
+}
+
 TEST(RecordBuffer, ReleaseGivesTheRoomBackAndTheBufferWorksAfter) {
   RecordBuffer buf;
   buf.reserve(100'000);
