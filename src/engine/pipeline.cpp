@@ -108,7 +108,6 @@ template <class F>
 void Pipeline::for_each_record_buffer(F&& f) const {
   for (const Round& round : rounds_) {
     for (const BlockWork& work : round.work) {
-      f(work.records);
       for (const ShardRecords& to : work.to_shard) {
         f(to.records);
         f(to.keys);
@@ -191,7 +190,8 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
       });
       arrive();  // pipelined: windows planned (none: the next round fetched)
       if (!pipelined_) {
-        guarded([&] { consume_round(static_cast<size_t>(parse_round_), w); });
+        // (One thread consumed its records while parsing them.)
+        if (threads_ > 1) guarded([&] { consume_round(static_cast<size_t>(parse_round_), w); });
         arrive();  // windows planned (none: the next round fetched)
       }
       guarded([&] { shards_[w]->close_before(complete_below_); });
@@ -223,6 +223,7 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   return error_;
 }
 
+// Several threads (one consumes each batch as it parses it: parse_block).
 void Pipeline::consume_round(size_t r, size_t w) {
   const Round& round = rounds_[r];
   late_[w] = 0;
@@ -236,15 +237,12 @@ void Pipeline::consume_round(size_t r, size_t w) {
       in.keys = mine.data();
       in.count = mine.size();
       in.key_base = mine.base();
-    } else if (threads_ > 1) {
+    } else {
       const ShardRecords& mine = work.to_shard[w];
       in.routed = true;
       in.records = mine.records.data();
       in.count = mine.records.size();
       in.tags = mine.tags.empty() ? nullptr : mine.tags.data();
-    } else {
-      in.records = work.records.data();
-      in.count = work.records.size();
     }
     late_[w] += shards_[w]->consume(in);
   }
@@ -348,6 +346,7 @@ void Pipeline::finish_pending_now() {
 
 void Pipeline::fetch() {
   queries_.flush();
+  if (threads_ == 1) late_[0] = 0;  // parse_block counts the round's late records here
   size_t& nblocks = rounds_[parse_round_].nblocks;
   nblocks = 0;
   next_block_.store(0, std::memory_order_relaxed);  // the barrier publishes it
@@ -447,15 +446,13 @@ void Pipeline::parse_block(size_t b, size_t w) {
   work.bytes = block.size;
   ingest::FlowParser& parser = *parsers_[w];
   // A record per ~40 bytes at most for valid lines. The buffers are reused block after block,
-  // with room for twice a buffer's share of a usual block (all of it with one thread); see fit().
+  // with room for twice a buffer's share of a usual block; see fit().
   const size_t most = block.size / 40 + 1;
   const size_t usual = std::max(block.size, ingest::kBlockSize) / 40 * 2 / threads_;
   if (route_keys_) {
     for (auto& to : work.to_shard) fit(to.keys, usual, std::min(most, usual));
-  } else if (threads_ > 1) {
-    for (auto& to : work.to_shard) fit(to.records, usual, std::min(most, usual));
   } else {
-    fit(work.records, usual, most);
+    for (auto& to : work.to_shard) fit(to.records, usual, std::min(most, usual));
   }
   const char* end = block.data + block.size;
   core::TimeMs max_time = std::numeric_limits<core::TimeMs>::min();
@@ -466,11 +463,13 @@ void Pipeline::parse_block(size_t b, size_t w) {
   ingest::prefault(block);
   ingest::find_newlines(block.data, block.size, ends);
   const size_t lines = ends.size() + (ends.empty() ? block.size != 0 : ends.back() + 1 < block.size);
-  // The parser takes the lines a batch at a time (a call per line cost 30 instructions a line).
-  // One thread has it write the records straight into the buffer's next slots: a record parsed
-  // into a local, field by field, then copied 16 bytes at a time, stalled every copy on loads
-  // the CPU could not forward from the smaller stores before them (half of parse_block's time
-  // in `perf annotate`). Several threads route them from the thread's batch, still in cache.
+  // The parser takes the lines a batch at a time (a call per line cost 30 instructions a line),
+  // into the thread's batch of records, written in place (a record parsed into a local, then
+  // copied 16 bytes at a time, stalled every copy on loads the CPU could not forward from the
+  // smaller stores before them). Several threads route the batch to the shards; one thread
+  // adds it to its shard right away, while it is in L1: through a buffer of the whole block's
+  // records (1 MiB blocks), the records and the pane tables did not fit the core's 2 MiB cache
+  // together (cachegrind, 2 MiB last level: 4.1 misses a record, 1.8 this way).
   // What the loop reads is held in locals: the stores through the records and the buffers may
   // alias the pipeline's members, so the compiler reloaded them for every line.
   ParseScratch& scratch = parse_scratch_[w];
@@ -481,10 +480,12 @@ void Pipeline::parse_block(size_t b, size_t w) {
   // Several threads: a record below this is late against those before it in the block.
   core::TimeMs late_below = WindowShard::kNoTime;
   uint64_t parsed = 0;
+  // One thread: the greatest time of the blocks before this one (after_parse has seen them).
+  const core::TimeMs entering = has_max_ ? max_time_ : WindowShard::kNoTime;
   const char* from = block.data;  // where the next batch's first line starts
   for (uint64_t first = 0; first < lines; first += kParseBatch) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kParseBatch, lines - first));
-    FlowRecord* out = several ? scratch.records.data() : work.records.spare(n);
+    FlowRecord* out = scratch.records.data();
     const auto got = parser.parse_lines(block.data, end, line_ends, n_ends, from, first, n, out,
                                         scratch.bad.data());
     from = got.next;
@@ -504,8 +505,12 @@ void Pipeline::parse_block(size_t b, size_t w) {
         }
       }
     } else {
+      WindowShard::Input in;  // lateness against every record before the batch, as in a round
+      in.entering_max = std::max(entering, max_time);
+      in.records = out;
+      in.count = got.records;
+      late_[0] += shards_[0]->consume(in);
       for (size_t i = 0; i < got.records; ++i) max_time = std::max(max_time, out[i].time);
-      work.records.commit(got.records);
     }
     for (size_t i = 0; i < got.bad; ++i) {
       const ingest::FlowParser::BadLine& bad = scratch.bad[i];

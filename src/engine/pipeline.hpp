@@ -11,7 +11,8 @@
 // one thread advances the watermark and lists the final windows; (6) per window, shards move
 // their aggregates, the queries select per shard, and one thread merges and emits. Output is
 // therefore byte-identical for any thread count. Reading ahead (a file), a round holds 4N
-// blocks and (4) of one round runs beside (2) of the next.
+// blocks and (4) of one round runs beside (2) of the next. One thread does (4) within (2): it
+// adds each batch of lines to its shard as soon as they are parsed.
 // The serial steps run in the completion of the barrier between parallel steps, one barrier
 // per step.
 //
@@ -123,7 +124,6 @@ class Pipeline {
   // Each thread appends to its own BlockWork for every record; the alignment keeps two
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
-    RecordBuffer records;                // one thread: every parsed record, in input order
     std::vector<ShardRecords> to_shard;  // several threads: per shard
     std::vector<uint32_t> line_ends;     // offsets of the block's '\n's
     uint64_t parsed = 0;                 // records parsed (late ones included)
@@ -180,8 +180,9 @@ class Pipeline {
   // With several threads and an input that is all there already (BlockSource::read_ahead_ok),
   // the rounds are pipelined: while round n + 1 is parsed, the shards consume round n, so the
   // parse and the shard work overlap across threads and neither waits for the slower half of
-  // the other. One thread consumes each round right after parsing it (its records are still in
-  // cache); so does a stream, whose windows must go out before more input is awaited.
+  // the other. One thread consumes each batch of lines as it parses it (the records are still
+  // in L1); several threads reading a stream consume each round right after parsing it, as its
+  // windows must go out before more input is awaited.
   bool pipelined_ = false;
   // Several threads route KeyRecords, not whole records, when the shards need no more.
   bool route_keys_ = false;
