@@ -7,8 +7,6 @@
 #include <exception>
 #include <thread>
 
-#include "ingest/line_scan.hpp"
-
 namespace netpulse::engine {
 
 using core::FlowRecord;
@@ -456,14 +454,9 @@ void Pipeline::parse_block(size_t b, size_t w) {
   }
   const char* end = block.data + block.size;
   core::TimeMs max_time = std::numeric_limits<core::TimeMs>::min();
-  // All line ends of the block in one SIMD pass, then the lines parsed in batches; the parser
-  // may load past a line's end up to the block's end.
-  std::vector<uint32_t>& ends = work.line_ends;
-  ends.clear();
   ingest::prefault(block);
-  ingest::find_newlines(block.data, block.size, ends);
-  const size_t lines = ends.size() + (ends.empty() ? block.size != 0 : ends.back() + 1 < block.size);
   // The parser takes the lines a batch at a time (a call per line cost 30 instructions a line),
+  // finding their ends as it goes (it may load past a line's end up to the block's end),
   // into the thread's batch of records, written in place (a record parsed into a local, then
   // copied 16 bytes at a time, stalled every copy on loads the CPU could not forward from the
   // smaller stores before them). Several threads route the batch to the shards; one thread
@@ -473,8 +466,6 @@ void Pipeline::parse_block(size_t b, size_t w) {
   // What the loop reads is held in locals: the stores through the records and the buffers may
   // alias the pipeline's members, so the compiler reloaded them for every line.
   ParseScratch& scratch = parse_scratch_[w];
-  const uint32_t* const line_ends = ends.data();
-  const size_t n_ends = ends.size();
   const bool several = threads_ > 1;
   const core::TimeMs lateness = lateness_ms_;
   // Several threads: a record below this is late against those before it in the block.
@@ -483,12 +474,12 @@ void Pipeline::parse_block(size_t b, size_t w) {
   // One thread: the greatest time of the blocks before this one (after_parse has seen them).
   const core::TimeMs entering = has_max_ ? max_time_ : WindowShard::kNoTime;
   const char* from = block.data;  // where the next batch's first line starts
-  for (uint64_t first = 0; first < lines; first += kParseBatch) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(kParseBatch, lines - first));
+  uint64_t lines = 0;
+  while (from != end) {
     FlowRecord* out = scratch.records.data();
-    const auto got = parser.parse_lines(block.data, end, line_ends, n_ends, from, first, n, out,
-                                        scratch.bad.data());
+    const auto got = parser.parse_lines(from, end, lines, kParseBatch, out, scratch.bad.data());
     from = got.next;
+    lines += got.lines;
     parsed += got.records;
     if (route_keys_) {
       if (config_.ip_key == IpKey::kDst)
@@ -517,11 +508,9 @@ void Pipeline::parse_block(size_t b, size_t w) {
       ++work.malformed;
       if (work.samples.size() >= malformed_limit_) continue;
       // The line once more, for the field at fault.
-      const char* b = bad.line == 0 ? block.data : block.data + line_ends[bad.line - 1] + 1;
-      const char* e = bad.line < n_ends ? block.data + line_ends[bad.line] : end;
       ingest::ParseError err;
       FlowRecord ignored;
-      parser.parse(b, e, end, ignored, &err);
+      parser.parse(bad.begin, bad.end, end, ignored, &err);
       work.samples.push_back(MalformedReport{bad.line, bad.status, printable(err.field)});
     }
   }

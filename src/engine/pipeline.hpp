@@ -125,7 +125,6 @@ class Pipeline {
   // threads' vectors off a shared cache line, which bounced between the cores on every record.
   struct alignas(64) BlockWork {
     std::vector<ShardRecords> to_shard;  // several threads: per shard
-    std::vector<uint32_t> line_ends;     // offsets of the block's '\n's
     uint64_t parsed = 0;                 // records parsed (late ones included)
     uint64_t late = 0;                   // several threads: late within the block (route)
     uint64_t lines = 0;

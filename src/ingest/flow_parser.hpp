@@ -79,24 +79,27 @@ class FlowParser {
                     core::FlowRecord& out, ParseError* err = nullptr);
 
   // A run of a block's lines, parsed in one call (the engine's: a call per line cost it 30
-  // instructions a line). The block is [data, end); line i ends at data + ends[i] for
-  // i < n_ends, the last one at end; lines [first, first + n) are parsed, the first of them
-  // starting at `from`. Valid records go to out in order; each line that is neither valid nor
-  // blank goes to bad (its index in the block, and its status). parse() with a ParseError tells
-  // what is wrong with one.
-  // REQUIRES: room for n in out and in bad; from is where line `first` starts.
+  // instructions a line). Up to n lines are parsed from `from` (where a line starts), each
+  // ending at the next '\n' or at the block's end, `end`: the parser finds the line ends itself,
+  // with the same 32-byte loads its fast path then reads the line from (a separate pass over the
+  // block storing every line end cost 43 instructions a line). Valid records go to out in order;
+  // each line that is neither valid nor blank goes to bad (first + its index in the call, its
+  // status and its bytes). parse() with a ParseError tells what is wrong with one.
+  // REQUIRES: room for n in out and in bad; from <= end.
   struct Lines {
     size_t records = 0;
     size_t bad = 0;
-    const char* next = nullptr;  // where line first + n starts
+    size_t lines = 0;            // lines parsed: n, or fewer where the block ended
+    const char* next = nullptr;  // where the next line starts (end: the block is done)
   };
   struct BadLine {
     uint64_t line;
     ParseStatus status;
+    const char* begin;  // the line's bytes, without its '\n'
+    const char* end;
   };
-  Lines parse_lines(const char* data, const char* end, const uint32_t* ends, size_t n_ends,
-                    const char* from, uint64_t first, size_t n, core::FlowRecord* out,
-                    BadLine* bad);
+  Lines parse_lines(const char* from, const char* end, uint64_t first, size_t n,
+                    core::FlowRecord* out, BadLine* bad);
 
  private:
   ParseStatus parse_line(const char* p, const char* end, core::FlowRecord& out, ParseError* err);
@@ -105,9 +108,8 @@ class FlowParser {
                              core::FlowRecord& out, ParseError* err);
   ParseStatus parse_one_x86(const char* begin, const char* end, const char* readable_end,
                             core::FlowRecord& out, ParseError* err);
-  Lines parse_lines_x86(const char* data, const char* end, const uint32_t* ends, size_t n_ends,
-                        const char* from, uint64_t first, size_t n, core::FlowRecord* out,
-                        BadLine* bad);
+  Lines parse_lines_x86(const char* from, const char* end, uint64_t first, size_t n,
+                        core::FlowRecord* out, BadLine* bad);
   // True when it read a valid line into out; false leaves the answer to parse_line. Mask: the
   // bit masks' type, 64 or 128 bits (see the definition).
   // REQUIRES: fast_path_available(); kFastReadable bytes readable from p.

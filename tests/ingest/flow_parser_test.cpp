@@ -909,10 +909,12 @@ TEST(FlowParserAgainstReference, LinesOfEveryLengthAcrossBothMaskWidths) {
   EXPECT_GT(wide, 10000u);  // the 128-bit path was taken often
 }
 
-// parse_lines (the engine's batches) gives what parse() gives line by line: the same records
-// in order, the same lines reported bad with the same status, blank lines skipped, and where the
-// next batch starts; over blocks of valid, mutated, blank and CRLF lines cut into batches at
-// random places, in both formats (the line format's fast path and the general loop).
+// parse_lines (the engine's batches, which find their own line ends) gives what parse() gives
+// line by line between the '\n's find_newlines finds: the same records in order, the same lines
+// reported bad with the same status and bytes, blank lines skipped, the lines counted, and
+// where the next batch starts; over blocks of valid, mutated, blank, long (past the 83 bytes
+// the parser scans for a line end) and CRLF lines cut into batches at random places, in both
+// formats (the line format's fast path and the general loop).
 TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
   std::mt19937_64 rng(41);
   for (const Format format : {Format::kLine, Format::kCsv}) {
@@ -927,6 +929,7 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
       const size_t count = 1 + rng() % 700;
       for (size_t i = 0; i < count; ++i) {
         std::string line = rng() % 8 == 0 ? std::string(rng() % 3, ' ') : random_line(rng);
+        if (rng() % 10 == 0) line += std::string(rng() % 120, ' ');  // ends past 83 bytes
         if (format == Format::kCsv)
           for (char& c : line)
             if (c == ' ' || c == '\t') c = ',';
@@ -951,7 +954,7 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
         if (st == ParseStatus::kOk)
           want.push_back(rec);
         else if (st != ParseStatus::kBlank)
-          want_bad.push_back({line, st});
+          want_bad.push_back({line, st, p, line_end});
         p = line_end + 1;
       }
       // In batches of random sizes.
@@ -959,21 +962,22 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
       std::vector<FlowParser::BadLine> got_bad;
       const char* from = data;
       for (uint64_t first = 0; first < lines;) {
-        const size_t n = std::min<size_t>(lines - first, 1 + rng() % 300);
+        const size_t n = 1 + rng() % 300;
         std::vector<FlowRecord> out(n);
         std::vector<FlowParser::BadLine> bad(n);
-        const auto r = batch.parse_lines(data, end, ends.data(), ends.size(), from, first, n,
-                                         out.data(), bad.data());
-        ASSERT_LE(r.records + r.bad, n);
+        const auto r = batch.parse_lines(from, end, first, n, out.data(), bad.data());
+        ASSERT_EQ(r.lines, std::min<size_t>(n, lines - first));
+        ASSERT_LE(r.records + r.bad, r.lines);
         got.insert(got.end(), out.begin(), out.begin() + static_cast<ptrdiff_t>(r.records));
         got_bad.insert(got_bad.end(), bad.begin(), bad.begin() + static_cast<ptrdiff_t>(r.bad));
-        first += n;
-        const char* next = first == 0                ? data
-                           : first - 1 < ends.size() ? data + ends[first - 1] + 1
-                                                     : end + 1;
+        first += r.lines;
+        const char* next = first < lines ? data + ends[first - 1] + 1 : end;
         ASSERT_EQ(r.next, next) << "batch ending at line " << first;
         from = r.next;
       }
+      const auto none = batch.parse_lines(end, end, lines, 5, nullptr, nullptr);
+      EXPECT_EQ(none.lines, 0u);
+      EXPECT_EQ(none.next, end);
       ASSERT_EQ(got.size(), want.size());
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(got[i].time, want[i].time) << i;
@@ -986,6 +990,8 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
       for (size_t i = 0; i < got_bad.size(); ++i) {
         ASSERT_EQ(got_bad[i].line, want_bad[i].line) << i;
         ASSERT_EQ(got_bad[i].status, want_bad[i].status) << i;
+        ASSERT_EQ(got_bad[i].begin, want_bad[i].begin) << i;
+        ASSERT_EQ(got_bad[i].end, want_bad[i].end) << i;
       }
     }
   }
