@@ -1,4 +1,5 @@
-// Micro-benchmarks of line-format ingest: finding the line ends of a block and parsing its lines,
+// Micro-benchmarks of line-format ingest: parsing a block's lines, with their ends known and as
+// the engine does (parse_lines, which finds them),
 // on 64 MiB of realistic lines (fractions of 0 to 9 digits, 3% IPv6 addresses, addresses drawn
 // from a Zipf law, the 19 built-in protocols, most lines sharing their minute with the last).
 //   build/bench/netpulse_bench --benchmark_filter=Parse
@@ -16,7 +17,6 @@
 #include "generate/key_sampler.hpp"
 #include "generate/rng.hpp"
 #include "ingest/flow_parser.hpp"
-#include "ingest/line_scan.hpp"
 
 namespace {
 
@@ -24,7 +24,6 @@ using netpulse::core::FlowRecord;
 using netpulse::ingest::FlowParser;
 using netpulse::ingest::Format;
 using netpulse::ingest::ParseStatus;
-using netpulse::ingest::SimdLevel;
 
 constexpr size_t kBlockBytes = size_t{64} << 20;
 constexpr size_t kPipelineBlock = size_t{1} << 20;  // ingest::kBlockSize
@@ -103,29 +102,6 @@ void report(benchmark::State& state, size_t lines, size_t bytes) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
 }
 
-// find_newlines over the whole block; range(0) is the SimdLevel.
-void BM_ParseFindNewlines(benchmark::State& state) {
-  const std::string& block = realistic_block();
-  const SimdLevel saved = netpulse::ingest::simd_level();
-  const auto level = static_cast<SimdLevel>(state.range(0));
-  netpulse::ingest::set_simd_level(level);
-  if (netpulse::ingest::simd_level() != level) state.SkipWithError("this CPU lacks the level");
-  std::vector<uint32_t> out;
-  out.reserve(block_newlines().size());
-  for (auto _ : state) {
-    out.clear();
-    netpulse::ingest::find_newlines(block.data(), block.size(), out);
-    benchmark::DoNotOptimize(out.data());
-  }
-  netpulse::ingest::set_simd_level(saved);
-  report(state, block_newlines().size(), block.size());
-}
-BENCHMARK(BM_ParseFindNewlines)
-    ->Arg(static_cast<int>(SimdLevel::kScalar))
-    ->Arg(static_cast<int>(SimdLevel::kAvx2))
-    ->ArgName("level")
-    ->Unit(benchmark::kMillisecond);
-
 // Parsing each line of the block, its ends known. range(0): 1 passes the block's end as
 // readable_end (the parser may load past a line), 0 passes the line's end (short lines copied).
 void BM_ParseLines(benchmark::State& state) {
@@ -153,17 +129,17 @@ void BM_ParseLines(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseLines)->Arg(1)->Arg(0)->ArgName("block_readable")->Unit(benchmark::kMillisecond);
 
-// Both, as Pipeline::parse_block sees them: the block cut into 1 MiB blocks at line ends, each
-// one's line ends found and then its lines parsed with the block's end readable. range(0) == 0
-// is the loop of today's parse_block instead: memchr for each line, then parse(begin, end).
+// As Pipeline::parse_block sees them: the block cut into 1 MiB blocks at line ends, each one's
+// lines parsed in batches of 256 by parse_lines (which finds their ends), with the block's end
+// readable. range(0) == 0: memchr for each line, then parse(begin, end), the loop before.
 void BM_ParseBlocks(benchmark::State& state) {
   const std::string& block = realistic_block();
-  const bool scan = state.range(0) == 1;
+  const bool batches = state.range(0) == 1;
   netpulse::core::ProtocolTable table;
   FlowParser parser(table, Format::kLine);
   FlowRecord rec;
-  std::vector<uint32_t> newlines;
-  newlines.reserve(kPipelineBlock / 16);
+  std::vector<FlowRecord> out(256);
+  std::vector<FlowParser::BadLine> bad_lines(256);
   size_t bad = 0;
   for (auto _ : state) {
     for (size_t at = 0; at < block.size();) {
@@ -171,14 +147,12 @@ void BM_ParseBlocks(benchmark::State& state) {
       if (at + size < block.size()) size = block.rfind('\n', at + size - 1) + 1 - at;
       const char* data = block.data() + at;
       const char* const end = data + size;
-      if (scan) {
-        newlines.clear();
-        netpulse::ingest::find_newlines(data, size, newlines);
-        const char* start = data;
-        for (const uint32_t nl : newlines) {
-          bad += parser.parse(start, data + nl, end, rec) != ParseStatus::kOk;
-          benchmark::DoNotOptimize(rec);
-          start = data + nl + 1;
+      if (batches) {
+        for (const char* p = data; p != end;) {
+          const auto r = parser.parse_lines(p, end, 0, out.size(), out.data(), bad_lines.data());
+          bad += r.bad;
+          benchmark::DoNotOptimize(out.data());
+          p = r.next;
         }
       } else {
         for (const char* p = data; p < end;) {
@@ -196,6 +170,6 @@ void BM_ParseBlocks(benchmark::State& state) {
   if (bad != 0) state.SkipWithError("a line did not parse");
   report(state, block_newlines().size(), block.size());
 }
-BENCHMARK(BM_ParseBlocks)->Arg(1)->Arg(0)->ArgName("find_newlines")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ParseBlocks)->Arg(1)->Arg(0)->ArgName("batches")->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The flow parsers (line format and CSV) over whole blocks, as the pipeline reads them: the
 // first byte chooses the format, the rest is the block. Properties:
-//  - find_newlines finds exactly the '\n's a byte-by-byte scan finds, with every kernel;
+//  - parse_lines, in batches of 1 to 8 lines, finds exactly the lines a byte-by-byte scan
+//    finds, with the statuses parse() gives them one by one;
 //  - a line parses the same (status, error, record) whether the parser may read on to the
 //    block's end (the SIMD fast path) or sees only the line (the copy and scalar path), so the
 //    block boundaries the pipeline draws cannot change a record;
@@ -16,7 +17,6 @@
 #include "core/time.hpp"
 #include "fuzz_check.hpp"
 #include "ingest/flow_parser.hpp"
-#include "ingest/line_scan.hpp"
 
 using namespace netpulse;
 
@@ -38,22 +38,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* b = block.get();
   const char* e = b + text.size();
 
-  std::vector<uint32_t> want, got;
+  std::vector<uint32_t> want;
   for (size_t i = 0; i < text.size(); ++i)
     if (b[i] == '\n') want.push_back(static_cast<uint32_t>(i));
-  const ingest::SimdLevel best = ingest::simd_level();
-  for (const auto level : {ingest::SimdLevel::kScalar, best}) {
-    ingest::set_simd_level(level);
-    got.clear();
-    ingest::find_newlines(b, text.size(), got);
-    FUZZ_CHECK(got == want);
-  }
-  ingest::set_simd_level(best);
 
   core::ProtocolTable protocols;
   const auto format = csv ? ingest::Format::kCsv : ingest::Format::kLine;
   ingest::FlowParser whole(protocols, format), alone(protocols, format),
       lines(protocols, ingest::Format::kLine);
+
+  // The line format's batches (a CSV block's first line would be its header): every line the
+  // scan finds, bad ones with their bytes and the status parse() gives.
+  if (!csv) {
+    ingest::FlowParser batch(protocols, ingest::Format::kLine);
+    const size_t count =
+        want.size() + (want.empty() ? text.size() != 0 : want.back() + 1 < text.size());
+    core::FlowRecord out[8];
+    ingest::FlowParser::BadLine bad[8];
+    const char* from = b;
+    uint64_t first = 0;
+    for (size_t n = 1; from != e; n = n % 8 + 1) {
+      const auto r = batch.parse_lines(from, e, first, n, out, bad);
+      FUZZ_CHECK(r.lines >= 1 && r.lines <= n && r.records + r.bad <= r.lines);
+      for (size_t i = 0; i < r.bad; ++i) {
+        const uint64_t line = bad[i].line;
+        FUZZ_CHECK(line >= first && line < first + r.lines);
+        const char* begin = line == 0 ? b : b + want[line - 1] + 1;
+        const char* end = line < want.size() ? b + want[line] : e;
+        FUZZ_CHECK(bad[i].begin == begin && bad[i].end == end);
+        core::FlowRecord ignored;
+        FUZZ_CHECK(alone.parse(begin, end, e, ignored) == bad[i].status);
+      }
+      first += r.lines;
+      FUZZ_CHECK(r.next == (first < count ? b + want[first - 1] + 1 : e));
+      from = r.next;
+    }
+    FUZZ_CHECK(first == count);
+  }
   const char* p = b;
   bool header = csv;
   for (size_t i = 0; i <= want.size(); ++i) {

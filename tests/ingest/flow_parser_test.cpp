@@ -24,7 +24,6 @@
 #include <vector>
 
 #include "flow_parser_reference.hpp"
-#include "ingest/line_scan.hpp"
 
 // Heap allocations made on this thread while counting is on (alloc_counter_test.cpp).
 namespace netpulse::ingest::testing {
@@ -910,7 +909,7 @@ TEST(FlowParserAgainstReference, LinesOfEveryLengthAcrossBothMaskWidths) {
 }
 
 // parse_lines (the engine's batches, which find their own line ends) gives what parse() gives
-// line by line between the '\n's find_newlines finds: the same records in order, the same lines
+// line by line between the block's '\n's: the same records in order, the same lines
 // reported bad with the same status and bytes, blank lines skipped, the lines counted, and
 // where the next batch starts; over blocks of valid, mutated, blank, long (past the 83 bytes
 // the parser scans for a line end) and CRLF lines cut into batches at random places, in both
@@ -937,8 +936,9 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
         block += line;
         if (i + 1 < count || rng() % 2) block += '\n';  // the last line may lack its '\n'
       }
-      std::vector<uint32_t> ends;
-      find_newlines(block.data(), block.size(), ends);
+      std::vector<uint32_t> ends;  // the '\n's, by a plain loop
+      for (size_t i = 0; i < block.size(); ++i)
+        if (block[i] == '\n') ends.push_back(static_cast<uint32_t>(i));
       const char* data = block.data();
       const char* end = data + block.size();
       const size_t lines =
