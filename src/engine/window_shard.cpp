@@ -292,8 +292,7 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
 [[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
                                                             bool dst_here, uint64_t order) {
   KeySums& sums = *pane.open;
-  add_protocol(sums, r.protocol, r.bytes);
-  if (pane.round_records++ == 0) touched_.push_back(&pane);
+  add_protocol(pane, r.protocol, r.bytes);
   auto add_key = [&](const core::IpAddr& a) __attribute__((always_inline)) {
     if (!a.is_v6) [[likely]]
       summarizer_.add4_at(sums, a.v4_value(), order, r.bytes);
@@ -322,25 +321,29 @@ uint64_t WindowShard::consume(const Input& in) {
   return late;
 }
 
-void WindowShard::add_protocol_slow(KeySums& sums, uint32_t id, uint32_t bytes) {
+void WindowShard::add_protocol_slow(Pane& pane, uint32_t id, uint32_t bytes) {
   if (id >= kDenseProtocols) {
-    sums.protocols.add(id, bytes, 1);
+    pane.open->protocols.add(id, bytes, 1);
+    count_records(pane, 1);
     return;
   }
   flush_protocols();
-  dense_to_ = &sums;
+  dense_to_ = &pane;
   dense_[id].bytes += bytes;
   ++dense_[id].records;
 }
 
 void WindowShard::flush_protocols() {
   if (!dense_to_) return;
+  uint64_t records = 0;
   for (uint32_t id = 0; id < kDenseProtocols; ++id) {
     Agg& a = dense_[id];
     if (a.records == 0) continue;
-    dense_to_->protocols.add(id, a.bytes, a.records);
+    dense_to_->open->protocols.add(id, a.bytes, a.records);
+    records += a.records;
     a = Agg{};
   }
+  count_records(*dense_to_, records);
   dense_to_ = nullptr;
 }
 
@@ -365,9 +368,9 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       const FlowRecord& next = records[i + kAhead];
       const uint64_t order = order_of(next);
       orders[i + kAhead] = order;
-      const core::IpAddr& a = by_dst ? next.dst : next.src;
-      if (cur_ && !a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
-        cur_->open->ip4.prefetch_at(order);
+      // Into the current pane's table, whatever the record's pane and family: a slot fetched
+      // for nothing costs less than the checks did (8 instructions a record).
+      if (cur_) cur_->open->ip4.prefetch_at(order);
     }
     const FlowRecord& r = records[i];
     if (running_max != kNoTime && r.time < running_max - lateness_ms_) {
@@ -431,11 +434,7 @@ uint64_t WindowShard::consume_keys(const Input& in) {
       const PackedKey& next = units[i + kAhead];
       const uint64_t order = slot_order(next.v4);
       orders[i + kAhead] = order;
-      // Wrapping arithmetic: a payload unit's time need not be an offset that fits.
-      const auto t = static_cast<TimeMs>(static_cast<uint64_t>(base) +
-                                         static_cast<uint64_t>(int64_t{next.time}));
-      if (cur_ && !(next.protocol & PackedKey::kEscape) && t >= cur_start_ && t < cur_end_)
-        cur_->open->ip4.prefetch_at(order);
+      if (cur_) cur_->open->ip4.prefetch_at(order);  // (as in consume_in_order)
     }
     const size_t at = i;
     const size_t used = KeyStream::decode(units, i, base, r);
@@ -452,8 +451,7 @@ uint64_t WindowShard::consume_keys(const Input& in) {
     }
     Pane& pane = pane_for(r.time);
     KeySums& sums = *pane.open;
-    add_protocol(sums, r.protocol_id(), r.bytes);
-    if (pane.round_records++ == 0) touched_.push_back(&pane);
+    add_protocol(pane, r.protocol_id(), r.bytes);
     if (used == 1) [[likely]]
       summarizer_.add4_at(sums, units[at].v4, orders[at], r.bytes);
     else

@@ -313,15 +313,20 @@ class WindowShard {
   // `order`: slot_order() of the record's key address (its src, or dst with --ip-key dst), used
   // when that address is IPv4.
   void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
-  [[gnu::always_inline]] void add_protocol(KeySums& sums, uint32_t id, uint32_t bytes) {
-    if (&sums == dense_to_ && id < kDenseProtocols) [[likely]] {
+  // A primary record's protocol, and the record counted in its pane's round_records.
+  [[gnu::always_inline]] void add_protocol(Pane& pane, uint32_t id, uint32_t bytes) {
+    if (&pane == dense_to_ && id < kDenseProtocols) [[likely]] {
       dense_[id].bytes += bytes;
       ++dense_[id].records;
     } else {
-      add_protocol_slow(sums, id, bytes);
+      add_protocol_slow(pane, id, bytes);
     }
   }
-  void add_protocol_slow(KeySums& sums, uint32_t id, uint32_t bytes);
+  void add_protocol_slow(Pane& pane, uint32_t id, uint32_t bytes);
+  void count_records(Pane& pane, uint64_t n) {
+    if (pane.round_records == 0) touched_.push_back(&pane);
+    pane.round_records += n;
+  }
   void flush_protocols();
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
@@ -354,11 +359,12 @@ class WindowShard {
   core::TimeMs cur_start_ = 0, cur_end_ = 0;
   std::vector<Pane*> touched_;
   // A consume call's protocol sums for one open pane, by id (ids are dense, interned from 0):
-  // an indexed add instead of a hashed one per record. Flushed into dense_to_'s table when a
-  // record's pane differs and at the end of every consume call, so nothing else sees them.
+  // an indexed add instead of a hashed one per record. Flushed into dense_to_'s table, and their
+  // records into its round_records, when a record's pane differs and at the end of every
+  // consume call, so nothing else sees them.
   static constexpr uint32_t kDenseProtocols = 64;
   std::array<Agg, kDenseProtocols> dense_{};
-  KeySums* dense_to_ = nullptr;
+  Pane* dense_to_ = nullptr;
   size_t last_pane_ip_keys_ = 0;
   std::vector<std::unique_ptr<KeySums>> table_pool_;
   std::vector<FlatSums> flat_pool_;
