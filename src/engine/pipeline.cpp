@@ -482,10 +482,12 @@ void Pipeline::parse_block(size_t b, size_t w) {
     lines += got.lines;
     parsed += got.records;
     if (route_keys_) {
-      if (config_.ip_key == IpKey::kDst)
-        route_keys<true>(work, out, got.records, max_time, late_below);
-      else
-        route_keys<false>(work, out, got.records, max_time, late_below);
+      const bool dst = config_.ip_key == IpKey::kDst, two = threads_ == 2;
+      const auto batch =
+          dst   ? two ? &Pipeline::route_keys<true, true> : &Pipeline::route_keys<true, false>
+            : two ? &Pipeline::route_keys<false, true>
+                : &Pipeline::route_keys<false, false>;
+      (this->*batch)(work, out, got.records, max_time, late_below);
     } else if (several) {
       for (size_t i = 0; i < got.records; ++i) {
         const FlowRecord& rec = out[i];
@@ -529,7 +531,7 @@ void Pipeline::parse_block(size_t b, size_t w) {
 // with what it reads held in locals and each stream's room made once for the batch. In route(),
 // inlined into the parse loop, GCC reloaded the configuration and spilled the time check to the
 // stack for every record (70 instructions a record, two threads, the issue-12 file).
-template <bool kByDst>
+template <bool kByDst, bool kTwoShards>
 void Pipeline::route_keys(BlockWork& work, const FlowRecord* records, size_t n,
                           core::TimeMs& max_time, core::TimeMs& late_below) {
   if (n == 0) return;
@@ -556,7 +558,10 @@ void Pipeline::route_keys(BlockWork& work, const FlowRecord* records, size_t n,
       continue;
     }
     const uint32_t v4 = key.v4_value();
-    to[shard_of(key_hash(v4), shards)].keys.push4_prepared(t, rec.protocol, rec.bytes, v4);
+    const uint64_t h = key_hash(v4);
+    // Two shards: shard_of(h, 2) is h's top bit.
+    const auto s = static_cast<uint32_t>(kTwoShards ? h >> 63 : shard_of(h, shards));
+    to[s].keys.push4_prepared(t, rec.protocol, rec.bytes, v4);
   }
   work.late += late;
   max_time = most;

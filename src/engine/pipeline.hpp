@@ -162,7 +162,7 @@ class Pipeline {
   bool read_csv_header(size_t nblocks);
   WindowInfo window_info(const PlannedWindow& pw);
   void route(BlockWork& work, const core::FlowRecord& rec, core::TimeMs late_below);
-  template <bool kByDst>
+  template <bool kByDst, bool kTwoShards>
   void route_keys(BlockWork& work, const core::FlowRecord* records, size_t n,
                   core::TimeMs& max_time, core::TimeMs& late_below);
 

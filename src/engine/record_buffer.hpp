@@ -204,10 +204,11 @@ class KeyStream {
     units_.spare(3 * n);
   }
   // As push_streamed() for an IPv4 key, after prepare(). The offset from the base wraps (as
-  // decode() adds it back), so one unsigned compare tells whether it fits in 32 bits.
+  // decode() adds it back), so it fits when its low 32 bits, sign-extended, give it back.
   void push4_prepared(core::TimeMs time, uint32_t protocol, uint32_t bytes, uint32_t v4) {
-    const uint64_t dt = static_cast<uint64_t>(time) - static_cast<uint64_t>(base_);
-    if (dt + 0x80000000ULL <= 0xFFFFFFFFULL) [[likely]] {
+    const auto dt =
+        static_cast<int64_t>(static_cast<uint64_t>(time) - static_cast<uint64_t>(base_));
+    if (static_cast<int32_t>(dt) == dt) [[likely]] {
 #if defined(__x86_64__)
       // The unit is put together in a register: built in memory as a PackedKey, it was written
       // in two 8-byte halves and read back whole for the streamed store, a load the CPU cannot
