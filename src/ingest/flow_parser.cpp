@@ -222,19 +222,18 @@ FlowParser::Lines FlowParser::parse_lines(const char* from, const char* end, uin
   // The same loop as parse_lines_x86's, around parse() and memchr: one loop for both would have
   // to carry AVX2's target (to inline the fast parse) and could then not run where AVX2 is
   // missing.
-  Lines r;
+  size_t lines = 0, records = 0, n_bad = 0;  // (locals: see parse_lines_x86)
   const char* p = from;
-  for (; r.lines < n && p != end; ++r.lines) {
+  for (; lines < n && p != end; ++lines) {
     const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* line_end = nl ? nl : end;
-    const ParseStatus s = parse(p, line_end, end, out[r.records], nullptr);
-    r.records += s == ParseStatus::kOk;
+    const ParseStatus s = parse(p, line_end, end, out[records], nullptr);
+    records += s == ParseStatus::kOk;
     if (s != ParseStatus::kOk && s != ParseStatus::kBlank) [[unlikely]]
-      bad[r.bad++] = BadLine{first + r.lines, s, p, line_end};
+      bad[n_bad++] = BadLine{first + lines, s, p, line_end};
     p = nl ? nl + 1 : end;
   }
-  r.next = p;
-  return r;
+  return Lines{records, n_bad, lines, p};
 }
 
 ParseStatus FlowParser::parse(const char* begin, const char* end, const char* readable_end,
@@ -734,19 +733,20 @@ NETPULSE_AVX2 __attribute__((always_inline)) static inline const char* line_end_
 NETPULSE_AVX2 FlowParser::Lines FlowParser::parse_lines_x86(const char* from, const char* end,
                                                             uint64_t first, size_t n,
                                                             FlowRecord* out, BadLine* bad) {
-  // parse_lines' loop, with the line's parse inlined (see there).
-  Lines r;
+  // parse_lines' loop, with the line's parse inlined (see there). The counts are locals, not
+  // the returned Lines' members: that one lives where the caller wants it, which the stores
+  // through out and bad might alias, so they were loaded and stored on every line.
+  size_t lines = 0, records = 0, n_bad = 0;
   const char* p = from;
-  for (; r.lines < n && p != end; ++r.lines) {
+  for (; lines < n && p != end; ++lines) {
     const char* line_end = line_end_x86(p, end);
-    const ParseStatus s = parse_one_x86(p, line_end, end, out[r.records], nullptr);
-    r.records += s == ParseStatus::kOk;
+    const ParseStatus s = parse_one_x86(p, line_end, end, out[records], nullptr);
+    records += s == ParseStatus::kOk;
     if (s != ParseStatus::kOk && s != ParseStatus::kBlank) [[unlikely]]
-      bad[r.bad++] = BadLine{first + r.lines, s, p, line_end};
+      bad[n_bad++] = BadLine{first + lines, s, p, line_end};
     p = line_end + (line_end != end);
   }
-  r.next = p;
-  return r;
+  return Lines{records, n_bad, lines, p};
 }
 
 #else
