@@ -216,6 +216,7 @@ bool FlowParser::parse_time(const char*& p, const char* end, TimeMs& out, ParseS
 
 FlowParser::Lines FlowParser::parse_lines(const char* from, const char* end, uint64_t first,
                                           size_t n, FlowRecord* out, BadLine* bad) {
+  assert(from <= end);
 #if defined(__x86_64__)
   if (fast_) return parse_lines_x86(from, end, first, n, out, bad);
 #endif
@@ -713,17 +714,17 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline ParseStatus FlowParser::pars
 // Where the line at p ends: its '\n', or end. Most lines end within the 83 bytes two 32-byte
 // loads and one of 64 cover, bytes the line's parse reads next from L1; longer ones (a few
 // percent: IPv6 addresses) and those near the block's end go to memchr.
+constexpr ptrdiff_t kLineEndScan = 19 + 64;  // FlowParser::kFastNarrowSize (parse_lines_x86)
 NETPULSE_AVX2 __attribute__((always_inline)) static inline const char* line_end_x86(
     const char* p, const char* end) {
-  constexpr ptrdiff_t kScanned = 19 + 64;  // the fast path's narrow lines: kFastNarrowSize
   const char* from = p;
-  if (end - p >= kScanned) {
+  if (end - p >= kLineEndScan) {
     const __m256i nl = _mm256_set1_epi8('\n');
     const uint64_t head = bits(_mm256_cmpeq_epi8(load32(p), nl)) & 0x7FFFF;  // bytes 0-18
     const uint64_t rest = bits(_mm256_cmpeq_epi8(load32(p + 19), nl),
                                _mm256_cmpeq_epi8(load32(p + 51), nl));  // bytes 19-82
     if ((head | rest) != 0) return head != 0 ? p + tz(head) : p + 19 + tz(rest);
-    from = p + kScanned;
+    from = p + kLineEndScan;
   }
   const auto* q =
       static_cast<const char*>(std::memchr(from, '\n', static_cast<size_t>(end - from)));
@@ -733,6 +734,7 @@ NETPULSE_AVX2 __attribute__((always_inline)) static inline const char* line_end_
 NETPULSE_AVX2 FlowParser::Lines FlowParser::parse_lines_x86(const char* from, const char* end,
                                                             uint64_t first, size_t n,
                                                             FlowRecord* out, BadLine* bad) {
+  static_assert(kLineEndScan == kFastNarrowSize, "the line-end scan covers the narrow lines");
   // parse_lines' loop, with the line's parse inlined (see there). The counts are locals, not
   // the returned Lines' members: that one lives where the caller wants it, which the stores
   // through out and bad might alias, so they were loaded and stored on every line.

@@ -997,6 +997,65 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
   }
 }
 
+// parse_lines over a block that ends exactly where an inaccessible page starts: finding the line
+// ends must read nothing past the block (the test crashes if it does), whatever the length of
+// the last line (81 to 85 bytes put its start on either side of the 83 bytes the parser scans
+// for a '\n' before it turns to memchr), with or without its '\n'; and it finds the lines the
+// block has, with parse()'s statuses.
+TEST(FlowParserLines, ABlockEndingAtAnUnreadablePageIsNotReadPast) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  void* m = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  char* const base = static_cast<char*>(m);
+  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
+  char* const page_end = base + page;
+  core::ProtocolTable batch_table, single_table;
+  FlowParser batch(batch_table, Format::kLine), single(single_table, Format::kLine);
+  std::mt19937_64 rng(47);
+  size_t checked = 0;
+  for (int i = 0; i < 4000; ++i) {
+    std::string block;
+    for (int k = static_cast<int>(rng() % 3); k > 0; --k) block += random_line(rng) + "\n";
+    std::string last = random_line(rng);
+    const size_t size = 81 + rng() % 5;  // with its '\n', if it has one
+    const bool newline = rng() % 2;
+    if (last.size() + newline > size) continue;
+    last.resize(size - newline, ' ');
+    block += last;
+    if (newline) block += '\n';
+    char* const begin = page_end - block.size();
+    std::memcpy(begin, block.data(), block.size());
+    // One by one, between the '\n's.
+    std::vector<ParseStatus> want;
+    for (const char* p = begin; p != page_end;) {
+      const auto* nl =
+          static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(page_end - p)));
+      const char* line_end = nl ? nl : page_end;
+      FlowRecord rec;
+      want.push_back(single.parse(p, line_end, page_end, rec));
+      p = nl ? nl + 1 : page_end;
+    }
+    FlowRecord out[8];
+    FlowParser::BadLine bad[8];
+    const auto r = batch.parse_lines(begin, page_end, 0, 8, out, bad);
+    ASSERT_EQ(r.lines, want.size()) << block;
+    ASSERT_EQ(r.next, page_end);
+    size_t ok = 0, n_bad = 0;
+    for (ParseStatus st : want) {
+      ok += st == ParseStatus::kOk;
+      if (st != ParseStatus::kOk && st != ParseStatus::kBlank) {
+        ASSERT_LT(n_bad, r.bad) << block;
+        EXPECT_EQ(bad[n_bad++].status, st) << block;
+      }
+    }
+    EXPECT_EQ(r.records, ok) << block;
+    EXPECT_EQ(r.bad, n_bad) << block;
+    ++checked;
+  }
+  EXPECT_GT(checked, 1000u);
+  munmap(base, 2 * page);
+}
+
 TEST(FlowParserAgainstReference, RandomTimesAgainstTimegm) {
   core::ProtocolTable table;
   FlowParser parser(table, Format::kLine);
