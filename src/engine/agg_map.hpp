@@ -60,6 +60,20 @@ inline uint64_t key_hash(uint32_t k) {
 }
 inline uint64_t key_hash(const core::Ip6& k) { return mix64(k.hi * 0x9E3779B97F4A7C15ULL ^ k.lo); }
 
+// The hash a pane summary's sketches take for an address (PaneSummary::add_key): mix64, as
+// before key_hash changed, because Kafka instances send those sketches to `merge` in their pane
+// messages (format 1), and a merge must hash an address as every instance did. Only summarized
+// panes and the sketches built for them take it, never a record's ordinary path.
+inline uint64_t sketch_hash(uint32_t k) {
+  return mix64(k);
+}
+inline uint64_t sketch_hash(const core::Ip6& k) {
+  return key_hash(k);
+}
+inline uint64_t sketch_hash(const core::IpAddr& a) {
+  return a.is_v6 ? sketch_hash(a.bits) : sketch_hash(a.v4_value());
+}
+
 // The slot order of a key: its hash rotated by 32 bits (see above). Tables index with its top
 // bits.
 template <class K>

@@ -537,7 +537,11 @@ void Pipeline::route_keys(BlockWork& work, const FlowRecord* records, size_t n,
   if (n == 0) return;
   ShardRecords* const to = work.to_shard.data();
   const auto shards = static_cast<uint32_t>(threads_);
-  for (uint32_t s = 0; s < shards; ++s) to[s].keys.prepare(n, records[0].time);
+  // An empty stream's base: the first record that is not late (a late one may be far off, and
+  // every record of the stream further than 2^31 ms from its base takes three units).
+  size_t base = 0;
+  while (base + 1 < n && records[base].time < late_below) ++base;
+  for (uint32_t s = 0; s < shards; ++s) to[s].keys.prepare(n, records[base].time);
   const core::TimeMs lateness = lateness_ms_;
   core::TimeMs most = max_time, below = late_below;
   uint64_t late = 0;

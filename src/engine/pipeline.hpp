@@ -193,7 +193,7 @@ class Pipeline {
   // Each thread's buffer for the bytes of a block it reads itself (a deferred file block).
   std::vector<std::vector<char>> read_buffers_;
   // Each thread's batch of parsed lines (parse_block): the records (several threads route them
-  // from here; one thread parses into its block's buffer) and the lines that were not records.
+  // from here; one thread adds them to its shard from here) and the lines that were not records.
   static constexpr size_t kParseBatch = 256;
   struct ParseScratch {
     std::vector<core::FlowRecord> records;

@@ -1,5 +1,5 @@
-// Parsed records (a block's, or one shard's share of a block), in a buffer reused round after
-// round.
+// Parsed records (one shard's share of a block, with several threads), in a buffer reused round
+// after round.
 //
 // With several threads, a block's records are written by the thread that parses it, one buffer
 // per shard, and read by the shard's thread. The next time the buffer is filled, its cache lines
@@ -8,8 +8,8 @@
 // stores (parse_block: 151 samples on one thread, 891 on two, for the same records).
 // push_streamed() writes a record with non-temporal stores instead: a whole 64-byte line (one
 // record, or two key records written one after the other) goes to memory without being read, and
-// the reader, who walks the records in order, streams them back in. One thread keeps ordinary
-// stores: it reads its records right after writing them, from cache.
+// the reader, who walks the records in order, streams them back in. (One thread needs no buffer:
+// it adds each parsed batch to its shard at once.)
 //
 // Thread-safety: none; one writer, then readers after a barrier (which orders the streamed
 // stores: finish() fences them).

@@ -85,8 +85,8 @@ void PaneSummarizer::over_limit(KeySums& sums, uint64_t hash, uint64_t bytes) {
     sums.summary = std::make_unique<PaneSummary>();
     PaneSummary& sum = *sums.summary;
     sum.summarized = true;
-    sums.ip4.for_each([&](const auto& e) { sum.add_key(key_hash(e.key), e.bytes); });
-    sums.ip6.for_each([&](const auto& e) { sum.add_key(key_hash(e.key), e.bytes); });
+    sums.ip4.for_each([&](const auto& e) { sum.add_key(sketch_hash(e.key), e.bytes); });
+    sums.ip6.for_each([&](const auto& e) { sum.add_key(sketch_hash(e.key), e.bytes); });
     sums.ip_limit = 0;
     // Down to m keys now, and tables just big enough for 2m: a decrement walks every slot.
     decrement(sums);
@@ -137,8 +137,8 @@ void WindowShard::summarize(Pane& pane) {
   if (!sum.summarized) {
     // Exact until now: the sketches see every address once, with its bytes.
     sum = PaneSummary{};
-    f.ip4.for_each([&](const Entry4& e) { sum.add_key(key_hash(e.key), e.bytes); });
-    for (const Entry6& e : f.ip6) sum.add_key(key_hash(e.key), e.bytes);
+    f.ip4.for_each([&](const Entry4& e) { sum.add_key(sketch_hash(e.key), e.bytes); });
+    for (const Entry6& e : f.ip6) sum.add_key(sketch_hash(e.key), e.bytes);
     sum.summarized = true;
   }
   bytes_scratch_.clear();
@@ -213,11 +213,13 @@ void WindowShard::add_approx(WindowApprox& out) {
     if (!pane.summary) {
       // An exact pane beside summarized ones: its sketches, once (a closed pane never changes).
       auto sum = std::make_unique<PaneSummary>();
-      pane.flat.ip4.for_each([&](const Entry4& e) { sum->add_key(key_hash(e.key), e.bytes); });
-      for (const Entry6& e : pane.flat.ip6) sum->add_key(key_hash(e.key), e.bytes);
+      pane.flat.ip4.for_each([&](const Entry4& e) { sum->add_key(sketch_hash(e.key), e.bytes); });
+      for (const Entry6& e : pane.flat.ip6) sum->add_key(sketch_hash(e.key), e.bytes);
       if (pane.open) {
-        pane.open->ip4.for_each([&](const Entry4& e) { sum->add_key(key_hash(e.key), e.bytes); });
-        pane.open->ip6.for_each([&](const Entry6& e) { sum->add_key(key_hash(e.key), e.bytes); });
+        pane.open->ip4.for_each(
+            [&](const Entry4& e) { sum->add_key(sketch_hash(e.key), e.bytes); });
+        pane.open->ip6.for_each(
+            [&](const Entry6& e) { sum->add_key(sketch_hash(e.key), e.bytes); });
         out.keys.merge(sum->keys);
         out.squares.merge(sum->squares);
         continue;
@@ -314,37 +316,49 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
 }
 
 uint64_t WindowShard::consume(const Input& in) {
-  const uint64_t late = in.keys     ? consume_keys(in)
-                        : in.routed ? consume_routed(in)
-                                    : consume_in_order(in);
+  uint64_t late = 0;
+  try {
+    late = in.keys ? consume_keys(in) : in.routed ? consume_routed(in) : consume_in_order(in);
+  } catch (...) {
+    // The batch's sums are dropped, not flushed (that allocates): the pane they were for may
+    // go before the next call, and the engine stops on the error anyway.
+    batch_protocols_.fill(Agg{});
+    batch_ids_ = 0;
+    batch_pane_ = nullptr;
+    throw;
+  }
   flush_protocols();
   return late;
 }
 
 void WindowShard::add_protocol_slow(Pane& pane, uint32_t id, uint32_t bytes) {
-  if (id >= kDenseProtocols) {
+  if (id >= kBatchProtocols) {
     pane.open->protocols.add(id, bytes, 1);
     count_records(pane, 1);
     return;
   }
   flush_protocols();
-  dense_to_ = &pane;
-  dense_[id].bytes += bytes;
-  ++dense_[id].records;
+  batch_pane_ = &pane;
+  batch_protocols_[id].bytes += bytes;
+  ++batch_protocols_[id].records;
+  batch_ids_ |= uint64_t{1} << id;
 }
 
+// Walks only the ids used: records alternating between two panes (a stream out of order by
+// less than the lateness) flush at every switch.
 void WindowShard::flush_protocols() {
-  if (!dense_to_) return;
+  if (!batch_pane_) return;
   uint64_t records = 0;
-  for (uint32_t id = 0; id < kDenseProtocols; ++id) {
-    Agg& a = dense_[id];
-    if (a.records == 0) continue;
-    dense_to_->open->protocols.add(id, a.bytes, a.records);
+  for (uint64_t ids = batch_ids_; ids != 0; ids &= ids - 1) {
+    const auto id = static_cast<uint32_t>(std::countr_zero(ids));
+    Agg& a = batch_protocols_[id];
+    batch_pane_->open->protocols.add(id, a.bytes, a.records);
     records += a.records;
     a = Agg{};
   }
-  count_records(*dense_to_, records);
-  dense_to_ = nullptr;
+  batch_ids_ = 0;
+  count_records(*batch_pane_, records);
+  batch_pane_ = nullptr;
 }
 
 // The pane table outgrows the core's cache (tens of thousands of addresses per pane), so the

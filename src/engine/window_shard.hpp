@@ -112,14 +112,15 @@ class PaneSummarizer {
     if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
     else sums.ip6.add(ip.bits, bytes, 1);
     if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
-      over_limit(sums, ip.is_v6 ? key_hash(ip.bits) : key_hash(ip.v4_value()), bytes);
+      over_limit(sums, sketch_hash(ip), bytes);
   }
   // As add(), for an IPv4 address whose slot_order() the caller computed (to prefetch its slot
-  // a few records earlier): the address is hashed once.
+  // a few records earlier): the address is hashed once (a summarized pane's sketches hash it
+  // again, with sketch_hash).
   [[gnu::always_inline]] void add4_at(KeySums& sums, uint32_t v4, uint64_t order, uint32_t bytes) {
     sums.ip4.add_at(v4, order, bytes, 1);
     if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
-      over_limit(sums, std::rotr(order, 32), bytes);  // slot_order() is the hash rotated
+      over_limit(sums, sketch_hash(v4), bytes);
   }
   // The (m+1)-th largest of `bytes` (reordered): what a cut to m keys takes away. REQUIRES:
   // bytes.size() > m.
@@ -192,10 +193,11 @@ class WindowShard {
   WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config);
   ~WindowShard();
 
-  // Adds a block's records. With one shard (routed = false): every record of the block, in
-  // input order; a record is late when its time is below the running maximum event time (from
-  // entering_max on) - lateness, as the input order decides. With several, the parsing thread
-  // copied each record to the shard of its address (see Pipeline::route), leaving out those late
+  // Adds records. With one shard (routed = false): a batch of the input's records, in input
+  // order; a record is late when its time is below the running maximum event time (from
+  // entering_max, the greatest time of every record before the batch, on) - lateness, as the
+  // input order decides. With several, a block's records: the parsing thread copied each record
+  // to the shard of its address (see Pipeline::route and route_keys), leaving out those late
   // against the records before them in the block; a shard then drops those late against the
   // earlier blocks (time below entering_max - lateness): together, the decision one thread
   // reading in order makes. Returns the late records among those here as primary.
@@ -205,11 +207,11 @@ class WindowShard {
     bool routed = false;  // several shards: records are this shard's copies
     // Routed with --ip-key host: a route tag (below) per record; otherwise all are kPrimary.
     const uint8_t* tags = nullptr;
-    // Routed as key records (Pipeline::route, KeyStream): count is the stream's units here,
+    // Routed as key records (Pipeline::route_keys, KeyStream): count is the stream's units here,
     // records null; key_base the stream's base time.
     const PackedKey* keys = nullptr;
     core::TimeMs key_base = 0;
-    core::TimeMs entering_max = kNoTime;  // greatest time in all earlier blocks
+    core::TimeMs entering_max = kNoTime;  // greatest time of all earlier records (see above)
   };
   uint64_t consume(const Input& in);
 
@@ -315,9 +317,10 @@ class WindowShard {
   void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
   // A primary record's protocol, and the record counted in its pane's round_records.
   [[gnu::always_inline]] void add_protocol(Pane& pane, uint32_t id, uint32_t bytes) {
-    if (&pane == dense_to_ && id < kDenseProtocols) [[likely]] {
-      dense_[id].bytes += bytes;
-      ++dense_[id].records;
+    if (&pane == batch_pane_ && id < kBatchProtocols) [[likely]] {
+      batch_protocols_[id].bytes += bytes;
+      ++batch_protocols_[id].records;
+      batch_ids_ |= uint64_t{1} << id;
     } else {
       add_protocol_slow(pane, id, bytes);
     }
@@ -358,13 +361,15 @@ class WindowShard {
   Pane* cur_ = nullptr;
   core::TimeMs cur_start_ = 0, cur_end_ = 0;
   std::vector<Pane*> touched_;
-  // A consume call's protocol sums for one open pane, by id (ids are dense, interned from 0):
-  // an indexed add instead of a hashed one per record. Flushed into dense_to_'s table, and their
-  // records into its round_records, when a record's pane differs and at the end of every
-  // consume call, so nothing else sees them.
-  static constexpr uint32_t kDenseProtocols = 64;
-  std::array<Agg, kDenseProtocols> dense_{};
-  Pane* dense_to_ = nullptr;
+  // A consume call's protocol sums for one open pane, batch_pane_, by id (ids are dense,
+  // interned from 0): an indexed add instead of a hashed one per record; batch_ids_ marks the
+  // ids used. Flushed into the pane's table, and their records into its round_records, when a
+  // record's pane differs and at the end of every consume call (dropped if it throws), so
+  // nothing else sees them; batch_pane_ is null between calls.
+  static constexpr uint32_t kBatchProtocols = 64;
+  std::array<Agg, kBatchProtocols> batch_protocols_{};
+  uint64_t batch_ids_ = 0;
+  Pane* batch_pane_ = nullptr;
   size_t last_pane_ip_keys_ = 0;
   std::vector<std::unique_ptr<KeySums>> table_pool_;
   std::vector<FlatSums> flat_pool_;

@@ -121,9 +121,7 @@ void PaneMerge::merge_summaries(const std::map<int32_t, Pending>& parts, engine:
     }
     for (const auto& chunk : pend.chunks) {
       if (!chunk) continue;
-      for (const auto& a : chunk->addresses)
-        sum.add_key(a.ip.is_v6 ? engine::key_hash(a.ip.bits) : engine::key_hash(a.ip.v4_value()),
-                    a.bytes);
+      for (const auto& a : chunk->addresses) sum.add_key(engine::sketch_hash(a.ip), a.bytes);
     }
   }
 }

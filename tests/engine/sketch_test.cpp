@@ -52,7 +52,7 @@ TEST(F2Sketch, EstimatesTheSumOfSquaresOfSkewedBytes) {
     for (uint32_t k = 0; k < 100000; ++k) {
       // A few heavy keys and a long tail, as in a window under a flood.
       const int64_t bytes = k < 20 ? 5'000'000 / (k + 1) : 40 + static_cast<int64_t>(g() % 1500);
-      s.add(key_hash(k + trial * 1'000'000u), bytes);
+      s.add(sketch_hash(k + trial * 1'000'000u), bytes);
       exact += static_cast<long double>(bytes) * bytes;
     }
     EXPECT_NEAR(s.estimate() / static_cast<double>(exact), 1.0, 3 * F2Sketch::relative_error());
@@ -62,8 +62,8 @@ TEST(F2Sketch, EstimatesTheSumOfSquaresOfSkewedBytes) {
 TEST(F2Sketch, IsLinearSoPanesAddAndLeave) {
   F2Sketch pane1, pane2, window, direct;
   for (uint32_t k = 0; k < 5000; ++k) {
-    pane1.add(key_hash(k), 100 + k % 7);
-    pane2.add(key_hash(k + 2500), 300);
+    pane1.add(sketch_hash(k), 100 + k % 7);
+    pane2.add(sketch_hash(k + 2500), 300);
   }
   window.merge(pane1);
   window.merge(pane2);
@@ -71,11 +71,12 @@ TEST(F2Sketch, IsLinearSoPanesAddAndLeave) {
     int64_t b = 0;
     if (k < 5000) b += 100 + k % 7;
     if (k >= 2500) b += 300;
-    direct.add(key_hash(k), b);  // each key once, its bytes summed first
+    direct.add(sketch_hash(k), b);  // each key once, its bytes summed first
   }
   EXPECT_EQ(window.estimate(), direct.estimate());
   // pane1 leaves: adding its negation gives pane2's sketch exactly.
-  for (uint32_t k = 0; k < 5000; ++k) window.add(key_hash(k), -static_cast<int64_t>(100 + k % 7));
+  for (uint32_t k = 0; k < 5000; ++k)
+    window.add(sketch_hash(k), -static_cast<int64_t>(100 + k % 7));
   EXPECT_EQ(window.estimate(), pane2.estimate());
   EXPECT_EQ(window.counters()[0], pane2.counters()[0]);
 }

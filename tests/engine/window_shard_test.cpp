@@ -188,6 +188,7 @@ TEST(WindowShard, ProtocolSumsMatchAPlainMapForAnyIdAndPaneOrder) {
     WindowShard shard(0, 1, c);
     std::map<uint32_t, std::pair<uint64_t, uint32_t>> want;  // id -> bytes, records
     std::map<int64_t, std::map<uint32_t, uint64_t>> want_pane;
+    std::map<int64_t, uint64_t> want_records, got_records;  // per pane
     uint64_t total = 0;
     for (int call = 0; call < 40; ++call) {
       std::vector<core::FlowRecord> batch(1 + rng() % 600);
@@ -204,13 +205,20 @@ TEST(WindowShard, ProtocolSumsMatchAPlainMapForAnyIdAndPaneOrder) {
         bytes += r.bytes;
         ++records;
         want_pane[pane][r.protocol] += r.bytes;
+        ++want_records[pane];
         total += r.bytes;
       }
       WindowShard::Input in;
       KeyStream stream;
       if (keys) {
-        for (const core::FlowRecord& r : batch)
-          stream.push_streamed(r.time, r.protocol, r.bytes, r.src);
+        // As Pipeline::route_keys writes them: room made once, IPv4 keys packed in place.
+        stream.prepare(batch.size(), batch[0].time);
+        for (const core::FlowRecord& r : batch) {
+          if (r.src.is_v6)
+            stream.push_streamed(r.time, r.protocol, r.bytes, r.src);
+          else
+            stream.push4_prepared(r.time, r.protocol, r.bytes, r.src.v4_value());
+        }
         RecordBuffer::finish();
         in.routed = true;
         in.keys = stream.data();
@@ -221,6 +229,11 @@ TEST(WindowShard, ProtocolSumsMatchAPlainMapForAnyIdAndPaneOrder) {
         in.count = batch.size();
       }
       ASSERT_EQ(shard.consume(in), 0u);
+      // The records each pane took (the planner's counts, kept with the protocol sums).
+      std::vector<std::pair<int64_t, uint64_t>> counts;
+      shard.take_pane_counts(counts);
+      for (const auto& [p, n] : counts) got_records[p] += n;
+      ASSERT_EQ(got_records, want_records);
       // Between calls, each open pane's table holds all of its protocols' sums.
       for (const auto& [p, ids] : want_pane) {
         const KeySums& sums = shard.pane_sums(p);

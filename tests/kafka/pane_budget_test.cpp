@@ -114,13 +114,13 @@ engine::KeySums summarized_sums(core::ProtocolTable& protocols, size_t keys, siz
       const core::Ip6 a{0x20010db800000000ULL | (g() & 0xffff), g()};
       sums.ip6.add(a, bytes, 1);
       if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit)
-        summarizer.over_limit(sums, engine::key_hash(a), bytes);
+        summarizer.over_limit(sums, engine::sketch_hash(a), bytes);
     } else {
       const uint32_t a =
           i % 5 == 0 ? 0x0a000001 + static_cast<uint32_t>(i % 11) : static_cast<uint32_t>(g());
       sums.ip4.add(a, bytes, 1);
       if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit)
-        summarizer.over_limit(sums, engine::key_hash(a), bytes);
+        summarizer.over_limit(sums, engine::sketch_hash(a), bytes);
     }
   }
   summarizer.trim(sums);
