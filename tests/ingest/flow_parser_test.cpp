@@ -997,18 +997,42 @@ TEST(FlowParserLines, ABatchParsesAsItsLinesOneByOne) {
   }
 }
 
+// A page that can be written, followed by one that cannot be read: end() is where every read
+// must stop.
+class PageBeforeAGuard {
+ public:
+  PageBeforeAGuard() : size_(static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
+    void* m = mmap(nullptr, 2 * size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return;
+    base_ = static_cast<char*>(m);
+    if (mprotect(base_ + size_, size_, PROT_NONE) != 0) {
+      munmap(base_, 2 * size_);
+      base_ = nullptr;
+    }
+  }
+  ~PageBeforeAGuard() {
+    if (base_) munmap(base_, 2 * size_);
+  }
+  PageBeforeAGuard(const PageBeforeAGuard&) = delete;
+  PageBeforeAGuard& operator=(const PageBeforeAGuard&) = delete;
+  bool ok() const { return base_ != nullptr; }
+  size_t size() const { return size_; }
+  char* end() const { return base_ + size_; }
+
+ private:
+  size_t size_;
+  char* base_ = nullptr;
+};
+
 // parse_lines over a block that ends exactly where an inaccessible page starts: finding the line
 // ends must read nothing past the block (the test crashes if it does), whatever the length of
 // the last line (81 to 85 bytes put its start on either side of the 83 bytes the parser scans
 // for a '\n' before it turns to memchr), with or without its '\n'; and it finds the lines the
 // block has, with parse()'s statuses.
 TEST(FlowParserLines, ABlockEndingAtAnUnreadablePageIsNotReadPast) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* m = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(m, MAP_FAILED);
-  char* const base = static_cast<char*>(m);
-  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
-  char* const page_end = base + page;
+  const PageBeforeAGuard guarded;
+  ASSERT_TRUE(guarded.ok());
+  char* const page_end = guarded.end();
   core::ProtocolTable batch_table, single_table;
   FlowParser batch(batch_table, Format::kLine), single(single_table, Format::kLine);
   std::mt19937_64 rng(47);
@@ -1053,7 +1077,6 @@ TEST(FlowParserLines, ABlockEndingAtAnUnreadablePageIsNotReadPast) {
     ++checked;
   }
   EXPECT_GT(checked, 1000u);
-  munmap(base, 2 * page);
 }
 
 TEST(FlowParserAgainstReference, RandomTimesAgainstTimegm) {
@@ -1589,12 +1612,10 @@ TEST(FlowParserAgainstOldParser, AddressLikeTokensInLines) {
 // must read nothing past the line (it crashes if it does); with readable_end at the page end,
 // lines nearer the end than the fast path's reach are copied first.
 TEST(FlowParserAgainstOldParser, LinesAtTheEndOfAPage) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* m = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  ASSERT_NE(m, MAP_FAILED);
-  char* const base = static_cast<char*>(m);
-  ASSERT_EQ(mprotect(base + page, page, PROT_NONE), 0);
-  char* const page_end = base + page;
+  const PageBeforeAGuard guarded;
+  ASSERT_TRUE(guarded.ok());
+  const size_t page = guarded.size();
+  char* const page_end = guarded.end();
   Differential d(Format::kLine);
   std::mt19937_64 rng(46);
   for (int i = 0; i < 20000; ++i) {
@@ -1611,7 +1632,6 @@ TEST(FlowParserAgainstOldParser, LinesAtTheEndOfAPage) {
     ASSERT_NO_FATAL_FAILURE(d.check(begin, end, end));
     ASSERT_NO_FATAL_FAILURE(d.check(begin, end, page_end));
   }
-  munmap(base, 2 * page);
 }
 
 }  // namespace
