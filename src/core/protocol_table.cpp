@@ -24,8 +24,7 @@ size_t ProtocolTable::size() const {
 }
 
 uint32_t ProtocolCache::intern_slow(const Key& key) {
-  const size_t mask = slots_.size() - 1;
-  for (size_t i = hash(key, seed_) & mask;; i = (i + 1) & mask) {
+  for (size_t i = hash(key, mul_) & mask_;; i = (i + 1) & mask_) {
     if (slots_[i].key == key) return slots_[i].id;
     if (slots_[i].key.size == 0) break;
   }
@@ -45,12 +44,13 @@ void ProtocolCache::place_all() {
     for (; size <= kMaxPerfectSlots; size *= 2) {
       for (uint64_t seed = 0; seed < kSeedsPerSize; ++seed) {
         for (size_t i = 0; i < labels_.size(); ++i)
-          homes[i] = hash(labels_[i].key, seed) & (size - 1);
+          homes[i] = hash(labels_[i].key, multiplier(seed)) & (size - 1);
         std::sort(homes.begin(), homes.end());
         if (std::adjacent_find(homes.begin(), homes.end()) != homes.end()) continue;
         slots_.assign(size, Slot{});
-        seed_ = seed;
-        for (const Slot& l : labels_) slots_[hash(l.key, seed_) & (size - 1)] = l;
+        mul_ = multiplier(seed);
+        mask_ = size - 1;
+        for (const Slot& l : labels_) slots_[hash(l.key, mul_) & mask_] = l;
         return;
       }
     }
@@ -59,10 +59,11 @@ void ProtocolCache::place_all() {
   size_t size = kMinSlots;
   while (size < 2 * labels_.size()) size *= 2;
   slots_.assign(size, Slot{});
-  seed_ = 0;
+  mul_ = multiplier(0);
+  mask_ = size - 1;
   for (const Slot& l : labels_) {
-    size_t i = hash(l.key, seed_) & (size - 1);
-    while (slots_[i].key.size != 0) i = (i + 1) & (size - 1);
+    size_t i = hash(l.key, mul_) & mask_;
+    while (slots_[i].key.size != 0) i = (i + 1) & mask_;
     slots_[i] = l;
   }
 }

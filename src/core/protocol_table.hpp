@@ -46,7 +46,7 @@ class ProtocolCache {
     Key key{};
     std::memcpy(key.words, data, size);
     key.size = static_cast<uint8_t>(size);
-    const Slot& s = slots_[hash(key, seed_) & (slots_.size() - 1)];
+    const Slot& s = slots_[hash(key, mul_) & mask_];
     return s.key == key ? s.id : intern_slow(key);
   }
 
@@ -56,7 +56,7 @@ class ProtocolCache {
   // REQUIRES: 1 <= size <= 16; the bytes of lo and hi from size on are zero.
   uint32_t intern16(uint64_t lo, uint64_t hi, size_t size) {
     assert(size >= 1 && size <= 16);
-    const Slot& s = slots_[hash(lo, hi, size, seed_) & (slots_.size() - 1)];
+    const Slot& s = slots_[hash(lo, hi, size, mul_) & mask_];
     if (s.key.words[0] == lo && s.key.words[1] == hi && s.key.size == size) return s.id;
     return intern_slow(Key{{lo, hi, 0, 0}, static_cast<uint8_t>(size)});
   }
@@ -79,13 +79,14 @@ class ProtocolCache {
   static constexpr size_t kMaxPerfectSlots = 4096;
   static constexpr uint64_t kSeedsPerSize = 8;
 
-  static uint64_t hash(uint64_t a, uint64_t b, size_t size, uint64_t seed) {
-    const uint64_t h =
-        (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ size) * (0xff51afd7ed558ccdULL + 2 * seed);
+  // A seed's multiplier: odd, a different one for each seed.
+  static uint64_t multiplier(uint64_t seed) { return 0xff51afd7ed558ccdULL + 2 * seed; }
+  static uint64_t hash(uint64_t a, uint64_t b, size_t size, uint64_t mul) {
+    const uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ size) * mul;
     return h ^ (h >> 29);
   }
-  static uint64_t hash(const Key& k, uint64_t seed) {
-    uint64_t h = hash(k.words[0], k.words[1], k.size, seed);
+  static uint64_t hash(const Key& k, uint64_t mul) {
+    uint64_t h = hash(k.words[0], k.words[1], k.size, mul);
     if (k.size > 16) h ^= (k.words[2] + k.words[3] * 0xc4ceb9fe1a85ec53ULL) * 0x9E3779B97F4A7C15ULL;
     return h;
   }
@@ -96,7 +97,10 @@ class ProtocolCache {
 
   ProtocolTable& table_;
   std::vector<Slot> slots_;
-  uint64_t seed_ = 0;
+  // The lookup's hash multiplier (from the seed chosen) and slot mask, kept rather than derived
+  // on every lookup (the mask from the vector's size took a division by the slot's 48 bytes).
+  uint64_t mul_ = multiplier(0);
+  size_t mask_ = kMinSlots - 1;
   std::vector<Slot> labels_;  // every label added, in order
 };
 
