@@ -315,7 +315,7 @@ ParseStatus FlowParser::parse_line(const char* p, const char* end, FlowRecord& o
 // to judge. Compiled for AVX2 with a target attribute and used when the CPU has it.
 #define NETPULSE_AVX2 __attribute__((target("avx2,bmi,bmi2,popcnt")))
 
-namespace {
+namespace parser_detail {
 
 // The vector constants, in memory: GCC 12 builds a broadcast constant in registers with three
 // instructions each time it is used; read through opaque_constants(), a constant is one operand
@@ -353,11 +353,21 @@ struct Constants {
   Bytes32 max_octet = repeat4(static_cast<char>(255), 0, 0, 0);  // 32-bit lanes of 255
   Bytes32 octet_order = {{12, 8, 4, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}};
 };
-constexpr Constants kConstants;
+
+// Not const, and not local to this file: the compiler cannot know the values, so it reads
+// them, and at a fixed address an instruction's memory operand needs no register for it
+// (through a pointer it hid, the pointer was spilled and reloaded several times a line).
+extern Constants constants;
+alignas(32) Constants constants;
+
+}  // namespace parser_detail
+
+namespace {
+
+using parser_detail::Bytes32;
+using parser_detail::Constants;
 inline const Constants& opaque_constants() {
-  const Constants* c = &kConstants;
-  asm("" : "+r"(c));  // the compiler no longer knows the values, so it reads them
-  return *c;
+  return parser_detail::constants;
 }
 
 NETPULSE_AVX2 inline __m128i load16(const void* p) {
@@ -617,6 +627,9 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   const uint32_t ms = (first3 & 0xFF) * 100 + (first3 >> 8 & 0xFF) * 10 + (first3 >> 16);
   const uint64_t time_end = point + f;
   if ((s > 59) | (point & (f - 1 > 8)) | ((field >> time_end) & 1)) return false;
+  // Each field is stored as soon as it is known (out is the caller's to overwrite when the
+  // line fails): held until the end, the values were spilled to the stack and read back.
+  out.time = prefix_time_ + s * 1000 + ms;
 
   // Four more fields, each starting where a run of blanks ends.
   M starts = field & ~(field << 1) & ~M{1};  // (bit 0 is the fraction's '.')
@@ -644,15 +657,15 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
       static_cast<uint64_t>(field >> a_proto);
   const uint64_t n = tz(~label_bytes);
   if (n >= 16 || ((field >> (a_proto + n)) & 1)) return false;
+  // (Interned before the addresses are read, as parse_fields does.)
+  const __m128i word =
+      _mm_and_si128(label, _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(n)), v16(c.index)));
+  out.protocol = cache_.intern16(static_cast<uint64_t>(_mm_cvtsi128_si64(word)),
+                                 static_cast<uint64_t>(_mm_extract_epi64(word, 1)), n);
 
   // Bytes: digits up to the line's end or blanks.
   const uint64_t n_bytes = tz(~(digits >> a_bytes));
   if ((field >> (a_bytes + n_bytes)) & 1) return false;
-
-  auto from = [](M m, uint64_t at) { return static_cast<uint64_t>(m >> at); };
-  if (!scan_ip(w + a_src, from(field, a_src), from(digits, a_src), from(dots, a_src), c, out.src) ||
-      !scan_ip(w + a_dst, from(field, a_dst), from(digits, a_dst), from(dots, a_dst), c, out.dst))
-    return false;
   if (n_bytes <= 8) {
     uint64_t x;
     std::memcpy(&x, w + a_bytes, 8);
@@ -660,12 +673,11 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   } else if (parse_bytes(w + a_bytes, w + a_bytes + n_bytes, out.bytes) != ParseStatus::kOk) {
     return false;
   }
-  const __m128i word =
-      _mm_and_si128(label, _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(n)), v16(c.index)));
-  out.protocol = cache_.intern16(static_cast<uint64_t>(_mm_cvtsi128_si64(word)),
-                                 static_cast<uint64_t>(_mm_extract_epi64(word, 1)), n);
-  out.time = prefix_time_ + s * 1000 + ms;
-  return true;
+
+  auto from = [](M m, uint64_t at) { return static_cast<uint64_t>(m >> at); };
+  return scan_ip(w + a_src, from(field, a_src), from(digits, a_src), from(dots, a_src), c,
+                 out.src) &&
+         scan_ip(w + a_dst, from(field, a_dst), from(digits, a_dst), from(dots, a_dst), c, out.dst);
 }
 
 // Out of line: inlined beside the 64-bit path, it made parse_line_x86 too large for GCC to
@@ -677,9 +689,9 @@ NETPULSE_AVX2 __attribute__((noinline)) bool FlowParser::parse_line_wide(const c
   return parse_line_fast<Mask128>(p, end, out);
 }
 
-NETPULSE_AVX2 ParseStatus FlowParser::parse_line_x86(const char* begin, const char* end,
-                                                     const char* readable_end, FlowRecord& out,
-                                                     ParseError* err) {
+NETPULSE_AVX2 __attribute__((noinline)) ParseStatus FlowParser::parse_line_x86(
+    const char* begin, const char* end, const char* readable_end, FlowRecord& out,
+    ParseError* err) {
   return parse_one_x86(begin, end, readable_end, out, err);
 }
 
@@ -740,6 +752,39 @@ NETPULSE_AVX2 FlowParser::Lines FlowParser::parse_lines_x86(const char* from, co
   // through out and bad might alias, so they were loaded and stored on every line.
   size_t lines = 0, records = 0, n_bad = 0;
   const char* p = from;
+  // The bulk of a block: lines that start kFastReadable bytes or more before its end, so that
+  // neither the line-end scan nor the fast path needs a check or a copy for reading past the
+  // line. A line that ends in bytes 20 to 82 goes to the fast path, inlined; any other line,
+  // and one the fast path refuses (it then tries it once more), to parse_line_x86, out of
+  // line. (With the one loop below for every line, its checks and the values they kept live
+  // took 45 instructions a line.)
+  if (end - p > kFastReadable) {
+    const char* const bulk_end = end - kFastReadable;
+    const __m256i nl = _mm256_set1_epi8('\n');
+    for (; lines < n && p < bulk_end; ++lines) {
+      const uint64_t head = bits(_mm256_cmpeq_epi8(load32(p), nl)) & 0x7FFFF;  // bytes 0-18
+      const uint64_t rest = bits(_mm256_cmpeq_epi8(load32(p + 19), nl),
+                                 _mm256_cmpeq_epi8(load32(p + 51), nl));  // bytes 19-82
+      FlowRecord& o = out[records];
+      const char* line_end;
+      ParseStatus st;
+      if ((head == 0) & (rest != 0)) [[likely]] {
+        line_end = p + 19 + tz(rest);
+        const char* e = line_end - (line_end[-1] == '\r');
+        if (e - p > 19 && parse_line_fast<uint64_t>(p, e, o))
+          st = ParseStatus::kOk;
+        else
+          st = parse_line_x86(p, line_end, end, o, nullptr);
+      } else {
+        line_end = line_end_x86(p, end);
+        st = parse_line_x86(p, line_end, end, o, nullptr);
+      }
+      records += st == ParseStatus::kOk;
+      if (st != ParseStatus::kOk && st != ParseStatus::kBlank) [[unlikely]]
+        bad[n_bad++] = BadLine{first + lines, st, p, line_end};
+      p = line_end + (line_end != end);
+    }
+  }
   for (; lines < n && p != end; ++lines) {
     const char* line_end = line_end_x86(p, end);
     const ParseStatus s = parse_one_x86(p, line_end, end, out[records], nullptr);

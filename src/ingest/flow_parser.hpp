@@ -65,8 +65,8 @@ class FlowParser {
   // Copies the column layout from another parser of the same stream (parallel parsing).
   void copy_header_from(const FlowParser& other);
 
-  // Parses one line without its '\n' (a trailing '\r' is allowed). On failure out may hold
-  // the fields read before the bad one.
+  // Parses one line without its '\n' (a trailing '\r' is allowed). On failure out's fields
+  // are unspecified (some may have been written).
   ParseStatus parse(const char* begin, const char* end, core::FlowRecord& out,
                     ParseError* err = nullptr) {
     return parse(begin, end, end, out, err);
