@@ -223,14 +223,19 @@ class KeyStream {
     push_escaped(time, protocol, bytes, core::IpAddr::v4(v4));
   }
 
+  // A packed unit's time (of a stream with this base). Wrapping: the unit's offset may be one
+  // that wrapped (push4_prepared).
+  static core::TimeMs unit_time(core::TimeMs base, const PackedKey& u) {
+    return static_cast<core::TimeMs>(static_cast<uint64_t>(base) +
+                                     static_cast<uint64_t>(int64_t{u.time}));
+  }
+
   // The record whose first unit is units[i] (of a stream with this base), and how many units
   // it takes (1 or 3).
   static size_t decode(const PackedKey* units, size_t i, core::TimeMs base, KeyRecord& out) {
     const PackedKey& u = units[i];
     if (!(u.protocol & PackedKey::kEscape)) [[likely]] {
-      // Wrapping: the unit's offset may be one that wrapped (push4_prepared).
-      out.time = static_cast<core::TimeMs>(static_cast<uint64_t>(base) +
-                                           static_cast<uint64_t>(int64_t{u.time}));
+      out.time = unit_time(base, u);
       out.protocol = u.protocol;
       out.bytes = u.bytes;
       out.key = core::Ip6{0, u.v4};

@@ -291,6 +291,7 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
   return b;
 }
 
+template <IpKey kKey>
 [[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
                                                             bool dst_here, uint64_t order) {
   KeySums& sums = *pane.open;
@@ -301,24 +302,48 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
     else
       add_ip(sums, a, r.bytes);
   };
+  if constexpr (kKey == IpKey::kSrc) {
+    add_key(r.src);
+  } else if constexpr (kKey == IpKey::kDst) {
+    add_key(r.dst);
+  } else {
+    add_key(r.src);
+    if (dst_here && !(r.dst == r.src)) add_ip(sums, r.dst, r.bytes);
+  }
+}
+
+[[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
+                                                            bool dst_here, uint64_t order) {
   switch (ip_key_) {
     case IpKey::kSrc:
-      add_key(r.src);
-      break;
+      return add_primary<IpKey::kSrc>(pane, r, dst_here, order);
     case IpKey::kDst:
-      add_key(r.dst);
-      break;
+      return add_primary<IpKey::kDst>(pane, r, dst_here, order);
     case IpKey::kHost:
-      add_key(r.src);
-      if (dst_here && !(r.dst == r.src)) add_ip(sums, r.dst, r.bytes);
-      break;
+      return add_primary<IpKey::kHost>(pane, r, dst_here, order);
   }
 }
 
 uint64_t WindowShard::consume(const Input& in) {
   uint64_t late = 0;
   try {
-    late = in.keys ? consume_keys(in) : in.routed ? consume_routed(in) : consume_in_order(in);
+    if (in.keys) {
+      late = consume_keys(in);
+    } else if (in.routed) {
+      late = consume_routed(in);
+    } else {
+      switch (ip_key_) {  // (a loop for each: the key's choice was 8 instructions a record)
+        case IpKey::kSrc:
+          late = consume_in_order<IpKey::kSrc>(in);
+          break;
+        case IpKey::kDst:
+          late = consume_in_order<IpKey::kDst>(in);
+          break;
+        case IpKey::kHost:
+          late = consume_in_order<IpKey::kHost>(in);
+          break;
+      }
+    }
   } catch (...) {
     // The batch's sums are dropped, not flushed (that allocates): the pane they were for may
     // go before the next call, and the engine stops on the error anyway.
@@ -366,14 +391,14 @@ void WindowShard::flush_protocols() {
 // order, computed for the prefetch, is kept for the add (style.md: hash once; AheadRing).
 constexpr size_t kAhead = 8;
 
+template <IpKey kKey>
 uint64_t WindowShard::consume_in_order(const Input& in) {
   uint64_t late = 0;
   TimeMs running_max = in.entering_max;
   const FlowRecord* records = in.records;
   const size_t n = in.count;
-  const bool by_dst = ip_key_ == IpKey::kDst;
-  auto order_of = [by_dst](const FlowRecord& x) {
-    return slot_order((by_dst ? x.dst : x.src).v4_value());
+  auto order_of = [](const FlowRecord& x) {
+    return slot_order((kKey == IpKey::kDst ? x.dst : x.src).v4_value());
   };
   AheadRing<kAhead> orders;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = order_of(records[i]);
@@ -392,7 +417,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       continue;
     }
     if (r.time > running_max) running_max = r.time;
-    add_primary(pane_for(r.time), r, true, orders[i]);
+    add_primary<kKey>(pane_for(r.time), r, true, orders[i]);
     if (history_) history_->add(r);
   }
   return late;
@@ -438,7 +463,6 @@ uint64_t WindowShard::consume_keys(const Input& in) {
   const size_t n = in.count;
   const TimeMs base = in.key_base;
   const TimeMs bound = routed_late_bound(in);
-  KeyRecord r;
   // Slot orders as in consume_in_order, per unit: a unit that is part of an escaped record gets
   // one for nothing, and the record's own is not used (its key goes the general way).
   AheadRing<kAhead> orders;
@@ -451,25 +475,35 @@ uint64_t WindowShard::consume_keys(const Input& in) {
       if (cur_) cur_->open->ip4.prefetch_at(order);  // (as in consume_in_order)
     }
     const size_t at = i;
+    const PackedKey& u = units[at];
+    if (!(u.protocol & PackedKey::kEscape)) [[likely]] {
+      // A packed unit, read in place (decoded into a KeyRecord, as an escape is below, its
+      // fields went through the stack: 10 instructions a record).
+      ++i;
+      const TimeMs t = KeyStream::unit_time(base, u);
+      if (t < bound) {
+        ++late;
+        continue;
+      }
+      Pane& pane = pane_for(t);
+      add_protocol(pane, u.protocol, u.bytes);
+      summarizer_.add4_at(*pane.open, u.v4, orders[at], u.bytes);
+      continue;
+    }
+    KeyRecord r;
     const size_t used = KeyStream::decode(units, i, base, r);
     i += used;
-    if (used != 1) [[unlikely]] {
-      // The steps for units at + 1 and at + 2 are skipped: their units kAhead on get their
-      // orders here.
-      for (size_t j = at + kAhead + 1; j < at + kAhead + used && j < n; ++j)
-        orders[j] = slot_order(units[j].v4);
-    }
+    // The steps for units at + 1 and at + 2 are skipped: their units kAhead on get their
+    // orders here.
+    for (size_t j = at + kAhead + 1; j < at + kAhead + used && j < n; ++j)
+      orders[j] = slot_order(units[j].v4);
     if (r.time < bound) {
       ++late;
       continue;
     }
     Pane& pane = pane_for(r.time);
-    KeySums& sums = *pane.open;
     add_protocol(pane, r.protocol_id(), r.bytes);
-    if (used == 1) [[likely]]
-      summarizer_.add4_at(sums, units[at].v4, orders[at], r.bytes);
-    else
-      add_ip(sums, r.address(), r.bytes);
+    add_ip(*pane.open, r.address(), r.bytes);
   }
   return late;
 }

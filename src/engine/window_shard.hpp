@@ -313,7 +313,9 @@ class WindowShard {
     return has_window_ && pane.index >= lo_ && pane.index < hi_;
   }
   // `order`: slot_order() of the record's key address (its src, or dst with --ip-key dst), used
-  // when that address is IPv4.
+  // when that address is IPv4. kKey: ip_key_, when the caller's loop knows it.
+  template <IpKey kKey>
+  void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
   void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
   // A primary record's protocol, and the record counted in its pane's round_records.
   [[gnu::always_inline]] void add_protocol(Pane& pane, uint32_t id, uint32_t bytes) {
@@ -331,6 +333,7 @@ class WindowShard {
     pane.round_records += n;
   }
   void flush_protocols();
+  template <IpKey kKey>
   uint64_t consume_in_order(const Input& in);
   uint64_t consume_routed(const Input& in);
   uint64_t consume_keys(const Input& in);
