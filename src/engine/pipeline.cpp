@@ -475,19 +475,24 @@ void Pipeline::parse_block(size_t b, size_t w) {
   const core::TimeMs entering = has_max_ ? max_time_ : WindowShard::kNoTime;
   const char* from = block.data;  // where the next batch's first line starts
   uint64_t lines = 0;
+  // Routing key records: the loop for this configuration, picked once a block.
+  using RouteKeys =
+      void (Pipeline::*)(BlockWork&, const FlowRecord*, size_t, core::TimeMs&, core::TimeMs&);
+  RouteKeys route_batch = nullptr;
+  if (route_keys_) {
+    const bool dst = config_.ip_key == IpKey::kDst, two = threads_ == 2;
+    route_batch = dst ? two ? &Pipeline::route_keys<true, true> : &Pipeline::route_keys<true, false>
+                  : two ? &Pipeline::route_keys<false, true>
+                        : &Pipeline::route_keys<false, false>;
+  }
   while (from != end) {
     FlowRecord* out = scratch.records.data();
     const auto got = parser.parse_lines(from, end, lines, kParseBatch, out, scratch.bad.data());
     from = got.next;
     lines += got.lines;
     parsed += got.records;
-    if (route_keys_) {
-      const bool dst = config_.ip_key == IpKey::kDst, two = threads_ == 2;
-      const auto batch =
-          dst   ? two ? &Pipeline::route_keys<true, true> : &Pipeline::route_keys<true, false>
-            : two ? &Pipeline::route_keys<false, true>
-                : &Pipeline::route_keys<false, false>;
-      (this->*batch)(work, out, got.records, max_time, late_below);
+    if (route_batch) {
+      (this->*route_batch)(work, out, got.records, max_time, late_below);
     } else if (several) {
       for (size_t i = 0; i < got.records; ++i) {
         const FlowRecord& rec = out[i];

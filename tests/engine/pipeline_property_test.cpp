@@ -327,7 +327,9 @@ TEST(PipelineProperty, BlocksOfUsualSizeReuseTheirBuffers) {
     const auto t = static_cast<size_t>(threads);
     const size_t buffers = threads > 1 ? 2 * t * engine::Pipeline::kBlocksPerThread * t : 0;
     EXPECT_LE(run.record_buffer_allocations, buffers);
-    if (threads > 1) EXPECT_GT(run.record_buffer_allocations, 0u);
+    if (threads > 1) {
+      EXPECT_GT(run.record_buffer_allocations, 0u);
+    }
   }
 }
 
