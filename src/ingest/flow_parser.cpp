@@ -352,6 +352,9 @@ struct Constants {
   Bytes32 ones16 = repeat4(1, 0, 1, 0);                          // 16-bit lanes of 1
   Bytes32 max_octet = repeat4(static_cast<char>(255), 0, 0, 0);  // 32-bit lanes of 255
   Bytes32 octet_order = {{12, 8, 4, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}};
+  Bytes32 tens = repeat4(10, 1, 10, 1);               // pairs of digits, in bytes
+  Bytes32 hundreds = repeat4(100, 0, 1, 0);           // pairs of pairs, in 16-bit lanes
+  Bytes32 ten_thousands = repeat4(0x10, 0x27, 1, 0);  // 10000 and 1, in 16-bit lanes
 };
 
 // Not const, and not local to this file: the compiler cannot know the values, so it reads
@@ -433,16 +436,20 @@ NETPULSE_AVX2 inline __m256i blank32(__m256i v, const Constants& c) {
   return _mm256_or_si256(_mm256_cmpeq_epi8(v, v32(c.space)), _mm256_cmpeq_epi8(v, v32(c.tab)));
 }
 
-// Up to 8 digit bytes (first digit in the low byte) to their value.
-// REQUIRES: 1 <= n <= 8; the first n bytes of x are digits.
-inline uint32_t eight_digits(uint64_t x, uint64_t n) {
-  x = (x & 0x0F0F0F0F0F0F0F0FULL) << (8 * (8 - n));  // the rest shifted out, leading zeros in
-  x = x * 10 + (x >> 8);                             // pairs of digits
-  x = (((x & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
-       (((x >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
-      32;
-  return static_cast<uint32_t>(x);
+// The byte shuffles that put n digits (n = 1 to 8, the first digit in byte 0) right-aligned in
+// 8 bytes, zeros before them and in the upper 8.
+struct alignas(16) Align8 {
+  int8_t shuffle[16];
+};
+constexpr std::array<Align8, 9> make_align8() {
+  std::array<Align8, 9> t{};
+  for (int n = 0; n <= 8; ++n)
+    for (int i = 0; i < 16; ++i)
+      t[static_cast<size_t>(n)].shuffle[i] =
+          static_cast<int8_t>(i < 8 && i >= 8 - n ? i - (8 - n) : -1);
+  return t;
 }
+constexpr std::array<Align8, 9> kAlign8 = make_align8();
 
 // A dotted quad's shape: where its dots are and where it ends, as a key with a bit at each dot
 // and one at its end (81 shapes: octets of 1-3 digits). A multiplicative hash, checked perfect
@@ -486,6 +493,20 @@ NETPULSE_AVX2 inline __m256i hex32(__m256i v, const Constants& c) {
   const __m256i letter = _mm256_andnot_si256(_mm256_cmpgt_epi8(lower, v32(c.f)),
                                              _mm256_cmpgt_epi8(lower, v32(c.before_a)));
   return _mm256_or_si256(digit32(v, c), letter);
+}
+
+// Up to 8 digits at p (the first in p[0]) to their value, with vector multiply-adds
+// (pairs, then fours, then the two fours): 10 instructions, where the same in scalar
+// multiplies took 18.
+// REQUIRES: 1 <= n <= 8; the first n bytes at p are digits; 8 bytes readable from p.
+NETPULSE_AVX2 inline uint32_t eight_digits_x86(const char* p, uint64_t n, const Constants& c) {
+  const __m128i digits =
+      _mm_sub_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), v16(c.zero));
+  const __m128i placed = _mm_shuffle_epi8(digits, load16(kAlign8[n].shuffle));
+  const __m128i pairs = _mm_maddubs_epi16(placed, v16(c.tens));
+  const __m128i fours = _mm_madd_epi16(pairs, v16(c.hundreds));
+  const __m128i eight = _mm_madd_epi16(_mm_packs_epi32(fours, fours), v16(c.ten_thousands));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(eight));
 }
 
 // An IPv6 address of n bytes at p: groups of 1-4 hex digits, one "::" at most, no dotted quad
@@ -667,9 +688,7 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   const uint64_t n_bytes = tz(~(digits >> a_bytes));
   if ((field >> (a_bytes + n_bytes)) & 1) return false;
   if (n_bytes <= 8) {
-    uint64_t x;
-    std::memcpy(&x, w + a_bytes, 8);
-    out.bytes = eight_digits(x, n_bytes);
+    out.bytes = eight_digits_x86(w + a_bytes, n_bytes, c);
   } else if (parse_bytes(w + a_bytes, w + a_bytes + n_bytes, out.bytes) != ParseStatus::kOk) {
     return false;
   }
@@ -758,32 +777,39 @@ NETPULSE_AVX2 FlowParser::Lines FlowParser::parse_lines_x86(const char* from, co
   // and one the fast path refuses (it then tries it once more), to parse_line_x86, out of
   // line. (With the one loop below for every line, its checks and the values they kept live
   // took 45 instructions a line.)
+  // Its state is held in as few registers as can be (pointers for the outputs, a count of
+  // lines left): with indices and limits, the parse spilled its own values to the stack.
   if (end - p > kFastReadable) {
     const char* const bulk_end = end - kFastReadable;
     const __m256i nl = _mm256_set1_epi8('\n');
-    for (; lines < n && p < bulk_end; ++lines) {
+    FlowRecord* o = out;
+    BadLine* b = bad;
+    size_t left = n;
+    for (; left != 0 && p < bulk_end; --left) {
       const uint64_t head = bits(_mm256_cmpeq_epi8(load32(p), nl)) & 0x7FFFF;  // bytes 0-18
       const uint64_t rest = bits(_mm256_cmpeq_epi8(load32(p + 19), nl),
                                  _mm256_cmpeq_epi8(load32(p + 51), nl));  // bytes 19-82
-      FlowRecord& o = out[records];
       const char* line_end;
       ParseStatus st;
       if ((head == 0) & (rest != 0)) [[likely]] {
         line_end = p + 19 + tz(rest);
         const char* e = line_end - (line_end[-1] == '\r');
-        if (e - p > 19 && parse_line_fast<uint64_t>(p, e, o))
+        if (e - p > 19 && parse_line_fast<uint64_t>(p, e, *o))
           st = ParseStatus::kOk;
         else
-          st = parse_line_x86(p, line_end, end, o, nullptr);
+          st = parse_line_x86(p, line_end, end, *o, nullptr);
       } else {
         line_end = line_end_x86(p, end);
-        st = parse_line_x86(p, line_end, end, o, nullptr);
+        st = parse_line_x86(p, line_end, end, *o, nullptr);
       }
-      records += st == ParseStatus::kOk;
+      o += st == ParseStatus::kOk;
       if (st != ParseStatus::kOk && st != ParseStatus::kBlank) [[unlikely]]
-        bad[n_bad++] = BadLine{first + lines, st, p, line_end};
+        *b++ = BadLine{first + (n - left), st, p, line_end};
       p = line_end + (line_end != end);
     }
+    lines = n - left;
+    records = static_cast<size_t>(o - out);
+    n_bad = static_cast<size_t>(b - bad);
   }
   for (; lines < n && p != end; ++lines) {
     const char* line_end = line_end_x86(p, end);
