@@ -1,6 +1,7 @@
 #include "ingest/flow_parser.hpp"
 
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -351,7 +352,7 @@ struct Constants {
   Bytes32 weights = repeat4(100, 10, 1, 0);                      // digit places in an octet
   Bytes32 ones16 = repeat4(1, 0, 1, 0);                          // 16-bit lanes of 1
   Bytes32 max_octet = repeat4(static_cast<char>(255), 0, 0, 0);  // 32-bit lanes of 255
-  Bytes32 octet_order = {{12, 8, 4, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}};
+  Bytes32 octet_order = {{-1, -1, -1, -1, -1, -1, -1, -1, 12, 8, 4, 0, -1, -1, -1, -1}};
   Bytes32 tens = repeat4(10, 1, 10, 1);               // pairs of digits, in bytes
   Bytes32 hundreds = repeat4(100, 0, 1, 0);           // pairs of pairs, in 16-bit lanes
   Bytes32 ten_thousands = repeat4(0x10, 0x27, 1, 0);  // 10000 and 1, in 16-bit lanes
@@ -581,9 +582,12 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool scan_ip(const char* p, 
   const __m128i bad = _mm_or_si128(_mm_cmpgt_epi32(load16(shape.least), octets),
                                    _mm_cmpgt_epi32(octets, v16(c.max_octet)));
   if (!_mm_testz_si128(bad, bad)) return false;  // a leading zero, or above 255
-  // Octet 1 to the top byte.
-  const auto value = _mm_cvtsi128_si32(_mm_shuffle_epi8(octets, v16(c.octet_order)));
-  out = core::IpAddr::v4(static_cast<uint32_t>(value));
+  // The address as core::IpAddr::v4 holds it, in one store: bits.lo (bytes 8-11) the value with
+  // octet 1 in its top byte, bits.hi zero.
+  static_assert(offsetof(core::Ip6, hi) == 0 && offsetof(core::Ip6, lo) == 8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&out.bits),
+                   _mm_shuffle_epi8(octets, v16(c.octet_order)));
+  out.is_v6 = false;
   return true;
 }
 
