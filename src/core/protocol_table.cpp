@@ -24,7 +24,8 @@ size_t ProtocolTable::size() const {
 }
 
 uint32_t ProtocolCache::intern_slow(const Key& key) {
-  for (size_t i = hash(key, mul_) & mask_;; i = (i + 1) & mask_) {
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash(key, mul_) >> shift_;; i = (i + 1) & mask) {
     if (slots_[i].key == key) return slots_[i].id;
     if (slots_[i].key.size == 0) break;
   }
@@ -44,13 +45,13 @@ void ProtocolCache::place_all() {
     for (; size <= kMaxPerfectSlots; size *= 2) {
       for (uint64_t seed = 0; seed < kSeedsPerSize; ++seed) {
         for (size_t i = 0; i < labels_.size(); ++i)
-          homes[i] = hash(labels_[i].key, multiplier(seed)) & (size - 1);
+          homes[i] = hash(labels_[i].key, multiplier(seed)) >> slot_shift(size);
         std::sort(homes.begin(), homes.end());
         if (std::adjacent_find(homes.begin(), homes.end()) != homes.end()) continue;
         slots_.assign(size, Slot{});
         mul_ = multiplier(seed);
-        mask_ = size - 1;
-        for (const Slot& l : labels_) slots_[hash(l.key, mul_) & mask_] = l;
+        shift_ = slot_shift(size);
+        for (const Slot& l : labels_) slots_[hash(l.key, mul_) >> shift_] = l;
         return;
       }
     }
@@ -60,10 +61,10 @@ void ProtocolCache::place_all() {
   while (size < 2 * labels_.size()) size *= 2;
   slots_.assign(size, Slot{});
   mul_ = multiplier(0);
-  mask_ = size - 1;
+  shift_ = slot_shift(size);
   for (const Slot& l : labels_) {
-    size_t i = hash(l.key, mul_) & mask_;
-    while (slots_[i].key.size != 0) i = (i + 1) & mask_;
+    size_t i = hash(l.key, mul_) >> shift_;
+    while (slots_[i].key.size != 0) i = (i + 1) & (size - 1);
     slots_[i] = l;
   }
 }

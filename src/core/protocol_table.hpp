@@ -3,6 +3,7 @@
 // per-thread cache (ProtocolCache) so the mutex is touched once per new label per thread.
 #pragma once
 
+#include <bit>
 #include <cassert>
 #include <cstdint>
 #include <cstring>
@@ -46,7 +47,7 @@ class ProtocolCache {
     Key key{};
     std::memcpy(key.words, data, size);
     key.size = static_cast<uint8_t>(size);
-    const Slot& s = slots_[hash(key, mul_) & mask_];
+    const Slot& s = slots_[hash(key, mul_) >> shift_];
     return s.key == key ? s.id : intern_slow(key);
   }
 
@@ -56,7 +57,7 @@ class ProtocolCache {
   // REQUIRES: 1 <= size <= 16; the bytes of lo and hi from size on are zero.
   uint32_t intern16(uint64_t lo, uint64_t hi, size_t size) {
     assert(size >= 1 && size <= 16);
-    const Slot& s = slots_[hash(lo, hi, size, mul_) & mask_];
+    const Slot& s = slots_[hash(lo, hi, size, mul_) >> shift_];
     if (s.key.words[0] == lo && s.key.words[1] == hi && s.key.size == size) return s.id;
     return intern_slow(Key{{lo, hi, 0, 0}, static_cast<uint8_t>(size)});
   }
@@ -81,13 +82,17 @@ class ProtocolCache {
 
   // A seed's multiplier: odd, a different one for each seed.
   static uint64_t multiplier(uint64_t seed) { return 0xff51afd7ed558ccdULL + 2 * seed; }
+  // A multiplicative hash: a slot is its top bits (slot_shift()).
   static uint64_t hash(uint64_t a, uint64_t b, size_t size, uint64_t mul) {
-    const uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ size) * mul;
-    return h ^ (h >> 29);
+    return (a ^ (b * 0x9E3779B97F4A7C15ULL) ^ size) * mul;
+  }
+  // For a table of `slots` (a power of two, at least 2).
+  static unsigned slot_shift(size_t slots) {
+    return 64 - static_cast<unsigned>(std::countr_zero(slots));
   }
   static uint64_t hash(const Key& k, uint64_t mul) {
     uint64_t h = hash(k.words[0], k.words[1], k.size, mul);
-    if (k.size > 16) h ^= (k.words[2] + k.words[3] * 0xc4ceb9fe1a85ec53ULL) * 0x9E3779B97F4A7C15ULL;
+    if (k.size > 16) h += (k.words[2] + k.words[3] * 0xc4ceb9fe1a85ec53ULL) * 0x9E3779B97F4A7C15ULL;
     return h;
   }
   // A label not in its home slot: probes, and adds it if it is new.
@@ -97,10 +102,10 @@ class ProtocolCache {
 
   ProtocolTable& table_;
   std::vector<Slot> slots_;
-  // The lookup's hash multiplier (from the seed chosen) and slot mask, kept rather than derived
-  // on every lookup (the mask from the vector's size took a division by the slot's 48 bytes).
+  // The lookup's hash multiplier (from the seed chosen) and slot shift, kept rather than
+  // derived on every lookup (from the vector's size: a division by the slot's 48 bytes).
   uint64_t mul_ = multiplier(0);
-  size_t mask_ = kMinSlots - 1;
+  unsigned shift_ = slot_shift(kMinSlots);
   std::vector<Slot> labels_;  // every label added, in order
 };
 
