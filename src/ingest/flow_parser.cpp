@@ -615,13 +615,14 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   if (!prefix_valid_) return false;
   const Constants& c = opaque_constants();
 
-  // "YYYY-MM-DD HH:MM" as cached (parse_time's rule), then ":SS".
-  const __m256i head = load32(p);
-  const uint32_t head_digits = bits(digit32(head, c));
-  if (bits(_mm_cmpeq_epi8(_mm256_castsi256_si128(head), load16(prefix_))) != 0xFFFF ||
-      p[16] != ':' || ((head_digits >> 17) & 3) != 3)
+  // "YYYY-MM-DD HH:MM" as cached (parse_time's rule), then ":SS", seconds 00 to 59 (each digit
+  // checked as an unsigned difference from '0').
+  const auto tens = static_cast<uint32_t>(static_cast<uint8_t>(p[17])) - '0';
+  const auto ones = static_cast<uint32_t>(static_cast<uint8_t>(p[18])) - '0';
+  if (bits(_mm_cmpeq_epi8(load16(p), load16(prefix_))) != 0xFFFF || p[16] != ':' ||
+      ((tens > 5) | (ones > 9)))
     return false;
-  const uint32_t s = static_cast<uint32_t>(p[17] - '0') * 10 + static_cast<uint32_t>(p[18] - '0');
+  const uint32_t s = tens * 10 + ones;
 
   // The rest of the line: masks of the 64 (or 128) bytes after "HH:MM:SS".
   const char* w = p + 19;
@@ -651,7 +652,7 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   first3 = _bzhi_u32(first3 & 0x0F0F0F, static_cast<unsigned>(8 * f));  // 0 when f is
   const uint32_t ms = (first3 & 0xFF) * 100 + (first3 >> 8 & 0xFF) * 10 + (first3 >> 16);
   const uint64_t time_end = point + f;
-  if ((s > 59) | (point & (f - 1 > 8)) | ((field >> time_end) & 1)) return false;
+  if ((point & (f - 1 > 8)) | ((field >> time_end) & 1)) return false;
   // Each field is stored as soon as it is known (out is the caller's to overwrite when the
   // line fails): held until the end, the values were spilled to the stack and read back.
   out.time = prefix_time_ + s * 1000 + ms;
