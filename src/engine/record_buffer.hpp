@@ -99,17 +99,9 @@ class BasicRecordBuffer {
     ++size_;
   }
 
-  // Room for the next n records, from the slot returned, for the caller to fill in place;
-  // commit(k) then keeps the first k of them (the rest are offered again by the next spare()).
-  Record* spare(size_t n = 1) {
-    room_for(n);
-    return data_.get() + size_;
-  }
-  // REQUIRES: k <= the n of the last spare().
-  void commit(size_t k = 1) {
-    assert(k <= capacity_ - size_);
-    size_ += k;
-  }
+  // Room for n more records, so that the next n appends need not grow the buffer (those
+  // through push_streamed_spare() do not check).
+  void make_room(size_t n) { room_for(n); }
 
   // As push_back, with stores that bypass the cache (see above).
   void push_streamed(const Record& r) {
@@ -131,7 +123,7 @@ class BasicRecordBuffer {
     room_for(1);
     push_streamed_spare(r);
   }
-  // The same into room a spare() call made (no growth check).
+  // The same into room make_room() made (no growth check).
   void push_streamed_spare(__m128i r) {
     static_assert(sizeof(Record) == 16);
     assert(size_ < capacity_);
@@ -201,7 +193,7 @@ class KeyStream {
   // push_streamed() calls.
   void prepare(size_t n, core::TimeMs time) {
     if (units_.empty()) base_ = time;
-    units_.spare(3 * n);
+    units_.make_room(3 * n);
   }
   // As push_streamed() for an IPv4 key, after prepare(). The offset from the base wraps (as
   // decode() adds it back), so it fits when its low 32 bits, sign-extended, give it back.

@@ -21,7 +21,7 @@ core::FlowRecord record(uint32_t i) {
   return r;
 }
 
-TEST(RecordBuffer, StreamedOrdinaryAndInPlaceStoresReadBackInOrderAcrossGrowthAndReuse) {
+TEST(RecordBuffer, StreamedAndOrdinaryStoresReadBackInOrderAcrossGrowthAndReuse) {
   RecordBuffer buf;
   EXPECT_TRUE(buf.empty());
   for (int round = 0; round < 3; ++round) {
@@ -34,16 +34,11 @@ TEST(RecordBuffer, StreamedOrdinaryAndInPlaceStoresReadBackInOrderAcrossGrowthAn
       } else if ((i + round) % 3 == 1) {
         buf.push_streamed(record(i));
       } else if (i % 7 != 0 || i + 3 > n) {
-        // Filled in place; a slot written but not committed (an invalid line) is taken again.
-        *buf.spare() = record(i + 1'000'000);
-        *buf.spare() = record(i);
-        buf.commit();
+        buf.push_streamed(record(i));
       } else {
-        // A batch: room for five in a row (growing the buffer when it is short of them), three
-        // kept, the other two slots offered again.
-        core::FlowRecord* slots = buf.spare(5);
-        for (uint32_t k = 0; k < 5; ++k) slots[k] = record(k < 3 ? i + k : i + 2'000'000);
-        buf.commit(3);
+        // Room for five made first (growing the buffer when it is short of them), three used.
+        buf.make_room(5);
+        for (uint32_t k = 0; k < 3; ++k) buf.push_streamed(record(i + k));
         i += 2;
       }
     }
