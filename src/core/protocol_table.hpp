@@ -56,10 +56,21 @@ class ProtocolCache {
   // loads labels this way, so no copy per record.
   // REQUIRES: 1 <= size <= 16; the bytes of lo and hi from size on are zero.
   uint32_t intern16(uint64_t lo, uint64_t hi, size_t size) {
+    uint32_t id;
+    return find16(lo, hi, size, id) ? id
+                                    : intern_slow(Key{{lo, hi, 0, 0}, static_cast<uint8_t>(size)});
+  }
+  // The label's id when the cache holds it, that is, when it was given to intern() or
+  // intern16() before (FlowParser checks a label's characters only for one the cache lacks);
+  // false, leaving id alone, when it does not. Same REQUIRES as intern16.
+  bool find16(uint64_t lo, uint64_t hi, size_t size, uint32_t& id) const {
     assert(size >= 1 && size <= 16);
     const Slot& s = slots_[hash(lo, hi, size, mul_) >> shift_];
-    if (s.key.words[0] == lo && s.key.words[1] == hi && s.key.size == size) return s.id;
-    return intern_slow(Key{{lo, hi, 0, 0}, static_cast<uint8_t>(size)});
+    if (s.key.words[0] == lo && s.key.words[1] == hi && s.key.size == size) {
+      id = s.id;
+      return true;
+    }
+    return false;
   }
 
  private:

@@ -362,7 +362,7 @@ struct Constants {
 // them, and at a fixed address an instruction's memory operand needs no register for it
 // (through a pointer it hid, the pointer was spilled and reloaded several times a line).
 extern Constants constants;
-alignas(32) Constants constants;
+alignas(32) constinit Constants constants;
 
 }  // namespace parser_detail
 
@@ -501,6 +501,7 @@ NETPULSE_AVX2 inline __m256i hex32(__m256i v, const Constants& c) {
 // multiplies took 18.
 // REQUIRES: 1 <= n <= 8; the first n bytes at p are digits; 8 bytes readable from p.
 NETPULSE_AVX2 inline uint32_t eight_digits_x86(const char* p, uint64_t n, const Constants& c) {
+  assert(n >= 1 && n <= 8);
   const __m128i digits =
       _mm_sub_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), v16(c.zero));
   const __m128i placed = _mm_shuffle_epi8(digits, load16(kAlign8[n].shuffle));
@@ -604,7 +605,7 @@ bool FlowParser::fast_path_available() {
   return available;
 }
 
-// (Inlined into parse_line_x86, its only caller.)
+// (Inlined into parse_one_x86 and parse_lines_x86's bulk loop, its callers.)
 // REQUIRES: size in (19, kFastNarrowSize) with M = uint64_t, [kFastNarrowSize, kFastMaxSize)
 // with Mask128: the line ends within the masks, and below the bit past their last.
 template <class M>
@@ -670,24 +671,31 @@ NETPULSE_AVX2 __attribute__((always_inline)) inline bool FlowParser::parse_line_
   // them (a blank follows it before the next field), as it always does on a short line.
   if (kWide && ((a_dst - a_src > 63) | (a_bytes - a_dst > 63))) return false;
 
-  // Protocol: 1-15 label characters (longer ones go the general way).
+  // Protocol: 1-15 bytes up to the next blank (longer ones go the general way). A label the
+  // cache holds was checked when it was added, so only one it lacks is checked here, each byte's
+  // class, before it is interned (the classes took 15 instructions a line). Interned before the
+  // addresses are read, as parse_fields does.
   const __m128i label = load16(w + a_proto);
-  const __m128i lower = _mm_or_si128(label, v16(c.case_bit));
-  const __m128i letter =
-      _mm_andnot_si128(_mm_cmpgt_epi8(lower, v16(c.z)), _mm_cmpgt_epi8(lower, v16(c.before_a)));
-  const __m128i other = _mm_or_si128(
-      _mm_or_si128(_mm_cmpeq_epi8(label, v16(c.underscore)), _mm_cmpeq_epi8(label, v16(c.dot))),
-      _mm_cmpeq_epi8(label, v16(c.dash)));
-  const uint64_t label_bytes =
-      (bits(_mm_or_si128(letter, other)) | static_cast<uint64_t>(digits >> a_proto)) &
-      static_cast<uint64_t>(field >> a_proto);
-  const uint64_t n = tz(~label_bytes);
-  if (n >= 16 || ((field >> (a_proto + n)) & 1)) return false;
-  // (Interned before the addresses are read, as parse_fields does.)
+  const uint64_t n = tz(~static_cast<uint64_t>(field >> a_proto));  // >= 1: a field starts there
+  if (n >= 16) return false;
   const __m128i word =
       _mm_and_si128(label, _mm_cmpgt_epi8(_mm_set1_epi8(static_cast<char>(n)), v16(c.index)));
-  out.protocol = cache_.intern16(static_cast<uint64_t>(_mm_cvtsi128_si64(word)),
-                                 static_cast<uint64_t>(_mm_extract_epi64(word, 1)), n);
+  const auto lo = static_cast<uint64_t>(_mm_cvtsi128_si64(word));
+  const auto hi = static_cast<uint64_t>(_mm_extract_epi64(word, 1));
+  uint32_t id;
+  if (!cache_.find16(lo, hi, n, id)) [[unlikely]] {
+    const __m128i lower = _mm_or_si128(label, v16(c.case_bit));
+    const __m128i letter =
+        _mm_andnot_si128(_mm_cmpgt_epi8(lower, v16(c.z)), _mm_cmpgt_epi8(lower, v16(c.before_a)));
+    const __m128i other = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(label, v16(c.underscore)), _mm_cmpeq_epi8(label, v16(c.dot))),
+        _mm_cmpeq_epi8(label, v16(c.dash)));
+    const uint64_t label_bytes =
+        bits(_mm_or_si128(letter, other)) | static_cast<uint64_t>(digits >> a_proto);
+    if (tz(~label_bytes) < n) return false;  // a byte that is not a label character
+    id = cache_.intern16(lo, hi, n);
+  }
+  out.protocol = id;
 
   // Bytes: digits up to the line's end or blanks.
   const uint64_t n_bytes = tz(~(digits >> a_bytes));
@@ -719,9 +727,9 @@ NETPULSE_AVX2 __attribute__((noinline)) ParseStatus FlowParser::parse_line_x86(
   return parse_one_x86(begin, end, readable_end, out, err);
 }
 
-// parse_line_x86's body, inlined there (for parse()) and into parse_lines_x86's loop, where the
-// call it saves (its prologue and epilogue: 14 and 8 instructions) was a tenth of a valid
-// line's cost.
+// parse_line_x86's body, inlined there (for parse()) and into parse_lines_x86's tail loop (the
+// lines near a block's end), where the call it saves (its prologue and epilogue: 14 and 8
+// instructions) was a tenth of a valid line's cost.
 NETPULSE_AVX2 __attribute__((always_inline)) inline ParseStatus FlowParser::parse_one_x86(
     const char* begin, const char* end, const char* readable_end, FlowRecord& out,
     ParseError* err) {
@@ -778,12 +786,12 @@ NETPULSE_AVX2 FlowParser::Lines FlowParser::parse_lines_x86(const char* from, co
   const char* p = from;
   // The bulk of a block: lines that start kFastReadable bytes or more before its end, so that
   // neither the line-end scan nor the fast path needs a check or a copy for reading past the
-  // line. A line that ends in bytes 20 to 82 goes to the fast path, inlined; any other line,
-  // and one the fast path refuses (it then tries it once more), to parse_line_x86, out of
-  // line. (With the one loop below for every line, its checks and the values they kept live
-  // took 45 instructions a line.)
-  // Its state is held in as few registers as can be (pointers for the outputs, a count of
-  // lines left): with indices and limits, the parse spilled its own values to the stack.
+  // line. A line whose '\n' is in bytes 19 to 82, 20 bytes or more without its '\r', goes to
+  // the fast path, inlined; any other line, and one the fast path refuses (it then tries it
+  // once more), to parse_line_x86, out of line. (With the one loop below for every line, its
+  // checks and the values they kept live took 45 instructions a line.) Its state is held in as
+  // few registers as can be (pointers for the outputs, a count of lines left): with indices
+  // and limits, the parse spilled its own values to the stack.
   if (end - p > kFastReadable) {
     const char* const bulk_end = end - kFastReadable;
     const __m256i nl = _mm256_set1_epi8('\n');
