@@ -196,7 +196,7 @@ class KeyStream {
     units_.make_room(3 * n);
   }
   // As push_streamed() for an IPv4 key, after prepare(). The offset from the base wraps (as
-  // decode() adds it back), so it fits when its low 32 bits, sign-extended, give it back.
+  // unit_time() adds it back), so it fits when its low 32 bits, sign-extended, give it back.
   void push4_prepared(core::TimeMs time, uint32_t protocol, uint32_t bytes, uint32_t v4) {
     const auto dt =
         static_cast<int64_t>(static_cast<uint64_t>(time) - static_cast<uint64_t>(base_));

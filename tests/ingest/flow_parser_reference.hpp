@@ -1,8 +1,8 @@
 // The line and CSV parser as it was before the SSE2 fast path (src/ingest/flow_parser.cpp,
 // core/ip_addr.cpp's address parsers and core::ProtocolCache, copied unchanged but for
 // names: ref_parse_ip, RefProtocolCache, RefFlowParser),
-// kept as the reference the new parser must match byte for byte: status, record (also what a
-// failed parse leaves in it) and error field. Test code only.
+// kept as the reference the new parser must match byte for byte: status, a valid line's record
+// and error field. Test code only.
 #pragma once
 
 #include <array>
