@@ -141,7 +141,9 @@ TEST_P(GenerateNetflow, SendsEveryGeneratedRecordAsAFlow) {
     EXPECT_LE(d.size, 1400u);
     EXPECT_EQ(d.sequence, next_sequence) << "datagram " << i;  // nothing lost, nothing reordered
     next_sequence += version == 5 ? d.records.size() : version == 9 ? 1 : d.records.size();
-    if (version != 5 && i == 0) EXPECT_EQ(d.templates.size(), 2u);
+    if (version != 5 && i == 0) {
+      EXPECT_EQ(d.templates.size(), 2u);
+    }
     for (const auto& rec : d.records) {
       ASSERT_LT(flows, expected.size());
       const TextRecord& e = expected[flows++];
