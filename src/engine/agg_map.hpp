@@ -8,8 +8,9 @@
 // every table is the same order, whatever its size: walking a pane's table (or its compacted
 // copy) visits the window's table front to back, which keeps the window's pages and cache lines
 // in use for many keys in a row instead of one random miss per key. The rotation keeps the
-// hash's own high bits, which pick a key's shard (shard_of), out of the slot index, so one
-// shard's keys still spread over all its slots.
+// hash's own high bits, which pick an IPv6 key's shard (shard_of), out of the slot index, so one
+// shard's keys still spread over all its slots (an IPv4 key's shard is the top of key_hash's
+// first product, which the slot index mixes with the rest: shard_hash).
 //
 // Large tables ask the kernel for huge pages: the window's table is tens of MiB and every fold
 // touches it at random places, so 4 KiB pages would miss the TLB on almost every key.

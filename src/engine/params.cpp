@@ -38,7 +38,8 @@ std::optional<std::string> validate(const EngineConfig& c) {
   if (c.slide < 1) return "slide must be a whole number >= 1";
   if (c.lateness < 0) return "lateness must be >= 0";
   if (c.max_window < 1 || c.max_window > 10'000'000) return "max-window must be from 1 to 10000000 units";
-  if (c.threads < 1 || c.threads > 256) return "threads must be from 1 to 256";
+  if (c.threads < 1 || c.threads > kMaxThreads)
+    return "threads must be from 1 to " + std::to_string(kMaxThreads);
   std::string why;
   if (budget_for(c, static_cast<uint32_t>(c.threads), &why).bytes == SIZE_MAX) return why;
   return std::nullopt;

@@ -25,13 +25,16 @@ struct QueryParams {
   friend bool operator==(const QueryParams&, const QueryParams&) = default;
 };
 
+// The most threads (and so shards) an engine runs.
+inline constexpr int kMaxThreads = 256;
+
 struct EngineConfig {
   int64_t time_unit_ms = 1000;
   int64_t slide = 1;        // units
   int64_t lateness = 0;     // units
   int64_t max_window = 3600;  // units: panes are kept this long so T can grow
   IpKey ip_key = IpKey::kSrc;
-  int threads = 1;
+  int threads = 1;  // 1 to kMaxThreads
   // Resident memory the window state may use, in bytes (spec section 9); 0: unbounded.
   uint64_t memory_limit = uint64_t{1} << 30;
 };

@@ -133,6 +133,9 @@ class Pipeline {
     bool has_max = false;
     core::TimeMs max_time = 0;
     uint64_t bytes = 0;
+    // route_keys: the base time of every shard's KeyStream of this block.
+    bool has_key_base = false;
+    core::TimeMs key_base = 0;
   };
 
   // One round of input: up to blocks_.size() blocks, parsed in parallel.

@@ -99,9 +99,15 @@ class BasicRecordBuffer {
     ++size_;
   }
 
-  // Room for n more records, so that the next n appends need not grow the buffer (those
-  // through push_streamed_spare() do not check).
+  // Room for n more records, so that the next n appends need not grow the buffer.
   void make_room(size_t n) { room_for(n); }
+  // Appends by a loop that keeps its place itself: it writes records from end() on, into room
+  // make_room() made, and end_at() takes in those before `at`.
+  Record* end() { return data_.get() + size_; }
+  void end_at(const Record* at) {
+    assert(at >= data_.get() && static_cast<size_t>(at - data_.get()) <= capacity_);
+    size_ = static_cast<size_t>(at - data_.get());
+  }
 
   // As push_back, with stores that bypass the cache (see above).
   void push_streamed(const Record& r) {
@@ -116,21 +122,6 @@ class BasicRecordBuffer {
     push_back(r);
 #endif
   }
-
-#if defined(__x86_64__)
-  // As push_streamed, for a 16-byte record already in a register (its bytes in memory order).
-  void push_streamed(__m128i r) {
-    room_for(1);
-    push_streamed_spare(r);
-  }
-  // The same into room make_room() made (no growth check).
-  void push_streamed_spare(__m128i r) {
-    static_assert(sizeof(Record) == 16);
-    assert(size_ < capacity_);
-    _mm_stream_si128(reinterpret_cast<__m128i*>(data_.get() + size_), r);
-    ++size_;
-  }
-#endif
 
   // Makes streamed stores visible to other threads' ordinary loads (before the barrier that
   // hands the block over).
@@ -182,37 +173,62 @@ class KeyStream {
   void push_streamed(core::TimeMs time, uint32_t protocol, uint32_t bytes,
                      const core::IpAddr& key) {
     prepare(1, time);
-    if (key.is_v6)
-      push_escaped(time, protocol, bytes, key);
-    else
-      push4_prepared(time, protocol, bytes, key.v4_value());
+    const int64_t dt = offset(time);
+    end_at(!key.is_v6 && packs(dt) ? put4(end(), dt, protocol, bytes, key.v4_value())
+                                   : put_escaped(end(), time, protocol, bytes, key));
   }
 
-  // Batched appends (routing a parse batch): room for n more records, escapes included, and
-  // the base from `time` when the stream is empty. Then up to n push4_prepared() or
-  // push_streamed() calls.
+  // Batched appends (routing a parse batch) by a loop that keeps its place itself:
+  // prepare(n, time) makes room for n more records, escapes included, and sets the base from
+  // `time` when the stream is empty; then put4() and put_escaped() write records from end() on,
+  // each returning the place after the record it wrote, and end_at() takes them in. (Appending
+  // through the stream, its size went to memory and back for every record.)
   void prepare(size_t n, core::TimeMs time) {
     if (units_.empty()) base_ = time;
     units_.make_room(3 * n);
   }
-  // As push_streamed() for an IPv4 key, after prepare(). The offset from the base wraps (as
-  // unit_time() adds it back), so it fits when its low 32 bits, sign-extended, give it back.
-  void push4_prepared(core::TimeMs time, uint32_t protocol, uint32_t bytes, uint32_t v4) {
-    const auto dt =
-        static_cast<int64_t>(static_cast<uint64_t>(time) - static_cast<uint64_t>(base_));
-    if (static_cast<int32_t>(dt) == dt) [[likely]] {
+  PackedKey* end() { return units_.end(); }
+  void end_at(PackedKey* at) { units_.end_at(at); }
+
+  // A time's offset from a base. It wraps (as unit_time() adds it back), so it packs when its
+  // low 32 bits, sign-extended, give it back.
+  static int64_t offset(core::TimeMs time, core::TimeMs base) {
+    return static_cast<int64_t>(static_cast<uint64_t>(time) - static_cast<uint64_t>(base));
+  }
+  int64_t offset(core::TimeMs time) const { return offset(time, base_); }
+  static bool packs(int64_t offset) { return static_cast<int32_t>(offset) == offset; }
+
+  // An IPv4-keyed record whose offset packs(), in one unit at `at`.
+  static PackedKey* put4(PackedKey* at, int64_t offset, uint32_t protocol, uint32_t bytes,
+                         uint32_t v4) {
 #if defined(__x86_64__)
-      // The unit is put together in a register: built in memory as a PackedKey, it was written
-      // in two 8-byte halves and read back whole for the streamed store, a load the CPU cannot
-      // forward from the two stores (a third of routing's time in `perf annotate`).
-      units_.push_streamed_spare(_mm_set_epi32(static_cast<int>(v4), static_cast<int>(bytes),
-                                               static_cast<int>(protocol), static_cast<int>(dt)));
+    // The unit is put together in a register: built in memory as a PackedKey, it was written in
+    // two 8-byte halves and read back whole for the streamed store, a load the CPU cannot
+    // forward from the two stores (a third of routing's time in `perf annotate`).
+    _mm_stream_si128(reinterpret_cast<__m128i*>(at),
+                     _mm_set_epi32(static_cast<int>(v4), static_cast<int>(bytes),
+                                   static_cast<int>(protocol), static_cast<int>(offset)));
 #else
-      units_.push_back(PackedKey{static_cast<int32_t>(dt), protocol, bytes, v4});
+    *at = PackedKey{static_cast<int32_t>(offset), protocol, bytes, v4};
 #endif
-      return;
-    }
-    push_escaped(time, protocol, bytes, core::IpAddr::v4(v4));
+    return at + 1;
+  }
+  // Any record: an escape unit, then the whole KeyRecord in two units (out of line: routing's
+  // loop keeps only the packed path).
+  [[gnu::noinline]] static PackedKey* put_escaped(PackedKey* at, core::TimeMs time,
+                                                  uint32_t protocol, uint32_t bytes,
+                                                  const core::IpAddr& key) {
+    const KeyRecord r{time, protocol | (key.is_v6 ? KeyRecord::kV6 : 0), bytes, key.bits};
+    PackedKey units[3] = {{0, PackedKey::kEscape, 0, 0}, {}, {}};
+    std::memcpy(static_cast<void*>(units + 1), &r, sizeof r);
+#if defined(__x86_64__)
+    for (int i = 0; i < 3; ++i)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(at + i),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(units + i)));
+#else
+    std::memcpy(static_cast<void*>(at), units, sizeof units);
+#endif
+    return at + 3;
   }
 
   // A packed unit's time (of a stream with this base). Wrapping: the unit's offset may be one
@@ -238,17 +254,6 @@ class KeyStream {
   }
 
  private:
-  // An escape unit and the whole record (out of line: routing's loop keeps only the packed path).
-  [[gnu::noinline]] void push_escaped(core::TimeMs time, uint32_t protocol, uint32_t bytes,
-                                      const core::IpAddr& key) {
-    const KeyRecord r{time, protocol | (key.is_v6 ? KeyRecord::kV6 : 0), bytes, key.bits};
-    units_.push_streamed(PackedKey{0, PackedKey::kEscape, 0, 0});
-    PackedKey halves[2];
-    std::memcpy(halves, &r, sizeof r);
-    units_.push_streamed(halves[0]);
-    units_.push_streamed(halves[1]);
-  }
-
   BasicRecordBuffer<PackedKey> units_;
   core::TimeMs base_ = 0;
 };

@@ -111,9 +111,10 @@ TEST(RecordBuffer, KeyStreamReadsBackEveryRecordInOrderAcrossGrowthAndReuse) {
   }
 }
 
-// Batched appends (prepare() once, then push4_prepared() per record, as routing does): a time
-// whose offset from the base overflows int64 but wraps into 32 bits is packed, and reads back
-// exactly (decode() adds the offset back with the same wrapping); one just outside is escaped.
+// Batched appends (prepare() once, then put4() or put_escaped() per record from end() on, as
+// routing does): a time whose offset from the base overflows int64 but wraps into 32 bits is
+// packed, and reads back exactly (decode() adds the offset back with the same wrapping); one just
+// outside is escaped.
 TEST(RecordBuffer, KeyStreamBatchesPackOffsetsThatWrapAndReadThemBack) {
   KeyStream stream;
   const core::TimeMs base = INT64_MIN + 10;
@@ -121,8 +122,16 @@ TEST(RecordBuffer, KeyStreamBatchesPackOffsetsThatWrapAndReadThemBack) {
                                 base - 1, INT64_MAX,     base + int64_t{INT32_MAX} + 1};
   const bool packed[] = {true, true, true, true, true, false};
   stream.prepare(std::size(times), base);
-  for (size_t i = 0; i < std::size(times); ++i)
-    stream.push4_prepared(times[i], 3, 100 + static_cast<uint32_t>(i), 0x0A000001u + i);
+  PackedKey* next = stream.end();
+  for (size_t i = 0; i < std::size(times); ++i) {
+    const int64_t dt = stream.offset(times[i]);
+    const auto bytes = 100 + static_cast<uint32_t>(i);
+    const auto v4 = 0x0A000001u + static_cast<uint32_t>(i);
+    next = KeyStream::packs(dt)
+               ? KeyStream::put4(next, dt, 3, bytes, v4)
+               : KeyStream::put_escaped(next, times[i], 3, bytes, core::IpAddr::v4(v4));
+  }
+  stream.end_at(next);
   RecordBuffer::finish();
   EXPECT_EQ(stream.base(), base);
   size_t at = 0;
