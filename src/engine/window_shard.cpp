@@ -465,9 +465,15 @@ uint64_t WindowShard::consume_keys(const Input& in) {
   const TimeMs bound = routed_late_bound(in);
   // Slot orders as in consume_in_order, per unit: a unit that is part of an escaped record gets
   // one for nothing, and the record's own is not used (its key goes the general way).
+  // The units come from memory (the routing thread streamed them past its cache), and the
+  // hardware's prefetch of them left a stall on the load of the unit kAhead on (16-18% of this
+  // loop's samples in `perf annotate`, two threads); fetched 1 KiB ahead, that stall is gone and
+  // the loop's share of a run fell from 20.8% to 19.3% (four alternated runs each).
+  constexpr size_t kUnitsAhead = 64;
   AheadRing<kAhead> orders;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = slot_order(units[i].v4);
   for (size_t i = 0; i < n;) {
+    if (i + kUnitsAhead < n) __builtin_prefetch(units + i + kUnitsAhead);
     if (i + kAhead < n) {
       const PackedKey& next = units[i + kAhead];
       const uint64_t order = slot_order(next.v4);
