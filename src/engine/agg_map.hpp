@@ -216,24 +216,54 @@ class AggMap {
                                     uint32_t records) {
     if (size_ >= grow_at_) [[unlikely]]
       grow();
-    const size_t mask = capacity_ - 1;
-    for (size_t i = home_at(order);; i = (i + 1) & mask) {
-      Entry& e = slots_[i];
-      if (e.records == 0) {
-        e.key = key;
-        e.records = records;
-        e.bytes = bytes;
-        ++size_;
-        return Agg{};
-      }
-      if (e.key == key) {
-        const Agg before{e.bytes, e.records};
-        e.records += records;
-        e.bytes += bytes;
-        return before;
-      }
-    }
+    return add_in(slots_, capacity_ - 1, home_at(order), key, bytes, records, size_);
   }
+
+  // Adds keys to one table with its fields held in locals, for a loop that adds a run of keys to
+  // it: through the map, each store into a slot may alias the map's own fields (a slot's bytes
+  // and the map's size are both unsigned longs), so every add loaded them again, and the size
+  // went to memory and back. Nothing else may use the map while an Inserter adds to it, until
+  // done() writes the size back.
+  class Inserter {
+   public:
+    Inserter() = default;
+    explicit Inserter(AggMap& map) : map_(&map), s_(state_of(map)) {}
+    size_t size() const { return s_.size; }
+    void prefetch_at(uint64_t order) const {
+      __builtin_prefetch(&s_.slots[static_cast<size_t>(order >> s_.shift)]);
+    }
+    // As AggMap::add_at.
+    [[gnu::always_inline]] Agg add_at(const K& key, uint64_t order, uint64_t bytes,
+                                      uint32_t records) {
+      if (s_.size >= s_.grow_at) [[unlikely]]
+        s_ = grown(map_, s_.size);
+      return add_in(s_.slots, s_.mask, static_cast<size_t>(order >> s_.shift), key, bytes, records,
+                    s_.size);
+    }
+    void done() { map_->size_ = s_.size; }
+
+   private:
+    struct State {
+      Entry* slots = nullptr;
+      size_t mask = 0;
+      int shift = 64;
+      size_t size = 0;
+      size_t grow_at = 0;
+    };
+    static State state_of(const AggMap& map) {
+      return State{map.slots_, map.capacity_ - 1, map.shift_, map.size_, map.grow_at_};
+    }
+    // Static, and the state returned: the Inserter's address does not escape the loop using it,
+    // so its fields can stay in registers.
+    [[gnu::noinline, gnu::cold]] static State grown(AggMap* map, size_t size) {
+      map->size_ = size;
+      map->grow();
+      return state_of(*map);
+    }
+
+    AggMap* map_ = nullptr;
+    State s_;
+  };
 
   // Subtracts from key's sums, removing the key when its records reach 0; returns the sums
   // before. REQUIRES: key holds at least `records` records and `bytes` bytes.
@@ -466,6 +496,27 @@ class AggMap {
     slots_[hole].records = 0;
     slots_[hole].bytes = 0;
     --size_;
+  }
+
+  // add_at's probe, on a table's slots, size mask and size, for AggMap and its Inserter.
+  [[gnu::always_inline]] static Agg add_in(Entry* slots, size_t mask, size_t home, const K& key,
+                                           uint64_t bytes, uint32_t records, size_t& size) {
+    for (size_t i = home;; i = (i + 1) & mask) {
+      Entry& e = slots[i];
+      if (e.records == 0) {
+        e.key = key;
+        e.records = records;
+        e.bytes = bytes;
+        ++size;
+        return Agg{};
+      }
+      if (e.key == key) {
+        const Agg before{e.bytes, e.records};
+        e.records += records;
+        e.bytes += bytes;
+        return before;
+      }
+    }
   }
 
   Entry* slots_ = nullptr;

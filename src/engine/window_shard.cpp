@@ -292,35 +292,29 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
 }
 
 template <IpKey kKey>
-[[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
+[[gnu::always_inline]] inline void WindowShard::add_primary(PaneRun& run, const FlowRecord& r,
                                                             bool dst_here, uint64_t order) {
-  KeySums& sums = *pane.open;
-  add_protocol(pane, r.protocol, r.bytes);
-  auto add_key = [&](const core::IpAddr& a) __attribute__((always_inline)) {
-    if (!a.is_v6) [[likely]]
-      summarizer_.add4_at(sums, a.v4_value(), order, r.bytes);
-    else
-      add_ip(sums, a, r.bytes);
-  };
+  add_protocol(*run.pane, r.protocol, r.bytes);
   if constexpr (kKey == IpKey::kSrc) {
-    add_key(r.src);
+    add_address(run, r.src, order, r.bytes);
   } else if constexpr (kKey == IpKey::kDst) {
-    add_key(r.dst);
+    add_address(run, r.dst, order, r.bytes);
   } else {
-    add_key(r.src);
-    if (dst_here && !(r.dst == r.src)) add_ip(sums, r.dst, r.bytes);
+    add_address(run, r.src, order, r.bytes);
+    if (dst_here && !(r.dst == r.src))
+      add_address(run, r.dst, slot_order(r.dst.v4_value()), r.bytes);
   }
 }
 
-[[gnu::always_inline]] inline void WindowShard::add_primary(Pane& pane, const FlowRecord& r,
+[[gnu::always_inline]] inline void WindowShard::add_primary(PaneRun& run, const FlowRecord& r,
                                                             bool dst_here, uint64_t order) {
   switch (ip_key_) {
     case IpKey::kSrc:
-      return add_primary<IpKey::kSrc>(pane, r, dst_here, order);
+      return add_primary<IpKey::kSrc>(run, r, dst_here, order);
     case IpKey::kDst:
-      return add_primary<IpKey::kDst>(pane, r, dst_here, order);
+      return add_primary<IpKey::kDst>(run, r, dst_here, order);
     case IpKey::kHost:
-      return add_primary<IpKey::kHost>(pane, r, dst_here, order);
+      return add_primary<IpKey::kHost>(run, r, dst_here, order);
   }
 }
 
@@ -402,6 +396,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
   };
   AheadRing<kAhead> orders;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = order_of(records[i]);
+  PaneRun run;
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n) {
       const FlowRecord& next = records[i + kAhead];
@@ -409,7 +404,7 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       orders[i + kAhead] = order;
       // Into the current pane's table, whatever the record's pane and family: a slot fetched
       // for nothing costs less than the checks did (8 instructions a record).
-      if (cur_) cur_->open->ip4.prefetch_at(order);
+      if (run.pane) run.adder.prefetch_at(order);
     }
     const FlowRecord& r = records[i];
     if (running_max != kNoTime && r.time < running_max - lateness_ms_) {
@@ -417,9 +412,11 @@ uint64_t WindowShard::consume_in_order(const Input& in) {
       continue;
     }
     if (r.time > running_max) running_max = r.time;
-    add_primary<kKey>(pane_for(r.time), r, true, orders[i]);
+    into(run, r.time);
+    add_primary<kKey>(run, r, true, orders[i]);
     if (history_) history_->add(r);
   }
+  leave(run);
   return late;
 }
 
@@ -429,13 +426,13 @@ uint64_t WindowShard::consume_routed(const Input& in) {
   const uint8_t* tags = in.tags;
   const size_t n = in.count;
   const TimeMs bound = routed_late_bound(in);
+  PaneRun run;
   for (size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n && cur_) {
+    if (i + kAhead < n && run.pane) {
       const FlowRecord& next = records[i + kAhead];
       const bool dst = ip_key_ == IpKey::kDst || (tags && (tags[i + kAhead] & kSecondary));
       const core::IpAddr& a = dst ? next.dst : next.src;
-      if (!a.is_v6 && next.time >= cur_start_ && next.time < cur_end_)
-        cur_->open->ip4.prefetch(a.v4_value());
+      if (!a.is_v6 && run.holds(next.time)) run.adder.prefetch_at(slot_order(a.v4_value()));
     }
     const FlowRecord& r = records[i];
     const uint8_t tag = tags ? tags[i] : kPrimary;
@@ -443,15 +440,16 @@ uint64_t WindowShard::consume_routed(const Input& in) {
       if (!(tag & kSecondary)) ++late;
       continue;
     }
-    Pane& pane = pane_for(r.time);
+    into(run, r.time);
     if (tag & kSecondary) {
-      add_ip(*pane.open, r.dst, r.bytes);
+      add_address(run, r.dst, slot_order(r.dst.v4_value()), r.bytes);
     } else {
       const core::IpAddr& key = ip_key_ == IpKey::kDst ? r.dst : r.src;
-      add_primary(pane, r, (tag & kAlso) != 0, slot_order(key.v4_value()));
+      add_primary(run, r, (tag & kAlso) != 0, slot_order(key.v4_value()));
       if (history_) history_->add(r);
     }
   }
+  leave(run);
   return late;
 }
 
@@ -463,22 +461,23 @@ uint64_t WindowShard::consume_keys(const Input& in) {
   const size_t n = in.count;
   const TimeMs base = in.key_base;
   const TimeMs bound = routed_late_bound(in);
-  // Slot orders as in consume_in_order, per unit: a unit that is part of an escaped record gets
-  // one for nothing, and the record's own is not used (its key goes the general way).
   // The units come from memory (the routing thread streamed them past its cache), and the
   // hardware's prefetch of them left a stall on the load of the unit kAhead on (16-18% of this
   // loop's samples in `perf annotate`, two threads); fetched 1 KiB ahead, that stall is gone and
   // the loop's share of a run fell from 20.8% to 19.3% (four alternated runs each).
   constexpr size_t kUnitsAhead = 64;
+  // Slot orders as in consume_in_order, per unit: a unit that is part of an escaped record gets
+  // one for nothing, and the record's own is not used (its key goes the general way).
   AheadRing<kAhead> orders;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) orders[i] = slot_order(units[i].v4);
+  PaneRun run;
   for (size_t i = 0; i < n;) {
     if (i + kUnitsAhead < n) __builtin_prefetch(units + i + kUnitsAhead);
     if (i + kAhead < n) {
       const PackedKey& next = units[i + kAhead];
       const uint64_t order = slot_order(next.v4);
       orders[i + kAhead] = order;
-      if (cur_) cur_->open->ip4.prefetch_at(order);  // (as in consume_in_order)
+      if (run.pane) run.adder.prefetch_at(order);  // (as in consume_in_order)
     }
     const size_t at = i;
     const PackedKey& u = units[at];
@@ -491,9 +490,9 @@ uint64_t WindowShard::consume_keys(const Input& in) {
         ++late;
         continue;
       }
-      Pane& pane = pane_for(t);
-      add_protocol(pane, u.protocol, u.bytes);
-      summarizer_.add4_at(*pane.open, u.v4, orders[at], u.bytes);
+      into(run, t);
+      add_protocol(*run.pane, u.protocol, u.bytes);
+      run.adder.add4_at(u.v4, orders[at], u.bytes);
       continue;
     }
     KeyRecord r;
@@ -507,10 +506,12 @@ uint64_t WindowShard::consume_keys(const Input& in) {
       ++late;
       continue;
     }
-    Pane& pane = pane_for(r.time);
-    add_protocol(pane, r.protocol_id(), r.bytes);
-    add_ip(*pane.open, r.address(), r.bytes);
+    into(run, r.time);
+    add_protocol(*run.pane, r.protocol_id(), r.bytes);
+    const core::IpAddr key = r.address();
+    add_address(run, key, slot_order(key.v4_value()), r.bytes);
   }
+  leave(run);
   return late;
 }
 

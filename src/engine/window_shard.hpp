@@ -114,14 +114,45 @@ class PaneSummarizer {
     if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
       over_limit(sums, sketch_hash(ip), bytes);
   }
-  // As add(), for an IPv4 address whose slot_order() the caller computed (to prefetch its slot
-  // a few records earlier): the address is hashed once (a summarized pane's sketches hash it
-  // again, with sketch_hash).
-  [[gnu::always_inline]] void add4_at(KeySums& sums, uint32_t v4, uint64_t order, uint32_t bytes) {
-    sums.ip4.add_at(v4, order, bytes, 1);
-    if (sums.ip4.size() + sums.ip6.size() >= sums.ip_limit) [[unlikely]]
-      over_limit(sums, sketch_hash(v4), bytes);
-  }
+  // add() of IPv4 addresses, for a loop that adds a run of records to one open pane: the pane's
+  // IPv4 table and its limit held in locals (AggMap::Inserter) until done(), and each address's
+  // slot_order() computed by the caller (to prefetch its slot a few records earlier), so it is
+  // hashed once (a summarized pane's sketches hash it again, with sketch_hash). Its IPv6
+  // addresses go through add(), after done().
+  class Adder4 {
+   public:
+    Adder4() = default;
+    Adder4(PaneSummarizer& summarizer, KeySums& sums)
+        : summarizer_(&summarizer), sums_(&sums), ip4_(sums.ip4), limit4_(limit4(sums)) {}
+    void prefetch_at(uint64_t order) const { ip4_.prefetch_at(order); }
+    [[gnu::always_inline]] void add4_at(uint32_t v4, uint64_t order, uint32_t bytes) {
+      ip4_.add_at(v4, order, bytes, 1);
+      if (ip4_.size() >= limit4_) [[unlikely]] {
+        ip4_.done();
+        limit4_ = over_limit(*summarizer_, *sums_, v4, bytes);
+        ip4_ = AggMap<uint32_t>::Inserter(sums_->ip4);
+      }
+    }
+    void done() { ip4_.done(); }
+
+   private:
+    // add()'s limit on the IPv4 keys alone: the IPv6 keys do not change meanwhile.
+    static size_t limit4(const KeySums& sums) {
+      return sums.ip_limit > sums.ip6.size() ? sums.ip_limit - sums.ip6.size() : 0;
+    }
+    // PaneSummarizer::over_limit, and the limit after it (static: the Adder4's address does not
+    // escape the loop using it, so its fields can stay in registers).
+    [[gnu::noinline]] static size_t over_limit(PaneSummarizer& summarizer, KeySums& sums,
+                                               uint32_t v4, uint32_t bytes) {
+      summarizer.over_limit(sums, sketch_hash(v4), bytes);
+      return limit4(sums);
+    }
+
+    PaneSummarizer* summarizer_ = nullptr;
+    KeySums* sums_ = nullptr;
+    AggMap<uint32_t>::Inserter ip4_;
+    size_t limit4_ = 0;
+  };
   // The (m+1)-th largest of `bytes` (reordered): what a cut to m keys takes away. REQUIRES:
   // bytes.size() > m.
   static uint64_t cut_value(std::vector<uint64_t>& bytes, size_t m);
@@ -310,6 +341,45 @@ class WindowShard {
     if (cur_ && t >= cur_start_ && t < cur_end_) return *cur_;
     return pane_slow(t);
   }
+  // The open pane a consume loop's run of records goes to, its time range, and its IPv4 table
+  // held in locals while records fall in it (PaneSummarizer::Adder4): through the pane, every
+  // record loaded the pane and its table's fields again, 8-10 instructions a record. A loop
+  // enters the run's pane with into(), adds addresses with add_address() (or through `adder`,
+  // IPv4 only), and leaves the run with leave() before anything else may touch the pane. (A
+  // loop that throws, an allocation failing, leaves the table's size behind: the engine stops
+  // then, see consume(). A destructor writing it back cost 7 instructions a record: GCC kept the
+  // run in memory for the unwinding.)
+  struct PaneRun {
+    Pane* pane = nullptr;
+    core::TimeMs start = 0, end = 0;
+    PaneSummarizer::Adder4 adder;
+    bool holds(core::TimeMs t) const { return t >= start && t < end; }
+  };
+  [[gnu::always_inline]] void into(PaneRun& run, core::TimeMs t) {
+    if (run.holds(t)) [[likely]]
+      return;
+    leave(run);
+    run.pane = &pane_for(t);
+    run.start = cur_start_;
+    run.end = cur_end_;
+    run.adder = PaneSummarizer::Adder4(summarizer_, *run.pane->open);
+  }
+  [[gnu::always_inline]] void leave(PaneRun& run) {
+    if (run.pane) run.adder.done();
+    run.pane = nullptr;
+    run.start = run.end = 0;
+  }
+  // add_ip() into the run's pane; `order` is a's slot_order() when a is IPv4.
+  [[gnu::always_inline]] void add_address(PaneRun& run, const core::IpAddr& a, uint64_t order,
+                                          uint32_t bytes) {
+    if (!a.is_v6) [[likely]] {
+      run.adder.add4_at(a.v4_value(), order, bytes);
+      return;
+    }
+    run.adder.done();
+    add_ip(*run.pane->open, a, bytes);
+    run.adder = PaneSummarizer::Adder4(summarizer_, *run.pane->open);
+  }
   Pane& pane_slow(core::TimeMs t);
   KeySums& open_sums(Pane& pane);
   [[gnu::always_inline]] void add_ip(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
@@ -320,11 +390,12 @@ class WindowShard {
   bool in_window(const Pane& pane) const {
     return has_window_ && pane.index >= lo_ && pane.index < hi_;
   }
+  // A primary record's protocol and key address(es), into the run's pane (after into()).
   // `order`: slot_order() of the record's key address (its src, or dst with --ip-key dst), used
   // when that address is IPv4. kKey: ip_key_, when the caller's loop knows it.
   template <IpKey kKey>
-  void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
-  void add_primary(Pane& pane, const core::FlowRecord& r, bool dst_here, uint64_t order);
+  void add_primary(PaneRun& run, const core::FlowRecord& r, bool dst_here, uint64_t order);
+  void add_primary(PaneRun& run, const core::FlowRecord& r, bool dst_here, uint64_t order);
   // A primary record's protocol, and the record counted in its pane's round_records.
   [[gnu::always_inline]] void add_protocol(Pane& pane, uint32_t id, uint32_t bytes) {
     if (&pane == batch_pane_ && id < kBatchProtocols) [[likely]] {

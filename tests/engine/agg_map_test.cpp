@@ -217,6 +217,42 @@ TEST(AggMap, KeysGivenTheirSlotOrderLandWhereThePlainCallsPutThem) {
   }
 }
 
+// An Inserter adds a run of keys with the table's fields in locals: the table it leaves (after
+// done()) is the one add_at() makes, slot for slot, through growths in the middle of a run and
+// runs that alternate with plain calls; and each add returns the sums before it.
+TEST(AggMap, AnInserterBuildsTheTableAddAtBuilds) {
+  std::mt19937_64 rng(11);
+  AggMap<uint32_t> plain, inserted;
+  for (int run = 0; run < 60; ++run) {
+    AggMap<uint32_t>::Inserter in(inserted);
+    const int length = static_cast<int>(rng() % 5000);
+    for (int i = 0; i < length; ++i) {
+      const auto key = static_cast<uint32_t>(rng() % 40'000);
+      const uint64_t order = slot_order(key);
+      const uint64_t bytes = rng() % 1500;
+      in.prefetch_at(order);
+      const Agg want = plain.add_at(key, order, bytes, 1);
+      const Agg got = in.add_at(key, order, bytes, 1);
+      ASSERT_EQ(got.bytes, want.bytes) << run << " " << i;
+      ASSERT_EQ(got.records, want.records) << run << " " << i;
+      ASSERT_EQ(in.size(), plain.size());
+    }
+    in.done();
+    // Between runs, the map is used the plain way.
+    const auto key = static_cast<uint32_t>(rng() % 40'000);
+    plain.add(key, 7, 1);
+    inserted.add(key, 7, 1);
+  }
+  ASSERT_GT(plain.size(), 30'000u) << "the runs grew the table several times";
+  ASSERT_EQ(inserted.size(), plain.size());
+  ASSERT_EQ(inserted.capacity(), plain.capacity());
+  for (size_t i = 0; i < plain.capacity(); ++i) {
+    ASSERT_EQ(inserted.slots_begin()[i].key, plain.slots_begin()[i].key) << i;
+    ASSERT_EQ(inserted.slots_begin()[i].records, plain.slots_begin()[i].records) << i;
+    ASSERT_EQ(inserted.slots_begin()[i].bytes, plain.slots_begin()[i].bytes) << i;
+  }
+}
+
 // The kB of huge pages backing the mappings that hold [p, p + bytes) (/proc/self/smaps: the
 // table's mapping may have been split in two by the fallback), or -1 when none is found.
 long huge_kb_in(const void* p, size_t bytes) {

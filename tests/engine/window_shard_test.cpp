@@ -318,6 +318,63 @@ TEST(WindowShard, ClosedPanesStayExactAndTheirArenaCompactAsPaneSizesSwing) {
   EXPECT_GE(most_held, 2 * FlatArena::kSlab) << "the arrays never reached the arena";
 }
 
+// PaneSummarizer::Adder4 adds runs of IPv4 addresses with the pane's table in locals; the pane
+// it leaves is the one add() makes record by record: the same table slot for slot,
+// and the same summary (started at the same record, the same floor, removed bytes and
+// sketches), with IPv6 addresses (add(), between runs) moving its limit, and runs cut at random.
+TEST(PaneSummarizer, AnAdder4SummarizesAPaneAsAddDoes) {
+  for (const size_t limit : {size_t{64}, size_t{1000}, SIZE_MAX}) {
+    std::mt19937_64 rng(limit);
+    PaneSummarizer by_record(32), by_run(32);
+    KeySums one, runs;
+    one.ip_limit = runs.ip_limit = limit;
+    PaneSummarizer::Adder4 adder(by_run, runs);
+    std::set<uint32_t> drawn;
+    for (int i = 0; i < 20'000; ++i) {
+      const auto bytes = static_cast<uint32_t>(40 + rng() % 1500);
+      if (rng() % 50 == 0) {
+        const core::IpAddr a{core::Ip6{0x20010db800000000ULL, rng() % 300}, true};
+        by_record.add(one, a, bytes);
+        adder.done();
+        by_run.add(runs, a, bytes);
+        adder = PaneSummarizer::Adder4(by_run, runs);
+        continue;
+      }
+      if (rng() % 400 == 0) {  // a run ends (the loop moved to another pane and back)
+        adder.done();
+        adder = PaneSummarizer::Adder4(by_run, runs);
+      }
+      const auto v4 = static_cast<uint32_t>(rng() % 3000);
+      drawn.insert(v4);
+      by_record.add(one, core::IpAddr::v4(v4), bytes);
+      adder.prefetch_at(slot_order(v4));
+      adder.add4_at(v4, slot_order(v4), bytes);
+    }
+    adder.done();
+    SCOPED_TRACE(limit);
+    ASSERT_EQ(runs.ip_limit, one.ip_limit);
+    ASSERT_EQ(runs.ip6.size(), one.ip6.size());
+    ASSERT_EQ(runs.ip4.size(), one.ip4.size());
+    ASSERT_EQ(runs.ip4.capacity(), one.ip4.capacity());
+    for (size_t i = 0; i < one.ip4.capacity(); ++i) {
+      ASSERT_EQ(runs.ip4.slots_begin()[i].key, one.ip4.slots_begin()[i].key) << i;
+      ASSERT_EQ(runs.ip4.slots_begin()[i].records, one.ip4.slots_begin()[i].records) << i;
+      ASSERT_EQ(runs.ip4.slots_begin()[i].bytes, one.ip4.slots_begin()[i].bytes) << i;
+    }
+    ASSERT_EQ(runs.summary != nullptr, one.summary != nullptr);
+    if (limit == SIZE_MAX) {
+      EXPECT_FALSE(one.summary) << "no limit: exact";
+      EXPECT_EQ(one.ip4.size(), drawn.size());
+      continue;
+    }
+    ASSERT_TRUE(one.summary) << "the limit was reached";
+    EXPECT_EQ(runs.summary->floor, one.summary->floor);
+    EXPECT_EQ(runs.summary->removed, one.summary->removed);
+    EXPECT_EQ(runs.summary->keys.estimate(), one.summary->keys.estimate());
+    EXPECT_EQ(runs.summary->squares.estimate(), one.summary->squares.estimate());
+  }
+}
+
 // Routing hashes an IPv4 key once (shard_hash, one multiply) and takes its shard from the top
 // bits: every shard gets its share of the address sets a network has (a block of sequential
 // addresses, every /24's gateway, strides of 4096, random ones), within 2%; IPv6 keys too; and a
