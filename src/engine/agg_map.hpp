@@ -49,11 +49,12 @@ inline uint64_t mix64(uint64_t x) {
 }
 
 // An IPv4 address's (or a protocol id's) hash, in two multiplies instead of mix64's: hashed up
-// to four times a record (routing, the pane's add, the window's fold in and out), mix64 was 6%
-// of a record's instructions. The xor-shift between the multiplies brings the product's high
-// bits down to the low 32 that slot_order() indexes with: a single multiply left addresses on
-// strides of 4096 and gateways (x.y.z.1) in probe runs of hundreds of slots; this one's probe
-// lengths match mix64's on those, on sequential addresses and on random ones.
+// to four times a record then (routing, the pane's add, the window's fold in and out; routing
+// now takes shard_hash, one multiply), mix64 was 6% of a record's instructions. The xor-shift
+// between the multiplies brings the product's high bits down to the low 32 that slot_order()
+// indexes with: a single multiply left addresses on strides of 4096 and gateways (x.y.z.1) in probe
+// runs of hundreds of slots; this one's probe lengths match mix64's on those, on sequential
+// addresses and on random ones.
 inline uint64_t key_hash(uint32_t k) {
   uint64_t x = k * 0x9E3779B97F4A7C15ULL;
   x ^= x >> 32;

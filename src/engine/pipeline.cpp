@@ -70,7 +70,9 @@ Pipeline::Pipeline(const EngineConfig& config, EngineControl& control,
       protocols_(protocols),
       format_(format),
       queries_(queries),
-      threads_(static_cast<size_t>(std::max(1, config.threads))),
+      // (validate() refuses more than kMaxThreads; route_keys keeps a place per shard in an
+      // array that size.)
+      threads_(static_cast<size_t>(std::clamp(config.threads, 1, kMaxThreads))),
       planner_(config) {
   huge_pages::PageCache::instance().set_cap(page_cache_cap(config_));
   for (size_t i = 0; i < threads_; ++i) {

@@ -168,16 +168,6 @@ class KeyStream {
   void release() { units_.release(); }
   void reserve(size_t units) { units_.reserve(units); }
 
-  // Appends a record keyed by `key`; the whole KeyRecord is built only for an escape.
-  // REQUIRES: protocol < 2^31 (protocol ids are interned, far below it).
-  void push_streamed(core::TimeMs time, uint32_t protocol, uint32_t bytes,
-                     const core::IpAddr& key) {
-    prepare(1, time);
-    const int64_t dt = offset(time);
-    end_at(!key.is_v6 && packs(dt) ? put4(end(), dt, protocol, bytes, key.v4_value())
-                                   : put_escaped(end(), time, protocol, bytes, key));
-  }
-
   // Batched appends (routing a parse batch) by a loop that keeps its place itself:
   // prepare(n, time) makes room for n more records, escapes included, and sets the base from
   // `time` when the stream is empty; then put4() and put_escaped() write records from end() on,
@@ -195,10 +185,10 @@ class KeyStream {
   static int64_t offset(core::TimeMs time, core::TimeMs base) {
     return static_cast<int64_t>(static_cast<uint64_t>(time) - static_cast<uint64_t>(base));
   }
-  int64_t offset(core::TimeMs time) const { return offset(time, base_); }
   static bool packs(int64_t offset) { return static_cast<int32_t>(offset) == offset; }
 
-  // An IPv4-keyed record whose offset packs(), in one unit at `at`.
+  // An IPv4-keyed record whose offset packs(), in one unit at `at`. REQUIRES (here and in
+  // put_escaped): protocol < 2^31 (protocol ids are interned, far below it).
   static PackedKey* put4(PackedKey* at, int64_t offset, uint32_t protocol, uint32_t bytes,
                          uint32_t v4) {
 #if defined(__x86_64__)
@@ -232,7 +222,7 @@ class KeyStream {
   }
 
   // A packed unit's time (of a stream with this base). Wrapping: the unit's offset may be one
-  // that wrapped (push4_prepared).
+  // that wrapped (offset()).
   static core::TimeMs unit_time(core::TimeMs base, const PackedKey& u) {
     return static_cast<core::TimeMs>(static_cast<uint64_t>(base) +
                                      static_cast<uint64_t>(int64_t{u.time}));

@@ -107,7 +107,8 @@ class PaneSummarizer {
   void decrement(KeySums& sums);
   // Adds `bytes` to address ip of an open pane; past sums.ip_limit the pane goes on as a
   // summary. One predictable compare on the exact path; a summarized pane (limit 0) always
-  // goes on to over_limit(). The engine's shards and Kafka instances' panes both add this way.
+  // goes on to over_limit(). The engine's shards and Kafka instances' panes both add this way
+  // (and Adder4 keeps the same limit as limit4()).
   [[gnu::always_inline]] void add(KeySums& sums, const core::IpAddr& ip, uint32_t bytes) {
     if (!ip.is_v6) sums.ip4.add(ip.v4_value(), bytes, 1);
     else sums.ip6.add(ip.bits, bytes, 1);

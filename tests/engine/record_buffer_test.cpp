@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "key_stream_support.hpp"
+
 namespace netpulse::engine {
 namespace {
 
@@ -91,7 +93,7 @@ TEST(RecordBuffer, KeyStreamReadsBackEveryRecordInOrderAcrossGrowthAndReuse) {
       const bool far = i == 100 || i == 101 || dt < INT32_MIN || dt > INT32_MAX;
       escaped += r.src.is_v6 || far;
       want.push_back(k);
-      stream.push_streamed(r.time, r.protocol, r.bytes, r.src);
+      testing::append_keys(stream, {r});  // a batch of one: the stream grows record by record
     }
     RecordBuffer::finish();
     EXPECT_EQ(stream.base(), want.front().time);
@@ -112,26 +114,25 @@ TEST(RecordBuffer, KeyStreamReadsBackEveryRecordInOrderAcrossGrowthAndReuse) {
 }
 
 // Batched appends (prepare() once, then put4() or put_escaped() per record from end() on, as
-// routing does): a time whose offset from the base overflows int64 but wraps into 32 bits is
-// packed, and reads back exactly (decode() adds the offset back with the same wrapping); one just
-// outside is escaped.
+// routing does; testing::append_keys): a time whose offset from the base overflows int64 but wraps
+// into 32 bits is packed, and reads back exactly (decode() adds the offset back with the same
+// wrapping); one just outside is escaped.
 TEST(RecordBuffer, KeyStreamBatchesPackOffsetsThatWrapAndReadThemBack) {
   KeyStream stream;
   const core::TimeMs base = INT64_MIN + 10;
   const core::TimeMs times[] = {base,     INT64_MAX - 5, base + INT32_MAX,
                                 base - 1, INT64_MAX,     base + int64_t{INT32_MAX} + 1};
   const bool packed[] = {true, true, true, true, true, false};
-  stream.prepare(std::size(times), base);
-  PackedKey* next = stream.end();
+  std::vector<core::FlowRecord> batch;
   for (size_t i = 0; i < std::size(times); ++i) {
-    const int64_t dt = stream.offset(times[i]);
-    const auto bytes = 100 + static_cast<uint32_t>(i);
-    const auto v4 = 0x0A000001u + static_cast<uint32_t>(i);
-    next = KeyStream::packs(dt)
-               ? KeyStream::put4(next, dt, 3, bytes, v4)
-               : KeyStream::put_escaped(next, times[i], 3, bytes, core::IpAddr::v4(v4));
+    core::FlowRecord r;
+    r.time = times[i];
+    r.protocol = 3;
+    r.bytes = 100 + static_cast<uint32_t>(i);
+    r.src = core::IpAddr::v4(0x0A000001u + static_cast<uint32_t>(i));
+    batch.push_back(r);
   }
-  stream.end_at(next);
+  testing::append_keys(stream, batch);
   RecordBuffer::finish();
   EXPECT_EQ(stream.base(), base);
   size_t at = 0;
