@@ -1,8 +1,16 @@
 // AggMap: per-key byte and record sums for one pane or one window, in a flat open-addressing
 // table (linear probing, backward-shift deletion). Written here rather than taken from a library
-// because it is the engine's inner loop: a slot is 16 bytes for 32-bit keys, an empty slot is
+// because it is the engine's inner loop: a slot is 12 bytes for 32-bit keys, an empty slot is
 // one whose record count is 0 (so no separate occupancy array), and erase keeps probes short
 // without tombstones as keys leave a sliding window.
+//
+// A slot keeps a key's bytes in 32 bits: the tables are mostly cache misses (a pane's table is
+// probed by every record, the window's by every folded key): 12-byte slots instead of 16 took
+// 17% off the peak memory on issue 12's data and 1-3% off two threads' time, for 9 more
+// instructions a record (docs/engine-performance-log.md). A key whose
+// bytes reach 2^32 - 1 (kEscaped) keeps them, whole, in a side map (wide_), and its slot says
+// kEscaped: an elephant flow's address, a handful a window; every path that reads or changes a
+// slot's bytes checks for it, and the check costs one compare on the common path.
 //
 // A key's home slot is taken from the HIGH bits of its (rotated) hash, so the slot order of
 // every table is the same order, whatever its size: walking a pane's table (or its compacted
@@ -26,7 +34,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
+#include <optional>
+#include <unordered_map>
 #include <utility>
 
 #include "core/ip_addr.hpp"
@@ -100,17 +111,26 @@ class AheadRing {
 template <class K>
 class AggMap {
  public:
+  // A key's sums, as the map hands them out (for_each, drain, find, entry_of).
   struct Entry {
     K key;
-    uint32_t records;  // 0: empty slot
+    uint32_t records;
     uint64_t bytes;
   };
+  // A slot of the table (slots_begin()): read its bytes through bytes_of().
+  struct Slot {
+    K key;
+    uint32_t records;  // 0: empty slot
+    uint32_t bytes;    // kEscaped: the key's bytes are in the side map
+  };
+  static constexpr uint32_t kEscaped = UINT32_MAX;
 
   AggMap() { allocate(kMinSlots); }
   ~AggMap() { release(); }
   AggMap(const AggMap& o) : size_(o.size_), load8_(o.load8_) {
     allocate(o.capacity_);
-    std::memcpy(static_cast<void*>(slots_), o.slots_, o.capacity_ * sizeof(Entry));
+    std::memcpy(static_cast<void*>(slots_), o.slots_, o.capacity_ * sizeof(Slot));
+    if (o.wide_ && !o.wide_->empty()) wide_ = std::make_unique<Wide>(*o.wide_);
   }
   AggMap& operator=(const AggMap& o) {
     if (this != &o) {
@@ -136,6 +156,7 @@ class AggMap {
     std::swap(next_small_pages_, o.next_small_pages_);
     std::swap(load8_, o.load8_);
     std::swap(grow_at_, o.grow_at_);
+    std::swap(wide_, o.wide_);
   }
 
   // The most of its slots a table fills before it doubles, in eighths (4, half, by default; at
@@ -153,7 +174,7 @@ class AggMap {
   size_t capacity() const { return capacity_; }
   // The slots, and the part of the table it grows into that grow_ahead() has faulted in.
   size_t memory_bytes() const {
-    return (mapped_ ? map_bytes(capacity_) : capacity_ * sizeof(Entry)) + next_ready_;
+    return (mapped_ ? map_bytes(capacity_) : capacity_ * sizeof(Slot)) + next_ready_ + wide_bytes();
   }
 
   // Gives back the table grow_ahead() mapped (a memory budget's first step).
@@ -174,7 +195,7 @@ class AggMap {
   // start: when the memory is not there, the table it mapped is given back and the growth, if it
   // comes, does all the work.
   void grow_ahead() {
-    if (capacity_ * 2 * sizeof(Entry) < kHugeBytes) return;  // not mapped on its own
+    if (capacity_ * 2 * sizeof(Slot) < kHugeBytes) return;  // not mapped on its own
     const size_t next_bytes = map_bytes(capacity_ * 2);
     if (size_ * 4 < capacity_) {
       drop_next();
@@ -190,7 +211,7 @@ class AggMap {
     if (due <= next_ready_) return;
     try {
       if (next_ == nullptr) {
-        next_ = static_cast<Entry*>(huge_pages::map_aligned(next_bytes));
+        next_ = static_cast<Slot*>(huge_pages::map_aligned(next_bytes));
         next_capacity_ = capacity_ * 2;
         next_ready_ = 0;
         next_small_pages_ = false;
@@ -217,7 +238,7 @@ class AggMap {
                                     uint32_t records) {
     if (size_ >= grow_at_) [[unlikely]]
       grow();
-    return add_in(slots_, capacity_ - 1, home_at(order), key, bytes, records, size_);
+    return add_in(this, slots_, capacity_ - 1, home_at(order), key, bytes, records, size_);
   }
 
   // Adds keys to one table with its fields held in locals, for a loop that adds a run of keys to
@@ -238,14 +259,14 @@ class AggMap {
                                       uint32_t records) {
       if (s_.size >= s_.grow_at) [[unlikely]]
         s_ = grown(map_, s_.size);
-      return add_in(s_.slots, s_.mask, static_cast<size_t>(order >> s_.shift), key, bytes, records,
-                    s_.size);
+      return add_in(map_, s_.slots, s_.mask, static_cast<size_t>(order >> s_.shift), key, bytes,
+                    records, s_.size);
     }
     void done() { map_->size_ = s_.size; }
 
    private:
     struct State {
-      Entry* slots = nullptr;
+      Slot* slots = nullptr;
       size_t mask = 0;
       int shift = 64;
       size_t size = 0;
@@ -279,21 +300,36 @@ class AggMap {
     const size_t mask = capacity_ - 1;
     size_t i = home_at(order);
     while (!(slots_[i].key == key) || slots_[i].records == 0) i = (i + 1) & mask;
-    Entry& e = slots_[i];
+    Slot& e = slots_[i];
+    if (e.bytes == kEscaped) [[unlikely]]
+      return sub_wide(i, bytes, records);
     const Agg before{e.bytes, e.records};
-    e.bytes -= bytes;
+    e.bytes -= static_cast<uint32_t>(bytes);
     e.records -= records;
     if (e.records == 0) erase_slot(i);
     return before;
   }
 
-  const Entry* find(const K& key) const {
+  // The key's sums; nullopt when the map does not hold it.
+  std::optional<Entry> find(const K& key) const {
     const size_t mask = capacity_ - 1;
     for (size_t i = home(key);; i = (i + 1) & mask) {
-      const Entry& e = slots_[i];
-      if (e.records == 0) return nullptr;
-      if (e.key == key) return &e;
+      const Slot& e = slots_[i];
+      if (e.records == 0) return std::nullopt;
+      if (e.key == key) return entry_of(e);
     }
+  }
+
+  // A slot's bytes and whole entry. REQUIRES: the slot is one of this map's, not empty.
+  uint64_t bytes_of(const Slot& s) const {
+    return s.bytes != kEscaped ? s.bytes : wide_->at(s.key);
+  }
+  Entry entry_of(const Slot& s) const {
+    return Entry{s.key, s.records, bytes_of(s)};
+  }
+  // Keys whose bytes the side map holds (tests, statistics).
+  size_t escaped_count() const {
+    return wide_ ? wide_->size() : 0;
   }
 
   // Hints the cache to fetch key's home slot (for loops that know their next keys early).
@@ -306,14 +342,19 @@ class AggMap {
   }
 
   // The raw slots, in slot order, for scans that filter before touching a key (empty slots:
-  // records == 0, bytes == 0).
-  const Entry* slots_begin() const { return slots_; }
-  const Entry* slots_end() const { return slots_ + capacity_; }
+  // records == 0, bytes == 0; a slot's bytes through bytes_of()).
+  const Slot* slots_begin() const {
+    return slots_;
+  }
+  const Slot* slots_end() const {
+    return slots_ + capacity_;
+  }
 
+  // Calls f(const Entry&) on every key, in slot order.
   template <class F>
   void for_each(F&& f) const {
-    for (const Entry* e = slots_; e != slots_ + capacity_; ++e)
-      if (e->records != 0) f(*e);
+    for (const Slot* e = slots_; e != slots_ + capacity_; ++e)
+      if (e->records != 0) f(entry_of(*e));
   }
 
   // Makes room for n keys without growing on the way (a new pane sized like the last one).
@@ -345,13 +386,14 @@ class AggMap {
   // plus regrowing for a table that is filled again to about the same size.
   template <class F>
   void drain(F&& f) {
-    for (Entry* e = slots_; e != slots_ + capacity_; ++e) {
+    for (Slot* e = slots_; e != slots_ + capacity_; ++e) {
       if (e->records == 0) continue;
-      f(static_cast<const Entry&>(*e));
+      f(static_cast<const Entry&>(entry_of(*e)));
       e->records = 0;
       e->bytes = 0;
     }
     size_ = 0;
+    if (wide_) wide_->clear();
   }
 
  private:
@@ -363,13 +405,14 @@ class AggMap {
     return want;
   }
   // Tables from this size on are mapped on their own, on huge pages, in whole huge pages (a table
-  // of 1 MiB takes one of 2 MiB; memory_bytes() counts it so). On 4 KiB pages a pane's table of
-  // 1 MiB took 3-4 ms to fault in on this VM (2 MiB: 6.5 ms), paid again by each pane table the
-  // pool does not hold; with two threads a shard's pane tables are that size.
+  // of 1.5 MiB takes 2 MiB; memory_bytes() counts it so). On 4 KiB pages a table of 1 MiB took
+  // 3-4 ms to fault in on this VM (2 MiB: 6.5 ms), paid again by each pane table the pool does
+  // not hold. (With 16-byte slots a pane's table on issue 12's data was 1 MiB, and mapped; with
+  // 12-byte slots it is 768 KiB on one thread, 384 KiB a shard on two, from malloc.)
   static constexpr size_t kHugeBytes = size_t{1} << 20;
   // The bytes a mapped table of `slots` takes: whole huge pages.
   static size_t map_bytes(size_t slots) {
-    return huge_pages::whole(slots * sizeof(Entry));
+    return huge_pages::whole(slots * sizeof(Slot));
   }
 
   size_t home(const K& key) const {
@@ -393,8 +436,8 @@ class AggMap {
   void allocate(size_t slots) {
     void* p = nullptr;
     // mapped_ changes only with slots_, at the end: a throw here leaves the old table whole.
-    const bool mapped = slots * sizeof(Entry) >= kHugeBytes;
-    const size_t bytes = mapped ? map_bytes(slots) : slots * sizeof(Entry);
+    const bool mapped = slots * sizeof(Slot) >= kHugeBytes;
+    const size_t bytes = mapped ? map_bytes(slots) : slots * sizeof(Slot);
     if (mapped) {
       if (char* cached = huge_pages::PageCache::instance().take(bytes)) {
         std::memset(cached, 0, bytes);
@@ -406,11 +449,11 @@ class AggMap {
       // calloc skips clearing a block fresh from mmap (the kernel's pages are zero): a store
       // per page then faults them in for writing. (malloc + memset would not: the compiler
       // turns that pair into calloc.)
-      p = std::calloc(slots, sizeof(Entry));
+      p = std::calloc(slots, sizeof(Slot));
       if (!p) throw std::bad_alloc();
       huge_pages::touch_for_write(static_cast<char*>(p), bytes);
     }
-    slots_ = static_cast<Entry*>(p);
+    slots_ = static_cast<Slot*>(p);
     mapped_ = mapped;
     set_capacity(slots);
   }
@@ -425,6 +468,7 @@ class AggMap {
     grow_at_ = 0;
     size_ = 0;
     drop_next();
+    wide_.reset();
   }
   void drop_next() {
     if (next_ != nullptr) ::munmap(next_, map_bytes(next_capacity_));
@@ -440,7 +484,7 @@ class AggMap {
   }
 
   void rehash(size_t want) {
-    Entry* old = slots_;
+    Slot* old = slots_;
     const size_t old_capacity = capacity_;
     const bool old_mapped = mapped_;
     if (next_ != nullptr && next_capacity_ == want) {
@@ -460,7 +504,7 @@ class AggMap {
       drop_next();  // a growth to another size (reserve) or a shrink: not needed
     }
     const size_t mask = capacity_ - 1;
-    for (const Entry* e = old; e != old + old_capacity; ++e) {
+    for (const Slot* e = old; e != old + old_capacity; ++e) {
       if (e->records == 0) continue;
       size_t i = home(e->key);
       while (slots_[i].records != 0) i = (i + 1) & mask;
@@ -471,7 +515,7 @@ class AggMap {
   // Gives back the slots of a table of `capacity` (mapped: its whole mapping, to the PageCache).
   // One place for both release() and rehash(): their two copies once disagreed on a mapping's
   // size, and a growth out of a 1 MiB table left half of its 2 MiB mapped.
-  static void free_slots(Entry* slots, size_t capacity, bool mapped) {
+  static void free_slots(Slot* slots, size_t capacity, bool mapped) {
     if (mapped)
       huge_pages::PageCache::instance().give(reinterpret_cast<char*>(slots), map_bytes(capacity));
     else
@@ -484,7 +528,7 @@ class AggMap {
     size_t i = hole;
     while (true) {
       i = (i + 1) & mask;
-      Entry& e = slots_[i];
+      Slot& e = slots_[i];
       if (e.records == 0) break;
       const size_t h = home(e.key);
       // Move e into the hole if its home is not in (hole, i] (cyclically).
@@ -499,41 +543,91 @@ class AggMap {
     --size_;
   }
 
-  // add_at's probe, on a table's slots, size mask and size, for AggMap and its Inserter.
-  [[gnu::always_inline]] static Agg add_in(Entry* slots, size_t mask, size_t home, const K& key,
-                                           uint64_t bytes, uint32_t records, size_t& size) {
+  // add_at's probe, on a table's slots, size mask and size, for AggMap and its Inserter (map:
+  // the table's map, for a key's bytes past 32 bits).
+  [[gnu::always_inline]] static Agg add_in(AggMap* map, Slot* slots, size_t mask, size_t home,
+                                           const K& key, uint64_t bytes, uint32_t records,
+                                           size_t& size) {
     for (size_t i = home;; i = (i + 1) & mask) {
-      Entry& e = slots[i];
+      Slot& e = slots[i];
       if (e.records == 0) {
         e.key = key;
         e.records = records;
-        e.bytes = bytes;
         ++size;
+        if (bytes < kEscaped) [[likely]]
+          e.bytes = static_cast<uint32_t>(bytes);
+        else
+          add_wide(map, e, 0, bytes);
         return Agg{};
       }
       if (e.key == key) {
+        // (kEscaped - kEscaped is 0: an escaped key always goes the wide way.)
+        if (bytes >= uint64_t{kEscaped} - e.bytes) [[unlikely]] {
+          const uint32_t records_before = e.records;
+          return Agg{add_wide(map, e, records, bytes), records_before};
+        }
         const Agg before{e.bytes, e.records};
         e.records += records;
-        e.bytes += bytes;
+        e.bytes += static_cast<uint32_t>(bytes);
         return before;
       }
     }
   }
 
-  Entry* slots_ = nullptr;
+  // The side map of the keys whose bytes do not fit a slot.
+  struct KeyHasher {
+    size_t operator()(const K& k) const { return static_cast<size_t>(key_hash(k)); }
+  };
+  using Wide = std::unordered_map<K, uint64_t, KeyHasher>;
+  size_t wide_bytes() const {
+    if (!wide_) return 0;
+    // A node (the pair, its link and its cached hash) per key, and a pointer per bucket.
+    return wide_->size() * (sizeof(typename Wide::value_type) + 2 * sizeof(void*)) +
+           wide_->bucket_count() * sizeof(void*);
+  }
+  // Adds `bytes` to a slot's key whose sum will not fit 32 bits (or already does not), after
+  // adding `records` to its records; returns its bytes before. Out of line and cold; static, so
+  // an Inserter's state stays in registers.
+  [[gnu::noinline, gnu::cold]] static uint64_t add_wide(AggMap* map, Slot& e, uint32_t records,
+                                                        uint64_t bytes) {
+    if (!map->wide_) map->wide_ = std::make_unique<Wide>();
+    uint64_t& whole = (*map->wide_)[e.key];
+    const uint64_t before = e.bytes == kEscaped ? whole : e.bytes;
+    whole = before + bytes;
+    e.bytes = kEscaped;
+    e.records += records;
+    return before;
+  }
+  // sub_at for a key whose slot is escaped: back into the slot once its bytes fit again.
+  [[gnu::noinline, gnu::cold]] Agg sub_wide(size_t i, uint64_t bytes, uint32_t records) {
+    Slot& e = slots_[i];
+    const auto it = wide_->find(e.key);
+    const Agg before{it->second, e.records};
+    it->second -= bytes;
+    e.records -= records;
+    if (e.records == 0 || it->second < kEscaped) {
+      e.bytes = static_cast<uint32_t>(it->second);
+      wide_->erase(it);
+    }
+    if (e.records == 0) erase_slot(i);
+    return before;
+  }
+
+  Slot* slots_ = nullptr;
   size_t capacity_ = 0;
   int shift_ = 64;
   size_t size_ = 0;
   bool mapped_ = false;
   // The table grow_ahead() maps ahead of the next growth (null: none), its slots, the bytes of
   // it faulted in, and whether it fell back to 4 KiB pages.
-  Entry* next_ = nullptr;
+  Slot* next_ = nullptr;
   size_t next_capacity_ = 0;
   size_t next_ready_ = 0;
   bool next_small_pages_ = false;
   unsigned load8_ = 4;  // see set_max_load
   // add() grows the table first when it holds this many keys: the most load, in keys.
   size_t grow_at_ = 0;
+  std::unique_ptr<Wide> wide_;  // null until a key's bytes pass 32 bits
 };
 
 }  // namespace netpulse::engine

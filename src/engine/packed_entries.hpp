@@ -1,9 +1,9 @@
 // PackedEntries: a closed pane's IPv4 address sums, in slot order, 8 bytes per key where its
 // sums are small and 24 where they are not. Written here because the closed panes are most of
 // the engine's memory and of what a fold reads: on issue 12's data a pane closes with some
-// 37,500 addresses of 1-3 records each, and 60 of them make the window. As AggMap's 16-byte
-// entries they took 36 MiB of fresh memory on one thread, half of all the process faulted in,
-// and on this VM each fresh 2 MiB costs up to 4 ms.
+// 37,500 addresses of 1-3 records each, and 60 of them make the window. As AggMap's entries (16
+// bytes each then) they took 36 MiB of fresh memory on one thread, half of all the process
+// faulted in, and on this VM each fresh 2 MiB costs up to 4 ms.
 //
 // A key whose records fit 8 bits (1-255) and whose bytes fit 24 (under 16 MiB) is stored as
 // {key, bytes << 8 | records}. Any other key is stored as {key, 0}, and its whole entry goes to

@@ -24,9 +24,10 @@ constexpr size_t kCompactSlack = 4 * FlatArena::kSlab;
 
 // The window's address tables fill to 3/4 before they double (AggMap::set_max_load): with a
 // million addresses the window holds some 570,000, which a table of 2^20 slots holds at 3/4 but
-// not at 1/2, and the table doubles to 32 MiB. An open pane's tables too: a pane of issue 12's
-// data has 37,500 addresses, which at 3/4 fit 1 MiB instead of 2, and a record's add into it
-// stays in the core's L2 more often (one thread 506 -> 480 ms median on that file).
+// not at 1/2, and the table doubles to 2^21 (24 MiB). An open pane's tables too: a pane of issue
+// 12's data has 37,500 addresses, which at 3/4 fit 2^16 slots instead of 2^17, and a record's
+// add into it stays in the core's L2 more often (one thread 506 -> 480 ms median on that file,
+// with 16-byte slots).
 constexpr unsigned kWindowLoad = 6;
 constexpr unsigned kPaneLoad = 6;
 
@@ -643,7 +644,7 @@ void for_each_open(const AggMap<K>& pane, const AggMap<K>& window, F&& f) {
   for (const auto* e = begin; e != end; ++e) {
     if (e->records == 0) continue;
     advance_ahead();
-    f(*e, slot_order(e->key));
+    f(pane.entry_of(*e), slot_order(e->key));
   }
 }
 
