@@ -140,8 +140,9 @@ TEST(AggMap, MatchesAPlainMapThroughRandomOperations) {
 }
 
 // A slot keeps 32 bits of bytes; a key whose sum reaches 2^32 - 1 keeps it whole in a side map
-// and comes back into its slot when subtractions bring it under again. Random adds of up to 6
-// GiB and subtractions, through the plain calls and an Inserter, at the fullest load (long
+// and comes back into its slot when subtractions bring it under again. Random adds of up to 8
+// GiB and subtractions, through the plain calls and an Inserter (with 64-bit sums and 32-bit
+// record bytes, which take the other check), at the fullest load (long
 // probe runs, so erasing shifts escaped slots about), with copies, moves, drains and growth;
 // every sum returned and held against a plain map.
 TEST(AggMap, SumsPastThirtyTwoBitsMatchAPlainMap) {
@@ -177,8 +178,13 @@ TEST(AggMap, SumsPastThirtyTwoBitsMatchAPlainMap) {
         AggMap<uint32_t>::Inserter in(map);
         for (int i = 0; i < 20; ++i) {
           const uint32_t key = static_cast<uint32_t>(rng() % universe) * 2654435761u;
-          const uint64_t bytes = draw_bytes();
-          const Agg before = in.add_at(key, slot_order(key), bytes, 1);
+          // A record's bytes (32 bits: the add's carry is the check) or a sum's.
+          const bool record = rng() % 2 == 0;
+          const uint64_t bytes =
+              record ? std::min<uint64_t>(draw_bytes(), UINT32_MAX) : draw_bytes();
+          const Agg before = record
+                                 ? in.add_at(key, slot_order(key), static_cast<uint32_t>(bytes), 1)
+                                 : in.add_at(key, slot_order(key), bytes, 1);
           ASSERT_EQ(before.bytes, truth[key].bytes) << "run " << run << " step " << step;
           ASSERT_EQ(before.records, truth[key].records);
           truth[key].bytes += bytes;
