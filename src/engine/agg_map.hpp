@@ -6,7 +6,7 @@
 //
 // A slot keeps a key's bytes in 32 bits: the tables are mostly cache misses (a pane's table is
 // probed by every record, the window's by every folded key): 12-byte slots instead of 16 took
-// 17% off the peak memory on issue 12's data and 1-3% off two threads' time, for 9 more
+// 17% off the peak memory on issue 12's data and 1-3% off two threads' time, for 5 more
 // instructions a record (docs/engine-performance-log.md). A key whose
 // bytes reach 2^32 - 1 (kEscaped) keeps them, whole, in a side map (wide_), and its slot says
 // kEscaped: an elephant flow's address, a handful a window; every path that reads or changes a
@@ -546,8 +546,8 @@ class AggMap {
 
   // add_at's probe, on a table's slots, size mask and size, for AggMap and its Inserter (map:
   // the table's map, for a key's bytes past 32 bits). B: uint64_t, or uint32_t for a record's
-  // bytes, whose sum with a slot's is checked by the add's own carry (8 instructions a record
-  // fewer in the consume loops, with the spills the 64-bit check brought).
+  // bytes, whose sum with a slot's is checked by the add's own carry (3.5 instructions a record
+  // fewer in consume_in_order, with the spills the 64-bit check brought).
   template <class B>
   [[gnu::always_inline]] static Agg add_in(AggMap* map, Slot* slots, size_t mask, size_t home,
                                            const K& key, B bytes, uint32_t records, size_t& size) {
