@@ -569,11 +569,12 @@ class AggMap {
         // kEscaped plus anything carries, or stays kEscaped).
         uint32_t sum;
         bool wide;
-        if constexpr (std::is_same_v<B, uint32_t>)
+        if constexpr (std::is_same_v<B, uint32_t>) {
           wide = __builtin_add_overflow(e.bytes, bytes, &sum) || sum == kEscaped;
-        else
-          wide = bytes >= uint64_t{kEscaped} - e.bytes,
+        } else {
+          wide = bytes >= uint64_t{kEscaped} - e.bytes;
           sum = e.bytes + static_cast<uint32_t>(bytes);
+        }
         if (wide) [[unlikely]] {
           const uint32_t records_before = e.records;
           return Agg{add_wide(map, e, records, bytes), records_before};

@@ -502,18 +502,14 @@ void WindowShard::for_each_candidate(uint64_t floor, size_t k, F&& f_exact) {
     maybe_raise(floor, k, h);
     return;
   }
-  for (const auto *e = w.keys.ip4.slots_begin(), *end = w.keys.ip4.slots_end(); e != end; ++e) {
-    if (e->records == 0) continue;
-    const uint64_t bytes = w.keys.ip4.bytes_of(*e);
-    ++h[std::bit_width(bytes)];
-    f(core::IpAddr::v4(e->key), bytes);
-  }
-  for (const auto *e = w.keys.ip6.slots_begin(), *end = w.keys.ip6.slots_end(); e != end; ++e) {
-    if (e->records == 0) continue;
-    const uint64_t bytes = w.keys.ip6.bytes_of(*e);
-    ++h[std::bit_width(bytes)];
-    f(core::IpAddr::v6(e->key), bytes);
-  }
+  w.keys.ip4.for_each([&](const Entry4& e) {
+    ++h[std::bit_width(e.bytes)];
+    f(core::IpAddr::v4(e.key), e.bytes);
+  });
+  w.keys.ip6.for_each([&](const Entry6& e) {
+    ++h[std::bit_width(e.bytes)];
+    f(core::IpAddr::v6(e.key), e.bytes);
+  });
   retrack(floor, k, h);
 }
 
