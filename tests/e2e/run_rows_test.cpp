@@ -83,17 +83,7 @@ struct RunningServer {
         "--rate", "1000",  "--models",    kModels};
     args.insert(args.end(), extra.begin(), extra.end());
     child = std::make_unique<Child>(args, dir);
-    // The port is in the first line: "netpulse: dashboard at http://127.0.0.1:PORT/ (...)".
-    const std::regex url(R"(dashboard at http://127\.0\.0\.1:(\d+)/)");
-    wait_until(
-        [&] {
-          std::smatch m;
-          const std::string out = child->out();
-          if (!std::regex_search(out, m, url)) return !child->running();
-          port = static_cast<uint16_t>(std::stoi(m[1]));
-          return true;
-        },
-        10s);
+    port = dashboard_port(*child);
   }
 
   // The row alerts /api/alerts holds (the flow detector's have an address as source).
