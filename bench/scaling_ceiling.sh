@@ -12,7 +12,9 @@
 #   side by side  two process --threads 1 at once (each its own copy of the file, so neither
 #                 reads the other's page-cache pages; both copies are read once before timing)
 #   threads 2  process --threads 2
-# and prints the best of each, the ratios, and the CPU-only control.
+# and prints the best of each, the ratios, and the CPU-only control; then the medians of each
+# round's own ratios (its three runs are seconds apart, so the host's drift from minute to
+# minute, 25% and more here, mostly cancels in them) and how many rounds reached 1.8x.
 #
 #   bench/scaling_ceiling.sh
 #   RUNS=5 bench/scaling_ceiling.sh
@@ -39,9 +41,12 @@ min() { if [ -z "$1" ] || (( $(echo "$2 < $1" | bc -l) )); then echo "$2"; else 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1 /proc/loadavg) at the start"
 echo "data: $DATA, $COUNT records; process ${ARGS[*]}; wall times from start to exit, best of $RUNS"
 alone="" pair="" two=""
+rounds=$(mktemp)
+trap 'rm -f "$rounds"' EXIT
 for _ in $(seq "$RUNS"); do
   s=$(now); run "$DATA" 1; e=$(now)
-  alone=$(min "$alone" "$(echo "$e - $s" | bc -l)")
+  a1=$(echo "$e - $s" | bc -l)
+  alone=$(min "$alone" "$a1")
   # Both start together; the pair's time is the wall time until the second one ends.
   s=$(now)
   run "$DATA" 1 &
@@ -50,9 +55,12 @@ for _ in $(seq "$RUNS"); do
   b=$!
   wait "$a" "$b"
   e=$(now)
-  pair=$(min "$pair" "$(echo "$e - $s" | bc -l)")
+  p1=$(echo "$e - $s" | bc -l)
+  pair=$(min "$pair" "$p1")
   s=$(now); run "$DATA" 2; e=$(now)
-  two=$(min "$two" "$(echo "$e - $s" | bc -l)")
+  t1=$(echo "$e - $s" | bc -l)
+  two=$(min "$two" "$t1")
+  echo "$(echo "2 * $a1 / $p1" | bc -l) $(echo "$a1 / $t1" | bc -l)" >> "$rounds"
 done
 rate() { echo "$1 / $2 / 1000000" | bc -l; }
 printf 'one process, 1 thread:            %.3f s  %6.2f M records/s\n' "$alone" "$(rate "$COUNT" "$alone")"
@@ -60,6 +68,20 @@ printf 'two processes side by side:       %.3f s  %6.2f M records/s together (%.
   "$pair" "$(rate $((2 * COUNT)) "$pair")" "$(echo "2 * $alone / $pair" | bc -l)"
 printf 'one process, 2 threads:           %.3f s  %6.2f M records/s (%.2fx one thread)\n' \
   "$two" "$(rate "$COUNT" "$two")" "$(echo "$alone / $two" | bc -l)"
+
+# Each round's own ratios: their medians and how many rounds reached 1.8x.
+/usr/bin/python3 - "$rounds" <<'PY'
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+pairs, threads = [r[0] for r in rows], [r[1] for r in rows]
+rel = [t / p for p, t in rows]
+print(f"each round's ratios, median of {len(rows)} (min-max): processes side by side "
+      f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f}), "
+      f"2 threads {statistics.median(threads):.2f}x ({min(threads):.2f}-{max(threads):.2f}); "
+      f"threads / processes {statistics.median(rel):.2f}")
+print(f"rounds at 1.8x or more: processes {sum(p >= 1.8 for p in pairs)} of {len(rows)}, "
+      f"threads {sum(t >= 1.8 for t in threads)} of {len(rows)}")
+PY
 
 # CPU-only control: SHA-256 over 16-byte blocks stays in each core's L1.
 one_cpu=$(openssl speed -seconds 3 -bytes 16 sha256 2>/dev/null | awk '/^sha256/ {v = $2} END {print v}')
