@@ -13,7 +13,7 @@
 #                 reads the other's page-cache pages; both copies are read once before timing)
 #   threads 2  process --threads 2
 # and prints the best of each, the ratios, and the CPU-only control; then the medians of each
-# round's own ratios (its three runs are seconds apart, so the host's drift from minute to
+# round's own ratios and rates (its three runs are seconds apart, so the host's drift from minute to
 # minute, 25% and more here, mostly cancels in them) and how many rounds reached 1.8x.
 #
 #   bench/scaling_ceiling.sh
@@ -60,7 +60,7 @@ for _ in $(seq "$RUNS"); do
   s=$(now); run "$DATA" 2; e=$(now)
   t1=$(echo "$e - $s" | bc -l)
   two=$(min "$two" "$t1")
-  echo "$(echo "2 * $a1 / $p1" | bc -l) $(echo "$a1 / $t1" | bc -l)" >> "$rounds"
+  echo "$(echo "2 * $a1 / $p1" | bc -l) $(echo "$a1 / $t1" | bc -l) $a1 $t1" >> "$rounds"
 done
 rate() { echo "$1 / $2 / 1000000" | bc -l; }
 printf 'one process, 1 thread:            %.3f s  %6.2f M records/s\n' "$alone" "$(rate "$COUNT" "$alone")"
@@ -69,12 +69,18 @@ printf 'two processes side by side:       %.3f s  %6.2f M records/s together (%.
 printf 'one process, 2 threads:           %.3f s  %6.2f M records/s (%.2fx one thread)\n' \
   "$two" "$(rate "$COUNT" "$two")" "$(echo "$alone / $two" | bc -l)"
 
-# Each round's own ratios: their medians and how many rounds reached 1.8x.
-/usr/bin/python3 - "$rounds" <<'PY'
+# Each round's own figures: medians, ranges, and how many rounds reached the issue's targets.
+/usr/bin/python3 - "$rounds" "$COUNT" <<'PY'
 import statistics, sys
 rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+count = int(sys.argv[2])
 pairs, threads = [r[0] for r in rows], [r[1] for r in rows]
-rel = [t / p for p, t in rows]
+rel = [r[1] / r[0] for r in rows]
+one = sorted(count / r[2] / 1e6 for r in rows)
+two = sorted(count / r[3] / 1e6 for r in rows)
+print(f"median of {len(rows)} rounds: 1 thread {statistics.median(one):.2f} M records/s "
+      f"({one[0]:.2f}-{one[-1]:.2f}; {sum(x >= 10 for x in one)} rounds at 10 M or more), "
+      f"2 threads {statistics.median(two):.2f} M ({two[0]:.2f}-{two[-1]:.2f})")
 print(f"each round's ratios, median of {len(rows)} (min-max): processes side by side "
       f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f}), "
       f"2 threads {statistics.median(threads):.2f}x ({min(threads):.2f}-{max(threads):.2f}); "
