@@ -47,8 +47,9 @@ struct MergeCliOptions {
 };
 
 int run_merge_cmd(const MergeCliOptions& o) {
-  if (auto why = engine::validate(o.params, o.config.max_window)) usage_error("--" + *why);
-  if (std::string why; engine::budget_for(o.config, 1, &why).bytes == SIZE_MAX) usage_error(why);
+  if (core::Status s = engine::validate(o.params, o.config.max_window); !s.ok())
+    usage_error("--" + s.message());
+  if (core::Status s = engine::budget_for(o.config, 1).status(); !s.ok()) usage_error(s.message());
   std::string why;
   const auto uri = ingest::parse_uri(o.input, &why);
   if (!uri || uri->kind != ingest::Uri::Kind::kKafka)

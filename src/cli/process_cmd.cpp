@@ -210,8 +210,9 @@ int run_process(const ProcessOptions& o) {
   engine::EngineConfig config = o.config;
   config.time_unit_ms = *core::parse_duration_ms(o.time_unit);
   config.ip_key = *engine::parse_ip_key(o.ip_key);
-  if (auto why = engine::validate(config)) usage_error(*why);
-  if (auto why = engine::validate(o.params, config.max_window)) usage_error("--" + *why);
+  if (core::Status s = engine::validate(config); !s.ok()) usage_error(s.message());
+  if (core::Status s = engine::validate(o.params, config.max_window); !s.ok())
+    usage_error("--" + s.message());
   ingest::Format format = *ingest::parse_format(o.format);
 
   std::string why;
@@ -237,7 +238,8 @@ int run_process(const ProcessOptions& o) {
   if (const int64_t wait_ms = capture_flow_wait_ms(*in_uri, o.flow);
       wait_ms > 0 && std::find(o.given.begin(), o.given.end(), "--lateness") == o.given.end()) {
     config.lateness = (wait_ms + config.time_unit_ms - 1) / config.time_unit_ms + 1;
-    if (auto why = engine::validate(config)) usage_error("--records flows: " + *why + "; give --lateness");
+    if (core::Status s = engine::validate(config); !s.ok())
+      usage_error("--records flows: " + s.message() + "; give --lateness");
     if (!o.quiet)
       std::fprintf(stderr,
                    "netpulse: --records flows: lateness %lld time units (a flow's record comes "
@@ -413,8 +415,9 @@ int run_process(const ProcessOptions& o) {
       std::fprintf(stderr, "\n");
     }
     if (const uint64_t approx = c.approximate_windows.load(); approx > 0) {
+      // (validate(config) accepted this budget before the run.)
       const engine::ShardBudget b =
-          engine::budget_for(config, static_cast<uint32_t>(std::max(1, config.threads)));
+          engine::budget_for(config, static_cast<uint32_t>(std::max(1, config.threads))).value();
       std::fprintf(stderr,
                    "netpulse: %llu windows had approximate address results: the memory budget "
                    "(--memory-limit %s) summarized a flood of addresses (%zu addresses a pane, "
@@ -425,7 +428,7 @@ int run_process(const ProcessOptions& o) {
     }
   }
   if (output_error) io_error(*output_error);
-  if (error) io_error(*error);
+  if (!error.ok()) io_error(error.message());
   return 0;
 }
 

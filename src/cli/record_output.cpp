@@ -70,8 +70,10 @@ RecordOutput::RecordOutput(const std::string& text, bool csv,
       fd_sink_ = std::make_unique<generate::FdSink>(fd_, is_stdout_ ? "stdout" : uri->path);
       return;
     case ingest::Uri::Kind::kTcp:
-      fd_ = core::connect_tcp(uri->host, uri->port, "--output " + text, &why);
-      if (fd_ < 0) io_error(why);
+      if (const auto fd = core::connect_tcp(uri->host, uri->port, "--output " + text); fd.ok())
+        fd_ = *fd;
+      else
+        io_error(fd.status().message());
       fd_sink_ = std::make_unique<generate::FdSink>(fd_, text);
       return;
     case ingest::Uri::Kind::kTcpListen: {

@@ -134,8 +134,9 @@ std::string row_counts(const app::RowAlerts& r) {
 
 int run_all(const RunOptions& o) {
   engine::EngineConfig config = o.config;
-  if (auto why = engine::validate(config)) usage_error(*why);
-  if (auto why = engine::validate(o.params, config.max_window)) usage_error("--" + *why);
+  if (core::Status s = engine::validate(config); !s.ok()) usage_error(s.message());
+  if (core::Status s = engine::validate(o.params, config.max_window); !s.ok())
+    usage_error("--" + s.message());
 
   generate::GeneratorConfig gconfig;
   gconfig.params.rate = o.rate;
@@ -388,7 +389,7 @@ int run_all(const RunOptions& o) {
                  row_counts(*row_alerts).c_str());
   if (json_lines && !json_lines->ok())
     io_error("--output '" + o.output + "': " + json_lines->error());
-  if (error) io_error(*error);
+  if (!error.ok()) io_error(error.message());
   return 0;
 }
 

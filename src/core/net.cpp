@@ -40,17 +40,15 @@ bool connect_within(int fd, const sockaddr* addr, socklen_t len, int timeout_ms)
   return r == 0;
 }
 
-int open_socket(const std::string& host, uint16_t port, const std::string& label, bool listen,
-                std::string* why, int socktype = SOCK_STREAM, int timeout_ms = 0) {
+Result<int> open_socket(const std::string& host, uint16_t port, const std::string& label,
+                        bool listen, int socktype = SOCK_STREAM, int timeout_ms = 0) {
   addrinfo hints{};
   hints.ai_socktype = socktype;
   if (listen) hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
   const std::string port_text = std::to_string(port);
-  if (int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res); rc != 0) {
-    if (why) *why = label + ": " + gai_strerror(rc);
-    return -1;
-  }
+  if (int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res); rc != 0)
+    return Status::io_error(label + ": " + gai_strerror(rc));
   int fd = -1;
   std::string last = "no address";
   for (addrinfo* a = res; a; a = a->ai_next) {
@@ -70,23 +68,24 @@ int open_socket(const std::string& host, uint16_t port, const std::string& label
     fd = -1;
   }
   ::freeaddrinfo(res);
-  if (fd < 0 && why) *why = label + (listen ? ": cannot listen: " : ": cannot connect: ") + last;
+  if (fd < 0)
+    return Status::io_error(label + (listen ? ": cannot listen: " : ": cannot connect: ") + last);
   return fd;
 }
 
 }  // namespace
 
-int connect_tcp(const std::string& host, uint16_t port, const std::string& label, std::string* why) {
-  return open_socket(host, port, label, false, why);
+Result<int> connect_tcp(const std::string& host, uint16_t port, const std::string& label) {
+  return open_socket(host, port, label, false);
 }
 
-int connect_socket(const std::string& host, uint16_t port, bool datagram, int timeout_ms,
-                   const std::string& label, std::string* why) {
-  return open_socket(host, port, label, false, why, datagram ? SOCK_DGRAM : SOCK_STREAM, timeout_ms);
+Result<int> connect_socket(const std::string& host, uint16_t port, bool datagram, int timeout_ms,
+                           const std::string& label) {
+  return open_socket(host, port, label, false, datagram ? SOCK_DGRAM : SOCK_STREAM, timeout_ms);
 }
 
-int listen_tcp(const std::string& host, uint16_t port, const std::string& label, std::string* why) {
-  return open_socket(host, port, label, true, why);
+Result<int> listen_tcp(const std::string& host, uint16_t port, const std::string& label) {
+  return open_socket(host, port, label, true);
 }
 
 uint16_t local_port(int fd) {

@@ -24,32 +24,37 @@ const char* to_string(IpKey k) {
   return "?";
 }
 
-std::optional<std::string> validate(const QueryParams& p, int64_t max_window) {
-  if (!(p.H > 0 && p.H <= 100)) return "H must be a percentage in (0, 100]";
+core::Status validate(const QueryParams& p, int64_t max_window) {
+  using core::Status;
+  if (!(p.H > 0 && p.H <= 100))
+    return Status::invalid_argument("H must be a percentage in (0, 100]");
   if (p.T < 1 || p.T > max_window)
-    return "T must be a whole number of time units from 1 to max-window (" + std::to_string(max_window) + ")";
-  if (p.k < 1) return "k must be a whole number >= 1";
-  if (!(p.X >= 0) || !std::isfinite(p.X)) return "X must be a number >= 0";
-  return std::nullopt;
+    return Status::invalid_argument(
+        "T must be a whole number of time units from 1 to max-window (" +
+        std::to_string(max_window) + ")");
+  if (p.k < 1) return Status::invalid_argument("k must be a whole number >= 1");
+  if (!(p.X >= 0) || !std::isfinite(p.X))
+    return Status::invalid_argument("X must be a number >= 0");
+  return Status();
 }
 
-std::optional<std::string> validate(const EngineConfig& c) {
-  if (c.time_unit_ms < 1) return "time unit must be at least 1ms";
-  if (c.slide < 1) return "slide must be a whole number >= 1";
-  if (c.lateness < 0) return "lateness must be >= 0";
-  if (c.max_window < 1 || c.max_window > 10'000'000) return "max-window must be from 1 to 10000000 units";
+core::Status validate(const EngineConfig& c) {
+  using core::Status;
+  if (c.time_unit_ms < 1) return Status::invalid_argument("time unit must be at least 1ms");
+  if (c.slide < 1) return Status::invalid_argument("slide must be a whole number >= 1");
+  if (c.lateness < 0) return Status::invalid_argument("lateness must be >= 0");
+  if (c.max_window < 1 || c.max_window > 10'000'000)
+    return Status::invalid_argument("max-window must be from 1 to 10000000 units");
   if (c.threads < 1 || c.threads > kMaxThreads)
-    return "threads must be from 1 to " + std::to_string(kMaxThreads);
-  std::string why;
-  if (budget_for(c, static_cast<uint32_t>(c.threads), &why).bytes == SIZE_MAX) return why;
-  return std::nullopt;
+    return Status::invalid_argument("threads must be from 1 to " + std::to_string(kMaxThreads));
+  return budget_for(c, static_cast<uint32_t>(c.threads)).status();
 }
 
-std::optional<std::string> EngineControl::set_params(const QueryParams& p) {
-  if (auto why = validate(p, max_window_)) return why;
+core::Status EngineControl::set_params(const QueryParams& p) {
+  if (core::Status s = validate(p, max_window_); !s.ok()) return s;
   std::lock_guard lock(mu_);
   params_ = p;
-  return std::nullopt;
+  return core::Status();
 }
 
 void EngineControl::pause() { paused_ = true; }
@@ -117,7 +122,7 @@ std::string handle_processor_command(std::string_view line, EngineControl& contr
     if (!parse_number(words[2], p.T)) return "error: T is not a whole number";
     if (!parse_number(words[3], p.k)) return "error: k is not a whole number";
     if (!parse_number(words[4], p.X) || !std::isfinite(p.X)) return "error: X is not a number";
-    if (auto why = control.set_params(p)) return "error: " + *why;
+    if (core::Status s = control.set_params(p); !s.ok()) return "error: " + s.message();
     return "ok";
   }
   return "error: unknown command '" + std::string(words[0].substr(0, 40)) +

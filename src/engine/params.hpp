@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/status.hpp"
+
 namespace netpulse::engine {
 
 enum class IpKey : uint8_t { kSrc, kDst, kHost };
@@ -39,9 +41,10 @@ struct EngineConfig {
   uint64_t memory_limit = uint64_t{1} << 30;
 };
 
-// Returns the reason the parameters are invalid, or nullopt.
-std::optional<std::string> validate(const QueryParams& p, int64_t max_window);
-std::optional<std::string> validate(const EngineConfig& c);
+// Ok, or why the parameters are invalid (an invalid argument, worded for the command line
+// without its "--": "T must be ...").
+core::Status validate(const QueryParams& p, int64_t max_window);
+core::Status validate(const EngineConfig& c);
 
 // Parameters in force plus the pause switch; shared by the pipeline and every control front
 // (text port, HTTP, dashboard). Thread-safe.
@@ -54,8 +57,8 @@ class EngineControl {
     return params_;
   }
   int64_t max_window() const { return max_window_; }
-  // Applies a complete new set; returns the reason it was rejected (nothing changes then).
-  std::optional<std::string> set_params(const QueryParams& p);
+  // Applies a complete new set, or returns why it was rejected (nothing changes then).
+  core::Status set_params(const QueryParams& p);
 
   // stop: the pipeline stops reading input (nothing read is lost); start: it reads again.
   void pause();

@@ -141,7 +141,7 @@ void Pipeline::on_malformed(MalformedHandler handler, size_t limit) {
   malformed_limit_ = limit;
 }
 
-std::optional<std::string> Pipeline::run(BlockSource& source) {
+core::Status Pipeline::run(BlockSource& source) {
   source_ = &source;
   pipelined_ = threads_ > 1 && source.read_ahead_ok();
   route_keys_ = threads_ > 1 && config_.ip_key != IpKey::kHost && history_.empty();
@@ -219,8 +219,9 @@ std::optional<std::string> Pipeline::run(BlockSource& source) {
   for (auto& t : pool) t.join();
   finish_pending_now();  // the run's last window
   queries_.flush();
-  if (failed_ && !error_) error_ = "internal error: " + worker_error_;
-  if (!error_ && !source.error().empty()) error_ = source.describe() + ": " + source.error();
+  if (failed_ && error_.ok()) error_ = core::Status::internal("internal error: " + worker_error_);
+  if (error_.ok() && !source.error().empty())
+    error_ = core::Status::io_error(source.describe() + ": " + source.error());
   return error_;
 }
 
@@ -351,7 +352,7 @@ void Pipeline::fetch() {
   size_t& nblocks = rounds_[parse_round_].nblocks;
   nblocks = 0;
   next_block_.store(0, std::memory_order_relaxed);  // the barrier publishes it
-  if (failed_ || flushed_ || error_) {
+  if (failed_ || flushed_ || !error_.ok()) {
     done_ = true;
     return;
   }
@@ -416,7 +417,7 @@ bool Pipeline::read_csv_header(size_t nblocks) {
       counters_.lines.fetch_add(1, std::memory_order_relaxed);
       if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
       if (auto why = parsers_[0]->read_header(line)) {
-        error_ = source_->describe() + ": " + *why;
+        error_ = core::Status::invalid_argument(source_->describe() + ": " + *why);
         return false;
       }
       for (size_t p = 1; p < threads_; ++p) parsers_[p]->copy_header_from(*parsers_[0]);

@@ -94,9 +94,10 @@ class Pipeline {
 
   // Runs until the input ends (or shutdown is requested: the source is closed and what it has
   // already read is still processed), then emits every pending window.
-  // Returns a one-line error when the input cannot be processed at all (bad CSV header, an
-  // exception on a worker thread).
-  std::optional<std::string> run(ingest::BlockSource& source);
+  // Returns ok, or a one-line error when the input cannot be processed at all: a bad CSV
+  // header (an invalid argument), the source's read error (an I/O error), an exception on a
+  // worker thread (internal).
+  core::Status run(ingest::BlockSource& source);
 
   const Counters& counters() const { return counters_; }
 
@@ -212,7 +213,7 @@ class Pipeline {
   bool source_closed_ = false;  // on a shutdown: what the source has read is still taken
   bool flushed_ = false;
   bool header_done_ = false;
-  std::optional<std::string> error_;
+  core::Status error_;
   std::atomic<bool> failed_{false};
   std::string worker_error_;
   std::mutex error_mu_;

@@ -32,10 +32,14 @@ constexpr unsigned kWindowLoad = 6;
 constexpr unsigned kPaneLoad = 6;
 
 WindowShard::WindowShard(uint32_t index, uint32_t shards, const EngineConfig& config)
-    : index_(index), shards_(shards), unit_ms_(config.time_unit_ms),
-      lateness_ms_(config.lateness * config.time_unit_ms), ip_key_(config.ip_key),
-      budget_(budget_for(config, shards)), summarizer_(budget_.summary_keys) {
-  if (budget_.bytes == SIZE_MAX) budget_ = ShardBudget{};  // too small: validate() said so
+    : index_(index),
+      shards_(shards),
+      unit_ms_(config.time_unit_ms),
+      lateness_ms_(config.lateness * config.time_unit_ms),
+      ip_key_(config.ip_key),
+      // (Too small a budget is refused by validate(config) before any shard is made.)
+      budget_(budget_for(config, shards).value_or(ShardBudget{})),
+      summarizer_(budget_.summary_keys) {
   window_.keys.ip4.set_max_load(kWindowLoad);
   window_.keys.ip6.set_max_load(kWindowLoad);
 }
@@ -257,7 +261,7 @@ size_t page_cache_cap(const EngineConfig& config) {
   return config.memory_limit == 0 ? most : std::min<size_t>(most, memory_reserve(config) / 2);
 }
 
-ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string* why) {
+core::Result<ShardBudget> budget_for(const EngineConfig& config, uint32_t shards) {
   ShardBudget b;
   if (config.memory_limit == 0) return b;
   const uint64_t reserve = memory_reserve(config);
@@ -273,16 +277,13 @@ ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string*
   const uint64_t m = per_pane > sketch ? (per_pane - sketch) / 192 : 0;
   constexpr uint64_t kMinKeys = 32;
   if (m < kMinKeys) {
-    if (why) {
-      const uint64_t need = (kMinKeys * 192 + sketch) * panes / 3 * 4 * std::max<uint32_t>(shards, 1) + reserve;
-      *why = "--memory-limit " + std::to_string(config.memory_limit >> 20) + "MiB is too small for " +
-             "--max-window " + std::to_string(config.max_window) + " with " +
-             std::to_string(shards) + " thread(s): it needs at least " +
-             std::to_string((need >> 20) + 1) + "MiB (or 0: unbounded)";
-    }
-    b = ShardBudget{};
-    b.bytes = SIZE_MAX;  // marks "invalid" for callers that ignore why
-    return b;
+    const uint64_t need =
+        (kMinKeys * 192 + sketch) * panes / 3 * 4 * std::max<uint32_t>(shards, 1) + reserve;
+    return core::Status::invalid_argument(
+        "--memory-limit " + std::to_string(config.memory_limit >> 20) + "MiB is too small for " +
+        "--max-window " + std::to_string(config.max_window) + " with " + std::to_string(shards) +
+        " thread(s): it needs at least " + std::to_string((need >> 20) + 1) +
+        "MiB (or 0: unbounded)");
   }
   b.summary_keys = static_cast<size_t>(std::min<uint64_t>(m, 1u << 20));
   // Open panes (lateness + 1 of them, more with disorder) share a quarter of the budget; a

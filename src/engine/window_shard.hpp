@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/flow_record.hpp"
+#include "core/status.hpp"
 #include "engine/agg_map.hpp"
 #include "engine/flat_arena.hpp"
 #include "engine/history_accumulator.hpp"
@@ -176,9 +177,9 @@ struct ShardBudget {
   size_t summary_keys = 0;   // m: address keys a summarized pane keeps
   size_t open_keys = 0;      // address keys of an open pane before it is summarized
 };
-// The budget of each of `shards` shards under config.memory_limit, or the reason it is too
-// small for config.max_window.
-ShardBudget budget_for(const EngineConfig& config, uint32_t shards, std::string* why = nullptr);
+// The budget of each of `shards` shards under config.memory_limit, or why it is too small for
+// config.max_window (an invalid argument).
+core::Result<ShardBudget> budget_for(const EngineConfig& config, uint32_t shards);
 // The most memory the PageCache may keep under config.memory_limit: half of what the budget
 // keeps out of the window state, at most PageCache::kDefaultCap.
 size_t page_cache_cap(const EngineConfig& config);

@@ -243,8 +243,12 @@ std::unique_ptr<TcpBroadcastSink> TcpBroadcastSink::start(const std::string& hos
                                                           Options options, std::string* why) {
   auto state = std::make_unique<State>();
   state->options = std::move(options);
-  state->listen_fd = core::listen_tcp(host, port, host + ":" + std::to_string(port), why);
-  if (state->listen_fd < 0) return nullptr;
+  const core::Result<int> fd = core::listen_tcp(host, port, host + ":" + std::to_string(port));
+  if (!fd.ok()) {
+    if (why) *why = fd.status().message();
+    return nullptr;
+  }
+  state->listen_fd = *fd;
   state->port = core::local_port(state->listen_fd);
   // Non-blocking accept: a connection reset between poll() and accept() must not hang the loop.
   const int flags = ::fcntl(state->listen_fd, F_GETFL);

@@ -614,14 +614,21 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
       return std::make_unique<MmapSource>(std::move(m), options.block_size, uri.text);
     }
     case Uri::Kind::kTcp: {
-      const int fd = core::connect_tcp(uri.host, uri.port, uri.text, why);
-      if (fd < 0) return nullptr;
-      return std::make_unique<StreamSource>(fd, true, options.block_size, uri.text);
+      const core::Result<int> fd = core::connect_tcp(uri.host, uri.port, uri.text);
+      if (!fd.ok()) {
+        *why = fd.status().message();
+        return nullptr;
+      }
+      return std::make_unique<StreamSource>(*fd, true, options.block_size, uri.text);
     }
     case Uri::Kind::kTcpListen: {
-      const int fd = core::listen_tcp(uri.host, uri.port, uri.text, why);
-      if (fd < 0) return nullptr;
-      return std::make_unique<ListenSource>(fd, options.block_size, options.per_connection_header, uri.text);
+      const core::Result<int> fd = core::listen_tcp(uri.host, uri.port, uri.text);
+      if (!fd.ok()) {
+        *why = fd.status().message();
+        return nullptr;
+      }
+      return std::make_unique<ListenSource>(*fd, options.block_size, options.per_connection_header,
+                                            uri.text);
     }
     case Uri::Kind::kKafka:
       *why = uri.text + ": Kafka input is not built into this netpulse yet";

@@ -48,8 +48,8 @@ std::optional<Checkpoint> Checkpoint::decode(int64_t offset, std::string_view md
 }
 
 engine::ShardBudget partition_budget(const engine::EngineConfig& config, int32_t partitions) {
-  engine::ShardBudget b = engine::budget_for(config, 1);
-  if (b.bytes == 0 || b.bytes == SIZE_MAX) return engine::ShardBudget{};  // unbounded or refused
+  engine::ShardBudget b = engine::budget_for(config, 1).value_or(engine::ShardBudget{});
+  if (b.bytes == 0) return engine::ShardBudget{};  // unbounded or refused
   // budget_for gives the open panes (lateness + 2 per shard) a quarter of the budget at 128
   // bytes an address. An instance holds nothing else of the window state, but publishing a
   // pane costs about as much again (its sorted copy, its text, the producer's queue), and its

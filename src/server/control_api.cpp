@@ -83,7 +83,8 @@ ApiResult ControlApi::set_processor_params(const json& patch) {
           400, "unknown parameter '" + name.substr(0, 40) + "' (expected H, T, k, X)");
     }
   }
-  if (auto why = processor_->set_params(p)) return ApiResult::error(400, *why);
+  if (core::Status s = processor_->set_params(p); !s.ok())
+    return ApiResult::error(400, s.message());
   return {200, json{{"params", to_json(processor_->params())}}};
 }
 

@@ -119,9 +119,9 @@ class Child {
 class ControlClient {
  public:
   explicit ControlClient(uint16_t port) {
-    std::string why;
-    fd_ = netpulse::core::connect_tcp("127.0.0.1", port, "control", &why);
-    EXPECT_GE(fd_, 0) << why;
+    const auto fd = netpulse::core::connect_tcp("127.0.0.1", port, "control");
+    EXPECT_TRUE(fd.ok()) << fd.status().message();
+    fd_ = fd.value_or(-1);
   }
   ~ControlClient() { ::close(fd_); }
   std::string ask(const std::string& command) {
@@ -148,9 +148,9 @@ uint64_t status_records(ControlClient& c) {
 class Consumer {
  public:
   explicit Consumer(uint16_t port) {
-    std::string why;
-    fd_ = netpulse::core::connect_tcp("127.0.0.1", port, "consumer", &why);
-    EXPECT_GE(fd_, 0) << why;
+    const auto fd = netpulse::core::connect_tcp("127.0.0.1", port, "consumer");
+    EXPECT_TRUE(fd.ok()) << fd.status().message();
+    fd_ = fd.value_or(-1);
   }
   ~Consumer() { close(); }
   void close() {
@@ -289,9 +289,9 @@ TEST(GenerateProgram, AnOutputThatCannotBeOpenedExitsOne) {
 }
 
 TEST(GenerateProgram, ConnectsToATcpConsumer) {
-  std::string why;
-  const int listener = netpulse::core::listen_tcp("127.0.0.1", 0, "test", &why);
-  ASSERT_GE(listener, 0) << why;
+  const auto listening = netpulse::core::listen_tcp("127.0.0.1", 0, "test");
+  ASSERT_TRUE(listening.ok()) << listening.status().message();
+  const int listener = *listening;
   const uint16_t port = netpulse::core::local_port(listener);
   std::string received;
   std::thread acceptor([&] {

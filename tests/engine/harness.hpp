@@ -196,7 +196,7 @@ inline EngineRun run_engine(ingest::BlockSource& source, const Options& o, int t
   engine::Pipeline pipeline(to_engine(o, threads, max_window), control, protocols, format, queries);
   EngineRun run;
   pipeline.on_malformed([&](const engine::MalformedReport& r) { run.reports.push_back(r); });
-  run.error = pipeline.run(source);
+  if (core::Status s = pipeline.run(source); !s.ok()) run.error = s.message();
   const auto& c = pipeline.counters();
   run.lines = c.lines.load();
   run.records_read = c.records_read.load();

@@ -98,8 +98,8 @@ RunResult run(const std::string& text, EngineConfig config, QueryParams params) 
   Pipeline pipeline(config, control, protocols, ingest::Format::kLine, queries);
   p = &pipeline;
   auto source = ingest::make_memory_source(text, 1 << 20);
-  const auto error = pipeline.run(*source);
-  EXPECT_FALSE(error) << *error;
+  const core::Status error = pipeline.run(*source);
+  EXPECT_TRUE(error.ok()) << error.message();
   return RunResult{std::move(sink.results), std::move(sink.json), sink.peak_state};
 }
 
@@ -114,9 +114,9 @@ void check_flood(int threads, QueryParams params) {
   config.max_window = 10;
   config.threads = threads;
   config.memory_limit = 40u << 20;
-  std::string why;
-  const ShardBudget budget = budget_for(config, static_cast<uint32_t>(threads), &why);
-  ASSERT_NE(budget.bytes, SIZE_MAX) << why;
+  const auto got = budget_for(config, static_cast<uint32_t>(threads));
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  const ShardBudget budget = got.value();
 
   EngineConfig exact_config = config;
   exact_config.memory_limit = 0;
@@ -209,15 +209,19 @@ TEST(MemoryBudgetTest, BudgetTooSmallForMaxWindowIsRefusedWithTheNeed) {
   EngineConfig c;
   c.max_window = 3600;
   c.memory_limit = 64u << 20;
-  const auto why = validate(c);
-  ASSERT_TRUE(why);
-  EXPECT_NE(why->find("--memory-limit 64MiB is too small for --max-window 3600"), std::string::npos) << *why;
+  const core::Status why = validate(c);
+  ASSERT_FALSE(why.ok());
+  EXPECT_EQ(why.code(), core::Status::Code::kInvalidArgument);
+  EXPECT_NE(why.message().find("--memory-limit 64MiB is too small for --max-window 3600"),
+            std::string::npos)
+      << why.message();
+  EXPECT_EQ(budget_for(c, 1).status(), why) << "validate() says what budget_for() refuses";
   c.memory_limit = 128u << 20;
-  EXPECT_FALSE(validate(c));
+  EXPECT_TRUE(validate(c).ok());
   c.memory_limit = 0;
-  EXPECT_FALSE(validate(c));
+  EXPECT_TRUE(validate(c).ok());
   c.max_window = 10'000'000;
-  EXPECT_FALSE(validate(c)) << "unbounded takes any max-window";
+  EXPECT_TRUE(validate(c).ok()) << "unbounded takes any max-window";
 }
 
 TEST(MemoryBudgetTest, NoFloodStaysExactUnderTheDefaultBudget) {

@@ -91,21 +91,21 @@ TEST(ControlCommands, ShutdownWakesAPausedPipeline) {
 
 TEST(Validation, EngineConfig) {
   EngineConfig c;
-  EXPECT_FALSE(validate(c));
+  EXPECT_TRUE(validate(c).ok()) << validate(c).message();
   c.time_unit_ms = 0;
-  EXPECT_TRUE(validate(c));
+  EXPECT_EQ(validate(c).code(), core::Status::Code::kInvalidArgument);
   c = EngineConfig{};
   c.slide = 0;
-  EXPECT_TRUE(validate(c));
+  EXPECT_EQ(validate(c).code(), core::Status::Code::kInvalidArgument);
   c = EngineConfig{};
   c.lateness = -1;
-  EXPECT_TRUE(validate(c));
+  EXPECT_EQ(validate(c).code(), core::Status::Code::kInvalidArgument);
   c = EngineConfig{};
   c.max_window = 0;
-  EXPECT_TRUE(validate(c));
+  EXPECT_EQ(validate(c).code(), core::Status::Code::kInvalidArgument);
   c = EngineConfig{};
   c.threads = 0;
-  EXPECT_TRUE(validate(c));
+  EXPECT_EQ(validate(c).code(), core::Status::Code::kInvalidArgument);
 }
 
 TEST(Validation, IpKeyNames) {

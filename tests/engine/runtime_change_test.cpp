@@ -39,8 +39,8 @@ std::vector<query::WindowResult> run_with_changes(const std::string& text, const
   }
   engine::EngineControl control(to_engine(o.params), max_window);
   StepSource source(segments, block_size, [&](size_t segment) {
-    const auto why = control.set_params(to_engine(changes[segment - 1].params));
-    EXPECT_FALSE(why) << *why;
+    const core::Status why = control.set_params(to_engine(changes[segment - 1].params));
+    EXPECT_TRUE(why.ok()) << why.message();
   });
   const EngineRun run = run_engine(source, o, threads, control, max_window);
   EXPECT_FALSE(run.error) << run.error.value_or("");
@@ -177,10 +177,10 @@ TEST(RuntimeChange, RejectedChangeLeavesParametersAlone) {
            engine::QueryParams{10, 10, 0, 2}, engine::QueryParams{10, 10, 3, -0.5},
            engine::QueryParams{10, 10, 3, std::numeric_limits<double>::infinity()},
            engine::QueryParams{std::numeric_limits<double>::quiet_NaN(), 10, 3, 2}}) {
-    EXPECT_TRUE(control.set_params(bad));
+    EXPECT_EQ(control.set_params(bad).code(), core::Status::Code::kInvalidArgument);
     EXPECT_EQ(control.params(), before);
   }
-  EXPECT_FALSE(control.set_params(engine::QueryParams{100, 100, 1, 0}));
+  EXPECT_TRUE(control.set_params(engine::QueryParams{100, 100, 1, 0}).ok());
   EXPECT_EQ(control.params(), (engine::QueryParams{100, 100, 1, 0}));
 }
 

@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string reply = engine::handle_processor_command(line, control);
     FUZZ_CHECK(reply == "ok" || reply.rfind("error: ", 0) == 0);
     FUZZ_CHECK(reply.find('\n') == std::string::npos);
-    FUZZ_CHECK(!engine::validate(control.params(), control.max_window()));
+    FUZZ_CHECK(engine::validate(control.params(), control.max_window()).ok());
 
     const generate::TrafficParams before = generator.params();
     const generate::ChangeResult change = generate::parse_change_command(line, before);

@@ -19,9 +19,9 @@ using namespace std::chrono_literals;
 class Reader {
  public:
   explicit Reader(uint16_t port) {
-    std::string why;
-    fd_ = core::connect_tcp("127.0.0.1", port, "test", &why);
-    EXPECT_GE(fd_, 0) << why;
+    const core::Result<int> fd = core::connect_tcp("127.0.0.1", port, "test");
+    EXPECT_TRUE(fd.ok()) << fd.status().message();
+    fd_ = fd.value_or(-1);
     thread_ = std::thread([this] {
       char buf[65536];
       while (true) {
@@ -147,9 +147,9 @@ TEST(TcpBroadcastSink, ASlowConsumerLosesWholeBlocksAndNeverStallsTheWriter) {
   auto sink = start(o);
   sink->begin("");
   // The slow consumer connects but never reads.
-  std::string why;
-  const int slow = core::connect_tcp("127.0.0.1", sink->port(), "slow", &why);
-  ASSERT_GE(slow, 0) << why;
+  const core::Result<int> connected = core::connect_tcp("127.0.0.1", sink->port(), "slow");
+  ASSERT_TRUE(connected.ok()) << connected.status().message();
+  const int slow = *connected;
   const std::string slow_peer = "127.0.0.1:" + std::to_string(core::local_port(slow));
   Reader fast(sink->port());
   ASSERT_TRUE(wait_for_consumers(*sink, 2));

@@ -747,10 +747,9 @@ TEST(StdinSource, Pipe) {
 // TCP
 
 int listen_local(uint16_t port = 0) {
-  std::string why;
-  const int fd = core::listen_tcp("127.0.0.1", port, "test", &why);
-  EXPECT_GE(fd, 0) << why;
-  return fd;
+  const core::Result<int> fd = core::listen_tcp("127.0.0.1", port, "test");
+  EXPECT_TRUE(fd.ok()) << fd.status().message();
+  return fd.value_or(-1);
 }
 
 using testsupport::free_port;
@@ -821,10 +820,9 @@ std::unique_ptr<BlockSource> open_listener(uint16_t& port, size_t block_size, bo
 }
 
 int connect_local(uint16_t port) {
-  std::string why;
-  const int fd = core::connect_tcp("127.0.0.1", port, "test", &why);
-  EXPECT_GE(fd, 0) << why;
-  return fd;
+  const core::Result<int> fd = core::connect_tcp("127.0.0.1", port, "test");
+  EXPECT_TRUE(fd.ok()) << fd.status().message();
+  return fd.value_or(-1);
 }
 
 // Takes blocks until `want` lines arrived (a listener never ends by itself).

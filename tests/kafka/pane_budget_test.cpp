@@ -251,7 +251,7 @@ TEST(PaneBudgetCodec, MalformedSummaryLinesAreRejected) {
 TEST(PaneBudgetPartition, PartitionBudgetSharesTheEnginesOpenPanes) {
   engine::EngineConfig config;
   config.memory_limit = 128u << 20;
-  const engine::ShardBudget engine_budget = engine::budget_for(config, 1);
+  const engine::ShardBudget engine_budget = engine::budget_for(config, 1).value();
   ASSERT_GE(engine_budget.summary_keys, 32u);
   for (int32_t partitions : {1, 8, 64, 100000}) {
     const engine::ShardBudget b = partition_budget(config, partitions);
@@ -494,9 +494,9 @@ void check_merge(bool keyed) {
     SCOPED_TRACE("merge --memory-limit " + std::to_string(limit));
     engine::EngineConfig merge_config = config;
     merge_config.memory_limit = limit;
-    std::string why;
-    const engine::ShardBudget mb = engine::budget_for(merge_config, 1, &why);
-    ASSERT_NE(mb.bytes, SIZE_MAX) << why;
+    const auto budget = engine::budget_for(merge_config, 1);
+    ASSERT_TRUE(budget.ok()) << budget.status().message();
+    const engine::ShardBudget mb = budget.value();
     if (limit != 0 && limit < (uint64_t{32} << 20)) {
       ASSERT_LT(mb.summary_keys, 3 * 40u);
     }
