@@ -47,7 +47,9 @@ NdpiProtocol to_protocol(const ndpi_protocol& p) {
 }  // namespace
 
 bool load_ndpi(std::string* why) {
-  return core::load_library(ndpi, why);
+  const core::Status s = core::load_library(ndpi);
+  if (!s.ok() && why) *why = s.message();
+  return s.ok();
 }
 
 void sanitize_label(std::string& text) {

@@ -83,9 +83,8 @@ int run_capture(const CollectOptions& o, const ingest::Uri& input, bool csv) {
 int run_collect(const CollectOptions& o) {
   std::vector<ingest::Uri> inputs;
   for (const std::string& text : o.inputs) {
-    std::string why;
-    auto uri = ingest::parse_uri(text, &why);
-    if (!uri) usage_error("--input '" + text + "': " + why);
+    auto uri = ingest::parse_uri(text);
+    if (!uri.ok()) usage_error("--input '" + text + "': " + uri.status().message());
     if (!is_live_input(*uri))
       usage_error("--input '" + text + "': collect takes netflow://HOST:PORT, sflow://HOST:PORT, "
                   "pcap:FILE or pcap-live:IFACE");

@@ -19,9 +19,8 @@
 namespace netpulse::cli {
 
 int open_output(const std::string& text, const char* option) {
-  std::string why;
-  const auto uri = ingest::parse_uri(text, &why);
-  if (!uri) usage_error(std::string(option) + " '" + text + "': " + why);
+  const auto uri = ingest::parse_uri(text);
+  if (!uri.ok()) usage_error(std::string(option) + " '" + text + "': " + uri.status().message());
   if (uri->kind == ingest::Uri::Kind::kStdio) return 1;
   if (uri->kind != ingest::Uri::Kind::kFile)
     usage_error(std::string(option) + " '" + text + "': use -, file:PATH or a path");

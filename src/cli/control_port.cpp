@@ -8,11 +8,10 @@ namespace netpulse::cli {
 
 std::optional<ingest::Uri> parse_control_option(const std::string& text) {
   if (text.empty()) return std::nullopt;
-  std::string why;
-  auto uri = ingest::parse_uri(text, &why);
-  if (!uri || uri->kind != ingest::Uri::Kind::kTcp)
+  auto uri = ingest::parse_uri(text);
+  if (!uri.ok() || uri->kind != ingest::Uri::Kind::kTcp)
     usage_error("--control '" + text + "': expected tcp://HOST:PORT");
-  return uri;
+  return std::move(uri).value();
 }
 
 std::unique_ptr<server::ControlServer> open_control_port(const std::optional<ingest::Uri>& uri,

@@ -119,9 +119,8 @@ class RowWriter {
 };
 
 int run_detect_flows(const DetectFlowsOptions& o) {
-  std::string why;
-  const auto in_uri = ingest::parse_uri(o.input, &why);
-  if (!in_uri) usage_error("--input '" + o.input + "': " + why);
+  const auto in_uri = ingest::parse_uri(o.input);
+  if (!in_uri.ok()) usage_error("--input '" + o.input + "': " + in_uri.status().message());
   const bool rules = o.rules == "all";
   const bool connections = !o.models.empty() || !o.feature_rows.empty();
   if (!rules && !connections)
@@ -150,6 +149,7 @@ int run_detect_flows(const DetectFlowsOptions& o) {
   // Models, loaded now so that a bad file fails before the input is opened.
   std::vector<detect::Model> models;
   std::vector<std::string> names;
+  std::string why;
   for (const std::string& path : o.models) {
     auto m = detect::load_model(path, &why);
     if (!m) io_error(why);
@@ -175,9 +175,10 @@ int run_detect_flows(const DetectFlowsOptions& o) {
     flow_source = cs.get();
     source = std::move(cs);
   } else {
-    source = ingest::open_source(*in_uri, source_options, &why);
+    auto opened = ingest::open_source(*in_uri, source_options);
+    if (!opened.ok()) io_error(opened.status().message());
+    source = std::move(opened).value();
   }
-  if (!source) io_error(why);
   open_source = source.get();
 
   core::ProtocolTable protocols;
@@ -244,8 +245,8 @@ int run_detect_flows(const DetectFlowsOptions& o) {
       ++line_no;
       if (format == ingest::Format::kCsv && !parser.has_header()) {
         const std::string_view header(p, static_cast<size_t>(eol - p));
-        if (auto err = parser.read_header(header))
-          io_error(source->describe() + " line 1: " + *err);
+        if (core::Status s = parser.read_header(header); !s.ok())
+          io_error(source->describe() + " line 1: " + s.message());
         extra = detect::CsvFlowColumns::from_header(header);
         if (connections && !model_detector)
           start_models(pair_directions       ? detect::FlowInputKind::kCapture

@@ -51,8 +51,8 @@ int run_merge_cmd(const MergeCliOptions& o) {
     usage_error("--" + s.message());
   if (core::Status s = engine::budget_for(o.config, 1).status(); !s.ok()) usage_error(s.message());
   std::string why;
-  const auto uri = ingest::parse_uri(o.input, &why);
-  if (!uri || uri->kind != ingest::Uri::Kind::kKafka)
+  const auto uri = ingest::parse_uri(o.input);
+  if (!uri.ok() || uri->kind != ingest::Uri::Kind::kKafka)
     usage_error("--input '" + o.input + "': expected kafka://BROKERS/TOPIC (the panes topic)");
   app::OutputOptions oo = o.serve;
   apply_alert_options(o.alerts, oo);

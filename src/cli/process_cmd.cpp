@@ -215,9 +215,9 @@ int run_process(const ProcessOptions& o) {
     usage_error("--" + s.message());
   ingest::Format format = *ingest::parse_format(o.format);
 
+  const auto in_uri = ingest::parse_uri(o.input);
+  if (!in_uri.ok()) usage_error("--input '" + o.input + "': " + in_uri.status().message());
   std::string why;
-  const auto in_uri = ingest::parse_uri(o.input, &why);
-  if (!in_uri) usage_error("--input '" + o.input + "': " + why);
   const bool kafka_output = o.output.rfind("kafka://", 0) == 0;
   const bool flow_input = is_live_input(*in_uri);
   check_options_fit_input(o, *in_uri, kafka_output);
@@ -277,9 +277,10 @@ int run_process(const ProcessOptions& o) {
     flow_source = cs.get();
     source = std::move(cs);
   } else {
-    source = ingest::open_source(*in_uri, source_options, &why);
+    auto opened = ingest::open_source(*in_uri, source_options);
+    if (!opened.ok()) io_error(opened.status().message());
+    source = std::move(opened).value();
   }
-  if (!source) io_error(why);
 
   auto control_server = open_control_port(control_uri, control, o.quiet);
 

@@ -58,8 +58,8 @@ RecordOutput::RecordOutput(const std::string& text, bool csv,
                            bool allow_netflow)
     : text_(text) {
   std::string why;
-  const auto uri = ingest::parse_uri(text, &why);
-  if (!uri) usage_error("--output '" + text + "': " + why);
+  const auto uri = ingest::parse_uri(text);
+  if (!uri.ok()) usage_error("--output '" + text + "': " + uri.status().message());
   if (!kafka_properties.empty() && uri->kind != ingest::Uri::Kind::kKafka)
     usage_error("--kafka-property: only with a kafka:// --output");
   switch (uri->kind) {

@@ -12,8 +12,8 @@ namespace netpulse::cli {
 ResultOutput::ResultOutput(const std::string& uri, const std::vector<std::string>& kafka_properties)
     : uri_(uri) {
   std::string why;
-  const auto parsed = ingest::parse_uri(uri, &why);
-  if (parsed && parsed->kind == ingest::Uri::Kind::kKafka) {
+  const auto parsed = ingest::parse_uri(uri);
+  if (parsed.ok() && parsed->kind == ingest::Uri::Kind::kKafka) {
     const auto k = kafka::parse_kafka_uri(parsed->path, &why);
     if (!k) usage_error("--output '" + uri + "': " + why);
     // A producer: consumer-only properties of a shared --kafka-property list stay out.

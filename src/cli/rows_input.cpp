@@ -25,15 +25,15 @@ std::unique_ptr<ingest::BlockSource> open_kafka_source(const RowsInput& in) {
 
 RowsInput parse_rows_input(const std::string& option, const std::string& text,
                            std::vector<std::string> kafka_properties, bool exit_at_end) {
-  std::string why;
-  auto uri = ingest::parse_uri(text, &why);
-  if (!uri) usage_error(option + " '" + text + "': " + why);
+  auto uri = ingest::parse_uri(text);
+  if (!uri.ok()) usage_error(option + " '" + text + "': " + uri.status().message());
   const bool kafka = uri->kind == ingest::Uri::Kind::kKafka;
   if (!kafka && !kafka_properties.empty())
     usage_error("--kafka-property: only with a kafka:// " + option);
   if (!kafka && exit_at_end) usage_error("--exit-at-end: only with a kafka:// " + option);
   if (kafka) {
     // Checked here, before the command opens its output, so a bad argument truncates nothing.
+    std::string why;
     const auto k = kafka::parse_kafka_uri(uri->path, &why);
     if (!k) usage_error(option + " '" + text + "': " + why);
     if (k->group.empty())
@@ -45,10 +45,9 @@ RowsInput parse_rows_input(const std::string& option, const std::string& text,
 
 std::unique_ptr<ingest::BlockSource> open_rows_input(const RowsInput& in) {
   if (in.uri.kind == ingest::Uri::Kind::kKafka) return open_kafka_source(in);
-  std::string why;
-  auto source = ingest::open_source(in.uri, ingest::SourceOptions{}, &why);
-  if (!source) io_error(why);
-  return source;
+  auto source = ingest::open_source(in.uri, ingest::SourceOptions{});
+  if (!source.ok()) io_error(source.status().message());
+  return std::move(source).value();
 }
 
 }  // namespace netpulse::cli

@@ -161,9 +161,9 @@ int run_all(const RunOptions& o) {
   };
   std::optional<ingest::Uri> input_uri;
   if (!o.input.empty()) {
-    std::string reason;
-    input_uri = ingest::parse_uri(o.input, &reason);
-    if (!input_uri) usage_error("--input '" + o.input + "': " + reason);
+    auto parsed = ingest::parse_uri(o.input);
+    if (!parsed.ok()) usage_error("--input '" + o.input + "': " + parsed.status().message());
+    input_uri = std::move(parsed).value();
     if (input_uri->kind == ingest::Uri::Kind::kKafka)
       usage_error("--input '" + o.input + "': run reads files, tcp://, netflow://, sflow://, pcap: and pcap-live:; "
                   "for Kafka use process and merge");
@@ -242,8 +242,9 @@ int run_all(const RunOptions& o) {
   } else if (input_uri) {
     ingest::SourceOptions source_options;
     source_options.deferred_reads = true;  // the engine reads a file on its parsing threads
-    input_source = ingest::open_source(*input_uri, source_options, &why);
-    if (!input_source) io_error(why);
+    auto opened = ingest::open_source(*input_uri, source_options);
+    if (!opened.ok()) io_error(opened.status().message());
+    input_source = std::move(opened).value();
   }
   std::unique_ptr<ingest::BlockSource> rows_source;
   if (rows_input) rows_source = open_rows_input(*rows_input);

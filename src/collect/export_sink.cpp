@@ -116,8 +116,8 @@ bool NetflowExportSink::begin(std::string_view header) {
     return true;
   }
   parser_.emplace(protocols_, ingest::Format::kCsv);
-  if (auto why = parser_->read_header(header)) {
-    error_ = name_ + ": CSV header: " + *why;
+  if (core::Status s = parser_->read_header(header); !s.ok()) {
+    error_ = name_ + ": CSV header: " + s.message();
     failed_ = true;
     return false;
   }

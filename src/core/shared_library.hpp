@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/status.hpp"
+
 namespace netpulse::core {
 
 class SharedLibrary {
@@ -36,16 +38,15 @@ class SharedLibrary {
   std::string what_;
 };
 
-// Calls accessor(), which loads a library (see NETPULSE_LAZY_API); false, with the one-line
-// reason, when it cannot be loaded.
+// Calls accessor(), which loads a library (see NETPULSE_LAZY_API): ok, or an I/O error with
+// the one-line reason when it cannot be loaded.
 template <class Accessor>
-bool load_library(Accessor&& accessor, std::string* why) {
+Status load_library(Accessor&& accessor) {
   try {
     accessor();
-    return true;
+    return Status();
   } catch (const std::runtime_error& e) {
-    if (why) *why = e.what();
-    return false;
+    return Status::io_error(e.what());
   }
 }
 

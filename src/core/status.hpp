@@ -12,12 +12,13 @@
 // exit 1; kInternal: a bug). Not for hot paths: the line parser keeps its ParseStatus.
 //
 // Folders still on the older forms (`std::optional<std::string>` meaning failure, or a flag
-// plus `std::string* why`) move to this one at a time; core/net and engine/ have.
+// plus `std::string* why`) move to this one at a time; core/, engine/ and ingest/ have.
 #pragma once
 
 #include <cassert>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -82,6 +83,11 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  // Anything a T is made from (a unique_ptr<Derived> for a Result<unique_ptr<Base>>).
+  template <class U>
+  requires(std::is_convertible_v<U&&, T> && !std::is_same_v<std::decay_t<U>, T> &&
+           !std::is_same_v<std::decay_t<U>, Status>) Result(U&& value)
+      : v_(std::in_place_index<0>, std::forward<U>(value)) {}  // NOLINT: implicit
   // REQUIRES: !status.ok() (a Result that is ok holds a value).
   Result(Status status) : v_(std::in_place_index<1>, std::move(status)) {  // NOLINT: implicit
     assert(!std::get<1>(v_).ok());
@@ -105,10 +111,12 @@ class [[nodiscard]] Result {
   }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   // The value, or `fallback` when it failed.
   T value_or(T fallback) const& { return ok() ? std::get<0>(v_) : std::move(fallback); }
+  T value_or(T fallback) && { return ok() ? std::get<0>(std::move(v_)) : std::move(fallback); }
 
  private:
   std::variant<T, Status> v_;

@@ -416,8 +416,8 @@ bool Pipeline::read_csv_header(size_t nblocks) {
       ++line_base_;
       counters_.lines.fetch_add(1, std::memory_order_relaxed);
       if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-      if (auto why = parsers_[0]->read_header(line)) {
-        error_ = core::Status::invalid_argument(source_->describe() + ": " + *why);
+      if (core::Status s = parsers_[0]->read_header(line); !s.ok()) {
+        error_ = std::move(s).with_prefix(source_->describe() + ": ");
         return false;
       }
       for (size_t p = 1; p < threads_; ++p) parsers_[p]->copy_header_from(*parsers_[0]);

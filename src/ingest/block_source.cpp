@@ -549,10 +549,9 @@ class ListenSource final : public BlockSource {
 
 }  // namespace
 
-std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& options,
-                                         std::string* why) {
-  std::string scratch;
-  if (!why) why = &scratch;
+core::Result<std::unique_ptr<BlockSource>> open_source(const Uri& uri,
+                                                       const SourceOptions& options) {
+  using core::Status;
   switch (uri.kind) {
     case Uri::Kind::kStdio: {
       struct stat st {};
@@ -578,20 +577,17 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
     }
     case Uri::Kind::kFile: {
       const int fd = ::open(uri.path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        *why = uri.path + ": " + std::strerror(errno);
-        return nullptr;
-      }
+      if (fd < 0) return Status::io_error(uri.path + ": " + std::strerror(errno));
       struct stat st {};
       if (::fstat(fd, &st) != 0) {
-        *why = uri.path + ": " + std::strerror(errno);
+        Status failed = Status::io_error(uri.path + ": " + std::strerror(errno));
         ::close(fd);
-        return nullptr;
+        return failed;
       }
       if (S_ISDIR(st.st_mode)) {
-        *why = uri.path + ": is a directory";
+        Status failed = Status::io_error(uri.path + ": is a directory");
         ::close(fd);
-        return nullptr;
+        return failed;
       }
       if (!S_ISREG(st.st_mode)) return std::make_unique<StreamSource>(fd, true, options.block_size, uri.text);
       if (options.deferred_reads)
@@ -604,9 +600,9 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
         m->addr = ::mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m->addr == MAP_FAILED) {
           m->addr = nullptr;
-          *why = uri.path + ": mmap: " + std::strerror(errno);
+          Status failed = Status::io_error(uri.path + ": mmap: " + std::strerror(errno));
           ::close(fd);
-          return nullptr;
+          return failed;
         }
         ::madvise(m->addr, m->size, MADV_SEQUENTIAL);
       }
@@ -615,35 +611,27 @@ std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& op
     }
     case Uri::Kind::kTcp: {
       const core::Result<int> fd = core::connect_tcp(uri.host, uri.port, uri.text);
-      if (!fd.ok()) {
-        *why = fd.status().message();
-        return nullptr;
-      }
+      if (!fd.ok()) return fd.status();
       return std::make_unique<StreamSource>(*fd, true, options.block_size, uri.text);
     }
     case Uri::Kind::kTcpListen: {
       const core::Result<int> fd = core::listen_tcp(uri.host, uri.port, uri.text);
-      if (!fd.ok()) {
-        *why = fd.status().message();
-        return nullptr;
-      }
+      if (!fd.ok()) return fd.status();
       return std::make_unique<ListenSource>(*fd, options.block_size, options.per_connection_header,
                                             uri.text);
     }
     case Uri::Kind::kKafka:
-      *why = uri.text + ": Kafka input is not built into this netpulse yet";
-      return nullptr;
+      return Status::invalid_argument(uri.text +
+                                      ": Kafka input is not built into this netpulse yet");
     case Uri::Kind::kNetflow:
     case Uri::Kind::kSflow:
     case Uri::Kind::kPcap:
     case Uri::Kind::kPcapLive:
       // Datagrams and packets, not text: the commands open these through collect::Collector
       // and capture::Capture.
-      *why = uri.text + ": not an input of this command";
-      return nullptr;
+      return Status::invalid_argument(uri.text + ": not an input of this command");
   }
-  *why = uri.text + ": unsupported input";
-  return nullptr;
+  return Status::invalid_argument(uri.text + ": unsupported input");
 }
 
 std::unique_ptr<BlockSource> make_memory_source(std::string data, size_t block_size) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/status.hpp"
 #include "ingest/uri.hpp"
 
 namespace netpulse::ingest {
@@ -83,9 +84,11 @@ struct SourceOptions {
   bool deferred_reads = false;
 };
 
-// Opens an input; on failure returns nullptr and a one-line reason naming the input in *why.
-std::unique_ptr<BlockSource> open_source(const Uri& uri, const SourceOptions& options,
-                                         std::string* why);
+// Opens an input, or says in one line naming the input why it cannot: an I/O error (a file
+// missing or unreadable, a refused connection, a port taken) or an invalid argument (an input
+// this function does not open: Kafka, flow exports and captures go elsewhere).
+core::Result<std::unique_ptr<BlockSource>> open_source(const Uri& uri,
+                                                       const SourceOptions& options);
 
 // A source over bytes in memory, cut at line ends into blocks of about block_size (for tests).
 std::unique_ptr<BlockSource> make_memory_source(std::string data, size_t block_size);

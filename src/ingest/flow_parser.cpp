@@ -843,7 +843,7 @@ bool FlowParser::fast_path_available() {
 
 #endif  // __x86_64__
 
-std::optional<std::string> FlowParser::read_header(std::string_view line) {
+core::Status FlowParser::read_header(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   // Spreadsheet programs start UTF-8 CSV files with a byte order mark.
   if (line.substr(0, 3) == "\xef\xbb\xbf") line.remove_prefix(3);
@@ -858,7 +858,8 @@ std::optional<std::string> FlowParser::read_header(std::string_view line) {
     for (char& c : name) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     for (int f = 0; f < 5; ++f) {
       if (name != kNames[f]) continue;
-      if (index[f] >= 0) return "CSV header names column '" + name + "' twice";
+      if (index[f] >= 0)
+        return core::Status::invalid_argument("CSV header names column '" + name + "' twice");
       index[f] = column;
     }
     ++column;
@@ -867,11 +868,12 @@ std::optional<std::string> FlowParser::read_header(std::string_view line) {
   }
   for (int f = 0; f < 5; ++f)
     if (index[f] < 0)
-      return std::string("CSV header lacks column '") + kNames[f] +
-             "' (expected time,protocol,src,dst,bytes in any order)";
+      return core::Status::invalid_argument(
+          std::string("CSV header lacks column '") + kNames[f] +
+          "' (expected time,protocol,src,dst,bytes in any order)");
   csv_index_ = index;
   csv_columns_ = column;
-  return std::nullopt;
+  return core::Status();
 }
 
 void FlowParser::copy_header_from(const FlowParser& other) {

@@ -14,6 +14,7 @@
 
 #include "core/flow_record.hpp"
 #include "core/protocol_table.hpp"
+#include "core/status.hpp"
 
 namespace netpulse::ingest {
 
@@ -58,9 +59,9 @@ class FlowParser {
 
   Format format() const { return format_; }
 
-  // CSV only: reads the header line. Returns an error message, or nullopt when the header names
-  // time, protocol, src, dst and bytes (in any order; other columns are ignored).
-  std::optional<std::string> read_header(std::string_view line);
+  // CSV only: reads the header line. Ok when it names time, protocol, src, dst and bytes (in any
+  // order; other columns are ignored), else an invalid argument saying which is missing or twice.
+  core::Status read_header(std::string_view line);
   bool has_header() const { return csv_columns_ > 0; }
   // Copies the column layout from another parser of the same stream (parallel parsing).
   void copy_header_from(const FlowParser& other);

@@ -7,47 +7,38 @@ namespace netpulse::ingest {
 
 namespace {
 
-bool split_host_port(std::string_view hp, Uri& out, std::string* why) {
+// Ok with out.host and out.port set, or the reason hp is not HOST:PORT.
+core::Status split_host_port(std::string_view hp, Uri& out) {
   std::string_view host, port;
   if (!hp.empty() && hp.front() == '[') {  // [::1]:12302
     const size_t close = hp.find(']');
-    if (close == std::string_view::npos || close + 1 >= hp.size() || hp[close + 1] != ':') {
-      *why = "expected [IPv6]:PORT";
-      return false;
-    }
+    if (close == std::string_view::npos || close + 1 >= hp.size() || hp[close + 1] != ':')
+      return core::Status::invalid_argument("expected [IPv6]:PORT");
     host = hp.substr(1, close - 1);
     port = hp.substr(close + 2);
   } else {
     const size_t colon = hp.rfind(':');
-    if (colon == std::string_view::npos) {
-      *why = "expected HOST:PORT";
-      return false;
-    }
+    if (colon == std::string_view::npos)
+      return core::Status::invalid_argument("expected HOST:PORT");
     host = hp.substr(0, colon);
     port = hp.substr(colon + 1);
   }
   unsigned value = 0;
   const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (host.empty() || ec != std::errc() || ptr != port.data() + port.size() || value > 65535) {
-    *why = "expected HOST:PORT with a port from 0 to 65535";
-    return false;
-  }
+  if (host.empty() || ec != std::errc() || ptr != port.data() + port.size() || value > 65535)
+    return core::Status::invalid_argument("expected HOST:PORT with a port from 0 to 65535");
   out.host = std::string(host);
   out.port = static_cast<uint16_t>(value);
-  return true;
+  return core::Status();
 }
 
 }  // namespace
 
-std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
+core::Result<Uri> parse_uri(std::string_view text) {
+  using core::Status;
   Uri u;
   u.text = std::string(text);
-  std::string scratch;
-  if (!why) why = &scratch;
-  if (text.empty()) {
-    *why = "empty address";
-    return std::nullopt;
-  }
+  if (text.empty()) return Status::invalid_argument("empty address");
   if (text == "-" || text == "stdin" || text == "stdout") {
     u.kind = Uri::Kind::kStdio;
     return u;
@@ -57,20 +48,17 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
     u.kind = Uri::Kind::kFile;
     u.path = std::string(text.substr(5));
     if (u.path.substr(0, 2) == "//") u.path = u.path.substr(2);  // file:///abs/path
-    if (u.path.empty()) {
-      *why = "file: needs a path";
-      return std::nullopt;
-    }
+    if (u.path.empty()) return Status::invalid_argument("file: needs a path");
     return u;
   }
   if (starts("tcp-listen://")) {
     u.kind = Uri::Kind::kTcpListen;
-    if (!split_host_port(text.substr(13), u, why)) return std::nullopt;
+    if (Status s = split_host_port(text.substr(13), u); !s.ok()) return s;
     return u;
   }
   if (starts("tcp://")) {
     u.kind = Uri::Kind::kTcp;
-    if (!split_host_port(text.substr(6), u, why)) return std::nullopt;
+    if (Status s = split_host_port(text.substr(6), u); !s.ok()) return s;
     return u;
   }
   for (const auto& [scheme, kind, default_port] :
@@ -87,29 +75,23 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
     // HOST, :PORT, HOST:PORT, [IPv6] or [IPv6]:PORT; a bare IPv6 address needs brackets.
     const bool bracketed = !rest.empty() && rest.front() == '[';
     const size_t close = bracketed ? rest.find(']') : std::string_view::npos;
-    if (bracketed && close == std::string_view::npos) {
-      *why = "expected [IPv6]:PORT";
-      return std::nullopt;
-    }
+    if (bracketed && close == std::string_view::npos)
+      return Status::invalid_argument("expected [IPv6]:PORT");
     const size_t colon = bracketed ? (close + 1 < rest.size() ? close + 1 : std::string_view::npos)
                                    : rest.rfind(':');
     std::string host(bracketed ? rest.substr(1, close - 1)
                      : colon == std::string_view::npos ? rest : rest.substr(0, colon));
     // An IPv6 address needs its brackets ("fe80::1:2055" has no one reading); "[]" is no host.
-    if ((bracketed && host.empty()) || (!bracketed && host.find(':') != std::string::npos)) {
-      *why = "an IPv6 address goes in brackets: [ADDRESS]:PORT";
-      return std::nullopt;
-    }
+    if ((bracketed && host.empty()) || (!bracketed && host.find(':') != std::string::npos))
+      return Status::invalid_argument("an IPv6 address goes in brackets: [ADDRESS]:PORT");
     if (colon == std::string_view::npos) {
       u.host = std::move(host);
       u.port = default_port;
       return u;
     }
-    std::string with_port = "x:" + std::string(rest.substr(colon + 1));
-    if (rest[colon] != ':' || !split_host_port(with_port, u, why)) {
-      if (rest[colon] != ':') *why = "expected HOST:PORT";
-      return std::nullopt;
-    }
+    if (rest[colon] != ':') return Status::invalid_argument("expected HOST:PORT");
+    if (Status s = split_host_port("x:" + std::string(rest.substr(colon + 1)), u); !s.ok())
+      return s;
     u.host = std::move(host);
     return u;
   }
@@ -125,11 +107,10 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
       rest = rest.substr(0, q);
     }
     if (kind == Uri::Kind::kPcap && rest.substr(0, 2) == "//") rest.remove_prefix(2);
-    if (rest.empty()) {
-      *why = kind == Uri::Kind::kPcap ? "pcap: needs a file (pcap:PATH, or pcap:- for stdin)"
-                                      : "pcap-live: needs an interface (pcap-live:eth0)";
-      return std::nullopt;
-    }
+    if (rest.empty())
+      return Status::invalid_argument(kind == Uri::Kind::kPcap
+                                          ? "pcap: needs a file (pcap:PATH, or pcap:- for stdin)"
+                                          : "pcap-live: needs an interface (pcap-live:eth0)");
     u.path = std::string(rest);
     return u;
   }
@@ -138,11 +119,10 @@ std::optional<Uri> parse_uri(std::string_view text, std::string* why) {
     u.path = std::string(text.substr(8));
     return u;
   }
-  if (text.find("://") != std::string_view::npos) {
-    *why = "unknown scheme (use file:, tcp://, tcp-listen://, kafka://, netflow://, sflow://, "
-           "pcap:, pcap-live: or -)";
-    return std::nullopt;
-  }
+  if (text.find("://") != std::string_view::npos)
+    return Status::invalid_argument(
+        "unknown scheme (use file:, tcp://, tcp-listen://, kafka://, netflow://, sflow://, "
+        "pcap:, pcap-live: or -)");
   u.kind = Uri::Kind::kFile;
   u.path = std::string(text);
   return u;

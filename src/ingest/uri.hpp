@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/status.hpp"
+
 namespace netpulse::ingest {
 
 struct Uri {
@@ -26,8 +28,8 @@ struct Uri {
   std::string text;  // as given, for messages
 };
 
-// Returns the URI, or nullopt with a reason in *why.
-std::optional<Uri> parse_uri(std::string_view text, std::string* why);
+// The URI, or the reason it is not one (an invalid argument: "expected HOST:PORT").
+core::Result<Uri> parse_uri(std::string_view text);
 
 // The key=value pairs of a URI query "a=1&b=2" in order (empty pairs skipped; a key without
 // '=' has an empty value). The views point into `query`.

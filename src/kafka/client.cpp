@@ -17,7 +17,11 @@ void HandleDeleter::operator()(rd_kafka_t* rk) const {
 rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& defaults,
                            const Properties& from_uri, const Properties& overrides,
                            std::string* why) {
-  if (!core::load_library(rdk, why)) return nullptr;  // every Kafka handle starts here
+  // Every Kafka handle starts here.
+  if (const core::Status s = core::load_library(rdk); !s.ok()) {
+    if (why) *why = s.message();
+    return nullptr;
+  }
   rd_kafka_conf_t* conf = rdk().rd_kafka_conf_new();
   char err[512];
   const auto set = [&](const std::string& k, const std::string& v) {

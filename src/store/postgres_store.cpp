@@ -379,9 +379,8 @@ std::unique_ptr<PostgresStore> PostgresStore::open(const std::string& uri, std::
   std::unique_ptr<PostgresStore> store(new PostgresStore());
   store->uri_ = uri;
   store->description_ = redact_uri(uri);
-  std::string cannot;
-  if (!core::load_library(pq, &cannot)) {
-    if (why) *why = store->description_ + ": " + cannot;
+  if (const core::Status s = core::load_library(pq); !s.ok()) {
+    if (why) *why = store->description_ + ": " + s.message();
     return nullptr;
   }
   store->conn_ = connect(uri);

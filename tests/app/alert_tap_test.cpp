@@ -73,9 +73,9 @@ std::vector<store::Alert> detect(const std::vector<generate::Scenario>& scenario
     ingest::SourceOptions so;
     so.block_size = 100000;
     so.deferred_reads = true;
-    std::string why;
-    auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
-    EXPECT_NE(source, nullptr) << why;
+    auto opened = ingest::open_source(*ingest::parse_uri(path), so);
+    EXPECT_TRUE(opened.ok()) << opened.status().message();
+    auto source = std::move(opened).value_or(nullptr);
     std::filesystem::remove(path);  // the open file stays readable
     size_t deferred = 0;
     ingest::Block b;

@@ -66,7 +66,7 @@ std::vector<Packet> three_packets() {
 CaptureOptions file_options(const std::string& path, bool ndpi = false) {
   CaptureOptions o;
   std::string why;
-  o.input = *ingest::parse_uri("pcap:" + path, &why);
+  o.input = *ingest::parse_uri("pcap:" + path);
   o.processor.ndpi = ndpi;
   return o;
 }
@@ -209,13 +209,13 @@ TEST(Capture, NonIpAndTruncatedPacketsAreCountedNotWritten) {
 TEST(Capture, SpeedQueryIsReadAndChecked) {
   CaptureOptions o;
   std::string why;
-  o.input = *ingest::parse_uri("pcap:x.pcap?speed=2.5", &why);
+  o.input = *ingest::parse_uri("pcap:x.pcap?speed=2.5");
   EXPECT_FALSE(apply_query(o));
   EXPECT_DOUBLE_EQ(o.pcap.speed, 2.5);
   for (const char* bad : {"pcap:x?speed=0", "pcap:x?speed=-1", "pcap:x?speed=fast",
                           "pcap:x?speed=", "pcap:x?rate=2", "pcap-live:eth0?speed=2"}) {
     SCOPED_TRACE(bad);
-    o.input = *ingest::parse_uri(bad, &why);
+    o.input = *ingest::parse_uri(bad);
     EXPECT_TRUE(apply_query(o));
   }
 }
@@ -307,7 +307,7 @@ struct LoopbackPort {
   std::unique_ptr<Capture> capture() const {
     CaptureOptions o;
     std::string why;
-    o.input = *ingest::parse_uri("pcap-live:lo", &why);
+    o.input = *ingest::parse_uri("pcap-live:lo");
     o.pcap.filter = "udp and dst port " + std::to_string(ntohs(address.sin_port));
     o.pcap.promiscuous = false;
     o.processor.ndpi = false;

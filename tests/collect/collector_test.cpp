@@ -129,7 +129,7 @@ class Exporter {
 std::unique_ptr<Collector> open_on_loopback(TextFormat format = TextFormat::kLine) {
   CollectorOptions o;
   std::string why;
-  o.inputs.push_back(*ingest::parse_uri("netflow://127.0.0.1:0", &why));
+  o.inputs.push_back(*ingest::parse_uri("netflow://127.0.0.1:0"));
   o.format = format;
   o.udp_buffer = 8 << 20;
   auto c = Collector::open(std::move(o), &why);
@@ -265,7 +265,7 @@ class GateSink final : public generate::RecordSink {
 TEST(Collector, KernelDropsAreCountedExactly) {
   CollectorOptions o;
   std::string why;
-  o.inputs.push_back(*ingest::parse_uri("netflow://127.0.0.1:0", &why));
+  o.inputs.push_back(*ingest::parse_uri("netflow://127.0.0.1:0"));
   o.udp_buffer = 4096;  // the kernel's minimum or so: a few datagrams
   auto c = Collector::open(std::move(o), &why);
   ASSERT_TRUE(c) << why;
@@ -397,7 +397,7 @@ TEST(Collector, RefusesAPortInUseNamingTheInput) {
   CollectorOptions o;
   std::string why;
   const std::string text = "netflow://127.0.0.1:" + std::to_string(first->sockets()[0].port);
-  o.inputs.push_back(*ingest::parse_uri(text, &why));
+  o.inputs.push_back(*ingest::parse_uri(text));
   EXPECT_EQ(Collector::open(std::move(o), &why), nullptr);
   EXPECT_NE(why.find(text), std::string::npos) << why;
 }

@@ -43,5 +43,18 @@ TEST(SharedLibrary, AMissingLibraryOrFunctionIsAOneLineErrorNamingIt) {
   EXPECT_EQ(no_fn.find('\n'), std::string::npos) << no_fn;
 }
 
+// load_library turns a library that will not load into a Status, as its callers report it.
+TEST(SharedLibrary, LoadLibrarySaysWhyAsAnIoError) {
+  const Status missing = load_library(
+      [] { static const SharedLibrary lib("libnetpulse-none.so.7", "the none library"); });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.code(), Status::Code::kIoError);
+  EXPECT_NE(missing.message().find("cannot load the none library (libnetpulse-none.so.7)"),
+            std::string::npos)
+      << missing.message();
+  EXPECT_TRUE(
+      load_library([] { static const SharedLibrary libc("libc.so.6", "the C library"); }).ok());
+}
+
 }  // namespace
 }  // namespace netpulse::core

@@ -355,9 +355,9 @@ TEST(PipelineProperty, FileReadByEachThreadMatchesTheReference) {
     ingest::SourceOptions so;
     so.block_size = block;
     so.deferred_reads = deferred;  // the source's way of reading, whatever the engine's
-    std::string why;
-    auto source = ingest::open_source(*ingest::parse_uri(path, &why), so, &why);
-    EXPECT_NE(source, nullptr) << why;
+    auto opened = ingest::open_source(*ingest::parse_uri(path), so);
+    EXPECT_TRUE(opened.ok()) << opened.status().message();
+    auto source = std::move(opened).value_or(nullptr);
     // Deferred: every block reaches the engine unread (the engine's threads read them).
     size_t unread = 0, blocks = 0;
     ingest::ObservedSource observed(std::move(source), [&](const ingest::Block& b) {

@@ -54,7 +54,7 @@ Parsed parse(const std::string& text, OutputFormat format = OutputFormat::kLine)
     const std::string_view line(text.data() + pos, nl - pos);
     pos = nl + 1;
     if (header) {
-      EXPECT_FALSE(parser.read_header(line));
+      EXPECT_TRUE(parser.read_header(line).ok());
       header = false;
       continue;
     }

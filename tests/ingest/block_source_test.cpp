@@ -119,16 +119,19 @@ class TempDir {
 std::unique_ptr<BlockSource> open(const std::string& text, size_t block_size = kBlockSize,
                                   bool per_connection_header = false, std::string* why = nullptr,
                                   bool deferred = false) {
-  std::string reason;
-  auto uri = parse_uri(text, &reason);
-  EXPECT_TRUE(uri.has_value()) << text << ": " << reason;
-  if (!uri) return nullptr;
+  auto uri = parse_uri(text);
+  EXPECT_TRUE(uri.ok()) << text << ": " << uri.status().message();
+  if (!uri.ok()) return nullptr;
   SourceOptions opt;
   opt.block_size = block_size;
   opt.per_connection_header = per_connection_header;
   opt.deferred_reads = deferred;
-  auto src = open_source(*uri, opt, why ? why : &reason);
-  return src;
+  auto src = open_source(*uri, opt);
+  if (!src.ok()) {
+    if (why) *why = src.status().message();
+    return nullptr;
+  }
+  return std::move(src).value();
 }
 
 // Writes all of data to fd in chunks of random size, then closes fd.
@@ -385,12 +388,13 @@ TEST_P(FileSource, OpenErrorsNameTheInput) {
   EXPECT_EQ(open("kafka://broker:9092/flows", kBlockSize, false, &why, deferred()), nullptr);
   EXPECT_NE(why.find("kafka://broker:9092/flows"), std::string::npos) << why;
 
-  // A null reason pointer is allowed.
-  auto uri = parse_uri("file:" + missing, nullptr);
-  ASSERT_TRUE(uri);
+  // The codes: what the outside world refused, and what this function does not open.
   SourceOptions options;
   options.deferred_reads = deferred();
-  EXPECT_EQ(open_source(*uri, options, nullptr), nullptr);
+  EXPECT_EQ(open_source(*parse_uri("file:" + missing), options).status().code(),
+            core::Status::Code::kIoError);
+  EXPECT_EQ(open_source(*parse_uri("kafka://broker:9092/flows"), options).status().code(),
+            core::Status::Code::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,18 +7,17 @@ namespace netpulse::ingest {
 namespace {
 
 Uri ok(std::string_view text) {
-  std::string why;
-  auto u = parse_uri(text, &why);
-  EXPECT_TRUE(u.has_value()) << text << ": " << why;
+  auto u = parse_uri(text);
+  EXPECT_TRUE(u.ok()) << text << ": " << u.status().message();
   return u.value_or(Uri{});
 }
 
 std::string bad(std::string_view text) {
-  std::string why;
-  auto u = parse_uri(text, &why);
-  EXPECT_FALSE(u.has_value()) << text;
-  EXPECT_FALSE(why.empty()) << text;
-  return why;
+  auto u = parse_uri(text);
+  EXPECT_FALSE(u.ok()) << text;
+  EXPECT_EQ(u.status().code(), core::Status::Code::kInvalidArgument) << text;
+  EXPECT_FALSE(u.status().message().empty()) << text;
+  return u.status().message();
 }
 
 TEST(ParseUri, Stdio) {
@@ -119,35 +118,35 @@ TEST(ParseUri, UnknownSchemesAndEmpty) {
   EXPECT_NE(bad("").find("empty"), std::string::npos);
 }
 
-TEST(ParseUri, NullReasonIsAllowed) {
-  EXPECT_FALSE(parse_uri("tcp://host", nullptr).has_value());
-  EXPECT_FALSE(parse_uri("", nullptr).has_value());
-  EXPECT_TRUE(parse_uri("-", nullptr).has_value());
+TEST(ParseUri, TemporariesGiveTheirValueOrTheirReason) {
+  EXPECT_FALSE(parse_uri("tcp://host").ok());
+  EXPECT_EQ(parse_uri("").status().message(), "empty address");
+  EXPECT_EQ((*parse_uri("-")).kind, Uri::Kind::kStdio);
 }
 
 // Packet captures: pcap:FILE (with file:-style // allowed and a ?query) and pcap-live:IFACE.
 TEST(ParseUri, PacketCaptures) {
-  std::string why;
-  auto u = parse_uri("pcap:/tmp/trace.pcapng", &why);
-  ASSERT_TRUE(u) << why;
+  auto u = parse_uri("pcap:/tmp/trace.pcapng");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->kind, Uri::Kind::kPcap);
   EXPECT_EQ(u->path, "/tmp/trace.pcapng");
   EXPECT_EQ(u->query, "");
-  u = parse_uri("pcap://tmp/x.pcap?speed=2.5", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("pcap://tmp/x.pcap?speed=2.5");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->path, "tmp/x.pcap");
   EXPECT_EQ(query_value(u->query, "speed"), "2.5");
-  u = parse_uri("pcap:relative.pcap", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("pcap:relative.pcap");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->path, "relative.pcap");
-  u = parse_uri("pcap-live:eth0", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("pcap-live:eth0");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->kind, Uri::Kind::kPcapLive);
   EXPECT_EQ(u->path, "eth0");
   for (const char* bad : {"pcap:", "pcap-live:", "pcap:?speed=1"}) {
     SCOPED_TRACE(bad);
-    EXPECT_FALSE(parse_uri(bad, &why));
-    EXPECT_NE(why.find("needs"), std::string::npos) << why;
+    const auto u = parse_uri(bad);
+    ASSERT_FALSE(u.ok());
+    EXPECT_NE(u.status().message().find("needs"), std::string::npos) << u.status().message();
   }
 }
 
@@ -160,30 +159,29 @@ namespace {
 // netflow:// and sflow:// after GoFlow2: default ports, an empty host for every address,
 // brackets for IPv6, a query kept for the command to check.
 TEST(ParseUri, FlowExports) {
-  std::string why;
-  auto u = parse_uri("netflow://127.0.0.1:9995", &why);
-  ASSERT_TRUE(u) << why;
+  auto u = parse_uri("netflow://127.0.0.1:9995");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->kind, Uri::Kind::kNetflow);
   EXPECT_EQ(u->host, "127.0.0.1");
   EXPECT_EQ(u->port, 9995);
-  u = parse_uri("netflow://:2056", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("netflow://:2056");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->host, "");
   EXPECT_EQ(u->port, 2056);
-  u = parse_uri("netflow://collector.example", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("netflow://collector.example");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->host, "collector.example");
   EXPECT_EQ(u->port, 2055);
-  u = parse_uri("sflow://[::1]", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("sflow://[::1]");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->kind, Uri::Kind::kSflow);
   EXPECT_EQ(u->host, "::1");
   EXPECT_EQ(u->port, 6343);
-  u = parse_uri("sflow://[::1]:7000/", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("sflow://[::1]:7000/");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->port, 7000);
-  u = parse_uri("netflow://127.0.0.1:2055?version=9&mtu=1500", &why);
-  ASSERT_TRUE(u) << why;
+  u = parse_uri("netflow://127.0.0.1:2055?version=9&mtu=1500");
+  ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_EQ(u->query, "version=9&mtu=1500");
   EXPECT_EQ(query_value(u->query, "mtu"), "1500");
   EXPECT_EQ(query_value(u->query, "version"), "9");
@@ -192,7 +190,7 @@ TEST(ParseUri, FlowExports) {
                           "netflow://[::1", "netflow://host:70000", "netflow://host:x",
                           "sflow://[::1]x"}) {
     SCOPED_TRACE(bad);
-    EXPECT_FALSE(parse_uri(bad, &why));
+    EXPECT_FALSE(parse_uri(bad).ok());
   }
 }
 
