@@ -322,10 +322,7 @@ class SyslogSender final : public AlertSender {
   bool connect_to(std::string* error) {
     const core::Result<int> fd = core::connect_socket(
         spec_.host, spec_.port, !tcp_, static_cast<int>(spec_.timeout.count()), "syslog");
-    if (!fd.ok()) {
-      if (error) *error = fd.status().message();
-      return false;
-    }
+    if (!core::ok_or_why(fd.status(), error)) return false;
     fd_ = *fd;
     // Sends wait at most the timeout (send() polls on EAGAIN).
     ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);

@@ -47,9 +47,7 @@ NdpiProtocol to_protocol(const ndpi_protocol& p) {
 }  // namespace
 
 bool load_ndpi(std::string* why) {
-  const core::Status s = core::load_library(ndpi);
-  if (!s.ok() && why) *why = s.message();
-  return s.ok();
+  return core::ok_or_why(core::load_library(ndpi), why);
 }
 
 void sanitize_label(std::string& text) {

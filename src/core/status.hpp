@@ -29,7 +29,6 @@ class [[nodiscard]] Status {
   enum class Code : unsigned char { kOk, kInvalidArgument, kIoError, kInternal };
 
   Status() = default;  // ok
-  static Status ok_status() { return Status(); }
   static Status invalid_argument(std::string message) {
     return Status(Code::kInvalidArgument, std::move(message));
   }
@@ -77,6 +76,13 @@ inline const char* to_string(Status::Code code) {
       return "internal error";
   }
   return "?";
+}
+
+// For the folders not yet on Status (a flag plus `std::string* why`): whether s is ok, with its
+// message in *why (when given) if it is not.
+inline bool ok_or_why(const Status& s, std::string* why) {
+  if (!s.ok() && why) *why = s.message();
+  return s.ok();
 }
 
 template <class T>

@@ -40,9 +40,7 @@ NETPULSE_LAZY_API(XgbApi, xgb, NETPULSE_XGBOOST_SONAME, "XGBoost", NETPULSE_XGB_
 
 // Loads XGBoost; false, with the reason, when it cannot be.
 bool xgb_loaded(std::string* why) {
-  const core::Status s = core::load_library(xgb);
-  if (!s.ok() && why) *why = s.message();
-  return s.ok();
+  return core::ok_or_why(core::load_library(xgb), why);
 }
 
 // XGBoost's last error, as one line: the first line, without the time stamp and source location

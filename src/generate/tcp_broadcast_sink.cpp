@@ -244,10 +244,7 @@ std::unique_ptr<TcpBroadcastSink> TcpBroadcastSink::start(const std::string& hos
   auto state = std::make_unique<State>();
   state->options = std::move(options);
   const core::Result<int> fd = core::listen_tcp(host, port, host + ":" + std::to_string(port));
-  if (!fd.ok()) {
-    if (why) *why = fd.status().message();
-    return nullptr;
-  }
+  if (!core::ok_or_why(fd.status(), why)) return nullptr;
   state->listen_fd = *fd;
   state->port = core::local_port(state->listen_fd);
   // Non-blocking accept: a connection reset between poll() and accept() must not hang the loop.

@@ -18,10 +18,7 @@ rd_kafka_conf_t* make_conf(const std::string& brokers, const Properties& default
                            const Properties& from_uri, const Properties& overrides,
                            std::string* why) {
   // Every Kafka handle starts here.
-  if (const core::Status s = core::load_library(rdk); !s.ok()) {
-    if (why) *why = s.message();
-    return nullptr;
-  }
+  if (!core::ok_or_why(core::load_library(rdk), why)) return nullptr;
   rd_kafka_conf_t* conf = rdk().rd_kafka_conf_new();
   char err[512];
   const auto set = [&](const std::string& k, const std::string& v) {

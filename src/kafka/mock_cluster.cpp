@@ -60,10 +60,7 @@ std::unique_ptr<MockCluster> MockCluster::start(int brokers, std::string* why) {
     *why = "a mock cluster has 1 to 64 brokers, not " + std::to_string(brokers);
     return nullptr;
   }
-  if (const core::Status s = core::load_library(rdk); !s.ok()) {
-    *why = s.message();
-    return nullptr;
-  }
+  if (!core::ok_or_why(core::load_library(rdk), why)) return nullptr;
   rd_kafka_conf_t* conf = rdk().rd_kafka_conf_new();
   rdk().rd_kafka_conf_set_log_cb(conf, &mock_log);
   char err[512];

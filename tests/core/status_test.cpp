@@ -14,7 +14,6 @@ TEST(Status, DefaultIsOkWithNoMessage) {
   EXPECT_TRUE(s.ok());
   EXPECT_EQ(s.code(), Status::Code::kOk);
   EXPECT_EQ(s.message(), "");
-  EXPECT_EQ(s, Status::ok_status());
   EXPECT_STREQ(to_string(s.code()), "ok");
 }
 
@@ -53,6 +52,16 @@ TEST(Status, PrefixGoesBeforeAFailureAndLeavesOkAlone) {
   EXPECT_EQ(Status().with_prefix("--").message(), "");
   const Status ok;
   EXPECT_EQ(ok.with_prefix("--"), Status());
+}
+
+TEST(Status, OkOrWhyWritesTheMessageOnlyOnFailure) {
+  std::string why = "untouched";
+  EXPECT_TRUE(ok_or_why(Status(), &why));
+  EXPECT_EQ(why, "untouched");
+  EXPECT_FALSE(ok_or_why(Status::io_error("x: cannot listen"), &why));
+  EXPECT_EQ(why, "x: cannot listen");
+  EXPECT_FALSE(ok_or_why(Status::internal("boom"), nullptr));  // no place for the reason: fine
+  EXPECT_TRUE(ok_or_why(Status(), nullptr));
 }
 
 TEST(Result, HoldsAValue) {
